@@ -1,0 +1,2 @@
+//! Aggregates for reporting.
+pub mod stats;

@@ -1,0 +1,2 @@
+//! Files written for other systems.
+pub mod files;

@@ -1,0 +1,2 @@
+//! Assets that read the outside world.
+pub mod api;

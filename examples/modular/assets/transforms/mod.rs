@@ -1,0 +1,2 @@
+//! Cleaning and validation.
+pub mod cleaning;

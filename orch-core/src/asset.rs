@@ -1,0 +1,123 @@
+//! What the `#[asset]` macro registers: the [`Asset`] marker trait and the [`AssetDef`]
+//! record that the runtime discovers through `inventory`.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::context::AssetContext;
+use crate::key::StaticKey;
+
+/// A materialized value, shared by every consumer without copying.
+pub type Value = Arc<dyn Any + Send + Sync>;
+
+/// The error an asset function returned, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The future an async asset's generated wrapper returns.
+pub type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, BoxError>> + Send + 'static>>;
+
+/// Implemented by the marker type that `#[asset]` emits beside each asset function
+/// (a braced struct with the function's name, which lives in the type namespace only).
+///
+/// The parameters of a downstream asset name these types, which is how the compiler checks
+/// that a dependency exists, has the right type and is not part of a cycle. Users name the
+/// marker to reach a typed output, e.g. `result.output::<users_cleaned>()`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an asset",
+    label = "this names `{Self}`, which is not an `#[asset]` function",
+    note = "a parameter's name must be an `#[asset]` function in scope (its value is passed in); the context is taken as `&AssetContext`"
+)]
+pub trait Asset: 'static {
+    /// The type the asset function produces (the `T` of `T` or `Result<T, E>`).
+    ///
+    /// It is `Send + Sync` for every asset that compiles; the bound is checked where the
+    /// output is produced, so the error can say which asset is at fault.
+    type Output: 'static;
+    /// The asset's key.
+    const KEY: StaticKey;
+    /// `1 + ` the largest `DEPTH` among its upstream assets. Evaluating it for every asset is
+    /// what turns a dependency cycle into a compile error (E0391).
+    const DEPTH: usize;
+}
+
+/// How the runtime calls the user's function.
+#[derive(Clone, Copy)]
+pub enum Compute {
+    /// A plain `fn`: run on the blocking pool. The inputs come in parameter order.
+    Sync(fn(&AssetContext, &[Value]) -> Result<Value, BoxError>),
+    /// An `async fn`: polled on the runtime's workers.
+    Async(fn(AssetContext, Vec<Value>) -> BoxFuture),
+}
+
+impl std::fmt::Debug for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Compute::Sync(_) => "Compute::Sync",
+            Compute::Async(_) => "Compute::Async",
+        })
+    }
+}
+
+/// Where an asset is defined, for error messages that say which file to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceLocation {
+    /// `module_path!()` of the asset function.
+    pub module: &'static str,
+    /// `file!()`.
+    pub file: &'static str,
+    /// `line!()` of the function name.
+    pub line: u32,
+}
+
+impl std::fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{} ({})", self.file, self.line, self.module)
+    }
+}
+
+/// One registered asset: everything the macro knows, as const data.
+#[derive(Debug)]
+pub struct AssetDef {
+    /// The asset's key: `key_prefix` segments, then the function name.
+    pub key: StaticKey,
+    /// Where it is defined.
+    pub location: SourceLocation,
+    /// `group = "..."`; the runtime puts ungrouped assets in the `default` group.
+    pub group: Option<&'static str>,
+    /// `description = "..."`, or else the doc comment.
+    pub description: Option<&'static str>,
+    /// `code_version = "..."`, or else a hash of the function's tokens.
+    pub code_version: &'static str,
+    /// `tags = { "k" = "v" }`.
+    pub tags: &'static [(&'static str, &'static str)],
+    /// `metadata = { "k" = "v" }`.
+    pub metadata: &'static [(&'static str, &'static str)],
+    /// `owners = ["team:data", "alice@example.com"]`.
+    pub owners: &'static [&'static str],
+    /// Upstream assets whose values are passed in, in parameter order.
+    pub inputs: &'static [StaticKey],
+    /// `deps = [...]`: upstream assets that must run first but whose values are not loaded.
+    pub deps: &'static [StaticKey],
+    /// How many times to retry after a failure (0 = run once).
+    pub retries: u32,
+    /// The output type as written, for display.
+    pub output_type: &'static str,
+    /// How to call it.
+    pub compute: Compute,
+}
+
+impl AssetDef {
+    /// Whether the function is `async`.
+    pub fn is_async(&self) -> bool {
+        matches!(self.compute, Compute::Async(_))
+    }
+}
+
+inventory::collect!(AssetDef);
+
+/// Every asset registered in this binary, in link order.
+pub fn registered() -> impl Iterator<Item = &'static AssetDef> {
+    inventory::iter::<AssetDef>.into_iter()
+}

@@ -1,0 +1,359 @@
+//! [`AssetContext`]: what an asset function may ask of the run that calls it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::key::AssetKey;
+
+/// A run's identity: 32 lowercase hex digits derived from the start time, the process id and a
+/// per-process counter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(Arc<str>);
+
+impl RunId {
+    /// A fresh id.
+    pub fn new() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let salt = (u64::from(std::process::id()) << 32) ^ n;
+        // splitmix64 finalizer: every digit depends on time, pid and counter, so even the
+        // 8-digit short form differs between runs.
+        let mix = |mut z: u64| {
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let high = mix(nanos ^ mix(salt));
+        let low = mix(high ^ salt.wrapping_add(0x9E37_79B9_7F4A_7C15));
+        RunId(format!("{high:016x}{low:016x}").into())
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 8 digits, for display.
+    pub fn short(&self) -> &str {
+        &self.0[..8.min(self.0.len())]
+    }
+}
+
+impl Default for RunId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A value attached to a materialization: row counts, paths, previews.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum MetadataValue {
+    /// An integer, e.g. a row count.
+    Int(i64),
+    /// A float, e.g. a ratio.
+    Float(f64),
+    /// Free text.
+    Text(String),
+    /// A flag.
+    Bool(bool),
+}
+
+impl fmt::Display for MetadataValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetadataValue::Int(v) => write!(f, "{v}"),
+            MetadataValue::Float(v) => write!(f, "{v}"),
+            MetadataValue::Text(v) => f.write_str(v),
+            MetadataValue::Bool(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+macro_rules! metadata_from {
+    ($($t:ty => $variant:ident as $conv:ty),* $(,)?) => {$(
+        impl From<$t> for MetadataValue {
+            fn from(v: $t) -> Self {
+                MetadataValue::$variant(<$conv>::from(v))
+            }
+        }
+    )*};
+}
+metadata_from!(i64 => Int as i64, i32 => Int as i64, u32 => Int as i64, f64 => Float as f64,
+    f32 => Float as f64, bool => Bool as bool, String => Text as String, &str => Text as String);
+
+impl From<usize> for MetadataValue {
+    fn from(v: usize) -> Self {
+        i64::try_from(v).map_or_else(|_| MetadataValue::Text(v.to_string()), MetadataValue::Int)
+    }
+}
+
+impl From<u64> for MetadataValue {
+    fn from(v: u64) -> Self {
+        i64::try_from(v).map_or_else(|_| MetadataValue::Text(v.to_string()), MetadataValue::Int)
+    }
+}
+
+/// The severity of a captured log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Detail for debugging.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something odd that did not fail the asset.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+        })
+    }
+}
+
+/// One captured log line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogLine {
+    /// When it was written.
+    pub time: SystemTime,
+    /// Its severity.
+    pub level: LogLevel,
+    /// The text.
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+struct Captured {
+    logs: Vec<LogLine>,
+    metadata: Vec<(String, MetadataValue)>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    key: AssetKey,
+    run_id: RunId,
+    partition: Option<String>,
+    attempt: u32,
+    captured: Mutex<Captured>,
+}
+
+/// What an asset function may ask of the run: its key, the run id, the partition, a logger
+/// whose lines are kept with the asset's events, and a place to attach output metadata.
+///
+/// Take it as a parameter of type `&AssetContext`, in any position. It is cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AssetContext {
+    inner: Arc<Inner>,
+}
+
+impl AssetContext {
+    /// The context the executor builds for one attempt at one asset.
+    pub fn new(key: AssetKey, run_id: RunId, partition: Option<String>, attempt: u32) -> Self {
+        AssetContext {
+            inner: Arc::new(Inner {
+                key,
+                run_id,
+                partition,
+                attempt,
+                captured: Mutex::default(),
+            }),
+        }
+    }
+
+    /// A context for calling an asset function directly in a unit test: key `test_asset`, a
+    /// fresh run id, no partition. Its logs and metadata can be read back with
+    /// [`AssetContext::logs`] and [`AssetContext::output_metadata`].
+    pub fn for_test() -> Self {
+        Self::new(
+            AssetKey::new(["test_asset"]).expect("valid literal key"),
+            RunId::new(),
+            None,
+            1,
+        )
+    }
+
+    /// Like [`AssetContext::for_test`] with a chosen key and partition.
+    pub fn for_test_with(key: AssetKey, partition: Option<&str>) -> Self {
+        Self::new(key, RunId::new(), partition.map(str::to_owned), 1)
+    }
+
+    /// The key of the asset being materialized.
+    pub fn asset_key(&self) -> &AssetKey {
+        &self.inner.key
+    }
+
+    /// The run this materialization belongs to.
+    pub fn run_id(&self) -> &RunId {
+        &self.inner.run_id
+    }
+
+    /// The partition being materialized; `None` for unpartitioned assets.
+    pub fn partition_key(&self) -> Option<&str> {
+        self.inner.partition.as_deref()
+    }
+
+    /// Which attempt this is, from 1 (retries count up).
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// The asset's logger. Lines are kept with the asset's events and also go to `tracing`.
+    pub fn log(&self) -> AssetLogger<'_> {
+        AssetLogger { ctx: self }
+    }
+
+    /// Attaches a metadata entry to this materialization (a later entry with the same label
+    /// replaces the earlier one).
+    pub fn add_output_metadata(&self, label: impl Into<String>, value: impl Into<MetadataValue>) {
+        let label = label.into();
+        let value = value.into();
+        let mut captured = self.captured();
+        match captured.metadata.iter_mut().find(|(l, _)| *l == label) {
+            Some(slot) => slot.1 = value,
+            None => captured.metadata.push((label, value)),
+        }
+    }
+
+    /// The metadata attached so far.
+    pub fn output_metadata(&self) -> Vec<(String, MetadataValue)> {
+        self.captured().metadata.clone()
+    }
+
+    /// The log lines captured so far.
+    pub fn logs(&self) -> Vec<LogLine> {
+        self.captured().logs.clone()
+    }
+
+    /// Records a log line against this asset without emitting it to `tracing` (the runtime's
+    /// tracing layer uses this for `tracing::info!` calls made inside an asset).
+    pub fn capture_log(&self, level: LogLevel, message: String) {
+        self.captured().logs.push(LogLine {
+            time: SystemTime::now(),
+            level,
+            message,
+        });
+    }
+
+    /// Moves the captured logs and metadata out (the executor calls this when the attempt ends).
+    pub fn take_captured(&self) -> (Vec<LogLine>, Vec<(String, MetadataValue)>) {
+        let mut captured = self.captured();
+        (
+            std::mem::take(&mut captured.logs),
+            std::mem::take(&mut captured.metadata),
+        )
+    }
+
+    fn captured(&self) -> MutexGuard<'_, Captured> {
+        // A panic while holding the lock (in an asset) must not lose the lines already written.
+        self.inner
+            .captured
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The `tracing` target of lines written through [`AssetContext::log`].
+pub const LOG_TARGET: &str = "orch::asset::log";
+
+/// The logger returned by [`AssetContext::log`].
+#[derive(Clone, Copy, Debug)]
+pub struct AssetLogger<'a> {
+    ctx: &'a AssetContext,
+}
+
+impl AssetLogger<'_> {
+    /// Logs at `level`.
+    pub fn log(&self, level: LogLevel, message: impl fmt::Display) {
+        let message = message.to_string();
+        let key = self.ctx.asset_key();
+        // The target tells the runtime's capture layer that this line is already captured.
+        match level {
+            LogLevel::Debug => {
+                tracing::debug!(target: LOG_TARGET, asset = %key, "{message}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: LOG_TARGET, asset = %key, "{message}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: LOG_TARGET, asset = %key, "{message}")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: LOG_TARGET, asset = %key, "{message}")
+            }
+        }
+        self.ctx.capture_log(level, message);
+    }
+    /// Logs at debug level.
+    pub fn debug(&self, message: impl fmt::Display) {
+        self.log(LogLevel::Debug, message)
+    }
+    /// Logs at info level.
+    pub fn info(&self, message: impl fmt::Display) {
+        self.log(LogLevel::Info, message)
+    }
+    /// Logs at warn level.
+    pub fn warn(&self, message: impl fmt::Display) {
+        self.log(LogLevel::Warn, message)
+    }
+    /// Logs at error level.
+    pub fn error(&self, message: impl fmt::Display) {
+        self.log(LogLevel::Error, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_logs_and_metadata() {
+        let ctx = AssetContext::for_test();
+        ctx.log().info("hello");
+        ctx.log().warn(format_args!("rows: {}", 3));
+        ctx.add_output_metadata("rows", 3usize);
+        ctx.add_output_metadata("rows", 4usize);
+        ctx.add_output_metadata("path", "/tmp/x");
+        let logs = ctx.logs();
+        assert_eq!(logs.len(), 2);
+        assert_eq!(logs[1].level, LogLevel::Warn);
+        assert_eq!(logs[1].message, "rows: 3");
+        assert_eq!(
+            ctx.output_metadata(),
+            vec![
+                ("rows".to_owned(), MetadataValue::Int(4)),
+                ("path".to_owned(), MetadataValue::Text("/tmp/x".into()))
+            ]
+        );
+        let (logs, meta) = ctx.take_captured();
+        assert_eq!((logs.len(), meta.len()), (2, 2));
+        assert!(ctx.logs().is_empty());
+    }
+
+    #[test]
+    fn run_ids_are_unique() {
+        let a = RunId::new();
+        let b = RunId::new();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 32);
+        assert_eq!(a.short().len(), 8);
+    }
+}

@@ -1,0 +1,255 @@
+//! The asset graph: every registered asset, its edges, and the checks the compiler cannot do.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::asset::{AssetDef, SourceLocation};
+use crate::error::{DefinitionError, DefinitionErrors};
+use crate::key::{AssetKey, StaticKey};
+
+/// The group of an asset that declares none.
+pub const DEFAULT_GROUP: &str = "default";
+
+/// An asset's position in an [`AssetGraph`]. Indices are dense, from 0.
+pub type AssetId = usize;
+
+/// How a downstream asset depends on an upstream one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdgeKind {
+    /// The upstream's value is passed in as a parameter.
+    Input,
+    /// `deps = [...]`: order only, the value is not loaded.
+    Order,
+}
+
+/// One asset in the graph.
+#[derive(Debug)]
+pub struct AssetNode {
+    /// Its registration.
+    pub def: &'static AssetDef,
+    /// Its key.
+    pub key: AssetKey,
+    /// Upstream assets whose values it takes, in parameter order.
+    pub inputs: Vec<AssetId>,
+    /// Every upstream asset (inputs then order-only deps), without duplicates.
+    pub upstream: Vec<AssetId>,
+    /// Every downstream asset.
+    pub downstream: Vec<AssetId>,
+}
+
+impl AssetNode {
+    /// Its group (`default` when none is declared).
+    pub fn group(&self) -> &'static str {
+        self.def.group.unwrap_or(DEFAULT_GROUP)
+    }
+}
+
+/// Every asset of a program and the edges between them, validated: keys are unique, every
+/// dependency exists, and there is no cycle.
+#[derive(Debug)]
+pub struct AssetGraph {
+    nodes: Vec<AssetNode>,
+    by_key: HashMap<AssetKey, AssetId>,
+    topo: Vec<AssetId>,
+    graph: DiGraph<AssetId, EdgeKind>,
+}
+
+impl AssetGraph {
+    /// Discovers every asset registered with `#[asset]` in this binary and validates the graph.
+    pub fn discover() -> Result<Self, DefinitionErrors> {
+        Self::from_defs(crate::asset::registered())
+    }
+
+    /// Builds and validates a graph from explicit registrations.
+    pub fn from_defs<I>(defs: I) -> Result<Self, DefinitionErrors>
+    where
+        I: IntoIterator<Item = &'static AssetDef>,
+    {
+        let mut errors = Vec::new();
+        let mut defs: Vec<&'static AssetDef> = defs.into_iter().collect();
+        // Link order is not stable across builds; sort so ids and listings are.
+        defs.sort_by(|a, b| a.key.path.cmp(b.key.path));
+
+        let mut nodes: Vec<AssetNode> = Vec::with_capacity(defs.len());
+        let mut by_key: HashMap<AssetKey, AssetId> = HashMap::with_capacity(defs.len());
+        let mut first_location: HashMap<AssetKey, SourceLocation> = HashMap::new();
+        for def in defs {
+            let key = match AssetKey::new(def.key.path.iter().copied()) {
+                Ok(key) => key,
+                Err(source) => {
+                    errors.push(DefinitionError::InvalidKey {
+                        location: def.location,
+                        source,
+                    });
+                    continue;
+                }
+            };
+            if let Some(first) = first_location.get(&key) {
+                errors.push(DefinitionError::DuplicateKey {
+                    key,
+                    first: *first,
+                    second: def.location,
+                });
+                continue;
+            }
+            first_location.insert(key.clone(), def.location);
+            by_key.insert(key.clone(), nodes.len());
+            nodes.push(AssetNode {
+                def,
+                key,
+                inputs: Vec::new(),
+                upstream: Vec::new(),
+                downstream: Vec::new(),
+            });
+        }
+
+        let mut graph = DiGraph::<AssetId, EdgeKind>::with_capacity(nodes.len(), nodes.len());
+        for id in 0..nodes.len() {
+            graph.add_node(id);
+        }
+        let resolve = |dep: &StaticKey| -> Result<AssetId, String> {
+            let key = dep.path.join("/");
+            match key.parse::<AssetKey>() {
+                Ok(k) => by_key.get(&k).copied().ok_or(key),
+                Err(_) => Err(key),
+            }
+        };
+        for id in 0..nodes.len() {
+            let def = nodes[id].def;
+            let edges = def
+                .inputs
+                .iter()
+                .map(|d| (d, EdgeKind::Input))
+                .chain(def.deps.iter().map(|d| (d, EdgeKind::Order)));
+            for (dep, kind) in edges {
+                match resolve(dep) {
+                    Ok(up) => {
+                        if kind == EdgeKind::Input {
+                            nodes[id].inputs.push(up);
+                        }
+                        if !nodes[id].upstream.contains(&up) {
+                            nodes[id].upstream.push(up);
+                            nodes[up].downstream.push(id);
+                            graph.add_edge(NodeIndex::new(up), NodeIndex::new(id), kind);
+                        }
+                    }
+                    Err(missing) => {
+                        let suggestion =
+                            crate::suggest::closest(&missing, by_key.keys().map(|k| k.to_string()));
+                        errors.push(DefinitionError::UnknownDependency {
+                            asset: nodes[id].key.clone(),
+                            dependency: missing,
+                            location: def.location,
+                            suggestion,
+                        });
+                    }
+                }
+            }
+        }
+
+        let topo = match toposort(&graph, None) {
+            Ok(order) => order.into_iter().map(NodeIndex::index).collect(),
+            Err(_) => {
+                for scc in tarjan_scc(&graph) {
+                    let is_cycle = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
+                    if is_cycle {
+                        let mut keys: Vec<AssetKey> =
+                            scc.iter().map(|n| nodes[n.index()].key.clone()).collect();
+                        keys.sort();
+                        errors.push(DefinitionError::Cycle { assets: keys });
+                    }
+                }
+                Vec::new()
+            }
+        };
+
+        if errors.is_empty() {
+            Ok(AssetGraph {
+                nodes,
+                by_key,
+                topo,
+                graph,
+            })
+        } else {
+            Err(DefinitionErrors(errors))
+        }
+    }
+
+    /// How many assets there are.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Every asset, sorted by key.
+    pub fn nodes(&self) -> &[AssetNode] {
+        &self.nodes
+    }
+
+    /// One asset.
+    pub fn node(&self, id: AssetId) -> &AssetNode {
+        &self.nodes[id]
+    }
+
+    /// The id of the asset with this key.
+    pub fn id_of(&self, key: &AssetKey) -> Option<AssetId> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The id of the asset with this static key.
+    pub fn id_of_static(&self, key: &StaticKey) -> Option<AssetId> {
+        // Avoid allocating on the typed-output path: compare segment by segment.
+        match self.by_key.len() {
+            0 => None,
+            _ => self
+                .by_key
+                .get(&AssetKey::new(key.path.iter().copied()).ok()?)
+                .copied(),
+        }
+    }
+
+    /// Every asset id in an order where each asset comes after all of its upstreams.
+    pub fn topological_order(&self) -> &[AssetId] {
+        &self.topo
+    }
+
+    /// The petgraph view (node weights are [`AssetId`]s), for algorithms and rendering.
+    pub fn petgraph(&self) -> &DiGraph<AssetId, EdgeKind> {
+        &self.graph
+    }
+
+    /// Every group name in use, sorted.
+    pub fn groups(&self) -> Vec<&'static str> {
+        let mut groups: Vec<&'static str> = self.nodes.iter().map(AssetNode::group).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        groups
+    }
+}
+
+impl fmt::Display for AssetGraph {
+    /// One line per asset: `key <- upstream, ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for node in &self.nodes {
+            write!(f, "{}", node.key)?;
+            if !node.upstream.is_empty() {
+                f.write_str(" <- ")?;
+                for (i, up) in node.upstream.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", self.nodes[*up].key)?;
+                }
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! The orch model: the [`Asset`] trait and registrations, [`AssetKey`]s, the
+//! validated [`AssetGraph`], [`AssetSelection`], the
+//! [`AssetContext`] handed to asset functions, and the errors of the definition phase.
+//!
+//! Users depend on the `orch` crate, which re-exports what they need; this crate is the part
+//! that has no runtime (no tokio, no I/O).
+
+pub mod asset;
+pub mod context;
+pub mod error;
+pub mod graph;
+pub mod key;
+pub mod selection;
+pub mod suggest;
+
+#[doc(hidden)]
+pub mod __private {
+    //! Not public API.
+    pub use crate::private::*;
+}
+mod private;
+
+#[cfg(test)]
+pub(crate) mod test_support;
+
+pub use asset::{Asset, AssetDef, BoxError};
+pub use context::{AssetContext, AssetLogger, LogLevel, LogLine, MetadataValue, RunId};
+pub use error::{DefinitionError, DefinitionErrors};
+pub use graph::{AssetGraph, AssetId, AssetNode};
+pub use key::{AssetKey, KeyError, StaticKey};
+pub use selection::{AssetSelection, SelectionError};

@@ -1,0 +1,119 @@
+//! Not public API: the items the `#[asset]` macro's generated code uses, reached through
+//! `::orch::__private`. Their names and shapes may change in any release.
+
+use std::any::Any;
+
+pub use crate::asset::{Asset, AssetDef, BoxError, BoxFuture, Compute, SourceLocation, Value};
+pub use crate::context::AssetContext;
+pub use crate::key::StaticKey;
+pub use inventory;
+
+/// `max` usable in a const initializer (the macro folds a list of upstream depths with it).
+pub const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+/// Checks that a parameter's type is what its upstream asset produces.
+/// `Up` is the upstream asset, `Down` the asset being defined, `Produced` the upstream's
+/// output type, and `Self` the type the parameter asks for.
+#[diagnostic::on_unimplemented(
+    message = "asset `{Up}` produces `{Produced}`, but parameter `{Up}` of asset `{Down}` expects `{Self}`",
+    label = "expected `{Produced}` (or `&{Produced}`) here",
+    note = "a parameter takes its upstream's output by reference (`&T`) or by value (`T`, cloned)"
+)]
+pub trait InputOf<Up, Down, Produced> {}
+#[diagnostic::do_not_recommend]
+impl<Up, Down, T> InputOf<Up, Down, T> for T {}
+
+/// Checks that a by-value parameter's type can be cloned out of the shared output.
+#[diagnostic::on_unimplemented(
+    message = "parameter `{Up}` of asset `{Down}` takes `{Self}` by value, but `{Self}` is not `Clone`",
+    label = "take it by reference instead: `&{Self}`",
+    note = "an upstream's output is shared by every consumer; a by-value parameter gets a clone"
+)]
+pub trait CloneInput<Up, Down>: Sized {
+    /// Clones the value.
+    fn clone_input(&self) -> Self;
+}
+#[diagnostic::do_not_recommend]
+impl<Up, Down, T: Clone> CloneInput<Up, Down> for T {
+    fn clone_input(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Checks that an asset's output can be shared across the executor's threads.
+#[diagnostic::on_unimplemented(
+    message = "the output of asset `{Down}` is `{Self}`, which cannot be shared between threads",
+    label = "`{Self}` must be `Send + Sync + 'static`",
+    note = "the executor runs assets in parallel and hands each output to every consumer; use `Arc` instead of `Rc`, `Mutex` instead of `RefCell`, and owned data instead of borrows"
+)]
+pub trait SendOutput<Down> {
+    /// Wraps the output for sharing.
+    fn into_value(self) -> Value;
+}
+#[diagnostic::do_not_recommend]
+impl<Down, T: Send + Sync + 'static> SendOutput<Down> for T {
+    fn into_value(self) -> Value {
+        std::sync::Arc::new(self)
+    }
+}
+
+/// Checks that a `Result` output's error can be reported.
+#[diagnostic::on_unimplemented(
+    message = "asset `{Down}` returns `Result<_, {Self}>`, but `{Self}` is not an error type orch can report",
+    label = "the error type must convert into `Box<dyn std::error::Error + Send + Sync>`",
+    note = "use any `E: std::error::Error + Send + Sync + 'static`, `anyhow::Error`, or `Box<dyn Error + Send + Sync>`"
+)]
+pub trait ReportableError<Down> {
+    /// Boxes the error.
+    fn into_box_error(self) -> BoxError;
+}
+#[diagnostic::do_not_recommend]
+impl<Down, E: Into<BoxError>> ReportableError<Down> for E {
+    fn into_box_error(self) -> BoxError {
+        self.into()
+    }
+}
+
+/// Calling it asserts [`InputOf`], with the caller's span (the macro spans each call on the
+/// token to fix).
+pub const fn assert_input<T: InputOf<Up, Down, Produced> + ?Sized, Up, Down, Produced>() {}
+/// Clones a by-value input out of the shared output; see [`CloneInput`].
+pub fn clone_input<T: CloneInput<Up, Down>, Up, Down>(value: &T) -> T {
+    value.clone_input()
+}
+/// Wraps an output for sharing; see [`SendOutput`].
+pub fn share<T: SendOutput<Down>, Down>(value: T) -> Result<Value, BoxError> {
+    Ok(value.into_value())
+}
+
+/// Converts a `Result` output, boxing its error.
+pub fn share_result<T: SendOutput<Down>, E: ReportableError<Down>, Down>(
+    result: Result<T, E>,
+) -> Result<Value, BoxError> {
+    match result {
+        Ok(v) => Ok(v.into_value()),
+        Err(e) => Err(e.into_box_error()),
+    }
+}
+
+/// Borrows input `index` as the upstream's output type. The types are checked at compile
+/// time, so a mismatch here means the runtime was handed a wrong value (e.g. an injected
+/// value of the wrong type); it is reported as the asset's error, never a panic.
+pub fn input<'a, T: Any>(
+    inputs: &'a [Value],
+    index: usize,
+    upstream: &str,
+) -> Result<&'a T, BoxError> {
+    let value = inputs.get(index).ok_or_else(|| -> BoxError {
+        format!("internal error: input `{upstream}` (#{index}) was not provided").into()
+    })?;
+    value.downcast_ref::<T>().ok_or_else(|| -> BoxError {
+        format!(
+            "input `{upstream}` has the wrong type: expected `{}`",
+            std::any::type_name::<T>()
+        )
+        .into()
+    })
+}

@@ -1,0 +1,114 @@
+//! The asset function, parsed. Only the signature is parsed; the body stays tokens (cheap,
+//! and the body's own errors stay rustc's to report).
+
+use proc_macro2::TokenStream;
+use syn::parse::{Parse, ParseStream};
+use syn::{Attribute, Ident, Signature, Type, Visibility};
+
+/// The item under `#[asset]`, split into its parts.
+pub(crate) struct ItemFn {
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) sig: Signature,
+    pub(crate) body: TokenStream,
+}
+
+impl Parse for ItemFn {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        let sig: Signature = input.parse()?;
+        let body: TokenStream = input.parse()?;
+        Ok(ItemFn {
+            attrs,
+            vis,
+            sig,
+            body,
+        })
+    }
+}
+
+/// How a parameter receives its upstream's value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Passing {
+    /// `name: &T`: borrows the shared output.
+    Borrowed,
+    /// `name: T`: a clone of the shared output.
+    Owned,
+}
+
+/// A parameter that names an upstream asset.
+pub(crate) struct Input {
+    /// The parameter's name, which names the upstream asset.
+    pub(crate) name: Ident,
+    /// The type it expects (`T` for both `&T` and `T`).
+    pub(crate) ty: Type,
+    pub(crate) passing: Passing,
+}
+
+/// One parameter, classified.
+pub(crate) enum Param {
+    /// `&AssetContext`.
+    Context,
+    /// An upstream asset's value.
+    Input(Input),
+}
+
+/// What the function returns.
+pub(crate) struct Output {
+    /// The value type the asset produces.
+    pub(crate) ty: Type,
+    /// Whether the function returns `Result<ty, E>`.
+    pub(crate) fallible: bool,
+}
+
+/// The asset function after validation: what expansion needs.
+pub(crate) struct AssetFn {
+    pub(crate) item: ItemFn,
+    pub(crate) params: Vec<Param>,
+    pub(crate) output: Output,
+    pub(crate) doc: Option<String>,
+}
+
+impl AssetFn {
+    pub(crate) fn name(&self) -> &Ident {
+        &self.item.sig.ident
+    }
+
+    pub(crate) fn is_async(&self) -> bool {
+        self.item.sig.asyncness.is_some()
+    }
+
+    pub(crate) fn inputs(&self) -> impl Iterator<Item = &Input> {
+        self.params.iter().filter_map(|p| match p {
+            Param::Input(input) => Some(input),
+            Param::Context => None,
+        })
+    }
+}
+
+/// The doc comment, with the single leading space of each `///` line removed and blank lines
+/// at either end trimmed.
+pub(crate) fn doc_comment(attrs: &[Attribute]) -> Option<String> {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        if !attr.path().is_ident("doc") {
+            continue;
+        }
+        if let syn::Meta::NameValue(nv) = &attr.meta {
+            if let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = &nv.value
+            {
+                let value = s.value();
+                for line in value.lines() {
+                    lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
+                }
+            }
+        }
+    }
+    let text = lines.join("\n");
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}

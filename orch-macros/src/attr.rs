@@ -1,0 +1,393 @@
+//! The arguments of `#[asset(...)]`: parsed into [`AssetAttrs`], collecting every error so a
+//! user sees all bad keys in one compile (serde_derive's habit).
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
+
+const GROUP: &str = "group";
+const DESCRIPTION: &str = "description";
+const KEY_PREFIX: &str = "key_prefix";
+const CODE_VERSION: &str = "code_version";
+const TAGS: &str = "tags";
+const METADATA: &str = "metadata";
+const OWNERS: &str = "owners";
+const DEPS: &str = "deps";
+const RETRIES: &str = "retries";
+
+/// Every key `#[asset]` accepts, in the order the error message lists them.
+const VALID_KEYS: &[&str] = &[
+    GROUP,
+    DESCRIPTION,
+    KEY_PREFIX,
+    CODE_VERSION,
+    TAGS,
+    METADATA,
+    OWNERS,
+    DEPS,
+    RETRIES,
+];
+
+/// An order-only dependency from `deps = [...]`.
+pub(crate) enum Dep {
+    /// An asset named like a parameter (a path to its function), checked by the compiler.
+    Asset(syn::Path),
+    /// A key as a string, checked at startup (for assets the compiler cannot see).
+    Key(Vec<String>),
+}
+
+/// The parsed arguments.
+#[derive(Default)]
+pub(crate) struct AssetAttrs {
+    pub(crate) group: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) key_prefix: Vec<String>,
+    pub(crate) code_version: Option<String>,
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) metadata: Vec<(String, String)>,
+    pub(crate) owners: Vec<String>,
+    pub(crate) deps: Vec<Dep>,
+    pub(crate) retries: u32,
+}
+
+/// Parses the attribute's arguments. Returns what could be parsed and every error found.
+pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAttrs {
+    let mut attrs = AssetAttrs::default();
+    let mut seen: Vec<String> = Vec::new();
+    let parser = syn::meta::parser(|meta| {
+        let Some(ident) = meta.path.get_ident() else {
+            errors.push(unknown_key(meta.path.span(), &path_text(&meta.path)));
+            return skip_value(meta.input);
+        };
+        let name = ident.to_string();
+        if !VALID_KEYS.contains(&name.as_str()) {
+            errors.push(unknown_key(ident.span(), &name));
+            return skip_value(meta.input);
+        }
+        if seen.contains(&name) {
+            errors.push(syn::Error::new(
+                ident.span(),
+                format!("duplicate `{name}` in #[asset]: give each key once"),
+            ));
+            return skip_value(meta.input);
+        }
+        seen.push(name.clone());
+        match name.as_str() {
+            TAGS | METADATA => {
+                if !meta.input.peek(syn::token::Paren) {
+                    errors.push(syn::Error::new(
+                        ident.span(),
+                        format!("`{name}` is written `{name}(key = \"value\", ...)`"),
+                    ));
+                    return skip_value(meta.input);
+                }
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let pairs = parse_pairs(&content, &name, errors)?;
+                if name == TAGS {
+                    attrs.tags = pairs;
+                } else {
+                    attrs.metadata = pairs;
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        if !meta.input.peek(Token![=]) {
+            errors.push(syn::Error::new(
+                ident.span(),
+                format!("`{name}` needs a value: {}", example(&name)),
+            ));
+            return skip_value(meta.input);
+        }
+        let value: Expr = meta.value()?.parse()?;
+        match name.as_str() {
+            GROUP | DESCRIPTION | CODE_VERSION | KEY_PREFIX => match string(&value) {
+                Some(s) => {
+                    let text = s.value();
+                    match name.as_str() {
+                        GROUP => {
+                            if check_segment(&text).is_err() {
+                                errors.push(syn::Error::new(
+                                    s.span(),
+                                    format!("group `{text}` may contain only ASCII letters, digits, `_`, `-` and `.`"),
+                                ));
+                            }
+                            attrs.group = Some(text);
+                        }
+                        DESCRIPTION => attrs.description = Some(text),
+                        CODE_VERSION => attrs.code_version = Some(text),
+                        _ => match parse_key(&text) {
+                            Ok(path) => attrs.key_prefix = path,
+                            Err(why) => errors.push(syn::Error::new(
+                                s.span(),
+                                format!("invalid `key_prefix`: {why}"),
+                            )),
+                        },
+                    }
+                }
+                None => errors.push(wrong_type(&value, &name)),
+            },
+            OWNERS => match list(&value) {
+                Some(items) => {
+                    for item in items {
+                        match string(item) {
+                            Some(s) => attrs.owners.push(s.value()),
+                            None => errors.push(wrong_type(item, &name)),
+                        }
+                    }
+                }
+                None => errors.push(wrong_type(&value, &name)),
+            },
+            DEPS => match list(&value) {
+                Some(items) => {
+                    for item in items {
+                        match item {
+                            Expr::Path(p) if p.qself.is_none() => {
+                                attrs.deps.push(Dep::Asset(p.path.clone()))
+                            }
+                            Expr::Lit(ExprLit {
+                                lit: Lit::Str(s), ..
+                            }) => match parse_key(&s.value()) {
+                                Ok(path) => attrs.deps.push(Dep::Key(path)),
+                                Err(why) => errors.push(syn::Error::new(
+                                    s.span(),
+                                    format!("invalid asset key in `deps`: {why}"),
+                                )),
+                            },
+                            other => errors.push(wrong_type(other, &name)),
+                        }
+                    }
+                }
+                None => errors.push(wrong_type(&value, &name)),
+            },
+            RETRIES => match &value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(i), ..
+                }) => match i.base10_parse::<u32>() {
+                    Ok(n) => attrs.retries = n,
+                    Err(_) => errors.push(syn::Error::new(
+                        i.span(),
+                        "`retries` must be a whole number from 0 to 4294967295",
+                    )),
+                },
+                _ => errors.push(wrong_type(&value, &name)),
+            },
+            _ => unreachable!("every valid key is handled above"),
+        }
+        Ok(())
+    });
+    if let Err(e) = parser.parse2(args) {
+        errors.push(e);
+    }
+    attrs
+}
+
+fn parse_pairs(
+    input: ParseStream<'_>,
+    name: &str,
+    errors: &mut Vec<syn::Error>,
+) -> syn::Result<Vec<(String, String)>> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    while !input.is_empty() {
+        let key = if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            (lit.value(), lit.span())
+        } else {
+            let ident: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+            (ident.to_string(), ident.span())
+        };
+        input.parse::<Token![=]>()?;
+        let value: Expr = input.parse()?;
+        match string(&value) {
+            Some(v) => {
+                if pairs.iter().any(|(k, _)| *k == key.0) {
+                    errors.push(syn::Error::new(
+                        key.1,
+                        format!("duplicate key `{}` in `{name}`", key.0),
+                    ));
+                } else {
+                    pairs.push((key.0, v.value()));
+                }
+            }
+            None => errors.push(syn::Error::new(
+                value.span(),
+                format!("values in `{name}` are strings, e.g. `{name}(team = \"data\")`"),
+            )),
+        }
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(pairs)
+}
+
+fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        input.parse::<Expr>()?;
+    } else if input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in input);
+        _content.parse::<TokenStream>()?;
+    }
+    Ok(())
+}
+
+fn string(expr: &Expr) -> Option<&LitStr> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s),
+        _ => None,
+    }
+}
+
+fn list(expr: &Expr) -> Option<&Punctuated<Expr, Token![,]>> {
+    match expr {
+        Expr::Array(array) => Some(&array.elems),
+        _ => None,
+    }
+}
+
+fn path_text(path: &syn::Path) -> String {
+    quote::quote!(#path).to_string().replace(' ', "")
+}
+
+fn unknown_key(span: Span, name: &str) -> syn::Error {
+    syn::Error::new(
+        span,
+        format!(
+            "unknown key `{name}` in #[asset]; the valid keys are {}",
+            VALID_KEYS
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+}
+
+fn example(name: &str) -> &'static str {
+    match name {
+        GROUP => "`group = \"sources\"`",
+        DESCRIPTION => "`description = \"Users fetched from the API.\"`",
+        KEY_PREFIX => "`key_prefix = \"warehouse/raw\"`",
+        CODE_VERSION => "`code_version = \"v2\"`",
+        OWNERS => "`owners = [\"team:data\", \"alice@example.com\"]`",
+        DEPS => "`deps = [upstream_asset, \"external/key\"]`",
+        RETRIES => "`retries = 3`",
+        _ => "`key = \"value\"`",
+    }
+}
+
+fn wrong_type(value: &Expr, name: &str) -> syn::Error {
+    let what = match name {
+        GROUP | DESCRIPTION | KEY_PREFIX | CODE_VERSION => "a string",
+        OWNERS => "a list of strings",
+        DEPS => "a list of asset names or key strings",
+        RETRIES => "a whole number",
+        _ => "a different value",
+    };
+    syn::Error::new(
+        value.span(),
+        format!("`{name}` expects {what}, e.g. {}", example(name)),
+    )
+}
+
+/// The checks of `orch_core::key::is_valid_segment`, repeated here so a bad key is a compile
+/// error (the macro crate does not link the runtime model).
+fn check_segment(segment: &str) -> Result<(), String> {
+    let ok = !segment.is_empty()
+        && segment != "."
+        && segment != ".."
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else if segment.is_empty() {
+        Err("it has an empty segment".to_owned())
+    } else {
+        Err(format!(
+            "segment `{segment}` may contain only ASCII letters, digits, `_`, `-` and `.`"
+        ))
+    }
+}
+
+/// Splits and checks a `prefix/name` key.
+fn parse_key(text: &str) -> Result<Vec<String>, String> {
+    if text.is_empty() {
+        return Err("a key cannot be empty".to_owned());
+    }
+    text.split('/')
+        .map(|s| check_segment(s).map(|()| s.to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse_ok(tokens: TokenStream) -> AssetAttrs {
+        let mut errors = Vec::new();
+        let attrs = parse(tokens, &mut errors);
+        assert!(
+            errors.is_empty(),
+            "{:?}",
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>()
+        );
+        attrs
+    }
+
+    fn parse_err(tokens: TokenStream) -> Vec<String> {
+        let mut errors = Vec::new();
+        parse(tokens, &mut errors);
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn parses_every_key() {
+        let a = parse_ok(quote!(
+            group = "sources",
+            description = "d",
+            key_prefix = "wh/raw",
+            code_version = "v2",
+            tags(tier = "gold", "data-domain" = "users"),
+            metadata(owner_team = "x"),
+            owners = ["team:data"],
+            deps = [a, crate::b, "ext/c"],
+            retries = 3
+        ));
+        assert_eq!(a.group.as_deref(), Some("sources"));
+        assert_eq!(a.key_prefix, ["wh", "raw"]);
+        assert_eq!(a.tags[1], ("data-domain".to_owned(), "users".to_owned()));
+        assert_eq!(a.metadata.len(), 1);
+        assert_eq!(a.owners, ["team:data"]);
+        assert_eq!(a.deps.len(), 3);
+        assert!(matches!(&a.deps[2], Dep::Key(k) if k == &["ext", "c"]));
+        assert_eq!(a.retries, 3);
+    }
+
+    #[test]
+    fn collects_every_error() {
+        let errors = parse_err(quote!(
+            grup = "x",
+            group = 1,
+            group = "y",
+            retries = "3",
+            key_prefix = "../x"
+        ));
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+        assert!(errors[0].starts_with("unknown key `grup`"));
+        assert!(errors[0].contains("`group`, `description`"));
+        assert!(errors[1].starts_with("`group` expects a string"));
+        assert!(errors[2].starts_with("duplicate `group`"));
+        assert!(errors[3].starts_with("`retries` expects a whole number"));
+        assert!(errors[4].starts_with("invalid `key_prefix`: segment `..`"));
+    }
+}

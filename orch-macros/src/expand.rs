@@ -1,0 +1,411 @@
+//! Code generation. Input is already validated; nothing here re-checks it.
+//!
+//! For an asset `b(ctx: &AssetContext, a: &Vec<u32>) -> Result<String, E>` the macro emits:
+//! - the function itself, unchanged (so it stays callable from unit tests);
+//! - `struct b {}`: a braced struct, which lives in the type namespace only, beside the fn in
+//!   the value namespace. Downstream parameters named `b` resolve to it, so a missing asset is
+//!   rustc's own "cannot find type `b`" error at the parameter, with its `use` suggestion;
+//! - `impl Asset for b` with `Output`, `KEY` and `DEPTH = __depth_of_b`, a free const
+//!   `1 + max(upstream DEPTH)`. rustc evaluates every free const, so a dependency cycle, even
+//!   across modules and files, is a cycle in const evaluation (E0391) naming each asset;
+//! - inside `const _: () = { ... }`: the wrapper the runtime calls, which also checks each
+//!   parameter's type against its upstream's `Output` through traits whose
+//!   `#[diagnostic::on_unimplemented]` messages read as sentences, spanned on the parameter;
+//!   and the `inventory` registration.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+
+use crate::ast::{AssetFn, ItemFn, Param, Passing};
+use crate::attr::{self, AssetAttrs, Dep};
+use crate::{hash, valid};
+
+/// Entry point: never panics; on error, emits the original item plus `compile_error!`s.
+pub(crate) fn asset(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Vec::new();
+    let attrs = attr::parse(args, &mut errors);
+    let parsed: ItemFn = match syn::parse2(item.clone()) {
+        Ok(parsed) => parsed,
+        Err(_) => {
+            errors.push(syn::Error::new(
+                first_span(&item),
+                "#[asset] goes on a function, e.g. `fn users_cleaned(api_users_raw: &Vec<User>) -> Vec<User> { ... }`",
+            ));
+            return with_errors(item, errors);
+        }
+    };
+    if !is_block(&parsed.body) {
+        errors.push(syn::Error::new(
+            parsed.sig.span(),
+            format!(
+                "asset `{}` needs a body: #[asset] goes on a function definition",
+                parsed.sig.ident
+            ),
+        ));
+        return with_errors(item, errors);
+    }
+    match valid::check(parsed, &mut errors) {
+        // Bad attribute keys alone still generate the asset (with the keys that parsed), so
+        // downstream assets do not report a cascade of "cannot find type" errors.
+        Some(asset) => {
+            let mut out = generate(&attrs, &asset);
+            out.extend(errors.into_iter().map(|e| e.to_compile_error()));
+            out
+        }
+        None => with_errors(item, errors),
+    }
+}
+
+fn with_errors(item: TokenStream, errors: Vec<syn::Error>) -> TokenStream {
+    let errors = errors.into_iter().map(|e| e.to_compile_error());
+    quote!(#item #(#errors)*)
+}
+
+fn first_span(tokens: &TokenStream) -> Span {
+    tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
+}
+
+fn is_block(body: &TokenStream) -> bool {
+    let mut tokens = body.clone().into_iter();
+    matches!(
+        (tokens.next(), tokens.next()),
+        (Some(proc_macro2::TokenTree::Group(g)), None) if g.delimiter() == proc_macro2::Delimiter::Brace
+    )
+}
+
+fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
+    let krate = quote!(::orch::__private);
+    let item = &asset.item;
+    let name = asset.name();
+    let plain_name = name.unraw().to_string();
+    let vis = &item.vis;
+    let fn_attrs = &item.attrs;
+    let sig = &item.sig;
+    let body = &item.body;
+    let out_ty = &asset.output.ty;
+    let depth_const = format_ident!("__depth_of_{}", plain_name, span = name.span());
+
+    let key_path: Vec<String> = attrs
+        .key_prefix
+        .iter()
+        .cloned()
+        .chain(std::iter::once(plain_name.clone()))
+        .collect();
+
+    // Each upstream is named once, by a type alias spanned on the parameter name: a missing
+    // asset or a function that is not one is then a single error at the parameter, and every
+    // later use goes through the alias.
+    let mut aliases = Vec::new();
+    let mut alias_for = |path: &dyn ToTokens, span: Span, kind: &str| {
+        let alias = format_ident!(
+            "__orch_{}_{}_{}",
+            kind,
+            plain_name,
+            aliases.len(),
+            span = span
+        );
+        aliases.push(quote_spanned! {span=>
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            type #alias = #path;
+        });
+        alias
+    };
+    let input_aliases: Vec<syn::Ident> = asset
+        .inputs()
+        .map(|input| alias_for(&input.name, input.name.span(), "in"))
+        .collect();
+    let dep_aliases: Vec<Option<syn::Ident>> = attrs
+        .deps
+        .iter()
+        .map(|dep| match dep {
+            Dep::Asset(path) => Some(alias_for(path, path.span(), "dep")),
+            Dep::Key(_) => None,
+        })
+        .collect();
+    // `<alias as Asset>`, spanned like the alias, so errors about it land on the parameter
+    // (and identical errors from several uses are reported once).
+    let asset_of = |alias: &syn::Ident| {
+        let span = alias.span();
+        quote_spanned!(span=> <#alias as #krate::Asset>)
+    };
+    let depth = input_aliases
+        .iter()
+        .chain(dep_aliases.iter().flatten())
+        .fold(quote!(0usize), |acc, alias| {
+            let up = asset_of(alias);
+            quote!(#krate::max(#acc, #up::DEPTH))
+        });
+    let input_keys: Vec<TokenStream> = input_aliases
+        .iter()
+        .map(|alias| {
+            let up = asset_of(alias);
+            quote!(#up::KEY)
+        })
+        .collect();
+    let dep_keys: Vec<TokenStream> = attrs
+        .deps
+        .iter()
+        .zip(&dep_aliases)
+        .map(|(dep, alias)| match (dep, alias) {
+            (Dep::Asset(_), Some(alias)) => {
+                let up = asset_of(alias);
+                quote!(#up::KEY)
+            }
+            (Dep::Key(path), _) => quote!(#krate::StaticKey { path: &[#(#path),*] }),
+            (Dep::Asset(_), None) => unreachable!("every asset dep has an alias"),
+        })
+        .collect();
+
+    // The wrapper's body: take each input out of the slice as the type the parameter asks for
+    // (so a wrong type is one error, the trait check below, not a cascade), then call.
+    let mut prelude = Vec::new();
+    let mut call_args = Vec::new();
+    let ctx_expr = if asset.is_async() {
+        quote!(&__orch_ctx)
+    } else {
+        quote!(__orch_ctx)
+    };
+    let mut inputs = asset.inputs().zip(&input_aliases).enumerate();
+    for param in &asset.params {
+        match param {
+            Param::Context => call_args.push(ctx_expr.clone()),
+            Param::Input(_) => {
+                let Some((index, (input, alias))) = inputs.next() else {
+                    unreachable!("one alias per input")
+                };
+                let var = format_ident!("__orch_in_{}", index);
+                let ty = &input.ty;
+                let up_text = input.name.unraw().to_string();
+                let produced = asset_of(alias);
+                let ty_span = ty.span();
+                prelude.push(quote_spanned! {ty_span=>
+                    #krate::assert_input::<#ty, #alias, #name, #produced::Output>();
+                });
+                prelude.push(quote! {
+                    let #var: &#ty = #krate::input::<#ty>(&__orch_inputs, #index, #up_text)?;
+                });
+                call_args.push(match input.passing {
+                    Passing::Borrowed => quote!(#var),
+                    Passing::Owned => {
+                        quote_spanned!(ty_span=> #krate::clone_input::<#ty, #alias, #name>(#var))
+                    }
+                });
+            }
+        }
+    }
+    let out_span = match &sig.output {
+        syn::ReturnType::Type(_, ty) => ty.span(),
+        syn::ReturnType::Default => name.span(),
+    };
+    let finish = if asset.output.fallible {
+        quote_spanned!(out_span=> #krate::share_result::<_, _, #name>(__orch_out))
+    } else {
+        quote_spanned!(out_span=> #krate::share::<_, #name>(__orch_out))
+    };
+    let compute = if asset.is_async() {
+        quote! {
+            fn __orch_compute(
+                __orch_ctx: #krate::AssetContext,
+                __orch_inputs: ::std::vec::Vec<#krate::Value>,
+            ) -> #krate::BoxFuture {
+                ::std::boxed::Box::pin(async move {
+                    #(#prelude)*
+                    let __orch_out = #name(#(#call_args),*).await;
+                    #finish
+                })
+            }
+            #krate::Compute::Async(__orch_compute)
+        }
+    } else {
+        quote! {
+            fn __orch_compute(
+                __orch_ctx: &#krate::AssetContext,
+                __orch_inputs: &[#krate::Value],
+            ) -> ::core::result::Result<#krate::Value, #krate::BoxError> {
+                #(#prelude)*
+                let __orch_out = #name(#(#call_args),*);
+                #finish
+            }
+            #krate::Compute::Sync(__orch_compute)
+        }
+    };
+
+    let opt = |v: &Option<String>| match v {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    };
+    let group = opt(&attrs.group);
+    let description = opt(&attrs.description.clone().or_else(|| asset.doc.clone()));
+    let code_version = attrs
+        .code_version
+        .clone()
+        .unwrap_or_else(|| hash::code_version(&format!("{} {}", sig.to_token_stream(), body)));
+    let pairs = |pairs: &[(String, String)]| {
+        let items = pairs.iter().map(|(k, v)| quote!((#k, #v)));
+        quote!(&[#(#items),*])
+    };
+    let tags = pairs(&attrs.tags);
+    let metadata = pairs(&attrs.metadata);
+    let owners = &attrs.owners;
+    let retries = attrs.retries;
+    let output_type = type_text(out_ty);
+    let line = quote_spanned!(name.span()=> ::core::line!());
+    let marker_doc = format!(
+        "The asset `{plain_name}` as a type: names it in `deps`, in typed results \
+         (`result.output::<{plain_name}>()`) and in test injections. Generated by `#[asset]`."
+    );
+    let computed = compute;
+    // Spanned on the function name, so cycle notes point at each asset on the cycle.
+    let marker_items = quote_spanned! {name.span()=>
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        const #depth_const: usize = 1 + #depth;
+
+        impl #krate::Asset for #name {
+            type Output = #out_ty;
+            const KEY: #krate::StaticKey = #krate::StaticKey { path: &[#(#key_path),*] };
+            const DEPTH: usize = #depth_const;
+        }
+    };
+
+    quote! {
+        #(#fn_attrs)*
+        #[allow(clippy::ptr_arg)]
+        #vis #sig #body
+
+        #[doc = #marker_doc]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
+        #(#aliases)*
+
+        #marker_items
+
+        const _: () = {
+            #krate::inventory::submit! {
+                #krate::AssetDef {
+                    key: <#name as #krate::Asset>::KEY,
+                    location: #krate::SourceLocation {
+                        module: ::core::module_path!(),
+                        file: ::core::file!(),
+                        line: #line,
+                    },
+                    group: #group,
+                    description: #description,
+                    code_version: #code_version,
+                    tags: #tags,
+                    metadata: #metadata,
+                    owners: &[#(#owners),*],
+                    inputs: &[#(#input_keys),*],
+                    deps: &[#(#dep_keys),*],
+                    retries: #retries,
+                    output_type: #output_type,
+                    compute: { #computed },
+                }
+            }
+        };
+    }
+}
+
+/// The type as a person writes it: `Vec<User>`, not `Vec < User >`.
+fn type_text(ty: &syn::Type) -> String {
+    let raw = ty.to_token_stream().to_string();
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            let prev = out.chars().last();
+            let next = chars.peek().copied();
+            let tight_before = matches!(next, Some('<' | '>' | ',' | ':' | ')' | ']'));
+            let tight_after = matches!(prev, Some('<' | '&' | ':' | '(' | '['));
+            if tight_before || tight_after {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: TokenStream, item: TokenStream) -> String {
+        asset(args, item).to_string()
+    }
+
+    #[test]
+    fn type_text_reads_naturally() {
+        let ty: syn::Type =
+            syn::parse_quote!(Vec<std::collections::HashMap<String, (u32, &'static str)>>);
+        assert_eq!(
+            type_text(&ty),
+            "Vec<std::collections::HashMap<String, (u32, &'static str)>>"
+        );
+    }
+
+    #[test]
+    fn generates_marker_registration_and_checks() {
+        let out = expand(
+            quote!(group = "g"),
+            quote!(
+                /// Doc line.
+                fn b(ctx: &AssetContext, a: &Vec<u32>, c: String) -> Result<u8, E> {
+                    1
+                }
+            ),
+        );
+        assert!(out.contains("struct b { }"), "{out}");
+        assert!(out.contains("const __depth_of_b : usize"), "{out}");
+        assert!(out.contains("type Output = u8"), "{out}");
+        assert!(out.contains("\"Doc line.\""), "{out}");
+        assert!(out.contains("type __orch_in_b_0 = a ;"), "{out}");
+        assert!(
+            out.contains("assert_input :: < Vec < u32 > , __orch_in_b_0 , b"),
+            "{out}"
+        );
+        assert!(
+            out.contains("clone_input :: < String , __orch_in_b_1 , b >"),
+            "{out}"
+        );
+        assert!(out.contains("share_result"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn errors_keep_the_function_and_never_panic() {
+        let out = expand(
+            quote!(),
+            quote!(
+                fn a<T>(x: T) -> T {
+                    x
+                }
+            ),
+        );
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("fn a < T > (x : T) -> T { x }"), "{out}");
+        assert!(!out.contains("struct a"), "{out}");
+        let out = expand(
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        );
+        assert!(out.contains("goes on a function"), "{out}");
+        let out = expand(
+            quote!(),
+            quote!(
+                fn f();
+            ),
+        );
+        assert!(out.contains("needs a body"), "{out}");
+    }
+}

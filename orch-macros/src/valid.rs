@@ -1,0 +1,221 @@
+//! Checks the signature and classifies the parameters. Every error points at the token to fix
+//! and names the asset.
+
+use syn::spanned::Spanned;
+use syn::{FnArg, Pat, ReturnType, Type};
+
+use crate::ast::{AssetFn, Input, ItemFn, Output, Param, Passing, doc_comment};
+
+/// Validates `item`, pushing an error for each problem found.
+pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetFn> {
+    let before = errors.len();
+    let sig = &item.sig;
+    let asset = sig.ident.to_string();
+    let err = |errors: &mut Vec<syn::Error>, span: proc_macro2::Span, msg: String| {
+        errors.push(syn::Error::new(span, msg));
+    };
+
+    if !sig.generics.params.is_empty() {
+        err(
+            errors,
+            sig.generics.span(),
+            format!(
+                "asset `{asset}` cannot be generic: an asset produces one concrete type; write one asset per type, or make the type a parameter of a plain helper function that assets call"
+            ),
+        );
+    } else if let Some(where_clause) = &sig.generics.where_clause {
+        err(
+            errors,
+            where_clause.span(),
+            format!("asset `{asset}` cannot have a `where` clause: assets are not generic"),
+        );
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        err(
+            errors,
+            unsafety.span(),
+            format!(
+                "asset `{asset}` cannot be an `unsafe fn`: orch calls it with no way to uphold its safety contract"
+            ),
+        );
+    }
+    if let Some(abi) = &sig.abi {
+        err(
+            errors,
+            abi.span(),
+            format!("asset `{asset}` cannot declare an ABI: orch calls it as a Rust function"),
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        err(
+            errors,
+            variadic.span(),
+            format!("asset `{asset}` cannot be variadic"),
+        );
+    }
+
+    let mut params = Vec::new();
+    let mut context_seen = false;
+    for arg in &sig.inputs {
+        let pat_type = match arg {
+            FnArg::Receiver(receiver) => {
+                err(
+                    errors,
+                    receiver.span(),
+                    format!(
+                        "asset `{asset}` cannot take `self`: an asset is a free function; move it out of the `impl` block"
+                    ),
+                );
+                continue;
+            }
+            FnArg::Typed(pat_type) => pat_type,
+        };
+        if is_context(&pat_type.ty) {
+            if context_seen {
+                err(
+                    errors,
+                    pat_type.span(),
+                    format!(
+                        "asset `{asset}` takes `&AssetContext` twice; remove this parameter, one context is enough"
+                    ),
+                );
+            }
+            context_seen = true;
+            params.push(Param::Context);
+            continue;
+        }
+        let name = match &*pat_type.pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => pat.ident.clone(),
+            other => {
+                err(
+                    errors,
+                    other.span(),
+                    format!(
+                        "parameters of asset `{asset}` must be plain names: a parameter's name is the upstream asset it consumes (write `upstream_name: &Type`)"
+                    ),
+                );
+                continue;
+            }
+        };
+        if contains_impl_trait(&pat_type.ty) {
+            err(
+                errors,
+                pat_type.ty.span(),
+                format!(
+                    "parameter `{name}` of asset `{asset}` cannot use `impl Trait`: write the type that asset `{name}` produces"
+                ),
+            );
+            continue;
+        }
+        let (ty, passing) = match &*pat_type.ty {
+            Type::Reference(reference) => {
+                if let Some(mutability) = &reference.mutability {
+                    err(
+                        errors,
+                        mutability.span(),
+                        format!(
+                            "parameter `{name}` of asset `{asset}` cannot be `&mut`: an upstream's output is shared by every consumer; take `&T`, or `T` for your own copy"
+                        ),
+                    );
+                    continue;
+                }
+                ((*reference.elem).clone(), Passing::Borrowed)
+            }
+            other => (other.clone(), Passing::Owned),
+        };
+        params.push(Param::Input(Input { name, ty, passing }));
+    }
+
+    let output = match &sig.output {
+        ReturnType::Default => Output {
+            ty: syn::parse_quote!(()),
+            fallible: false,
+        },
+        ReturnType::Type(_, ty) => {
+            if contains_impl_trait(ty) {
+                err(
+                    errors,
+                    ty.span(),
+                    format!(
+                        "asset `{asset}` cannot return `impl Trait`: downstream assets name its output type, so write the concrete type"
+                    ),
+                );
+            }
+            match result_ok_type(ty) {
+                Some(ok) => Output {
+                    ty: ok,
+                    fallible: true,
+                },
+                None => Output {
+                    ty: (**ty).clone(),
+                    fallible: false,
+                },
+            }
+        }
+    };
+
+    if errors.len() > before {
+        return None;
+    }
+    let doc = doc_comment(&item.attrs);
+    Some(AssetFn {
+        item,
+        params,
+        output,
+        doc,
+    })
+}
+
+/// `&AssetContext`, `&orch::AssetContext`, … (recognised by the last path segment).
+fn is_context(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => match &*r.elem {
+            Type::Path(p) => {
+                p.qself.is_none()
+                    && p.path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "AssetContext")
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
+    match ty {
+        Type::ImplTrait(_) => true,
+        Type::Reference(r) => contains_impl_trait(&r.elem),
+        Type::Paren(p) => contains_impl_trait(&p.elem),
+        Type::Group(g) => contains_impl_trait(&g.elem),
+        Type::Slice(s) => contains_impl_trait(&s.elem),
+        Type::Array(a) => contains_impl_trait(&a.elem),
+        Type::Tuple(t) => t.elems.iter().any(contains_impl_trait),
+        Type::Path(p) => p.path.segments.iter().any(|s| match &s.arguments {
+            syn::PathArguments::AngleBracketed(args) => args
+                .args
+                .iter()
+                .any(|a| matches!(a, syn::GenericArgument::Type(t) if contains_impl_trait(t))),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+/// `T` of a return type written `Result<T, E>` (or an alias such as `anyhow::Result<T>` or
+/// `io::Result<T>`): the last path segment is `Result` with type arguments.
+fn result_ok_type(ty: &Type) -> Option<Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    })
+}

@@ -1,0 +1,128 @@
+//! Live progress: a bar on a terminal, one plain line per event otherwise (CI logs, pipes).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::events::{EventSink, RunEvent};
+
+pub(super) struct Progress {
+    bar: Option<ProgressBar>,
+    tty: bool,
+    running: BTreeSet<String>,
+}
+
+impl Progress {
+    pub(super) fn new(tty: bool) -> Self {
+        Progress {
+            bar: None,
+            tty,
+            running: BTreeSet::new(),
+        }
+    }
+
+    pub(super) fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
+    fn update_message(&self) {
+        if let Some(bar) = &self.bar {
+            let mut names: Vec<&str> = self.running.iter().map(String::as_str).take(3).collect();
+            if self.running.len() > 3 {
+                names.push("…");
+            }
+            bar.set_message(names.join(", "));
+        }
+    }
+}
+
+pub(super) fn format_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros < 1_000 {
+        format!("{micros} µs")
+    } else if micros < 1_000_000 {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
+
+impl EventSink for Progress {
+    fn on_event(&mut self, event: &RunEvent<'_>) {
+        match event {
+            RunEvent::RunStarted { run_id, planned } => {
+                if self.tty {
+                    let bar = ProgressBar::new(planned.len() as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    self.bar = Some(bar);
+                }
+                self.line(&format!(
+                    "run {}: materializing {} asset{}",
+                    run_id.short(),
+                    planned.len(),
+                    if planned.len() == 1 { "" } else { "s" }
+                ));
+            }
+            RunEvent::AssetStarted { key, .. } => {
+                self.running.insert(key.to_string());
+                self.update_message();
+            }
+            RunEvent::AssetRetrying {
+                key,
+                attempt,
+                error,
+            } => {
+                self.line(&format!(
+                    "  retry    {key} (attempt {attempt} failed: {error})"
+                ));
+            }
+            RunEvent::AssetSucceeded { key, duration, .. } => {
+                self.running.remove(&key.to_string());
+                match &self.bar {
+                    Some(bar) => bar.inc(1),
+                    None => self.line(&format!(
+                        "  ok       {key} ({})",
+                        format_duration(*duration)
+                    )),
+                }
+                self.update_message();
+            }
+            RunEvent::AssetFailed { key, error, .. } => {
+                self.running.remove(&key.to_string());
+                self.line(&format!("  FAILED   {key}: {error}"));
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                self.update_message();
+            }
+            RunEvent::AssetSkipped { key, because_of } => {
+                self.line(&format!(
+                    "  skipped  {key} (upstream `{because_of}` failed)"
+                ));
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+            }
+            RunEvent::RunFinished { .. } => self.finish(),
+        }
+    }
+}

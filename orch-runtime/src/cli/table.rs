@@ -1,0 +1,134 @@
+//! Tables printed by `list` and at the end of `materialize`.
+
+use std::io::Write;
+
+use orch_core::AssetGraph;
+
+use super::progress::format_duration;
+use crate::result::{AssetStatus, RunResult};
+
+/// Rows beyond which the summary shows only what did not succeed.
+const SUMMARY_ROWS: usize = 60;
+
+/// Prints rows with columns padded to the widest cell (the last column is not padded).
+fn print_rows(rows: &[Vec<String>]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+pub(super) fn print_list(graph: &AssetGraph, ids: &[usize]) {
+    let mut rows = vec![vec![
+        "ASSET".to_owned(),
+        "GROUP".to_owned(),
+        "UPSTREAM".to_owned(),
+        "DESCRIPTION".to_owned(),
+    ]];
+    for &id in ids {
+        let node = graph.node(id);
+        let upstream: Vec<String> = node
+            .upstream
+            .iter()
+            .map(|&u| graph.node(u).key.to_string())
+            .collect();
+        rows.push(vec![
+            node.key.to_string(),
+            node.group().to_owned(),
+            if upstream.is_empty() {
+                "-".to_owned()
+            } else {
+                upstream.join(", ")
+            },
+            node.def
+                .description
+                .and_then(|d| d.lines().next())
+                .unwrap_or("")
+                .to_owned(),
+        ]);
+    }
+    print_rows(&rows);
+}
+
+pub(super) fn print_summary(result: &RunResult) {
+    let outcomes = result.outcomes();
+    let show_all = outcomes.len() <= SUMMARY_ROWS;
+    let mut rows = vec![vec![
+        "ASSET".to_owned(),
+        "STATUS".to_owned(),
+        "DURATION".to_owned(),
+        "NOTE".to_owned(),
+    ]];
+    let mut hidden = 0usize;
+    for outcome in outcomes {
+        let ok = matches!(
+            outcome.status,
+            AssetStatus::Succeeded | AssetStatus::Injected
+        );
+        if ok && !show_all {
+            hidden += 1;
+            continue;
+        }
+        let note = match &outcome.status {
+            AssetStatus::Failed(failure) => failure.to_string(),
+            AssetStatus::Skipped { because_of } => format!("upstream `{because_of}` failed"),
+            _ if outcome.attempts > 1 => format!("succeeded on attempt {}", outcome.attempts),
+            _ => String::new(),
+        };
+        rows.push(vec![
+            outcome.key.to_string(),
+            outcome.status.label().to_owned(),
+            if outcome.attempts == 0 {
+                "-".to_owned()
+            } else {
+                format_duration(outcome.duration)
+            },
+            note,
+        ]);
+    }
+    println!();
+    print_rows(&rows);
+    if hidden > 0 {
+        println!("… and {hidden} more that succeeded");
+    }
+    let failed = result.failed().count();
+    let skipped = outcomes
+        .iter()
+        .filter(|o| matches!(o.status, AssetStatus::Skipped { .. }))
+        .count();
+    println!(
+        "\nrun {}: {} succeeded, {failed} failed, {skipped} skipped in {}",
+        result.run_id().short(),
+        outcomes.len() - failed - skipped,
+        format_duration(result.duration())
+    );
+    for outcome in result.failed() {
+        if outcome.logs.is_empty() {
+            continue;
+        }
+        println!("\nlast log lines of `{}`:", outcome.key);
+        let start = outcome.logs.len().saturating_sub(10);
+        for line in &outcome.logs[start..] {
+            println!("  {:5} {}", line.level, line.message);
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The orch runtime: discovery, planning, the parallel executor, the event stream and the
+//! command line. Users reach it through the `orch` crate.
+
+mod capture;
+mod cli;
+mod events;
+mod executor;
+mod logging;
+mod materialize;
+mod plan;
+mod result;
+
+pub use capture::CaptureLayer;
+pub use cli::{EXIT_ASSET_FAILED, EXIT_OK, EXIT_USAGE, main, run_cli};
+pub use events::{EventSink, RunEvent};
+pub use materialize::{Materialize, MaterializeError, default_jobs, definitions};
+pub use plan::PlanError;
+pub use result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};

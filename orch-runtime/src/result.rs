@@ -1,0 +1,198 @@
+//! What a run produced: per-asset outcomes and, when kept, the outputs themselves.
+
+use std::fmt;
+use std::time::Duration;
+
+use orch_core::__private::Value;
+use orch_core::{Asset, AssetGraph, AssetId, AssetKey, LogLine, MetadataValue, RunId};
+
+/// Why an asset failed: its error (with the chain of causes) or its panic message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetFailure {
+    /// The error's message, then each `source()` in turn.
+    pub chain: Vec<String>,
+    /// Whether the asset panicked rather than returning `Err`.
+    pub panicked: bool,
+}
+
+impl AssetFailure {
+    pub(crate) fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = vec![error.to_string()];
+        let mut source = error.source();
+        while let Some(e) = source {
+            let text = e.to_string();
+            // Wrappers such as anyhow repeat their cause's text; keep the chain readable.
+            if chain.last() != Some(&text) {
+                chain.push(text);
+            }
+            source = e.source();
+        }
+        AssetFailure {
+            chain,
+            panicked: false,
+        }
+    }
+
+    pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".to_owned());
+        AssetFailure {
+            chain: vec![message],
+            panicked: true,
+        }
+    }
+
+    /// The top-level message.
+    pub fn message(&self) -> &str {
+        self.chain.first().map(String::as_str).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for AssetFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.panicked {
+            f.write_str("panicked: ")?;
+        }
+        for (i, part) in self.chain.iter().enumerate() {
+            if i > 0 {
+                f.write_str(": ")?;
+            }
+            f.write_str(part)?;
+        }
+        Ok(())
+    }
+}
+
+/// How one asset of a run ended.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum AssetStatus {
+    /// It produced its output.
+    Succeeded,
+    /// Its last attempt failed.
+    Failed(AssetFailure),
+    /// It did not run because this upstream failed.
+    Skipped {
+        /// The failed upstream.
+        because_of: AssetKey,
+    },
+    /// Its value was injected by the caller instead of computed.
+    Injected,
+}
+
+impl AssetStatus {
+    /// A one-word label: `ok`, `FAILED`, `skipped`, `injected`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AssetStatus::Succeeded => "ok",
+            AssetStatus::Failed(_) => "FAILED",
+            AssetStatus::Skipped { .. } => "skipped",
+            AssetStatus::Injected => "injected",
+        }
+    }
+}
+
+/// One asset's record in a run.
+#[derive(Clone, Debug)]
+pub struct AssetOutcome {
+    /// The asset.
+    pub key: AssetKey,
+    /// How it ended.
+    pub status: AssetStatus,
+    /// How many attempts were made (0 if it never ran).
+    pub attempts: u32,
+    /// Wall time of the last attempt.
+    pub duration: Duration,
+    /// Metadata attached by the asset.
+    pub metadata: Vec<(String, MetadataValue)>,
+    /// Log lines written by the asset (all attempts).
+    pub logs: Vec<LogLine>,
+}
+
+/// The result of a run: one [`AssetOutcome`] per planned asset, in execution order, and the
+/// outputs if the run kept them.
+pub struct RunResult {
+    pub(crate) run_id: RunId,
+    pub(crate) graph: &'static AssetGraph,
+    pub(crate) outcomes: Vec<AssetOutcome>,
+    pub(crate) outputs: Vec<Option<Value>>,
+    pub(crate) duration: Duration,
+}
+
+impl fmt::Debug for RunResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunResult")
+            .field("run_id", &self.run_id)
+            .field("outcomes", &self.outcomes)
+            .field("duration", &self.duration)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunResult {
+    /// The run's id.
+    pub fn run_id(&self) -> &RunId {
+        &self.run_id
+    }
+
+    /// Wall time of the run.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// Whether every planned asset succeeded (or was injected).
+    pub fn success(&self) -> bool {
+        self.outcomes
+            .iter()
+            .all(|o| matches!(o.status, AssetStatus::Succeeded | AssetStatus::Injected))
+    }
+
+    /// Every planned asset's outcome, in the order they finished being decided.
+    pub fn outcomes(&self) -> &[AssetOutcome] {
+        &self.outcomes
+    }
+
+    /// The outcome of one asset, by key (`"prefix/name"`).
+    pub fn outcome(&self, key: &str) -> Option<&AssetOutcome> {
+        self.outcomes.iter().find(|o| o.key == *key)
+    }
+
+    /// Assets that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &AssetOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.status, AssetStatus::Failed(_)))
+    }
+
+    /// The typed output of asset `A`, if it was materialized (or injected) and kept.
+    pub fn try_output<A: Asset>(&self) -> Option<&A::Output> {
+        let id = self.graph.id_of(&A::KEY.to_key())?;
+        self.output_by_id(id)?.downcast_ref::<A::Output>()
+    }
+
+    /// The typed output of asset `A`.
+    ///
+    /// # Panics
+    /// If `A` was not materialized in this run, or its output was not kept; this is meant for
+    /// tests, where a panic is the failure. Use [`RunResult::try_output`] otherwise.
+    pub fn output<A: Asset>(&self) -> &A::Output {
+        match self.try_output::<A>() {
+            Some(v) => v,
+            None => {
+                let key = A::KEY.to_key();
+                let why = match self.outcome(&key.to_string()) {
+                    Some(o) => format!("its status is {}", o.status.label()),
+                    None => "it was not part of this run".to_owned(),
+                };
+                panic!("no output for asset `{key}`: {why}")
+            }
+        }
+    }
+
+    fn output_by_id(&self, id: AssetId) -> Option<&Value> {
+        self.outputs.get(id)?.as_ref()
+    }
+}

@@ -1,0 +1,109 @@
+//! # orch: data assets as Rust functions, the graph checked by the compiler
+//!
+//! Declare *what* data you build; orch works out *how*. An asset is a plain function marked
+//! `#[asset]`. A parameter's **name** is the upstream asset it consumes and its **type** is
+//! checked against what that asset produces, so a missing dependency, a cycle or a type
+//! mismatch is a compile error at the parameter. `cargo run` materializes the whole graph in
+//! parallel, each asset once, sharing each output with every consumer.
+//!
+//! ```no_run
+//! use orch::prelude::*;
+//!
+//! #[derive(Clone, Debug)]
+//! pub struct User { pub name: String, pub active: bool }
+//!
+//! /// Users fetched from the API.
+//! #[asset(group = "sources")]
+//! fn api_users_raw(ctx: &AssetContext) -> Vec<User> {
+//!     ctx.log().info("fetching users");
+//!     vec![User { name: "ada".into(), active: true }, User { name: "bob".into(), active: false }]
+//! }
+//!
+//! /// Only the active users.
+//! #[asset(group = "transforms")]
+//! fn users_cleaned(api_users_raw: &Vec<User>) -> Result<Vec<User>, std::io::Error> {
+//!     Ok(api_users_raw.iter().filter(|u| u.active).cloned().collect())
+//! }
+//!
+//! #[asset]
+//! async fn report(users_cleaned: &Vec<User>, api_users_raw: &Vec<User>) -> String {
+//!     format!("{} of {} users are active", users_cleaned.len(), api_users_raw.len())
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     orch::main()
+//! }
+//! ```
+//!
+//! ## The contract
+//! - Parameters: `name: &T` borrows the upstream `name`'s output; `name: T` gets a clone
+//!   (`T: Clone`). A parameter of type `&AssetContext` (in any position, at most one) is the
+//!   [`AssetContext`]: key, run id, partition, logger, output metadata.
+//! - Names resolve like any Rust item: same module, or brought in with `use` (globs work).
+//! - Outputs: `T`, or `Result<T, E>` with `E: std::error::Error + Send + Sync + 'static` or
+//!   `anyhow::Error` (a return type whose last path segment is `Result` is taken as
+//!   fallible, so `anyhow::Result<T>` and `io::Result<T>` work). `T: Send + Sync + 'static`.
+//! - `async fn` and plain `fn` both work; plain functions run on a blocking pool, at most
+//!   `--jobs` at a time.
+//! - The function stays an ordinary function: unit tests call it directly.
+//!
+//! ## Attribute keys
+//! | key | meaning |
+//! |---|---|
+//! | `group = "sources"` | the asset's group (default `default`) |
+//! | `description = "..."` | overrides the doc comment |
+//! | `key_prefix = "warehouse/raw"` | the key becomes `warehouse/raw/<name>` |
+//! | `code_version = "v2"` | default: a hash of the function's tokens |
+//! | `tags(k = "v", ...)` / `metadata(k = "v", ...)` | string key-values |
+//! | `owners = ["team:data"]` | who owns it |
+//! | `deps = [a, "external/key"]` | run after these, without loading their values |
+//! | `retries = 3` | retry a failure (error or panic) up to 3 more times |
+//!
+//! ## Running
+//! `orch::main()` gives the program a command line: `materialize [--select EXPR] [--jobs N]`
+//! (the default), `list`, and `lineage [--format text|dot|mermaid]`. See [`AssetSelection`]
+//! for the selection syntax. In code and tests, [`Materialize`] runs a selection and returns
+//! a [`RunResult`] with typed outputs:
+//!
+//! ```ignore
+//! let result = orch::Materialize::select("users_cleaned")
+//!     .inject::<api_users_raw>(vec![/* pretend the API returned this */])
+//!     .run()?;
+//! assert_eq!(result.output::<users_cleaned>().len(), 0);
+//! ```
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub use orch_core::{
+    Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetNode, AssetSelection,
+    DefinitionError, DefinitionErrors, KeyError, LogLevel, LogLine, MetadataValue, RunId,
+    SelectionError,
+};
+pub use orch_macros::asset;
+pub use orch_runtime::{
+    AssetFailure, AssetOutcome, AssetStatus, CaptureLayer, EXIT_ASSET_FAILED, EXIT_OK, EXIT_USAGE,
+    EventSink, Materialize, MaterializeError, PlanError, RunEvent, RunResult, default_jobs,
+    definitions, main, run_cli,
+};
+
+/// The few names an asset module needs: `use orch::prelude::*;`.
+pub mod prelude {
+    pub use crate::{AssetContext, AssetSelection, Materialize, MetadataValue, asset};
+}
+
+/// Testing helpers: Dagster's `build_asset_context` and `materialize_to_memory`, typed.
+pub mod testing {
+    pub use orch_core::AssetContext;
+
+    /// Materializes `selection` in memory and returns every output. The same as
+    /// `Materialize::select(selection)`, named for readers coming from Dagster.
+    pub fn materialize_to_memory(selection: &str) -> crate::Materialize<'static> {
+        crate::Materialize::select(selection)
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! Not public API: what `#[asset]`'s generated code uses. May change in any release.
+    pub use orch_core::__private::*;
+}

@@ -1,0 +1,8 @@
+use orch::prelude::*;
+
+use crate::third::enriched;
+
+#[asset]
+pub fn extracted(enriched: &String) -> String {
+    enriched.clone()
+}

@@ -1,0 +1,8 @@
+use orch::prelude::*;
+
+use crate::second::transformed;
+
+#[asset]
+pub fn enriched(transformed: &String) -> String {
+    format!("{transformed}!")
+}

@@ -1,0 +1,8 @@
+use orch::prelude::*;
+
+#[asset(group = "sources", group = "raw")]
+fn users() -> Vec<String> {
+    Vec::new()
+}
+
+fn main() {}

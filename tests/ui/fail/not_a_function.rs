@@ -1,0 +1,8 @@
+use orch::prelude::*;
+
+#[asset]
+struct Users {
+    names: Vec<String>,
+}
+
+fn main() {}
