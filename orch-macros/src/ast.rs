@@ -102,7 +102,7 @@ pub(crate) fn doc_comment(attrs: &[Attribute]) -> Option<String> {
             }) = &nv.value
             {
                 let value = s.value();
-                for line in value.lines() {
+                for line in value.split('\n') {
                     lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
                 }
             }

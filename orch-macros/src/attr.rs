@@ -311,6 +311,10 @@ fn check_segment(segment: &str) -> Result<(), String> {
         Ok(())
     } else if segment.is_empty() {
         Err("it has an empty segment".to_owned())
+    } else if segment == "." || segment == ".." {
+        Err(format!(
+            "segment `{segment}` is not allowed: keys name storage paths and must not escape them"
+        ))
     } else {
         Err(format!(
             "segment `{segment}` may contain only ASCII letters, digits, `_`, `-` and `.`"
@@ -388,6 +392,6 @@ mod tests {
         assert!(errors[1].starts_with("`group` expects a string"));
         assert!(errors[2].starts_with("duplicate `group`"));
         assert!(errors[3].starts_with("`retries` expects a whole number"));
-        assert!(errors[4].starts_with("invalid `key_prefix`: segment `..`"));
+        assert!(errors[4].starts_with("invalid `key_prefix`: segment `..` is not allowed"));
     }
 }

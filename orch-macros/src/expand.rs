@@ -140,7 +140,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
         .chain(dep_aliases.iter().flatten())
         .fold(quote!(0usize), |acc, alias| {
             let up = asset_of(alias);
-            quote!(#krate::max(#acc, #up::DEPTH))
+            quote_spanned!(name.span()=> #krate::max(#acc, #up::DEPTH))
         });
     let input_keys: Vec<TokenStream> = input_aliases
         .iter()

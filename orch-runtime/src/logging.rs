@@ -19,6 +19,7 @@ pub(crate) fn init() {
         .with(
             fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_filter(filter),
         )
         .with(CaptureLayer.with_filter(LevelFilter::INFO))

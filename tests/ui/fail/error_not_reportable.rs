@@ -1,8 +1,11 @@
 use orch::prelude::*;
 
+#[derive(Debug)]
+struct ParseProblem;
+
 #[asset]
-fn parsed() -> Result<u32, String> {
-    "3".parse::<u32>().map_err(|e| e.to_string())
+fn parsed() -> Result<u32, ParseProblem> {
+    Err(ParseProblem)
 }
 
 fn main() {}

@@ -1,0 +1,118 @@
+//! The examples run end to end through their command line, with the documented exit codes.
+
+use std::process::{Command, Output};
+
+/// Runs `cargo run --example NAME -- ARGS` (a no-op build when `cargo test` already built it).
+fn example(name: &str, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", name, "--"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.code().is_some(),
+        "example {name} was killed: {output:?}"
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn quickstart_materializes_everything_by_default() {
+    let out = example("quickstart", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for key in ["readings", "scaled", "count", "summary"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(key) && l.contains(" ok ")),
+            "{key} missing in:\n{text}"
+        );
+    }
+    assert!(text.contains("4 succeeded, 0 failed, 0 skipped"), "{text}");
+    // Not a terminal: progress is plain lines on stderr.
+    assert!(stderr(&out).contains("materializing 4 assets"), "{}", stderr(&out));
+}
+
+#[test]
+fn quickstart_selects_lists_and_draws_lineage() {
+    let out = example("quickstart", &["materialize", "--select", "+scaled", "--jobs", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("2 succeeded"), "{}", stdout(&out));
+
+    let out = example("quickstart", &["list"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("ASSET"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("summary") && l.contains("scaled, count")),
+        "{text}"
+    );
+
+    let out = example("quickstart", &["lineage", "--format", "dot"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("digraph assets {"), "{text}");
+    assert!(text.contains("\"readings\" -> \"scaled\";"), "{text}");
+
+    let out = example("quickstart", &["lineage", "--format", "mermaid", "--select", "summary"]);
+    assert!(stdout(&out).contains("flowchart LR"), "{}", stdout(&out));
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let out = example("quickstart", &["materialize", "--select", "sumary"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no asset has the key `sumary`; did you mean `summary`?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = example("quickstart", &["materialize", "--select", "summary and ("]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = example("quickstart", &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = example("quickstart", &["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("materialize"), "{}", stdout(&out));
+}
+
+#[test]
+fn failure_example_isolates_the_failing_branch_and_exits_with_1() {
+    let out = example("failure", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let row = |key: &str| text.lines().find(|l| l.starts_with(key)).unwrap_or("").to_owned();
+    assert!(row("exchange_rates").contains("FAILED"), "{text}");
+    assert!(row("exchange_rates").contains("rate service refused the connection"), "{text}");
+    assert!(row("orders_in_eur").contains("skipped"), "{text}");
+    assert!(row("order_count ").contains(" ok "), "{text}");
+    assert!(text.contains("2 succeeded, 1 failed, 1 skipped"), "{text}");
+    assert!(text.contains("WARN  rate service unreachable"), "{text}");
+}
+
+#[test]
+fn modular_example_discovers_assets_across_files() {
+    let out = example("modular", &["list"]);
+    let text = stdout(&out);
+    for (key, group) in [
+        ("api_users_raw", "sources"),
+        ("users_cleaned", "transforms"),
+        ("user_stats", "analytics"),
+        ("stats_csv", "exports"),
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(key) && l.contains(group)),
+            "{key} in {group} missing:\n{text}"
+        );
+    }
+    let out = example("modular", &["materialize", "--select", "+group:exports"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("4 succeeded"), "{}", stdout(&out));
+}
