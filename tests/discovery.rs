@@ -18,7 +18,11 @@ mod sources {
 
 use sources::users;
 
-#[asset(group = "transforms", code_version = "v7", description = "Overrides the doc.")]
+#[asset(
+    group = "transforms",
+    code_version = "v7",
+    description = "Overrides the doc."
+)]
 /// Ignored doc.
 fn active(users: &Vec<String>) -> Vec<String> {
     users.clone()
@@ -66,7 +70,10 @@ fn every_asset_is_discovered_with_its_attributes() {
     assert_eq!(audit.def.retries, 2);
     assert_eq!(audit.group(), "default");
     // `active` is an input and an order dep; `raw/api/users` only an order dep.
-    assert_eq!(audit.inputs, [graph.id_of(&"active".parse().unwrap()).unwrap()]);
+    assert_eq!(
+        audit.inputs,
+        [graph.id_of(&"active".parse().unwrap()).unwrap()]
+    );
     assert_eq!(audit.upstream.len(), 2);
     assert_eq!(node("untouched").def.output_type, "()");
     assert_eq!(graph.groups(), ["default", "sources", "transforms"]);
@@ -76,7 +83,11 @@ fn every_asset_is_discovered_with_its_attributes() {
 fn order_only_deps_run_first_without_passing_values() {
     let result = Materialize::all().run().unwrap();
     assert!(result.success());
-    let order: Vec<String> = result.outcomes().iter().map(|o| o.key.to_string()).collect();
+    let order: Vec<String> = result
+        .outcomes()
+        .iter()
+        .map(|o| o.key.to_string())
+        .collect();
     let pos = |k: &str| order.iter().position(|o| o == k).unwrap();
     assert!(pos("raw/api/users") < pos("active"));
     assert!(pos("active") < pos("audit"));
@@ -88,8 +99,14 @@ fn order_only_deps_run_first_without_passing_values() {
 fn selections_resolve_against_the_discovered_graph() {
     let graph = orch::definitions().unwrap();
     let names = |expr: &str| -> Vec<String> {
-        let ids = expr.parse::<AssetSelection>().unwrap().resolve(graph).unwrap();
-        ids.iter().map(|&id| graph.node(id).key.to_string()).collect()
+        let ids = expr
+            .parse::<AssetSelection>()
+            .unwrap()
+            .resolve(graph)
+            .unwrap();
+        ids.iter()
+            .map(|&id| graph.node(id).key.to_string())
+            .collect()
     };
     assert_eq!(names("+audit"), ["active", "audit", "raw/api/users"]);
     assert_eq!(names("users+1"), ["active", "audit", "raw/api/users"]);

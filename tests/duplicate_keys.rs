@@ -34,7 +34,10 @@ fn duplicate_keys_and_dangling_deps_are_reported_together() {
     let errors = orch::definitions().unwrap_err();
     let text = errors.to_string();
     assert_eq!(errors.0.len(), 2, "{text}");
-    assert!(text.starts_with("invalid asset definitions (2 problems):"), "{text}");
+    assert!(
+        text.starts_with("invalid asset definitions (2 problems):"),
+        "{text}"
+    );
     // Both locations, file and line, and the way out.
     assert!(text.contains("two assets have the key `clean`"), "{text}");
     assert!(text.contains("tests/duplicate_keys.rs:8"), "{text}");
@@ -50,6 +53,10 @@ fn duplicate_keys_and_dangling_deps_are_reported_together() {
 fn the_cli_exits_with_2_on_definition_errors() {
     for command in [&["prog"][..], &["prog", "list"], &["prog", "lineage"]] {
         let code = orch::run_cli(command.iter().copied());
-        assert_eq!(code, std::process::ExitCode::from(orch::EXIT_USAGE), "{command:?}");
+        assert_eq!(
+            code,
+            std::process::ExitCode::from(orch::EXIT_USAGE),
+            "{command:?}"
+        );
     }
 }

@@ -33,18 +33,26 @@ fn quickstart_materializes_everything_by_default() {
     let text = stdout(&out);
     for key in ["readings", "scaled", "count", "summary"] {
         assert!(
-            text.lines().any(|l| l.starts_with(key) && l.contains(" ok ")),
+            text.lines()
+                .any(|l| l.starts_with(key) && l.contains(" ok ")),
             "{key} missing in:\n{text}"
         );
     }
     assert!(text.contains("4 succeeded, 0 failed, 0 skipped"), "{text}");
     // Not a terminal: progress is plain lines on stderr.
-    assert!(stderr(&out).contains("materializing 4 assets"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("materializing 4 assets"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn quickstart_selects_lists_and_draws_lineage() {
-    let out = example("quickstart", &["materialize", "--select", "+scaled", "--jobs", "1"]);
+    let out = example(
+        "quickstart",
+        &["materialize", "--select", "+scaled", "--jobs", "1"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("2 succeeded"), "{}", stdout(&out));
 
@@ -52,7 +60,8 @@ fn quickstart_selects_lists_and_draws_lineage() {
     let text = stdout(&out);
     assert!(text.starts_with("ASSET"), "{text}");
     assert!(
-        text.lines().any(|l| l.starts_with("summary") && l.contains("scaled, count")),
+        text.lines()
+            .any(|l| l.starts_with("summary") && l.contains("scaled, count")),
         "{text}"
     );
 
@@ -61,7 +70,10 @@ fn quickstart_selects_lists_and_draws_lineage() {
     assert!(text.starts_with("digraph assets {"), "{text}");
     assert!(text.contains("\"readings\" -> \"scaled\";"), "{text}");
 
-    let out = example("quickstart", &["lineage", "--format", "mermaid", "--select", "summary"]);
+    let out = example(
+        "quickstart",
+        &["lineage", "--format", "mermaid", "--select", "summary"],
+    );
     assert!(stdout(&out).contains("flowchart LR"), "{}", stdout(&out));
 }
 
@@ -88,9 +100,17 @@ fn failure_example_isolates_the_failing_branch_and_exits_with_1() {
     let out = example("failure", &[]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    let row = |key: &str| text.lines().find(|l| l.starts_with(key)).unwrap_or("").to_owned();
+    let row = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or("")
+            .to_owned()
+    };
     assert!(row("exchange_rates").contains("FAILED"), "{text}");
-    assert!(row("exchange_rates").contains("rate service refused the connection"), "{text}");
+    assert!(
+        row("exchange_rates").contains("rate service refused the connection"),
+        "{text}"
+    );
     assert!(row("orders_in_eur").contains("skipped"), "{text}");
     assert!(row("order_count ").contains(" ok "), "{text}");
     assert!(text.contains("2 succeeded, 1 failed, 1 skipped"), "{text}");
@@ -108,7 +128,8 @@ fn modular_example_discovers_assets_across_files() {
         ("stats_csv", "exports"),
     ] {
         assert!(
-            text.lines().any(|l| l.starts_with(key) && l.contains(group)),
+            text.lines()
+                .any(|l| l.starts_with(key) && l.contains(group)),
             "{key} in {group} missing:\n{text}"
         );
     }

@@ -40,17 +40,27 @@ fn independent_sync_assets_run_in_parallel() {
     let result = Materialize::select("group:parallel").jobs(2).run().unwrap();
     let elapsed = t0.elapsed();
     assert!(result.success(), "{result:?}");
-    assert_eq!(*result.output::<slow_left>() + *result.output::<slow_right>(), 3);
+    assert_eq!(
+        *result.output::<slow_left>() + *result.output::<slow_right>(),
+        3
+    );
     assert!(elapsed < Duration::from_millis(1600), "took {elapsed:?}");
 }
 
 #[test]
 fn independent_async_assets_run_concurrently() {
     let t0 = Instant::now();
-    let result = Materialize::select("group:parallel_async").jobs(1).run().unwrap();
+    let result = Materialize::select("group:parallel_async")
+        .jobs(1)
+        .run()
+        .unwrap();
     assert!(result.success(), "{result:?}");
     // `jobs` bounds sync assets only: async ones wait on timers, not on cores.
-    assert!(t0.elapsed() < Duration::from_millis(1600), "took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(1600),
+        "took {:?}",
+        t0.elapsed()
+    );
 }
 
 // ---- --jobs bounds sync concurrency --------------------------------------------------------
@@ -140,8 +150,14 @@ fn fan_out_computes_once_and_shares_one_value() {
     assert_eq!(FAN_SOURCE_CALLS.load(Ordering::SeqCst), 1);
     let addresses = SEEN_ADDRESSES.lock().unwrap().clone();
     assert_eq!(addresses.len(), 3);
-    assert!(addresses.iter().all(|a| *a == addresses[0]), "{addresses:?}");
-    assert_eq!(result.output::<fan_source>().as_ptr() as usize, addresses[0]);
+    assert!(
+        addresses.iter().all(|a| *a == addresses[0]),
+        "{addresses:?}"
+    );
+    assert_eq!(
+        result.output::<fan_source>().as_ptr() as usize,
+        addresses[0]
+    );
     assert_eq!(*result.output::<fan_total>(), 3 * 499_500 + 1000);
     assert_eq!(result.outcomes().len(), 6);
     assert!(result.outcomes().iter().all(|o| o.attempts == 1));
@@ -226,8 +242,12 @@ static HOPELESS_CALLS: AtomicUsize = AtomicUsize::new(0);
 fn flaky(ctx: &AssetContext) -> Result<u32, std::io::Error> {
     FLAKY_CALLS.fetch_add(1, Ordering::SeqCst);
     if ctx.attempt() < 3 {
-        ctx.log().warn(format_args!("attempt {} times out", ctx.attempt()));
-        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"));
+        ctx.log()
+            .warn(format_args!("attempt {} times out", ctx.attempt()));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timed out",
+        ));
     }
     Ok(ctx.attempt())
 }
@@ -246,7 +266,10 @@ fn failures_are_retried_per_asset() {
             events.push(format!("{key}#{attempt}"));
         }
     };
-    let result = Materialize::select("group:retries").events(&mut sink).run().unwrap();
+    let result = Materialize::select("group:retries")
+        .events(&mut sink)
+        .run()
+        .unwrap();
     assert_eq!(*result.output::<flaky>(), 3);
     assert_eq!(FLAKY_CALLS.load(Ordering::SeqCst), 3);
     let flaky = result.outcome("flaky").unwrap();
@@ -347,14 +370,24 @@ fn logs_metadata_and_events_are_recorded() {
         });
     };
     // A current-thread runtime keeps the test's subscriber on the thread that polls the asset.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let result = runtime
-        .block_on(Materialize::select("observed").events(&mut sink).run_async())
+        .block_on(
+            Materialize::select("observed")
+                .events(&mut sink)
+                .run_async(),
+        )
         .unwrap();
     let outcome = result.outcome("observed").unwrap();
     let lines: Vec<&str> = outcome.logs.iter().map(|l| l.message.as_str()).collect();
     assert_eq!(lines, ["starting", "via tracing rows=3"]);
-    assert_eq!(outcome.metadata, [("rows".to_owned(), orch::MetadataValue::Int(3))]);
+    assert_eq!(
+        outcome.metadata,
+        [("rows".to_owned(), orch::MetadataValue::Int(3))]
+    );
     assert_eq!(
         events,
         [
@@ -369,9 +402,14 @@ fn logs_metadata_and_events_are_recorded() {
 #[test]
 fn asset_functions_stay_callable() {
     assert_eq!(doubled(&vec![4]), vec![8]);
-    assert_eq!(broken_source().unwrap_err().to_string(), "the warehouse is down");
+    assert_eq!(
+        broken_source().unwrap_err().to_string(),
+        "the warehouse is down"
+    );
     let ctx = orch::testing::AssetContext::for_test_with("observed".parse().unwrap(), None);
-    let rows = tokio::runtime::Runtime::new().unwrap().block_on(observed(&ctx));
+    let rows = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(observed(&ctx));
     assert_eq!(rows, 3);
     assert_eq!(ctx.logs().len(), 1);
     assert_eq!(ctx.output_metadata().len(), 1);

@@ -203,18 +203,6 @@ impl AssetGraph {
         self.by_key.get(key).copied()
     }
 
-    /// The id of the asset with this static key.
-    pub fn id_of_static(&self, key: &StaticKey) -> Option<AssetId> {
-        // Avoid allocating on the typed-output path: compare segment by segment.
-        match self.by_key.len() {
-            0 => None,
-            _ => self
-                .by_key
-                .get(&AssetKey::new(key.path.iter().copied()).ok()?)
-                .copied(),
-        }
-    }
-
     /// Every asset id in an order where each asset comes after all of its upstreams.
     pub fn topological_order(&self) -> &[AssetId] {
         &self.topo

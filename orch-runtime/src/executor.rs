@@ -1,19 +1,23 @@
 //! The parallel executor: runs a planned subgraph on tokio, each asset as soon as its upstreams
 //! are done, each exactly once, sharing every output with all its consumers through one `Arc`.
 //!
-//! One coordinating task owns all run state (no locks on the hot path). Workers send a message
-//! when an attempt ends; the coordinator records it, emits events, and starts what became ready.
+//! The run's bookkeeping lives in one [`State`] behind a mutex, held only for a few
+//! microseconds at a time. A worker that finishes an asset records the outcome, starts what
+//! became ready and, if it is a sync worker, runs one ready sync asset itself: a chain of sync
+//! assets then costs no thread hand-off per step. Events are queued in the state and emitted to
+//! the sink by the caller's task, so a slow sink never holds up a worker.
+//!
 //! Sync assets run on the blocking pool, at most `jobs` at a time; async assets run on the
 //! workers. A failure (an `Err` or a panic) is retried per `retries`, then skips the asset's
 //! downstream while independent branches go on.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use orch_core::__private::{Compute, Value};
+use orch_core::__private::{BoxFuture, Compute, Value};
 use orch_core::{AssetContext, AssetGraph, AssetId, AssetKey, LogLine, MetadataValue, RunId};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::events::{EventSink, RunEvent};
 use crate::plan::Plan;
@@ -25,41 +29,74 @@ pub(crate) struct ExecOptions {
     pub(crate) keep_outputs: bool,
 }
 
-enum Msg {
+/// What happened, queued for the sink (owned, so workers never wait for it).
+enum Queued {
+    Started {
+        id: AssetId,
+        attempt: u32,
+    },
     Retrying {
         id: AssetId,
         attempt: u32,
         failure: AssetFailure,
     },
-    Done {
-        id: AssetId,
-        attempts: u32,
-        duration: Duration,
-        result: Result<Value, AssetFailure>,
-        logs: Vec<LogLine>,
-        metadata: Vec<(String, MetadataValue)>,
-    },
+    Finished(AssetOutcome),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
+enum NodeState {
+    /// Not in the plan, or finished.
+    Done,
     Waiting,
     Running,
-    Done,
+}
+
+struct State {
+    values: Vec<Option<Value>>,
+    /// Per planned asset: upstreams still to finish.
+    pending: Vec<usize>,
+    node: Vec<NodeState>,
+    /// Per value: planned consumers that have not started yet (the value is dropped at 0
+    /// unless outputs are kept).
+    consumers_left: Vec<usize>,
+    /// Sync assets that are ready but wait for a job slot.
+    ready_sync: Vec<AssetId>,
+    running_sync: usize,
+    in_flight: usize,
+    remaining: usize,
+    queue: Vec<Queued>,
+}
+
+struct Shared {
+    graph: &'static AssetGraph,
+    run_id: RunId,
+    jobs: usize,
+    keep_outputs: bool,
+    state: Mutex<State>,
+    /// Wakes the caller's task when events are queued or the run ends.
+    wake: Notify,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Asset code never runs under this lock, so poisoning means a bug in the executor;
+        // the state is still consistent enough to finish reporting.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Runs `plan` to the end and returns what happened. Never fails: asset failures are outcomes.
 pub(crate) async fn execute(
     graph: &'static AssetGraph,
     plan: Plan,
-    mut injected: Vec<(AssetId, Value)>,
+    injected: Vec<(AssetId, Value)>,
     opts: ExecOptions,
     sink: &mut dyn EventSink,
 ) -> RunResult {
     let started = Instant::now();
     let run_id = RunId::new();
     let n = graph.len();
-    let jobs = opts.jobs.max(1);
 
     let planned_keys: Vec<&AssetKey> = plan.order.iter().map(|&id| &graph.node(id).key).collect();
     sink.on_event(&RunEvent::RunStarted {
@@ -67,9 +104,9 @@ pub(crate) async fn execute(
         planned: &planned_keys,
     });
 
-    let mut values: Vec<Option<Value>> = vec![None; n];
     let mut outcomes: Vec<AssetOutcome> = Vec::with_capacity(plan.order.len() + injected.len());
-    for (id, value) in injected.drain(..) {
+    let mut values: Vec<Option<Value>> = vec![None; n];
+    for (id, value) in injected {
         values[id] = Some(value);
         outcomes.push(AssetOutcome {
             key: graph.node(id).key.clone(),
@@ -80,184 +117,80 @@ pub(crate) async fn execute(
             logs: Vec::new(),
         });
     }
-
-    // Per planned asset: upstreams still to finish; per value: consumers still to start.
-    let mut pending = vec![0usize; n];
-    let mut state = vec![State::Done; n];
-    let mut consumers_left = vec![0usize; n];
+    let mut state = State {
+        values,
+        pending: vec![0; n],
+        node: vec![NodeState::Done; n],
+        consumers_left: vec![0; n],
+        ready_sync: Vec::new(),
+        running_sync: 0,
+        in_flight: 0,
+        remaining: plan.order.len(),
+        queue: Vec::new(),
+    };
     for &id in &plan.order {
-        state[id] = State::Waiting;
+        state.node[id] = NodeState::Waiting;
     }
+    let mut ready = Vec::new();
     for &id in &plan.order {
         let node = graph.node(id);
-        pending[id] = node
+        state.pending[id] = node
             .upstream
             .iter()
-            .filter(|&&up| state[up] == State::Waiting)
+            .filter(|&&up| state.node[up] == NodeState::Waiting)
             .count();
         for &up in &node.inputs {
-            consumers_left[up] += 1;
+            state.consumers_left[up] += 1;
+        }
+        if state.pending[id] == 0 {
+            ready.push(id);
         }
     }
+    // The first ready asset in plan order should start first; `ready_sync` is a stack.
+    ready.reverse();
 
-    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    let mut ready_sync: Vec<AssetId> = Vec::new();
-    let mut ready: Vec<AssetId> = plan
-        .order
-        .iter()
-        .copied()
-        .filter(|&id| pending[id] == 0)
-        .collect();
-    let mut running_sync = 0usize;
-    let mut in_flight = 0usize;
-    let mut remaining = plan.order.len();
+    let shared = Arc::new(Shared {
+        graph,
+        run_id,
+        jobs: opts.jobs.max(1),
+        keep_outputs: opts.keep_outputs,
+        state: Mutex::new(state),
+        wake: Notify::new(),
+        runtime: tokio::runtime::Handle::current(),
+    });
+    {
+        let mut state = shared.lock();
+        let inline = dispatch(&shared, &mut state, ready, false);
+        debug_assert!(inline.is_none());
+    }
 
-    while remaining > 0 {
-        // Start everything that is ready: async assets at once, sync ones up to `jobs`.
-        for id in ready.drain(..) {
-            match graph.node(id).def.compute {
-                Compute::Async(_) => {
-                    start(
-                        graph,
-                        id,
-                        &run_id,
-                        &mut values,
-                        &mut consumers_left,
-                        &opts,
-                        &tx,
-                        sink,
-                    );
-                    state[id] = State::Running;
-                    in_flight += 1;
-                }
-                Compute::Sync(_) => ready_sync.push(id),
-            }
+    // Emit queued events until every planned asset is decided.
+    let mut queue = Vec::new();
+    loop {
+        let wake = shared.wake.notified();
+        let (finished, stuck) = {
+            let mut state = shared.lock();
+            std::mem::swap(&mut queue, &mut state.queue);
+            (
+                state.remaining == 0,
+                state.in_flight == 0 && state.ready_sync.is_empty(),
+            )
+        };
+        for item in queue.drain(..) {
+            emit(graph, item, sink, &mut outcomes);
         }
-        while running_sync < jobs {
-            let Some(id) = ready_sync.pop() else { break };
-            start(
-                graph,
-                id,
-                &run_id,
-                &mut values,
-                &mut consumers_left,
-                &opts,
-                &tx,
-                sink,
-            );
-            state[id] = State::Running;
-            running_sync += 1;
-            in_flight += 1;
-        }
-        if in_flight == 0 {
-            // Nothing runs and nothing can start: the rest was skipped (handled below) or the
-            // plan is inconsistent. Never hang.
+        if finished || stuck {
+            // `stuck` (nothing running, nothing ready, assets left) cannot happen with a valid
+            // plan; ending beats hanging.
             break;
         }
-        let Some(msg) = rx.recv().await else { break };
-        match msg {
-            Msg::Retrying {
-                id,
-                attempt,
-                failure,
-            } => {
-                let key = &graph.node(id).key;
-                sink.on_event(&RunEvent::AssetRetrying {
-                    key,
-                    attempt,
-                    error: &failure,
-                });
-                sink.on_event(&RunEvent::AssetStarted {
-                    key,
-                    attempt: attempt + 1,
-                });
-            }
-            Msg::Done {
-                id,
-                attempts,
-                duration,
-                result,
-                logs,
-                metadata,
-            } => {
-                in_flight -= 1;
-                if !graph.node(id).def.is_async() {
-                    running_sync -= 1;
-                }
-                state[id] = State::Done;
-                remaining -= 1;
-                let node = graph.node(id);
-                let status = match result {
-                    Ok(value) => {
-                        sink.on_event(&RunEvent::AssetSucceeded {
-                            key: &node.key,
-                            duration,
-                            metadata: &metadata,
-                            logs: &logs,
-                        });
-                        if opts.keep_outputs || consumers_left[id] > 0 {
-                            values[id] = Some(value);
-                        }
-                        for &down in &node.downstream {
-                            if state[down] == State::Waiting {
-                                pending[down] -= 1;
-                                if pending[down] == 0 {
-                                    ready.push(down);
-                                }
-                            }
-                        }
-                        AssetStatus::Succeeded
-                    }
-                    Err(failure) => {
-                        sink.on_event(&RunEvent::AssetFailed {
-                            key: &node.key,
-                            duration,
-                            error: &failure,
-                            logs: &logs,
-                        });
-                        // Skip everything downstream that has not run.
-                        let mut stack: Vec<AssetId> = node.downstream.clone();
-                        while let Some(down) = stack.pop() {
-                            if state[down] != State::Waiting {
-                                continue;
-                            }
-                            state[down] = State::Done;
-                            remaining -= 1;
-                            let down_key = &graph.node(down).key;
-                            sink.on_event(&RunEvent::AssetSkipped {
-                                key: down_key,
-                                because_of: &node.key,
-                            });
-                            outcomes.push(AssetOutcome {
-                                key: down_key.clone(),
-                                status: AssetStatus::Skipped {
-                                    because_of: node.key.clone(),
-                                },
-                                attempts: 0,
-                                duration: Duration::ZERO,
-                                metadata: Vec::new(),
-                                logs: Vec::new(),
-                            });
-                            stack.extend(graph.node(down).downstream.iter().copied());
-                        }
-                        AssetStatus::Failed(failure)
-                    }
-                };
-                outcomes.push(AssetOutcome {
-                    key: node.key.clone(),
-                    status,
-                    attempts,
-                    duration,
-                    metadata,
-                    logs,
-                });
-            }
-        }
+        wake.await;
     }
 
+    let values = std::mem::take(&mut shared.lock().values);
     let duration = started.elapsed();
     let result = RunResult {
-        run_id,
+        run_id: shared.run_id.clone(),
         graph,
         outcomes,
         outputs: if opts.keep_outputs {
@@ -275,146 +208,312 @@ pub(crate) async fn execute(
     result
 }
 
-/// Hands the asset's inputs to a worker and emits `AssetStarted`.
-#[allow(clippy::too_many_arguments)]
-fn start(
-    graph: &'static AssetGraph,
-    id: AssetId,
-    run_id: &RunId,
-    values: &mut [Option<Value>],
-    consumers_left: &mut [usize],
-    opts: &ExecOptions,
-    tx: &mpsc::UnboundedSender<Msg>,
+fn emit(
+    graph: &AssetGraph,
+    item: Queued,
     sink: &mut dyn EventSink,
+    outcomes: &mut Vec<AssetOutcome>,
 ) {
-    let node = graph.node(id);
+    match item {
+        Queued::Started { id, attempt } => sink.on_event(&RunEvent::AssetStarted {
+            key: &graph.node(id).key,
+            attempt,
+        }),
+        Queued::Retrying {
+            id,
+            attempt,
+            failure,
+        } => sink.on_event(&RunEvent::AssetRetrying {
+            key: &graph.node(id).key,
+            attempt,
+            error: &failure,
+        }),
+        Queued::Finished(outcome) => {
+            let key = &outcome.key;
+            match &outcome.status {
+                AssetStatus::Succeeded => sink.on_event(&RunEvent::AssetSucceeded {
+                    key,
+                    duration: outcome.duration,
+                    metadata: &outcome.metadata,
+                    logs: &outcome.logs,
+                }),
+                AssetStatus::Failed(error) => sink.on_event(&RunEvent::AssetFailed {
+                    key,
+                    duration: outcome.duration,
+                    error,
+                    logs: &outcome.logs,
+                }),
+                AssetStatus::Skipped { because_of } => {
+                    sink.on_event(&RunEvent::AssetSkipped { key, because_of })
+                }
+                AssetStatus::Injected => {}
+            }
+            outcomes.push(outcome);
+        }
+    }
+}
+
+/// Starts `ready` assets: async ones at once, sync ones while job slots are free. With
+/// `may_inline` (the caller is a sync worker whose slot just freed), the first sync asset to
+/// start is returned for the caller to run itself instead of being handed to another thread.
+fn dispatch(
+    shared: &Arc<Shared>,
+    state: &mut State,
+    ready: Vec<AssetId>,
+    may_inline: bool,
+) -> Option<Task> {
+    for id in ready {
+        match shared.graph.node(id).def.compute {
+            Compute::Async(f) => {
+                let task = start(shared, state, id);
+                shared.runtime.spawn(task.run_async(f));
+            }
+            Compute::Sync(_) => state.ready_sync.push(id),
+        }
+    }
+    let mut inline = None;
+    while state.running_sync < shared.jobs {
+        let Some(id) = state.ready_sync.pop() else {
+            break;
+        };
+        state.running_sync += 1;
+        let task = start(shared, state, id);
+        if may_inline && inline.is_none() {
+            inline = Some(task);
+        } else {
+            shared.runtime.spawn_blocking(move || task.run_sync());
+        }
+    }
+    inline
+}
+
+/// Marks `id` running, takes its inputs and queues `AssetStarted`.
+fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
+    let node = shared.graph.node(id);
+    state.node[id] = NodeState::Running;
+    state.in_flight += 1;
     let mut inputs: Vec<Value> = Vec::with_capacity(node.inputs.len());
     for &up in &node.inputs {
         // The planner guarantees every input is computed or injected before this runs.
-        if let Some(value) = &values[up] {
+        if let Some(value) = &state.values[up] {
             inputs.push(Arc::clone(value));
         }
-        consumers_left[up] -= 1;
-        if consumers_left[up] == 0 && !opts.keep_outputs {
-            values[up] = None;
+        state.consumers_left[up] -= 1;
+        if state.consumers_left[up] == 0 && !shared.keep_outputs {
+            state.values[up] = None;
         }
     }
-    sink.on_event(&RunEvent::AssetStarted {
-        key: &node.key,
-        attempt: 1,
-    });
-    let task = Task {
+    state.queue.push(Queued::Started { id, attempt: 1 });
+    Task {
+        shared: Arc::clone(shared),
         id,
-        key: node.key.clone(),
-        run_id: run_id.clone(),
-        retries: node.def.retries,
         inputs,
-        tx: tx.clone(),
-    };
-    match node.def.compute {
-        Compute::Sync(f) => {
-            tokio::task::spawn_blocking(move || task.run_sync(f));
-        }
-        Compute::Async(f) => {
-            tokio::spawn(task.run_async(f));
-        }
     }
 }
 
+/// One asset's attempts.
 struct Task {
+    shared: Arc<Shared>,
     id: AssetId,
-    key: AssetKey,
-    run_id: RunId,
-    retries: u32,
     inputs: Vec<Value>,
-    tx: mpsc::UnboundedSender<Msg>,
+}
+
+/// How one attempt ended.
+struct Attempt {
+    number: u32,
+    duration: Duration,
+    result: Result<Value, AssetFailure>,
 }
 
 impl Task {
-    fn run_sync(self, f: fn(&AssetContext, &[Value]) -> Result<Value, orch_core::BoxError>) {
-        let mut logs = Vec::new();
-        let mut attempt = 1;
+    fn context(&self, attempt: u32) -> AssetContext {
+        let key = self.shared.graph.node(self.id).key.clone();
+        AssetContext::new(key, self.shared.run_id.clone(), None, attempt)
+    }
+
+    fn retries(&self) -> u32 {
+        self.shared.graph.node(self.id).def.retries
+    }
+
+    /// Runs on the blocking pool; continues with a ready sync successor when there is one.
+    fn run_sync(self) {
+        let mut task = self;
         loop {
-            let ctx = AssetContext::new(self.key.clone(), self.run_id.clone(), None, attempt);
-            let span = crate::capture::asset_span(&ctx);
-            let t0 = Instant::now();
-            let outcome = span
-                .in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx, &self.inputs))));
-            let duration = t0.elapsed();
-            let result = match outcome {
-                Ok(Ok(value)) => Ok(value),
-                Ok(Err(error)) => Err(AssetFailure::from_error(&*error)),
-                Err(payload) => Err(AssetFailure::from_panic(&*payload)),
+            let Compute::Sync(f) = task.shared.graph.node(task.id).def.compute else {
+                unreachable!("run_sync is only called for sync assets")
             };
-            if self.finish_attempt(&ctx, attempt, duration, result, &mut logs) {
-                return;
+            let mut logs = Vec::new();
+            let mut number = 1;
+            let (attempt, metadata) = loop {
+                let ctx = task.context(number);
+                let span = crate::capture::asset_span(&ctx);
+                let t0 = Instant::now();
+                let outcome = span.in_scope(|| {
+                    std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx, &task.inputs)))
+                });
+                let attempt = Attempt {
+                    number,
+                    duration: t0.elapsed(),
+                    result: match outcome {
+                        Ok(Ok(value)) => Ok(value),
+                        Ok(Err(error)) => Err(AssetFailure::from_error(&*error)),
+                        Err(payload) => Err(AssetFailure::from_panic(&*payload)),
+                    },
+                };
+                if let Some(done) = task.end_attempt(&ctx, attempt, &mut logs) {
+                    break done;
+                }
+                number += 1;
+            };
+            match task.finish(attempt, logs, metadata, true) {
+                Some(next) => task = next,
+                None => return,
             }
-            attempt += 1;
         }
     }
 
-    async fn run_async(self, f: fn(AssetContext, Vec<Value>) -> orch_core::__private::BoxFuture) {
+    async fn run_async(self, f: fn(AssetContext, Vec<Value>) -> BoxFuture) {
         use tracing::Instrument;
         let mut logs = Vec::new();
-        let mut attempt = 1;
-        loop {
-            let ctx = AssetContext::new(self.key.clone(), self.run_id.clone(), None, attempt);
+        let mut number = 1;
+        let (attempt, metadata) = loop {
+            let ctx = self.context(number);
             let span = crate::capture::asset_span(&ctx);
             let t0 = Instant::now();
             // A panic in the asset's future ends its own task, not the executor.
             let fut = f(ctx.clone(), self.inputs.clone()).instrument(span);
             let outcome = tokio::spawn(fut).await;
-            let duration = t0.elapsed();
-            let result = match outcome {
-                Ok(Ok(value)) => Ok(value),
-                Ok(Err(error)) => Err(AssetFailure::from_error(&*error)),
-                Err(join) => match join.try_into_panic() {
-                    Ok(payload) => Err(AssetFailure::from_panic(&*payload)),
-                    Err(_) => Err(AssetFailure {
-                        chain: vec!["the asset's task was cancelled".to_owned()],
-                        panicked: false,
-                    }),
+            let attempt = Attempt {
+                number,
+                duration: t0.elapsed(),
+                result: match outcome {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(error)) => Err(AssetFailure::from_error(&*error)),
+                    Err(join) => match join.try_into_panic() {
+                        Ok(payload) => Err(AssetFailure::from_panic(&*payload)),
+                        Err(_) => Err(AssetFailure {
+                            chain: vec!["the asset's task was cancelled".to_owned()],
+                            panicked: false,
+                        }),
+                    },
                 },
             };
-            if self.finish_attempt(&ctx, attempt, duration, result, &mut logs) {
-                return;
+            if let Some(done) = self.end_attempt(&ctx, attempt, &mut logs) {
+                break done;
             }
-            attempt += 1;
+            number += 1;
+        };
+        let inline = self.finish(attempt, logs, metadata, false);
+        debug_assert!(inline.is_none());
+    }
+
+    /// Collects the attempt's logs; returns the final attempt (with its metadata) unless the
+    /// asset will be retried, in which case `AssetRetrying` is queued.
+    fn end_attempt(
+        &self,
+        ctx: &AssetContext,
+        attempt: Attempt,
+        logs: &mut Vec<LogLine>,
+    ) -> Option<(Attempt, Vec<(String, MetadataValue)>)> {
+        let (mut new_logs, metadata) = ctx.take_captured();
+        logs.append(&mut new_logs);
+        match attempt.result {
+            Err(failure) if attempt.number <= self.retries() => {
+                let mut state = self.shared.lock();
+                state.queue.push(Queued::Retrying {
+                    id: self.id,
+                    attempt: attempt.number,
+                    failure,
+                });
+                state.queue.push(Queued::Started {
+                    id: self.id,
+                    attempt: attempt.number + 1,
+                });
+                drop(state);
+                self.shared.wake.notify_one();
+                None
+            }
+            _ => Some((attempt, metadata)),
         }
     }
 
-    /// Reports the attempt; returns whether the task is done (success or out of retries).
-    fn finish_attempt(
-        &self,
-        ctx: &AssetContext,
-        attempt: u32,
-        duration: Duration,
-        result: Result<Value, AssetFailure>,
-        logs: &mut Vec<LogLine>,
-    ) -> bool {
-        let (mut new_logs, metadata) = ctx.take_captured();
-        logs.append(&mut new_logs);
-        match result {
-            Err(failure) if attempt <= self.retries => {
-                // A closed channel means the run was abandoned; nothing to report to.
-                let _ = self.tx.send(Msg::Retrying {
-                    id: self.id,
-                    attempt,
-                    failure,
-                });
-                false
-            }
-            result => {
-                let _ = self.tx.send(Msg::Done {
-                    id: self.id,
-                    attempts: attempt,
-                    duration,
-                    result,
-                    logs: std::mem::take(logs),
-                    metadata,
-                });
-                true
-            }
+    /// Records the asset's outcome, skips its downstream on failure, and starts what became
+    /// ready. A sync worker gets back a task to run next on its own thread.
+    fn finish(
+        self,
+        attempt: Attempt,
+        logs: Vec<LogLine>,
+        metadata: Vec<(String, MetadataValue)>,
+        sync_worker: bool,
+    ) -> Option<Task> {
+        let shared = &self.shared;
+        let graph = shared.graph;
+        let node = graph.node(self.id);
+        drop(self.inputs);
+        let mut state = shared.lock();
+        state.in_flight -= 1;
+        state.remaining -= 1;
+        state.node[self.id] = NodeState::Done;
+        if sync_worker {
+            state.running_sync -= 1;
         }
+        let mut ready = Vec::new();
+        let failed = attempt.result.is_err();
+        let status = match attempt.result {
+            Ok(value) => {
+                if shared.keep_outputs || state.consumers_left[self.id] > 0 {
+                    state.values[self.id] = Some(value);
+                }
+                for &down in &node.downstream {
+                    if state.node[down] == NodeState::Waiting {
+                        state.pending[down] -= 1;
+                        if state.pending[down] == 0 {
+                            ready.push(down);
+                        }
+                    }
+                }
+                AssetStatus::Succeeded
+            }
+            Err(failure) => AssetStatus::Failed(failure),
+        };
+        state.queue.push(Queued::Finished(AssetOutcome {
+            key: node.key.clone(),
+            status,
+            attempts: attempt.number,
+            duration: attempt.duration,
+            metadata,
+            logs,
+        }));
+        if failed {
+            skip_downstream(graph, &mut state, self.id);
+        }
+        let next = dispatch(shared, &mut state, ready, sync_worker);
+        drop(state);
+        shared.wake.notify_one();
+        next
+    }
+}
+
+/// Marks every waiting asset downstream of `failed` as skipped.
+fn skip_downstream(graph: &AssetGraph, state: &mut State, failed: AssetId) {
+    let because_of = &graph.node(failed).key;
+    let mut stack: Vec<AssetId> = graph.node(failed).downstream.clone();
+    while let Some(down) = stack.pop() {
+        if state.node[down] != NodeState::Waiting {
+            continue;
+        }
+        state.node[down] = NodeState::Done;
+        state.remaining -= 1;
+        state.queue.push(Queued::Finished(AssetOutcome {
+            key: graph.node(down).key.clone(),
+            status: AssetStatus::Skipped {
+                because_of: because_of.clone(),
+            },
+            attempts: 0,
+            duration: Duration::ZERO,
+            metadata: Vec::new(),
+            logs: Vec::new(),
+        }));
+        stack.extend(graph.node(down).downstream.iter().copied());
     }
 }

@@ -1,0 +1,7 @@
+//! The chain graph of ORCH_BENCH_N no-op assets (see build.rs).
+#![allow(missing_docs)]
+include!(concat!(env!("OUT_DIR"), "/chain.rs"));
+
+fn main() -> std::process::ExitCode {
+    orch_bench::main("chain")
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs the same workloads in orch and in Dagster, one after the other on this machine, and
+# prints a markdown table with ratios. Dagster comes from ../shared/bench/dagster (its venv at
+# $DAGBENCH_DIR/venv, default /tmp/dagbench/venv; created here if missing).
+#
+#   bash benches/large-graphs/compare.sh [N]      # N assets per graph, default 1000
+#
+# Figures: "load" is Dagster's module import + Definitions.validate_loadable (after
+# `import dagster`) against orch's inventory discovery + graph validation; "run" is Dagster's
+# in-process materialize() (default fs IO manager, ephemeral instance) against orch's in-memory
+# run; "process" is a whole `materialize` process, median of 5 (bench_run.py).
+set -euo pipefail
+N="${1:-1000}"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+DAG="$ROOT/../shared/bench/dagster"
+export DAGBENCH_DIR="${DAGBENCH_DIR:-/tmp/dagbench}"
+export DAGSTER_DISABLE_TELEMETRY=yes
+PY="$DAGBENCH_DIR/venv/bin/python"
+if [[ ! -x "$PY" ]]; then
+  python3 -m venv "$DAGBENCH_DIR/venv"
+  "$DAGBENCH_DIR/venv/bin/pip" install -q dagster==1.13.29
+fi
+OUT="$DAGBENCH_DIR/compare"; mkdir -p "$OUT"
+cd "$ROOT"
+
+echo "building orch benches with N=$N ..." >&2
+ORCH_BENCH_N="$N" cargo bench -p orch-bench --no-run 2>"$OUT/build.log" || { cat "$OUT/build.log"; exit 1; }
+# cargo prints "Executable benches/chain.rs (target/release/deps/chain-HASH)"
+exe() { sed -nE "s|.*Executable benches/$1\.rs \((.*)\)|\1|p" "$OUT/build.log"; }
+
+declare -A R
+for shape in chain fanout; do
+  bin="$(exe "$shape")"
+  # orch in-process figures (its own medians)
+  line="$("$bin" | grep '^{')"
+  R[orch_load_$shape]="$(echo "$line" | sed -E 's/.*"discovery_ms":([0-9.]+).*/\1/')"
+  R[orch_run_$shape]="$(echo "$line" | sed -E 's/.*"run_ms":([0-9.]+).*/\1/')"
+  R[orch_proc_$shape]="$("$PY" "$DAG/bench_run.py" -n 5 -- "$bin" materialize | awk '/wall/ {print $0}' | sed -E 's/.*median ([0-9.]+).*/\1/')"
+  # Dagster, same shapes and names (gen_defs.py)
+  dl="$("$PY" "$DAG/defs_load.py" "$N" "$shape" | tail -n 1)"
+  R[dag_load_$shape]="$("$PY" -c "import json,sys; d=json.loads(sys.argv[1]); print(round(1000*(d['import_module_s']+d['validate_loadable_s']),2))" "$dl")"
+  mat="$("$PY" "$DAG/materialize_noop.py" "$N" "$shape" 2>/dev/null | tail -n 1)"
+  R[dag_run_$shape]="$("$PY" -c "import json,sys; print(round(1000*json.loads(sys.argv[1])['materialize_s'],2))" "$mat")"
+  R[dag_proc_$shape]="$("$PY" "$DAG/bench_run.py" -n 3 -- "$PY" "$DAG/materialize_noop.py" "$N" "$shape" | awk '/wall/ {print $0}' | sed -E 's/.*median ([0-9.]+).*/\1/')"
+done
+
+ratio() { "$PY" -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:,.0f}x' if b>0 else 'n/a')" "$1" "$2"; }
+echo
+echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg); N = $N assets."
+echo
+echo "| workload | Dagster 1.13.29 | orch | orch is faster by |"
+echo "|---|---|---|---|"
+for shape in chain fanout; do
+  echo "| load + validate, $shape | ${R[dag_load_$shape]} ms | ${R[orch_load_$shape]} ms | $(ratio "${R[dag_load_$shape]}" "${R[orch_load_$shape]}") |"
+  echo "| materialize in process, $shape | ${R[dag_run_$shape]} ms | ${R[orch_run_$shape]} ms | $(ratio "${R[dag_run_$shape]}" "${R[orch_run_$shape]}") |"
+  echo "| whole \`materialize\` process, $shape | ${R[dag_proc_$shape]} s | ${R[orch_proc_$shape]} s | $(ratio "${R[dag_proc_$shape]}" "${R[orch_proc_$shape]}") |"
+done

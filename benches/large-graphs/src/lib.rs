@@ -1,0 +1,83 @@
+//! The measuring side of the large-graph benchmarks: discovery and validation time, and the
+//! executor's per-asset overhead on no-op assets, printed as a table row and a JSON line.
+
+use std::time::{Duration, Instant};
+
+use orch::{AssetGraph, Materialize};
+
+/// How many times each figure is measured; the median is reported.
+const RUNS: usize = 7;
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// Measures the graph registered in this binary and prints the figures; with a command
+/// (`materialize`, `list`, `lineage`) it is an ordinary orch program instead, so whole-process
+/// runs can be timed next to Dagster's.
+pub fn main(shape: &str) -> std::process::ExitCode {
+    let command = std::env::args().nth(1);
+    match command.as_deref() {
+        Some(c) if !c.starts_with("--") => orch::main(),
+        _ => {
+            run(shape);
+            std::process::ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run(shape: &str) {
+    let t0 = Instant::now();
+    let graph = AssetGraph::discover().expect("the generated graph is valid");
+    let first_discovery = t0.elapsed();
+    let n = graph.len();
+    let discovery = median(
+        (0..RUNS)
+            .map(|_| {
+                let t = Instant::now();
+                let g = AssetGraph::discover().expect("valid");
+                let d = t.elapsed();
+                assert_eq!(g.len(), n);
+                d
+            })
+            .collect(),
+    );
+
+    let jobs = orch::default_jobs();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs)
+        .enable_all()
+        .build()
+        .expect("tokio starts");
+    let mut results = Vec::new();
+    // One warm-up run (the discovery cache, the blocking pool's threads), then measured runs.
+    for round in 0..=RUNS {
+        let result = runtime
+            .block_on(
+                Materialize::all()
+                    .keep_outputs(false)
+                    .jobs(jobs)
+                    .run_async(),
+            )
+            .expect("the run starts");
+        assert!(result.success());
+        assert_eq!(result.outcomes().len(), n);
+        if round > 0 {
+            results.push(result.duration());
+        }
+    }
+    let run = median(results);
+    let per_asset_us = run.as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "{shape:<8} n={n:<6} discovery+validation {:>8.2} ms (first {:>7.2} ms)   run {:>8.2} ms   {per_asset_us:>6.2} µs/asset   jobs={jobs}",
+        discovery.as_secs_f64() * 1e3,
+        first_discovery.as_secs_f64() * 1e3,
+        run.as_secs_f64() * 1e3,
+    );
+    println!(
+        "{{\"bench\":\"orch_large_graph\",\"shape\":\"{shape}\",\"n\":{n},\"discovery_ms\":{:.3},\"run_ms\":{:.3},\"per_asset_us\":{per_asset_us:.3},\"jobs\":{jobs}}}",
+        discovery.as_secs_f64() * 1e3,
+        run.as_secs_f64() * 1e3,
+    );
+}
