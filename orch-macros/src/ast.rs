@@ -51,7 +51,7 @@ pub(crate) enum Param {
     /// `&AssetContext`.
     Context,
     /// An upstream asset's value.
-    Input(Input),
+    Input(Box<Input>),
 }
 
 /// What the function returns.
@@ -81,7 +81,7 @@ impl AssetFn {
 
     pub(crate) fn inputs(&self) -> impl Iterator<Item = &Input> {
         self.params.iter().filter_map(|p| match p {
-            Param::Input(input) => Some(input),
+            Param::Input(input) => Some(&**input),
             Param::Context => None,
         })
     }
@@ -95,16 +95,18 @@ pub(crate) fn doc_comment(attrs: &[Attribute]) -> Option<String> {
         if !attr.path().is_ident("doc") {
             continue;
         }
-        if let syn::Meta::NameValue(nv) = &attr.meta {
-            if let syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(s),
-                ..
-            }) = &nv.value
-            {
-                let value = s.value();
-                for line in value.split('\n') {
-                    lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
-                }
+        if let syn::Meta::NameValue(syn::MetaNameValue {
+            value:
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }),
+            ..
+        }) = &attr.meta
+        {
+            let value = s.value();
+            for line in value.split('\n') {
+                lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
             }
         }
     }

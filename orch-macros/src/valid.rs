@@ -123,7 +123,7 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
             }
             other => (other.clone(), Passing::Owned),
         };
-        params.push(Param::Input(Input { name, ty, passing }));
+        params.push(Param::Input(Box::new(Input { name, ty, passing })));
     }
 
     let output = match &sig.output {

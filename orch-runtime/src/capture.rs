@@ -19,10 +19,11 @@ struct Capture(AssetContext);
 pub(crate) fn asset_span(ctx: &AssetContext) -> tracing::Span {
     let span = tracing::info_span!(target: "orch::asset", "asset", key = %ctx.asset_key());
     span.with_subscriber(|(id, dispatch)| {
-        if let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() {
-            if let Some(span) = registry.span(id) {
-                span.extensions_mut().insert(Capture(ctx.clone()));
-            }
+        if let Some(span) = dispatch
+            .downcast_ref::<tracing_subscriber::Registry>()
+            .and_then(|registry| registry.span(id))
+        {
+            span.extensions_mut().insert(Capture(ctx.clone()));
         }
     });
     span
