@@ -79,3 +79,70 @@ impl Plan {
         Ok(Plan { order })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orch_core::AssetGraph;
+    use orch_core::__private::{AssetDef, Compute, SourceLocation, StaticKey, Value};
+
+    fn noop(_: &orch_core::AssetContext, _: &[Value]) -> Result<Value, orch_core::BoxError> {
+        Ok(std::sync::Arc::new(()))
+    }
+
+    const fn def(path: &'static [&'static str], inputs: &'static [StaticKey]) -> AssetDef {
+        AssetDef {
+            key: StaticKey { path },
+            location: SourceLocation {
+                module: "plan",
+                file: "plan.rs",
+                line: 1,
+            },
+            group: None,
+            description: None,
+            code_version: "0",
+            tags: &[],
+            metadata: &[],
+            owners: &[],
+            inputs,
+            deps: &[],
+            retries: 0,
+            output_type: "()",
+            compute: Compute::Sync(noop),
+        }
+    }
+
+    static A: AssetDef = def(&["a"], &[]);
+    static B: AssetDef = def(&["b"], &[StaticKey { path: &["a"] }]);
+    static C: AssetDef = def(&["c"], &[StaticKey { path: &["b"] }]);
+
+    fn graph() -> AssetGraph {
+        AssetGraph::from_defs([&C, &A, &B]).unwrap()
+    }
+
+    #[test]
+    fn orders_the_selection_topologically() {
+        let g = graph();
+        let plan = Plan::new(&g, &[2, 0, 1], &[]).unwrap();
+        let keys: Vec<String> = plan.order.iter().map(|&id| g.node(id).key.to_string()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_missing_upstream_is_an_error_unless_injected() {
+        let g = graph();
+        let err = Plan::new(&g, &[2], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "asset `c` needs the output of `b`, which is not part of this run: select `+c` to include its upstream assets"
+        );
+        let err = Plan::new(&g, &[1, 2], &[]).unwrap_err().to_string();
+        assert!(err.starts_with("asset `b` needs the output of `a`"), "{err}");
+        // An injected value stands in, and an injected asset never runs even if selected.
+        let plan = Plan::new(&g, &[1, 2], &[0]).unwrap();
+        assert_eq!(plan.order, [1, 2]);
+        let plan = Plan::new(&g, &[0, 1], &[0]).unwrap();
+        assert_eq!(plan.order, [1]);
+        assert!(matches!(Plan::new(&g, &[], &[]), Err(PlanError::Empty)));
+    }
+}

@@ -196,3 +196,43 @@ impl RunResult {
         self.outputs.get(id)?.as_ref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("could not load users")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn failures_keep_the_cause_chain() {
+        let error = Outer(std::io::Error::other("connection reset"));
+        let failure = AssetFailure::from_error(&error);
+        assert_eq!(failure.chain, ["could not load users", "connection reset"]);
+        assert_eq!(failure.to_string(), "could not load users: connection reset");
+        assert_eq!(failure.message(), "could not load users");
+    }
+
+    #[test]
+    fn panics_keep_their_message() {
+        let payload: Box<dyn std::any::Any + Send> = Box::new(format!("bad row {}", 3));
+        let failure = AssetFailure::from_panic(&*payload);
+        assert!(failure.panicked);
+        assert_eq!(failure.to_string(), "panicked: bad row 3");
+        let payload: Box<dyn std::any::Any + Send> = Box::new(42u8);
+        assert_eq!(
+            AssetFailure::from_panic(&*payload).message(),
+            "a non-string panic payload"
+        );
+    }
+}

@@ -126,3 +126,16 @@ impl EventSink for Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::format_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(format_duration(Duration::from_micros(42)), "42 µs");
+        assert_eq!(format_duration(Duration::from_micros(1_500)), "1.5 ms");
+        assert_eq!(format_duration(Duration::from_millis(2_346)), "2.35 s");
+    }
+}
