@@ -83,8 +83,8 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orch_core::AssetGraph;
     use orch_core::__private::{AssetDef, Compute, SourceLocation, StaticKey, Value};
+    use orch_core::AssetGraph;
 
     fn noop(_: &orch_core::AssetContext, _: &[Value]) -> Result<Value, orch_core::BoxError> {
         Ok(std::sync::Arc::new(()))
@@ -124,7 +124,11 @@ mod tests {
     fn orders_the_selection_topologically() {
         let g = graph();
         let plan = Plan::new(&g, &[2, 0, 1], &[]).unwrap();
-        let keys: Vec<String> = plan.order.iter().map(|&id| g.node(id).key.to_string()).collect();
+        let keys: Vec<String> = plan
+            .order
+            .iter()
+            .map(|&id| g.node(id).key.to_string())
+            .collect();
         assert_eq!(keys, ["a", "b", "c"]);
     }
 
@@ -137,7 +141,10 @@ mod tests {
             "asset `c` needs the output of `b`, which is not part of this run: select `+c` to include its upstream assets"
         );
         let err = Plan::new(&g, &[1, 2], &[]).unwrap_err().to_string();
-        assert!(err.starts_with("asset `b` needs the output of `a`"), "{err}");
+        assert!(
+            err.starts_with("asset `b` needs the output of `a`"),
+            "{err}"
+        );
         // An injected value stands in, and an injected asset never runs even if selected.
         let plan = Plan::new(&g, &[1, 2], &[0]).unwrap();
         assert_eq!(plan.order, [1, 2]);

@@ -219,7 +219,10 @@ mod tests {
         let error = Outer(std::io::Error::other("connection reset"));
         let failure = AssetFailure::from_error(&error);
         assert_eq!(failure.chain, ["could not load users", "connection reset"]);
-        assert_eq!(failure.to_string(), "could not load users: connection reset");
+        assert_eq!(
+            failure.to_string(),
+            "could not load users: connection reset"
+        );
         assert_eq!(failure.message(), "could not load users");
     }
 
