@@ -414,3 +414,24 @@ fn asset_functions_stay_callable() {
     assert_eq!(ctx.logs().len(), 1);
     assert_eq!(ctx.output_metadata().len(), 1);
 }
+
+// ---- anyhow errors keep their context chain ------------------------------------------------
+
+#[asset(group = "anyhow")]
+fn row_count() -> anyhow::Result<u32> {
+    use anyhow::Context;
+    let n: u32 = "12x".parse().context("parsing the row count")?;
+    Ok(n)
+}
+
+#[test]
+fn anyhow_errors_are_reported_with_their_causes() {
+    let result = Materialize::select("row_count").run().unwrap();
+    match &result.outcome("row_count").unwrap().status {
+        AssetStatus::Failed(f) => assert_eq!(
+            f.chain,
+            ["parsing the row count", "invalid digit found in string"]
+        ),
+        other => panic!("{other:?}"),
+    }
+}

@@ -25,6 +25,7 @@ impl Progress {
 
     pub(super) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
+            crate::logging::set_active_bar(None);
             bar.finish_and_clear();
         }
     }
@@ -73,6 +74,7 @@ impl EventSink for Progress {
                         .unwrap_or_else(|_| ProgressStyle::default_bar()),
                     );
                     bar.enable_steady_tick(Duration::from_millis(100));
+                    crate::logging::set_active_bar(Some(bar.clone()));
                     self.bar = Some(bar);
                 }
                 self.line(&format!(
