@@ -80,10 +80,11 @@ pub use orch_core::{
     SelectionError,
 };
 pub use orch_macros::asset;
+pub use orch_runtime::storage;
 pub use orch_runtime::{
     AssetFailure, AssetOutcome, AssetStatus, CaptureLayer, EXIT_ASSET_FAILED, EXIT_OK, EXIT_USAGE,
-    EventSink, Materialize, MaterializeError, PlanError, RunEvent, RunResult, default_jobs,
-    definitions, main, run_cli,
+    EventSink, Materialize, MaterializeError, PlanError, Recording, RunEvent, RunResult,
+    default_jobs, definitions, main, run_cli,
 };
 
 /// The few names an asset module needs: `use orch::prelude::*;`.

@@ -2,13 +2,21 @@
 
 use std::process::{Command, Output};
 
-/// Runs `cargo run --example NAME -- ARGS` (a no-op build when `cargo test` already built it).
+/// Runs `cargo run --example NAME -- ARGS` (a no-op build when `cargo test` already built it)
+/// with a fresh run store.
 fn example(name: &str, args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    example_in(home.path(), name, args)
+}
+
+/// The same, with the run store in `home`.
+fn example_in(home: &std::path::Path, name: &str, args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO"))
         .args(["run", "--quiet", "--example", name, "--"])
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("RUST_LOG")
+        .env("ORCH_HOME", home)
         .output()
         .expect("cargo runs");
     assert!(
@@ -136,4 +144,77 @@ fn modular_example_discovers_assets_across_files() {
     let out = example("modular", &["materialize", "--select", "+group:exports"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("4 succeeded"), "{}", stdout(&out));
+}
+
+#[test]
+fn runs_are_recorded_and_shown() {
+    let home = tempfile::tempdir().unwrap();
+    assert_eq!(
+        example_in(home.path(), "failure", &[]).status.code(),
+        Some(1)
+    );
+    let out = example_in(
+        home.path(),
+        "quickstart",
+        &["materialize", "--select", "readings"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let text = stdout(&example_in(home.path(), "quickstart", &["runs"]));
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[0].starts_with("RUN"), "{text}");
+    assert!(
+        rows[1].contains("succeeded") && rows[1].contains("1/0/0 of 1"),
+        "{text}"
+    );
+    assert!(
+        rows[2].contains("failed") && rows[2].contains("2/1/1 of 4"),
+        "{text}"
+    );
+
+    let failed_id = rows[2].split_whitespace().next().unwrap();
+    let out = example_in(home.path(), "failure", &["run", "show", failed_id]);
+    let text = stdout(&out);
+    assert!(text.contains("(failed, trigger cli)"), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("exchange_rates")
+            && l.contains("failed")
+            && l.contains("rate service refused the connection")),
+        "{text}"
+    );
+    assert!(
+        text.contains("WARN  exchange_rates: rate service unreachable"),
+        "{text}"
+    );
+
+    let text = stdout(&example_in(
+        home.path(),
+        "quickstart",
+        &["history", "readings"],
+    ));
+    assert!(text.starts_with("MATERIALIZED"), "{text}");
+    assert!(text.contains("rows=10"), "{text}");
+
+    let text = stdout(&example_in(home.path(), "quickstart", &["list"]));
+    let row = |k: &str| {
+        text.lines()
+            .find(|l| l.starts_with(k))
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(row("readings").contains("materialized"), "{text}");
+    assert!(row("summary").contains("never"), "{text}");
+
+    // --ephemeral records nothing.
+    example_in(home.path(), "quickstart", &["materialize", "--ephemeral"]);
+    let text = stdout(&example_in(home.path(), "quickstart", &["runs"]));
+    assert_eq!(text.lines().count(), 3, "{text}");
+
+    let out = example_in(home.path(), "quickstart", &["run", "show", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no run has the id `nope`"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -27,6 +27,7 @@ use crate::result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
 pub(crate) struct ExecOptions {
     pub(crate) jobs: usize,
     pub(crate) keep_outputs: bool,
+    pub(crate) run_id: RunId,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it).
@@ -95,7 +96,7 @@ pub(crate) async fn execute(
     sink: &mut dyn EventSink,
 ) -> RunResult {
     let started = Instant::now();
-    let run_id = RunId::new();
+    let run_id = opts.run_id;
     let n = graph.len();
 
     let planned_keys: Vec<&AssetKey> = plan.order.iter().map(|&id| &graph.node(id).key).collect();
@@ -199,6 +200,7 @@ pub(crate) async fn execute(
             Vec::new()
         },
         duration,
+        storage_error: None,
     };
     sink.on_event(&RunEvent::RunFinished {
         run_id: &result.run_id,

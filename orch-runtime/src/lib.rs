@@ -9,10 +9,11 @@ mod logging;
 mod materialize;
 mod plan;
 mod result;
+pub mod storage;
 
 pub use capture::CaptureLayer;
 pub use cli::{EXIT_ASSET_FAILED, EXIT_OK, EXIT_USAGE, main, run_cli};
 pub use events::{EventSink, RunEvent};
-pub use materialize::{Materialize, MaterializeError, default_jobs, definitions};
+pub use materialize::{Materialize, MaterializeError, Recording, default_jobs, definitions};
 pub use plan::PlanError;
 pub use result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};

@@ -1,14 +1,19 @@
 //! [`Materialize`]: the one way to run assets, used by the CLI and by tests.
 
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use orch_core::__private::Value;
-use orch_core::{Asset, AssetGraph, AssetId, AssetSelection, DefinitionErrors, SelectionError};
+use orch_core::{
+    Asset, AssetGraph, AssetId, AssetSelection, DefinitionErrors, RunId, SelectionError,
+};
 
 use crate::events::{EventSink, RunEvent};
 use crate::executor::{self, ExecOptions};
 use crate::plan::{Plan, PlanError};
 use crate::result::RunResult;
+use crate::storage::{RunLock, RunRecord, RunStatus, Storage, StorageError, StoreSink};
 
 /// Why a run could not start. (An asset that fails is not this: it is an outcome in the
 /// [`RunResult`].)
@@ -27,6 +32,9 @@ pub enum MaterializeError {
     /// An injected value names an asset that is not registered.
     #[error("cannot inject a value for `{0}`: no such asset is registered")]
     UnknownInjection(String),
+    /// The run store could not record the run, or another run holds one of its assets.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// The tokio runtime could not start.
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -52,6 +60,38 @@ pub struct Materialize<'s> {
     jobs: usize,
     keep_outputs: bool,
     sink: Option<&'s mut dyn EventSink>,
+    run_id: Option<RunId>,
+    recording: Option<Recording>,
+}
+
+/// Where and how a run is recorded (see [`Materialize::record`]).
+#[derive(Clone)]
+pub struct Recording {
+    /// The store.
+    pub storage: Arc<dyn Storage>,
+    /// The state directory, for the run's lock file (which tells a live run from a dead one).
+    pub dir: PathBuf,
+    /// What started the run (`cli`, `api`, ...).
+    pub trigger: String,
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("dir", &self.dir)
+            .field("trigger", &self.trigger)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sends each event to the store's sink, then to the caller's.
+struct Tee<'a, 'b>(&'a mut dyn EventSink, &'b mut StoreSink);
+
+impl EventSink for Tee<'_, '_> {
+    fn on_event(&mut self, event: &RunEvent<'_>) {
+        self.1.on_event(event);
+        self.0.on_event(event);
+    }
 }
 
 enum Selection {
@@ -87,6 +127,8 @@ impl<'s> Materialize<'s> {
             jobs: default_jobs(),
             keep_outputs: true,
             sink: None,
+            run_id: None,
+            recording: None,
         }
     }
 
@@ -127,6 +169,19 @@ impl<'s> Materialize<'s> {
         self
     }
 
+    /// Records the run (its events, logs and outcome) in a store, and claims every planned
+    /// asset for the run's duration so no other run materializes them at the same time.
+    pub fn record(mut self, recording: Recording) -> Self {
+        self.recording = Some(recording);
+        self
+    }
+
+    /// Uses this run id instead of a fresh one.
+    pub fn run_id(mut self, run_id: RunId) -> Self {
+        self.run_id = Some(run_id);
+        self
+    }
+
     /// Runs on a new multi-threaded tokio runtime and waits for the end.
     pub fn run(self) -> Result<RunResult, MaterializeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -157,15 +212,54 @@ impl<'s> Materialize<'s> {
         }
         let injected_ids: Vec<AssetId> = injected.iter().map(|(id, _)| *id).collect();
         let plan = Plan::new(graph, &selected, &injected_ids)?;
+        let run_id = self.run_id.unwrap_or_default();
+        let opts = ExecOptions {
+            jobs: self.jobs,
+            keep_outputs: self.keep_outputs,
+            run_id: run_id.clone(),
+        };
         let mut ignore = |_: &RunEvent<'_>| {};
         let sink: &mut dyn EventSink = match self.sink {
             Some(sink) => sink,
             None => &mut ignore,
         };
-        let opts = ExecOptions {
-            jobs: self.jobs,
-            keep_outputs: self.keep_outputs,
+        let Some(recording) = self.recording else {
+            return Ok(executor::execute(graph, plan, injected, opts, sink).await);
         };
-        Ok(executor::execute(graph, plan, injected, opts, sink).await)
+
+        let id = run_id.as_str();
+        // Held until the run is recorded as ended; if the process dies, the OS drops it and
+        // the next start sees the run as crashed.
+        let _run_lock = RunLock::acquire(&recording.dir, id)?;
+        let planned: Vec<String> = plan
+            .order
+            .iter()
+            .map(|&a| graph.node(a).key.to_string())
+            .collect();
+        recording.storage.begin_run(
+            &RunRecord {
+                id: id.to_owned(),
+                selection: selection.to_string(),
+                status: RunStatus::Started,
+                trigger: recording.trigger.clone(),
+                started: SystemTime::now(),
+                ended: None,
+                planned: u32::try_from(planned.len()).unwrap_or(u32::MAX),
+                counts: (0, 0, 0),
+            },
+            &planned,
+        )?;
+        let mut store = StoreSink::new(Arc::clone(&recording.storage), graph, id.to_owned());
+        let mut result =
+            executor::execute(graph, plan, injected, opts, &mut Tee(sink, &mut store)).await;
+        let written = store.finish();
+        let status = if result.success() {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        };
+        let ended = recording.storage.end_run(id, status, SystemTime::now());
+        result.storage_error = written.and(ended).err();
+        Ok(result)
     }
 }

@@ -120,6 +120,7 @@ pub struct RunResult {
     pub(crate) outcomes: Vec<AssetOutcome>,
     pub(crate) outputs: Vec<Option<Value>>,
     pub(crate) duration: Duration,
+    pub(crate) storage_error: Option<crate::storage::StorageError>,
 }
 
 impl fmt::Debug for RunResult {
@@ -141,6 +142,12 @@ impl RunResult {
     /// Wall time of the run.
     pub fn duration(&self) -> Duration {
         self.duration
+    }
+
+    /// Why the run could not be fully recorded in the store, if it could not. The assets ran
+    /// regardless; this is about the record.
+    pub fn storage_error(&self) -> Option<&crate::storage::StorageError> {
+        self.storage_error.as_ref()
     }
 
     /// Whether every planned asset succeeded (or was injected).

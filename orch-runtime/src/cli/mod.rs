@@ -3,6 +3,7 @@
 //! Exit codes: 0 when every asset succeeded, 1 when an asset failed, 2 for a usage or
 //! definition error (a bad selection, duplicate keys, ...).
 
+mod history;
 mod lineage;
 mod progress;
 mod table;
@@ -14,7 +15,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use orch_core::{AssetGraph, AssetSelection};
 
-use crate::materialize::{Materialize, MaterializeError, default_jobs, definitions};
+use std::sync::Arc;
+
+use crate::materialize::{Materialize, MaterializeError, Recording, default_jobs, definitions};
+use crate::storage::{Retention, SqliteStorage, Storage, StorageError, state_dir};
 
 /// Exit code when every asset succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -44,6 +48,25 @@ enum Command {
         #[arg(long, short)]
         select: Option<String>,
     },
+    /// Recent runs, newest first.
+    Runs {
+        /// How many.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: usize,
+    },
+    /// One run: its per-asset timeline and logs.
+    Run {
+        #[command(subcommand)]
+        command: RunCommand,
+    },
+    /// An asset's materializations: when, by which run, how long, code version, metadata.
+    History {
+        /// The asset key, e.g. `users_cleaned` or `raw/users`.
+        asset: String,
+        /// How many.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: usize,
+    },
     /// Show the dependency graph.
     Lineage {
         /// Only these assets (selection syntax, e.g. `+report`).
@@ -55,8 +78,20 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum RunCommand {
+    /// Show a run by id (or a unique prefix of it, as `runs` prints).
+    Show {
+        /// The run id or prefix.
+        id: String,
+    },
+}
+
 #[derive(clap::Args, Debug, Default)]
 struct MaterializeArgs {
+    /// Do not record this run in the run store (`$ORCH_HOME`, default `.orch/`).
+    #[arg(long)]
+    ephemeral: bool,
     /// Which assets (selection syntax, e.g. `+report` or `group:sources`); default: all.
     #[arg(long, short)]
     select: Option<String>,
@@ -105,9 +140,25 @@ where
         None => materialize(MaterializeArgs::default()),
         Some(Command::Materialize(args)) => materialize(args),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
-            table::print_list(graph, ids);
+            // `list` reads the store if there is one; it never creates it.
+            let states = if state_dir().join("orch.db").exists() {
+                match open_store().and_then(|s| s.asset_states()) {
+                    Ok(states) => states,
+                    Err(e) => return fail_usage(&e),
+                }
+            } else {
+                Default::default()
+            };
+            table::print_list(graph, ids, &states);
             EXIT_OK
         }),
+        Some(Command::Runs { limit }) => with_store(|store| history::print_runs(store, limit)),
+        Some(Command::Run {
+            command: RunCommand::Show { id },
+        }) => with_store(|store| history::print_run(store, &id)),
+        Some(Command::History { asset, limit }) => {
+            with_store(|store| history::print_history(store, &asset, limit))
+        }
         Some(Command::Lineage { select, format }) => {
             with_selection(select.as_deref(), |graph, ids| {
                 let text = lineage::render(graph, ids, format);
@@ -142,19 +193,60 @@ fn with_selection(select: Option<&str>, f: impl FnOnce(&AssetGraph, &[usize]) ->
     }
 }
 
+/// Opens the run store, marks runs whose process died as crashed (saying so) and applies the
+/// retention policy.
+fn open_store() -> Result<SqliteStorage, StorageError> {
+    let store = SqliteStorage::open(&state_dir())?;
+    for id in store.recover_crashed()? {
+        eprintln!("note: run {id} was interrupted (its process died); it is now marked crashed");
+    }
+    store.apply_retention(Retention::default())?;
+    Ok(store)
+}
+
+fn with_store(f: impl FnOnce(&dyn Storage) -> Result<(), StorageError>) -> u8 {
+    match open_store().and_then(|store| f(&store)) {
+        Ok(()) => EXIT_OK,
+        Err(e) => fail_usage(&e),
+    }
+}
+
 fn materialize(args: MaterializeArgs) -> u8 {
+    // Definition errors first: an invalid program should not create a run store.
+    if let Err(errors) = definitions() {
+        return fail_usage(errors);
+    }
     let jobs = args.jobs.unwrap_or_else(default_jobs);
     let mut builder = match &args.select {
         Some(text) => Materialize::select(text),
         None => Materialize::all(),
     };
     builder = builder.jobs(jobs).keep_outputs(false);
+    if !args.ephemeral {
+        match open_store() {
+            Ok(store) => {
+                builder = builder.record(Recording {
+                    storage: Arc::new(store),
+                    dir: state_dir(),
+                    trigger: "cli".to_owned(),
+                });
+            }
+            Err(e) => {
+                eprintln!("error: {e}\n(use --ephemeral to run without recording)");
+                return EXIT_USAGE;
+            }
+        }
+    }
     let mut sink = progress::Progress::new(std::io::stderr().is_terminal());
     let result = builder.events(&mut sink).run();
     sink.finish();
     match result {
         Ok(result) => {
             table::print_summary(&result);
+            if let Some(e) = result.storage_error() {
+                eprintln!("error: the run finished but was not fully recorded: {e}");
+                return EXIT_ASSET_FAILED;
+            }
             if result.success() {
                 EXIT_OK
             } else {

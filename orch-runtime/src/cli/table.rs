@@ -6,12 +6,13 @@ use orch_core::AssetGraph;
 
 use super::progress::format_duration;
 use crate::result::{AssetStatus, RunResult};
+use crate::storage::AssetState;
 
 /// Rows beyond which the summary shows only what did not succeed.
 const SUMMARY_ROWS: usize = 60;
 
 /// Prints rows with columns padded to the widest cell (the last column is not padded).
-fn print_rows(rows: &[Vec<String>]) {
+pub(super) fn print_rows(rows: &[Vec<String>]) {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -37,11 +38,17 @@ fn print_rows(rows: &[Vec<String>]) {
     }
 }
 
-pub(super) fn print_list(graph: &AssetGraph, ids: &[usize]) {
+pub(super) fn print_list(
+    graph: &AssetGraph,
+    ids: &[usize],
+    states: &std::collections::HashMap<String, AssetState>,
+) {
     let mut rows = vec![vec![
         "ASSET".to_owned(),
         "GROUP".to_owned(),
         "UPSTREAM".to_owned(),
+        "LAST MATERIALIZED".to_owned(),
+        "STATUS".to_owned(),
         "DESCRIPTION".to_owned(),
     ]];
     for &id in ids {
@@ -51,6 +58,7 @@ pub(super) fn print_list(graph: &AssetGraph, ids: &[usize]) {
             .iter()
             .map(|&u| graph.node(u).key.to_string())
             .collect();
+        let state = states.get(&node.key.to_string());
         rows.push(vec![
             node.key.to_string(),
             node.group().to_owned(),
@@ -59,6 +67,13 @@ pub(super) fn print_list(graph: &AssetGraph, ids: &[usize]) {
             } else {
                 upstream.join(", ")
             },
+            state
+                .and_then(|s| s.last_materialized)
+                .map_or_else(|| "never".to_owned(), super::history::timestamp),
+            state
+                .and_then(|s| s.last_status)
+                .map_or("-", |k| k.as_str())
+                .to_owned(),
             node.def
                 .description
                 .and_then(|d| d.lines().next())

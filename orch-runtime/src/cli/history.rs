@@ -1,0 +1,157 @@
+//! `runs`, `run show` and `history`: what the run store remembers.
+
+use std::time::{Duration, SystemTime};
+
+use super::progress::format_duration;
+use super::table::print_rows;
+use crate::storage::{EventKind, Storage, StorageError};
+
+/// A time as people read it in a table: `2026-11-24 09:12:03` (UTC).
+pub(super) fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_owned()
+}
+
+fn elapsed(start: SystemTime, end: Option<SystemTime>) -> String {
+    match end {
+        Some(end) => format_duration(end.duration_since(start).unwrap_or(Duration::ZERO)),
+        None => "-".to_owned(),
+    }
+}
+
+pub(super) fn print_runs(store: &dyn Storage, limit: usize) -> Result<(), StorageError> {
+    let runs = store.runs(limit)?;
+    if runs.is_empty() {
+        println!("no runs yet; `materialize` records one");
+        return Ok(());
+    }
+    let mut rows = vec![
+        [
+            "RUN",
+            "STATUS",
+            "STARTED",
+            "DURATION",
+            "OK/FAILED/SKIPPED",
+            "SELECTION",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for run in runs {
+        rows.push(vec![
+            run.id[..8.min(run.id.len())].to_owned(),
+            run.status.as_str().to_owned(),
+            timestamp(run.started),
+            elapsed(run.started, run.ended),
+            format!(
+                "{}/{}/{} of {}",
+                run.counts.0, run.counts.1, run.counts.2, run.planned
+            ),
+            run.selection,
+        ]);
+    }
+    print_rows(&rows);
+    Ok(())
+}
+
+pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageError> {
+    let run = store.run(id)?;
+    println!(
+        "run {} ({}, trigger {})",
+        run.id,
+        run.status.as_str(),
+        run.trigger
+    );
+    println!(
+        "started {}, {}, selection `{}`, {} assets planned",
+        timestamp(run.started),
+        match run.ended {
+            Some(_) => format!("took {}", elapsed(run.started, run.ended)),
+            None => "not finished".to_owned(),
+        },
+        run.selection,
+        run.planned
+    );
+    let mut rows = vec![
+        ["AT", "ASSET", "EVENT", "ATTEMPT", "DURATION", "DETAIL"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for e in store.events(&run.id)? {
+        let at = e.time.duration_since(run.started).unwrap_or(Duration::ZERO);
+        let detail = match e.kind {
+            EventKind::Materialized => e
+                .metadata
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => e.message.unwrap_or_default(),
+        };
+        rows.push(vec![
+            format!("+{}", format_duration(at)),
+            e.asset,
+            e.kind.as_str().to_owned(),
+            e.attempt.map_or_else(String::new, |a| a.to_string()),
+            e.duration.map_or_else(String::new, format_duration),
+            detail,
+        ]);
+    }
+    println!();
+    print_rows(&rows);
+    let logs = store.logs(&run.id)?;
+    if !logs.is_empty() {
+        println!("\nlogs:");
+        for line in logs {
+            println!(
+                "  {} {:5} {}: {}",
+                timestamp(line.time),
+                line.level,
+                line.asset,
+                line.message
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn print_history(
+    store: &dyn Storage,
+    asset: &str,
+    limit: usize,
+) -> Result<(), StorageError> {
+    let materializations = store.materializations(asset, limit)?;
+    if materializations.is_empty() {
+        println!("`{asset}` has never been materialized");
+        return Ok(());
+    }
+    let mut rows = vec![
+        [
+            "MATERIALIZED",
+            "RUN",
+            "DURATION",
+            "CODE VERSION",
+            "METADATA",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for e in materializations {
+        rows.push(vec![
+            timestamp(e.time),
+            e.run_id[..8.min(e.run_id.len())].to_owned(),
+            e.duration.map_or_else(String::new, format_duration),
+            e.code_version.unwrap_or_default(),
+            e.metadata
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ]);
+    }
+    print_rows(&rows);
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The run lock: an advisory file lock held by the process running a run. The OS releases it
+//! when the process dies, even by `kill -9`, which is how a dead run is told from a live one.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+use super::StorageError;
+
+fn open(path: &Path) -> Result<File, StorageError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| StorageError::io(path, e))
+}
+
+/// Tries to lock `path`; `Ok(None)` when another process holds it.
+fn try_lock(path: &Path) -> Result<Option<File>, StorageError> {
+    let file = open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(StorageError::io(path, e)),
+    }
+}
+
+/// Held by the process running a run; its absence after the fact means the process died.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl RunLock {
+    pub(crate) fn path_for(dir: &Path, run_id: &str) -> PathBuf {
+        dir.join("runs").join(format!("{run_id}.lock"))
+    }
+
+    /// Locks the run's file; it stays locked until this is dropped.
+    pub fn acquire(dir: &Path, run_id: &str) -> Result<RunLock, StorageError> {
+        let path = Self::path_for(dir, run_id);
+        match try_lock(&path)? {
+            Some(file) => Ok(RunLock { path, _file: file }),
+            None => Err(StorageError::io(
+                &path,
+                std::io::Error::other("the run's lock is already held"),
+            )),
+        }
+    }
+
+    /// Whether the process of `run_id` still holds its lock.
+    pub(crate) fn is_held(dir: &Path, run_id: &str) -> Result<bool, StorageError> {
+        let path = Self::path_for(dir, run_id);
+        if !path.exists() {
+            return Ok(false);
+        }
+        Ok(try_lock(&path)?.is_none())
+    }
+
+    pub(crate) fn remove(dir: &Path, run_id: &str) {
+        let _ = std::fs::remove_file(Self::path_for(dir, run_id));
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_lock_is_held_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = RunLock::acquire(dir.path(), "abc").unwrap();
+        assert!(RunLock::is_held(dir.path(), "abc").unwrap());
+        drop(lock);
+        assert!(!RunLock::is_held(dir.path(), "abc").unwrap());
+    }
+}

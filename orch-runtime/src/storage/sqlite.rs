@@ -1,0 +1,738 @@
+//! The embedded run store: one SQLite database in WAL mode, schema migrations in code.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use orch_core::{LogLevel, MetadataValue};
+use rusqlite::{Connection, params};
+
+use super::locks::RunLock;
+use super::{
+    AssetState, EventKind, EventRecord, LogRecord, Retention, RunRecord, RunStatus, Storage,
+    StorageError,
+};
+
+/// Each entry upgrades the schema by one version (`PRAGMA user_version`). Never edit a
+/// released entry: add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, asset events with their metadata, captured logs.
+    "CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        selection TEXT NOT NULL,
+        status TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        started_us INTEGER NOT NULL,
+        ended_us INTEGER,
+        planned INTEGER NOT NULL
+    );
+    CREATE INDEX runs_started ON runs(started_us);
+    CREATE INDEX runs_status ON runs(status);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        asset TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        time_us INTEGER NOT NULL,
+        attempt INTEGER,
+        duration_us INTEGER,
+        message TEXT,
+        code_version TEXT
+    );
+    CREATE INDEX events_run ON events(run_id, id);
+    CREATE INDEX events_asset ON events(asset, kind, id);
+    CREATE TABLE event_metadata (
+        event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX event_metadata_event ON event_metadata(event_id);
+    CREATE TABLE logs (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        asset TEXT NOT NULL,
+        time_us INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX logs_run ON logs(run_id, id);
+    CREATE INDEX logs_time ON logs(time_us);
+    CREATE TABLE asset_claims (
+        asset TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX asset_claims_run ON asset_claims(run_id);",
+];
+
+fn micros(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+fn time(us: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(u64::try_from(us).unwrap_or(0))
+}
+
+fn level_str(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}
+
+fn parse_level(text: &str) -> LogLevel {
+    match text {
+        "debug" => LogLevel::Debug,
+        "warn" => LogLevel::Warn,
+        "error" => LogLevel::Error,
+        _ => LogLevel::Info,
+    }
+}
+
+fn metadata_parts(value: &MetadataValue) -> (&'static str, String) {
+    match value {
+        MetadataValue::Int(v) => ("int", v.to_string()),
+        MetadataValue::Float(v) => ("float", v.to_string()),
+        MetadataValue::Bool(v) => ("bool", v.to_string()),
+        MetadataValue::Text(v) => ("text", v.clone()),
+        other => ("text", other.to_string()),
+    }
+}
+
+fn metadata_value(kind: &str, value: String) -> MetadataValue {
+    match kind {
+        "int" => value
+            .parse()
+            .map_or(MetadataValue::Text(value), MetadataValue::Int),
+        "float" => value
+            .parse()
+            .map_or(MetadataValue::Text(value), MetadataValue::Float),
+        "bool" => MetadataValue::Bool(value == "true"),
+        _ => MetadataValue::Text(value),
+    }
+}
+
+/// The embedded store: `<state dir>/orch.db`.
+#[derive(Debug)]
+pub struct SqliteStorage {
+    dir: PathBuf,
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStorage {
+    /// Opens (creating and migrating as needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<SqliteStorage, StorageError> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let path = dir.join("orch.db");
+        let db = |source| StorageError::Database {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(db)?;
+        // Another process may be writing: wait for it rather than fail.
+        conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        // Read the version and migrate in one IMMEDIATE transaction, so two processes opening
+        // a new store at once do not both try to create it.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StorageError::NewerSchema {
+                path,
+                found: version,
+                supported,
+            });
+        }
+        for migration in MIGRATIONS.iter().skip(version as usize) {
+            tx.execute_batch(migration).map_err(db)?;
+        }
+        if version < supported {
+            tx.pragma_update(None, "user_version", supported)
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(SqliteStorage {
+            dir: dir.to_owned(),
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The state directory this store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StorageError {
+        StorageError::Database {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+        Ok(RunRecord {
+            id: row.get(0)?,
+            selection: row.get(1)?,
+            status: RunStatus::parse(&row.get::<_, String>(2)?),
+            trigger: row.get(3)?,
+            started: time(row.get(4)?),
+            ended: row.get::<_, Option<i64>>(5)?.map(time),
+            planned: row.get(6)?,
+            counts: (row.get(7)?, row.get(8)?, row.get(9)?),
+        })
+    }
+}
+
+const RUN_COLUMNS: &str =
+    "r.id, r.selection, r.status, r.trigger, r.started_us, r.ended_us, r.planned,
+    (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'materialized'),
+    (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'failed'),
+    (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'skipped')";
+
+impl Storage for SqliteStorage {
+    fn begin_run(&self, run: &RunRecord, assets: &[String]) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        // IMMEDIATE: two processes claiming at once take turns instead of both reading "free".
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        {
+            let mut claim = tx
+                .prepare_cached(
+                    "INSERT INTO asset_claims (asset, run_id) VALUES (?1, ?2)
+                     ON CONFLICT (asset) DO NOTHING",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut holder = tx
+                .prepare_cached("SELECT run_id FROM asset_claims WHERE asset = ?1")
+                .map_err(|e| self.err(e))?;
+            let mut take_over = tx
+                .prepare_cached("UPDATE asset_claims SET run_id = ?2 WHERE asset = ?1")
+                .map_err(|e| self.err(e))?;
+            for asset in assets {
+                if claim
+                    .execute(params![asset, run.id])
+                    .map_err(|e| self.err(e))?
+                    == 1
+                {
+                    continue;
+                }
+                let other: String = holder
+                    .query_row(params![asset], |r| r.get(0))
+                    .map_err(|e| self.err(e))?;
+                if RunLock::is_held(&self.dir, &other)? {
+                    // Dropping `tx` rolls back this run's claims.
+                    return Err(StorageError::AssetBusy {
+                        asset: asset.clone(),
+                        holder: other,
+                    });
+                }
+                take_over
+                    .execute(params![asset, run.id])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO runs (id, selection, status, trigger, started_us, ended_us, planned)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                run.id,
+                run.selection,
+                run.status.as_str(),
+                run.trigger,
+                micros(run.started),
+                run.ended.map(micros),
+                run.planned
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn append(
+        &self,
+        events: &[EventRecord],
+        logs: &[(String, LogRecord)],
+    ) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut insert_event = tx
+                .prepare_cached(
+                    "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut insert_meta = tx
+                .prepare_cached(
+                    "INSERT INTO event_metadata (event_id, label, kind, value) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(|e| self.err(e))?;
+            for e in events {
+                let id = insert_event
+                    .insert(params![
+                        e.run_id,
+                        e.asset,
+                        e.kind.as_str(),
+                        micros(e.time),
+                        e.attempt,
+                        e.duration
+                            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+                        e.message,
+                        e.code_version
+                    ])
+                    .map_err(|e| self.err(e))?;
+                for (label, value) in &e.metadata {
+                    let (kind, text) = metadata_parts(value);
+                    insert_meta
+                        .execute(params![id, label, kind, text])
+                        .map_err(|e| self.err(e))?;
+                }
+            }
+            let mut insert_log = tx
+                .prepare_cached(
+                    "INSERT INTO logs (run_id, asset, time_us, level, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| self.err(e))?;
+            for (run_id, line) in logs {
+                insert_log
+                    .execute(params![
+                        run_id,
+                        line.asset,
+                        micros(line.time),
+                        level_str(line.level),
+                        line.message
+                    ])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn end_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        ended: SystemTime,
+    ) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "UPDATE runs SET status = ?2, ended_us = ?3 WHERE id = ?1",
+            params![run_id, status.as_str(), micros(ended)],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute(
+            "DELETE FROM asset_claims WHERE run_id = ?1",
+            params![run_id],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs r ORDER BY r.started_us DESC LIMIT ?1"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![limit as i64], Self::run_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn run(&self, id_or_prefix: &str) -> Result<RunRecord, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs r WHERE r.id >= ?1 AND r.id < ?1 || '~' ORDER BY r.id LIMIT 2"
+            ))
+            .map_err(|e| self.err(e))?;
+        let found: Vec<RunRecord> = stmt
+            .query_map(params![id_or_prefix], Self::run_from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        match found.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(StorageError::NoSuchRun(format!(
+                "no run has the id `{id_or_prefix}`; `runs` lists the recent ones"
+            ))),
+            _ => Err(StorageError::NoSuchRun(format!(
+                "`{id_or_prefix}` matches several runs; give more of the id"
+            ))),
+        }
+    }
+
+    fn events(&self, run_id: &str) -> Result<Vec<EventRecord>, StorageError> {
+        let conn = self.conn();
+        read_events(&conn, "WHERE e.run_id = ?1 ORDER BY e.id", params![run_id])
+            .map_err(|e| self.err(e))
+    }
+
+    fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT asset, time_us, level, message FROM logs WHERE run_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![run_id], |r| {
+                Ok(LogRecord {
+                    asset: r.get(0)?,
+                    time: time(r.get(1)?),
+                    level: parse_level(&r.get::<_, String>(2)?),
+                    message: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn materializations(
+        &self,
+        asset: &str,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StorageError> {
+        let conn = self.conn();
+        read_events(
+            &conn,
+            "WHERE e.asset = ?1 AND e.kind = 'materialized' ORDER BY e.id DESC LIMIT ?2",
+            params![asset, limit as i64],
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    fn asset_states(&self) -> Result<HashMap<String, AssetState>, StorageError> {
+        let conn = self.conn();
+        let mut states: HashMap<String, AssetState> = HashMap::new();
+        let mut stmt = conn
+            .prepare(
+                "SELECT asset, max(time_us) FROM events WHERE kind = 'materialized' GROUP BY asset",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (asset, t) = row.map_err(|e| self.err(e))?;
+            states
+                .entry(asset)
+                .or_insert(AssetState {
+                    last_materialized: None,
+                    last_status: None,
+                })
+                .last_materialized = Some(time(t));
+        }
+        // The latest final event per asset (the largest id wins).
+        let mut stmt = conn
+            .prepare(
+                "SELECT e.asset, e.kind FROM events e
+                 JOIN (SELECT asset, max(id) AS id FROM events
+                       WHERE kind IN ('materialized', 'failed', 'skipped') GROUP BY asset) last
+                 ON e.id = last.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (asset, kind) = row.map_err(|e| self.err(e))?;
+            states
+                .entry(asset)
+                .or_insert(AssetState {
+                    last_materialized: None,
+                    last_status: None,
+                })
+                .last_status = EventKind::parse(&kind);
+        }
+        Ok(states)
+    }
+
+    fn recover_crashed(&self) -> Result<Vec<String>, StorageError> {
+        let started: Vec<String> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT id FROM runs WHERE status = 'started'")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?
+        };
+        let mut crashed = Vec::new();
+        for id in started {
+            if RunLock::is_held(&self.dir, &id)? {
+                continue; // its process is alive
+            }
+            let now = micros(SystemTime::now());
+            let mut conn = self.conn();
+            let tx = conn.transaction().map_err(|e| self.err(e))?;
+            // Assets that started and never ended died with the process.
+            tx.execute(
+                "INSERT INTO events (run_id, asset, kind, time_us, attempt, message)
+                 SELECT s.run_id, s.asset, 'failed', ?2, s.attempt, 'the run''s process died (crashed) while this asset was running'
+                 FROM events s
+                 WHERE s.run_id = ?1 AND s.kind = 'started'
+                   AND NOT EXISTS (SELECT 1 FROM events f WHERE f.run_id = s.run_id AND f.asset = s.asset
+                                   AND f.id > s.id AND f.kind IN ('materialized', 'failed', 'retried'))",
+                params![id, now],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "UPDATE runs SET status = 'crashed', ended_us = ?2 WHERE id = ?1",
+                params![id, now],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute("DELETE FROM asset_claims WHERE run_id = ?1", params![id])
+                .map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+            drop(conn);
+            RunLock::remove(&self.dir, &id);
+            crashed.push(id);
+        }
+        Ok(crashed)
+    }
+
+    fn apply_retention(&self, retention: Retention) -> Result<usize, StorageError> {
+        let now = SystemTime::now();
+        let cutoff = |age: Duration| micros(now.checked_sub(age).unwrap_or(UNIX_EPOCH));
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let mut deleted = tx
+            .execute(
+                "DELETE FROM logs WHERE time_us < ?1",
+                params![cutoff(retention.logs)],
+            )
+            .map_err(|e| self.err(e))?;
+        // Old runs go, except a run holding the latest materialization of some asset.
+        deleted += tx
+            .execute(
+                "DELETE FROM runs WHERE started_us < ?1 AND status != 'started'
+                 AND id NOT IN (SELECT e.run_id FROM events e
+                                JOIN (SELECT asset, max(id) AS id FROM events
+                                      WHERE kind = 'materialized' GROUP BY asset) last
+                                ON e.id = last.id)",
+                params![cutoff(retention.runs)],
+            )
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(deleted)
+    }
+}
+
+fn read_events(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<EventRecord>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT e.id, e.run_id, e.asset, e.kind, e.time_us, e.attempt, e.duration_us, e.message, e.code_version
+         FROM events e {filter}"
+    ))?;
+    let mut meta = conn.prepare_cached(
+        "SELECT label, kind, value FROM event_metadata WHERE event_id = ?1 ORDER BY rowid",
+    )?;
+    let rows: Vec<(i64, EventRecord)> = stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get(0)?,
+                EventRecord {
+                    run_id: r.get(1)?,
+                    asset: r.get(2)?,
+                    kind: EventKind::parse(&r.get::<_, String>(3)?).unwrap_or(EventKind::Failed),
+                    time: time(r.get(4)?),
+                    attempt: r.get(5)?,
+                    duration: r
+                        .get::<_, Option<i64>>(6)?
+                        .map(|us| Duration::from_micros(u64::try_from(us).unwrap_or(0))),
+                    message: r.get(7)?,
+                    code_version: r.get(8)?,
+                    metadata: Vec::new(),
+                },
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut events = Vec::with_capacity(rows.len());
+    for (id, mut event) in rows {
+        if event.kind == EventKind::Materialized {
+            event.metadata = meta
+                .query_map(params![id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        metadata_value(&r.get::<_, String>(1)?, r.get(2)?),
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
+        }
+        events.push(event);
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_twice_migrates_once_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStorage::open(dir.path()).unwrap());
+        let store = SqliteStorage::open(dir.path()).unwrap();
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        store
+            .conn()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        drop(store);
+        let err = SqliteStorage::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("has schema version 99, newer than this orch understands"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn processes_opening_a_new_store_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let path = dir.path().to_owned();
+                std::thread::spawn(move || SqliteStorage::open(&path).map(drop))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_corrupt_database_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("orch.db"),
+            b"this is not a database, just text",
+        )
+        .unwrap();
+        let err = SqliteStorage::open(dir.path()).unwrap_err().to_string();
+        assert!(err.starts_with("the run store at "), "{err}");
+        assert!(err.contains("orch.db"), "{err}");
+    }
+
+    #[test]
+    fn run_ids_resolve_by_unique_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStorage::open(dir.path()).unwrap();
+        for id in ["abc1", "abc2", "def"] {
+            store
+                .begin_run(
+                    &RunRecord {
+                        id: id.to_owned(),
+                        selection: "*".to_owned(),
+                        status: RunStatus::Started,
+                        trigger: "test".to_owned(),
+                        started: SystemTime::now(),
+                        ended: None,
+                        planned: 0,
+                        counts: (0, 0, 0),
+                    },
+                    &[],
+                )
+                .unwrap();
+        }
+        assert_eq!(store.run("d").unwrap().id, "def");
+        assert_eq!(store.run("abc2").unwrap().id, "abc2");
+        assert!(
+            store
+                .run("abc")
+                .unwrap_err()
+                .to_string()
+                .contains("matches several runs")
+        );
+        assert!(
+            store
+                .run("x")
+                .unwrap_err()
+                .to_string()
+                .contains("no run has the id `x`")
+        );
+    }
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::*;
+
+    fn run(id: &str) -> RunRecord {
+        RunRecord {
+            id: id.to_owned(),
+            selection: "*".to_owned(),
+            status: RunStatus::Started,
+            trigger: "test".to_owned(),
+            started: SystemTime::now(),
+            ended: None,
+            planned: 2,
+            counts: (0, 0, 0),
+        }
+    }
+
+    #[test]
+    fn a_live_claim_refuses_a_second_run_and_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStorage::open(dir.path()).unwrap();
+        let assets = ["a".to_owned(), "raw/users".to_owned()];
+        let _alive = RunLock::acquire(dir.path(), "run-one").unwrap();
+        store.begin_run(&run("run-one"), &assets).unwrap();
+        let err = store
+            .begin_run(&run("run-two"), &["b".to_owned(), "raw/users".to_owned()])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "asset `raw/users` is being materialized by run run-one right now; wait for it to finish or select other assets"
+        );
+        // Nothing of the refused run was kept: not its row, not its claim on `b`.
+        assert!(store.run("run-two").is_err());
+        let _two = RunLock::acquire(dir.path(), "run-three").unwrap();
+        store
+            .begin_run(&run("run-three"), &["b".to_owned()])
+            .unwrap();
+        // Ending the first run frees its assets.
+        store
+            .end_run("run-one", RunStatus::Succeeded, SystemTime::now())
+            .unwrap();
+        store.begin_run(&run("run-four"), &assets).unwrap();
+    }
+
+    #[test]
+    fn claims_of_a_dead_run_are_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStorage::open(dir.path()).unwrap();
+        // No lock held for `ghost`: its process is gone.
+        store.begin_run(&run("ghost"), &["a".to_owned()]).unwrap();
+        store.begin_run(&run("next"), &["a".to_owned()]).unwrap();
+    }
+}

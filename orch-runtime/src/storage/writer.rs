@@ -1,0 +1,186 @@
+//! [`StoreSink`]: turns a run's events into rows and writes them on a background thread, in
+//! batches (one transaction per batch), so the run never waits for the disk.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use orch_core::{AssetGraph, AssetKey, LogLine};
+
+use super::{EventKind, EventRecord, LogRecord, Storage, StorageError};
+use crate::events::{EventSink, RunEvent};
+
+/// Rows at most per transaction.
+const BATCH: usize = 4096;
+
+enum Row {
+    Event(EventRecord),
+    Log(LogRecord),
+}
+
+/// Records one run's events into a [`Storage`].
+pub struct StoreSink {
+    run_id: String,
+    graph: &'static AssetGraph,
+    tx: Option<Sender<Row>>,
+    writer: Option<JoinHandle<Result<(), StorageError>>>,
+}
+
+impl std::fmt::Debug for StoreSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSink")
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreSink {
+    /// Starts the writer thread for run `run_id` (already begun in `storage`).
+    pub fn new(storage: Arc<dyn Storage>, graph: &'static AssetGraph, run_id: String) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let id = run_id.clone();
+        let writer = std::thread::Builder::new()
+            .name("orch-store".to_owned())
+            .spawn(move || write_loop(&*storage, &id, rx))
+            .ok();
+        StoreSink {
+            run_id,
+            graph,
+            tx: Some(tx),
+            writer,
+        }
+    }
+
+    /// Writes everything still queued and stops the thread; returns the first write error.
+    pub fn finish(mut self) -> Result<(), StorageError> {
+        self.tx.take();
+        match self.writer.take() {
+            Some(handle) => handle.join().unwrap_or_else(|_| {
+                Err(StorageError::Io {
+                    path: "orch-store thread".into(),
+                    source: std::io::Error::other("the store's writer thread panicked"),
+                })
+            }),
+            None => Err(StorageError::Io {
+                path: "orch-store thread".into(),
+                source: std::io::Error::other("could not start the store's writer thread"),
+            }),
+        }
+    }
+
+    fn send(&self, row: Row) {
+        if let Some(tx) = &self.tx {
+            // A dead writer has already recorded its error; `finish` reports it.
+            let _ = tx.send(row);
+        }
+    }
+
+    fn event(&self, key: &AssetKey, kind: EventKind) -> EventRecord {
+        let code_version = self
+            .graph
+            .id_of(key)
+            .map(|id| self.graph.node(id).def.code_version.to_owned());
+        EventRecord {
+            run_id: self.run_id.clone(),
+            asset: key.to_string(),
+            kind,
+            time: SystemTime::now(),
+            attempt: None,
+            duration: None,
+            message: None,
+            code_version,
+            metadata: Vec::new(),
+        }
+    }
+
+    fn logs(&self, key: &AssetKey, logs: &[LogLine]) {
+        for line in logs {
+            self.send(Row::Log(LogRecord {
+                asset: key.to_string(),
+                time: line.time,
+                level: line.level,
+                message: line.message.clone(),
+            }));
+        }
+    }
+}
+
+impl EventSink for StoreSink {
+    fn on_event(&mut self, event: &RunEvent<'_>) {
+        let row = match event {
+            RunEvent::AssetStarted { key, attempt } => EventRecord {
+                attempt: Some(*attempt),
+                ..self.event(key, EventKind::Started)
+            },
+            RunEvent::AssetRetrying {
+                key,
+                attempt,
+                error,
+            } => EventRecord {
+                attempt: Some(*attempt),
+                message: Some(error.to_string()),
+                ..self.event(key, EventKind::Retried)
+            },
+            RunEvent::AssetSucceeded {
+                key,
+                duration,
+                metadata,
+                logs,
+            } => {
+                self.logs(key, logs);
+                EventRecord {
+                    duration: Some(*duration),
+                    metadata: metadata.to_vec(),
+                    ..self.event(key, EventKind::Materialized)
+                }
+            }
+            RunEvent::AssetFailed {
+                key,
+                duration,
+                error,
+                logs,
+            } => {
+                self.logs(key, logs);
+                EventRecord {
+                    duration: Some(*duration),
+                    message: Some(error.to_string()),
+                    ..self.event(key, EventKind::Failed)
+                }
+            }
+            RunEvent::AssetSkipped { key, because_of } => EventRecord {
+                message: Some(format!("upstream `{because_of}` failed")),
+                ..self.event(key, EventKind::Skipped)
+            },
+            _ => return,
+        };
+        self.send(Row::Event(row));
+    }
+}
+
+fn write_loop(storage: &dyn Storage, run_id: &str, rx: Receiver<Row>) -> Result<(), StorageError> {
+    let mut first_error = None;
+    let mut events = Vec::new();
+    let mut logs = Vec::new();
+    // Block for one row, then take whatever else is queued: batches grow under load.
+    while let Ok(row) = rx.recv() {
+        let mut next = Some(row);
+        while let Some(row) = next {
+            match row {
+                Row::Event(e) => events.push(e),
+                Row::Log(l) => logs.push((run_id.to_owned(), l)),
+            }
+            next = if events.len() + logs.len() < BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if let Err(e) = storage.append(&events, &logs) {
+            first_error.get_or_insert(e);
+        }
+        events.clear();
+        logs.clear();
+    }
+    first_error.map_or(Ok(()), Err)
+}

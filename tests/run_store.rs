@@ -1,0 +1,348 @@
+//! The run store: runs, events and logs are recorded; crashed runs are found; two runs never
+//! materialize the same asset at once; retention keeps the latest materialization.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use orch::prelude::*;
+use orch::storage::{
+    EventKind, Retention, RunRecord, RunStatus, SqliteStorage, Storage, StorageError,
+};
+use orch::{MaterializeError, Recording};
+
+#[asset(group = "store")]
+fn measured(ctx: &AssetContext) -> u32 {
+    ctx.log().info("measuring");
+    ctx.add_output_metadata("rows", 42usize);
+    42
+}
+
+#[asset(group = "store")]
+fn broken(measured: &u32) -> Result<u32, std::io::Error> {
+    Err(std::io::Error::other(format!("cannot use {measured}")))
+}
+
+#[asset(group = "store")]
+fn after_broken(broken: &u32) -> u32 {
+    *broken
+}
+
+#[asset(group = "slow")]
+fn slow() -> u32 {
+    let until = std::env::var("ORCH_TEST_SLOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(800);
+    std::thread::sleep(Duration::from_millis(until));
+    1
+}
+
+fn recording(dir: &std::path::Path) -> (Arc<SqliteStorage>, Recording) {
+    let store = Arc::new(SqliteStorage::open(dir).unwrap());
+    let recording = Recording {
+        storage: store.clone(),
+        dir: dir.to_owned(),
+        trigger: "test".to_owned(),
+    };
+    (store, recording)
+}
+
+#[test]
+fn runs_events_logs_and_metadata_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, rec) = recording(dir.path());
+    let result = Materialize::select("group:store")
+        .record(rec)
+        .run()
+        .unwrap();
+    assert!(result.storage_error().is_none());
+    let id = result.run_id().as_str();
+
+    let runs = store.runs(10).unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.id, id);
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.trigger, "test");
+    assert_eq!(run.selection, "group:store");
+    assert_eq!(run.planned, 3);
+    assert_eq!(run.counts, (1, 1, 1));
+    assert!(run.ended.is_some());
+    assert_eq!(store.run(&id[..6]).unwrap().id, id);
+
+    let events: Vec<(String, EventKind)> = store
+        .events(id)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.asset, e.kind))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("measured".to_owned(), EventKind::Started),
+            ("measured".to_owned(), EventKind::Materialized),
+            ("broken".to_owned(), EventKind::Started),
+            ("broken".to_owned(), EventKind::Failed),
+            ("after_broken".to_owned(), EventKind::Skipped),
+        ]
+    );
+    let failed = &store.events(id).unwrap()[3];
+    assert_eq!(failed.message.as_deref(), Some("cannot use 42"));
+
+    let history = store.materializations("measured", 5).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        history[0].metadata,
+        [("rows".to_owned(), orch::MetadataValue::Int(42))]
+    );
+    let code_version = orch::definitions()
+        .unwrap()
+        .nodes()
+        .iter()
+        .find(|n| n.key == "measured")
+        .unwrap()
+        .def
+        .code_version;
+    assert_eq!(history[0].code_version.as_deref(), Some(code_version));
+
+    let logs = store.logs(id).unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(
+        (logs[0].asset.as_str(), logs[0].message.as_str()),
+        ("measured", "measuring")
+    );
+
+    let states = store.asset_states().unwrap();
+    assert_eq!(
+        states["measured"].last_status,
+        Some(EventKind::Materialized)
+    );
+    assert!(states["measured"].last_materialized.is_some());
+    assert_eq!(states["broken"].last_status, Some(EventKind::Failed));
+    assert_eq!(states["after_broken"].last_materialized, None);
+
+    // A second run appends; `runs` lists newest first.
+    let (_, rec) = recording(dir.path());
+    let second = Materialize::select("measured").record(rec).run().unwrap();
+    let runs = store.runs(10).unwrap();
+    assert_eq!(runs[0].id, second.run_id().as_str());
+    assert_eq!(runs[0].status, RunStatus::Succeeded);
+    assert_eq!(store.materializations("measured", 5).unwrap().len(), 2);
+}
+
+#[test]
+fn an_asset_is_never_materialized_by_two_runs_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, first) = recording(dir.path());
+    let holder = std::thread::spawn(move || Materialize::select("slow").record(first).run());
+    // Wait until the first run holds its locks (its run row exists).
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    let t0 = Instant::now();
+    let holder_id = loop {
+        if let Some(run) = store.runs(1).unwrap().into_iter().next() {
+            break run.id;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "first run never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (_, second) = recording(dir.path());
+    let err = Materialize::select("slow")
+        .record(second)
+        .run()
+        .unwrap_err();
+    match &err {
+        MaterializeError::Storage(StorageError::AssetBusy { asset, holder }) => {
+            assert_eq!(asset, "slow");
+            assert_eq!(holder, &holder_id);
+        }
+        other => panic!("{other}"),
+    }
+    assert!(holder.join().unwrap().unwrap().success());
+    // Once the first run is over, the asset is free again.
+    let (_, third) = recording(dir.path());
+    assert!(
+        Materialize::select("slow")
+            .record(third)
+            .run()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn concurrent_runs_on_one_store_lose_no_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let (_, rec) = recording(dir.path());
+            // Disjoint selections, each with its own connection, as two processes would be.
+            let select = if i % 2 == 0 {
+                "measured"
+            } else {
+                "group:parallel_free"
+            };
+            std::thread::spawn(move || {
+                for _ in 0..5 {
+                    let _ = Materialize::select(select).record(rec.clone()).run();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    for run in store.runs(100).unwrap() {
+        let events = store.events(&run.id).unwrap();
+        let finals = events
+            .iter()
+            .filter(|e| e.kind != EventKind::Started)
+            .count() as u32;
+        assert_eq!(finals, run.planned, "run {} lost events", run.id);
+        assert_ne!(run.status, RunStatus::Started);
+    }
+}
+
+#[asset(group = "parallel_free")]
+fn free_a() -> u32 {
+    1
+}
+
+#[asset(group = "parallel_free")]
+fn free_b(free_a: &u32) -> u32 {
+    free_a + 1
+}
+
+/// Not a test of its own: the child process of `a_killed_run_is_marked_crashed`.
+#[test]
+fn child_run_that_gets_killed() {
+    let Ok(dir) = std::env::var("ORCH_TEST_CHILD_HOME") else {
+        return;
+    };
+    let (_, rec) = recording(std::path::Path::new(&dir));
+    let _ = Materialize::select("+slow").record(rec).run();
+}
+
+#[test]
+fn a_killed_run_is_marked_crashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_run_that_gets_killed", "--nocapture"])
+        .env("ORCH_TEST_CHILD_HOME", dir.path())
+        .env("ORCH_TEST_SLOW_MS", "60000")
+        .spawn()
+        .unwrap();
+    // Wait until the child is inside `slow`, then SIGKILL it.
+    let t0 = Instant::now();
+    let run_id = loop {
+        if dir.path().join("orch.db").exists() {
+            let store = SqliteStorage::open(dir.path()).unwrap();
+            if let Some(run) = store.runs(1).unwrap().into_iter().next()
+                && store
+                    .events(&run.id)
+                    .unwrap()
+                    .iter()
+                    .any(|e| e.kind == EventKind::Started)
+            {
+                break run.id;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the child never started `slow`"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Started);
+    assert_eq!(
+        store.recover_crashed().unwrap(),
+        std::slice::from_ref(&run_id)
+    );
+    let run = store.run(&run_id).unwrap();
+    assert_eq!(run.status, RunStatus::Crashed);
+    assert!(run.ended.is_some());
+    let failed = store
+        .events(&run_id)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == EventKind::Failed)
+        .expect("the running asset is marked failed");
+    assert_eq!(failed.asset, "slow");
+    assert!(failed.message.unwrap().contains("crashed"));
+    // Found once: a second look changes nothing.
+    assert!(store.recover_crashed().unwrap().is_empty());
+}
+
+#[test]
+fn retention_drops_old_runs_but_keeps_the_latest_materialization() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, rec) = recording(dir.path());
+    let kept = Materialize::select("measured").record(rec).run().unwrap();
+    // An old run of another asset, and an old run superseded by a newer one.
+    let old = SystemTime::now() - Duration::from_secs(400 * 86_400);
+    for id in ["old-only", "old-superseded"] {
+        store
+            .begin_run(
+                &RunRecord {
+                    id: id.to_owned(),
+                    selection: "x".to_owned(),
+                    status: RunStatus::Succeeded,
+                    trigger: "test".to_owned(),
+                    started: old,
+                    ended: Some(old),
+                    planned: 1,
+                    counts: (0, 0, 0),
+                },
+                &[],
+            )
+            .unwrap();
+        let asset = if id == "old-only" {
+            "ancient"
+        } else {
+            "measured"
+        };
+        store
+            .append(
+                &[orch::storage::EventRecord {
+                    run_id: id.to_owned(),
+                    asset: asset.to_owned(),
+                    kind: EventKind::Materialized,
+                    time: old,
+                    attempt: Some(1),
+                    duration: None,
+                    message: None,
+                    code_version: None,
+                    metadata: Vec::new(),
+                }],
+                &[],
+            )
+            .unwrap();
+    }
+    // `old-superseded` has a larger event id than the recent run's, so make the recent run
+    // the latest again.
+    let (_, rec) = recording(dir.path());
+    let newest = Materialize::select("measured").record(rec).run().unwrap();
+    let deleted = store
+        .apply_retention(Retention {
+            logs: Duration::from_secs(86_400),
+            runs: Duration::from_secs(86_400),
+        })
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let ids: Vec<String> = store.runs(10).unwrap().into_iter().map(|r| r.id).collect();
+    assert!(
+        ids.contains(&"old-only".to_owned()),
+        "the latest `ancient` is kept"
+    );
+    assert!(!ids.contains(&"old-superseded".to_owned()));
+    assert!(ids.contains(&kept.run_id().to_string()));
+    assert!(ids.contains(&newest.run_id().to_string()));
+}
