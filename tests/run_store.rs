@@ -131,82 +131,6 @@ fn runs_events_logs_and_metadata_are_recorded() {
     assert_eq!(store.materializations("measured", 5).unwrap().len(), 2);
 }
 
-#[test]
-fn an_asset_is_never_materialized_by_two_runs_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, first) = recording(dir.path());
-    let holder = std::thread::spawn(move || Materialize::select("slow").record(first).run());
-    // Wait until the first run holds its locks (its run row exists).
-    let store = SqliteStorage::open(dir.path()).unwrap();
-    let t0 = Instant::now();
-    let holder_id = loop {
-        if let Some(run) = store.runs(1).unwrap().into_iter().next() {
-            break run.id;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "first run never started"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let (_, second) = recording(dir.path());
-    let err = Materialize::select("slow")
-        .record(second)
-        .run()
-        .unwrap_err();
-    match &err {
-        MaterializeError::Storage(StorageError::AssetBusy { asset, holder }) => {
-            assert_eq!(asset, "slow");
-            assert_eq!(holder, &holder_id);
-        }
-        other => panic!("{other}"),
-    }
-    assert!(holder.join().unwrap().unwrap().success());
-    // Once the first run is over, the asset is free again.
-    let (_, third) = recording(dir.path());
-    assert!(
-        Materialize::select("slow")
-            .record(third)
-            .run()
-            .unwrap()
-            .success()
-    );
-}
-
-#[test]
-fn concurrent_runs_on_one_store_lose_no_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let threads: Vec<_> = (0..4)
-        .map(|i| {
-            let (_, rec) = recording(dir.path());
-            // Disjoint selections, each with its own connection, as two processes would be.
-            let select = if i % 2 == 0 {
-                "measured"
-            } else {
-                "group:parallel_free"
-            };
-            std::thread::spawn(move || {
-                for _ in 0..5 {
-                    let _ = Materialize::select(select).record(rec.clone()).run();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let store = SqliteStorage::open(dir.path()).unwrap();
-    for run in store.runs(100).unwrap() {
-        let events = store.events(&run.id).unwrap();
-        let finals = events
-            .iter()
-            .filter(|e| e.kind != EventKind::Started)
-            .count() as u32;
-        assert_eq!(finals, run.planned, "run {} lost events", run.id);
-        assert_ne!(run.status, RunStatus::Started);
-    }
-}
-
 #[asset(group = "parallel_free")]
 fn free_a() -> u32 {
     1
@@ -217,46 +141,134 @@ fn free_b(free_a: &u32) -> u32 {
     free_a + 1
 }
 
-/// Not a test of its own: the child process of `a_killed_run_is_marked_crashed`.
+/// Not a test of its own: the body of the child processes the tests below start. It
+/// materializes `ORCH_TEST_CHILD_SELECT` (recorded in `ORCH_TEST_CHILD_HOME`)
+/// `ORCH_TEST_CHILD_REPEAT` times.
 #[test]
-fn child_run_that_gets_killed() {
+fn child_process() {
     let Ok(dir) = std::env::var("ORCH_TEST_CHILD_HOME") else {
         return;
     };
-    let (_, rec) = recording(std::path::Path::new(&dir));
-    let _ = Materialize::select("+slow").record(rec).run();
+    let select = std::env::var("ORCH_TEST_CHILD_SELECT").unwrap();
+    let repeat: usize = std::env::var("ORCH_TEST_CHILD_REPEAT")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    for _ in 0..repeat {
+        let (_, rec) = recording(std::path::Path::new(&dir));
+        Materialize::select(&select).record(rec).run().unwrap();
+    }
 }
 
-#[test]
-fn a_killed_run_is_marked_crashed() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_run_that_gets_killed", "--nocapture"])
-        .env("ORCH_TEST_CHILD_HOME", dir.path())
-        .env("ORCH_TEST_SLOW_MS", "60000")
+fn spawn_child(
+    home: &std::path::Path,
+    select: &str,
+    repeat: usize,
+    slow_ms: u64,
+) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("ORCH_TEST_CHILD_HOME", home)
+        .env("ORCH_TEST_CHILD_SELECT", select)
+        .env("ORCH_TEST_CHILD_REPEAT", repeat.to_string())
+        .env("ORCH_TEST_SLOW_MS", slow_ms.to_string())
+        .stdout(std::process::Stdio::null())
         .spawn()
-        .unwrap();
-    // Wait until the child is inside `slow`, then SIGKILL it.
+        .unwrap()
+}
+
+/// Waits until the store in `home` shows a run that started `asset`; returns the run id.
+fn wait_for_started(home: &std::path::Path, asset: &str) -> String {
     let t0 = Instant::now();
-    let run_id = loop {
-        if dir.path().join("orch.db").exists() {
-            let store = SqliteStorage::open(dir.path()).unwrap();
+    loop {
+        if home.join("orch.db").exists() {
+            let store = SqliteStorage::open(home).unwrap();
             if let Some(run) = store.runs(1).unwrap().into_iter().next()
                 && store
                     .events(&run.id)
                     .unwrap()
                     .iter()
-                    .any(|e| e.kind == EventKind::Started)
+                    .any(|e| e.kind == EventKind::Started && e.asset == asset)
             {
-                break run.id;
+                return run.id;
             }
         }
         assert!(
             t0.elapsed() < Duration::from_secs(30),
-            "the child never started `slow`"
+            "the child never started `{asset}`"
         );
         std::thread::sleep(Duration::from_millis(20));
-    };
+    }
+}
+
+#[test]
+fn a_second_process_is_refused_an_asset_the_first_is_materializing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child(dir.path(), "slow", 1, 3_000);
+    let holder_id = wait_for_started(dir.path(), "slow");
+    let (_, rec) = recording(dir.path());
+    let err = Materialize::select("slow").record(rec).run().unwrap_err();
+    match &err {
+        MaterializeError::Storage(StorageError::AssetBusy { asset, holder }) => {
+            assert_eq!(asset, "slow");
+            assert_eq!(holder, &holder_id);
+        }
+        other => panic!("{other}"),
+    }
+    // Assets the first run does not hold are free meanwhile.
+    let (_, rec) = recording(dir.path());
+    assert!(
+        Materialize::select("measured")
+            .record(rec)
+            .run()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn two_processes_recording_at_once_lose_no_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = spawn_child(dir.path(), "measured", 15, 0);
+    let mut b = spawn_child(dir.path(), "group:parallel_free", 15, 0);
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    let runs = store.runs(100).unwrap();
+    assert_eq!(runs.len(), 30);
+    for run in runs {
+        assert_eq!(run.status, RunStatus::Succeeded);
+        let events = store.events(&run.id).unwrap();
+        let materialized = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Materialized)
+            .count();
+        assert_eq!(
+            materialized as u32, run.planned,
+            "run {} lost events",
+            run.id
+        );
+        assert_eq!(
+            events.len() as u32,
+            2 * run.planned,
+            "started + materialized per asset"
+        );
+    }
+}
+
+#[test]
+fn a_killed_run_is_marked_crashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child(dir.path(), "+slow", 1, 60_000);
+    // Wait until the child is inside `slow`, then SIGKILL it.
+    let run_id = wait_for_started(dir.path(), "slow");
     child.kill().unwrap();
     child.wait().unwrap();
 
