@@ -58,6 +58,7 @@
 //! | `owners = ["team:data"]` | who owns it |
 //! | `deps = [a, "external/key"]` | run after these, without loading their values |
 //! | `retries = 3` | retry a failure (error or panic) up to 3 more times |
+//! | `retry_delay = "500ms"` | wait before a retry, doubling after each failed attempt (≤ 32×) |
 //!
 //! ## Running
 //! `orch::main()` gives the program a command line: `materialize [--select EXPR] [--jobs N]`

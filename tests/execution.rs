@@ -258,6 +258,29 @@ fn hopeless() -> u32 {
     panic!("always broken")
 }
 
+static PATIENT_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[asset(group = "backoff", retries = 2, retry_delay = "40ms")]
+fn patient() -> Result<u32, std::io::Error> {
+    if PATIENT_CALLS.fetch_add(1, Ordering::SeqCst) < 2 {
+        return Err(std::io::Error::other("not yet"));
+    }
+    Ok(1)
+}
+
+#[test]
+fn retries_wait_with_exponential_backoff() {
+    let t0 = Instant::now();
+    let result = Materialize::select("patient").run().unwrap();
+    assert_eq!(result.outcome("patient").unwrap().attempts, 3);
+    // 40 ms after the first failure, 80 ms after the second.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(120),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
 #[test]
 fn failures_are_retried_per_asset() {
     let mut events = Vec::new();

@@ -102,6 +102,9 @@ pub struct AssetDef {
     pub deps: &'static [StaticKey],
     /// How many times to retry after a failure (0 = run once).
     pub retries: u32,
+    /// `retry_delay = "500ms"`: the wait before the first retry, doubled after each further
+    /// failed attempt (up to 32 times the first).
+    pub retry_delay: std::time::Duration,
     /// The output type as written, for display.
     pub output_type: &'static str,
     /// How to call it.

@@ -43,6 +43,7 @@ pub(crate) fn def(
         inputs: Box::leak(inputs.into_boxed_slice()),
         deps: &[],
         retries: 0,
+        retry_delay: std::time::Duration::ZERO,
         output_type: "()",
         compute: Compute::Sync(noop),
     }))

@@ -16,6 +16,7 @@ const METADATA: &str = "metadata";
 const OWNERS: &str = "owners";
 const DEPS: &str = "deps";
 const RETRIES: &str = "retries";
+const RETRY_DELAY: &str = "retry_delay";
 
 /// Every key `#[asset]` accepts, in the order the error message lists them.
 const VALID_KEYS: &[&str] = &[
@@ -28,6 +29,7 @@ const VALID_KEYS: &[&str] = &[
     OWNERS,
     DEPS,
     RETRIES,
+    RETRY_DELAY,
 ];
 
 /// An order-only dependency from `deps = [...]`.
@@ -50,6 +52,8 @@ pub(crate) struct AssetAttrs {
     pub(crate) owners: Vec<String>,
     pub(crate) deps: Vec<Dep>,
     pub(crate) retries: u32,
+    /// Milliseconds before the first retry (doubling after each failed attempt).
+    pub(crate) retry_delay_ms: u64,
 }
 
 /// Parses the attribute's arguments. Returns what could be parsed and every error found.
@@ -104,6 +108,14 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAtt
         }
         let value: Expr = meta.value()?.parse()?;
         match name.as_str() {
+            RETRY_DELAY => match string(&value).map(|s| (s, parse_duration_ms(&s.value()))) {
+                Some((_, Ok(ms))) => attrs.retry_delay_ms = ms,
+                Some((s, Err(why))) => errors.push(syn::Error::new(
+                    s.span(),
+                    format!("invalid `retry_delay`: {why}; write e.g. `retry_delay = \"500ms\"` or `\"2s\"`"),
+                )),
+                None => errors.push(wrong_type(&value, &name)),
+            },
             GROUP | DESCRIPTION | CODE_VERSION | KEY_PREFIX => match string(&value) {
                 Some(s) => {
                     let text = s.value();
@@ -280,6 +292,7 @@ fn example(name: &str) -> &'static str {
         OWNERS => "`owners = [\"team:data\", \"alice@example.com\"]`",
         DEPS => "`deps = [upstream_asset, \"external/key\"]`",
         RETRIES => "`retries = 3`",
+        RETRY_DELAY => "`retry_delay = \"500ms\"`",
         _ => "`key = \"value\"`",
     }
 }
@@ -287,6 +300,7 @@ fn example(name: &str) -> &'static str {
 fn wrong_type(value: &Expr, name: &str) -> syn::Error {
     let what = match name {
         GROUP | DESCRIPTION | KEY_PREFIX | CODE_VERSION => "a string",
+        RETRY_DELAY => "a duration string",
         OWNERS => "a list of strings",
         DEPS => "a list of asset names or key strings",
         RETRIES => "a whole number",
@@ -320,6 +334,28 @@ fn check_segment(segment: &str) -> Result<(), String> {
             "segment `{segment}` may contain only ASCII letters, digits, `_`, `-` and `.`"
         ))
     }
+}
+
+/// `"250ms"`, `"2s"`, `"1m"`, `"1h"` (one number and one unit) in milliseconds.
+fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` has no unit (ms, s, m or h)"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+    let factor = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        other => return Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too long"))
 }
 
 /// Splits and checks a `prefix/name` key.
@@ -375,6 +411,23 @@ mod tests {
         assert_eq!(a.deps.len(), 3);
         assert!(matches!(&a.deps[2], Dep::Key(k) if k == &["ext", "c"]));
         assert_eq!(a.retries, 3);
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration_ms("250ms"), Ok(250));
+        assert_eq!(parse_duration_ms("3m"), Ok(180_000));
+        assert!(parse_duration_ms("3").unwrap_err().contains("no unit"));
+        assert!(
+            parse_duration_ms("3 days")
+                .unwrap_err()
+                .contains("unknown unit `days`")
+        );
+        assert!(
+            parse_duration_ms("ms")
+                .unwrap_err()
+                .contains("whole number")
+        );
     }
 
     #[test]

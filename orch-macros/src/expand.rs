@@ -255,6 +255,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
     let metadata = pairs(&attrs.metadata);
     let owners = &attrs.owners;
     let retries = attrs.retries;
+    let retry_delay_ms = attrs.retry_delay_ms;
     let output_type = type_text(out_ty);
     let line = quote_spanned!(name.span()=> ::core::line!());
     let marker_doc = format!(
@@ -306,6 +307,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     inputs: &[#(#input_keys),*],
                     deps: &[#(#dep_keys),*],
                     retries: #retries,
+                    retry_delay: ::core::time::Duration::from_millis(#retry_delay_ms),
                     output_type: #output_type,
                     compute: { #computed },
                 }

@@ -337,6 +337,12 @@ impl Task {
         self.shared.graph.node(self.id).def.retries
     }
 
+    /// How long to wait after failed attempt `number` before the next one.
+    fn retry_delay(&self, number: u32) -> Duration {
+        let first = self.shared.graph.node(self.id).def.retry_delay;
+        first * 2u32.pow(number.saturating_sub(1).min(5))
+    }
+
     /// Runs on the blocking pool; continues with a ready sync successor when there is one.
     fn run_sync(self) {
         let mut task = self;
@@ -364,6 +370,11 @@ impl Task {
                 };
                 if let Some(done) = task.end_attempt(&ctx, attempt, &mut logs) {
                     break done;
+                }
+                // The job slot stays taken while a sync asset waits for its retry.
+                let delay = task.retry_delay(number);
+                if !delay.is_zero() {
+                    std::thread::sleep(delay);
                 }
                 number += 1;
             };
@@ -402,6 +413,10 @@ impl Task {
             };
             if let Some(done) = self.end_attempt(&ctx, attempt, &mut logs) {
                 break done;
+            }
+            let delay = self.retry_delay(number);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
             }
             number += 1;
         };

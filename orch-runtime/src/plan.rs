@@ -107,6 +107,7 @@ mod tests {
             inputs,
             deps: &[],
             retries: 0,
+            retry_delay: std::time::Duration::ZERO,
             output_type: "()",
             compute: Compute::Sync(noop),
         }
