@@ -458,3 +458,46 @@ fn anyhow_errors_are_reported_with_their_causes() {
         other => panic!("{other:?}"),
     }
 }
+
+// ---- a panic outside the asset function fails the asset, it does not hang the run ----------
+
+#[derive(Debug)]
+struct UnprintableError;
+impl std::fmt::Display for UnprintableError {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("this error cannot be displayed")
+    }
+}
+impl std::error::Error for UnprintableError {}
+
+#[asset(group = "unprintable")]
+fn unprintable() -> Result<u32, UnprintableError> {
+    Err(UnprintableError)
+}
+
+#[asset(group = "unprintable")]
+fn after_unprintable(unprintable: &u32) -> u32 {
+    *unprintable
+}
+
+#[asset(group = "unprintable")]
+fn beside_unprintable() -> u32 {
+    5
+}
+
+#[test]
+fn a_panic_while_reporting_an_error_fails_the_asset_instead_of_hanging() {
+    let result = Materialize::select("group:unprintable")
+        .jobs(1)
+        .run()
+        .unwrap();
+    match &result.outcome("unprintable").unwrap().status {
+        AssetStatus::Failed(f) => assert!(f.message().contains("ended unexpectedly"), "{f}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        result.outcome("after_unprintable").unwrap().status,
+        AssetStatus::Skipped { .. }
+    ));
+    assert_eq!(*result.output::<beside_unprintable>(), 5);
+}

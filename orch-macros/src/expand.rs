@@ -46,6 +46,8 @@ pub(crate) fn asset(args: TokenStream, item: TokenStream) -> TokenStream {
         ));
         return with_errors(item, errors);
     }
+    let fallback_marker = valid::nameable_output(&parsed.sig)
+        .map(|output| marker_only(&attrs, &parsed.vis, &parsed.sig.ident, &output));
     match valid::check(parsed, &mut errors) {
         // Bad attribute keys alone still generate the asset (with the keys that parsed), so
         // downstream assets do not report a cascade of "cannot find type" errors.
@@ -54,7 +56,38 @@ pub(crate) fn asset(args: TokenStream, item: TokenStream) -> TokenStream {
             out.extend(errors.into_iter().map(|e| e.to_compile_error()));
             out
         }
-        None => with_errors(item, errors),
+        None => {
+            let mut out = with_errors(item, errors);
+            out.extend(fallback_marker);
+            out
+        }
+    }
+}
+
+/// The marker type and `Asset` impl alone (no registration), for an asset whose signature is
+/// invalid: downstream assets still resolve it, so the user sees one error, not a cascade.
+fn marker_only(
+    attrs: &AssetAttrs,
+    vis: &syn::Visibility,
+    name: &syn::Ident,
+    output: &syn::Type,
+) -> TokenStream {
+    let krate = quote!(::orch::__private);
+    let key_path: Vec<String> = attrs
+        .key_prefix
+        .iter()
+        .cloned()
+        .chain(std::iter::once(name.unraw().to_string()))
+        .collect();
+    quote_spanned! {name.span()=>
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
+        impl #krate::Asset for #name {
+            type Output = #output;
+            const KEY: #krate::StaticKey = #krate::StaticKey { path: &[#(#key_path),*] };
+            const DEPTH: usize = 1;
+        }
     }
 }
 
@@ -394,7 +427,20 @@ mod tests {
         );
         assert!(out.contains("compile_error"), "{out}");
         assert!(out.contains("fn a < T > (x : T) -> T { x }"), "{out}");
+        // Generic: no marker can be named.
         assert!(!out.contains("struct a"), "{out}");
+        // A bad parameter: the marker is still there, unregistered.
+        let out = expand(
+            quote!(),
+            quote!(
+                fn b((x, y): &(u8, u8)) -> u8 {
+                    x
+                }
+            ),
+        );
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("struct b { }"), "{out}");
+        assert!(!out.contains("inventory"), "{out}");
         let out = expand(
             quote!(),
             quote!(

@@ -30,6 +30,19 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
             format!("asset `{asset}` cannot have a `where` clause: assets are not generic"),
         );
     }
+    let plain = syn::ext::IdentExt::unraw(&sig.ident).to_string();
+    if !plain
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        err(
+            errors,
+            sig.ident.span(),
+            format!(
+                "asset `{asset}` needs an ASCII name: the name is its key, which names files and URLs; rename the function"
+            ),
+        );
+    }
     if let Some(unsafety) = &sig.unsafety {
         err(
             errors,
@@ -71,6 +84,18 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
             FnArg::Typed(pat_type) => pat_type,
         };
         if is_context(&pat_type.ty) {
+            if let Type::Reference(r) = ungroup(&pat_type.ty)
+                && let Some(m) = &r.mutability
+            {
+                err(
+                    errors,
+                    m.span(),
+                    format!(
+                        "asset `{asset}` takes the context as `&mut AssetContext`; take `&AssetContext` (its methods need no `mut`)"
+                    ),
+                );
+                continue;
+            }
             if context_seen {
                 err(
                     errors,
@@ -107,8 +132,18 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
             );
             continue;
         }
-        let (ty, passing) = match &*pat_type.ty {
+        let (ty, passing) = match ungroup(&pat_type.ty) {
             Type::Reference(reference) => {
+                if let Some(lifetime) = &reference.lifetime {
+                    err(
+                        errors,
+                        lifetime.span(),
+                        format!(
+                            "parameter `{name}` of asset `{asset}` cannot name a lifetime: write `&T`; orch keeps the upstream's output alive for as long as the asset runs"
+                        ),
+                    );
+                    continue;
+                }
                 if let Some(mutability) = &reference.mutability {
                     err(
                         errors,
@@ -166,10 +201,18 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
     })
 }
 
+/// The type inside invisible groups (types passed through `macro_rules!` arrive wrapped).
+fn ungroup(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => ungroup(&g.elem),
+        other => other,
+    }
+}
+
 /// `&AssetContext`, `&orch::AssetContext`, … (recognised by the last path segment).
 fn is_context(ty: &Type) -> bool {
-    match ty {
-        Type::Reference(r) => match &*r.elem {
+    match ungroup(ty) {
+        Type::Reference(r) => match ungroup(&r.elem) {
             Type::Path(p) => {
                 p.qself.is_none()
                     && p.path
@@ -203,10 +246,26 @@ fn contains_impl_trait(ty: &Type) -> bool {
     }
 }
 
+/// The output of a signature, if it can be named (for the marker emitted beside an invalid
+/// asset, so its downstream assets do not report it missing too).
+pub(crate) fn nameable_output(sig: &syn::Signature) -> Option<Type> {
+    // Generic: no single output type. A method: the marker could not sit inside the `impl`.
+    if !sig.generics.params.is_empty() || sig.receiver().is_some() {
+        return None;
+    }
+    match &sig.output {
+        ReturnType::Default => Some(syn::parse_quote!(())),
+        ReturnType::Type(_, ty) if contains_impl_trait(ty) => None,
+        ReturnType::Type(_, ty) => Some(result_ok_type(ty).unwrap_or_else(|| (**ty).clone())),
+    }
+}
+
 /// `T` of a return type written `Result<T, E>` (or an alias such as `anyhow::Result<T>` or
 /// `io::Result<T>`): the last path segment is `Result` with type arguments.
 fn result_ok_type(ty: &Type) -> Option<Type> {
-    let Type::Path(path) = ty else { return None };
+    let Type::Path(path) = ungroup(ty) else {
+        return None;
+    };
     let last = path.path.segments.last()?;
     if last.ident != "Result" {
         return None;

@@ -28,6 +28,9 @@ pub(crate) struct ExecOptions {
     pub(crate) jobs: usize,
     pub(crate) keep_outputs: bool,
     pub(crate) run_id: RunId,
+    /// The recorded run's lock: kept until the last task of the run has ended, even if the
+    /// caller stops waiting (drops the future), so the run is never taken for dead early.
+    pub(crate) run_lock: Option<Arc<crate::storage::RunLock>>,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it).
@@ -77,6 +80,7 @@ struct Shared {
     /// Wakes the caller's task when events are queued or the run ends.
     wake: Notify,
     runtime: tokio::runtime::Handle,
+    _run_lock: Option<Arc<crate::storage::RunLock>>,
 }
 
 impl Shared {
@@ -158,6 +162,7 @@ pub(crate) async fn execute(
         state: Mutex::new(state),
         wake: Notify::new(),
         runtime: tokio::runtime::Handle::current(),
+        _run_lock: opts.run_lock,
     });
     {
         let mut state = shared.lock();
@@ -310,14 +315,56 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
         shared: Arc::clone(shared),
         id,
         inputs,
+        sync: matches!(node.def.compute, Compute::Sync(_)),
+        finished: false,
     }
 }
 
-/// One asset's attempts.
+/// One asset's attempts. If it is dropped before [`Task::finish`] recorded its outcome (a
+/// panic outside the asset function: while formatting its error, dropping a value, waiting to
+/// retry), its `Drop` records the asset as failed, so the run ends instead of hanging.
 struct Task {
     shared: Arc<Shared>,
     id: AssetId,
     inputs: Vec<Value>,
+    /// Runs on the blocking pool (and holds a job slot).
+    sync: bool,
+    finished: bool,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        state.in_flight -= 1;
+        state.remaining -= 1;
+        state.node[self.id] = NodeState::Done;
+        if self.sync {
+            state.running_sync -= 1;
+        }
+        state.queue.push(Queued::Finished(AssetOutcome {
+            key: shared.graph.node(self.id).key.clone(),
+            status: AssetStatus::Failed(AssetFailure {
+                chain: vec![
+                    "the asset's task ended unexpectedly: orch panicked outside the asset function (while reporting its error, dropping a value or waiting to retry)".to_owned(),
+                ],
+                panicked: true,
+            }),
+            attempts: 0,
+            duration: Duration::ZERO,
+            metadata: Vec::new(),
+            logs: Vec::new(),
+        }));
+        skip_downstream(shared, &mut state, self.id);
+        // The freed job slot may start a waiting sync asset.
+        let inline = dispatch(shared, &mut state, Vec::new(), false);
+        debug_assert!(inline.is_none());
+        drop(state);
+        shared.wake.notify_one();
+    }
 }
 
 /// How one attempt ended.
@@ -335,6 +382,15 @@ impl Task {
 
     fn retries(&self) -> u32 {
         self.shared.graph.node(self.id).def.retries
+    }
+
+    /// Queues `AssetStarted` for a retry (after its delay, so the record shows when it ran).
+    fn queue_restart(&self, attempt: u32) {
+        self.shared.lock().queue.push(Queued::Started {
+            id: self.id,
+            attempt,
+        });
+        self.shared.wake.notify_one();
     }
 
     /// How long to wait after failed attempt `number` before the next one.
@@ -377,8 +433,9 @@ impl Task {
                     std::thread::sleep(delay);
                 }
                 number += 1;
+                task.queue_restart(number);
             };
-            match task.finish(attempt, logs, metadata, true) {
+            match task.finish(attempt, logs, metadata) {
                 Some(next) => task = next,
                 None => return,
             }
@@ -419,8 +476,9 @@ impl Task {
                 tokio::time::sleep(delay).await;
             }
             number += 1;
+            self.queue_restart(number);
         };
-        let inline = self.finish(attempt, logs, metadata, false);
+        let inline = self.finish(attempt, logs, metadata);
         debug_assert!(inline.is_none());
     }
 
@@ -442,10 +500,6 @@ impl Task {
                     attempt: attempt.number,
                     failure,
                 });
-                state.queue.push(Queued::Started {
-                    id: self.id,
-                    attempt: attempt.number + 1,
-                });
                 drop(state);
                 self.shared.wake.notify_one();
                 None
@@ -457,21 +511,20 @@ impl Task {
     /// Records the asset's outcome, skips its downstream on failure, and starts what became
     /// ready. A sync worker gets back a task to run next on its own thread.
     fn finish(
-        self,
+        mut self,
         attempt: Attempt,
         logs: Vec<LogLine>,
         metadata: Vec<(String, MetadataValue)>,
-        sync_worker: bool,
     ) -> Option<Task> {
-        let shared = &self.shared;
+        let inputs = std::mem::take(&mut self.inputs);
+        let shared = Arc::clone(&self.shared);
         let graph = shared.graph;
         let node = graph.node(self.id);
-        drop(self.inputs);
         let mut state = shared.lock();
         state.in_flight -= 1;
         state.remaining -= 1;
         state.node[self.id] = NodeState::Done;
-        if sync_worker {
+        if self.sync {
             state.running_sync -= 1;
         }
         let mut ready = Vec::new();
@@ -502,17 +555,22 @@ impl Task {
             logs,
         }));
         if failed {
-            skip_downstream(graph, &mut state, self.id);
+            skip_downstream(&shared, &mut state, self.id);
         }
-        let next = dispatch(shared, &mut state, ready, sync_worker);
+        let next = dispatch(&shared, &mut state, ready, self.sync);
+        self.finished = true;
         drop(state);
         shared.wake.notify_one();
+        // Outside the lock: dropping the last reference to an input runs its `Drop`.
+        drop(inputs);
         next
     }
 }
 
-/// Marks every waiting asset downstream of `failed` as skipped.
-fn skip_downstream(graph: &AssetGraph, state: &mut State, failed: AssetId) {
+/// Marks every waiting asset downstream of `failed` as skipped (and lets go of the values only
+/// they would have consumed).
+fn skip_downstream(shared: &Shared, state: &mut State, failed: AssetId) {
+    let graph = shared.graph;
     let because_of = &graph.node(failed).key;
     let mut stack: Vec<AssetId> = graph.node(failed).downstream.clone();
     while let Some(down) = stack.pop() {
@@ -521,6 +579,12 @@ fn skip_downstream(graph: &AssetGraph, state: &mut State, failed: AssetId) {
         }
         state.node[down] = NodeState::Done;
         state.remaining -= 1;
+        for &up in &graph.node(down).inputs {
+            state.consumers_left[up] -= 1;
+            if state.consumers_left[up] == 0 && !shared.keep_outputs {
+                state.values[up] = None;
+            }
+        }
         state.queue.push(Queued::Finished(AssetOutcome {
             key: graph.node(down).key.clone(),
             status: AssetStatus::Skipped {

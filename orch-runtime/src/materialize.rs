@@ -217,6 +217,7 @@ impl<'s> Materialize<'s> {
             jobs: self.jobs,
             keep_outputs: self.keep_outputs,
             run_id: run_id.clone(),
+            run_lock: None,
         };
         let mut ignore = |_: &RunEvent<'_>| {};
         let sink: &mut dyn EventSink = match self.sink {
@@ -228,9 +229,13 @@ impl<'s> Materialize<'s> {
         };
 
         let id = run_id.as_str();
-        // Held until the run is recorded as ended; if the process dies, the OS drops it and
-        // the next start sees the run as crashed.
-        let _run_lock = RunLock::acquire(&recording.dir, id)?;
+        // Held until the run is recorded as ended and its last task is over; if the process
+        // dies, the OS drops it and the next start sees the run as crashed.
+        let run_lock = Arc::new(RunLock::acquire(&recording.dir, id)?);
+        let opts = ExecOptions {
+            run_lock: Some(Arc::clone(&run_lock)),
+            ..opts
+        };
         let planned: Vec<String> = plan
             .order
             .iter()

@@ -6,22 +6,22 @@ use std::path::{Path, PathBuf};
 
 use super::StorageError;
 
-fn open(path: &Path) -> Result<File, StorageError> {
-    if let Some(dir) = path.parent() {
+fn open(path: &Path, create: bool) -> Result<File, StorageError> {
+    if create && let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
     }
     OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
+        .create(create)
         .truncate(false)
         .open(path)
         .map_err(|e| StorageError::io(path, e))
 }
 
 /// Tries to lock `path`; `Ok(None)` when another process holds it.
-fn try_lock(path: &Path) -> Result<Option<File>, StorageError> {
-    let file = open(path)?;
+fn try_lock(path: &Path, create: bool) -> Result<Option<File>, StorageError> {
+    let file = open(path, create)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(TryLockError::WouldBlock) => Ok(None),
@@ -44,7 +44,7 @@ impl RunLock {
     /// Locks the run's file; it stays locked until this is dropped.
     pub fn acquire(dir: &Path, run_id: &str) -> Result<RunLock, StorageError> {
         let path = Self::path_for(dir, run_id);
-        match try_lock(&path)? {
+        match try_lock(&path, true)? {
             Some(file) => Ok(RunLock { path, _file: file }),
             None => Err(StorageError::io(
                 &path,
@@ -56,10 +56,16 @@ impl RunLock {
     /// Whether the process of `run_id` still holds its lock.
     pub(crate) fn is_held(dir: &Path, run_id: &str) -> Result<bool, StorageError> {
         let path = Self::path_for(dir, run_id);
-        if !path.exists() {
-            return Ok(false);
+        // Never create it here: a missing file means the run's process let go long ago.
+        match try_lock(&path, false) {
+            Ok(lock) => Ok(lock.is_none()),
+            Err(StorageError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
         }
-        Ok(try_lock(&path)?.is_none())
     }
 
     pub(crate) fn remove(dir: &Path, run_id: &str) {

@@ -4,7 +4,7 @@
 //! [`Storage`] is the seam: the embedded default is [`SqliteStorage`] (one SQLite database in
 //! WAL mode under the state directory); a server-backed store can implement the same trait
 //! without touching callers. Writes go through [`StoreSink`], which batches them on a
-//! background thread, so recording a run adds about a microsecond per asset to the run itself.
+//! background thread, so recording a run adds a few microseconds per asset to the run itself.
 
 mod locks;
 mod sqlite;

@@ -487,7 +487,20 @@ impl Storage for SqliteStorage {
             }
             let now = micros(SystemTime::now());
             let mut conn = self.conn();
-            let tx = conn.transaction().map_err(|e| self.err(e))?;
+            // IMMEDIATE, and only if still `started`: the run may have ended (and let go of its
+            // lock) between the SELECT above and now.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| self.err(e))?;
+            let updated = tx
+                .execute(
+                    "UPDATE runs SET status = 'crashed', ended_us = ?2 WHERE id = ?1 AND status = 'started'",
+                    params![id, now],
+                )
+                .map_err(|e| self.err(e))?;
+            if updated == 0 {
+                continue;
+            }
             // Assets that started and never ended died with the process.
             tx.execute(
                 "INSERT INTO events (run_id, asset, kind, time_us, attempt, message)
@@ -496,11 +509,6 @@ impl Storage for SqliteStorage {
                  WHERE s.run_id = ?1 AND s.kind = 'started'
                    AND NOT EXISTS (SELECT 1 FROM events f WHERE f.run_id = s.run_id AND f.asset = s.asset
                                    AND f.id > s.id AND f.kind IN ('materialized', 'failed', 'retried'))",
-                params![id, now],
-            )
-            .map_err(|e| self.err(e))?;
-            tx.execute(
-                "UPDATE runs SET status = 'crashed', ended_us = ?2 WHERE id = ?1",
                 params![id, now],
             )
             .map_err(|e| self.err(e))?;

@@ -1,0 +1,8 @@
+use orch::prelude::*;
+
+#[asset]
+fn données() -> u32 {
+    1
+}
+
+fn main() {}
