@@ -116,6 +116,51 @@ fn metadata_value(kind: &str, value: String) -> MetadataValue {
     }
 }
 
+/// Brings the schema up to date; returns the version found. Reading the version and migrating
+/// happen in one IMMEDIATE transaction, so two processes opening a new store at once do not
+/// both try to create it. A newer version than this build knows is left alone.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if version >= supported {
+        return Ok(version);
+    }
+    for migration in MIGRATIONS
+        .iter()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.execute_batch(migration)?;
+    }
+    tx.pragma_update(None, "user_version", supported)?;
+    tx.commit()?;
+    Ok(version)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Retries `f` for up to 10 s while SQLite reports the database busy where its busy handler
+/// does not wait (switching a new database to WAL while another process opens it too).
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The embedded store: `<state dir>/orch.db`.
 #[derive(Debug)]
 pub struct SqliteStorage {
@@ -136,35 +181,19 @@ impl SqliteStorage {
         let mut conn = Connection::open(&path).map_err(db)?;
         // Another process may be writing: wait for it rather than fail.
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
+        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(db)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-        // Read the version and migrate in one IMMEDIATE transaction, so two processes opening
-        // a new store at once do not both try to create it.
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let version: i64 = tx
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(db)?;
+        let found = retry_busy(|| migrate(&mut conn)).map_err(db)?;
         let supported = MIGRATIONS.len() as i64;
-        if version > supported {
+        if found > supported {
             return Err(StorageError::NewerSchema {
                 path,
-                found: version,
+                found,
                 supported,
             });
         }
-        for migration in MIGRATIONS.iter().skip(version as usize) {
-            tx.execute_batch(migration).map_err(db)?;
-        }
-        if version < supported {
-            tx.pragma_update(None, "user_version", supported)
-                .map_err(db)?;
-        }
-        tx.commit().map_err(db)?;
         Ok(SqliteStorage {
             dir: dir.to_owned(),
             path,
@@ -626,15 +655,17 @@ mod tests {
 
     #[test]
     fn processes_opening_a_new_store_at_once_all_succeed() {
-        let dir = tempfile::tempdir().unwrap();
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let path = dir.path().to_owned();
-                std::thread::spawn(move || SqliteStorage::open(&path).map(drop))
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap().unwrap();
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    let path = dir.path().to_owned();
+                    std::thread::spawn(move || SqliteStorage::open(&path).map(drop))
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().unwrap();
+            }
         }
     }
 
