@@ -76,17 +76,17 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub use orch_core::{
-    Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetNode, AssetSelection,
+    Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetNode, AssetSelection, BoxError,
     DefinitionError, DefinitionErrors, KeyError, LogLevel, LogLine, MetadataValue, RunId,
     SelectionError,
 };
 pub use orch_macros::asset;
-pub use orch_runtime::storage;
 pub use orch_runtime::{
-    AssetFailure, AssetOutcome, AssetStatus, CaptureLayer, EXIT_ASSET_FAILED, EXIT_OK, EXIT_USAGE,
-    EventSink, Materialize, MaterializeError, PlanError, Recording, RunEvent, RunResult,
-    default_jobs, definitions, main, run_cli,
+    App, AssetFailure, AssetOutcome, AssetStatus, CaptureLayer, EXIT_ASSET_FAILED, EXIT_OK,
+    EXIT_USAGE, EventSink, Materialize, MaterializeError, PlanError, Recording, RunEvent,
+    RunResult, StaleReason, default_jobs, definitions, main, run_cli, stale_assets,
 };
+pub use orch_runtime::{io, storage};
 
 /// The few names an asset module needs: `use orch::prelude::*;`.
 pub mod prelude {

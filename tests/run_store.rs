@@ -44,6 +44,7 @@ fn recording(dir: &std::path::Path) -> (Arc<SqliteStorage>, Recording) {
         storage: store.clone(),
         dir: dir.to_owned(),
         trigger: "test".to_owned(),
+        io: Arc::new(orch::io::IoManagers::new(dir.to_owned())),
     };
     (store, recording)
 }
@@ -333,6 +334,8 @@ fn retention_drops_old_runs_but_keeps_the_latest_materialization() {
                     message: None,
                     code_version: None,
                     metadata: Vec::new(),
+                    data_version: None,
+                    inputs: Vec::new(),
                 }],
                 &[],
             )

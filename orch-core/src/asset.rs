@@ -60,6 +60,23 @@ impl std::fmt::Debug for Compute {
     }
 }
 
+/// How an output becomes bytes and back, for I/O managers that store bytes (the default
+/// filesystem manager). The macro provides one for every output type that is serde's
+/// `Serialize + Deserialize`; the format is postcard (compact, fast, stable).
+#[derive(Clone, Copy)]
+pub struct Codec {
+    /// Encodes the output (which must be of the asset's output type).
+    pub encode: fn(&Value) -> Result<Vec<u8>, BoxError>,
+    /// Decodes bytes written by `encode`.
+    pub decode: fn(&[u8]) -> Result<Value, BoxError>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Codec")
+    }
+}
+
 /// Where an asset is defined, for error messages that say which file to open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SourceLocation {
@@ -100,11 +117,19 @@ pub struct AssetDef {
     pub inputs: &'static [StaticKey],
     /// `deps = [...]`: upstream assets that must run first but whose values are not loaded.
     pub deps: &'static [StaticKey],
+    /// `always_run = true`: never considered up to date (an asset that reads the outside
+    /// world), so `materialize --stale` always includes it.
+    pub always_run: bool,
     /// How many times to retry after a failure (0 = run once).
     pub retries: u32,
     /// `retry_delay = "500ms"`: the wait before the first retry, doubled after each further
     /// failed attempt (up to 32 times the first).
     pub retry_delay: std::time::Duration,
+    /// `io_manager = "..."`: the I/O manager that stores the output; `None` is the default
+    /// filesystem manager.
+    pub io_manager: Option<&'static str>,
+    /// How the output becomes bytes (`None` for `io_manager = "memory"` and custom managers).
+    pub codec: Option<Codec>,
     /// The output type as written, for display.
     pub output_type: &'static str,
     /// How to call it.

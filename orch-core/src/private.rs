@@ -3,7 +3,9 @@
 
 use std::any::Any;
 
-pub use crate::asset::{Asset, AssetDef, BoxError, BoxFuture, Compute, SourceLocation, Value};
+pub use crate::asset::{
+    Asset, AssetDef, BoxError, BoxFuture, Codec, Compute, SourceLocation, Value,
+};
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;
 pub use inventory;
@@ -116,4 +118,44 @@ pub fn input<'a, T: Any>(
         )
         .into()
     })
+}
+
+/// Checks that the default I/O manager can store an asset's output, and provides its codec.
+#[diagnostic::on_unimplemented(
+    message = "the output of asset `{Down}` is `{Self}`, which the default I/O manager cannot store",
+    label = "`{Self}` must implement serde's `Serialize` and `Deserialize`",
+    note = "derive them (`#[derive(serde::Serialize, serde::Deserialize)]`), or keep the output in memory only with `#[asset(io_manager = \"memory\")]`"
+)]
+pub trait Storable<Down>: Sized {
+    /// The output's codec.
+    const CODEC: Codec;
+}
+#[diagnostic::do_not_recommend]
+impl<Down, T> Storable<Down> for T
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    const CODEC: Codec = Codec {
+        encode: encode::<T>,
+        decode: decode::<T>,
+    };
+}
+
+fn encode<T: serde::Serialize + 'static>(value: &Value) -> Result<Vec<u8>, BoxError> {
+    let value = value.downcast_ref::<T>().ok_or_else(|| -> BoxError {
+        "internal error: the output has another type than its codec".into()
+    })?;
+    Ok(postcard::to_stdvec(value)?)
+}
+
+fn decode<T>(bytes: &[u8]) -> Result<Value, BoxError>
+where
+    T: serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    Ok(std::sync::Arc::new(postcard::from_bytes::<T>(bytes)?))
+}
+
+/// The codec of output type `T` of asset `Down`; see [`Storable`].
+pub const fn codec<T: Storable<Down>, Down>() -> Codec {
+    T::CODEC
 }

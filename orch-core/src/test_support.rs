@@ -44,6 +44,9 @@ pub(crate) fn def(
         deps: &[],
         retries: 0,
         retry_delay: std::time::Duration::ZERO,
+        always_run: false,
+        io_manager: None,
+        codec: None,
         output_type: "()",
         compute: Compute::Sync(noop),
     }))

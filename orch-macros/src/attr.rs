@@ -17,6 +17,8 @@ const OWNERS: &str = "owners";
 const DEPS: &str = "deps";
 const RETRIES: &str = "retries";
 const RETRY_DELAY: &str = "retry_delay";
+const IO_MANAGER: &str = "io_manager";
+const ALWAYS_RUN: &str = "always_run";
 
 /// Every key `#[asset]` accepts, in the order the error message lists them.
 const VALID_KEYS: &[&str] = &[
@@ -30,6 +32,8 @@ const VALID_KEYS: &[&str] = &[
     DEPS,
     RETRIES,
     RETRY_DELAY,
+    IO_MANAGER,
+    ALWAYS_RUN,
 ];
 
 /// An order-only dependency from `deps = [...]`.
@@ -54,6 +58,10 @@ pub(crate) struct AssetAttrs {
     pub(crate) retries: u32,
     /// Milliseconds before the first retry (doubling after each failed attempt).
     pub(crate) retry_delay_ms: u64,
+    /// `io_manager = "name"`; `None` (or `"fs"`) is the default filesystem manager.
+    pub(crate) io_manager: Option<String>,
+    /// `always_run = true`: never up to date.
+    pub(crate) always_run: bool,
 }
 
 /// Parses the attribute's arguments. Returns what could be parsed and every error found.
@@ -116,6 +124,17 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAtt
                 )),
                 None => errors.push(wrong_type(&value, &name)),
             },
+            IO_MANAGER => match string(&value) {
+                Some(s) if check_segment(&s.value()).is_ok() => {
+                    let name = s.value();
+                    attrs.io_manager = (name != "fs").then_some(name);
+                }
+                Some(s) => errors.push(syn::Error::new(
+                    s.span(),
+                    "an `io_manager` name may contain only ASCII letters, digits, `_`, `-` and `.`",
+                )),
+                None => errors.push(wrong_type(&value, &name)),
+            },
             GROUP | DESCRIPTION | CODE_VERSION | KEY_PREFIX => match string(&value) {
                 Some(s) => {
                     let text = s.value();
@@ -174,6 +193,12 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAtt
                     }
                 }
                 None => errors.push(wrong_type(&value, &name)),
+            },
+            ALWAYS_RUN => match &value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Bool(b), ..
+                }) => attrs.always_run = b.value,
+                _ => errors.push(wrong_type(&value, &name)),
             },
             RETRIES => match &value {
                 Expr::Lit(ExprLit {
@@ -293,17 +318,20 @@ fn example(name: &str) -> &'static str {
         DEPS => "`deps = [upstream_asset, \"external/key\"]`",
         RETRIES => "`retries = 3`",
         RETRY_DELAY => "`retry_delay = \"500ms\"`",
+        IO_MANAGER => "`io_manager = \"memory\"`",
+        ALWAYS_RUN => "`always_run = true`",
         _ => "`key = \"value\"`",
     }
 }
 
 fn wrong_type(value: &Expr, name: &str) -> syn::Error {
     let what = match name {
-        GROUP | DESCRIPTION | KEY_PREFIX | CODE_VERSION => "a string",
+        GROUP | DESCRIPTION | KEY_PREFIX | CODE_VERSION | IO_MANAGER => "a string",
         RETRY_DELAY => "a duration string",
         OWNERS => "a list of strings",
         DEPS => "a list of asset names or key strings",
         RETRIES => "a whole number",
+        ALWAYS_RUN => "`true` or `false`",
         _ => "a different value",
     };
     syn::Error::new(

@@ -288,7 +288,17 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
     let metadata = pairs(&attrs.metadata);
     let owners = &attrs.owners;
     let retries = attrs.retries;
+    let io_manager = opt(&attrs.io_manager);
+    // The default manager stores bytes: the output must be serde-storable (checked here, at
+    // the output type). Other managers take the value as it is.
+    let codec = match &attrs.io_manager {
+        None => {
+            quote_spanned!(out_span=> ::core::option::Option::Some(#krate::codec::<#out_ty, #name>()))
+        }
+        Some(_) => quote!(::core::option::Option::None),
+    };
     let retry_delay_ms = attrs.retry_delay_ms;
+    let always_run = attrs.always_run;
     let output_type = type_text(out_ty);
     let line = quote_spanned!(name.span()=> ::core::line!());
     let marker_doc = format!(
@@ -341,6 +351,9 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     deps: &[#(#dep_keys),*],
                     retries: #retries,
                     retry_delay: ::core::time::Duration::from_millis(#retry_delay_ms),
+                    always_run: #always_run,
+                    io_manager: #io_manager,
+                    codec: #codec,
                     output_type: #output_type,
                     compute: { #computed },
                 }

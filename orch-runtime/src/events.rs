@@ -44,6 +44,10 @@ pub enum RunEvent<'a> {
         metadata: &'a [(String, MetadataValue)],
         /// Log lines it wrote.
         logs: &'a [LogLine],
+        /// The stored output's data version, if an I/O manager stored it.
+        data_version: Option<&'a str>,
+        /// The data versions of the upstream values it consumed.
+        input_versions: &'a [(AssetKey, Option<String>)],
     },
     /// An asset failed on its last attempt.
     AssetFailed {

@@ -20,8 +20,18 @@ use orch_core::{AssetContext, AssetGraph, AssetId, AssetKey, LogLine, MetadataVa
 use tokio::sync::Notify;
 
 use crate::events::{EventSink, RunEvent};
+use crate::io::{IoManagers, OutputContext};
 use crate::plan::Plan;
 use crate::result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
+
+/// A value the run starts with instead of computing it.
+pub(crate) struct Provided {
+    pub(crate) id: AssetId,
+    pub(crate) value: Value,
+    /// Loaded from storage (`true`) or injected by the caller.
+    pub(crate) loaded: bool,
+    pub(crate) data_version: Option<String>,
+}
 
 /// How to run.
 pub(crate) struct ExecOptions {
@@ -31,6 +41,8 @@ pub(crate) struct ExecOptions {
     /// The recorded run's lock: kept until the last task of the run has ended, even if the
     /// caller stops waiting (drops the future), so the run is never taken for dead early.
     pub(crate) run_lock: Option<Arc<crate::storage::RunLock>>,
+    /// Where outputs are stored; `None` keeps them in memory for this run only.
+    pub(crate) io: Option<Arc<IoManagers>>,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it).
@@ -69,6 +81,8 @@ struct State {
     in_flight: usize,
     remaining: usize,
     queue: Vec<Queued>,
+    /// Per asset: the data version of its value in this run (computed, loaded or injected).
+    versions: Vec<Option<Arc<str>>>,
 }
 
 struct Shared {
@@ -81,6 +95,7 @@ struct Shared {
     wake: Notify,
     runtime: tokio::runtime::Handle,
     _run_lock: Option<Arc<crate::storage::RunLock>>,
+    io: Option<Arc<IoManagers>>,
 }
 
 impl Shared {
@@ -95,7 +110,7 @@ impl Shared {
 pub(crate) async fn execute(
     graph: &'static AssetGraph,
     plan: Plan,
-    injected: Vec<(AssetId, Value)>,
+    injected: Vec<Provided>,
     opts: ExecOptions,
     sink: &mut dyn EventSink,
 ) -> RunResult {
@@ -111,16 +126,18 @@ pub(crate) async fn execute(
 
     let mut outcomes: Vec<AssetOutcome> = Vec::with_capacity(plan.order.len() + injected.len());
     let mut values: Vec<Option<Value>> = vec![None; n];
-    for (id, value) in injected {
-        values[id] = Some(value);
-        outcomes.push(AssetOutcome {
-            key: graph.node(id).key.clone(),
-            status: AssetStatus::Injected,
-            attempts: 0,
-            duration: Duration::ZERO,
-            metadata: Vec::new(),
-            logs: Vec::new(),
-        });
+    let mut versions: Vec<Option<Arc<str>>> = vec![None; n];
+    for provided in injected {
+        values[provided.id] = Some(provided.value);
+        versions[provided.id] = provided.data_version.map(Arc::from);
+        outcomes.push(AssetOutcome::decided(
+            graph.node(provided.id).key.clone(),
+            if provided.loaded {
+                AssetStatus::Loaded
+            } else {
+                AssetStatus::Injected
+            },
+        ));
     }
     let mut state = State {
         values,
@@ -132,6 +149,7 @@ pub(crate) async fn execute(
         in_flight: 0,
         remaining: plan.order.len(),
         queue: Vec::new(),
+        versions,
     };
     for &id in &plan.order {
         state.node[id] = NodeState::Waiting;
@@ -163,6 +181,7 @@ pub(crate) async fn execute(
         wake: Notify::new(),
         runtime: tokio::runtime::Handle::current(),
         _run_lock: opts.run_lock,
+        io: opts.io,
     });
     {
         let mut state = shared.lock();
@@ -243,6 +262,8 @@ fn emit(
                     duration: outcome.duration,
                     metadata: &outcome.metadata,
                     logs: &outcome.logs,
+                    data_version: outcome.data_version.as_deref(),
+                    input_versions: &outcome.input_versions,
                 }),
                 AssetStatus::Failed(error) => sink.on_event(&RunEvent::AssetFailed {
                     key,
@@ -253,7 +274,7 @@ fn emit(
                 AssetStatus::Skipped { because_of } => {
                     sink.on_event(&RunEvent::AssetSkipped { key, because_of })
                 }
-                AssetStatus::Injected => {}
+                AssetStatus::Injected | AssetStatus::Loaded => {}
             }
             outcomes.push(outcome);
         }
@@ -345,19 +366,15 @@ impl Drop for Task {
         if self.sync {
             state.running_sync -= 1;
         }
-        state.queue.push(Queued::Finished(AssetOutcome {
-            key: shared.graph.node(self.id).key.clone(),
-            status: AssetStatus::Failed(AssetFailure {
+        state.queue.push(Queued::Finished(AssetOutcome::decided(
+            shared.graph.node(self.id).key.clone(),
+            AssetStatus::Failed(AssetFailure {
                 chain: vec![
-                    "the asset's task ended unexpectedly: orch panicked outside the asset function (while reporting its error, dropping a value or waiting to retry)".to_owned(),
+                    "the asset's task ended unexpectedly: orch panicked outside the asset function (while reporting its error, storing or dropping a value, or waiting to retry)".to_owned(),
                 ],
                 panicked: true,
             }),
-            attempts: 0,
-            duration: Duration::ZERO,
-            metadata: Vec::new(),
-            logs: Vec::new(),
-        }));
+        )));
         skip_downstream(shared, &mut state, self.id);
         // The freed job slot may start a waiting sync asset.
         let inline = dispatch(shared, &mut state, Vec::new(), false);
@@ -382,6 +399,58 @@ impl Task {
 
     fn retries(&self) -> u32 {
         self.shared.graph.node(self.id).def.retries
+    }
+
+    /// Hands a successful output to the asset's I/O manager; returns its data version. A failure
+    /// to store fails the asset.
+    fn persist(&self, value: &Value) -> Result<Option<String>, AssetFailure> {
+        let Some(io) = &self.shared.io else {
+            return Ok(None);
+        };
+        let node = self.shared.graph.node(self.id);
+        let manager = io
+            .for_asset(&node.key, node.def)
+            .map_err(|e| AssetFailure::from_error(&e))?;
+        let ctx = OutputContext {
+            key: &node.key,
+            run_id: &self.shared.run_id,
+            partition: None,
+            output_type: node.def.output_type,
+            codec: node.def.codec,
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| manager.handle_output(&ctx, value))) {
+            Ok(Ok(version)) => Ok(version),
+            Ok(Err(error)) => {
+                let mut failure = AssetFailure::from_error(&*error);
+                failure
+                    .chain
+                    .insert(0, "could not store the output".to_owned());
+                Err(failure)
+            }
+            Err(payload) => {
+                let mut failure = AssetFailure::from_panic(&*payload);
+                failure.chain.insert(
+                    0,
+                    "the I/O manager panicked while storing the output".to_owned(),
+                );
+                Err(failure)
+            }
+        }
+    }
+
+    /// Persists a successful attempt's output; a storage failure turns it into a failure.
+    fn persist_attempt(&self, attempt: &mut Attempt) -> Option<String> {
+        let result = match &attempt.result {
+            Ok(value) => self.persist(value),
+            Err(_) => return None,
+        };
+        match result {
+            Ok(version) => version,
+            Err(failure) => {
+                attempt.result = Err(failure);
+                None
+            }
+        }
     }
 
     /// Queues `AssetStarted` for a retry (after its delay, so the record shows when it ran).
@@ -435,7 +504,9 @@ impl Task {
                 number += 1;
                 task.queue_restart(number);
             };
-            match task.finish(attempt, logs, metadata) {
+            let mut attempt = attempt;
+            let data_version = task.persist_attempt(&mut attempt);
+            match task.finish(attempt, logs, metadata, data_version) {
                 Some(next) => task = next,
                 None => return,
             }
@@ -478,7 +549,24 @@ impl Task {
             number += 1;
             self.queue_restart(number);
         };
-        let inline = self.finish(attempt, logs, metadata);
+        let mut attempt = attempt;
+        let (task, attempt, data_version) = if self.shared.io.is_some() && attempt.result.is_ok() {
+            // Storing is blocking I/O: do it on the blocking pool, not on a runtime worker.
+            match tokio::task::spawn_blocking(move || {
+                let version = self.persist_attempt(&mut attempt);
+                (self, attempt, version)
+            })
+            .await
+            {
+                Ok(done) => done,
+                // A panic in there dropped the task inside the closure; its `Drop` recorded
+                // the failure.
+                Err(_) => return,
+            }
+        } else {
+            (self, attempt, None)
+        };
+        let inline = task.finish(attempt, logs, metadata, data_version);
         debug_assert!(inline.is_none());
     }
 
@@ -515,6 +603,7 @@ impl Task {
         attempt: Attempt,
         logs: Vec<LogLine>,
         metadata: Vec<(String, MetadataValue)>,
+        data_version: Option<String>,
     ) -> Option<Task> {
         let inputs = std::mem::take(&mut self.inputs);
         let shared = Arc::clone(&self.shared);
@@ -529,6 +618,17 @@ impl Task {
         }
         let mut ready = Vec::new();
         let failed = attempt.result.is_err();
+        let input_versions: Vec<(AssetKey, Option<String>)> = node
+            .upstream
+            .iter()
+            .map(|&up| {
+                (
+                    graph.node(up).key.clone(),
+                    state.versions[up].as_deref().map(str::to_owned),
+                )
+            })
+            .collect();
+        state.versions[self.id] = data_version.as_deref().map(Arc::from);
         let status = match attempt.result {
             Ok(value) => {
                 if shared.keep_outputs || state.consumers_left[self.id] > 0 {
@@ -553,6 +653,8 @@ impl Task {
             duration: attempt.duration,
             metadata,
             logs,
+            data_version,
+            input_versions,
         }));
         if failed {
             skip_downstream(&shared, &mut state, self.id);
@@ -585,16 +687,12 @@ fn skip_downstream(shared: &Shared, state: &mut State, failed: AssetId) {
                 state.values[up] = None;
             }
         }
-        state.queue.push(Queued::Finished(AssetOutcome {
-            key: graph.node(down).key.clone(),
-            status: AssetStatus::Skipped {
+        state.queue.push(Queued::Finished(AssetOutcome::decided(
+            graph.node(down).key.clone(),
+            AssetStatus::Skipped {
                 because_of: because_of.clone(),
             },
-            attempts: 0,
-            duration: Duration::ZERO,
-            metadata: Vec::new(),
-            logs: Vec::new(),
-        }));
+        )));
         stack.extend(graph.node(down).downstream.iter().copied());
     }
 }

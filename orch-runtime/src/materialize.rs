@@ -10,9 +10,11 @@ use orch_core::{
 };
 
 use crate::events::{EventSink, RunEvent};
-use crate::executor::{self, ExecOptions};
-use crate::plan::{Plan, PlanError};
+use crate::executor::{self, ExecOptions, Provided};
+use crate::io::{InputContext, IoManagers, LoadError, UnknownIoManager};
+use crate::plan::{Plan, PlanError, missing_inputs};
 use crate::result::RunResult;
+use crate::staleness::stale_assets;
 use crate::storage::{RunLock, RunRecord, RunStatus, Storage, StorageError, StoreSink};
 
 /// Why a run could not start. (An asset that fails is not this: it is an outcome in the
@@ -35,6 +37,15 @@ pub enum MaterializeError {
     /// The run store could not record the run, or another run holds one of its assets.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A stored upstream output could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// An asset names an I/O manager that is not registered.
+    #[error(transparent)]
+    IoManager(#[from] UnknownIoManager),
+    /// `--stale` needs the run store to know what is up to date.
+    #[error("deciding what is stale needs the run store: run without `--ephemeral`")]
+    StaleNeedsStore,
     /// The tokio runtime could not start.
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -62,6 +73,7 @@ pub struct Materialize<'s> {
     sink: Option<&'s mut dyn EventSink>,
     run_id: Option<RunId>,
     recording: Option<Recording>,
+    only_stale: bool,
 }
 
 /// Where and how a run is recorded (see [`Materialize::record`]).
@@ -73,6 +85,21 @@ pub struct Recording {
     pub dir: PathBuf,
     /// What started the run (`cli`, `api`, ...).
     pub trigger: String,
+    /// Where outputs are stored and loaded from.
+    pub io: Arc<IoManagers>,
+}
+
+impl Recording {
+    /// Records in the store under `dir`, with the built-in I/O managers (files under
+    /// `dir/storage`).
+    pub fn open(dir: &std::path::Path, trigger: &str) -> Result<Recording, StorageError> {
+        Ok(Recording {
+            storage: Arc::new(crate::storage::SqliteStorage::open(dir)?),
+            dir: dir.to_owned(),
+            trigger: trigger.to_owned(),
+            io: Arc::new(IoManagers::new(dir.to_owned())),
+        })
+    }
 }
 
 impl std::fmt::Debug for Recording {
@@ -129,6 +156,7 @@ impl<'s> Materialize<'s> {
             sink: None,
             run_id: None,
             recording: None,
+            only_stale: false,
         }
     }
 
@@ -176,6 +204,14 @@ impl<'s> Materialize<'s> {
         self
     }
 
+    /// Narrows the selection to the assets that are stale (see [`crate::StaleReason`]); their
+    /// up-to-date inputs are loaded from storage. Needs [`Materialize::record`]. When nothing
+    /// is stale, the run does nothing and records nothing.
+    pub fn only_stale(mut self) -> Self {
+        self.only_stale = true;
+        self
+    }
+
     /// Uses this run id instead of a fresh one.
     pub fn run_id(mut self, run_id: RunId) -> Self {
         self.run_id = Some(run_id);
@@ -201,32 +237,87 @@ impl<'s> Materialize<'s> {
             Selection::Parsed(s) => s,
             Selection::Text(text) => text.parse::<AssetSelection>()?,
         };
-        let selected = selection.resolve(graph)?;
-        let mut injected: Vec<(AssetId, Value)> = Vec::with_capacity(self.injected.len());
+        let mut selected = selection.resolve(graph)?;
+        let mut provided: Vec<Provided> = Vec::with_capacity(self.injected.len());
         for (key, value) in self.injected {
             let key = key.to_key();
             let id = graph
                 .id_of(&key)
                 .ok_or_else(|| MaterializeError::UnknownInjection(key.to_string()))?;
-            injected.push((id, value));
+            provided.push(Provided {
+                id,
+                value,
+                loaded: false,
+                data_version: None,
+            });
         }
-        let injected_ids: Vec<AssetId> = injected.iter().map(|(id, _)| *id).collect();
-        let plan = Plan::new(graph, &selected, &injected_ids)?;
         let run_id = self.run_id.unwrap_or_default();
-        let opts = ExecOptions {
-            jobs: self.jobs,
-            keep_outputs: self.keep_outputs,
-            run_id: run_id.clone(),
-            run_lock: None,
-        };
         let mut ignore = |_: &RunEvent<'_>| {};
         let sink: &mut dyn EventSink = match self.sink {
             Some(sink) => sink,
             None => &mut ignore,
         };
-        let Some(recording) = self.recording else {
-            return Ok(executor::execute(graph, plan, injected, opts, sink).await);
+        let opts = ExecOptions {
+            jobs: self.jobs,
+            keep_outputs: self.keep_outputs,
+            run_id: run_id.clone(),
+            run_lock: None,
+            io: None,
         };
+        let Some(recording) = self.recording else {
+            if self.only_stale {
+                return Err(MaterializeError::StaleNeedsStore);
+            }
+            let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
+            let plan = Plan::new(graph, &selected, &ids)?;
+            return Ok(executor::execute(graph, plan, provided, opts, sink).await);
+        };
+
+        let latest = recording.storage.latest_materializations()?;
+        if self.only_stale {
+            let stale = stale_assets(graph, &latest);
+            selected.retain(|&id| stale[id].is_some());
+            if selected.is_empty() {
+                return Ok(RunResult::nothing_to_do(graph, run_id));
+            }
+        }
+        // Unselected inputs come from their I/O managers, as stored by earlier runs.
+        let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
+        for (consumer, up) in missing_inputs(graph, &selected, &ids) {
+            let node = graph.node(up);
+            let manager = recording.io.for_asset(&node.key, node.def)?;
+            let ctx = InputContext {
+                key: &node.key,
+                partition: None,
+                output_type: node.def.output_type,
+                codec: node.def.codec,
+            };
+            let value = match manager.load_input(&ctx) {
+                Ok(value) => value,
+                Err(LoadError::Missing { .. }) => {
+                    return Err(PlanError::NeverMaterialized {
+                        asset: graph.node(consumer).key.clone(),
+                        upstream: node.key.clone(),
+                    }
+                    .into());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            provided.push(Provided {
+                id: up,
+                value,
+                loaded: true,
+                data_version: latest
+                    .get(&node.key.to_string())
+                    .and_then(|e| e.data_version.clone()),
+            });
+        }
+        let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
+        let plan = Plan::new(graph, &selected, &ids)?;
+        for &id in &plan.order {
+            let node = graph.node(id);
+            recording.io.for_asset(&node.key, node.def)?;
+        }
 
         let id = run_id.as_str();
         // Held until the run is recorded as ended and its last task is over; if the process
@@ -234,6 +325,7 @@ impl<'s> Materialize<'s> {
         let run_lock = Arc::new(RunLock::acquire(&recording.dir, id)?);
         let opts = ExecOptions {
             run_lock: Some(Arc::clone(&run_lock)),
+            io: Some(Arc::clone(&recording.io)),
             ..opts
         };
         let planned: Vec<String> = plan
@@ -244,7 +336,11 @@ impl<'s> Materialize<'s> {
         recording.storage.begin_run(
             &RunRecord {
                 id: id.to_owned(),
-                selection: selection.to_string(),
+                selection: if self.only_stale {
+                    format!("stale in ({selection})")
+                } else {
+                    selection.to_string()
+                },
                 status: RunStatus::Started,
                 trigger: recording.trigger.clone(),
                 started: SystemTime::now(),
@@ -256,7 +352,7 @@ impl<'s> Materialize<'s> {
         )?;
         let mut store = StoreSink::new(Arc::clone(&recording.storage), graph, id.to_owned());
         let mut result =
-            executor::execute(graph, plan, injected, opts, &mut Tee(sink, &mut store)).await;
+            executor::execute(graph, plan, provided, opts, &mut Tee(sink, &mut store)).await;
         let written = store.finish();
         let status = if result.success() {
             RunStatus::Succeeded

@@ -25,9 +25,45 @@ pub enum PlanError {
         /// Whether more assets than this one are affected.
         several: bool,
     },
+    /// A selected asset needs an upstream that is not selected and has no stored output.
+    #[error(
+        "asset `{asset}` needs the output of `{upstream}`, which has never been materialized: select `+{asset}` to materialize it too"
+    )]
+    NeverMaterialized {
+        /// The selected asset.
+        asset: AssetKey,
+        /// Its upstream.
+        upstream: AssetKey,
+    },
     /// The selection matched no asset.
     #[error("the selection matched no asset; `list` shows the assets there are")]
     Empty,
+}
+
+/// Inputs of `selected` assets that are neither selected nor provided: `(consumer, upstream)`,
+/// each upstream once.
+pub(crate) fn missing_inputs(
+    graph: &AssetGraph,
+    selected: &[AssetId],
+    provided: &[AssetId],
+) -> Vec<(AssetId, AssetId)> {
+    let mut in_run = vec![false; graph.len()];
+    for &id in selected.iter().chain(provided) {
+        in_run[id] = true;
+    }
+    let mut missing = Vec::new();
+    for &id in selected {
+        if provided.contains(&id) {
+            continue;
+        }
+        for &up in &graph.node(id).inputs {
+            if !in_run[up] {
+                in_run[up] = true;
+                missing.push((id, up));
+            }
+        }
+    }
+    missing
 }
 
 impl Plan {
@@ -108,6 +144,9 @@ mod tests {
             deps: &[],
             retries: 0,
             retry_delay: std::time::Duration::ZERO,
+            always_run: false,
+            io_manager: None,
+            codec: None,
             output_type: "()",
             compute: Compute::Sync(noop),
         }

@@ -81,6 +81,9 @@ pub enum AssetStatus {
     },
     /// Its value was injected by the caller instead of computed.
     Injected,
+    /// Its value was loaded from its I/O manager (stored by an earlier run) because a
+    /// selected asset needed it.
+    Loaded,
 }
 
 impl AssetStatus {
@@ -91,6 +94,7 @@ impl AssetStatus {
             AssetStatus::Failed(_) => "FAILED",
             AssetStatus::Skipped { .. } => "skipped",
             AssetStatus::Injected => "injected",
+            AssetStatus::Loaded => "loaded",
         }
     }
 }
@@ -110,6 +114,26 @@ pub struct AssetOutcome {
     pub metadata: Vec<(String, MetadataValue)>,
     /// Log lines written by the asset (all attempts).
     pub logs: Vec<LogLine>,
+    /// The stored output's data version (a content hash), when an I/O manager stored it.
+    pub data_version: Option<String>,
+    /// The data versions of the upstream values it consumed, by upstream key.
+    pub input_versions: Vec<(AssetKey, Option<String>)>,
+}
+
+impl AssetOutcome {
+    /// An outcome with no attempt, metadata, logs or versions.
+    pub(crate) fn decided(key: AssetKey, status: AssetStatus) -> Self {
+        AssetOutcome {
+            key,
+            status,
+            attempts: 0,
+            duration: Duration::ZERO,
+            metadata: Vec::new(),
+            logs: Vec::new(),
+            data_version: None,
+            input_versions: Vec::new(),
+        }
+    }
 }
 
 /// The result of a run: one [`AssetOutcome`] per planned asset, in execution order, and the
@@ -134,6 +158,18 @@ impl fmt::Debug for RunResult {
 }
 
 impl RunResult {
+    /// A run that had nothing to do (`--stale` with everything up to date).
+    pub(crate) fn nothing_to_do(graph: &'static AssetGraph, run_id: RunId) -> Self {
+        RunResult {
+            run_id,
+            graph,
+            outcomes: Vec::new(),
+            outputs: Vec::new(),
+            duration: Duration::ZERO,
+            storage_error: None,
+        }
+    }
+
     /// The run's id.
     pub fn run_id(&self) -> &RunId {
         &self.run_id
@@ -152,9 +188,12 @@ impl RunResult {
 
     /// Whether every planned asset succeeded (or was injected).
     pub fn success(&self) -> bool {
-        self.outcomes
-            .iter()
-            .all(|o| matches!(o.status, AssetStatus::Succeeded | AssetStatus::Injected))
+        self.outcomes.iter().all(|o| {
+            matches!(
+                o.status,
+                AssetStatus::Succeeded | AssetStatus::Injected | AssetStatus::Loaded
+            )
+        })
     }
 
     /// Every planned asset's outcome, in the order they finished being decided.

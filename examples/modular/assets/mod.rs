@@ -6,7 +6,7 @@ pub mod sources;
 pub mod transforms;
 
 /// A user record as the API returns it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct User {
     /// Unique id.
     pub id: u32,

@@ -145,6 +145,8 @@ pub(super) fn print_history(
             e.run_id[..8.min(e.run_id.len())].to_owned(),
             e.duration.map_or_else(String::new, format_duration),
             e.code_version.unwrap_or_default(),
+            e.data_version
+                .map_or_else(|| "-".to_owned(), |v| v[..16.min(v.len())].to_owned()),
             e.metadata
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))

@@ -8,7 +8,12 @@ use orch_core::AssetGraph;
 use super::LineageFormat;
 
 /// Renders the selected assets and the edges between them.
-pub(super) fn render(graph: &AssetGraph, ids: &[usize], format: LineageFormat) -> String {
+pub(super) fn render(
+    graph: &AssetGraph,
+    ids: &[usize],
+    format: LineageFormat,
+    stale: &[Option<crate::StaleReason>],
+) -> String {
     let mut selected = vec![false; graph.len()];
     for &id in ids {
         selected[id] = true;
@@ -34,6 +39,9 @@ pub(super) fn render(graph: &AssetGraph, ids: &[usize], format: LineageFormat) -
                 if !ups.is_empty() {
                     let _ = write!(out, "  <- {}", ups.join(", "));
                 }
+                if let Some(reason) = &stale[id] {
+                    let _ = write!(out, "  (stale: {reason})");
+                }
                 out.push('\n');
             }
         }
@@ -46,7 +54,12 @@ pub(super) fn render(graph: &AssetGraph, ids: &[usize], format: LineageFormat) -
             for (i, (group, members)) in groups.iter().enumerate() {
                 let _ = writeln!(out, "  subgraph cluster_{i} {{\n    label=\"{group}\";");
                 for &id in members {
-                    let _ = writeln!(out, "    \"{}\";", graph.node(id).key);
+                    let style = if stale[id].is_some() {
+                        " [style=\"rounded,dashed\"]"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(out, "    \"{}\"{style};", graph.node(id).key);
                 }
                 out.push_str("  }\n");
             }

@@ -89,9 +89,13 @@ enum RunCommand {
 
 #[derive(clap::Args, Debug, Default)]
 struct MaterializeArgs {
-    /// Do not record this run in the run store (`$ORCH_HOME`, default `.orch/`).
-    #[arg(long)]
+    /// Do not record this run or store its outputs (`$ORCH_HOME`, default `.orch/`).
+    #[arg(long, conflicts_with = "stale")]
     ephemeral: bool,
+    /// Only the stale assets (never materialized, code changed, upstream changed, or
+    /// `always_run`), within `--select` if given; up-to-date inputs are loaded from storage.
+    #[arg(long)]
+    stale: bool,
     /// Which assets (selection syntax, e.g. `+report` or `group:sources`); default: all.
     #[arg(long, short)]
     select: Option<String>,
@@ -119,12 +123,80 @@ pub(crate) enum LineageFormat {
 /// }
 /// ```
 pub fn main() -> ExitCode {
-    crate::logging::init();
-    run_cli(std::env::args_os())
+    App::new().main()
+}
+
+/// A program's configuration beyond its assets: custom I/O managers (and, later, resources).
+///
+/// ```no_run
+/// # use orch_runtime::{App, io::MemoryIoManager};
+/// fn main() -> std::process::ExitCode {
+///     App::new().io_manager("warehouse", MemoryIoManager::default()).main()
+/// }
+/// ```
+#[derive(Default)]
+pub struct App {
+    io_managers: Vec<(String, Arc<dyn crate::io::IoManager>)>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field(
+                "io_managers",
+                &self.io_managers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl App {
+    /// No custom I/O managers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers an I/O manager under `name`, for assets with `#[asset(io_manager = "name")]`.
+    pub fn io_manager(mut self, name: &str, manager: impl crate::io::IoManager) -> Self {
+        self.io_managers.push((name.to_owned(), Arc::new(manager)));
+        self
+    }
+
+    /// The I/O managers for a state directory: the built-ins plus the registered ones.
+    pub fn io_managers(&self, dir: std::path::PathBuf) -> crate::io::IoManagers {
+        let mut managers = crate::io::IoManagers::new(dir);
+        for (name, manager) in &self.io_managers {
+            managers.register(name.clone(), Arc::clone(manager));
+        }
+        managers
+    }
+
+    /// Runs the command line with the process arguments; returns the exit code.
+    pub fn main(self) -> ExitCode {
+        crate::logging::init();
+        self.run_cli(std::env::args_os())
+    }
+
+    /// Runs the command line with explicit arguments (the first is the program name).
+    pub fn run_cli<I, T>(&self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        run(self, args)
+    }
 }
 
 /// Runs the command line with explicit arguments (the first is the program name).
 pub fn run_cli<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    run(&App::new(), args)
+}
+
+fn run<I, T>(app: &App, args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -137,19 +209,22 @@ where
         }
     };
     let code = match cli.command {
-        None => materialize(MaterializeArgs::default()),
-        Some(Command::Materialize(args)) => materialize(args),
+        None => materialize(app, MaterializeArgs::default()),
+        Some(Command::Materialize(args)) => materialize(app, args),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
             // `list` reads the store if there is one; it never creates it.
-            let states = if state_dir().join("orch.db").exists() {
-                match open_store().and_then(|s| s.asset_states()) {
-                    Ok(states) => states,
+            let (states, latest) = if state_dir().join("orch.db").exists() {
+                match open_store()
+                    .and_then(|s| Ok((s.asset_states()?, s.latest_materializations()?)))
+                {
+                    Ok(found) => found,
                     Err(e) => return fail_usage(&e),
                 }
             } else {
                 Default::default()
             };
-            table::print_list(graph, ids, &states);
+            let stale = crate::staleness::stale_assets(graph, &latest);
+            table::print_list(graph, ids, &states, &stale);
             EXIT_OK
         }),
         Some(Command::Runs { limit }) => with_store(|store| history::print_runs(store, limit)),
@@ -161,7 +236,15 @@ where
         }
         Some(Command::Lineage { select, format }) => {
             with_selection(select.as_deref(), |graph, ids| {
-                let text = lineage::render(graph, ids, format);
+                let stale = if state_dir().join("orch.db").exists() {
+                    match open_store().and_then(|s| s.latest_materializations()) {
+                        Ok(latest) => crate::staleness::stale_assets(graph, &latest),
+                        Err(e) => return fail_usage(&e),
+                    }
+                } else {
+                    crate::staleness::stale_assets(graph, &Default::default())
+                };
+                let text = lineage::render(graph, ids, format, &stale);
                 let _ = std::io::stdout().lock().write_all(text.as_bytes());
                 EXIT_OK
             })
@@ -211,7 +294,7 @@ fn with_store(f: impl FnOnce(&dyn Storage) -> Result<(), StorageError>) -> u8 {
     }
 }
 
-fn materialize(args: MaterializeArgs) -> u8 {
+fn materialize(app: &App, args: MaterializeArgs) -> u8 {
     // Definition errors first: an invalid program should not create a run store.
     if let Err(errors) = definitions() {
         return fail_usage(errors);
@@ -229,7 +312,11 @@ fn materialize(args: MaterializeArgs) -> u8 {
                     storage: Arc::new(store),
                     dir: state_dir(),
                     trigger: "cli".to_owned(),
+                    io: Arc::new(app.io_managers(state_dir())),
                 });
+                if args.stale {
+                    builder = builder.only_stale();
+                }
             }
             Err(e) => {
                 eprintln!("error: {e}\n(use --ephemeral to run without recording)");
@@ -241,6 +328,10 @@ fn materialize(args: MaterializeArgs) -> u8 {
     let result = builder.events(&mut sink).run();
     sink.finish();
     match result {
+        Ok(result) if result.outcomes().is_empty() => {
+            println!("everything is up to date: nothing to materialize");
+            EXIT_OK
+        }
         Ok(result) => {
             table::print_summary(&result);
             if let Some(e) = result.storage_error() {

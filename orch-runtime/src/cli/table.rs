@@ -42,6 +42,7 @@ pub(super) fn print_list(
     graph: &AssetGraph,
     ids: &[usize],
     states: &std::collections::HashMap<String, AssetState>,
+    stale: &[Option<crate::StaleReason>],
 ) {
     let mut rows = vec![vec![
         "ASSET".to_owned(),
@@ -49,6 +50,7 @@ pub(super) fn print_list(
         "UPSTREAM".to_owned(),
         "LAST MATERIALIZED".to_owned(),
         "STATUS".to_owned(),
+        "STALE".to_owned(),
         "DESCRIPTION".to_owned(),
     ]];
     for &id in ids {
@@ -74,6 +76,9 @@ pub(super) fn print_list(
                 .and_then(|s| s.last_status)
                 .map_or("-", |k| k.as_str())
                 .to_owned(),
+            stale[id]
+                .as_ref()
+                .map_or_else(|| "up to date".to_owned(), ToString::to_string),
             node.def
                 .description
                 .and_then(|d| d.lines().next())
@@ -97,7 +102,7 @@ pub(super) fn print_summary(result: &RunResult) {
     for outcome in outcomes {
         let ok = matches!(
             outcome.status,
-            AssetStatus::Succeeded | AssetStatus::Injected
+            AssetStatus::Succeeded | AssetStatus::Injected | AssetStatus::Loaded
         );
         if ok && !show_all {
             hidden += 1;
@@ -125,17 +130,23 @@ pub(super) fn print_summary(result: &RunResult) {
     if hidden > 0 {
         println!("… and {hidden} more that succeeded");
     }
-    let failed = result.failed().count();
-    let skipped = outcomes
-        .iter()
-        .filter(|o| matches!(o.status, AssetStatus::Skipped { .. }))
-        .count();
-    println!(
-        "\nrun {}: {} succeeded, {failed} failed, {skipped} skipped in {}",
-        result.run_id().short(),
-        outcomes.len() - failed - skipped,
-        format_duration(result.duration())
+    let count = |f: fn(&AssetStatus) -> bool| outcomes.iter().filter(|o| f(&o.status)).count();
+    let succeeded = count(|s| matches!(s, AssetStatus::Succeeded));
+    let failed = count(|s| matches!(s, AssetStatus::Failed(_)));
+    let skipped = count(|s| matches!(s, AssetStatus::Skipped { .. }));
+    let loaded = count(|s| matches!(s, AssetStatus::Loaded));
+    let injected = count(|s| matches!(s, AssetStatus::Injected));
+    let mut line = format!(
+        "\nrun {}: {succeeded} succeeded, {failed} failed, {skipped} skipped",
+        result.run_id().short()
     );
+    if loaded > 0 {
+        line.push_str(&format!(", {loaded} loaded from storage"));
+    }
+    if injected > 0 {
+        line.push_str(&format!(", {injected} injected"));
+    }
+    println!("{line} in {}", format_duration(result.duration()));
     for outcome in result.failed() {
         if outcome.logs.is_empty() {
             continue;

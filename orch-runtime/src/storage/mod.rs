@@ -200,6 +200,10 @@ pub struct EventRecord {
     pub code_version: Option<String>,
     /// Metadata attached by the asset (materialized).
     pub metadata: Vec<(String, MetadataValue)>,
+    /// The stored output's data version (materialized, when an I/O manager stored it).
+    pub data_version: Option<String>,
+    /// The data versions of the upstream values consumed (materialized), by upstream key.
+    pub inputs: Vec<(String, Option<String>)>,
 }
 
 /// One captured log line as stored.
@@ -280,6 +284,11 @@ pub trait Storage: Send + Sync {
     fn events(&self, run_id: &str) -> Result<Vec<EventRecord>, StorageError>;
     /// A run's log lines in order.
     fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StorageError>;
+    /// The latest materialization of every asset that has one (with its consumed input
+    /// versions), by asset key.
+    fn latest_materializations(
+        &self,
+    ) -> Result<std::collections::HashMap<String, EventRecord>, StorageError>;
     /// An asset's materializations, newest first.
     fn materializations(&self, asset: &str, limit: usize)
     -> Result<Vec<EventRecord>, StorageError>;

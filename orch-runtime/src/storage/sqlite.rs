@@ -64,6 +64,14 @@ const MIGRATIONS: &[&str] = &[
         run_id TEXT NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX asset_claims_run ON asset_claims(run_id);",
+    // 2: data versions of stored outputs and of the inputs each materialization consumed.
+    "ALTER TABLE events ADD COLUMN data_version TEXT;
+    CREATE TABLE event_inputs (
+        event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        upstream TEXT NOT NULL,
+        data_version TEXT
+    );
+    CREATE INDEX event_inputs_event ON event_inputs(event_id);",
 ];
 
 fn micros(t: SystemTime) -> i64 {
@@ -307,8 +315,13 @@ impl Storage for SqliteStorage {
         {
             let mut insert_event = tx
                 .prepare_cached(
-                    "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version, data_version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut insert_input = tx
+                .prepare_cached(
+                    "INSERT INTO event_inputs (event_id, upstream, data_version) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(|e| self.err(e))?;
             let mut insert_meta = tx
@@ -327,9 +340,15 @@ impl Storage for SqliteStorage {
                         e.duration
                             .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
                         e.message,
-                        e.code_version
+                        e.code_version,
+                        e.data_version
                     ])
                     .map_err(|e| self.err(e))?;
+                for (upstream, version) in &e.inputs {
+                    insert_input
+                        .execute(params![id, upstream, version])
+                        .map_err(|e| self.err(e))?;
+                }
                 for (label, value) in &e.metadata {
                     let (kind, text) = metadata_parts(value);
                     insert_meta
@@ -438,6 +457,18 @@ impl Storage for SqliteStorage {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn latest_materializations(&self) -> Result<HashMap<String, EventRecord>, StorageError> {
+        let conn = self.conn();
+        let events = read_events(
+            &conn,
+            "JOIN (SELECT asset, max(id) AS id FROM events WHERE kind = 'materialized' GROUP BY asset) last
+             ON e.id = last.id",
+            [],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(events.into_iter().map(|e| (e.asset.clone(), e)).collect())
     }
 
     fn materializations(
@@ -584,11 +615,14 @@ fn read_events(
     params: impl rusqlite::Params,
 ) -> rusqlite::Result<Vec<EventRecord>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT e.id, e.run_id, e.asset, e.kind, e.time_us, e.attempt, e.duration_us, e.message, e.code_version
+        "SELECT e.id, e.run_id, e.asset, e.kind, e.time_us, e.attempt, e.duration_us, e.message, e.code_version, e.data_version
          FROM events e {filter}"
     ))?;
     let mut meta = conn.prepare_cached(
         "SELECT label, kind, value FROM event_metadata WHERE event_id = ?1 ORDER BY rowid",
+    )?;
+    let mut inputs = conn.prepare_cached(
+        "SELECT upstream, data_version FROM event_inputs WHERE event_id = ?1 ORDER BY rowid",
     )?;
     let rows: Vec<(i64, EventRecord)> = stmt
         .query_map(params, |r| {
@@ -605,7 +639,9 @@ fn read_events(
                         .map(|us| Duration::from_micros(u64::try_from(us).unwrap_or(0))),
                     message: r.get(7)?,
                     code_version: r.get(8)?,
+                    data_version: r.get(9)?,
                     metadata: Vec::new(),
+                    inputs: Vec::new(),
                 },
             ))
         })?
@@ -620,6 +656,9 @@ fn read_events(
                         metadata_value(&r.get::<_, String>(1)?, r.get(2)?),
                     ))
                 })?
+                .collect::<Result<_, _>>()?;
+            event.inputs = inputs
+                .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
         }
         events.push(event);

@@ -91,6 +91,8 @@ impl StoreSink {
             message: None,
             code_version,
             metadata: Vec::new(),
+            data_version: None,
+            inputs: Vec::new(),
         }
     }
 
@@ -127,11 +129,18 @@ impl EventSink for StoreSink {
                 duration,
                 metadata,
                 logs,
+                data_version,
+                input_versions,
             } => {
                 self.logs(key, logs);
                 EventRecord {
                     duration: Some(*duration),
                     metadata: metadata.to_vec(),
+                    data_version: data_version.map(str::to_owned),
+                    inputs: input_versions
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
                     ..self.event(key, EventKind::Materialized)
                 }
             }

@@ -6,7 +6,7 @@ use crate::assets::User;
 use crate::assets::transforms::cleaning::*; // a glob brings `users_cleaned` in
 
 /// Age statistics.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AgeStats {
     /// How many users.
     pub count: usize,

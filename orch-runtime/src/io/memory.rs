@@ -1,0 +1,41 @@
+//! `io_manager = "memory"`: outputs kept in this process only (tests, cheap intermediates).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use orch_core::__private::Value;
+use orch_core::{AssetKey, BoxError};
+
+use super::{InputContext, IoManager, LoadError, OutputContext};
+
+/// Keeps the latest output of each asset in memory; nothing survives the process.
+#[derive(Debug, Default)]
+pub struct MemoryIoManager {
+    values: Mutex<HashMap<AssetKey, Value>>,
+}
+
+impl IoManager for MemoryIoManager {
+    fn handle_output(
+        &self,
+        ctx: &OutputContext<'_>,
+        value: &Value,
+    ) -> Result<Option<String>, BoxError> {
+        self.values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ctx.key.clone(), Arc::clone(value));
+        Ok(None)
+    }
+
+    fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {
+        self.values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(ctx.key)
+            .cloned()
+            .ok_or_else(|| LoadError::Missing {
+                key: ctx.key.clone(),
+                location: "memory (this process)".to_owned(),
+            })
+    }
+}

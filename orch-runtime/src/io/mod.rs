@@ -1,0 +1,167 @@
+//! I/O managers: where outputs live between runs.
+//!
+//! Each asset's output is handed to one [`IoManager`] after the asset succeeds, and loaded back
+//! from it when a later run needs the value without recomputing it (`materialize --select b`
+//! with `a` unselected, `--stale`). The default is [`FsIoManager`], which stores each output as
+//! a file under the state directory; `#[asset(io_manager = "memory")]` keeps it in this process
+//! only; a custom manager (a database table, object storage) is registered by name with
+//! [`crate::App::io_manager`] and chosen with `#[asset(io_manager = "name")]`.
+
+mod fs;
+mod memory;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use orch_core::__private::{Codec, Value};
+pub use orch_core::BoxError;
+use orch_core::{AssetDef, AssetKey, RunId};
+
+pub use fs::FsIoManager;
+pub use memory::MemoryIoManager;
+
+/// What an I/O manager knows about the output it stores.
+#[derive(Debug)]
+pub struct OutputContext<'a> {
+    /// The asset.
+    pub key: &'a AssetKey,
+    /// The run producing it.
+    pub run_id: &'a RunId,
+    /// The partition, once assets have partitions (`None` for now).
+    pub partition: Option<&'a str>,
+    /// The output type as written, e.g. `Vec<User>`.
+    pub output_type: &'static str,
+    /// How the output becomes bytes, when its type is serde-storable.
+    pub codec: Option<Codec>,
+}
+
+/// What an I/O manager knows about the value it loads.
+#[derive(Debug)]
+pub struct InputContext<'a> {
+    /// The asset whose output is loaded.
+    pub key: &'a AssetKey,
+    /// The partition (`None` for now).
+    pub partition: Option<&'a str>,
+    /// The output type as written.
+    pub output_type: &'static str,
+    /// How bytes become the output, when its type is serde-storable.
+    pub codec: Option<Codec>,
+}
+
+/// Why a stored output could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Nothing is stored for the asset.
+    #[error("asset `{key}` has never been materialized (nothing at {location})")]
+    Missing {
+        /// The asset.
+        key: AssetKey,
+        /// Where the manager looked.
+        location: String,
+    },
+    /// Something is stored but it cannot be read back.
+    #[error(
+        "the stored output of asset `{key}` at {location} is unreadable ({source}); materialize `{key}` again to repair it"
+    )]
+    Corrupt {
+        /// The asset.
+        key: AssetKey,
+        /// The file or place.
+        location: String,
+        /// What is wrong.
+        #[source]
+        source: BoxError,
+    },
+    /// The manager failed for another reason.
+    #[error("could not load the output of asset `{key}`: {source}")]
+    Failed {
+        /// The asset.
+        key: AssetKey,
+        /// What went wrong.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Stores outputs and loads them back.
+///
+/// `handle_output` runs on the blocking pool right after the asset succeeds; a failure there
+/// fails the asset. It returns the output's data version (a content hash), or `None` if the
+/// manager cannot tell.
+pub trait IoManager: Send + Sync + 'static {
+    /// Stores `value` (of the asset's output type).
+    fn handle_output(
+        &self,
+        ctx: &OutputContext<'_>,
+        value: &Value,
+    ) -> Result<Option<String>, BoxError>;
+    /// Loads the stored output.
+    fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError>;
+}
+
+/// The managers of a program: the two built-ins and any registered by name.
+#[derive(Clone)]
+pub struct IoManagers {
+    fs: Arc<FsIoManager>,
+    memory: Arc<MemoryIoManager>,
+    custom: HashMap<String, Arc<dyn IoManager>>,
+}
+
+impl std::fmt::Debug for IoManagers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoManagers")
+            .field("fs", &self.fs)
+            .field("custom", &self.custom.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An asset names an I/O manager that is not registered.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "asset `{asset}` uses io_manager \"{name}\", which is not registered; register it with `orch::App::new().io_manager(\"{name}\", ...)` (built in: \"fs\", \"memory\")"
+)]
+pub struct UnknownIoManager {
+    /// The asset.
+    pub asset: AssetKey,
+    /// The manager it names.
+    pub name: String,
+}
+
+impl IoManagers {
+    /// The built-ins, with files under `state_dir/storage`.
+    pub fn new(state_dir: PathBuf) -> Self {
+        IoManagers {
+            fs: Arc::new(FsIoManager::new(state_dir.join("storage"))),
+            memory: Arc::new(MemoryIoManager::default()),
+            custom: HashMap::new(),
+        }
+    }
+
+    /// Registers a custom manager under `name`.
+    pub fn register(&mut self, name: impl Into<String>, manager: Arc<dyn IoManager>) {
+        self.custom.insert(name.into(), manager);
+    }
+
+    /// The manager of an asset.
+    pub fn for_asset(
+        &self,
+        key: &AssetKey,
+        def: &AssetDef,
+    ) -> Result<&dyn IoManager, UnknownIoManager> {
+        match def.io_manager {
+            None | Some("fs") => Ok(&*self.fs),
+            Some("memory") => Ok(&*self.memory),
+            Some(name) => self
+                .custom
+                .get(name)
+                .map(|m| &**m)
+                .ok_or_else(|| UnknownIoManager {
+                    asset: key.clone(),
+                    name: name.to_owned(),
+                }),
+        }
+    }
+}
