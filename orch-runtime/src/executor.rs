@@ -618,16 +618,20 @@ impl Task {
         }
         let mut ready = Vec::new();
         let failed = attempt.result.is_err();
-        let input_versions: Vec<(AssetKey, Option<String>)> = node
-            .upstream
-            .iter()
-            .map(|&up| {
-                (
-                    graph.node(up).key.clone(),
-                    state.versions[up].as_deref().map(str::to_owned),
-                )
-            })
-            .collect();
+        // Only a persisted run has versions to record (and this costs allocations per input).
+        let input_versions: Vec<(AssetKey, Option<String>)> = if shared.io.is_some() {
+            node.upstream
+                .iter()
+                .map(|&up| {
+                    (
+                        graph.node(up).key.clone(),
+                        state.versions[up].as_deref().map(str::to_owned),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         state.versions[self.id] = data_version.as_deref().map(Arc::from);
         let status = match attempt.result {
             Ok(value) => {

@@ -354,13 +354,18 @@ impl<'s> Materialize<'s> {
         let mut result =
             executor::execute(graph, plan, provided, opts, &mut Tee(sink, &mut store)).await;
         let written = store.finish();
+        // Outputs are durable before the run is recorded as ended.
+        let flushed = recording.io.flush().map_err(|source| StorageError::Io {
+            path: recording.dir.join("storage"),
+            source: std::io::Error::other(source),
+        });
         let status = if result.success() {
             RunStatus::Succeeded
         } else {
             RunStatus::Failed
         };
         let ended = recording.storage.end_run(id, status, SystemTime::now());
-        result.storage_error = written.and(ended).err();
+        result.storage_error = written.and(flushed).and(ended).err();
         Ok(result)
     }
 }

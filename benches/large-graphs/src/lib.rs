@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use orch::storage::SqliteStorage;
 use orch::{AssetGraph, Materialize, Recording};
 
 /// How many times each figure is measured; the median is reported.
@@ -70,16 +69,12 @@ fn run(shape: &str) {
     }
     let run = median(results);
 
-    // The same with the run store on (SQLite events and logs, batched on a writer thread).
+    // The same with persistence on: the run store (SQLite events and logs, batched on a
+    // writer thread) and every output stored by the default I/O manager (a durable file each).
     let dir = std::env::temp_dir().join(format!("orch-bench-{}-{shape}", std::process::id()));
     let mut recorded = Vec::new();
     for round in 0..=RUNS {
-        let store = std::sync::Arc::new(SqliteStorage::open(&dir).expect("the store opens"));
-        let recording = Recording {
-            storage: store,
-            dir: dir.clone(),
-            trigger: "bench".to_owned(),
-        };
+        let recording = Recording::open(&dir, "bench").expect("the store opens");
         let t = Instant::now();
         let result = runtime
             .block_on(
@@ -97,21 +92,39 @@ fn run(shape: &str) {
             recorded.push(elapsed);
         }
     }
+    // Deciding what is stale when nothing changed (what `materialize --stale` does first).
+    let store = orch::storage::SqliteStorage::open(&dir).expect("the store opens");
+    let graph = orch::definitions().expect("valid");
+    let stale_decision = median(
+        (0..RUNS)
+            .map(|_| {
+                let t = Instant::now();
+                let latest = orch::storage::Storage::latest_materializations(&store)
+                    .expect("the store reads");
+                let stale = orch::stale_assets(graph, &latest);
+                let d = t.elapsed();
+                assert!(stale.iter().all(Option::is_none));
+                d
+            })
+            .collect(),
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let recorded = median(recorded);
     let recorded_us = recorded.as_secs_f64() * 1e6 / n as f64;
     let per_asset_us = run.as_secs_f64() * 1e6 / n as f64;
     println!(
-        "{shape:<8} n={n:<6} discovery+validation {:>7.2} ms (first {:>6.2} ms)   run {:>7.2} ms = {per_asset_us:>5.2} µs/asset   recorded run {:>8.2} ms = {recorded_us:>5.2} µs/asset   jobs={jobs}",
+        "{shape:<8} n={n:<6} discovery+validation {:>7.2} ms (first {:>6.2} ms)   run {:>7.2} ms = {per_asset_us:>5.2} µs/asset   recorded run {:>8.2} ms = {recorded_us:>6.2} µs/asset   stale decision {:>6.2} ms   jobs={jobs}",
         discovery.as_secs_f64() * 1e3,
         first_discovery.as_secs_f64() * 1e3,
         run.as_secs_f64() * 1e3,
         recorded.as_secs_f64() * 1e3,
+        stale_decision.as_secs_f64() * 1e3,
     );
     println!(
-        "{{\"bench\":\"orch_large_graph\",\"shape\":\"{shape}\",\"n\":{n},\"discovery_ms\":{:.3},\"run_ms\":{:.3},\"per_asset_us\":{per_asset_us:.3},\"recorded_run_ms\":{:.3},\"recorded_per_asset_us\":{recorded_us:.3},\"jobs\":{jobs}}}",
+        "{{\"bench\":\"orch_large_graph\",\"shape\":\"{shape}\",\"n\":{n},\"discovery_ms\":{:.3},\"run_ms\":{:.3},\"per_asset_us\":{per_asset_us:.3},\"recorded_run_ms\":{:.3},\"recorded_per_asset_us\":{recorded_us:.3},\"stale_decision_ms\":{:.3},\"jobs\":{jobs}}}",
         discovery.as_secs_f64() * 1e3,
         run.as_secs_f64() * 1e3,
         recorded.as_secs_f64() * 1e3,
+        stale_decision.as_secs_f64() * 1e3,
     );
 }

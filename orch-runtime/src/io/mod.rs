@@ -99,6 +99,11 @@ pub trait IoManager: Send + Sync + 'static {
     ) -> Result<Option<String>, BoxError>;
     /// Loads the stored output.
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError>;
+    /// Makes everything stored so far durable. Called once at the end of each run, before the
+    /// run is recorded as ended, so managers can batch expensive syncs.
+    fn flush(&self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 /// The managers of a program: the two built-ins and any registered by name.
@@ -143,6 +148,16 @@ impl IoManagers {
     /// Registers a custom manager under `name`.
     pub fn register(&mut self, name: impl Into<String>, manager: Arc<dyn IoManager>) {
         self.custom.insert(name.into(), manager);
+    }
+
+    /// Flushes every manager (see [`IoManager::flush`]); returns the first error.
+    pub fn flush(&self) -> Result<(), BoxError> {
+        self.fs.flush()?;
+        self.memory.flush()?;
+        for manager in self.custom.values() {
+            manager.flush()?;
+        }
+        Ok(())
     }
 
     /// The manager of an asset.

@@ -460,15 +460,57 @@ impl Storage for SqliteStorage {
     }
 
     fn latest_materializations(&self) -> Result<HashMap<String, EventRecord>, StorageError> {
+        // Two queries in all (not two per asset): what `--stale` decides from, on every run.
         let conn = self.conn();
-        let events = read_events(
-            &conn,
-            "JOIN (SELECT asset, max(id) AS id FROM events WHERE kind = 'materialized' GROUP BY asset) last
-             ON e.id = last.id",
-            [],
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(events.into_iter().map(|e| (e.asset.clone(), e)).collect())
+        let latest =
+            "SELECT asset, max(id) AS id FROM events WHERE kind = 'materialized' GROUP BY asset";
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT e.id, e.run_id, e.asset, e.time_us, e.duration_us, e.code_version, e.data_version
+                 FROM events e JOIN ({latest}) last ON e.id = last.id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut by_id: HashMap<i64, EventRecord> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    EventRecord {
+                        run_id: r.get(1)?,
+                        asset: r.get(2)?,
+                        kind: EventKind::Materialized,
+                        time: time(r.get(3)?),
+                        attempt: None,
+                        duration: r
+                            .get::<_, Option<i64>>(4)?
+                            .map(|us| Duration::from_micros(u64::try_from(us).unwrap_or(0))),
+                        message: None,
+                        code_version: r.get(5)?,
+                        metadata: Vec::new(),
+                        data_version: r.get(6)?,
+                        inputs: Vec::new(),
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT i.event_id, i.upstream, i.data_version
+                 FROM event_inputs i JOIN ({latest}) last ON i.event_id = last.id
+                 ORDER BY i.rowid"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (id, upstream, version) = row.map_err(|e| self.err(e))?;
+            if let Some(event) = by_id.get_mut(&id) {
+                event.inputs.push((upstream, version));
+            }
+        }
+        Ok(by_id.into_values().map(|e| (e.asset.clone(), e)).collect())
     }
 
     fn materializations(
