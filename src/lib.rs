@@ -9,7 +9,7 @@
 //! ```no_run
 //! use orch::prelude::*;
 //!
-//! #[derive(Clone, Debug)]
+//! #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 //! pub struct User { pub name: String, pub active: bool }
 //!
 //! /// Users fetched from the API.
@@ -42,7 +42,9 @@
 //! - Names resolve like any Rust item: same module, or brought in with `use` (globs work).
 //! - Outputs: `T`, or `Result<T, E>` with `E: std::error::Error + Send + Sync + 'static` or
 //!   `anyhow::Error` (a return type whose last path segment is `Result` is taken as
-//!   fallible, so `anyhow::Result<T>` and `io::Result<T>` work). `T: Send + Sync + 'static`.
+//!   fallible, so `anyhow::Result<T>` and `io::Result<T>` work). `T: Send + Sync + 'static`,
+//!   and serde's `Serialize + Deserialize` so the default I/O manager can store it between
+//!   runs (or `io_manager = "memory"`).
 //! - `async fn` and plain `fn` both work; plain functions run on a blocking pool, at most
 //!   `--jobs` at a time.
 //! - The function stays an ordinary function: unit tests call it directly.
@@ -59,6 +61,8 @@
 //! | `deps = [a, "external/key"]` | run after these, without loading their values |
 //! | `retries = 3` | retry a failure (error or panic) up to 3 more times |
 //! | `retry_delay = "500ms"` | wait before a retry, doubling after each failed attempt (≤ 32×) |
+//! | `io_manager = "memory"` | where the output is stored: `fs` (default), `memory`, or a name registered with [`App::io_manager`] |
+//! | `always_run = true` | never up to date: `materialize --stale` always includes it |
 //!
 //! ## Running
 //! `orch::main()` gives the program a command line: `materialize [--select EXPR] [--jobs N]`
