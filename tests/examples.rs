@@ -218,3 +218,68 @@ fn runs_are_recorded_and_shown() {
         stderr(&out)
     );
 }
+
+#[test]
+fn reexecute_from_failure_runs_only_what_did_not_succeed() {
+    let home = tempfile::tempdir().unwrap();
+    assert_eq!(
+        example_in(home.path(), "failure", &[]).status.code(),
+        Some(1)
+    );
+    let runs = stdout(&example_in(home.path(), "failure", &["runs"]));
+    let failed_id = runs
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let out = example_in(
+        home.path(),
+        "failure",
+        &["reexecute", &failed_id, "--from-failure"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    // `orders` succeeded before: it is loaded from storage, not run again.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("orders ") && l.contains("loaded")),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 succeeded, 1 failed, 1 skipped, 1 loaded from storage"),
+        "{text}"
+    );
+    let runs = stdout(&example_in(home.path(), "failure", &["runs"]));
+    assert!(
+        runs.lines().nth(1).unwrap().contains("0/1/1 of 2"),
+        "{runs}"
+    );
+
+    // A run without failures has nothing to re-execute.
+    let home = tempfile::tempdir().unwrap();
+    example_in(home.path(), "quickstart", &[]);
+    let runs = stdout(&example_in(home.path(), "quickstart", &["runs"]));
+    let id = runs
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = example_in(
+        home.path(),
+        "quickstart",
+        &["reexecute", &id, "--from-failure"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("nothing to re-execute"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -191,10 +191,18 @@ impl<'s> Materialize<'s> {
         self
     }
 
-    /// Sends every event of the run to `sink`.
-    pub fn events(mut self, sink: &'s mut dyn EventSink) -> Self {
-        self.sink = Some(sink);
-        self
+    /// Sends every event of the run to `sink` (instead of any sink given before).
+    pub fn events<'t>(self, sink: &'t mut dyn EventSink) -> Materialize<'t> {
+        Materialize {
+            selection: self.selection,
+            injected: self.injected,
+            jobs: self.jobs,
+            keep_outputs: self.keep_outputs,
+            sink: Some(sink),
+            run_id: self.run_id,
+            recording: self.recording,
+            only_stale: self.only_stale,
+        }
     }
 
     /// Records the run (its events, logs and outcome) in a store, and claims every planned

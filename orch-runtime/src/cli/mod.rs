@@ -59,6 +59,18 @@ enum Command {
         #[command(subcommand)]
         command: RunCommand,
     },
+    /// Run the assets of an earlier run again (with `--from-failure`, only those that did not
+    /// succeed: failed, skipped, or cut short by a crash); their other inputs load from storage.
+    Reexecute {
+        /// The run id or a unique prefix (as `runs` prints it).
+        run: String,
+        /// Only what did not succeed.
+        #[arg(long)]
+        from_failure: bool,
+        /// How many sync assets may run at once (default: the number of cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
     /// An asset's materializations: when, by which run, how long, code version, metadata.
     History {
         /// The asset key, e.g. `users_cleaned` or `raw/users`.
@@ -231,6 +243,11 @@ where
         Some(Command::Run {
             command: RunCommand::Show { id },
         }) => with_store(|store| history::print_run(store, &id)),
+        Some(Command::Reexecute {
+            run,
+            from_failure,
+            jobs,
+        }) => reexecute(app, &run, from_failure, jobs),
         Some(Command::History { asset, limit }) => {
             with_store(|store| history::print_history(store, &asset, limit))
         }
@@ -294,6 +311,68 @@ fn with_store(f: impl FnOnce(&dyn Storage) -> Result<(), StorageError>) -> u8 {
     }
 }
 
+fn reexecute(app: &App, run: &str, from_failure: bool, jobs: Option<usize>) -> u8 {
+    let graph = match definitions() {
+        Ok(graph) => graph,
+        Err(errors) => return fail_usage(errors),
+    };
+    let store = match open_store() {
+        Ok(store) => store,
+        Err(e) => return fail_usage(&e),
+    };
+    let plan = store
+        .run(run)
+        .and_then(|record| Ok((store.events(&record.id)?, record)));
+    let (events, record) = match plan {
+        Ok(found) => found,
+        Err(e) => return fail_usage(&e),
+    };
+    // What the run set out to do: its selection resolved again, or (for a selection that no
+    // longer resolves, such as a `--stale` run's) the assets it has events for.
+    let mut assets: Vec<String> = match record
+        .selection
+        .parse::<AssetSelection>()
+        .and_then(|s| s.resolve(graph))
+    {
+        Ok(ids) => ids
+            .iter()
+            .map(|&id| graph.node(id).key.to_string())
+            .collect(),
+        Err(_) => events.iter().map(|e| e.asset.clone()).collect(),
+    };
+    assets.sort();
+    assets.dedup();
+    if from_failure {
+        let succeeded: std::collections::HashSet<&str> = events
+            .iter()
+            .filter(|e| e.kind == crate::storage::EventKind::Materialized)
+            .map(|e| e.asset.as_str())
+            .collect();
+        assets.retain(|a| !succeeded.contains(a.as_str()));
+    }
+    if assets.is_empty() {
+        println!(
+            "run {} has nothing to re-execute: every asset it planned succeeded",
+            &record.id[..8.min(record.id.len())]
+        );
+        return EXIT_OK;
+    }
+    let selection = match AssetSelection::keys(&assets) {
+        Ok(selection) => selection,
+        Err(e) => return fail_usage(&e),
+    };
+    let builder = Materialize::selection(selection)
+        .jobs(jobs.unwrap_or_else(default_jobs))
+        .keep_outputs(false)
+        .record(Recording {
+            storage: Arc::new(store),
+            dir: state_dir(),
+            trigger: format!("reexecute {}", &record.id[..8.min(record.id.len())]),
+            io: Arc::new(app.io_managers(state_dir())),
+        });
+    finish_run(builder)
+}
+
 fn materialize(app: &App, args: MaterializeArgs) -> u8 {
     // Definition errors first: an invalid program should not create a run store.
     if let Err(errors) = definitions() {
@@ -324,6 +403,11 @@ fn materialize(app: &App, args: MaterializeArgs) -> u8 {
             }
         }
     }
+    finish_run(builder)
+}
+
+/// Runs with the progress display and prints the summary; returns the exit code.
+fn finish_run(builder: Materialize<'_>) -> u8 {
     let mut sink = progress::Progress::new(std::io::stderr().is_terminal());
     let result = builder.events(&mut sink).run();
     sink.finish();
