@@ -77,6 +77,22 @@ fn write_atomic(path: &Path, bytes: &[&[u8]]) -> std::io::Result<()> {
     fs::rename(&tmp, path)
 }
 
+/// Whether `path` already holds a payload with this hash and length (header check only).
+fn holds(path: &Path, hash: u128, len: usize) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    let mut header = [0u8; HEADER];
+    let same_len = file
+        .metadata()
+        .is_ok_and(|m| m.len() == (HEADER + len) as u64);
+    same_len
+        && file.read_exact(&mut header).is_ok()
+        && &header[..8] == MAGIC
+        && header[8..] == hash.to_le_bytes()
+}
+
 /// Makes `files` (and their directory entries) durable.
 fn sync(root: &Path, files: &[PathBuf]) -> std::io::Result<()> {
     if files.is_empty() {
@@ -124,6 +140,10 @@ impl IoManager for FsIoManager {
         let payload = (codec.encode)(value)?;
         let hash = xxh3_128(&payload);
         let path = self.path_of(ctx.key);
+        if holds(&path, hash, payload.len()) {
+            // The same bytes are stored already: rewriting them would only cost a rename.
+            return Ok(Some(hex(hash)));
+        }
         write_atomic(&path, &[MAGIC, &hash.to_le_bytes(), &payload]).map_err(|e| -> BoxError {
             format!("could not write {}: {e}", path.display()).into()
         })?;
@@ -224,8 +244,14 @@ mod tests {
         assert_eq!(io.path_of(&key), dir.path().join("raw/users.bin"));
         let back = io.load_input(&input).unwrap();
         assert_eq!(back.downcast_ref::<Vec<String>>().unwrap(), &["ada", "bob"]);
-        // Same content, same version; other content, other version.
+        // Same content, same version, and the file is not rewritten; other content, other
+        // version.
+        let modified = fs::metadata(io.path_of(&key)).unwrap().modified().unwrap();
         assert_eq!(io.handle_output(&out, &value).unwrap().unwrap(), v1);
+        assert_eq!(
+            fs::metadata(io.path_of(&key)).unwrap().modified().unwrap(),
+            modified
+        );
         let other: Value = std::sync::Arc::new(vec!["ada".to_owned()]);
         assert_ne!(io.handle_output(&out, &other).unwrap().unwrap(), v1);
         // No temporary files are left behind.

@@ -72,6 +72,14 @@ const MIGRATIONS: &[&str] = &[
         data_version TEXT
     );
     CREATE INDEX event_inputs_event ON event_inputs(event_id);",
+    // 3: the latest materialization of each asset, kept up to date on insert, so deciding
+    // what is stale reads one row per asset however long the history grows.
+    "CREATE TABLE latest_materialization (
+        asset TEXT PRIMARY KEY,
+        event_id INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO latest_materialization (asset, event_id)
+        SELECT asset, max(id) FROM events WHERE kind = 'materialized' GROUP BY asset;",
 ];
 
 fn micros(t: SystemTime) -> i64 {
@@ -319,6 +327,12 @@ impl Storage for SqliteStorage {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(|e| self.err(e))?;
+            let mut set_latest = tx
+                .prepare_cached(
+                    "INSERT INTO latest_materialization (asset, event_id) VALUES (?1, ?2)
+                     ON CONFLICT (asset) DO UPDATE SET event_id = excluded.event_id",
+                )
+                .map_err(|e| self.err(e))?;
             let mut insert_input = tx
                 .prepare_cached(
                     "INSERT INTO event_inputs (event_id, upstream, data_version) VALUES (?1, ?2, ?3)",
@@ -344,6 +358,11 @@ impl Storage for SqliteStorage {
                         e.data_version
                     ])
                     .map_err(|e| self.err(e))?;
+                if e.kind == EventKind::Materialized {
+                    set_latest
+                        .execute(params![e.asset, id])
+                        .map_err(|e| self.err(e))?;
+                }
                 for (upstream, version) in &e.inputs {
                     insert_input
                         .execute(params![id, upstream, version])
@@ -460,14 +479,14 @@ impl Storage for SqliteStorage {
     }
 
     fn latest_materializations(&self) -> Result<HashMap<String, EventRecord>, StorageError> {
-        // Two queries in all (not two per asset): what `--stale` decides from, on every run.
+        // Two queries in all (not two per asset), driven from the small `latest_materialization`
+        // table (CROSS JOIN fixes the order), so the cost does not grow with the history: this
+        // is what `--stale` decides from, on every run.
         let conn = self.conn();
-        let latest =
-            "SELECT asset, max(id) AS id FROM events WHERE kind = 'materialized' GROUP BY asset";
         let mut stmt = conn
-            .prepare(&format!(
+            .prepare(concat!(
                 "SELECT e.id, e.run_id, e.asset, e.time_us, e.duration_us, e.code_version, e.data_version
-                 FROM events e JOIN ({latest}) last ON e.id = last.id"
+                 FROM latest_materialization l CROSS JOIN events e ON e.id = l.event_id"
             ))
             .map_err(|e| self.err(e))?;
         let mut by_id: HashMap<i64, EventRecord> = stmt
@@ -495,9 +514,9 @@ impl Storage for SqliteStorage {
             .collect::<Result<_, _>>()
             .map_err(|e| self.err(e))?;
         let mut stmt = conn
-            .prepare(&format!(
+            .prepare(concat!(
                 "SELECT i.event_id, i.upstream, i.data_version
-                 FROM event_inputs i JOIN ({latest}) last ON i.event_id = last.id
+                 FROM latest_materialization l CROSS JOIN event_inputs i ON i.event_id = l.event_id
                  ORDER BY i.rowid"
             ))
             .map_err(|e| self.err(e))?;
@@ -640,9 +659,7 @@ impl Storage for SqliteStorage {
             .execute(
                 "DELETE FROM runs WHERE started_us < ?1 AND status != 'started'
                  AND id NOT IN (SELECT e.run_id FROM events e
-                                JOIN (SELECT asset, max(id) AS id FROM events
-                                      WHERE kind = 'materialized' GROUP BY asset) last
-                                ON e.id = last.id)",
+                                JOIN latest_materialization l ON e.id = l.event_id)",
                 params![cutoff(retention.runs)],
             )
             .map_err(|e| self.err(e))?;
