@@ -484,10 +484,10 @@ impl Storage for SqliteStorage {
         // is what `--stale` decides from, on every run.
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(concat!(
+            .prepare(
                 "SELECT e.id, e.run_id, e.asset, e.time_us, e.duration_us, e.code_version, e.data_version
-                 FROM latest_materialization l CROSS JOIN events e ON e.id = l.event_id"
-            ))
+                 FROM latest_materialization l CROSS JOIN events e ON e.id = l.event_id",
+            )
             .map_err(|e| self.err(e))?;
         let mut by_id: HashMap<i64, EventRecord> = stmt
             .query_map([], |r| {
@@ -514,11 +514,11 @@ impl Storage for SqliteStorage {
             .collect::<Result<_, _>>()
             .map_err(|e| self.err(e))?;
         let mut stmt = conn
-            .prepare(concat!(
+            .prepare(
                 "SELECT i.event_id, i.upstream, i.data_version
                  FROM latest_materialization l CROSS JOIN event_inputs i ON i.event_id = l.event_id
-                 ORDER BY i.rowid"
-            ))
+                 ORDER BY i.rowid",
+            )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))
