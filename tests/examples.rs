@@ -283,3 +283,37 @@ fn reexecute_from_failure_runs_only_what_did_not_succeed() {
         stdout(&out)
     );
 }
+
+#[test]
+fn a_custom_io_manager_stores_a_table_and_reads_it_back() {
+    let home = tempfile::tempdir().unwrap();
+    let out = example_in(home.path(), "sql_io_manager", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The rows are in the warehouse table, checked with SQL directly.
+    let db = rusqlite::Connection::open(home.path().join("warehouse.db")).unwrap();
+    let (rows, cents): (i64, i64) = db
+        .query_row(
+            "SELECT count(*), sum(amount_cents) FROM \"orders_cleaned\"",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let expected: Vec<i64> = (1..=50).filter(|id| id % 10 != 0).collect();
+    assert_eq!(rows, expected.len() as i64);
+    assert_eq!(cents, expected.iter().map(|id| id * 125).sum::<i64>());
+
+    // `revenue` alone reads `orders_cleaned` back from the table.
+    let out = example_in(
+        home.path(),
+        "sql_io_manager",
+        &["materialize", "--select", "revenue"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("orders_cleaned") && l.contains("loaded")),
+        "{text}"
+    );
+    assert!(text.contains("1 succeeded"), "{text}");
+}
