@@ -85,6 +85,18 @@ struct State {
     versions: Vec<Option<Arc<str>>>,
 }
 
+impl State {
+    /// A running asset is decided: it frees its place (and its job slot if it is sync).
+    fn task_ended(&mut self, id: AssetId, sync: bool) {
+        self.in_flight -= 1;
+        self.remaining -= 1;
+        self.node[id] = NodeState::Done;
+        if sync {
+            self.running_sync -= 1;
+        }
+    }
+}
+
 struct Shared {
     graph: &'static AssetGraph,
     run_id: RunId,
@@ -360,12 +372,7 @@ impl Drop for Task {
         }
         let shared = &self.shared;
         let mut state = shared.lock();
-        state.in_flight -= 1;
-        state.remaining -= 1;
-        state.node[self.id] = NodeState::Done;
-        if self.sync {
-            state.running_sync -= 1;
-        }
+        state.task_ended(self.id, self.sync);
         state.queue.push(Queued::Finished(AssetOutcome::decided(
             shared.graph.node(self.id).key.clone(),
             AssetStatus::Failed(AssetFailure {
@@ -610,12 +617,7 @@ impl Task {
         let graph = shared.graph;
         let node = graph.node(self.id);
         let mut state = shared.lock();
-        state.in_flight -= 1;
-        state.remaining -= 1;
-        state.node[self.id] = NodeState::Done;
-        if self.sync {
-            state.running_sync -= 1;
-        }
+        state.task_ended(self.id, self.sync);
         let mut ready = Vec::new();
         let failed = attempt.result.is_err();
         // Only a persisted run has versions to record (and this costs allocations per input).

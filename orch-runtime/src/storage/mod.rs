@@ -7,6 +7,7 @@
 //! background thread, so recording a run adds a few microseconds per asset to the run itself.
 
 mod locks;
+mod schema;
 mod sqlite;
 mod writer;
 

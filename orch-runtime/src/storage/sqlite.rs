@@ -9,78 +9,11 @@ use orch_core::{LogLevel, MetadataValue};
 use rusqlite::{Connection, params};
 
 use super::locks::RunLock;
+use super::schema::{MIGRATIONS, migrate, retry_busy};
 use super::{
     AssetState, EventKind, EventRecord, LogRecord, Retention, RunRecord, RunStatus, Storage,
     StorageError,
 };
-
-/// Each entry upgrades the schema by one version (`PRAGMA user_version`). Never edit a
-/// released entry: add one.
-const MIGRATIONS: &[&str] = &[
-    // 1: runs, asset events with their metadata, captured logs.
-    "CREATE TABLE runs (
-        id TEXT PRIMARY KEY,
-        selection TEXT NOT NULL,
-        status TEXT NOT NULL,
-        trigger TEXT NOT NULL,
-        started_us INTEGER NOT NULL,
-        ended_us INTEGER,
-        planned INTEGER NOT NULL
-    );
-    CREATE INDEX runs_started ON runs(started_us);
-    CREATE INDEX runs_status ON runs(status);
-    CREATE TABLE events (
-        id INTEGER PRIMARY KEY,
-        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        asset TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        time_us INTEGER NOT NULL,
-        attempt INTEGER,
-        duration_us INTEGER,
-        message TEXT,
-        code_version TEXT
-    );
-    CREATE INDEX events_run ON events(run_id, id);
-    CREATE INDEX events_asset ON events(asset, kind, id);
-    CREATE TABLE event_metadata (
-        event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
-        label TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        value TEXT NOT NULL
-    );
-    CREATE INDEX event_metadata_event ON event_metadata(event_id);
-    CREATE TABLE logs (
-        id INTEGER PRIMARY KEY,
-        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        asset TEXT NOT NULL,
-        time_us INTEGER NOT NULL,
-        level TEXT NOT NULL,
-        message TEXT NOT NULL
-    );
-    CREATE INDEX logs_run ON logs(run_id, id);
-    CREATE INDEX logs_time ON logs(time_us);
-    CREATE TABLE asset_claims (
-        asset TEXT PRIMARY KEY,
-        run_id TEXT NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX asset_claims_run ON asset_claims(run_id);",
-    // 2: data versions of stored outputs and of the inputs each materialization consumed.
-    "ALTER TABLE events ADD COLUMN data_version TEXT;
-    CREATE TABLE event_inputs (
-        event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
-        upstream TEXT NOT NULL,
-        data_version TEXT
-    );
-    CREATE INDEX event_inputs_event ON event_inputs(event_id);",
-    // 3: the latest materialization of each asset, kept up to date on insert, so deciding
-    // what is stale reads one row per asset however long the history grows.
-    "CREATE TABLE latest_materialization (
-        asset TEXT PRIMARY KEY,
-        event_id INTEGER NOT NULL
-    ) WITHOUT ROWID;
-    INSERT INTO latest_materialization (asset, event_id)
-        SELECT asset, max(id) FROM events WHERE kind = 'materialized' GROUP BY asset;",
-];
 
 fn micros(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -129,51 +62,6 @@ fn metadata_value(kind: &str, value: String) -> MetadataValue {
             .map_or(MetadataValue::Text(value), MetadataValue::Float),
         "bool" => MetadataValue::Bool(value == "true"),
         _ => MetadataValue::Text(value),
-    }
-}
-
-/// Brings the schema up to date; returns the version found. Reading the version and migrating
-/// happen in one IMMEDIATE transaction, so two processes opening a new store at once do not
-/// both try to create it. A newer version than this build knows is left alone.
-fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let supported = MIGRATIONS.len() as i64;
-    if version >= supported {
-        return Ok(version);
-    }
-    for migration in MIGRATIONS
-        .iter()
-        .skip(usize::try_from(version).unwrap_or(0))
-    {
-        tx.execute_batch(migration)?;
-    }
-    tx.pragma_update(None, "user_version", supported)?;
-    tx.commit()?;
-    Ok(version)
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e,
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
-}
-
-/// Retries `f` for up to 10 s while SQLite reports the database busy where its busy handler
-/// does not wait (switching a new database to WAL while another process opens it too).
-fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut pause = Duration::from_millis(2);
-    loop {
-        match f() {
-            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(100));
-            }
-            other => return other,
-        }
     }
 }
 
