@@ -221,7 +221,7 @@ pub struct LogRecord {
 }
 
 /// The latest thing that happened to one asset, for `list`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct AssetState {
     /// When it last materialized, if ever.
     pub last_materialized: Option<SystemTime>,

@@ -437,9 +437,11 @@ impl Storage for SqliteStorage {
     fn asset_states(&self) -> Result<HashMap<String, AssetState>, StorageError> {
         let conn = self.conn();
         let mut states: HashMap<String, AssetState> = HashMap::new();
+        // From the one-row-per-asset table, not a scan of the whole history.
         let mut stmt = conn
             .prepare(
-                "SELECT asset, max(time_us) FROM events WHERE kind = 'materialized' GROUP BY asset",
+                "SELECT l.asset, e.time_us
+                 FROM latest_materialization l CROSS JOIN events e ON e.id = l.event_id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -447,13 +449,7 @@ impl Storage for SqliteStorage {
             .map_err(|e| self.err(e))?;
         for row in rows {
             let (asset, t) = row.map_err(|e| self.err(e))?;
-            states
-                .entry(asset)
-                .or_insert(AssetState {
-                    last_materialized: None,
-                    last_status: None,
-                })
-                .last_materialized = Some(time(t));
+            states.entry(asset).or_default().last_materialized = Some(time(t));
         }
         // The latest final event per asset (the largest id wins).
         let mut stmt = conn
@@ -469,13 +465,7 @@ impl Storage for SqliteStorage {
             .map_err(|e| self.err(e))?;
         for row in rows {
             let (asset, kind) = row.map_err(|e| self.err(e))?;
-            states
-                .entry(asset)
-                .or_insert(AssetState {
-                    last_materialized: None,
-                    last_status: None,
-                })
-                .last_status = EventKind::parse(&kind);
+            states.entry(asset).or_default().last_status = EventKind::parse(&kind);
         }
         Ok(states)
     }
