@@ -366,30 +366,54 @@ fn retention_drops_old_runs_but_keeps_the_latest_materialization() {
 
 static BULK_ROUND: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-fn bulk_output() -> Vec<u8> {
-    // 2 MiB that change with every call, so every run writes every file.
+fn bulk_output(len: usize) -> Vec<u8> {
+    // Bytes that change with every call, so every run writes every file.
     let round = BULK_ROUND.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    vec![round; 2 << 20]
+    vec![round; len]
 }
 
 macro_rules! bulk_assets {
-    ($($name:ident)*) => {$(
-        #[asset(group = "bulk")]
+    ($group:literal, $len:expr; $($name:ident)*) => {$(
+        #[asset(group = $group)]
         fn $name() -> Vec<u8> {
-            bulk_output()
+            bulk_output($len)
         }
     )*};
 }
-bulk_assets!(bulk0 bulk1 bulk2 bulk3 bulk4 bulk5 bulk6 bulk7 bulk8 bulk9);
+// Large outputs are written to a new file and renamed over the old one.
+const BULK: usize = 2 << 20;
+bulk_assets!("bulk", BULK; bulk0 bulk1 bulk2 bulk3 bulk4 bulk5 bulk6 bulk7 bulk8 bulk9);
+// Small outputs overwrite the spare file in place and swap it with the current one.
+const SMALL: usize = 48 << 10;
+bulk_assets!("small", SMALL; small0 small1 small2 small3 small4 small5 small6 small7 small8 small9);
 
 #[test]
 fn a_process_killed_while_writing_outputs_leaves_no_torn_file() {
+    killed_while_writing("bulk", BULK);
+}
+
+#[test]
+fn a_process_killed_while_swapping_small_outputs_leaves_no_torn_file() {
+    killed_while_writing("small", SMALL);
+}
+
+fn killed_while_writing(group: &str, len: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_child(dir.path(), "group:bulk", 1000, 0);
+    let select = format!("group:{group}");
+    let mut child = spawn_child(dir.path(), &select, 100_000, 0);
     // Let it write for a while (several complete runs), then kill it mid-run.
     let storage = dir.path().join("storage");
+    let stored = || {
+        std::fs::read_dir(&storage).map_or(0, |d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().starts_with(group))
+            })
+            .count()
+        })
+    };
     let t0 = Instant::now();
-    while std::fs::read_dir(&storage).map_or(0, |d| d.count()) < 10 {
+    while stored() < 10 {
         assert!(
             t0.elapsed() < Duration::from_secs(30),
             "the child never wrote its outputs"
@@ -404,10 +428,7 @@ fn a_process_killed_while_writing_outputs_leaves_no_torn_file() {
     let io = orch::io::FsIoManager::new(storage.clone());
     let graph = orch::definitions().unwrap();
     let mut checked = 0;
-    for node in graph.nodes().iter().filter(|n| n.group() == "bulk") {
-        if !io.path_of(&node.key).exists() {
-            continue;
-        }
+    for node in graph.nodes().iter().filter(|n| n.group() == group) {
         let ctx = orch::io::InputContext {
             key: &node.key,
             partition: None,
@@ -415,7 +436,9 @@ fn a_process_killed_while_writing_outputs_leaves_no_torn_file() {
             codec: node.def.codec,
         };
         let value = orch::io::IoManager::load_input(&io, &ctx).unwrap();
-        assert_eq!(value.downcast_ref::<Vec<u8>>().unwrap().len(), 2 << 20);
+        let value = value.downcast_ref::<Vec<u8>>().unwrap();
+        assert_eq!(value.len(), len);
+        assert!(value.iter().all(|b| *b == value[0]), "a mixed file");
         checked += 1;
     }
     assert_eq!(checked, 10);
@@ -426,7 +449,7 @@ fn a_process_killed_while_writing_outputs_leaves_no_torn_file() {
     assert!(crashed.len() <= 1, "{crashed:?}");
     let (_, rec) = recording(dir.path());
     assert!(
-        Materialize::select("group:bulk")
+        Materialize::select(select.as_str())
             .record(rec)
             .run()
             .unwrap()

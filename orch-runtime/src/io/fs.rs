@@ -1,9 +1,9 @@
 //! The default I/O manager: one file per asset under `<state dir>/storage/<key path>.bin`.
 //!
 //! A file is a 24-byte header (magic and format version, the payload's 128-bit xxh3 hash) and
-//! the payload (the output in postcard). Writes go to a temporary file in the same directory
-//! that is renamed over the old one, so a killed process leaves the old file or the new one,
-//! never a torn one. Durability is batched: [`IoManager::flush`], at the end of each run and
+//! the payload (the output in postcard). Writes go to a spare file beside the asset's file
+//! (`.<name>.bin.spare`), which then takes its place in one atomic step (see [`write_atomic`]),
+//! so a killed process leaves the old file or the new one, never a torn one. Durability is batched: [`IoManager::flush`], at the end of each run and
 //! before the run is recorded as ended, syncs the file system once (`syncfs` on Linux, each
 //! written file and directory elsewhere) instead of two `fsync`s per output, which cost
 //! 390 µs per asset here. A load checks the hash, so a file damaged by a power loss or by hand
@@ -55,42 +55,113 @@ fn hex(hash: u128) -> String {
     format!("{hash:032x}")
 }
 
-/// Writes `bytes` to `path` atomically (durably only after [`sync`]): to `<path>.tmp`, then
-/// renamed over `path`. One fixed temporary name is enough because a run claims its assets, so
-/// no two writers store one asset at once; a leftover from a killed process is overwritten.
-fn write_atomic(path: &Path, bytes: &[&[u8]]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file = match File::create(&tmp) {
+/// Payloads up to this size are written into the asset's spare file and swapped in; larger ones
+/// go to a fresh temporary file that is renamed over the old one (no second copy on disk).
+const SPARE_LIMIT: usize = 64 * 1024;
+
+/// The spare of `path` (`<dir>/.<name>.spare`): after a swap it holds the previous version,
+/// whose inode and blocks the next write reuses. Asset files end in `.bin`, so a spare never
+/// collides with one.
+fn spare_of(path: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(".spare");
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` atomically (durably only after [`sync`]): into the spare file, which
+/// then takes `path`'s place in one step, so a killed process leaves the old version or the new
+/// one, never a torn file.
+///
+/// Small payloads overwrite the spare in place and swap it with the current file
+/// (`renameat2(RENAME_EXCHANGE)` on Linux), so the old version becomes the next spare. Replacing
+/// a file by `rename` makes ext4 free the old inode and flush the new data on the spot
+/// (`auto_da_alloc`): 115 µs per file on the project machine against 13 µs for the swap. Large
+/// payloads, new files (`exists` false) and systems without the swap fall back to `rename`.
+///
+/// One spare per asset is enough because a run claims its assets, so no two writers store one
+/// asset at once; a spare torn by a killed process is simply overwritten next time.
+fn write_atomic(path: &Path, bytes: &[&[u8]], exists: bool) -> std::io::Result<()> {
+    let spare = spare_of(path);
+    let len: usize = bytes.iter().map(|b| b.len()).sum();
+    let reuse = exists && len <= SPARE_LIMIT;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(!reuse);
+    let mut file = match options.open(&spare) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-            File::create(&tmp)?
+            options.open(&spare)?
         }
         Err(e) => return Err(e),
     };
     for part in bytes {
+        #[cfg(test)]
+        tests::crash_point(&mut file, part)?;
         file.write_all(part)?;
     }
+    if reuse && file.metadata()?.len() != len as u64 {
+        file.set_len(len as u64)?;
+    }
     drop(file);
-    fs::rename(&tmp, path)
+    if reuse && exchange(&spare, path)? {
+        return Ok(());
+    }
+    fs::rename(&spare, path)
 }
 
-/// Whether `path` already holds a payload with this hash and length (header check only).
-fn holds(path: &Path, hash: u128, len: usize) -> bool {
+/// Swaps `a` and `b` atomically; `Ok(false)` when that cannot be done here (no `b` yet, a file
+/// system or OS without the swap), so the caller renames instead.
+fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+            Ok(()) => Ok(true),
+            Err(e)
+                if e == rustix::io::Errno::NOENT
+                    || e == rustix::io::Errno::INVAL
+                    || e == rustix::io::Errno::NOSYS =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Ok(false)
+    }
+}
+
+/// What an asset's file holds now, against a payload about to be stored.
+#[derive(Debug, PartialEq)]
+enum Stored {
+    /// No file yet.
+    Nothing,
+    /// The same payload (same hash and length; header check only).
+    Same,
+    /// Something else.
+    Other,
+}
+
+fn stored(path: &Path, hash: u128, len: usize) -> Stored {
     use std::io::Read;
-    let Ok(mut file) = File::open(path) else {
-        return false;
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Stored::Nothing,
+        Err(_) => return Stored::Other,
     };
     let mut header = [0u8; HEADER];
     let same_len = file
         .metadata()
         .is_ok_and(|m| m.len() == (HEADER + len) as u64);
-    same_len
+    let same = same_len
         && file.read_exact(&mut header).is_ok()
         && &header[..8] == MAGIC
-        && header[8..] == hash.to_le_bytes()
+        && header[8..] == hash.to_le_bytes();
+    if same { Stored::Same } else { Stored::Other }
 }
 
 /// Makes `files` (and their directory entries) durable.
@@ -140,13 +211,19 @@ impl IoManager for FsIoManager {
         let payload = (codec.encode)(value)?;
         let hash = xxh3_128(&payload);
         let path = self.path_of(ctx.key);
-        if holds(&path, hash, payload.len()) {
-            // The same bytes are stored already: rewriting them would only cost a rename.
+        let now = stored(&path, hash, payload.len());
+        if now == Stored::Same {
+            // The same bytes are stored already: rewriting them would only cost a swap.
             return Ok(Some(hex(hash)));
         }
-        write_atomic(&path, &[MAGIC, &hash.to_le_bytes(), &payload]).map_err(|e| -> BoxError {
-            format!("could not write {}: {e}", path.display()).into()
-        })?;
+        let exists = now == Stored::Other;
+        write_atomic(&path, &[MAGIC, &hash.to_le_bytes(), &payload], exists).map_err(
+            |e| -> BoxError { format!("could not write {}: {e}", path.display()).into() },
+        )?;
+        self.unsynced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(path);
         Ok(Some(hex(hash)))
     }
 
@@ -210,6 +287,51 @@ mod tests {
     use super::*;
     use orch_core::__private::codec;
     use orch_core::RunId;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Set by a test: the next payload part longer than this many bytes is written only
+        /// up to there, and the write "crashes" (as a process killed mid-write would).
+        static CRASH_AFTER: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn crash_point(file: &mut File, part: &[u8]) -> std::io::Result<()> {
+        match CRASH_AFTER.get() {
+            Some(n) if part.len() > n => {
+                CRASH_AFTER.set(None);
+                file.write_all(&part[..n])?;
+                Err(std::io::Error::other("simulated crash mid-write"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    #[test]
+    fn a_write_torn_midway_leaves_the_stored_version_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let io = FsIoManager::new(dir.path().to_owned());
+        let key: AssetKey = "users".parse().unwrap();
+        let run = RunId::new();
+        let (out, input) = ctx(&key, &run);
+        let names = |n: usize| -> Value {
+            std::sync::Arc::new((0..n).map(|i| format!("user {i}")).collect::<Vec<_>>())
+        };
+        // Every path: a new file, a small replacement (swapped spare), a large one (renamed).
+        for (before, after) in [(10, 20), (20, 30), (30, 9_000), (9_000, 10)] {
+            io.handle_output(&out, &names(before)).unwrap();
+            CRASH_AFTER.set(Some(40));
+            let err = io
+                .handle_output(&out, &names(after))
+                .expect_err(&format!("{before} -> {after}"));
+            assert!(err.to_string().contains("simulated crash"), "{err}");
+            let back = io.load_input(&input).unwrap();
+            assert_eq!(back.downcast_ref::<Vec<String>>().unwrap().len(), before);
+            // The next write repairs nothing by hand: it just works.
+            io.handle_output(&out, &names(after)).unwrap();
+            let back = io.load_input(&input).unwrap();
+            assert_eq!(back.downcast_ref::<Vec<String>>().unwrap().len(), after);
+        }
+    }
 
     struct Marker;
 
@@ -254,12 +376,32 @@ mod tests {
         );
         let other: Value = std::sync::Arc::new(vec!["ada".to_owned()]);
         assert_ne!(io.handle_output(&out, &other).unwrap().unwrap(), v1);
-        // No temporary files are left behind.
-        let names: Vec<_> = fs::read_dir(dir.path().join("raw"))
+        let back = io.load_input(&input).unwrap();
+        assert_eq!(back.downcast_ref::<Vec<String>>().unwrap(), &["ada"]);
+        // The previous version became the spare, which the next write reuses; nothing else is
+        // left behind.
+        let mut names: Vec<_> = fs::read_dir(dir.path().join("raw"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, ["users.bin"]);
+        names.sort();
+        assert_eq!(names, [".users.bin.spare", "users.bin"]);
+        let spare = fs::read(dir.path().join("raw/.users.bin.spare")).unwrap();
+        assert_eq!(&spare[..8], MAGIC);
+        assert_eq!(
+            spare[8..HEADER],
+            u128::from_str_radix(&v1, 16).unwrap().to_le_bytes()
+        );
+        // A shorter value in the reused spare leaves no stale tail behind.
+        let third: Value = std::sync::Arc::new(Vec::<String>::new());
+        io.handle_output(&out, &third).unwrap();
+        let back = io.load_input(&input).unwrap();
+        assert!(back.downcast_ref::<Vec<String>>().unwrap().is_empty());
+        io.handle_output(&out, &value).unwrap();
+        let back = io.load_input(&input).unwrap();
+        assert_eq!(back.downcast_ref::<Vec<String>>().unwrap(), &["ada", "bob"]);
+        io.flush().unwrap();
+        assert!(io.unsynced.lock().unwrap().is_empty());
     }
 
     #[test]
