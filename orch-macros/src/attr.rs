@@ -115,6 +115,7 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAtt
             return skip_value(meta.input);
         }
         let value: Expr = meta.value()?.parse()?;
+        let value = ungroup(&value).clone();
         match name.as_str() {
             RETRY_DELAY => match string(&value).map(|s| (s, parse_duration_ms(&s.value()))) {
                 Some((_, Ok(ms))) => attrs.retry_delay_ms = ms,
@@ -175,7 +176,7 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAtt
             DEPS => match list(&value) {
                 Some(items) => {
                     for item in items {
-                        match item {
+                        match ungroup(item) {
                             Expr::Path(p) if p.qself.is_none() => {
                                 attrs.deps.push(Dep::Asset(p.path.clone()))
                             }
@@ -274,8 +275,17 @@ fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
     Ok(())
 }
 
-fn string(expr: &Expr) -> Option<&LitStr> {
+/// A value passed through a `macro_rules!` fragment (`$group:literal`, `$deps:expr`) arrives
+/// wrapped in an invisible group; look through it as rustc does.
+fn ungroup(expr: &Expr) -> &Expr {
     match expr {
+        Expr::Group(group) => ungroup(&group.expr),
+        other => other,
+    }
+}
+
+fn string(expr: &Expr) -> Option<&LitStr> {
+    match ungroup(expr) {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) => Some(s),
@@ -416,6 +426,22 @@ mod tests {
         let mut errors = Vec::new();
         parse(tokens, &mut errors);
         errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn sees_through_macro_rules_fragments() {
+        // `$group:literal` and `$dep:expr` arrive in invisible (`Delimiter::None`) groups.
+        let hidden = |tokens: TokenStream| {
+            proc_macro2::TokenTree::Group(proc_macro2::Group::new(
+                proc_macro2::Delimiter::None,
+                tokens,
+            ))
+        };
+        let (group, dep) = (hidden(quote!("bulk")), hidden(quote!(upstream)));
+        let a = parse_ok(quote!(group = #group, deps = [#dep], owners = [#group]));
+        assert_eq!(a.group.as_deref(), Some("bulk"));
+        assert_eq!(a.deps.len(), 1);
+        assert_eq!(a.owners, ["bulk"]);
     }
 
     #[test]
