@@ -10,6 +10,7 @@ pub mod context;
 pub mod error;
 pub mod graph;
 pub mod key;
+pub mod partitions;
 pub mod selection;
 pub mod suggest;
 
@@ -28,4 +29,5 @@ pub use context::{AssetContext, AssetLogger, LogLevel, LogLine, MetadataValue, R
 pub use error::{DefinitionError, DefinitionErrors};
 pub use graph::{AssetGraph, AssetId, AssetNode};
 pub use key::{AssetKey, KeyError, StaticKey};
+pub use partitions::{Partitions, PartitionsDefinition, PartitionsError, TimeWindow};
 pub use selection::{AssetSelection, SelectionError};
