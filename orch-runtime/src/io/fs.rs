@@ -40,13 +40,25 @@ impl FsIoManager {
         }
     }
 
-    /// The file of an asset. Keys are validated path-safe segments, so it stays under `root`.
-    pub fn path_of(&self, key: &AssetKey) -> PathBuf {
+    /// The file of an asset (`<key path>.bin`), or of one of its partitions
+    /// (`<key path>/<encoded partition>.bin`). Keys are validated path-safe segments and
+    /// partition keys are encoded ([`orch_core::partitions::encode_key`]), so the path always
+    /// stays under `root`.
+    pub fn path_of(&self, key: &AssetKey, partition: Option<&str>) -> PathBuf {
         let mut path = self.root.clone();
         for segment in key.path() {
             path.push(segment);
         }
-        path.set_extension("bin");
+        match partition {
+            Some(partition) => {
+                let mut name = orch_core::partitions::encode_key(partition);
+                name.push_str(".bin");
+                path.push(name);
+            }
+            None => {
+                path.set_extension("bin");
+            }
+        }
         path
     }
 }
@@ -210,7 +222,7 @@ impl IoManager for FsIoManager {
         })?;
         let payload = (codec.encode)(value)?;
         let hash = xxh3_128(&payload);
-        let path = self.path_of(ctx.key);
+        let path = self.path_of(ctx.key, ctx.partition);
         let now = stored(&path, hash, payload.len());
         if now == Stored::Same {
             // The same bytes are stored already: rewriting them would only cost a swap.
@@ -239,7 +251,7 @@ impl IoManager for FsIoManager {
     }
 
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {
-        let path = self.path_of(ctx.key);
+        let path = self.path_of(ctx.key, ctx.partition);
         let location = path.display().to_string();
         let corrupt = |source: BoxError| LoadError::Corrupt {
             key: ctx.key.clone(),
@@ -363,15 +375,21 @@ mod tests {
         let (out, input) = ctx(&key, &run);
         let value: Value = std::sync::Arc::new(vec!["ada".to_owned(), "bob".to_owned()]);
         let v1 = io.handle_output(&out, &value).unwrap().unwrap();
-        assert_eq!(io.path_of(&key), dir.path().join("raw/users.bin"));
+        assert_eq!(io.path_of(&key, None), dir.path().join("raw/users.bin"));
         let back = io.load_input(&input).unwrap();
         assert_eq!(back.downcast_ref::<Vec<String>>().unwrap(), &["ada", "bob"]);
         // Same content, same version, and the file is not rewritten; other content, other
         // version.
-        let modified = fs::metadata(io.path_of(&key)).unwrap().modified().unwrap();
+        let modified = fs::metadata(io.path_of(&key, None))
+            .unwrap()
+            .modified()
+            .unwrap();
         assert_eq!(io.handle_output(&out, &value).unwrap().unwrap(), v1);
         assert_eq!(
-            fs::metadata(io.path_of(&key)).unwrap().modified().unwrap(),
+            fs::metadata(io.path_of(&key, None))
+                .unwrap()
+                .modified()
+                .unwrap(),
             modified
         );
         let other: Value = std::sync::Arc::new(vec!["ada".to_owned()]);
@@ -405,6 +423,40 @@ mod tests {
     }
 
     #[test]
+    fn partitions_are_files_under_the_asset_and_never_escape() {
+        let dir = tempfile::tempdir().unwrap();
+        let io = FsIoManager::new(dir.path().join("storage"));
+        let key: AssetKey = "raw/orders".parse().unwrap();
+        let run = RunId::new();
+        let root = dir.path().join("storage");
+        assert_eq!(
+            io.path_of(&key, Some("2024-01-05")),
+            root.join("raw/orders/2024-01-05.bin")
+        );
+        for hostile in ["../../../etc/passwd", "..", "/abs", "a\0b", "x/../../y"] {
+            let path = io.path_of(&key, Some(hostile));
+            assert_eq!(path.parent().unwrap(), root.join("raw/orders"), "{hostile}");
+            assert!(!path.file_name().unwrap().to_string_lossy().starts_with('.'));
+        }
+        // Each partition round-trips on its own.
+        for (partition, n) in [("eu", 1), ("../us", 2)] {
+            let (mut out, mut input) = ctx(&key, &run);
+            out.partition = Some(partition);
+            input.partition = Some(partition);
+            let value: Value = std::sync::Arc::new(vec!["x".to_owned(); n]);
+            io.handle_output(&out, &value).unwrap();
+            let back = io.load_input(&input).unwrap();
+            assert_eq!(back.downcast_ref::<Vec<String>>().unwrap().len(), n);
+        }
+        let names: Vec<_> = fs::read_dir(root.join("raw/orders"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(!dir.path().join("us.bin").exists());
+    }
+
+    #[test]
     fn missing_and_damaged_files_are_errors_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let io = FsIoManager::new(dir.path().to_owned());
@@ -419,7 +471,7 @@ mod tests {
 
         io.handle_output(&out, &(std::sync::Arc::new(vec!["x".to_owned()]) as Value))
             .unwrap();
-        let path = io.path_of(&key);
+        let path = io.path_of(&key, None);
         let mut bytes = fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
