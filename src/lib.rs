@@ -79,6 +79,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub use orch_core::partitions;
 pub use orch_core::{
     Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetNode, AssetSelection, BoxError,
     DefinitionError, DefinitionErrors, KeyError, LogLevel, LogLine, MetadataValue, RunId,

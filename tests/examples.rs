@@ -317,3 +317,85 @@ fn a_custom_io_manager_stores_a_table_and_reads_it_back() {
     );
     assert!(text.contains("1 succeeded"), "{text}");
 }
+
+#[test]
+fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], fail_day: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["run", "--quiet", "--example", "partitioned", "--"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("RUST_LOG")
+            .env("ORCH_HOME", home.path());
+        match fail_day {
+            Some(day) => cmd.env("FAIL_DAY", day),
+            None => cmd.env_remove("FAIL_DAY"),
+        };
+        cmd.output().expect("cargo runs")
+    };
+    // Without a partition, the error says how to choose one.
+    let out = run(&[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("choose one with `--partition KEY`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(
+        &[
+            "backfill",
+            "--select",
+            "*",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-31",
+        ],
+        Some("2024-01-13"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("backfill: 30 of 31 partitions succeeded, 1 failed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains(
+            "partition 2024-01-13 FAILED: `events_raw`: the source has no data for 2024-01-13"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["partitions", "events_raw"], None);
+    let text = stdout(&out);
+    assert!(text.contains("91 partitions"), "{text}");
+    assert!(
+        text.contains("materialized      30  2024-01-01..2024-01-12, 2024-01-14..2024-01-31"),
+        "{text}"
+    );
+    assert!(text.contains("failed             1  2024-01-13"), "{text}");
+
+    // The failed day re-runs on its own and the status follows.
+    let out = run(
+        &[
+            "materialize",
+            "--select",
+            "events_raw+",
+            "--partition",
+            "2024-01-13",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&run(&["partitions", "daily_counts"], None));
+    assert!(
+        text.contains("materialized      31  2024-01-01..2024-01-31"),
+        "{text}"
+    );
+    assert!(
+        text.contains("missing           60  2024-02-01..2024-03-31"),
+        "{text}"
+    );
+}

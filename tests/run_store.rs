@@ -327,6 +327,7 @@ fn retention_drops_old_runs_but_keeps_the_latest_materialization() {
                 &[orch::storage::EventRecord {
                     run_id: id.to_owned(),
                     asset: asset.to_owned(),
+                    partition: None,
                     kind: EventKind::Materialized,
                     time: old,
                     attempt: Some(1),

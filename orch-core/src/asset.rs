@@ -120,6 +120,8 @@ pub struct AssetDef {
     /// `always_run = true`: never considered up to date (an asset that reads the outside
     /// world), so `materialize --stale` always includes it.
     pub always_run: bool,
+    /// `partitions = ...`: how the asset is partitioned (resolved and checked at discovery).
+    pub partitions: Option<fn() -> crate::partitions::PartitionsDefinition>,
     /// How many times to retry after a failure (0 = run once).
     pub retries: u32,
     /// `retry_delay = "500ms"`: the wait before the first retry, doubled after each further

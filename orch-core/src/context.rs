@@ -152,6 +152,7 @@ struct Inner {
     key: AssetKey,
     run_id: RunId,
     partition: Option<String>,
+    window: Option<crate::partitions::TimeWindow>,
     attempt: u32,
     captured: Mutex<Captured>,
 }
@@ -173,6 +174,28 @@ impl AssetContext {
                 key,
                 run_id,
                 partition,
+                window: None,
+                attempt,
+                captured: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The context for one attempt at partition `partition` of an asset partitioned by
+    /// `partitions` (which gives the time window of time-window partitions).
+    pub fn for_partition(
+        key: AssetKey,
+        run_id: RunId,
+        partitions: &crate::partitions::Partitions,
+        partition: &str,
+        attempt: u32,
+    ) -> Self {
+        AssetContext {
+            inner: Arc::new(Inner {
+                key,
+                run_id,
+                partition: Some(partition.to_owned()),
+                window: partitions.time_window(partition),
                 attempt,
                 captured: Mutex::default(),
             }),
@@ -209,6 +232,13 @@ impl AssetContext {
     /// The partition being materialized; `None` for unpartitioned assets.
     pub fn partition_key(&self) -> Option<&str> {
         self.inner.partition.as_deref()
+    }
+
+    /// The time window of the partition being materialized, for time-window partitions
+    /// (`[2024-01-05T00:00:00+00:00[UTC], 2024-01-06T00:00:00+00:00[UTC])`); `None` otherwise.
+    /// Filter on it rather than on the key's text: it carries the time zone.
+    pub fn partition_time_window(&self) -> Option<&crate::partitions::TimeWindow> {
+        self.inner.window.as_ref()
     }
 
     /// Which attempt this is, from 1 (retries count up).

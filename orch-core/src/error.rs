@@ -41,6 +41,29 @@ pub enum DefinitionError {
         /// Every asset on the cycle.
         assets: Vec<AssetKey>,
     },
+    /// A `partitions = ...` declaration does not resolve (a bad date, an unknown time zone).
+    #[error("asset `{asset}` (at {location}) has invalid partitions: {message}")]
+    InvalidPartitions {
+        /// The partitioned asset.
+        asset: AssetKey,
+        /// Where it is defined.
+        location: SourceLocation,
+        /// What is wrong.
+        message: String,
+    },
+    /// A partitioned asset takes an input partitioned differently, or an unpartitioned asset
+    /// takes a partitioned input (neither can be mapped yet).
+    #[error("asset `{asset}` (at {location}) takes `{input}` as an input, but {message}")]
+    PartitionMismatch {
+        /// The consuming asset.
+        asset: AssetKey,
+        /// Where it is defined.
+        location: SourceLocation,
+        /// The upstream asset.
+        input: AssetKey,
+        /// How they differ and what to do.
+        message: String,
+    },
     /// A key has unsafe characters.
     #[error("invalid asset key at {location}: {source}")]
     InvalidKey {

@@ -9,6 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use crate::asset::{AssetDef, SourceLocation};
 use crate::error::{DefinitionError, DefinitionErrors};
 use crate::key::{AssetKey, StaticKey};
+use crate::partitions::Partitions;
 
 /// The group of an asset that declares none.
 pub const DEFAULT_GROUP: &str = "default";
@@ -38,6 +39,8 @@ pub struct AssetNode {
     pub upstream: Vec<AssetId>,
     /// Every downstream asset.
     pub downstream: Vec<AssetId>,
+    /// How it is partitioned (resolved from `partitions = ...`), if it is.
+    pub partitions: Option<Partitions>,
 }
 
 impl AssetNode {
@@ -96,6 +99,18 @@ impl AssetGraph {
                 continue;
             }
             first_location.insert(key.clone(), def.location);
+            let partitions = match def.partitions.map(|declare| declare().resolve()) {
+                None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(e)) => {
+                    errors.push(DefinitionError::InvalidPartitions {
+                        asset: key.clone(),
+                        location: def.location,
+                        message: e.to_string(),
+                    });
+                    None
+                }
+            };
             by_key.insert(key.clone(), nodes.len());
             nodes.push(AssetNode {
                 def,
@@ -103,6 +118,7 @@ impl AssetGraph {
                 inputs: Vec::new(),
                 upstream: Vec::new(),
                 downstream: Vec::new(),
+                partitions,
             });
         }
 
@@ -150,6 +166,8 @@ impl AssetGraph {
             }
         }
 
+        check_partition_inputs(&nodes, &mut errors);
+
         let topo = match toposort(&graph, None) {
             Ok(order) => order.into_iter().map(NodeIndex::index).collect(),
             Err(_) => {
@@ -176,6 +194,11 @@ impl AssetGraph {
         } else {
             Err(DefinitionErrors(errors))
         }
+    }
+
+    /// Whether any asset is partitioned.
+    pub fn has_partitions(&self) -> bool {
+        self.nodes.iter().any(|n| n.partitions.is_some())
     }
 
     /// How many assets there are.
@@ -239,5 +262,99 @@ impl fmt::Display for AssetGraph {
             writeln!(f)?;
         }
         Ok(())
+    }
+}
+
+/// An input's partitions must line up with its consumer's: the same definition (partition `k`
+/// reads partition `k`), or an unpartitioned upstream (read whole by every partition).
+fn check_partition_inputs(nodes: &[AssetNode], errors: &mut Vec<DefinitionError>) {
+    for node in nodes {
+        for &up in &node.inputs {
+            let upstream = &nodes[up];
+            let Some(theirs) = &upstream.partitions else {
+                continue;
+            };
+            let message = match &node.partitions {
+                Some(ours) if ours == theirs => continue,
+                Some(ours) => format!(
+                    "they are partitioned differently (`{}`: {}; `{}`: {}); give both the same `partitions = ...`",
+                    upstream.key,
+                    theirs.describe(),
+                    node.key,
+                    ours.describe()
+                ),
+                None => format!(
+                    "`{}` is partitioned ({}) and `{}` is not; partition `{}` the same way (reading all partitions at once is not supported yet)",
+                    upstream.key,
+                    theirs.describe(),
+                    node.key,
+                    node.key
+                ),
+            };
+            errors.push(DefinitionError::PartitionMismatch {
+                asset: node.key.clone(),
+                location: node.def.location,
+                input: upstream.key.clone(),
+                message,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partitions::{PartitionsDefinition, daily, static_partitions};
+    use crate::test_support::def;
+
+    fn partitioned(
+        key: &str,
+        inputs: &[&str],
+        partitions: fn() -> PartitionsDefinition,
+    ) -> &'static AssetDef {
+        Box::leak(Box::new(AssetDef {
+            partitions: Some(partitions),
+            ..*def(key, inputs, None, &[])
+        }))
+    }
+
+    fn errors(defs: Vec<&'static AssetDef>) -> Vec<String> {
+        match AssetGraph::from_defs(defs) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn partitions_are_resolved_and_checked_along_edges() {
+        let days = || daily("2024-01-01").into();
+        let regions = || static_partitions(["eu", "us"]);
+        // Same definition along the edge, and an unpartitioned input: fine.
+        let ok = AssetGraph::from_defs([
+            def("lookup", &[], None, &[]),
+            partitioned("raw", &["lookup"], days),
+            partitioned("clean", &["raw"], days),
+        ])
+        .unwrap();
+        assert!(ok.has_partitions());
+        let clean = ok.node(ok.id_of(&"clean".parse().unwrap()).unwrap());
+        assert!(clean.partitions.as_ref().unwrap().is_time_window());
+
+        let found = errors(vec![
+            partitioned("bad_date", &[], || daily("2024-02-30").into()),
+            partitioned("raw", &[], days),
+            partitioned("by_region", &["raw"], regions),
+            def("report", &["raw"], None, &[]),
+        ]);
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[0].starts_with("asset `bad_date` (at test.rs:1 (test)) has invalid partitions: start `2024-02-30` is not a date"), "{}", found[0]);
+        assert!(found[1].contains("asset `by_region` (at test.rs:1 (test)) takes `raw` as an input, but they are partitioned differently"), "{}", found[1]);
+        assert!(
+            found[2].contains(
+                "`raw` is partitioned (daily from 2024-01-01T00:00:00 (UTC)) and `report` is not"
+            ),
+            "{}",
+            found[2]
+        );
     }
 }

@@ -8,6 +8,7 @@ pub use crate::asset::{
 };
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;
+pub use crate::partitions::{self, PartitionsDefinition};
 pub use inventory;
 
 /// `max` usable in a const initializer (the macro folds a list of upstream depths with it).

@@ -45,6 +45,7 @@ pub(crate) fn def(
         retries: 0,
         retry_delay: std::time::Duration::ZERO,
         always_run: false,
+        partitions: None,
         io_manager: None,
         codec: None,
         output_type: "()",

@@ -19,6 +19,7 @@ const RETRIES: &str = "retries";
 const RETRY_DELAY: &str = "retry_delay";
 const IO_MANAGER: &str = "io_manager";
 const ALWAYS_RUN: &str = "always_run";
+const PARTITIONS: &str = "partitions";
 
 /// Every key `#[asset]` accepts, in the order the error message lists them.
 const VALID_KEYS: &[&str] = &[
@@ -34,6 +35,7 @@ const VALID_KEYS: &[&str] = &[
     RETRY_DELAY,
     IO_MANAGER,
     ALWAYS_RUN,
+    PARTITIONS,
 ];
 
 /// An order-only dependency from `deps = [...]`.
@@ -62,6 +64,9 @@ pub(crate) struct AssetAttrs {
     pub(crate) io_manager: Option<String>,
     /// `always_run = true`: never up to date.
     pub(crate) always_run: bool,
+    /// `partitions = daily("2024-01-01")`: any expression that converts into a
+    /// `PartitionsDefinition`, type-checked where it is written.
+    pub(crate) partitions: Option<Expr>,
 }
 
 /// Parses the attribute's arguments. Returns what could be parsed and every error found.
@@ -117,6 +122,7 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAtt
         let value: Expr = meta.value()?.parse()?;
         let value = ungroup(&value).clone();
         match name.as_str() {
+            PARTITIONS => attrs.partitions = Some(value),
             RETRY_DELAY => match string(&value).map(|s| (s, parse_duration_ms(&s.value()))) {
                 Some((_, Ok(ms))) => attrs.retry_delay_ms = ms,
                 Some((s, Err(why))) => errors.push(syn::Error::new(
@@ -330,6 +336,7 @@ fn example(name: &str) -> &'static str {
         RETRY_DELAY => "`retry_delay = \"500ms\"`",
         IO_MANAGER => "`io_manager = \"memory\"`",
         ALWAYS_RUN => "`always_run = true`",
+        PARTITIONS => "`partitions = daily(\"2024-01-01\")`",
         _ => "`key = \"value\"`",
     }
 }

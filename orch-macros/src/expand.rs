@@ -299,6 +299,21 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
     };
     let retry_delay_ms = attrs.retry_delay_ms;
     let always_run = attrs.always_run;
+    // A plain fn (no closure in a static); the definition's builders are in scope without an
+    // import, and the expression's type errors point at the expression.
+    let partitions = match &attrs.partitions {
+        Some(expr) => quote_spanned! {expr.span()=>
+            ::core::option::Option::Some({
+                fn __orch_partitions() -> #krate::PartitionsDefinition {
+                    #[allow(unused_imports)]
+                    use #krate::partitions::*;
+                    ::core::convert::Into::into(#expr)
+                }
+                __orch_partitions
+            })
+        },
+        None => quote!(::core::option::Option::None),
+    };
     let output_type = type_text(out_ty);
     let line = quote_spanned!(name.span()=> ::core::line!());
     let marker_doc = format!(
@@ -352,6 +367,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     retries: #retries,
                     retry_delay: ::core::time::Duration::from_millis(#retry_delay_ms),
                     always_run: #always_run,
+                    partitions: #partitions,
                     io_manager: #io_manager,
                     codec: #codec,
                     output_type: #output_type,

@@ -43,6 +43,8 @@ pub(crate) struct ExecOptions {
     pub(crate) run_lock: Option<Arc<crate::storage::RunLock>>,
     /// Where outputs are stored; `None` keeps them in memory for this run only.
     pub(crate) io: Option<Arc<IoManagers>>,
+    /// The partition the run's partitioned assets materialize.
+    pub(crate) partition: Option<String>,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it).
@@ -108,6 +110,15 @@ struct Shared {
     runtime: tokio::runtime::Handle,
     _run_lock: Option<Arc<crate::storage::RunLock>>,
     io: Option<Arc<IoManagers>>,
+    partition: Option<String>,
+}
+
+impl Shared {
+    /// The partition `id` materializes in this run (`None` for unpartitioned assets).
+    fn partition_of(&self, id: AssetId) -> Option<&str> {
+        self.graph.node(id).partitions.as_ref()?;
+        self.partition.as_deref()
+    }
 }
 
 impl Shared {
@@ -194,6 +205,7 @@ pub(crate) async fn execute(
         runtime: tokio::runtime::Handle::current(),
         _run_lock: opts.run_lock,
         io: opts.io,
+        partition: opts.partition,
     });
     {
         let mut state = shared.lock();
@@ -400,8 +412,18 @@ struct Attempt {
 
 impl Task {
     fn context(&self, attempt: u32) -> AssetContext {
-        let key = self.shared.graph.node(self.id).key.clone();
-        AssetContext::new(key, self.shared.run_id.clone(), None, attempt)
+        let node = self.shared.graph.node(self.id);
+        let run_id = self.shared.run_id.clone();
+        match (&node.partitions, self.shared.partition_of(self.id)) {
+            (Some(partitions), Some(partition)) => AssetContext::for_partition(
+                node.key.clone(),
+                run_id,
+                partitions,
+                partition,
+                attempt,
+            ),
+            _ => AssetContext::new(node.key.clone(), run_id, None, attempt),
+        }
     }
 
     fn retries(&self) -> u32 {
@@ -421,7 +443,7 @@ impl Task {
         let ctx = OutputContext {
             key: &node.key,
             run_id: &self.shared.run_id,
-            partition: None,
+            partition: self.shared.partition_of(self.id),
             output_type: node.def.output_type,
             codec: node.def.codec,
         };

@@ -27,17 +27,46 @@ pub enum PlanError {
     },
     /// A selected asset needs an upstream that is not selected and has no stored output.
     #[error(
-        "asset `{asset}` needs the output of `{upstream}`, which has never been materialized: select `+{asset}` to materialize it too"
+        "asset `{asset}` needs the output of `{upstream}`{}, which has never been materialized: select `+{asset}` to materialize it too",
+        .partition.as_ref().map(|p| format!(" for partition `{p}`")).unwrap_or_default()
     )]
     NeverMaterialized {
         /// The selected asset.
         asset: AssetKey,
         /// Its upstream.
         upstream: AssetKey,
+        /// The upstream's partition that is missing, for partitioned upstreams.
+        partition: Option<String>,
     },
     /// The selection matched no asset.
     #[error("the selection matched no asset; `list` shows the assets there are")]
     Empty,
+    /// A selected asset is partitioned and no partition was chosen.
+    #[error(
+        "asset `{asset}` is partitioned ({partitions}): choose one with `--partition KEY` (e.g. `--partition {example}`), or a range with `backfill --from KEY --to KEY`"
+    )]
+    PartitionRequired {
+        /// The partitioned asset.
+        asset: AssetKey,
+        /// Its partitions, described.
+        partitions: String,
+        /// A valid key.
+        example: String,
+    },
+    /// A partition was chosen but no selected asset is partitioned.
+    #[error("partition `{partition}` was chosen, but no selected asset is partitioned")]
+    NotPartitioned {
+        /// The chosen partition.
+        partition: String,
+    },
+    /// The chosen partition is not one of a selected asset's.
+    #[error("asset `{asset}`: {message}")]
+    InvalidPartition {
+        /// The partitioned asset.
+        asset: AssetKey,
+        /// Why the key is invalid and what is valid.
+        message: String,
+    },
 }
 
 /// Inputs of `selected` assets that are neither selected nor provided: `(consumer, upstream)`,
@@ -145,6 +174,7 @@ mod tests {
             retries: 0,
             retry_delay: std::time::Duration::ZERO,
             always_run: false,
+            partitions: None,
             io_manager: None,
             codec: None,
             output_type: "()",

@@ -5,6 +5,7 @@
 
 mod history;
 mod lineage;
+mod partitions;
 mod progress;
 mod table;
 
@@ -79,6 +80,28 @@ enum Command {
         #[arg(long, short = 'n', default_value_t = 20)]
         limit: usize,
     },
+    /// Materialize a range of partitions: one recorded run per partition, several at once.
+    /// A failed partition does not stop the others; each is reported and can be re-run.
+    Backfill {
+        /// Which assets (selection syntax); their partitioned assets must share one
+        /// partitions definition.
+        #[arg(long, short)]
+        select: String,
+        /// The first partition key.
+        #[arg(long)]
+        from: String,
+        /// The last partition key (included).
+        #[arg(long)]
+        to: String,
+        /// How many partitions run at once (default: the number of cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
+    /// Which partitions of a partitioned asset are materialized, failed or missing (as ranges).
+    Partitions {
+        /// The asset key.
+        asset: String,
+    },
     /// Show the dependency graph.
     Lineage {
         /// Only these assets (selection syntax, e.g. `+report`).
@@ -114,6 +137,9 @@ struct MaterializeArgs {
     /// How many sync assets may run at once (default: the number of cores).
     #[arg(long, short)]
     jobs: Option<usize>,
+    /// The partition of the selected partitioned assets to materialize, e.g. `2024-01-05`.
+    #[arg(long, short)]
+    partition: Option<String>,
 }
 
 /// Formats of `lineage`.
@@ -248,6 +274,27 @@ where
             from_failure,
             jobs,
         }) => reexecute(app, &run, from_failure, jobs),
+        Some(Command::Backfill {
+            select,
+            from,
+            to,
+            jobs,
+        }) => match open_store() {
+            Ok(store) => partitions::backfill(
+                Recording {
+                    storage: Arc::new(store),
+                    dir: state_dir(),
+                    trigger: "backfill".to_owned(),
+                    io: Arc::new(app.io_managers(state_dir())),
+                },
+                &select,
+                &from,
+                &to,
+                jobs.unwrap_or_else(default_jobs),
+            ),
+            Err(e) => fail_usage(&e),
+        },
+        Some(Command::Partitions { asset }) => partitions::print_partitions(&asset),
         Some(Command::History { asset, limit }) => {
             with_store(|store| history::print_history(store, &asset, limit))
         }
@@ -384,6 +431,9 @@ fn materialize(app: &App, args: MaterializeArgs) -> u8 {
         None => Materialize::all(),
     };
     builder = builder.jobs(jobs).keep_outputs(false);
+    if let Some(partition) = args.partition {
+        builder = builder.partition(partition);
+    }
     if !args.ephemeral {
         match open_store() {
             Ok(store) => {

@@ -187,6 +187,8 @@ pub struct EventRecord {
     pub run_id: String,
     /// The asset key.
     pub asset: String,
+    /// The partition, for partitioned assets.
+    pub partition: Option<String>,
     /// What happened.
     pub kind: EventKind,
     /// When.
@@ -205,6 +207,21 @@ pub struct EventRecord {
     pub data_version: Option<String>,
     /// The data versions of the upstream values consumed (materialized), by upstream key.
     pub inputs: Vec<(String, Option<String>)>,
+}
+
+/// The last outcome of one partition (see [`Storage::partition_statuses`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartitionStatus {
+    /// The partition key.
+    pub partition: String,
+    /// `Materialized` or `Failed`.
+    pub kind: EventKind,
+    /// The run that decided it.
+    pub run_id: String,
+    /// When.
+    pub time: SystemTime,
+    /// The stored output's data version (materialized).
+    pub data_version: Option<String>,
 }
 
 /// One captured log line as stored.
@@ -295,6 +312,9 @@ pub trait Storage: Send + Sync {
     -> Result<Vec<EventRecord>, StorageError>;
     /// The latest state of every asset that has any.
     fn asset_states(&self) -> Result<std::collections::HashMap<String, AssetState>, StorageError>;
+    /// The last outcome of every partition of `asset` that ever ran (materialized or failed),
+    /// in no particular order.
+    fn partition_statuses(&self, asset: &str) -> Result<Vec<PartitionStatus>, StorageError>;
     /// Marks runs whose process died as crashed; returns their ids.
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError>;
     /// Deletes what `retention` no longer keeps; returns the number of rows deleted.

@@ -11,8 +11,8 @@ use rusqlite::{Connection, params};
 use super::locks::RunLock;
 use super::schema::{MIGRATIONS, migrate, retry_busy};
 use super::{
-    AssetState, EventKind, EventRecord, LogRecord, Retention, RunRecord, RunStatus, Storage,
-    StorageError,
+    AssetState, EventKind, EventRecord, LogRecord, PartitionStatus, Retention, RunRecord,
+    RunStatus, Storage, StorageError,
 };
 
 fn micros(t: SystemTime) -> i64 {
@@ -211,14 +211,23 @@ impl Storage for SqliteStorage {
         {
             let mut insert_event = tx
                 .prepare_cached(
-                    "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version, data_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version, data_version, partition)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(|e| self.err(e))?;
             let mut set_latest = tx
                 .prepare_cached(
                     "INSERT INTO latest_materialization (asset, event_id) VALUES (?1, ?2)
                      ON CONFLICT (asset) DO UPDATE SET event_id = excluded.event_id",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut set_partition = tx
+                .prepare_cached(
+                    "INSERT INTO partition_status (asset, partition, status, run_id, time_us, data_version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (asset, partition) DO UPDATE SET status = excluded.status,
+                       run_id = excluded.run_id, time_us = excluded.time_us,
+                       data_version = excluded.data_version",
                 )
                 .map_err(|e| self.err(e))?;
             let mut insert_input = tx
@@ -243,12 +252,27 @@ impl Storage for SqliteStorage {
                             .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
                         e.message,
                         e.code_version,
-                        e.data_version
+                        e.data_version,
+                        e.partition
                     ])
                     .map_err(|e| self.err(e))?;
                 if e.kind == EventKind::Materialized {
                     set_latest
                         .execute(params![e.asset, id])
+                        .map_err(|e| self.err(e))?;
+                }
+                if let Some(partition) = &e.partition
+                    && matches!(e.kind, EventKind::Materialized | EventKind::Failed)
+                {
+                    set_partition
+                        .execute(params![
+                            e.asset,
+                            partition,
+                            e.kind.as_str(),
+                            e.run_id,
+                            micros(e.time),
+                            e.data_version
+                        ])
                         .map_err(|e| self.err(e))?;
                 }
                 for (upstream, version) in &e.inputs {
@@ -373,7 +397,7 @@ impl Storage for SqliteStorage {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT e.id, e.run_id, e.asset, e.time_us, e.duration_us, e.code_version, e.data_version
+                "SELECT e.id, e.run_id, e.asset, e.time_us, e.duration_us, e.code_version, e.data_version, e.partition
                  FROM latest_materialization l CROSS JOIN events e ON e.id = l.event_id",
             )
             .map_err(|e| self.err(e))?;
@@ -384,6 +408,7 @@ impl Storage for SqliteStorage {
                     EventRecord {
                         run_id: r.get(1)?,
                         asset: r.get(2)?,
+                        partition: r.get(7)?,
                         kind: EventKind::Materialized,
                         time: time(r.get(3)?),
                         attempt: None,
@@ -470,6 +495,27 @@ impl Storage for SqliteStorage {
         Ok(states)
     }
 
+    fn partition_statuses(&self, asset: &str) -> Result<Vec<PartitionStatus>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT partition, status, run_id, time_us, data_version FROM partition_status WHERE asset = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![asset], |r| {
+                Ok(PartitionStatus {
+                    partition: r.get(0)?,
+                    kind: EventKind::parse(&r.get::<_, String>(1)?).unwrap_or(EventKind::Failed),
+                    run_id: r.get(2)?,
+                    time: time(r.get(3)?),
+                    data_version: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError> {
         let started: Vec<String> = {
             let conn = self.conn();
@@ -552,7 +598,7 @@ fn read_events(
     params: impl rusqlite::Params,
 ) -> rusqlite::Result<Vec<EventRecord>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT e.id, e.run_id, e.asset, e.kind, e.time_us, e.attempt, e.duration_us, e.message, e.code_version, e.data_version
+        "SELECT e.id, e.run_id, e.asset, e.kind, e.time_us, e.attempt, e.duration_us, e.message, e.code_version, e.data_version, e.partition
          FROM events e {filter}"
     ))?;
     let mut meta = conn.prepare_cached(
@@ -568,6 +614,7 @@ fn read_events(
                 EventRecord {
                     run_id: r.get(1)?,
                     asset: r.get(2)?,
+                    partition: r.get(10)?,
                     kind: EventKind::parse(&r.get::<_, String>(3)?).unwrap_or(EventKind::Failed),
                     time: time(r.get(4)?),
                     attempt: r.get(5)?,

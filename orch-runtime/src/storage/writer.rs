@@ -30,6 +30,8 @@ enum Row {
 pub struct StoreSink {
     run_id: String,
     graph: &'static AssetGraph,
+    /// The partition the run materializes (recorded on its partitioned assets' events).
+    partition: Option<String>,
     tx: Option<Sender<Row>>,
     writer: Option<JoinHandle<Result<(), StorageError>>>,
 }
@@ -44,7 +46,12 @@ impl std::fmt::Debug for StoreSink {
 
 impl StoreSink {
     /// Starts the writer thread for run `run_id` (already begun in `storage`).
-    pub fn new(storage: Arc<dyn Storage>, graph: &'static AssetGraph, run_id: String) -> Self {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        graph: &'static AssetGraph,
+        run_id: String,
+        partition: Option<String>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel();
         let id = run_id.clone();
         let writer = std::thread::Builder::new()
@@ -54,6 +61,7 @@ impl StoreSink {
         StoreSink {
             run_id,
             graph,
+            partition,
             tx: Some(tx),
             writer,
         }
@@ -83,6 +91,14 @@ impl StoreSink {
         }
     }
 
+    /// The run's partition, for the run's partitioned assets.
+    fn partition_of(&self, key: &AssetKey) -> Option<String> {
+        let partition = self.partition.as_ref()?;
+        let id = self.graph.id_of(key)?;
+        self.graph.node(id).partitions.as_ref()?;
+        Some(partition.clone())
+    }
+
     fn event(&self, key: &AssetKey, kind: EventKind) -> EventRecord {
         let code_version = self
             .graph
@@ -91,6 +107,7 @@ impl StoreSink {
         EventRecord {
             run_id: self.run_id.clone(),
             asset: key.to_string(),
+            partition: self.partition_of(key),
             kind,
             time: SystemTime::now(),
             attempt: None,

@@ -1,0 +1,295 @@
+//! `backfill` (a range of partitions, one run each, several at once) and `partitions ASSET`
+//! (which partitions are materialized, failed or missing, as ranges).
+
+use std::sync::Arc;
+
+use orch_core::{AssetGraph, AssetId, AssetKey, Partitions};
+
+use super::{EXIT_ASSET_FAILED, EXIT_OK, fail_usage, open_store};
+use crate::materialize::{Materialize, Recording};
+use crate::storage::{EventKind, Storage};
+
+/// The one partitions definition shared by the partitioned assets among `ids`.
+fn shared_partitions<'g>(
+    graph: &'g AssetGraph,
+    ids: &[AssetId],
+) -> Result<(&'g Partitions, &'g AssetKey), String> {
+    let mut found: Option<(&Partitions, &AssetKey)> = None;
+    for &id in ids {
+        let node = graph.node(id);
+        let Some(p) = &node.partitions else { continue };
+        match found {
+            None => found = Some((p, &node.key)),
+            Some((q, other)) if q != p => {
+                return Err(format!(
+                    "the selection mixes partitions: `{other}` is {} and `{}` is {}; backfill them separately",
+                    q.describe(),
+                    node.key,
+                    p.describe()
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    found.ok_or_else(|| "no selected asset is partitioned".to_owned())
+}
+
+/// Runs every partition from `from` to `to` (both included) of the selection, one recorded run
+/// per partition, at most `parallel` at once. A failed partition does not stop the others.
+pub(super) fn backfill(
+    recording: Recording,
+    select: &str,
+    from: &str,
+    to: &str,
+    parallel: usize,
+) -> u8 {
+    let graph = match crate::materialize::definitions() {
+        Ok(graph) => graph,
+        Err(errors) => return fail_usage(errors),
+    };
+    let ids = match select
+        .parse::<orch_core::AssetSelection>()
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.resolve(graph).map_err(|e| e.to_string()))
+    {
+        Ok(ids) => ids,
+        Err(e) => return fail_usage(&e),
+    };
+    let (partitions, key) = match shared_partitions(graph, &ids) {
+        Ok(found) => found,
+        Err(e) => return fail_usage(&e),
+    };
+    let keys = match partitions.range(from, to, jiff::Timestamp::now(), &[]) {
+        Ok(keys) => keys,
+        Err(e) => return fail_usage(&format!("asset `{key}`: {e}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(crate::materialize::default_jobs())
+        .max_blocking_threads(parallel + 4)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail_usage(&format!("could not start the async runtime: {e}")),
+    };
+    eprintln!(
+        "backfilling {} partitions of `{select}` ({} to {}), {parallel} at a time",
+        keys.len(),
+        keys.first().map_or("", String::as_str),
+        keys.last().map_or("", String::as_str),
+    );
+    let started = std::time::Instant::now();
+    // Unpartitioned assets in the selection (inputs every partition reads whole) run once,
+    // first; then each partition's run materializes the partitioned ones and loads those.
+    let (whole, sliced): (Vec<AssetId>, Vec<AssetId>) = ids
+        .iter()
+        .partition(|&&id| graph.node(id).partitions.is_none());
+    let keys_of = |ids: &[AssetId]| {
+        orch_core::AssetSelection::Keys(ids.iter().map(|&id| graph.node(id).key.clone()).collect())
+    };
+    if !whole.is_empty() {
+        let first = runtime.block_on(
+            Materialize::selection(keys_of(&whole))
+                .keep_outputs(false)
+                .record(recording.clone())
+                .run_async(),
+        );
+        match first {
+            Ok(r) if r.success() && r.storage_error().is_none() => {}
+            Ok(r) => {
+                super::table::print_summary(&r);
+                eprintln!(
+                    "error: the unpartitioned assets the partitions read failed; no partition ran"
+                );
+                return EXIT_ASSET_FAILED;
+            }
+            Err(e) => return fail_usage(&e),
+        }
+    }
+    let sliced = keys_of(&sliced);
+    let outcomes = runtime.block_on(async {
+        let gate = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, partition) in keys.iter().cloned().enumerate() {
+            let recording = recording.clone();
+            let sliced = sliced.clone();
+            let gate = Arc::clone(&gate);
+            tasks.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                let result = Materialize::selection(sliced)
+                    .partition(partition.clone())
+                    .jobs(1)
+                    .keep_outputs(false)
+                    .record(recording)
+                    .run_async()
+                    .await;
+                let outcome = match result {
+                    Ok(r) if r.success() && r.storage_error().is_none() => {
+                        Ok(r.run_id().short().to_owned())
+                    }
+                    Ok(r) => Err(match r.storage_error() {
+                        Some(e) => format!("not fully recorded: {e}"),
+                        None => r
+                            .failed()
+                            .next()
+                            .map(|o| match &o.status {
+                                crate::result::AssetStatus::Failed(f) => {
+                                    format!("`{}`: {f}", o.key)
+                                }
+                                _ => format!("`{}` failed", o.key),
+                            })
+                            .unwrap_or_else(|| "failed".to_owned()),
+                    }),
+                    Err(e) => Err(e.to_string()),
+                };
+                (i, partition, outcome)
+            });
+        }
+        let mut outcomes = Vec::with_capacity(keys.len());
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(done) => outcomes.push(done),
+                Err(e) => outcomes.push((usize::MAX, "?".to_owned(), Err(e.to_string()))),
+            }
+        }
+        outcomes.sort_by_key(|(i, _, _)| *i);
+        outcomes
+    });
+    let failed: Vec<_> = outcomes.iter().filter(|(_, _, o)| o.is_err()).collect();
+    for (_, partition, outcome) in &failed {
+        if let Err(why) = outcome {
+            eprintln!("  partition {partition} FAILED: {why}");
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "backfill: {} of {} partitions succeeded, {} failed in {:.2} s ({:.2} ms per partition)",
+        outcomes.len() - failed.len(),
+        outcomes.len(),
+        failed.len(),
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e3 / outcomes.len().max(1) as f64
+    );
+    if failed.is_empty() {
+        EXIT_OK
+    } else {
+        if let Some((_, partition, _)) = failed.first() {
+            eprintln!(
+                "re-run a failed partition with `materialize --select '{select}' --partition {partition}`, or the range again"
+            );
+        }
+        EXIT_ASSET_FAILED
+    }
+}
+
+/// Consecutive runs of keys with the same state, as `first..last (n)`.
+fn ranges<'k>(
+    keys: &'k [String],
+    state: &[Option<EventKind>],
+    want: Option<EventKind>,
+) -> Vec<(&'k str, &'k str, usize)> {
+    let mut out: Vec<(&str, &str, usize)> = Vec::new();
+    let mut open: Option<(usize, usize)> = None;
+    for (i, s) in state.iter().enumerate() {
+        if *s == want {
+            open = Some(open.map_or((i, i), |(a, _)| (a, i)));
+        } else if let Some((a, b)) = open.take() {
+            out.push((&keys[a], &keys[b], b - a + 1));
+        }
+    }
+    if let Some((a, b)) = open {
+        out.push((&keys[a], &keys[b], b - a + 1));
+    }
+    out
+}
+
+/// Prints which partitions of `asset` are materialized, failed or missing.
+pub(super) fn print_partitions(asset: &str) -> u8 {
+    let graph = match crate::materialize::definitions() {
+        Ok(graph) => graph,
+        Err(errors) => return fail_usage(errors),
+    };
+    let node = match asset.parse::<AssetKey>().ok().and_then(|k| graph.id_of(&k)) {
+        Some(id) => graph.node(id),
+        None => {
+            return fail_usage(&format!(
+                "`{asset}` is not an asset; `list` shows the assets there are"
+            ));
+        }
+    };
+    let Some(partitions) = &node.partitions else {
+        return fail_usage(&format!("asset `{}` is not partitioned", node.key));
+    };
+    let statuses = if crate::storage::state_dir().join("orch.db").exists() {
+        match open_store().and_then(|s| s.partition_statuses(&node.key.to_string())) {
+            Ok(s) => s,
+            Err(e) => return fail_usage(&e),
+        }
+    } else {
+        Vec::new()
+    };
+    let keys = partitions.keys(jiff::Timestamp::now(), &[]);
+    let by_key: std::collections::HashMap<&str, EventKind> = statuses
+        .iter()
+        .map(|s| (s.partition.as_str(), s.kind))
+        .collect();
+    let state: Vec<Option<EventKind>> = keys
+        .iter()
+        .map(|k| by_key.get(k.as_str()).copied())
+        .collect();
+    println!(
+        "{} — {}: {} partitions",
+        node.key,
+        partitions.describe(),
+        keys.len()
+    );
+    for (label, want) in [
+        ("materialized", Some(EventKind::Materialized)),
+        ("failed", Some(EventKind::Failed)),
+        ("missing", None),
+    ] {
+        let found = ranges(&keys, &state, want);
+        let total: usize = found.iter().map(|r| r.2).sum();
+        let shown: Vec<String> = found
+            .iter()
+            .take(8)
+            .map(|(a, b, n)| {
+                if n == &1 {
+                    (*a).to_owned()
+                } else {
+                    format!("{a}..{b}")
+                }
+            })
+            .collect();
+        let more = if found.len() > 8 {
+            format!(" and {} more ranges", found.len() - 8)
+        } else {
+            String::new()
+        };
+        if shown.is_empty() {
+            println!("  {label:<12} {total:>7}");
+        } else {
+            println!("  {label:<12} {total:>7}  {}{more}", shown.join(", "));
+        }
+    }
+    EXIT_OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_fold_into_ranges() {
+        let keys: Vec<String> = (1..=6).map(|d| format!("d{d}")).collect();
+        let m = Some(EventKind::Materialized);
+        let f = Some(EventKind::Failed);
+        let state = [m, m, None, f, m, None];
+        assert_eq!(ranges(&keys, &state, m), [("d1", "d2", 2), ("d5", "d5", 1)]);
+        assert_eq!(ranges(&keys, &state, f), [("d4", "d4", 1)]);
+        assert_eq!(
+            ranges(&keys, &state, None),
+            [("d3", "d3", 1), ("d6", "d6", 1)]
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! Partitioned assets: keys and windows reach the asset, each partition is stored and recorded
+//! on its own, an unselected partitioned upstream loads the same partition, and bad keys or a
+//! missing partition are errors that say what is valid.
+
+use orch::prelude::*;
+use orch::storage::{EventKind, SqliteStorage, Storage};
+use orch::{AssetStatus, MaterializeError, PlanError, Recording};
+
+#[asset(group = "days", partitions = daily("2024-01-01").end("2024-02-01"))]
+fn day_source(ctx: &AssetContext) -> Result<String, String> {
+    let key = ctx.partition_key().ok_or("no partition key")?;
+    let window = ctx.partition_time_window().ok_or("no window")?;
+    if key == "2024-01-13" {
+        return Err("no data for the 13th".to_owned());
+    }
+    // The window agrees with the key: it starts on that day and lasts 24 hours.
+    assert_eq!(window.start.date().to_string(), key);
+    assert_eq!((&window.end - &window.start).get_hours(), 24);
+    Ok(format!("events of {key}"))
+}
+
+#[asset(group = "days", partitions = daily("2024-01-01").end("2024-02-01"))]
+fn day_summary(ctx: &AssetContext, day_source: &String) -> String {
+    format!(
+        "{} -> summary ({})",
+        day_source,
+        ctx.partition_key().unwrap_or("?")
+    )
+}
+
+#[asset(group = "regions", partitions = static_partitions(["eu", "us", "apac"]))]
+fn region_report(ctx: &AssetContext) -> String {
+    format!("report for {}", ctx.partition_key().unwrap_or("?"))
+}
+
+fn recording(dir: &std::path::Path) -> Recording {
+    Recording::open(dir, "test").unwrap()
+}
+
+#[test]
+fn each_partition_runs_with_its_key_and_is_stored_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    for day in ["2024-01-05", "2024-01-06"] {
+        let result = Materialize::select("group:days")
+            .partition(day)
+            .record(recording(dir.path()))
+            .run()
+            .unwrap();
+        assert!(result.success(), "{result:?}");
+        assert_eq!(
+            result.output::<day_summary>(),
+            &format!("events of {day} -> summary ({day})")
+        );
+    }
+    let storage = dir.path().join("storage");
+    assert!(storage.join("day_source/2024-01-05.bin").exists());
+    assert!(storage.join("day_summary/2024-01-06.bin").exists());
+    assert!(!storage.join("day_source.bin").exists());
+
+    // Only the downstream: its upstream's *same* partition loads from storage.
+    let result = Materialize::select("day_summary")
+        .partition("2024-01-06")
+        .record(recording(dir.path()))
+        .run()
+        .unwrap();
+    assert!(result.success());
+    assert!(matches!(
+        result.outcome("day_source").unwrap().status,
+        AssetStatus::Loaded
+    ));
+    assert_eq!(
+        result.output::<day_summary>(),
+        "events of 2024-01-06 -> summary (2024-01-06)"
+    );
+    // A partition the upstream never had is named in the error.
+    let err = Materialize::select("day_summary")
+        .partition("2024-01-07")
+        .record(recording(dir.path()))
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "asset `day_summary` needs the output of `day_source` for partition `2024-01-07`, which has never been materialized: select `+day_summary` to materialize it too"
+    );
+
+    // The store knows each partition's last outcome, including a failure.
+    let failed = Materialize::select("group:days")
+        .partition("2024-01-13")
+        .record(recording(dir.path()))
+        .run()
+        .unwrap();
+    assert!(!failed.success());
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    let mut statuses: Vec<(String, EventKind)> = store
+        .partition_statuses("day_source")
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.partition, s.kind))
+        .collect();
+    statuses.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        statuses,
+        [
+            ("2024-01-05".to_owned(), EventKind::Materialized),
+            ("2024-01-06".to_owned(), EventKind::Materialized),
+            ("2024-01-13".to_owned(), EventKind::Failed),
+        ]
+    );
+    // Events carry the partition.
+    let events = store.events(failed.run_id().as_str()).unwrap();
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.asset == "day_source")
+            .all(|e| e.partition.as_deref() == Some("2024-01-13"))
+    );
+}
+
+#[test]
+fn keys_are_checked_before_anything_runs() {
+    let err = |m: Materialize<'_>| m.run().unwrap_err();
+    match err(Materialize::select("group:days")) {
+        MaterializeError::Plan(PlanError::PartitionRequired { asset, example, .. }) => {
+            assert_eq!(asset.to_string(), "day_source");
+            assert_eq!(example, "2024-01-31");
+        }
+        other => panic!("{other}"),
+    }
+    let text = err(Materialize::select("group:days").partition("2024-02-01")).to_string();
+    assert_eq!(
+        text,
+        "asset `day_source`: `2024-02-01` is not a partition yet or any more: valid keys run from `2024-01-01` to `2024-01-31` (31 daily partitions)"
+    );
+    // What an injection attempt would be is just a key that does not parse.
+    let text =
+        err(Materialize::select("group:days").partition("2024-01-01' OR '1'='1")).to_string();
+    assert!(
+        text.contains("is not a partition key: it does not match the format `%Y-%m-%d`"),
+        "{text}"
+    );
+    let text = err(Materialize::select("group:regions").partition("emea")).to_string();
+    assert_eq!(
+        text,
+        "asset `region_report`: `emea` is not one of the static partition keys: valid keys are `eu`, `us`, `apac`"
+    );
+    let result = Materialize::select("group:regions")
+        .partition("apac")
+        .run()
+        .unwrap();
+    assert_eq!(result.output::<region_report>(), "report for apac");
+}
+
+#[test]
+fn a_partition_for_unpartitioned_assets_is_an_error() {
+    let err = Materialize::select("unpartitioned_thing")
+        .partition("eu")
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "partition `eu` was chosen, but no selected asset is partitioned"
+    );
+}
+
+#[asset]
+fn unpartitioned_thing() -> u8 {
+    1
+}
