@@ -17,6 +17,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// The date-time library of [`TimeWindow`]'s bounds, re-exported so a user's code always
+/// matches orch's version (`orch::partitions::jiff::civil::date(2024, 1, 1)`).
+pub use jiff;
+
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use jiff::{Span, SpanRound, Timestamp, Unit, Zoned};
