@@ -82,8 +82,8 @@
 pub use orch_core::partitions;
 pub use orch_core::{
     Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetNode, AssetSelection, BoxError,
-    DefinitionError, DefinitionErrors, KeyError, LogLevel, LogLine, MetadataValue, RunId,
-    SelectionError,
+    DefinitionError, DefinitionErrors, KeyError, LogLevel, LogLine, MetadataValue, MissingResource,
+    Resources, RunId, SelectionError,
 };
 pub use orch_macros::asset;
 pub use orch_runtime::{

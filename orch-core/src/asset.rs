@@ -122,6 +122,8 @@ pub struct AssetDef {
     pub always_run: bool,
     /// `partitions = ...`: how the asset is partitioned (resolved and checked at discovery).
     pub partitions: Option<fn() -> crate::partitions::PartitionsDefinition>,
+    /// The types of its `#[resource]` parameters.
+    pub resources: &'static [crate::resources::ResourceKey],
     /// How many times to retry after a failure (0 = run once).
     pub retries: u32,
     /// `retry_delay = "500ms"`: the wait before the first retry, doubled after each further

@@ -153,6 +153,7 @@ struct Inner {
     run_id: RunId,
     partition: Option<String>,
     window: Option<crate::partitions::TimeWindow>,
+    resources: Option<Arc<crate::resources::Resources>>,
     attempt: u32,
     captured: Mutex<Captured>,
 }
@@ -175,6 +176,7 @@ impl AssetContext {
                 run_id,
                 partition,
                 window: None,
+                resources: None,
                 attempt,
                 captured: Mutex::default(),
             }),
@@ -196,6 +198,7 @@ impl AssetContext {
                 run_id,
                 partition: Some(partition.to_owned()),
                 window: partitions.time_window(partition),
+                resources: None,
                 attempt,
                 captured: Mutex::default(),
             }),
@@ -232,6 +235,27 @@ impl AssetContext {
     /// The partition being materialized; `None` for unpartitioned assets.
     pub fn partition_key(&self) -> Option<&str> {
         self.inner.partition.as_deref()
+    }
+
+    /// Gives the context the run's resources (on a context just built; the executor does this).
+    pub fn with_resources(mut self, resources: Arc<crate::resources::Resources>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.resources = Some(resources);
+        }
+        self
+    }
+
+    /// The configured resource of type `T` (what a `#[resource]` parameter receives).
+    pub fn resource<T: Send + Sync + 'static>(
+        &self,
+    ) -> Result<&T, crate::resources::MissingResource> {
+        self.inner
+            .resources
+            .as_ref()
+            .and_then(|r| r.get::<T>())
+            .ok_or_else(|| crate::resources::MissingResource {
+                resource: crate::resources::short_type_name(std::any::type_name::<T>()),
+            })
     }
 
     /// The time window of the partition being materialized, for time-window partitions

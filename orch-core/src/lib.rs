@@ -11,6 +11,7 @@ pub mod error;
 pub mod graph;
 pub mod key;
 pub mod partitions;
+pub mod resources;
 pub mod selection;
 pub mod suggest;
 
@@ -30,4 +31,5 @@ pub use error::{DefinitionError, DefinitionErrors};
 pub use graph::{AssetGraph, AssetId, AssetNode};
 pub use key::{AssetKey, KeyError, StaticKey};
 pub use partitions::{Partitions, PartitionsDefinition, PartitionsError, TimeWindow};
+pub use resources::{MissingResource, ResourceKey, Resources};
 pub use selection::{AssetSelection, SelectionError};

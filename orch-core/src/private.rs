@@ -9,6 +9,14 @@ pub use crate::asset::{
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;
 pub use crate::partitions::{self, PartitionsDefinition};
+pub use crate::resources::ResourceKey;
+
+/// The resource of type `T` for a `#[resource]` parameter, or an error the run reports.
+pub fn resource<T: Send + Sync + 'static>(
+    ctx: &AssetContext,
+) -> Result<&T, crate::asset::BoxError> {
+    ctx.resource::<T>().map_err(Into::into)
+}
 pub use inventory;
 
 /// `max` usable in a const initializer (the macro folds a list of upstream depths with it).

@@ -46,6 +46,7 @@ pub(crate) fn def(
         retry_delay: std::time::Duration::ZERO,
         always_run: false,
         partitions: None,
+        resources: &[],
         io_manager: None,
         codec: None,
         output_type: "()",

@@ -9,21 +9,48 @@ use syn::{Attribute, Ident, Signature, Type, Visibility};
 pub(crate) struct ItemFn {
     pub(crate) attrs: Vec<Attribute>,
     pub(crate) vis: Visibility,
+    /// The signature without the `#[resource]` markers (rustc knows no such attribute).
     pub(crate) sig: Signature,
     pub(crate) body: TokenStream,
+    /// Per parameter: whether it was marked `#[resource]`.
+    pub(crate) resource_marks: Vec<bool>,
+}
+
+impl quote::ToTokens for ItemFn {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        for attr in &self.attrs {
+            attr.to_tokens(tokens);
+        }
+        self.vis.to_tokens(tokens);
+        self.sig.to_tokens(tokens);
+        self.body.to_tokens(tokens);
+    }
 }
 
 impl Parse for ItemFn {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
         let vis: Visibility = input.parse()?;
-        let sig: Signature = input.parse()?;
+        let mut sig: Signature = input.parse()?;
         let body: TokenStream = input.parse()?;
+        let resource_marks = sig
+            .inputs
+            .iter_mut()
+            .map(|arg| match arg {
+                syn::FnArg::Typed(pat_type) => {
+                    let before = pat_type.attrs.len();
+                    pat_type.attrs.retain(|a| !a.path().is_ident("resource"));
+                    pat_type.attrs.len() != before
+                }
+                syn::FnArg::Receiver(_) => false,
+            })
+            .collect();
         Ok(ItemFn {
             attrs,
             vis,
             sig,
             body,
+            resource_marks,
         })
     }
 }
@@ -52,6 +79,8 @@ pub(crate) enum Param {
     Context,
     /// An upstream asset's value.
     Input(Box<Input>),
+    /// `#[resource] name: &T`: the configured resource of type `T` (not a dependency).
+    Resource(Box<Type>),
 }
 
 /// What the function returns.
@@ -82,7 +111,7 @@ impl AssetFn {
     pub(crate) fn inputs(&self) -> impl Iterator<Item = &Input> {
         self.params.iter().filter_map(|p| match p {
             Param::Input(input) => Some(&**input),
-            Param::Context => None,
+            Param::Context | Param::Resource(_) => None,
         })
     }
 }

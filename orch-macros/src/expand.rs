@@ -48,6 +48,8 @@ pub(crate) fn asset(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let fallback_marker = valid::nameable_output(&parsed.sig)
         .map(|output| marker_only(&attrs, &parsed.vis, &parsed.sig.ident, &output));
+    // The item as emitted on error: without `#[resource]` markers, which rustc would reject.
+    let cleaned = parsed.to_token_stream();
     match valid::check(parsed, &mut errors) {
         // Bad attribute keys alone still generate the asset (with the keys that parsed), so
         // downstream assets do not report a cascade of "cannot find type" errors.
@@ -57,7 +59,7 @@ pub(crate) fn asset(args: TokenStream, item: TokenStream) -> TokenStream {
             out
         }
         None => {
-            let mut out = with_errors(item, errors);
+            let mut out = with_errors(cleaned, errors);
             out.extend(fallback_marker);
             out
         }
@@ -206,9 +208,24 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
         quote!(__orch_ctx)
     };
     let mut inputs = asset.inputs().zip(&input_aliases).enumerate();
+    let mut resources = Vec::new();
     for param in &asset.params {
         match param {
             Param::Context => call_args.push(ctx_expr.clone()),
+            Param::Resource(ty) => {
+                let var = format_ident!("__orch_res_{}", resources.len());
+                let ty_span = ty.span();
+                prelude.push(quote_spanned! {ty_span=>
+                    let #var: &#ty = #krate::resource::<#ty>(#ctx_expr)?;
+                });
+                resources.push(quote_spanned! {ty_span=>
+                    #krate::ResourceKey {
+                        type_id: ::core::any::TypeId::of::<#ty>,
+                        type_name: ::core::any::type_name::<#ty>,
+                    }
+                });
+                call_args.push(quote!(#var));
+            }
             Param::Input(_) => {
                 let Some((index, (input, alias))) = inputs.next() else {
                     unreachable!("one alias per input")
@@ -368,6 +385,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     retry_delay: ::core::time::Duration::from_millis(#retry_delay_ms),
                     always_run: #always_run,
                     partitions: #partitions,
+                    resources: &[#(#resources),*],
                     io_manager: #io_manager,
                     codec: #codec,
                     output_type: #output_type,

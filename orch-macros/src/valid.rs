@@ -69,7 +69,7 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
 
     let mut params = Vec::new();
     let mut context_seen = false;
-    for arg in &sig.inputs {
+    for (position, arg) in sig.inputs.iter().enumerate() {
         let pat_type = match arg {
             FnArg::Receiver(receiver) => {
                 err(
@@ -83,6 +83,25 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
             }
             FnArg::Typed(pat_type) => pat_type,
         };
+        if item.resource_marks.get(position).copied().unwrap_or(false) {
+            let name = match &*pat_type.pat {
+                Pat::Ident(pat) => pat.ident.to_string(),
+                _ => "_".to_owned(),
+            };
+            match ungroup(&pat_type.ty) {
+                Type::Reference(r) if r.mutability.is_none() && r.lifetime.is_none() => {
+                    params.push(Param::Resource(r.elem.clone()));
+                }
+                other => err(
+                    errors,
+                    other.span(),
+                    format!(
+                        "resource parameter `{name}` of asset `{asset}` must be `&Type`: a resource is shared by every asset that uses it (write `#[resource] {name}: &Type`)"
+                    ),
+                ),
+            }
+            continue;
+        }
         if is_context(&pat_type.ty) {
             if let Type::Reference(r) = ungroup(&pat_type.ty)
                 && let Some(m) = &r.mutability

@@ -45,6 +45,8 @@ pub(crate) struct ExecOptions {
     pub(crate) io: Option<Arc<IoManagers>>,
     /// The partition the run's partitioned assets materialize.
     pub(crate) partition: Option<String>,
+    /// What `#[resource]` parameters receive.
+    pub(crate) resources: Arc<orch_core::Resources>,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it).
@@ -111,6 +113,7 @@ struct Shared {
     _run_lock: Option<Arc<crate::storage::RunLock>>,
     io: Option<Arc<IoManagers>>,
     partition: Option<String>,
+    resources: Arc<orch_core::Resources>,
 }
 
 impl Shared {
@@ -206,6 +209,7 @@ pub(crate) async fn execute(
         _run_lock: opts.run_lock,
         io: opts.io,
         partition: opts.partition,
+        resources: opts.resources,
     });
     {
         let mut state = shared.lock();
@@ -414,7 +418,7 @@ impl Task {
     fn context(&self, attempt: u32) -> AssetContext {
         let node = self.shared.graph.node(self.id);
         let run_id = self.shared.run_id.clone();
-        match (&node.partitions, self.shared.partition_of(self.id)) {
+        let ctx = match (&node.partitions, self.shared.partition_of(self.id)) {
             (Some(partitions), Some(partition)) => AssetContext::for_partition(
                 node.key.clone(),
                 run_id,
@@ -423,6 +427,11 @@ impl Task {
                 attempt,
             ),
             _ => AssetContext::new(node.key.clone(), run_id, None, attempt),
+        };
+        if node.def.resources.is_empty() {
+            ctx
+        } else {
+            ctx.with_resources(Arc::clone(&self.shared.resources))
         }
     }
 

@@ -46,6 +46,21 @@ pub enum MaterializeError {
     /// `--stale` needs the run store to know what is up to date.
     #[error("deciding what is stale needs the run store: run without `--ephemeral`")]
     StaleNeedsStore,
+    /// A planned asset takes a resource that is not configured.
+    #[error(
+        "asset `{asset}` (at {location}) needs resource `{resource}`, which is not configured: add it with `App::new().resource(...)` in `main` (or `Materialize::resource(...)` in a library run){}",
+        if .configured.is_empty() { String::new() } else { format!("; configured: {}", .configured.join(", ")) }
+    )]
+    MissingResource {
+        /// The asset.
+        asset: orch_core::AssetKey,
+        /// Where it is defined.
+        location: orch_core::__private::SourceLocation,
+        /// The resource type's short name.
+        resource: String,
+        /// The configured resources' short names.
+        configured: Vec<String>,
+    },
     /// The tokio runtime could not start.
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -75,6 +90,7 @@ pub struct Materialize<'s> {
     recording: Option<Recording>,
     only_stale: bool,
     partition: Option<String>,
+    resources: Arc<orch_core::Resources>,
 }
 
 /// Where and how a run is recorded (see [`Materialize::record`]).
@@ -159,6 +175,7 @@ impl<'s> Materialize<'s> {
             recording: None,
             only_stale: false,
             partition: None,
+            resources: Arc::default(),
         }
     }
 
@@ -205,6 +222,7 @@ impl<'s> Materialize<'s> {
             recording: self.recording,
             only_stale: self.only_stale,
             partition: self.partition,
+            resources: self.resources,
         }
     }
 
@@ -228,6 +246,18 @@ impl<'s> Materialize<'s> {
     /// an invalid key is an error that lists the valid ones.
     pub fn partition(mut self, key: impl Into<String>) -> Self {
         self.partition = Some(key.into());
+        self
+    }
+
+    /// Uses these resources for `#[resource]` parameters (instead of any given before).
+    pub fn resources(mut self, resources: impl Into<Arc<orch_core::Resources>>) -> Self {
+        self.resources = resources.into();
+        self
+    }
+
+    /// Adds `value` as the resource of type `T`.
+    pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        Arc::make_mut(&mut self.resources).insert(value);
         self
     }
 
@@ -284,6 +314,7 @@ impl<'s> Materialize<'s> {
             run_lock: None,
             io: None,
             partition: self.partition.clone(),
+            resources: Arc::clone(&self.resources),
         };
         let Some(recording) = self.recording else {
             if self.only_stale {
@@ -291,6 +322,7 @@ impl<'s> Materialize<'s> {
             }
             let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
             let plan = Plan::new(graph, &selected, &ids)?;
+            check_resources(graph, &plan, &self.resources)?;
             return Ok(executor::execute(graph, plan, provided, opts, sink).await);
         };
 
@@ -346,6 +378,7 @@ impl<'s> Materialize<'s> {
         }
         let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
         let plan = Plan::new(graph, &selected, &ids)?;
+        check_resources(graph, &plan, &self.resources)?;
         for &id in &plan.order {
             let node = graph.node(id);
             recording.io.for_asset(&node.key, node.def)?;
@@ -460,4 +493,24 @@ fn check_partition(
         }),
         _ => Ok(()),
     }
+}
+
+/// Every resource the planned assets take is configured (checked before anything runs).
+fn check_resources(
+    graph: &AssetGraph,
+    plan: &Plan,
+    resources: &orch_core::Resources,
+) -> Result<(), MaterializeError> {
+    for &id in &plan.order {
+        let node = graph.node(id);
+        if let Some(missing) = node.def.resources.iter().find(|r| !resources.contains(r)) {
+            return Err(MaterializeError::MissingResource {
+                asset: node.key.clone(),
+                location: node.def.location,
+                resource: missing.short_name(),
+                configured: resources.names(),
+            });
+        }
+    }
+    Ok(())
 }

@@ -175,6 +175,7 @@ mod tests {
             retry_delay: std::time::Duration::ZERO,
             always_run: false,
             partitions: None,
+            resources: &[],
             io_manager: None,
             codec: None,
             output_type: "()",

@@ -164,7 +164,7 @@ pub fn main() -> ExitCode {
     App::new().main()
 }
 
-/// A program's configuration beyond its assets: custom I/O managers (and, later, resources).
+/// A program's configuration beyond its assets: custom I/O managers and resources.
 ///
 /// ```no_run
 /// # use orch_runtime::{App, io::MemoryIoManager};
@@ -175,6 +175,7 @@ pub fn main() -> ExitCode {
 #[derive(Default)]
 pub struct App {
     io_managers: Vec<(String, Arc<dyn crate::io::IoManager>)>,
+    resources: Arc<orch_core::Resources>,
 }
 
 impl std::fmt::Debug for App {
@@ -184,6 +185,7 @@ impl std::fmt::Debug for App {
                 "io_managers",
                 &self.io_managers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             )
+            .field("resources", &self.resources)
             .finish()
     }
 }
@@ -197,6 +199,13 @@ impl App {
     /// Registers an I/O manager under `name`, for assets with `#[asset(io_manager = "name")]`.
     pub fn io_manager(mut self, name: &str, manager: impl crate::io::IoManager) -> Self {
         self.io_managers.push((name.to_owned(), Arc::new(manager)));
+        self
+    }
+
+    /// Adds `value` as the resource of type `T`, for `#[resource]` parameters of that type
+    /// (e.g. a database pool). Resources are shared by every run of the program.
+    pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        Arc::make_mut(&mut self.resources).insert(value);
         self
     }
 
@@ -287,6 +296,7 @@ where
                     trigger: "backfill".to_owned(),
                     io: Arc::new(app.io_managers(state_dir())),
                 },
+                Arc::clone(&app.resources),
                 &select,
                 &from,
                 &to,
@@ -408,15 +418,21 @@ fn reexecute(app: &App, run: &str, from_failure: bool, jobs: Option<usize>) -> u
         Ok(selection) => selection,
         Err(e) => return fail_usage(&e),
     };
-    let builder = Materialize::selection(selection)
+    // A partitioned run re-executes the same partition.
+    let partition = events.iter().find_map(|e| e.partition.clone());
+    let mut builder = Materialize::selection(selection)
         .jobs(jobs.unwrap_or_else(default_jobs))
         .keep_outputs(false)
-        .record(Recording {
-            storage: Arc::new(store),
-            dir: state_dir(),
-            trigger: format!("reexecute {}", &record.id[..8.min(record.id.len())]),
-            io: Arc::new(app.io_managers(state_dir())),
-        });
+        .resources(Arc::clone(&app.resources));
+    if let Some(partition) = partition {
+        builder = builder.partition(partition);
+    }
+    let builder = builder.record(Recording {
+        storage: Arc::new(store),
+        dir: state_dir(),
+        trigger: format!("reexecute {}", &record.id[..8.min(record.id.len())]),
+        io: Arc::new(app.io_managers(state_dir())),
+    });
     finish_run(builder)
 }
 
@@ -430,7 +446,10 @@ fn materialize(app: &App, args: MaterializeArgs) -> u8 {
         Some(text) => Materialize::select(text),
         None => Materialize::all(),
     };
-    builder = builder.jobs(jobs).keep_outputs(false);
+    builder = builder
+        .jobs(jobs)
+        .keep_outputs(false)
+        .resources(Arc::clone(&app.resources));
     if let Some(partition) = args.partition {
         builder = builder.partition(partition);
     }

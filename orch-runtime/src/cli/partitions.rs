@@ -38,6 +38,7 @@ fn shared_partitions<'g>(
 /// per partition, at most `parallel` at once. A failed partition does not stop the others.
 pub(super) fn backfill(
     recording: Recording,
+    resources: Arc<orch_core::Resources>,
     select: &str,
     from: &str,
     to: &str,
@@ -91,6 +92,7 @@ pub(super) fn backfill(
         let first = runtime.block_on(
             Materialize::selection(keys_of(&whole))
                 .keep_outputs(false)
+                .resources(Arc::clone(&resources))
                 .record(recording.clone())
                 .run_async(),
         );
@@ -113,6 +115,7 @@ pub(super) fn backfill(
         for (i, partition) in keys.iter().cloned().enumerate() {
             let recording = recording.clone();
             let sliced = sliced.clone();
+            let resources = Arc::clone(&resources);
             let gate = Arc::clone(&gate);
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await;
@@ -120,6 +123,7 @@ pub(super) fn backfill(
                     .partition(partition.clone())
                     .jobs(1)
                     .keep_outputs(false)
+                    .resources(resources)
                     .record(recording)
                     .run_async()
                     .await;
