@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use orch::io::{InputContext, IoManager, LoadError, OutputContext, Value};
+use orch::io::{InputContext, IoManager, LoadError, OutputContext, Stored, Value};
 use orch::prelude::*;
 use rusqlite::{Connection, params};
 
@@ -80,7 +80,7 @@ impl IoManager for SqlTableIoManager {
         &self,
         ctx: &OutputContext<'_>,
         value: &Value,
-    ) -> Result<Option<String>, orch::BoxError> {
+    ) -> Result<Stored, orch::BoxError> {
         let orders = value
             .downcast_ref::<Vec<Order>>()
             .ok_or("the warehouse manager stores Vec<Order> outputs only")?;
@@ -107,7 +107,7 @@ impl IoManager for SqlTableIoManager {
         orders
             .iter()
             .for_each(|o| (o.id, &o.customer, o.amount_cents).hash(&mut hasher));
-        Ok(Some(format!("{:016x}", hasher.finish())))
+        Ok(Stored::version(Some(format!("{:016x}", hasher.finish()))))
     }
 
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {

@@ -92,10 +92,14 @@ pub use orch_runtime::{
     RunResult, StaleReason, default_jobs, definitions, main, run_cli, stale_assets,
 };
 pub use orch_runtime::{io, storage};
+/// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's
+/// frames the same types as orch's.
+#[cfg(feature = "polars")]
+pub use polars;
 
 /// The few names an asset module needs: `use orch::prelude::*;`.
 pub mod prelude {
-    pub use crate::{AssetContext, AssetSelection, Materialize, MetadataValue, asset};
+    pub use crate::{AssetContext, AssetSelection, BoxError, Materialize, MetadataValue, asset};
 }
 
 /// Testing helpers: Dagster's `build_asset_context` and `materialize_to_memory`, typed.

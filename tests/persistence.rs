@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use orch::io::{
-    InputContext, IoManager, IoManagers, LoadError, MemoryIoManager, OutputContext, Value,
+    InputContext, IoManager, IoManagers, LoadError, MemoryIoManager, OutputContext, Stored, Value,
 };
 use orch::prelude::*;
 use orch::storage::{EventKind, EventRecord, SqliteStorage, Storage};
@@ -312,10 +312,10 @@ impl IoManager for CountingHandle {
         &self,
         ctx: &OutputContext<'_>,
         value: &Value,
-    ) -> Result<Option<String>, orch::BoxError> {
+    ) -> Result<Stored, orch::BoxError> {
         let n = self.0.0.fetch_add(1, Ordering::SeqCst) + 1;
         self.0.1.handle_output(ctx, value)?;
-        Ok(Some(format!("v{n}")))
+        Ok(Stored::version(Some(format!("v{n}"))))
     }
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {
         self.0.1.load_input(ctx)

@@ -69,6 +69,9 @@ pub struct Codec {
     pub encode: fn(&Value) -> Result<Vec<u8>, BoxError>,
     /// Decodes bytes written by `encode`.
     pub decode: fn(&[u8]) -> Result<Value, BoxError>,
+    /// For frame outputs (`DataFrame`, `LazyFrame`): Parquet files written and scanned
+    /// directly, which the default I/O manager prefers to bytes.
+    pub frame: Option<crate::frame::FrameCodec>,
 }
 
 impl std::fmt::Debug for Codec {

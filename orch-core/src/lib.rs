@@ -8,6 +8,7 @@
 pub mod asset;
 pub mod context;
 pub mod error;
+pub mod frame;
 pub mod graph;
 pub mod key;
 pub mod partitions;

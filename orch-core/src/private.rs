@@ -109,24 +109,55 @@ pub fn share_result<T: SendOutput<Down>, E: ReportableError<Down>, Down>(
     }
 }
 
-/// Borrows input `index` as the upstream's output type. The types are checked at compile
-/// time, so a mismatch here means the runtime was handed a wrong value (e.g. an injected
-/// value of the wrong type); it is reported as the asset's error, never a panic.
+/// An input as the parameter's type: the shared output itself, or a conversion of it (a
+/// `DataFrame` taken as a `LazyFrame`, or the other way round).
+pub enum Held<'a, T> {
+    /// The shared output.
+    Shared(&'a T),
+    /// Converted for this consumer.
+    Converted(Box<T>),
+}
+
+impl<T> std::ops::Deref for Held<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Held::Shared(t) => t,
+            Held::Converted(t) => t,
+        }
+    }
+}
+
+/// Input `index` as the parameter's type. The types are checked at compile time, so a
+/// mismatch here means the runtime was handed a wrong value (e.g. an injected value of the
+/// wrong type); it is reported as the asset's error, never a panic.
 pub fn input<'a, T: Any>(
     inputs: &'a [Value],
     index: usize,
     upstream: &str,
-) -> Result<&'a T, BoxError> {
+) -> Result<Held<'a, T>, BoxError> {
     let value = inputs.get(index).ok_or_else(|| -> BoxError {
         format!("internal error: input `{upstream}` (#{index}) was not provided").into()
     })?;
-    value.downcast_ref::<T>().ok_or_else(|| -> BoxError {
-        format!(
-            "input `{upstream}` has the wrong type: expected `{}`",
-            std::any::type_name::<T>()
-        )
-        .into()
-    })
+    if let Some(t) = value.downcast_ref::<T>() {
+        return Ok(Held::Shared(t));
+    }
+    #[cfg(feature = "polars")]
+    if let Some(converted) =
+        crate::frame::polars_frames::convert(value, std::any::TypeId::of::<T>())
+    {
+        let converted = converted.map_err(|e| -> BoxError {
+            format!("could not read input `{upstream}`: {e}").into()
+        })?;
+        if let Ok(t) = converted.downcast::<T>() {
+            return Ok(Held::Converted(t));
+        }
+    }
+    Err(format!(
+        "input `{upstream}` has the wrong type: expected `{}`",
+        std::any::type_name::<T>()
+    )
+    .into())
 }
 
 /// Checks that the default I/O manager can store an asset's output, and provides its codec.
@@ -147,8 +178,43 @@ where
     const CODEC: Codec = Codec {
         encode: encode::<T>,
         decode: decode::<T>,
+        frame: None,
     };
 }
+
+/// Checks that a frame output (a type named `DataFrame` or `LazyFrame`) can be stored as
+/// Parquet, and provides its codec.
+#[diagnostic::on_unimplemented(
+    message = "the output of asset `{Down}` is `{Self}`, which orch stores only as a polars frame",
+    label = "a `DataFrame` or `LazyFrame` output needs orch's `polars` feature (on by default) and polars' own types (`orch::polars::prelude::*`)",
+    note = "orch recognises frame outputs by the type's name; other types are stored with serde"
+)]
+pub trait FrameStorable<Down>: Sized {
+    /// The output's codec.
+    const CODEC: Codec;
+}
+#[cfg(feature = "polars")]
+impl<Down> FrameStorable<Down> for polars::prelude::DataFrame {
+    const CODEC: Codec = crate::frame::polars_frames::CODEC;
+}
+#[cfg(feature = "polars")]
+impl<Down> FrameStorable<Down> for polars::prelude::LazyFrame {
+    const CODEC: Codec = crate::frame::polars_frames::LAZY_CODEC;
+}
+
+/// The codec of frame output type `T` of asset `Down`; see [`FrameStorable`].
+pub const fn frame_codec<T: FrameStorable<Down>, Down>() -> Codec {
+    T::CODEC
+}
+
+// A consumer may take a `LazyFrame` from an upstream that produces a `DataFrame`, and the
+// other way round; the runtime converts (see [`input`]).
+#[cfg(feature = "polars")]
+#[diagnostic::do_not_recommend]
+impl<Up, Down> InputOf<Up, Down, polars::prelude::DataFrame> for polars::prelude::LazyFrame {}
+#[cfg(feature = "polars")]
+#[diagnostic::do_not_recommend]
+impl<Up, Down> InputOf<Up, Down, polars::prelude::LazyFrame> for polars::prelude::DataFrame {}
 
 fn encode<T: serde::Serialize + 'static>(value: &Value) -> Result<Vec<u8>, BoxError> {
     let value = value.downcast_ref::<T>().ok_or_else(|| -> BoxError {

@@ -239,7 +239,8 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     #krate::assert_input::<#ty, #alias, #name, #produced::Output>();
                 });
                 prelude.push(quote! {
-                    let #var: &#ty = #krate::input::<#ty>(&__orch_inputs, #index, #up_text)?;
+                    let #var = #krate::input::<#ty>(&__orch_inputs, #index, #up_text)?;
+                    let #var: &#ty = &*#var;
                 });
                 call_args.push(match input.passing {
                     Passing::Borrowed => quote!(#var),
@@ -309,6 +310,9 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
     // The default manager stores bytes: the output must be serde-storable (checked here, at
     // the output type). Other managers take the value as it is.
     let codec = match &attrs.io_manager {
+        None if is_frame(out_ty) => {
+            quote_spanned!(out_span=> ::core::option::Option::Some(#krate::frame_codec::<#out_ty, #name>()))
+        }
         None => {
             quote_spanned!(out_span=> ::core::option::Option::Some(#krate::codec::<#out_ty, #name>()))
         }
@@ -393,6 +397,20 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                 }
             }
         };
+    }
+}
+
+/// A polars frame output (`DataFrame`, `LazyFrame`, with any path), stored as Parquet.
+fn is_frame(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Group(g) => is_frame(&g.elem),
+        syn::Type::Path(p) => {
+            p.qself.is_none()
+                && p.path.segments.last().is_some_and(|s| {
+                    s.arguments.is_none() && (s.ident == "DataFrame" || s.ident == "LazyFrame")
+                })
+        }
+        _ => false,
     }
 }
 

@@ -20,7 +20,7 @@ use orch_core::{AssetContext, AssetGraph, AssetId, AssetKey, LogLine, MetadataVa
 use tokio::sync::Notify;
 
 use crate::events::{EventSink, RunEvent};
-use crate::io::{IoManagers, OutputContext};
+use crate::io::{IoManagers, OutputContext, Stored};
 use crate::plan::Plan;
 use crate::result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
 
@@ -441,9 +441,9 @@ impl Task {
 
     /// Hands a successful output to the asset's I/O manager; returns its data version. A failure
     /// to store fails the asset.
-    fn persist(&self, value: &Value) -> Result<Option<String>, AssetFailure> {
+    fn persist(&self, value: &Value) -> Result<Stored, AssetFailure> {
         let Some(io) = &self.shared.io else {
-            return Ok(None);
+            return Ok(Stored::default());
         };
         let node = self.shared.graph.node(self.id);
         let manager = io
@@ -457,7 +457,7 @@ impl Task {
             codec: node.def.codec,
         };
         match std::panic::catch_unwind(AssertUnwindSafe(|| manager.handle_output(&ctx, value))) {
-            Ok(Ok(version)) => Ok(version),
+            Ok(Ok(stored)) => Ok(stored),
             Ok(Err(error)) => {
                 let mut failure = AssetFailure::from_error(&*error);
                 failure
@@ -477,13 +477,29 @@ impl Task {
     }
 
     /// Persists a successful attempt's output; a storage failure turns it into a failure.
-    fn persist_attempt(&self, attempt: &mut Attempt) -> Option<String> {
+    /// The manager's metadata joins the asset's (which wins on a shared label), and its
+    /// replacement value (a scan of a written `LazyFrame`) is what consumers receive.
+    fn persist_attempt(
+        &self,
+        attempt: &mut Attempt,
+        metadata: &mut Vec<(String, MetadataValue)>,
+    ) -> Option<String> {
         let result = match &attempt.result {
             Ok(value) => self.persist(value),
             Err(_) => return None,
         };
         match result {
-            Ok(version) => version,
+            Ok(stored) => {
+                for (label, value) in stored.metadata {
+                    if !metadata.iter().any(|(l, _)| *l == label) {
+                        metadata.push((label, value));
+                    }
+                }
+                if let Some(value) = stored.replacement {
+                    attempt.result = Ok(value);
+                }
+                stored.data_version
+            }
             Err(failure) => {
                 attempt.result = Err(failure);
                 None
@@ -542,8 +558,8 @@ impl Task {
                 number += 1;
                 task.queue_restart(number);
             };
-            let mut attempt = attempt;
-            let data_version = task.persist_attempt(&mut attempt);
+            let (mut attempt, mut metadata) = (attempt, metadata);
+            let data_version = task.persist_attempt(&mut attempt, &mut metadata);
             match task.finish(attempt, logs, metadata, data_version) {
                 Some(next) => task = next,
                 None => return,
@@ -587,23 +603,24 @@ impl Task {
             number += 1;
             self.queue_restart(number);
         };
-        let mut attempt = attempt;
-        let (task, attempt, data_version) = if self.shared.io.is_some() && attempt.result.is_ok() {
-            // Storing is blocking I/O: do it on the blocking pool, not on a runtime worker.
-            match tokio::task::spawn_blocking(move || {
-                let version = self.persist_attempt(&mut attempt);
-                (self, attempt, version)
-            })
-            .await
-            {
-                Ok(done) => done,
-                // A panic in there dropped the task inside the closure; its `Drop` recorded
-                // the failure.
-                Err(_) => return,
-            }
-        } else {
-            (self, attempt, None)
-        };
+        let (mut attempt, mut metadata) = (attempt, metadata);
+        let (task, attempt, metadata, data_version) =
+            if self.shared.io.is_some() && attempt.result.is_ok() {
+                // Storing is blocking I/O: do it on the blocking pool, not on a runtime worker.
+                match tokio::task::spawn_blocking(move || {
+                    let version = self.persist_attempt(&mut attempt, &mut metadata);
+                    (self, attempt, metadata, version)
+                })
+                .await
+                {
+                    Ok(done) => done,
+                    // A panic in there dropped the task inside the closure; its `Drop` recorded
+                    // the failure.
+                    Err(_) => return,
+                }
+            } else {
+                (self, attempt, metadata, None)
+            };
         let inline = task.finish(attempt, logs, metadata, data_version);
         debug_assert!(inline.is_none());
     }

@@ -128,32 +128,47 @@ pub(super) fn print_history(
         println!("`{asset}` has never been materialized");
         return Ok(());
     }
-    let mut rows = vec![
-        [
-            "MATERIALIZED",
-            "RUN",
-            "DURATION",
-            "CODE VERSION",
-            "METADATA",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
-    ];
-    for e in materializations {
-        rows.push(vec![
+    let partitioned = materializations.iter().any(|e| e.partition.is_some());
+    let mut header = vec!["MATERIALIZED", "RUN"];
+    if partitioned {
+        header.push("PARTITION");
+    }
+    header.extend(["DURATION", "CODE VERSION", "DATA VERSION", "METADATA"]);
+    let mut rows = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
+    // Multi-line values (a frame's preview) do not fit a table row: the latest one is printed
+    // below it.
+    let mut latest_long: Vec<(String, String)> = Vec::new();
+    for (i, e) in materializations.into_iter().enumerate() {
+        let mut row = vec![
             timestamp(e.time),
             e.run_id[..8.min(e.run_id.len())].to_owned(),
+        ];
+        if partitioned {
+            row.push(e.partition.clone().unwrap_or_else(|| "-".to_owned()));
+        }
+        let mut short = Vec::new();
+        for (k, v) in &e.metadata {
+            let text = v.to_string();
+            if text.contains('\n') {
+                if i == 0 {
+                    latest_long.push((k.clone(), text));
+                }
+            } else {
+                short.push(format!("{k}={text}"));
+            }
+        }
+        row.extend([
             e.duration.map_or_else(String::new, format_duration),
             e.code_version.unwrap_or_default(),
             e.data_version
                 .map_or_else(|| "-".to_owned(), |v| v[..16.min(v.len())].to_owned()),
-            e.metadata
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" "),
+            short.join(" "),
         ]);
+        rows.push(row);
     }
     print_rows(&rows);
+    for (label, text) in latest_long {
+        println!("\n{label} (latest):\n{text}");
+    }
     Ok(())
 }

@@ -18,7 +18,7 @@ use orch_core::__private::Value;
 use orch_core::{AssetKey, BoxError};
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::{InputContext, IoManager, LoadError, OutputContext};
+use super::{InputContext, IoManager, LoadError, OutputContext, Stored};
 
 const MAGIC: &[u8; 8] = b"ORCHOUT1";
 const HEADER: usize = 8 + 16;
@@ -45,6 +45,15 @@ impl FsIoManager {
     /// partition keys are encoded ([`orch_core::partitions::encode_key`]), so the path always
     /// stays under `root`.
     pub fn path_of(&self, key: &AssetKey, partition: Option<&str>) -> PathBuf {
+        self.path_with(key, partition, "bin")
+    }
+
+    /// The Parquet file of a frame output (`<key path>.parquet`, or per partition).
+    pub fn frame_path_of(&self, key: &AssetKey, partition: Option<&str>) -> PathBuf {
+        self.path_with(key, partition, "parquet")
+    }
+
+    fn path_with(&self, key: &AssetKey, partition: Option<&str>, extension: &str) -> PathBuf {
         let mut path = self.root.clone();
         for segment in key.path() {
             path.push(segment);
@@ -52,11 +61,12 @@ impl FsIoManager {
         match partition {
             Some(partition) => {
                 let mut name = orch_core::partitions::encode_key(partition);
-                name.push_str(".bin");
+                name.push('.');
+                name.push_str(extension);
                 path.push(name);
             }
             None => {
-                path.set_extension("bin");
+                path.set_extension(extension);
             }
         }
         path
@@ -149,7 +159,7 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
 
 /// What an asset's file holds now, against a payload about to be stored.
 #[derive(Debug, PartialEq)]
-enum Stored {
+enum OnDisk {
     /// No file yet.
     Nothing,
     /// The same payload (same hash and length; header check only).
@@ -158,12 +168,12 @@ enum Stored {
     Other,
 }
 
-fn stored(path: &Path, hash: u128, len: usize) -> Stored {
+fn on_disk(path: &Path, hash: u128, len: usize) -> OnDisk {
     use std::io::Read;
     let mut file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Stored::Nothing,
-        Err(_) => return Stored::Other,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return OnDisk::Nothing,
+        Err(_) => return OnDisk::Other,
     };
     let mut header = [0u8; HEADER];
     let same_len = file
@@ -173,7 +183,7 @@ fn stored(path: &Path, hash: u128, len: usize) -> Stored {
         && file.read_exact(&mut header).is_ok()
         && &header[..8] == MAGIC
         && header[8..] == hash.to_le_bytes();
-    if same { Stored::Same } else { Stored::Other }
+    if same { OnDisk::Same } else { OnDisk::Other }
 }
 
 /// Makes `files` (and their directory entries) durable.
@@ -207,12 +217,88 @@ fn sync(root: &Path, files: &[PathBuf]) -> std::io::Result<()> {
     }
 }
 
-impl IoManager for FsIoManager {
-    fn handle_output(
+impl FsIoManager {
+    /// A frame goes to `<key>.parquet` through a temporary file renamed into place (Parquet
+    /// files are large: no spare copy is kept). Its data version hashes the written file.
+    fn handle_frame(
         &self,
         ctx: &OutputContext<'_>,
+        frame: &orch_core::frame::FrameCodec,
         value: &Value,
-    ) -> Result<Option<String>, BoxError> {
+    ) -> Result<Stored, BoxError> {
+        let path = self.frame_path_of(ctx.key, ctx.partition);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| -> BoxError {
+            format!("could not create {}: {e}", dir.display()).into()
+        })?;
+        let tmp = spare_of(&path);
+        let written = (frame.write)(value, &tmp).map_err(|e| -> BoxError {
+            let _ = fs::remove_file(&tmp);
+            format!("could not write {}: {e}", path.display()).into()
+        })?;
+        let hash = hash_file(&tmp)
+            .map_err(|e| -> BoxError { format!("could not read {}: {e}", tmp.display()).into() })?;
+        fs::rename(&tmp, &path).map_err(|e| -> BoxError {
+            format!("could not write {}: {e}", path.display()).into()
+        })?;
+        self.unsynced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(path.clone());
+        let replacement = if written.lazy {
+            Some((frame.scan)(&path)?)
+        } else {
+            None
+        };
+        Ok(Stored {
+            data_version: Some(hex(hash)),
+            metadata: vec![
+                ("rows".to_owned(), written.rows.into()),
+                ("schema".to_owned(), written.schema.into()),
+                ("preview".to_owned(), written.preview.into()),
+                ("path".to_owned(), path.display().to_string().into()),
+            ],
+            replacement,
+        })
+    }
+
+    fn load_frame(
+        &self,
+        ctx: &InputContext<'_>,
+        frame: &orch_core::frame::FrameCodec,
+    ) -> Result<Value, LoadError> {
+        let path = self.frame_path_of(ctx.key, ctx.partition);
+        if !path.exists() {
+            return Err(LoadError::Missing {
+                key: ctx.key.clone(),
+                location: path.display().to_string(),
+            });
+        }
+        (frame.scan)(&path).map_err(|source| LoadError::Corrupt {
+            key: ctx.key.clone(),
+            location: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+/// The xxh3-128 hash of a file, read in 1 MiB blocks.
+fn hash_file(path: &Path) -> std::io::Result<u128> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.digest128());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+impl IoManager for FsIoManager {
+    fn handle_output(&self, ctx: &OutputContext<'_>, value: &Value) -> Result<Stored, BoxError> {
         let codec = ctx.codec.ok_or_else(|| -> BoxError {
             format!(
                 "the default I/O manager cannot store `{}`: it is not serde-storable",
@@ -220,15 +306,18 @@ impl IoManager for FsIoManager {
             )
             .into()
         })?;
+        if let Some(frame) = codec.frame {
+            return self.handle_frame(ctx, &frame, value);
+        }
         let payload = (codec.encode)(value)?;
         let hash = xxh3_128(&payload);
         let path = self.path_of(ctx.key, ctx.partition);
-        let now = stored(&path, hash, payload.len());
-        if now == Stored::Same {
+        let now = on_disk(&path, hash, payload.len());
+        if now == OnDisk::Same {
             // The same bytes are stored already: rewriting them would only cost a swap.
-            return Ok(Some(hex(hash)));
+            return Ok(Stored::version(Some(hex(hash))));
         }
-        let exists = now == Stored::Other;
+        let exists = now == OnDisk::Other;
         write_atomic(&path, &[MAGIC, &hash.to_le_bytes(), &payload], exists).map_err(
             |e| -> BoxError { format!("could not write {}: {e}", path.display()).into() },
         )?;
@@ -236,7 +325,7 @@ impl IoManager for FsIoManager {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(path);
-        Ok(Some(hex(hash)))
+        Ok(Stored::version(Some(hex(hash))))
     }
 
     fn flush(&self) -> Result<(), BoxError> {
@@ -251,6 +340,9 @@ impl IoManager for FsIoManager {
     }
 
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {
+        if let Some(frame) = ctx.codec.and_then(|c| c.frame) {
+            return self.load_frame(ctx, &frame);
+        }
         let path = self.path_of(ctx.key, ctx.partition);
         let location = path.display().to_string();
         let corrupt = |source: BoxError| LoadError::Corrupt {
@@ -374,7 +466,11 @@ mod tests {
         let run = RunId::new();
         let (out, input) = ctx(&key, &run);
         let value: Value = std::sync::Arc::new(vec!["ada".to_owned(), "bob".to_owned()]);
-        let v1 = io.handle_output(&out, &value).unwrap().unwrap();
+        let v1 = io
+            .handle_output(&out, &value)
+            .unwrap()
+            .data_version
+            .unwrap();
         assert_eq!(io.path_of(&key, None), dir.path().join("raw/users.bin"));
         let back = io.load_input(&input).unwrap();
         assert_eq!(back.downcast_ref::<Vec<String>>().unwrap(), &["ada", "bob"]);
@@ -384,7 +480,13 @@ mod tests {
             .unwrap()
             .modified()
             .unwrap();
-        assert_eq!(io.handle_output(&out, &value).unwrap().unwrap(), v1);
+        assert_eq!(
+            io.handle_output(&out, &value)
+                .unwrap()
+                .data_version
+                .unwrap(),
+            v1
+        );
         assert_eq!(
             fs::metadata(io.path_of(&key, None))
                 .unwrap()
@@ -393,7 +495,13 @@ mod tests {
             modified
         );
         let other: Value = std::sync::Arc::new(vec!["ada".to_owned()]);
-        assert_ne!(io.handle_output(&out, &other).unwrap().unwrap(), v1);
+        assert_ne!(
+            io.handle_output(&out, &other)
+                .unwrap()
+                .data_version
+                .unwrap(),
+            v1
+        );
         let back = io.load_input(&input).unwrap();
         assert_eq!(back.downcast_ref::<Vec<String>>().unwrap(), &["ada"]);
         // The previous version became the spare, which the next write reuses; nothing else is

@@ -28,7 +28,7 @@ pub struct OutputContext<'a> {
     pub key: &'a AssetKey,
     /// The run producing it.
     pub run_id: &'a RunId,
-    /// The partition, once assets have partitions (`None` for now).
+    /// The partition, for partitioned assets.
     pub partition: Option<&'a str>,
     /// The output type as written, e.g. `Vec<User>`.
     pub output_type: &'static str,
@@ -41,7 +41,7 @@ pub struct OutputContext<'a> {
 pub struct InputContext<'a> {
     /// The asset whose output is loaded.
     pub key: &'a AssetKey,
-    /// The partition (`None` for now).
+    /// The partition, for partitioned assets.
     pub partition: Option<&'a str>,
     /// The output type as written.
     pub output_type: &'static str,
@@ -85,18 +85,47 @@ pub enum LoadError {
     },
 }
 
+/// What storing an output produced.
+#[derive(Default)]
+#[non_exhaustive]
+pub struct Stored {
+    /// The output's data version (a content hash), or `None` if the manager cannot tell.
+    pub data_version: Option<String>,
+    /// Metadata to record with the materialization (row counts, schemas, previews), after
+    /// the asset's own.
+    pub metadata: Vec<(String, orch_core::MetadataValue)>,
+    /// What the run's consumers receive instead of the value itself (a scan of the written
+    /// file for a `LazyFrame`, whose plan would otherwise run again in every consumer).
+    pub replacement: Option<Value>,
+}
+
+impl Stored {
+    /// Stored, with this data version.
+    pub fn version(data_version: Option<String>) -> Self {
+        Stored {
+            data_version,
+            ..Stored::default()
+        }
+    }
+}
+
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stored")
+            .field("data_version", &self.data_version)
+            .field("metadata", &self.metadata)
+            .field("replacement", &self.replacement.is_some())
+            .finish()
+    }
+}
+
 /// Stores outputs and loads them back.
 ///
 /// `handle_output` runs on the blocking pool right after the asset succeeds; a failure there
-/// fails the asset. It returns the output's data version (a content hash), or `None` if the
-/// manager cannot tell.
+/// fails the asset.
 pub trait IoManager: Send + Sync + 'static {
     /// Stores `value` (of the asset's output type).
-    fn handle_output(
-        &self,
-        ctx: &OutputContext<'_>,
-        value: &Value,
-    ) -> Result<Option<String>, BoxError>;
+    fn handle_output(&self, ctx: &OutputContext<'_>, value: &Value) -> Result<Stored, BoxError>;
     /// Loads the stored output.
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError>;
     /// Makes everything stored so far durable. Called once at the end of each run, before the

@@ -1,0 +1,168 @@
+//! polars frames as assets: Parquet storage (schema preserved), LazyFrames streamed into the
+//! file and scanned by consumers, DataFrame <-> LazyFrame inputs, metadata, partitions.
+
+use orch::polars::prelude::*;
+use orch::prelude::*;
+use orch::storage::{SqliteStorage, Storage};
+use orch::{AssetStatus, Recording};
+
+#[asset(group = "frames")]
+fn trips() -> Result<DataFrame, BoxError> {
+    Ok(df!(
+        "id" => [1i64, 2, 3, 4, 5, 6],
+        "city" => ["oslo", "rome", "oslo", "lima", "rome", "oslo"],
+        "km" => [3.5f64, 12.0, 7.25, 1.0, 30.5, 2.0],
+    )?)
+}
+
+/// Lazy: a plan over its upstream; orch runs it with the streaming engine into Parquet.
+#[asset(group = "frames")]
+fn long_trips(trips: &LazyFrame) -> LazyFrame {
+    trips.clone().filter(col("km").gt(lit(5.0)))
+}
+
+/// Takes the lazy upstream as a DataFrame: orch collects the scan of its file.
+#[asset(group = "frames")]
+fn km_by_city(long_trips: &DataFrame) -> Result<DataFrame, BoxError> {
+    Ok(long_trips
+        .clone()
+        .lazy()
+        .group_by([col("city")])
+        .agg([col("km").sum()])
+        .sort(["city"], Default::default())
+        .collect()?)
+}
+
+/// What a consumer of the lazy asset receives: a plan that scans the stored file.
+#[asset(group = "frames")]
+fn long_trip_plan(long_trips: &LazyFrame) -> Result<String, BoxError> {
+    Ok(long_trips
+        .clone()
+        .filter(col("city").eq(lit("rome")))
+        .select([col("id")])
+        .describe_optimized_plan()?)
+}
+
+fn column_f64(df: &DataFrame, name: &str) -> Vec<f64> {
+    df.column(name)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
+}
+
+#[test]
+fn frames_are_stored_as_parquet_and_flow_between_eager_and_lazy_assets() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = Materialize::select("group:frames")
+        .record(Recording::open(dir.path(), "test").unwrap())
+        .run()
+        .unwrap();
+    assert!(result.success(), "{result:?}");
+    let storage = dir.path().join("storage");
+    for name in ["trips", "long_trips", "km_by_city"] {
+        assert!(storage.join(format!("{name}.parquet")).exists(), "{name}");
+    }
+    let by_city = result.output::<km_by_city>();
+    assert_eq!(column_f64(by_city, "km"), [7.25, 42.5]);
+
+    // The lazy asset's consumers scan its file: the filter and the projection reach the scan.
+    let plan = result.output::<long_trip_plan>();
+    assert!(plan.contains("Parquet SCAN ["), "{plan}");
+    assert!(plan.contains("long_trips.parquet"), "{plan}");
+    assert!(plan.contains("PROJECT 2/3 COLUMNS"), "{plan}");
+    assert!(
+        plan.contains(r#"SELECTION: col("city") == "rome""#),
+        "{plan}"
+    );
+
+    // Metadata: rows, schema and a preview, recorded with the materialization.
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    let history = store.materializations("long_trips", 1).unwrap();
+    let meta: std::collections::HashMap<_, _> = history[0]
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.to_string()))
+        .collect();
+    assert_eq!(meta["rows"], "3");
+    assert_eq!(meta["schema"], "id: i64, city: str, km: f64");
+    assert!(meta["preview"].contains("rome"), "{}", meta["preview"]);
+
+    // A later run loads the stored frame: schema and values survive the round trip.
+    let again = Materialize::select("km_by_city")
+        .record(Recording::open(dir.path(), "test").unwrap())
+        .run()
+        .unwrap();
+    assert!(again.success(), "{again:?}");
+    assert!(matches!(
+        again.outcome("long_trips").unwrap().status,
+        AssetStatus::Loaded
+    ));
+    assert_eq!(again.output::<km_by_city>(), by_city);
+    let stored = LazyFrame::scan_parquet(
+        PlRefPath::new(storage.join("trips.parquet").to_str().unwrap()),
+        ScanArgsParquet::default(),
+    )
+    .unwrap()
+    .collect()
+    .unwrap();
+    assert_eq!(&stored, result.output::<trips>());
+    assert_eq!(
+        stored
+            .schema()
+            .iter_fields()
+            .map(|f| f.dtype().clone())
+            .collect::<Vec<_>>(),
+        [DataType::Int64, DataType::String, DataType::Float64]
+    );
+}
+
+#[test]
+fn a_damaged_parquet_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = || Recording::open(dir.path(), "test").unwrap();
+    assert!(
+        Materialize::select("trips")
+            .record(rec())
+            .run()
+            .unwrap()
+            .success()
+    );
+    let path = dir.path().join("storage/trips.parquet");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = Materialize::select("long_trips")
+        .record(rec())
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the stored output of asset `trips`"), "{err}");
+    assert!(err.contains("trips.parquet"), "{err}");
+    assert!(
+        err.ends_with("materialize `trips` again to repair it"),
+        "{err}"
+    );
+}
+
+#[asset(group = "daily_frames", partitions = daily("2024-01-01").end("2024-01-08"))]
+fn daily_rides(ctx: &AssetContext) -> Result<DataFrame, BoxError> {
+    let day = ctx.partition_key().ok_or("daily")?.to_owned();
+    Ok(df!("day" => [day.clone(), day], "n" => [1i64, 2])?)
+}
+
+#[test]
+fn partitioned_frames_are_one_file_per_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    for day in ["2024-01-02", "2024-01-03"] {
+        let r = Materialize::select("daily_rides")
+            .partition(day)
+            .record(Recording::open(dir.path(), "test").unwrap())
+            .run()
+            .unwrap();
+        assert!(r.success(), "{r:?}");
+    }
+    let storage = dir.path().join("storage/daily_rides");
+    assert!(storage.join("2024-01-02.parquet").exists());
+    assert!(storage.join("2024-01-03.parquet").exists());
+}
