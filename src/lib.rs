@@ -86,6 +86,9 @@ pub use orch_core::{
     Resources, RunId, SelectionError,
 };
 pub use orch_macros::asset;
+/// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
+#[cfg(feature = "polars")]
+pub use orch_runtime::sql;
 pub use orch_runtime::{
     App, AssetFailure, AssetOutcome, AssetStatus, CaptureLayer, EXIT_ASSET_FAILED, EXIT_OK,
     EXIT_USAGE, EventSink, Materialize, MaterializeError, PlanError, Recording, RunEvent,
@@ -99,6 +102,8 @@ pub use polars;
 
 /// The few names an asset module needs: `use orch::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "polars")]
+    pub use crate::sql::{Database, SqlParam};
     pub use crate::{AssetContext, AssetSelection, BoxError, Materialize, MetadataValue, asset};
 }
 

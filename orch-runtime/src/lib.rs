@@ -10,6 +10,8 @@ mod logging;
 mod materialize;
 mod plan;
 mod result;
+#[cfg(feature = "polars")]
+pub mod sql;
 mod staleness;
 pub mod storage;
 

@@ -1,0 +1,180 @@
+//! Result columns built row by row into polars columns, widening as values arrive: a column
+//! of integers that meets a float becomes floats, anything that meets text becomes text.
+
+use polars::prelude::*;
+
+/// One value read from a row.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bool(bool),
+}
+
+/// What a column holds so far.
+#[derive(Debug)]
+enum Values {
+    /// Only NULLs yet (this many).
+    Nulls(usize),
+    Int(Vec<Option<i64>>),
+    Float(Vec<Option<f64>>),
+    Text(Vec<Option<String>>),
+    Bool(Vec<Option<bool>>),
+}
+
+/// A column being built.
+#[derive(Debug)]
+pub(super) struct Column {
+    name: String,
+    values: Values,
+}
+
+impl Column {
+    /// An empty column; `hint` (a declared type such as `INTEGER` or `int8`) types it even if
+    /// no row arrives.
+    pub(super) fn new(name: String, hint: Option<Kind>) -> Self {
+        let values = match hint {
+            Some(Kind::Int) => Values::Int(Vec::new()),
+            Some(Kind::Float) => Values::Float(Vec::new()),
+            Some(Kind::Text) => Values::Text(Vec::new()),
+            Some(Kind::Bool) => Values::Bool(Vec::new()),
+            None => Values::Nulls(0),
+        };
+        Column { name, values }
+    }
+
+    pub(super) fn push(&mut self, cell: Cell) {
+        // Widen first if the cell does not fit.
+        let widened = match (&mut self.values, &cell) {
+            (Values::Nulls(n), Cell::Int(_)) => Some(Values::Int(vec![None; *n])),
+            (Values::Nulls(n), Cell::Float(_)) => Some(Values::Float(vec![None; *n])),
+            (Values::Nulls(n), Cell::Text(_)) => Some(Values::Text(vec![None; *n])),
+            (Values::Nulls(n), Cell::Bool(_)) => Some(Values::Bool(vec![None; *n])),
+            (Values::Int(v), Cell::Float(_)) => Some(Values::Float(
+                v.iter().map(|x| x.map(|i| i as f64)).collect(),
+            )),
+            (Values::Int(_) | Values::Float(_) | Values::Bool(_), Cell::Text(_))
+            | (Values::Float(_) | Values::Text(_), Cell::Bool(_))
+            | (Values::Bool(_), Cell::Int(_) | Cell::Float(_)) => Some(Values::Text(self.texts())),
+            _ => None,
+        };
+        if let Some(values) = widened {
+            self.values = values;
+        }
+        match (&mut self.values, cell) {
+            (Values::Nulls(n), Cell::Null) => *n += 1,
+            (Values::Int(v), Cell::Null) => v.push(None),
+            (Values::Float(v), Cell::Null) => v.push(None),
+            (Values::Text(v), Cell::Null) => v.push(None),
+            (Values::Bool(v), Cell::Null) => v.push(None),
+            (Values::Int(v), Cell::Int(i)) => v.push(Some(i)),
+            (Values::Float(v), Cell::Int(i)) => v.push(Some(i as f64)),
+            (Values::Float(v), Cell::Float(f)) => v.push(Some(f)),
+            (Values::Bool(v), Cell::Bool(b)) => v.push(Some(b)),
+            (Values::Text(v), Cell::Text(s)) => v.push(Some(s)),
+            (Values::Text(v), Cell::Int(i)) => v.push(Some(i.to_string())),
+            (Values::Text(v), Cell::Float(f)) => v.push(Some(f.to_string())),
+            (Values::Text(v), Cell::Bool(b)) => v.push(Some(b.to_string())),
+            // Every other pair was widened above.
+            (values, cell) => unreachable!("{values:?} after widening cannot take {cell:?}"),
+        }
+    }
+
+    /// The values so far as text (for widening to a text column).
+    fn texts(&self) -> Vec<Option<String>> {
+        match &self.values {
+            Values::Nulls(n) => vec![None; *n],
+            Values::Int(v) => v.iter().map(|x| x.map(|i| i.to_string())).collect(),
+            Values::Float(v) => v.iter().map(|x| x.map(|f| f.to_string())).collect(),
+            Values::Bool(v) => v.iter().map(|x| x.map(|b| b.to_string())).collect(),
+            Values::Text(v) => v.clone(),
+        }
+    }
+
+    /// The finished column; the builder is left empty (same type) for the next chunk.
+    pub(super) fn take(&mut self) -> polars::prelude::Column {
+        let name = PlSmallStr::from(self.name.as_str());
+        let series = match &mut self.values {
+            // A column of NULLs only: text, the most general.
+            Values::Nulls(n) => {
+                let n = std::mem::take(n);
+                Series::new(name, vec![None::<String>; n])
+            }
+            Values::Int(v) => Series::new(name, std::mem::take(v)),
+            Values::Float(v) => Series::new(name, std::mem::take(v)),
+            Values::Text(v) => Series::new(name, std::mem::take(v)),
+            Values::Bool(v) => Series::new(name, std::mem::take(v)),
+        };
+        series.into()
+    }
+}
+
+/// A column type hint from a declared type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Kind {
+    Int,
+    Float,
+    Text,
+    Bool,
+}
+
+/// SQLite's type affinity rules, applied to a declared column type (`INTEGER`, `VARCHAR(20)`,
+/// `DOUBLE`, `BOOLEAN`...).
+pub(super) fn sqlite_kind(declared: &str) -> Option<Kind> {
+    let t = declared.to_ascii_uppercase();
+    if t.contains("BOOL") {
+        Some(Kind::Bool)
+    } else if t.contains("INT") {
+        Some(Kind::Int)
+    } else if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
+        Some(Kind::Text)
+    } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
+        Some(Kind::Float)
+    } else {
+        // NUMERIC, DATE and the rest: typed by the values that come.
+        None
+    }
+}
+
+/// Builds a DataFrame from finished columns.
+pub(super) fn frame(columns: &mut [Column]) -> PolarsResult<DataFrame> {
+    let cols: Vec<polars::prelude::Column> = columns.iter_mut().map(Column::take).collect();
+    DataFrame::new_infer_height(cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_widen_as_values_arrive() {
+        let mut ints = Column::new("n".to_owned(), None);
+        for c in [Cell::Null, Cell::Int(2), Cell::Float(2.5)] {
+            ints.push(c);
+        }
+        let s = ints.take();
+        assert_eq!(s.dtype(), &DataType::Float64);
+        assert_eq!(s.null_count(), 1);
+        let mut mixed = Column::new("m".to_owned(), Some(Kind::Int));
+        for c in [Cell::Int(1), Cell::Text("x".to_owned()), Cell::Bool(true)] {
+            mixed.push(c);
+        }
+        let s = mixed.take();
+        assert_eq!(s.dtype(), &DataType::String);
+        let s = s.str().unwrap();
+        assert_eq!(s.get(0), Some("1"));
+        assert_eq!(s.get(2), Some("true"));
+        // Taken columns keep their type for the next chunk, even with no rows.
+        assert_eq!(mixed.take().dtype(), &DataType::String);
+    }
+
+    #[test]
+    fn declared_types_follow_sqlite_affinity() {
+        assert_eq!(sqlite_kind("BIGINT"), Some(Kind::Int));
+        assert_eq!(sqlite_kind("varchar(20)"), Some(Kind::Text));
+        assert_eq!(sqlite_kind("DOUBLE PRECISION"), Some(Kind::Float));
+        assert_eq!(sqlite_kind("DATE"), None);
+    }
+}
