@@ -1,14 +1,16 @@
-//! Daily partitions: `events_raw` reads one day, `daily_counts` aggregates that day, and a
-//! static `region` lookup is read whole by every partition.
+//! Daily partitions: `events_raw` reads one day, `daily_counts` aggregates that day (a
+//! DataFrame), `regions` is read whole by every partition, and `quarter_counts` reads every
+//! partition of `daily_counts` at once (backfill runs it after the partitions).
 //!
 //! ```text
 //! cargo run --example partitioned -- materialize --partition 2024-01-05
-//! cargo run --example partitioned -- backfill --select '*' --from 2024-01-01 --to 2024-01-31
+//! cargo run --example partitioned -- backfill --select '*' --from 2024-01-01 --to 2024-03-31
 //! cargo run --example partitioned -- partitions daily_counts
 //! ```
 //!
 //! `FAIL_DAY=2024-01-13` makes that day fail, to see a backfill report and re-run it.
 
+use orch::polars::prelude::*;
 use orch::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -55,13 +57,28 @@ fn events_raw(ctx: &AssetContext, regions: &Vec<String>) -> Result<Vec<Event>, S
 
 /// Events per region for the same day.
 #[asset(partitions = daily("2024-01-01").end("2024-04-01"))]
-fn daily_counts(ctx: &AssetContext, events_raw: &Vec<Event>) -> Vec<(String, usize)> {
-    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+fn daily_counts(ctx: &AssetContext, events_raw: &Vec<Event>) -> Result<DataFrame, BoxError> {
+    let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
     for e in events_raw {
         *counts.entry(e.region.clone()).or_default() += 1;
     }
-    ctx.add_output_metadata("rows", events_raw.len());
-    counts.into_iter().collect()
+    let day = ctx.partition_key().unwrap_or_default();
+    Ok(df!(
+        "day" => vec![day; counts.len()],
+        "region" => counts.keys().cloned().collect::<Vec<_>>(),
+        "events" => counts.values().copied().collect::<Vec<_>>(),
+    )?)
+}
+
+/// Events per region over the whole quarter: reads every daily partition, concatenated.
+#[asset]
+fn quarter_counts(daily_counts: &LazyFrame) -> Result<DataFrame, BoxError> {
+    Ok(daily_counts
+        .clone()
+        .group_by([col("region")])
+        .agg([col("events").sum()])
+        .sort(["region"], Default::default())
+        .collect()?)
 }
 
 fn main() -> std::process::ExitCode {

@@ -351,13 +351,13 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
             "--from",
             "2024-01-01",
             "--to",
-            "2024-01-31",
+            "2024-03-31",
         ],
         Some("2024-01-13"),
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("backfill: 30 of 31 partitions succeeded, 1 failed"),
+        stdout(&out).contains("backfill: 90 of 91 partitions succeeded, 1 failed"),
         "{}",
         stdout(&out)
     );
@@ -368,16 +368,23 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
         "{}",
         stderr(&out)
     );
-    let out = run(&["partitions", "events_raw"], None);
-    let text = stdout(&out);
+    // What reads every partition waits until they all succeed.
+    assert!(
+        stderr(&out).contains(
+            "not materializing `quarter_counts` (they read every partition, and some failed)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let text = stdout(&run(&["partitions", "events_raw"], None));
     assert!(text.contains("91 partitions"), "{text}");
     assert!(
-        text.contains("materialized      30  2024-01-01..2024-01-12, 2024-01-14..2024-01-31"),
+        text.contains("materialized      90  2024-01-01..2024-01-12, 2024-01-14..2024-03-31"),
         "{text}"
     );
     assert!(text.contains("failed             1  2024-01-13"), "{text}");
 
-    // The failed day re-runs on its own and the status follows.
+    // The failed day re-runs on its own (what reads every partition cannot join that run).
     let out = run(
         &[
             "materialize",
@@ -388,14 +395,32 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
         ],
         None,
     );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("asset `quarter_counts` reads every partition of `daily_counts`, so it cannot run inside a one-partition run"), "{}", stderr(&out));
+    let out = run(
+        &[
+            "materialize",
+            "--select",
+            "events_raw or daily_counts",
+            "--partition",
+            "2024-01-13",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&run(&["partitions", "daily_counts"], None));
     assert!(
-        text.contains("materialized      31  2024-01-01..2024-01-31"),
+        text.contains("materialized      91  2024-01-01..2024-03-31"),
         "{text}"
     );
-    assert!(
-        text.contains("missing           60  2024-02-01..2024-03-31"),
-        "{text}"
-    );
+    assert!(text.contains("missing            0"), "{text}");
+
+    // Now every partition is there: the quarter reads them all. Day d of a month has d events
+    // per region, so a region's quarter total is the sum of the days of the three months.
+    let out = run(&["materialize", "--select", "quarter_counts"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let per_region: i64 = (1..=31).sum::<i64>() + (1..=29).sum::<i64>() + (1..=31).sum::<i64>();
+    let text = stdout(&run(&["history", "quarter_counts"], None));
+    assert!(text.contains("rows=2"), "{text}");
+    assert!(text.contains(&per_region.to_string()), "{text}");
 }

@@ -166,3 +166,63 @@ fn partitioned_frames_are_one_file_per_partition() {
     assert!(storage.join("2024-01-02.parquet").exists());
     assert!(storage.join("2024-01-03.parquet").exists());
 }
+
+/// Unpartitioned: reads every partition of `daily_rides`, concatenated in order.
+#[asset(group = "daily_frames")]
+fn rides_total(daily_rides: &LazyFrame) -> Result<DataFrame, BoxError> {
+    Ok(daily_rides
+        .clone()
+        .select([
+            col("n").sum().alias("n"),
+            col("day").first().alias("first_day"),
+            len().alias("rows"),
+        ])
+        .collect()?)
+}
+
+#[test]
+fn an_unpartitioned_frame_asset_reads_every_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = || Recording::open(dir.path(), "test").unwrap();
+    // Before the partitions exist: refused, naming what is missing.
+    let err = Materialize::select("rides_total")
+        .record(rec())
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "asset `rides_total` reads every partition of `daily_rides`, but 7 of its 7 partitions are not materialized (`2024-01-01`, `2024-01-02`, `2024-01-03`, `2024-01-04`, `2024-01-05`, ...): backfill them first"
+    );
+    // Inside a one-partition run: refused, with what to do instead.
+    let err = Materialize::select("daily_rides+")
+        .partition("2024-01-02")
+        .record(rec())
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("asset `rides_total` reads every partition of `daily_rides`, so it cannot run inside a one-partition run"), "{err}");
+    for day in 1..=7 {
+        let r = Materialize::select("daily_rides")
+            .partition(format!("2024-01-{day:02}"))
+            .record(rec())
+            .run()
+            .unwrap();
+        assert!(r.success());
+    }
+    let r = Materialize::select("rides_total")
+        .record(rec())
+        .run()
+        .unwrap();
+    assert!(r.success(), "{r:?}");
+    let total = r.output::<rides_total>();
+    assert_eq!(total.column("n").unwrap().i64().unwrap().get(0), Some(21));
+    assert_eq!(
+        total.column("rows").unwrap().u32().unwrap().get(0),
+        Some(14)
+    );
+    assert_eq!(
+        total.column("first_day").unwrap().str().unwrap().get(0),
+        Some("2024-01-01")
+    );
+}

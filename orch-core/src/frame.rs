@@ -34,6 +34,9 @@ pub struct FrameCodec {
     /// A lazy scan of the file at `path` (its footer is checked now, so a damaged file is an
     /// error at load time, not in the middle of a consumer).
     pub scan: fn(&Path) -> Result<Value, BoxError>,
+    /// One lazy frame over several files, concatenated in order (every partition of a
+    /// partitioned asset, for an unpartitioned consumer).
+    pub scan_many: fn(&[std::path::PathBuf]) -> Result<Value, BoxError>,
 }
 
 impl std::fmt::Debug for FrameCodec {
@@ -60,14 +63,22 @@ pub(crate) mod polars_frames {
     pub(crate) const CODEC: Codec = Codec {
         encode,
         decode,
-        frame: Some(FrameCodec { write, scan }),
+        frame: Some(FrameCodec {
+            write,
+            scan,
+            scan_many,
+        }),
     };
 
     /// A `LazyFrame` codec decodes bytes into a `LazyFrame`; a `DataFrame` one, into a frame.
     pub(crate) const LAZY_CODEC: Codec = Codec {
         encode,
         decode: decode_lazy,
-        frame: Some(FrameCodec { write, scan }),
+        frame: Some(FrameCodec {
+            write,
+            scan,
+            scan_many,
+        }),
     };
 
     fn not_a_frame() -> BoxError {
@@ -165,6 +176,22 @@ pub(crate) mod polars_frames {
         ParquetReader::new(file).num_rows()?;
         let lf = LazyFrame::scan_parquet(path_text(path)?, ScanArgsParquet::default())?;
         Ok(Arc::new(lf))
+    }
+
+    fn scan_many(paths: &[std::path::PathBuf]) -> Result<Value, BoxError> {
+        let mut frames = Vec::with_capacity(paths.len());
+        for path in paths {
+            // Each footer is checked, as for one file; the error names the file.
+            let one = scan(path)
+                .map_err(|e| -> BoxError { format!("{}: {e}", path.display()).into() })?;
+            let lf = one
+                .downcast_ref::<LazyFrame>()
+                .ok_or_else(not_a_frame)?
+                .clone();
+            frames.push(lf);
+        }
+        let all = concat(frames, UnionArgs::default())?;
+        Ok(Arc::new(all))
     }
 
     /// A consumer asked for `T` and the run holds another frame type: `DataFrame` ->

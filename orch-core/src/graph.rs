@@ -274,8 +274,11 @@ fn check_partition_inputs(nodes: &[AssetNode], errors: &mut Vec<DefinitionError>
             let Some(theirs) = &upstream.partitions else {
                 continue;
             };
+            let frames = upstream.def.codec.is_some_and(|c| c.frame.is_some());
             let message = match &node.partitions {
                 Some(ours) if ours == theirs => continue,
+                // An unpartitioned consumer of a frame reads every partition, concatenated.
+                None if frames => continue,
                 Some(ours) => format!(
                     "they are partitioned differently (`{}`: {}; `{}`: {}); give both the same `partitions = ...`",
                     upstream.key,
@@ -284,7 +287,7 @@ fn check_partition_inputs(nodes: &[AssetNode], errors: &mut Vec<DefinitionError>
                     ours.describe()
                 ),
                 None => format!(
-                    "`{}` is partitioned ({}) and `{}` is not; partition `{}` the same way (reading all partitions at once is not supported yet)",
+                    "`{}` is partitioned ({}) and `{}` is not; partition `{}` the same way (an unpartitioned asset reads every partition at once only of DataFrame or LazyFrame outputs, concatenated)",
                     upstream.key,
                     theirs.describe(),
                     node.key,

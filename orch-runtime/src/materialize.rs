@@ -346,6 +346,19 @@ impl<'s> Materialize<'s> {
                 output_type: node.def.output_type,
                 codec: node.def.codec,
             };
+            // An unpartitioned consumer of a partitioned input reads every partition.
+            if node.partitions.is_some() && self.partition.is_none() {
+                let (keys, data_version) =
+                    all_partitions(graph, consumer, up, &*recording.storage)?;
+                let value = manager.load_partitions(&ctx, &keys)?;
+                provided.push(Provided {
+                    id: up,
+                    value,
+                    loaded: true,
+                    data_version,
+                });
+                continue;
+            }
             let value = match manager.load_input(&ctx) {
                 Ok(value) => value,
                 Err(LoadError::Missing { .. }) => {
@@ -487,12 +500,73 @@ fn check_partition(
             }
         }
     }
+    if partition.is_some() {
+        for &id in selected {
+            let node = graph.node(id);
+            if node.partitions.is_some() {
+                continue;
+            }
+            if let Some(&up) = node
+                .inputs
+                .iter()
+                .find(|&&up| graph.node(up).partitions.is_some())
+            {
+                return Err(PlanError::ReadsAllPartitions {
+                    asset: node.key.clone(),
+                    upstream: graph.node(up).key.clone(),
+                });
+            }
+        }
+    }
     match partition {
         Some(partition) if !any => Err(PlanError::NotPartitioned {
             partition: partition.to_owned(),
         }),
         _ => Ok(()),
     }
+}
+
+/// Every partition of `up` that exists now, in order, if all are materialized (their last
+/// outcome); otherwise the error listing the ones that are not.
+fn all_partitions(
+    graph: &AssetGraph,
+    consumer: AssetId,
+    up: AssetId,
+    storage: &dyn Storage,
+) -> Result<(Vec<String>, Option<String>), MaterializeError> {
+    let node = graph.node(up);
+    let Some(partitions) = &node.partitions else {
+        return Ok((Vec::new(), None));
+    };
+    let statuses = storage.partition_statuses(&node.key.to_string())?;
+    let done: std::collections::HashMap<&str, Option<&str>> = statuses
+        .iter()
+        .filter(|s| s.kind == crate::storage::EventKind::Materialized)
+        .map(|s| (s.partition.as_str(), s.data_version.as_deref()))
+        .collect();
+    let keys = partitions.keys(jiff::Timestamp::now(), &[]);
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|k| !done.contains_key(k.as_str()))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        return Err(PlanError::PartitionsMissing {
+            asset: graph.node(consumer).key.clone(),
+            upstream: node.key.clone(),
+            missing,
+            total: keys.len(),
+        }
+        .into());
+    }
+    // The combined data version: a hash of every partition's, in order.
+    let mut joined = String::new();
+    for k in &keys {
+        joined.push_str(done.get(k.as_str()).copied().flatten().unwrap_or("-"));
+        joined.push('\n');
+    }
+    let version = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(joined.as_bytes()));
+    Ok((keys, Some(version)))
 }
 
 /// Every resource the planned assets take is configured (checked before anything runs).

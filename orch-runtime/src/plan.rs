@@ -59,6 +59,36 @@ pub enum PlanError {
         /// The chosen partition.
         partition: String,
     },
+    /// A run of one partition selects an unpartitioned asset that reads every partition of its
+    /// input, which this run only changes one of.
+    #[error(
+        "asset `{asset}` reads every partition of `{upstream}`, so it cannot run inside a one-partition run: select it in its own run (`materialize --select {asset}`), or use `backfill`, which runs it after the partitions"
+    )]
+    ReadsAllPartitions {
+        /// The unpartitioned consumer.
+        asset: AssetKey,
+        /// Its partitioned input.
+        upstream: AssetKey,
+    },
+    /// An unpartitioned asset reads every partition of an input, and some are not
+    /// materialized.
+    #[error(
+        "asset `{asset}` reads every partition of `{upstream}`, but {} of its {total} partitions {} not materialized ({}{}): backfill them first",
+        .missing.len(),
+        if .missing.len() == 1 { "is" } else { "are" },
+        .missing.iter().take(5).map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+        if .missing.len() > 5 { ", ..." } else { "" }
+    )]
+    PartitionsMissing {
+        /// The unpartitioned consumer.
+        asset: AssetKey,
+        /// Its partitioned input.
+        upstream: AssetKey,
+        /// The partitions not materialized (missing or failed last).
+        missing: Vec<String>,
+        /// How many partitions exist.
+        total: usize,
+    },
     /// The chosen partition is not one of a selected asset's.
     #[error("asset `{asset}`: {message}")]
     InvalidPartition {

@@ -80,11 +80,24 @@ pub(super) fn backfill(
         keys.last().map_or("", String::as_str),
     );
     let started = std::time::Instant::now();
-    // Unpartitioned assets in the selection (inputs every partition reads whole) run once,
-    // first; then each partition's run materializes the partitioned ones and loads those.
+    // Unpartitioned assets upstream of the partitions (inputs every partition reads whole) run
+    // once, first; then one run per partition; then the unpartitioned assets downstream of
+    // them (which read every partition), once, if every partition succeeded.
     let (whole, sliced): (Vec<AssetId>, Vec<AssetId>) = ids
         .iter()
         .partition(|&&id| graph.node(id).partitions.is_none());
+    let in_selection = |id: AssetId| ids.contains(&id);
+    let mut downstream_of_partitions = vec![false; graph.len()];
+    for &id in graph.topological_order() {
+        let node = graph.node(id);
+        downstream_of_partitions[id] = node.upstream.iter().any(|&up| {
+            in_selection(up)
+                && (graph.node(up).partitions.is_some() || downstream_of_partitions[up])
+        });
+    }
+    let (after, whole): (Vec<AssetId>, Vec<AssetId>) = whole
+        .into_iter()
+        .partition(|&id| downstream_of_partitions[id]);
     let keys_of = |ids: &[AssetId]| {
         orch_core::AssetSelection::Keys(ids.iter().map(|&id| graph.node(id).key.clone()).collect())
     };
@@ -160,6 +173,44 @@ pub(super) fn backfill(
         outcomes
     });
     let failed: Vec<_> = outcomes.iter().filter(|(_, _, o)| o.is_err()).collect();
+    let mut after_failed = false;
+    if !after.is_empty() {
+        if failed.is_empty() {
+            eprintln!(
+                "materializing {} asset(s) that read every partition",
+                after.len()
+            );
+            let last = runtime.block_on(
+                Materialize::selection(keys_of(&after))
+                    .keep_outputs(false)
+                    .resources(Arc::clone(&resources))
+                    .record(recording.clone())
+                    .run_async(),
+            );
+            match last {
+                Ok(r) if r.success() && r.storage_error().is_none() => {
+                    super::table::print_summary(&r);
+                }
+                Ok(r) => {
+                    super::table::print_summary(&r);
+                    after_failed = true;
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    after_failed = true;
+                }
+            }
+        } else {
+            let names: Vec<String> = after
+                .iter()
+                .map(|&id| format!("`{}`", graph.node(id).key))
+                .collect();
+            eprintln!(
+                "not materializing {} (they read every partition, and some failed)",
+                names.join(", ")
+            );
+        }
+    }
     for (_, partition, outcome) in &failed {
         if let Err(why) = outcome {
             eprintln!("  partition {partition} FAILED: {why}");
@@ -174,8 +225,10 @@ pub(super) fn backfill(
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e3 / outcomes.len().max(1) as f64
     );
-    if failed.is_empty() {
+    if failed.is_empty() && !after_failed {
         EXIT_OK
+    } else if failed.is_empty() {
+        EXIT_ASSET_FAILED
     } else {
         if let Some((_, partition, _)) = failed.first() {
             eprintln!(

@@ -339,6 +339,42 @@ impl IoManager for FsIoManager {
         })
     }
 
+    fn load_partitions(
+        &self,
+        ctx: &InputContext<'_>,
+        partitions: &[String],
+    ) -> Result<Value, LoadError> {
+        let Some(frame) = ctx.codec.and_then(|c| c.frame) else {
+            return Err(LoadError::Failed {
+                key: ctx.key.clone(),
+                source: format!(
+                    "`{}` outputs are not frames: only DataFrame and LazyFrame partitions combine",
+                    ctx.output_type
+                )
+                .into(),
+            });
+        };
+        let paths: Vec<PathBuf> = partitions
+            .iter()
+            .map(|p| self.frame_path_of(ctx.key, Some(p)))
+            .collect();
+        if let Some(missing) = paths.iter().find(|p| !p.exists()) {
+            return Err(LoadError::Missing {
+                key: ctx.key.clone(),
+                location: missing.display().to_string(),
+            });
+        }
+        (frame.scan_many)(&paths).map_err(|source| LoadError::Corrupt {
+            key: ctx.key.clone(),
+            location: format!(
+                "{} ({} partitions)",
+                self.frame_path_of(ctx.key, Some("*")).display(),
+                paths.len()
+            ),
+            source,
+        })
+    }
+
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {
         if let Some(frame) = ctx.codec.and_then(|c| c.frame) {
             return self.load_frame(ctx, &frame);

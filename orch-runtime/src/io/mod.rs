@@ -128,6 +128,19 @@ pub trait IoManager: Send + Sync + 'static {
     fn handle_output(&self, ctx: &OutputContext<'_>, value: &Value) -> Result<Stored, BoxError>;
     /// Loads the stored output.
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError>;
+    /// Loads every listed partition of a partitioned asset as one value (frames: the
+    /// partitions concatenated in order), for an unpartitioned consumer. The default refuses.
+    fn load_partitions(
+        &self,
+        ctx: &InputContext<'_>,
+        partitions: &[String],
+    ) -> Result<Value, LoadError> {
+        let _ = partitions;
+        Err(LoadError::Failed {
+            key: ctx.key.clone(),
+            source: "this I/O manager cannot load several partitions at once".into(),
+        })
+    }
     /// Makes everything stored so far durable. Called once at the end of each run, before the
     /// run is recorded as ended, so managers can batch expensive syncs.
     fn flush(&self) -> Result<(), BoxError> {
