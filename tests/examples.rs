@@ -334,8 +334,8 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
         };
         cmd.output().expect("cargo runs")
     };
-    // Without a partition, the error says how to choose one.
-    let out = run(&[], None);
+    // `materialize` without a partition: the error says how to choose one.
+    let out = run(&["materialize"], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("choose one with `--partition KEY`"),
@@ -423,4 +423,82 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
     let text = stdout(&run(&["history", "quarter_counts"], None));
     assert!(text.contains("rows=2"), "{text}");
     assert!(text.contains(&per_region.to_string()), "{text}");
+}
+
+#[test]
+fn orders_pipeline_matches_sql_computed_independently() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", "orders"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .env("ORCH_HOME", home.path())
+        .env("ORDERS_ROWS", "20000")
+        .output()
+        .expect("cargo runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("backfill: 365 of 365 partitions succeeded, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The same numbers straight from the generated table, in SQL.
+    let db = rusqlite::Connection::open(home.path().join("orders.db")).unwrap();
+    let clean = "FROM orders WHERE amount IS NOT NULL AND status != 'cancelled'";
+    let (days, customers, revenue): (i64, i64, f64) = db
+        .query_row(
+            &format!(
+                "SELECT count(DISTINCT date), count(DISTINCT customer_id), sum(amount) {clean}"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let total: i64 = db
+        .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(total, 20_000);
+
+    let exports = home.path().join("exports");
+    let daily = std::fs::read_to_string(exports.join("daily_revenue.csv")).unwrap();
+    let mut lines = daily.lines();
+    assert_eq!(lines.next(), Some("date,revenue"));
+    let rows: Vec<(String, f64)> = lines
+        .map(|l| {
+            let (d, r) = l.split_once(',').unwrap();
+            (d.to_owned(), r.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows.len() as i64, days);
+    let exported: f64 = rows.iter().map(|r| r.1).sum();
+    assert!((exported - revenue).abs() < 0.01, "{exported} vs {revenue}");
+    // One day checked on its own.
+    let (day, day_revenue) = &rows[100];
+    let expected: f64 = db
+        .query_row(
+            &format!("SELECT sum(amount) {clean} AND date = ?1"),
+            [day],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        (day_revenue - expected).abs() < 1e-6,
+        "{day}: {day_revenue} vs {expected}"
+    );
+
+    let summary = std::fs::read_to_string(exports.join("customer_summary.csv")).unwrap();
+    let mut lines = summary.lines();
+    assert_eq!(lines.next(), Some("customer_id,orders,total,mean"));
+    let first: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(summary.lines().count() as i64 - 1, customers);
+    let (orders, sum): (i64, f64) = db
+        .query_row(
+            &format!("SELECT count(*), sum(amount) {clean} AND customer_id = ?1"),
+            [first[0].parse::<i64>().unwrap()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(first[1].parse::<i64>().unwrap(), orders);
+    assert!((first[2].parse::<f64>().unwrap() - sum).abs() < 1e-6);
 }

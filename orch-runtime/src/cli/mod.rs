@@ -256,7 +256,7 @@ where
         }
     };
     let code = match cli.command {
-        None => materialize(app, MaterializeArgs::default()),
+        None => materialize_everything(app),
         Some(Command::Materialize(args)) => materialize(app, args),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
             // `list` reads the store if there is one; it never creates it.
@@ -434,6 +434,42 @@ fn reexecute(app: &App, run: &str, from_failure: bool, jobs: Option<usize>) -> u
         io: Arc::new(app.io_managers(state_dir())),
     });
     finish_run(builder)
+}
+
+/// No command: everything. With partitioned assets that is every partition (one run each),
+/// with the unpartitioned assets before and after them, as `backfill` does.
+fn materialize_everything(app: &App) -> u8 {
+    let graph = match definitions() {
+        Ok(graph) => graph,
+        Err(errors) => return fail_usage(errors),
+    };
+    if !graph.has_partitions() {
+        return materialize(app, MaterializeArgs::default());
+    }
+    let all: Vec<usize> = (0..graph.len()).collect();
+    let keys = match partitions::all_keys(graph, &all) {
+        Ok(keys) => keys,
+        Err(e) => return fail_usage(&format!("{e}; materialize them with `backfill` instead")),
+    };
+    let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+        return fail_usage(&"the partitioned assets have no partitions yet");
+    };
+    match open_store() {
+        Ok(store) => partitions::backfill(
+            Recording {
+                storage: Arc::new(store),
+                dir: state_dir(),
+                trigger: "cli".to_owned(),
+                io: Arc::new(app.io_managers(state_dir())),
+            },
+            Arc::clone(&app.resources),
+            "*",
+            first,
+            last,
+            default_jobs(),
+        ),
+        Err(e) => fail_usage(&e),
+    }
 }
 
 fn materialize(app: &App, args: MaterializeArgs) -> u8 {

@@ -34,6 +34,13 @@ fn shared_partitions<'g>(
     found.ok_or_else(|| "no selected asset is partitioned".to_owned())
 }
 
+/// Every partition key of the one partitions definition the partitioned assets among `ids`
+/// share.
+pub(super) fn all_keys(graph: &AssetGraph, ids: &[AssetId]) -> Result<Vec<String>, String> {
+    let (partitions, _) = shared_partitions(graph, ids)?;
+    Ok(partitions.keys(jiff::Timestamp::now(), &[]))
+}
+
 /// Runs every partition from `from` to `to` (both included) of the selection, one recorded run
 /// per partition, at most `parallel` at once. A failed partition does not stop the others.
 pub(super) fn backfill(

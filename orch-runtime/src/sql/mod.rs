@@ -217,6 +217,20 @@ impl Database {
         }
     }
 
+    /// Runs one statement once per parameter row, in one transaction (all rows or none): a
+    /// bulk load. Returns the number of rows changed.
+    pub fn execute_many<I>(&self, sql: &str, rows: I) -> Result<u64, SqlError>
+    where
+        I: IntoIterator<Item = Vec<SqlParam>>,
+    {
+        let mut rows = rows.into_iter();
+        match &self.backend {
+            Backend::Sqlite(s) => s.execute_many(sql, &mut rows),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => p.execute_many(sql, &mut rows),
+        }
+    }
+
     /// Runs several statements without parameters (schema changes, bulk loads).
     pub fn execute_batch(&self, sql: &str) -> Result<(), SqlError> {
         match &self.backend {

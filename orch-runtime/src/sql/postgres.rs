@@ -120,6 +120,26 @@ impl Postgres {
         })
     }
 
+    pub(super) fn execute_many(
+        &self,
+        sql: &str,
+        rows: &mut dyn Iterator<Item = Vec<SqlParam>>,
+    ) -> Result<u64, SqlError> {
+        let sql = numbered(sql);
+        self.with_client(|c| {
+            let mut tx = c.transaction().map_err(|e| self.db_err(e))?;
+            let stmt = tx.prepare(&sql).map_err(|e| self.db_err(e))?;
+            let mut changed = 0;
+            for params in rows {
+                let refs: Vec<&(dyn ToSql + Sync)> =
+                    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                changed += tx.execute(&stmt, &refs).map_err(|e| self.db_err(e))?;
+            }
+            tx.commit().map_err(|e| self.db_err(e))?;
+            Ok(changed)
+        })
+    }
+
     pub(super) fn execute_batch(&self, sql: &str) -> Result<(), SqlError> {
         self.with_client(|c| c.batch_execute(sql).map_err(|e| self.db_err(e)))
     }

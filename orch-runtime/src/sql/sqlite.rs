@@ -66,6 +66,26 @@ impl Sqlite {
         Ok(n as u64)
     }
 
+    pub(super) fn execute_many(
+        &self,
+        sql: &str,
+        rows: &mut dyn Iterator<Item = Vec<SqlParam>>,
+    ) -> Result<u64, SqlError> {
+        let mut conn = self.open()?;
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let mut changed = 0u64;
+        {
+            let mut stmt = tx.prepare(sql).map_err(|e| self.err(e))?;
+            for params in rows {
+                changed += stmt
+                    .execute(rusqlite::params_from_iter(&params))
+                    .map_err(|e| self.err(e))? as u64;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(changed)
+    }
+
     pub(super) fn execute_batch(&self, sql: &str) -> Result<(), SqlError> {
         self.open()?.execute_batch(sql).map_err(|e| self.err(e))
     }
