@@ -21,7 +21,6 @@ start_postgres() {
     bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
   fi
   PG_DATA="$(mktemp -d /tmp/orch-pg.XXXXXX)"
-  PG_PORT="${ORCH_TEST_POSTGRES_PORT:-54329}"
   # PostgreSQL refuses to run as root: run it as the `postgres` user the package creates.
   local as=()
   if [[ "$(id -u)" == 0 ]]; then
@@ -31,8 +30,20 @@ start_postgres() {
   PG_AS=("${as[@]}")
   PG_BIN="$bin"
   "${as[@]}" "$bin/initdb" -D "$PG_DATA" -U orch -A trust --no-sync >/dev/null
-  "${as[@]}" "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w \
-    -o "-p $PG_PORT -k $PG_DATA -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+  # The first free port from 54329 (another server, or another CI run, may hold one).
+  local port
+  for port in $(seq "${ORCH_TEST_POSTGRES_PORT:-54329}" 54399); do
+    if "${as[@]}" "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w \
+      -o "-p $port -k $PG_DATA -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null 2>&1; then
+      PG_PORT=$port
+      break
+    fi
+  done
+  if [[ -z "${PG_PORT:-}" ]]; then
+    echo "error: PostgreSQL did not start; its log:" >&2
+    cat "$PG_DATA/server.log" >&2
+    return 1
+  fi
   trap stop_postgres EXIT
   export ORCH_TEST_POSTGRES_URL="postgres://orch@127.0.0.1:$PG_PORT/postgres"
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"

@@ -139,9 +139,66 @@ pub(super) fn sqlite_kind(declared: &str) -> Option<Kind> {
 }
 
 /// Builds a DataFrame from finished columns.
-pub(super) fn frame(columns: &mut [Column]) -> PolarsResult<DataFrame> {
+fn frame(columns: &mut [Column]) -> PolarsResult<DataFrame> {
     let cols: Vec<polars::prelude::Column> = columns.iter_mut().map(Column::take).collect();
     DataFrame::new_infer_height(cols)
+}
+
+/// Rows read one by one, handed on as DataFrames of at most `rows` rows. An empty result is
+/// one empty frame (with the columns), so a query always says what it would have returned.
+pub(super) struct Chunker<'a> {
+    /// The columns being filled: push one cell to each, then call [`Chunker::end_row`].
+    pub(super) columns: Vec<Column>,
+    rows: usize,
+    in_chunk: usize,
+    sent_any: bool,
+    each: &'a mut dyn FnMut(DataFrame) -> bool,
+    database: String,
+}
+
+impl<'a> Chunker<'a> {
+    pub(super) fn new(
+        columns: Vec<Column>,
+        rows: usize,
+        each: &'a mut dyn FnMut(DataFrame) -> bool,
+        database: String,
+    ) -> Self {
+        Chunker {
+            columns,
+            rows,
+            in_chunk: 0,
+            sent_any: false,
+            each,
+            database,
+        }
+    }
+
+    fn send(&mut self) -> Result<bool, super::SqlError> {
+        let df = frame(&mut self.columns).map_err(|e| super::SqlError::Frame {
+            database: self.database.clone(),
+            message: e.to_string(),
+        })?;
+        self.in_chunk = 0;
+        self.sent_any = true;
+        Ok((self.each)(df))
+    }
+
+    /// A row is complete; returns whether the consumer wants more.
+    pub(super) fn end_row(&mut self) -> Result<bool, super::SqlError> {
+        self.in_chunk += 1;
+        if self.in_chunk == self.rows {
+            return self.send();
+        }
+        Ok(true)
+    }
+
+    /// Sends the last, partial chunk (or the one empty frame of an empty result).
+    pub(super) fn finish(mut self) -> Result<(), super::SqlError> {
+        if self.in_chunk > 0 || !self.sent_any {
+            self.send()?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

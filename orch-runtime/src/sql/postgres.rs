@@ -11,7 +11,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, NoTls};
 
-use super::columns::{Cell, Column, Kind, frame};
+use super::columns::{Cell, Chunker, Column, Kind};
 use super::{SqlError, SqlParam};
 
 type BoxErr = Box<dyn Error + Sync + Send>;
@@ -154,7 +154,7 @@ impl Postgres {
         let sql = numbered(sql);
         self.with_client(|client| {
             let statement = client.prepare(&sql).map_err(|e| self.db_err(e))?;
-            let mut columns: Vec<Column> = statement
+            let columns: Vec<Column> = statement
                 .columns()
                 .iter()
                 .map(|c| Column::new(c.name().to_owned(), kind_of(c.type_())))
@@ -168,35 +168,20 @@ impl Postgres {
                     });
                 }
             }
-            let to_frame = |columns: &mut [Column]| {
-                frame(columns).map_err(|e| SqlError::Frame {
-                    database: self.name(),
-                    message: e.to_string(),
-                })
-            };
             let mut rows = client
                 .query_raw(&statement, params.iter())
                 .map_err(|e| self.db_err(e))?;
-            let mut in_chunk = 0usize;
-            let mut sent_any = false;
+            let mut chunks = Chunker::new(columns, rows_per_chunk, each, self.name());
             while let Some(row) = rows.next().map_err(|e| self.db_err(e))? {
-                for (i, column) in columns.iter_mut().enumerate() {
+                for (i, column) in chunks.columns.iter_mut().enumerate() {
                     let cell: PgCell = row.try_get(i).map_err(|e| self.db_err(e))?;
                     column.push(cell.0);
                 }
-                in_chunk += 1;
-                if in_chunk == rows_per_chunk {
-                    in_chunk = 0;
-                    sent_any = true;
-                    if !each(to_frame(&mut columns)?) {
-                        return Ok(());
-                    }
+                if !chunks.end_row()? {
+                    return Ok(());
                 }
             }
-            if in_chunk > 0 || !sent_any {
-                each(to_frame(&mut columns)?);
-            }
-            Ok(())
+            chunks.finish()
         })
     }
 }

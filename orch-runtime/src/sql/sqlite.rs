@@ -7,7 +7,7 @@ use polars::prelude::DataFrame;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::columns::{Cell, Column, Kind, frame, sqlite_kind};
+use super::columns::{Cell, Chunker, Column, Kind, sqlite_kind};
 use super::{SqlError, SqlParam};
 
 #[derive(Clone, Debug)]
@@ -103,7 +103,7 @@ impl Sqlite {
             .columns()
             .map(|c| c.decl_type().and_then(sqlite_kind))
             .collect();
-        let mut columns: Vec<Column> = stmt
+        let columns: Vec<Column> = stmt
             .columns()
             .zip(&kinds)
             .map(|(c, kind)| Column::new(c.name().to_owned(), *kind))
@@ -111,16 +111,9 @@ impl Sqlite {
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params))
             .map_err(|e| self.err(e))?;
-        let mut in_chunk = 0usize;
-        let mut sent_any = false;
-        let to_frame = |columns: &mut [Column]| {
-            frame(columns).map_err(|e| SqlError::Frame {
-                database: self.name(),
-                message: e.to_string(),
-            })
-        };
+        let mut chunks = Chunker::new(columns, rows_per_chunk, each, self.name());
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            for (i, column) in columns.iter_mut().enumerate() {
+            for (i, column) in chunks.columns.iter_mut().enumerate() {
                 let cell = match row.get_ref(i).map_err(|e| self.err(e))? {
                     ValueRef::Null => Cell::Null,
                     // SQLite stores booleans as 0 and 1; a BOOLEAN column reads as booleans.
@@ -138,19 +131,11 @@ impl Sqlite {
                 };
                 column.push(cell);
             }
-            in_chunk += 1;
-            if in_chunk == rows_per_chunk {
-                in_chunk = 0;
-                sent_any = true;
-                if !each(to_frame(&mut columns)?) {
-                    return Ok(());
-                }
+            if !chunks.end_row()? {
+                return Ok(());
             }
         }
-        if in_chunk > 0 || !sent_any {
-            each(to_frame(&mut columns)?);
-        }
-        Ok(())
+        chunks.finish()
     }
 }
 
