@@ -168,3 +168,52 @@ fn a_partition_for_unpartitioned_assets_is_an_error() {
 fn unpartitioned_thing() -> u8 {
     1
 }
+
+#[asset(group = "customers", partitions = dynamic("customers"))]
+fn customer_report(ctx: &AssetContext) -> String {
+    format!("report for {}", ctx.partition_key().unwrap_or("?"))
+}
+
+#[test]
+fn dynamic_partitions_take_keys_added_to_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |key: &str| {
+        Materialize::select("customer_report")
+            .partition(key)
+            .record(recording(dir.path()))
+            .run()
+    };
+    let err = run("acme").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "asset `customer_report`: `acme` is not one of the dynamic \"customers\" partition keys: there are none yet"
+    );
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        store
+            .add_dynamic_partitions("customers", &keys(&["acme", "globex"]))
+            .unwrap(),
+        2
+    );
+    // Adding again keeps what is there (and its order).
+    assert_eq!(
+        store
+            .add_dynamic_partitions("customers", &keys(&["initech", "acme"]))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.dynamic_partitions("customers").unwrap(),
+        keys(&["acme", "globex", "initech"])
+    );
+    let result = run("globex").unwrap();
+    assert_eq!(result.output::<customer_report>(), "report for globex");
+    assert!(
+        dir.path()
+            .join("storage/customer_report/globex.bin")
+            .exists()
+    );
+    let err = run("globx").unwrap_err().to_string();
+    assert!(err.contains("(did you mean `globex`?)"), "{err}");
+}

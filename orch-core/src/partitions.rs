@@ -145,8 +145,8 @@ where
 }
 
 /// Keys added while orch runs (new customers, new files), stored in the run store under
-/// `name`: `cargo run -- partitions add NAME KEY...` or [`crate::AssetContext`]'s
-/// `add_dynamic_partitions`.
+/// `name`: `cargo run -- partitions ASSET --add KEY...`, or `Storage::add_dynamic_partitions`
+/// from code. A run without a store knows no dynamic keys.
 pub fn dynamic(name: &str) -> PartitionsDefinition {
     PartitionsDefinition::Dynamic(name.to_owned())
 }

@@ -300,7 +300,12 @@ impl<'s> Materialize<'s> {
                 data_version: None,
             });
         }
-        check_partition(graph, &selected, self.partition.as_deref())?;
+        check_partition(
+            graph,
+            &selected,
+            self.partition.as_deref(),
+            self.recording.as_ref().map(|r| &*r.storage),
+        )?;
         let run_id = self.run_id.unwrap_or_default();
         let mut ignore = |_: &RunEvent<'_>| {};
         let sink: &mut dyn EventSink = match self.sink {
@@ -468,7 +473,8 @@ fn check_partition(
     graph: &AssetGraph,
     selected: &[AssetId],
     partition: Option<&str>,
-) -> Result<(), PlanError> {
+    storage: Option<&dyn Storage>,
+) -> Result<(), MaterializeError> {
     let now = jiff::Timestamp::now();
     let mut any = false;
     for &id in selected {
@@ -477,18 +483,19 @@ fn check_partition(
             continue;
         };
         any = true;
-        // Dynamic keys live in the run store; none are known to a definition alone.
-        let dynamic: &[String] = &[];
+        // Dynamic keys live in the run store; a library run without one knows none.
+        let dynamic = dynamic_keys(storage, partitions)?;
+        let dynamic = dynamic.as_slice();
         match partition {
             None => {
-                return Err(PlanError::PartitionRequired {
+                return Err(MaterializeError::Plan(PlanError::PartitionRequired {
                     asset: node.key.clone(),
                     partitions: partitions.describe(),
                     example: partitions
                         .keys(now, dynamic)
                         .pop()
                         .unwrap_or_else(|| "KEY".to_owned()),
-                });
+                }));
             }
             Some(key) => {
                 partitions.index_of(key, now, dynamic).map_err(|e| {
@@ -514,14 +521,16 @@ fn check_partition(
                 return Err(PlanError::ReadsAllPartitions {
                     asset: node.key.clone(),
                     upstream: graph.node(up).key.clone(),
-                });
+                }
+                .into());
             }
         }
     }
     match partition {
         Some(partition) if !any => Err(PlanError::NotPartitioned {
             partition: partition.to_owned(),
-        }),
+        }
+        .into()),
         _ => Ok(()),
     }
 }
@@ -544,7 +553,10 @@ fn all_partitions(
         .filter(|s| s.kind == crate::storage::EventKind::Materialized)
         .map(|s| (s.partition.as_str(), s.data_version.as_deref()))
         .collect();
-    let keys = partitions.keys(jiff::Timestamp::now(), &[]);
+    let keys = partitions.keys(
+        jiff::Timestamp::now(),
+        &dynamic_keys(Some(storage), partitions)?,
+    );
     let missing: Vec<String> = keys
         .iter()
         .filter(|k| !done.contains_key(k.as_str()))
@@ -587,4 +599,16 @@ fn check_resources(
         }
     }
     Ok(())
+}
+
+/// The stored keys of a dynamic partitions definition (none for other kinds, or without a
+/// store).
+pub(crate) fn dynamic_keys(
+    storage: Option<&dyn Storage>,
+    partitions: &orch_core::Partitions,
+) -> Result<Vec<String>, StorageError> {
+    match (partitions.dynamic_name(), storage) {
+        (Some(name), Some(storage)) => storage.dynamic_partitions(name),
+        _ => Ok(Vec::new()),
+    }
 }

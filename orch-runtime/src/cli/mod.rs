@@ -101,6 +101,9 @@ enum Command {
     Partitions {
         /// The asset key.
         asset: String,
+        /// Add these keys to the asset's dynamic partitions first (e.g. new customers).
+        #[arg(long, num_args = 1..)]
+        add: Vec<String>,
     },
     /// Show the dependency graph.
     Lineage {
@@ -304,7 +307,7 @@ where
             ),
             Err(e) => fail_usage(&e),
         },
-        Some(Command::Partitions { asset }) => partitions::print_partitions(&asset),
+        Some(Command::Partitions { asset, add }) => partitions::print_partitions(&asset, &add),
         Some(Command::History { asset, limit }) => {
             with_store(|store| history::print_history(store, &asset, limit))
         }
@@ -447,29 +450,30 @@ fn materialize_everything(app: &App) -> u8 {
         return materialize(app, MaterializeArgs::default());
     }
     let all: Vec<usize> = (0..graph.len()).collect();
-    let keys = match partitions::all_keys(graph, &all) {
+    let store = match open_store() {
+        Ok(store) => store,
+        Err(e) => return fail_usage(&e),
+    };
+    let keys = match partitions::all_keys(graph, &all, &store) {
         Ok(keys) => keys,
         Err(e) => return fail_usage(&format!("{e}; materialize them with `backfill` instead")),
     };
     let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
         return fail_usage(&"the partitioned assets have no partitions yet");
     };
-    match open_store() {
-        Ok(store) => partitions::backfill(
-            Recording {
-                storage: Arc::new(store),
-                dir: state_dir(),
-                trigger: "cli".to_owned(),
-                io: Arc::new(app.io_managers(state_dir())),
-            },
-            Arc::clone(&app.resources),
-            "*",
-            first,
-            last,
-            default_jobs(),
-        ),
-        Err(e) => fail_usage(&e),
-    }
+    partitions::backfill(
+        Recording {
+            storage: Arc::new(store),
+            dir: state_dir(),
+            trigger: "cli".to_owned(),
+            io: Arc::new(app.io_managers(state_dir())),
+        },
+        Arc::clone(&app.resources),
+        "*",
+        first,
+        last,
+        default_jobs(),
+    )
 }
 
 fn materialize(app: &App, args: MaterializeArgs) -> u8 {

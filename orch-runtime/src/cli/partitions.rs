@@ -6,7 +6,7 @@ use std::sync::Arc;
 use orch_core::{AssetGraph, AssetId, AssetKey, Partitions};
 
 use super::{EXIT_ASSET_FAILED, EXIT_OK, fail_usage, open_store};
-use crate::materialize::{Materialize, Recording};
+use crate::materialize::{Materialize, Recording, dynamic_keys};
 use crate::storage::{EventKind, Storage};
 
 /// The one partitions definition shared by the partitioned assets among `ids`.
@@ -36,9 +36,14 @@ fn shared_partitions<'g>(
 
 /// Every partition key of the one partitions definition the partitioned assets among `ids`
 /// share.
-pub(super) fn all_keys(graph: &AssetGraph, ids: &[AssetId]) -> Result<Vec<String>, String> {
+pub(super) fn all_keys(
+    graph: &AssetGraph,
+    ids: &[AssetId],
+    storage: &dyn Storage,
+) -> Result<Vec<String>, String> {
     let (partitions, _) = shared_partitions(graph, ids)?;
-    Ok(partitions.keys(jiff::Timestamp::now(), &[]))
+    let dynamic = dynamic_keys(Some(storage), partitions).map_err(|e| e.to_string())?;
+    Ok(partitions.keys(jiff::Timestamp::now(), &dynamic))
 }
 
 /// Runs every partition from `from` to `to` (both included) of the selection, one recorded run
@@ -67,7 +72,11 @@ pub(super) fn backfill(
         Ok(found) => found,
         Err(e) => return fail_usage(&e),
     };
-    let keys = match partitions.range(from, to, jiff::Timestamp::now(), &[]) {
+    let dynamic = match dynamic_keys(Some(&*recording.storage), partitions) {
+        Ok(keys) => keys,
+        Err(e) => return fail_usage(&e),
+    };
+    let keys = match partitions.range(from, to, jiff::Timestamp::now(), &dynamic) {
         Ok(keys) => keys,
         Err(e) => return fail_usage(&format!("asset `{key}`: {e}")),
     };
@@ -267,8 +276,9 @@ fn ranges<'k>(
     out
 }
 
-/// Prints which partitions of `asset` are materialized, failed or missing.
-pub(super) fn print_partitions(asset: &str) -> u8 {
+/// Prints which partitions of `asset` are materialized, failed or missing; with `add`, first
+/// adds those keys to its dynamic partitions.
+pub(super) fn print_partitions(asset: &str, add: &[String]) -> u8 {
     let graph = match crate::materialize::definitions() {
         Ok(graph) => graph,
         Err(errors) => return fail_usage(errors),
@@ -284,15 +294,41 @@ pub(super) fn print_partitions(asset: &str) -> u8 {
     let Some(partitions) = &node.partitions else {
         return fail_usage(&format!("asset `{}` is not partitioned", node.key));
     };
-    let statuses = if crate::storage::state_dir().join("orch.db").exists() {
-        match open_store().and_then(|s| s.partition_statuses(&node.key.to_string())) {
-            Ok(s) => s,
+    if !add.is_empty() {
+        let Some(name) = partitions.dynamic_name() else {
+            return fail_usage(&format!(
+                "asset `{}` has fixed partitions ({}); only dynamic partitions take new keys",
+                node.key,
+                partitions.describe()
+            ));
+        };
+        if let Some(bad) = add
+            .iter()
+            .find(|k| k.is_empty() || k.chars().any(char::is_control))
+        {
+            return fail_usage(&format!(
+                "{bad:?} is not a partition key: keys are non-empty text without control characters"
+            ));
+        }
+        match open_store().and_then(|s| s.add_dynamic_partitions(name, add)) {
+            Ok(n) => println!("added {n} new key(s) to dynamic partitions \"{name}\""),
+            Err(e) => return fail_usage(&e),
+        }
+    }
+    let (statuses, dynamic) = if crate::storage::state_dir().join("orch.db").exists() {
+        match open_store().and_then(|s| {
+            Ok((
+                s.partition_statuses(&node.key.to_string())?,
+                dynamic_keys(Some(&s), partitions)?,
+            ))
+        }) {
+            Ok(found) => found,
             Err(e) => return fail_usage(&e),
         }
     } else {
-        Vec::new()
+        Default::default()
     };
-    let keys = partitions.keys(jiff::Timestamp::now(), &[]);
+    let keys = partitions.keys(jiff::Timestamp::now(), &dynamic);
     let by_key: std::collections::HashMap<&str, EventKind> = statuses
         .iter()
         .map(|s| (s.partition.as_str(), s.kind))

@@ -312,6 +312,11 @@ pub trait Storage: Send + Sync {
     -> Result<Vec<EventRecord>, StorageError>;
     /// The latest state of every asset that has any.
     fn asset_states(&self) -> Result<std::collections::HashMap<String, AssetState>, StorageError>;
+    /// Adds keys to the dynamic partitions `name` (keys already there are kept as they are);
+    /// returns how many were new.
+    fn add_dynamic_partitions(&self, name: &str, keys: &[String]) -> Result<usize, StorageError>;
+    /// The keys of the dynamic partitions `name`, in the order they were added.
+    fn dynamic_partitions(&self, name: &str) -> Result<Vec<String>, StorageError>;
     /// The last outcome of every partition of `asset` that ever ran (materialized or failed),
     /// in no particular order.
     fn partition_statuses(&self, asset: &str) -> Result<Vec<PartitionStatus>, StorageError>;

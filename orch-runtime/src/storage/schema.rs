@@ -84,6 +84,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
         data_version TEXT,
         PRIMARY KEY (asset, partition)
     ) WITHOUT ROWID;",
+    // 5: the keys of dynamic partitions, in the order they were added.
+    "CREATE TABLE dynamic_partitions (
+        name TEXT NOT NULL,
+        key TEXT NOT NULL,
+        added_us INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (name, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX dynamic_partitions_order ON dynamic_partitions(name, seq);",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating
