@@ -11,14 +11,18 @@ start_postgres() {
     return
   fi
   local bin
-  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
   if [[ -z "$bin" || ! -x "$bin/postgres" ]]; then
     echo "installing PostgreSQL (Debian package)"
     local sudo=""
     [[ "$(id -u)" != 0 ]] && sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
-    bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+    if [[ -z "$bin" || ! -x "$bin/postgres" ]]; then
+      echo "error: the postgresql package installed no server under /usr/lib/postgresql" >&2
+      return 1
+    fi
   fi
   PG_DATA="$(mktemp -d /tmp/orch-pg.XXXXXX)"
   # PostgreSQL refuses to run as root: run it as the `postgres` user the package creates.
