@@ -11,12 +11,24 @@ fn example(name: &str, args: &[&str]) -> Output {
 
 /// The same, with the run store in `home`.
 fn example_in(home: &std::path::Path, name: &str, args: &[&str]) -> Output {
+    example_with(home, name, args, &[])
+}
+
+/// The same, with extra environment variables.
+fn example_with(
+    home: &std::path::Path,
+    name: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Output {
     let output = Command::new(env!("CARGO"))
         .args(["run", "--quiet", "--example", name, "--"])
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("RUST_LOG")
+        .env_remove("FAIL_DAY")
         .env("ORCH_HOME", home)
+        .envs(envs.iter().copied())
         .output()
         .expect("cargo runs");
     assert!(
@@ -321,18 +333,9 @@ fn a_custom_io_manager_stores_a_table_and_reads_it_back() {
 #[test]
 fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
     let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str], fail_day: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["run", "--quiet", "--example", "partitioned", "--"])
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env_remove("RUST_LOG")
-            .env("ORCH_HOME", home.path());
-        match fail_day {
-            Some(day) => cmd.env("FAIL_DAY", day),
-            None => cmd.env_remove("FAIL_DAY"),
-        };
-        cmd.output().expect("cargo runs")
+    let run = |args: &[&str], fail_day: Option<&str>| match fail_day {
+        Some(day) => example_with(home.path(), "partitioned", args, &[("FAIL_DAY", day)]),
+        None => example_in(home.path(), "partitioned", args),
     };
     // `materialize` without a partition: the error says how to choose one.
     let out = run(&["materialize"], None);
@@ -428,14 +431,7 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
 #[test]
 fn orders_pipeline_matches_sql_computed_independently() {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", "orders"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("RUST_LOG")
-        .env("ORCH_HOME", home.path())
-        .env("ORDERS_ROWS", "20000")
-        .output()
-        .expect("cargo runs");
+    let out = example_with(home.path(), "orders", &[], &[("ORDERS_ROWS", "20000")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("backfill: 365 of 365 partitions succeeded, 0 failed"),

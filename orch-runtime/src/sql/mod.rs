@@ -192,10 +192,7 @@ impl Database {
         sql: &str,
         params: &[SqlParam],
         rows: usize,
-    ) -> Result<Chunks, SqlError>
-    where
-        Self: Sized,
-    {
+    ) -> Result<Chunks, SqlError> {
         let (tx, rx) = mpsc::sync_channel::<Result<DataFrame, SqlError>>(1);
         let job = self.detached_query(sql, params, rows.max(1), tx)?;
         std::thread::Builder::new()
