@@ -1,33 +1,46 @@
 //! Result columns built row by row into polars columns, widening as values arrive: a column
 //! of integers that meets a float becomes floats, anything that meets text becomes text.
 
+use std::borrow::Cow;
+
 use polars::prelude::*;
 
-/// One value read from a row.
+/// One value read from a row; text borrows from the row when it can.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Cell {
+pub(super) enum Cell<'a> {
     Null,
     Int(i64),
     Float(f64),
-    Text(String),
+    Text(Cow<'a, str>),
     Bool(bool),
 }
 
-/// What a column holds so far.
-#[derive(Debug)]
+/// What a column holds so far. Text goes straight into a polars string builder, so a text
+/// cell costs a copy into the column's buffer, not an allocation of its own.
 enum Values {
     /// Only NULLs yet (this many).
     Nulls(usize),
     Int(Vec<Option<i64>>),
     Float(Vec<Option<f64>>),
-    Text(Vec<Option<String>>),
+    Text(StringChunkedBuilder),
     Bool(Vec<Option<bool>>),
 }
 
+impl Values {
+    fn kind(&self) -> &'static str {
+        match self {
+            Values::Nulls(_) => "nulls",
+            Values::Int(_) => "integers",
+            Values::Float(_) => "floats",
+            Values::Text(_) => "text",
+            Values::Bool(_) => "booleans",
+        }
+    }
+}
+
 /// A column being built.
-#[derive(Debug)]
 pub(super) struct Column {
-    name: String,
+    name: PlSmallStr,
     values: Values,
 }
 
@@ -35,29 +48,30 @@ impl Column {
     /// An empty column; `hint` (a declared type such as `INTEGER` or `int8`) types it even if
     /// no row arrives.
     pub(super) fn new(name: String, hint: Option<Kind>) -> Self {
+        let name = PlSmallStr::from(name);
         let values = match hint {
             Some(Kind::Int) => Values::Int(Vec::new()),
             Some(Kind::Float) => Values::Float(Vec::new()),
-            Some(Kind::Text) => Values::Text(Vec::new()),
+            Some(Kind::Text) => Values::Text(StringChunkedBuilder::new(name.clone(), 0)),
             Some(Kind::Bool) => Values::Bool(Vec::new()),
             None => Values::Nulls(0),
         };
         Column { name, values }
     }
 
-    pub(super) fn push(&mut self, cell: Cell) {
+    pub(super) fn push(&mut self, cell: Cell<'_>) {
         // Widen first if the cell does not fit.
         let widened = match (&mut self.values, &cell) {
             (Values::Nulls(n), Cell::Int(_)) => Some(Values::Int(vec![None; *n])),
             (Values::Nulls(n), Cell::Float(_)) => Some(Values::Float(vec![None; *n])),
-            (Values::Nulls(n), Cell::Text(_)) => Some(Values::Text(vec![None; *n])),
+            (Values::Nulls(_), Cell::Text(_)) => Some(self.texts()),
             (Values::Nulls(n), Cell::Bool(_)) => Some(Values::Bool(vec![None; *n])),
             (Values::Int(v), Cell::Float(_)) => Some(Values::Float(
                 v.iter().map(|x| x.map(|i| i as f64)).collect(),
             )),
             (Values::Int(_) | Values::Float(_) | Values::Bool(_), Cell::Text(_))
-            | (Values::Float(_) | Values::Text(_), Cell::Bool(_))
-            | (Values::Bool(_), Cell::Int(_) | Cell::Float(_)) => Some(Values::Text(self.texts())),
+            | (Values::Float(_), Cell::Bool(_))
+            | (Values::Bool(_), Cell::Int(_) | Cell::Float(_)) => Some(self.texts()),
             _ => None,
         };
         if let Some(values) = widened {
@@ -67,35 +81,42 @@ impl Column {
             (Values::Nulls(n), Cell::Null) => *n += 1,
             (Values::Int(v), Cell::Null) => v.push(None),
             (Values::Float(v), Cell::Null) => v.push(None),
-            (Values::Text(v), Cell::Null) => v.push(None),
+            (Values::Text(v), Cell::Null) => v.append_null(),
             (Values::Bool(v), Cell::Null) => v.push(None),
             (Values::Int(v), Cell::Int(i)) => v.push(Some(i)),
             (Values::Float(v), Cell::Int(i)) => v.push(Some(i as f64)),
             (Values::Float(v), Cell::Float(f)) => v.push(Some(f)),
             (Values::Bool(v), Cell::Bool(b)) => v.push(Some(b)),
-            (Values::Text(v), Cell::Text(s)) => v.push(Some(s)),
-            (Values::Text(v), Cell::Int(i)) => v.push(Some(i.to_string())),
-            (Values::Text(v), Cell::Float(f)) => v.push(Some(f.to_string())),
-            (Values::Text(v), Cell::Bool(b)) => v.push(Some(b.to_string())),
+            (Values::Text(v), Cell::Text(s)) => v.append_value(s),
+            (Values::Text(v), Cell::Int(i)) => v.append_value(i.to_string()),
+            (Values::Text(v), Cell::Float(f)) => v.append_value(f.to_string()),
+            (Values::Text(v), Cell::Bool(b)) => v.append_value(b.to_string()),
             // Every other pair was widened above.
-            (values, cell) => unreachable!("{values:?} after widening cannot take {cell:?}"),
+            (values, cell) => unreachable!("{} after widening cannot take {cell:?}", values.kind()),
         }
     }
 
-    /// The values so far as text (for widening to a text column).
-    fn texts(&self) -> Vec<Option<String>> {
-        match &self.values {
-            Values::Nulls(n) => vec![None; *n],
-            Values::Int(v) => v.iter().map(|x| x.map(|i| i.to_string())).collect(),
-            Values::Float(v) => v.iter().map(|x| x.map(|f| f.to_string())).collect(),
-            Values::Bool(v) => v.iter().map(|x| x.map(|b| b.to_string())).collect(),
-            Values::Text(v) => v.clone(),
+    /// The values so far as a text column (for widening to text).
+    fn texts(&self) -> Values {
+        let mut out = StringChunkedBuilder::new(self.name.clone(), 0);
+        fn fill<T: ToString>(out: &mut StringChunkedBuilder, v: &[Option<T>]) {
+            for x in v {
+                out.append_option(x.as_ref().map(ToString::to_string));
+            }
         }
+        match &self.values {
+            Values::Nulls(n) => (0..*n).for_each(|_| out.append_null()),
+            Values::Int(v) => fill(&mut out, v),
+            Values::Float(v) => fill(&mut out, v),
+            Values::Bool(v) => fill(&mut out, v),
+            Values::Text(_) => unreachable!("a text column is never widened"),
+        }
+        Values::Text(out)
     }
 
     /// The finished column; the builder is left empty (same type) for the next chunk.
     pub(super) fn take(&mut self) -> polars::prelude::Column {
-        let name = PlSmallStr::from(self.name.as_str());
+        let name = self.name.clone();
         let series = match &mut self.values {
             // A column of NULLs only: text, the most general.
             Values::Nulls(n) => {
@@ -104,7 +125,9 @@ impl Column {
             }
             Values::Int(v) => Series::new(name, std::mem::take(v)),
             Values::Float(v) => Series::new(name, std::mem::take(v)),
-            Values::Text(v) => Series::new(name, std::mem::take(v)),
+            Values::Text(v) => std::mem::replace(v, StringChunkedBuilder::new(name, 0))
+                .finish()
+                .into_series(),
             Values::Bool(v) => Series::new(name, std::mem::take(v)),
         };
         series.into()
@@ -215,7 +238,7 @@ mod tests {
         assert_eq!(s.dtype(), &DataType::Float64);
         assert_eq!(s.null_count(), 1);
         let mut mixed = Column::new("m".to_owned(), Some(Kind::Int));
-        for c in [Cell::Int(1), Cell::Text("x".to_owned()), Cell::Bool(true)] {
+        for c in [Cell::Int(1), Cell::Text("x".into()), Cell::Bool(true)] {
             mixed.push(c);
         }
         let s = mixed.take();

@@ -250,9 +250,9 @@ fn readable(ty: &Type) -> bool {
 }
 
 /// One result value, read from PostgreSQL's binary format.
-struct PgCell(Cell);
+struct PgCell<'a>(Cell<'a>);
 
-impl<'a> FromSql<'a> for PgCell {
+impl<'a> FromSql<'a> for PgCell<'a> {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxErr> {
         Ok(PgCell(match *ty {
             Type::INT2 => Cell::Int(i64::from(i16::from_sql(ty, raw)?)),
@@ -265,15 +265,15 @@ impl<'a> FromSql<'a> for PgCell {
                 let days = i32::from_sql(&Type::INT4, raw)? + PG_EPOCH_DAYS;
                 let date = jiff::civil::date(1970, 1, 1)
                     .checked_add(jiff::Span::new().days(i64::from(days)))?;
-                Cell::Text(date.to_string())
+                Cell::Text(date.to_string().into())
             }
             Type::TIMESTAMP => {
                 let micros = i64::from_sql(&Type::INT8, raw)?;
                 let at = jiff::civil::datetime(2000, 1, 1, 0, 0, 0, 0)
                     .checked_add(jiff::Span::new().microseconds(micros))?;
-                Cell::Text(at.to_string())
+                Cell::Text(at.to_string().into())
             }
-            _ => Cell::Text(String::from_sql(ty, raw)?),
+            _ => Cell::Text(<&str>::from_sql(ty, raw)?.into()),
         }))
     }
 

@@ -120,7 +120,7 @@ impl Sqlite {
                     ValueRef::Integer(v) if kinds[i] == Some(Kind::Bool) => Cell::Bool(v != 0),
                     ValueRef::Integer(v) => Cell::Int(v),
                     ValueRef::Real(v) => Cell::Float(v),
-                    ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t)),
                     ValueRef::Blob(_) => {
                         return Err(SqlError::UnsupportedType {
                             database: self.name(),
