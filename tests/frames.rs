@@ -226,3 +226,32 @@ fn an_unpartitioned_frame_asset_reads_every_partition() {
         Some("2024-01-01")
     );
 }
+
+#[test]
+fn parquet_compression_is_lz4_unless_the_app_says_otherwise() {
+    let codec = |path: std::path::PathBuf| {
+        let mut reader = ParquetReader::new(std::fs::File::open(path).unwrap());
+        let meta = reader.get_metadata().unwrap();
+        format!(
+            "{:?}",
+            meta.row_groups[0].parquet_columns()[0].compression()
+        )
+    };
+    for (app, expect) in [
+        (orch::App::new(), "Lz4Raw"),
+        (
+            orch::App::new().parquet_compression(orch::io::ParquetCompression::Zstd(9)),
+            "Zstd",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut recording = Recording::open(dir.path(), "test").unwrap();
+        recording.io = std::sync::Arc::new(app.io_managers(dir.path().to_owned()));
+        let r = Materialize::select("trips")
+            .record(recording)
+            .run()
+            .unwrap();
+        assert!(r.success(), "{r:?}");
+        assert_eq!(codec(dir.path().join("storage/trips.parquet")), expect);
+    }
+}

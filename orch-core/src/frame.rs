@@ -12,6 +12,40 @@ use std::path::Path;
 
 use crate::asset::{BoxError, Value};
 
+/// How Parquet data pages are compressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParquetCompression {
+    /// LZ4 (Parquet's `LZ4_RAW`), the default: writing is cheap, so persisting intermediates
+    /// costs little. On 10M orders the files are about 1.6x the size of zstd's, written in
+    /// about a third of the time. Read by polars, pyarrow 8+, DuckDB and Spark 3.3+.
+    #[default]
+    Lz4,
+    /// Snappy: what pyarrow writes by default; the most widely read.
+    Snappy,
+    /// Zstandard at a level from 1 to 22 (polars' own default is 3): the smallest files, for
+    /// outputs kept long or shipped elsewhere.
+    Zstd(i32),
+    /// No compression.
+    Uncompressed,
+}
+
+/// How frames are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FrameOptions {
+    /// The Parquet compression.
+    pub compression: ParquetCompression,
+}
+
+impl FrameOptions {
+    /// These options with another compression.
+    pub fn compression(mut self, compression: ParquetCompression) -> Self {
+        self.compression = compression;
+        self
+    }
+}
+
 /// What writing a frame produced, for the materialization's metadata.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FrameWritten {
@@ -30,7 +64,7 @@ pub struct FrameWritten {
 #[derive(Clone, Copy)]
 pub struct FrameCodec {
     /// Writes the frame at `path` (a new file; the caller renames it into place).
-    pub write: fn(&Value, &Path) -> Result<FrameWritten, BoxError>,
+    pub write: fn(&Value, &Path, &FrameOptions) -> Result<FrameWritten, BoxError>,
     /// A lazy scan of the file at `path` (its footer is checked now, so a damaged file is an
     /// error at load time, not in the middle of a consumer).
     pub scan: fn(&Path) -> Result<Value, BoxError>,
@@ -54,7 +88,7 @@ pub(crate) mod polars_frames {
 
     use polars::prelude::*;
 
-    use super::{FrameCodec, FrameWritten};
+    use super::{FrameCodec, FrameOptions, FrameWritten};
     use crate::asset::{BoxError, Codec, Value};
 
     /// Rows shown in a materialization's preview.
@@ -97,11 +131,27 @@ pub(crate) mod polars_frames {
         }
     }
 
-    /// Parquet bytes, for I/O managers that store bytes.
+    /// polars' setting for an orch compression.
+    fn compression(options: &FrameOptions) -> Result<ParquetCompression, BoxError> {
+        Ok(match options.compression {
+            super::ParquetCompression::Lz4 => ParquetCompression::Lz4Raw,
+            super::ParquetCompression::Snappy => ParquetCompression::Snappy,
+            super::ParquetCompression::Zstd(level) => ParquetCompression::Zstd(Some(
+                polars_utils::compression::ZstdLevel::try_new(level).map_err(|_| -> BoxError {
+                    format!("zstd level {level} is out of range (1 to 22)").into()
+                })?,
+            )),
+            super::ParquetCompression::Uncompressed => ParquetCompression::Uncompressed,
+        })
+    }
+
+    /// Parquet bytes (default options), for I/O managers that store bytes.
     fn encode(value: &Value) -> Result<Vec<u8>, BoxError> {
         let mut df = collected(value)?;
         let mut out = Vec::new();
-        ParquetWriter::new(&mut out).finish(&mut df)?;
+        ParquetWriter::new(&mut out)
+            .with_compression(compression(&FrameOptions::default())?)
+            .finish(&mut df)?;
         Ok(out)
     }
 
@@ -130,11 +180,14 @@ pub(crate) mod polars_frames {
         Ok(PlRefPath::new(text))
     }
 
-    fn write(value: &Value, path: &Path) -> Result<FrameWritten, BoxError> {
+    fn write(value: &Value, path: &Path, options: &FrameOptions) -> Result<FrameWritten, BoxError> {
+        let compression = compression(options)?;
         if let Some(df) = value.downcast_ref::<DataFrame>() {
             let mut df = df.clone();
             let file = std::fs::File::create(path)?;
-            ParquetWriter::new(file).finish(&mut df)?;
+            ParquetWriter::new(file)
+                .with_compression(compression)
+                .finish(&mut df)?;
             return Ok(FrameWritten {
                 rows: df.height() as u64,
                 schema: schema_text(df.schema()),
@@ -151,7 +204,10 @@ pub(crate) mod polars_frames {
                 SinkDestination::File {
                     target: SinkTarget::Path(path_text(path)?),
                 },
-                FileWriteFormat::Parquet(Arc::new(ParquetWriteOptions::default())),
+                FileWriteFormat::Parquet(Arc::new(ParquetWriteOptions {
+                    compression,
+                    ..Default::default()
+                })),
                 UnifiedSinkArgs::default(),
             )?
             .collect_with_engine(Engine::Streaming)?;
@@ -216,5 +272,55 @@ pub(crate) mod polars_frames {
             );
         }
         None
+    }
+}
+
+#[cfg(all(test, feature = "polars"))]
+mod tests {
+    use std::sync::Arc;
+
+    use polars::prelude::*;
+
+    use super::{FrameOptions, ParquetCompression};
+    use crate::asset::Value;
+
+    fn codec_of(path: &std::path::Path) -> String {
+        let mut reader = ParquetReader::new(std::fs::File::open(path).unwrap());
+        let meta = reader.get_metadata().unwrap();
+        format!(
+            "{:?}",
+            meta.row_groups[0].parquet_columns()[0].compression()
+        )
+    }
+
+    #[test]
+    fn frames_are_written_with_the_chosen_compression_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let df = df!("id" => [1i64, 2, 3], "name" => ["a", "b", "c"]).unwrap();
+        let write = super::polars_frames::CODEC.frame.unwrap().write;
+        for (compression, expect) in [
+            (ParquetCompression::default(), "Lz4Raw"),
+            (ParquetCompression::Snappy, "Snappy"),
+            (ParquetCompression::Zstd(3), "Zstd"),
+            (ParquetCompression::Uncompressed, "Uncompressed"),
+        ] {
+            for value in [
+                Arc::new(df.clone()) as Value,
+                Arc::new(df.clone().lazy()) as Value,
+            ] {
+                let path = dir.path().join(format!("{expect}.parquet"));
+                let options = FrameOptions::default().compression(compression);
+                let written = write(&value, &path, &options).unwrap();
+                assert_eq!(written.rows, 3);
+                assert_eq!(codec_of(&path), expect);
+                let back = ParquetReader::new(std::fs::File::open(&path).unwrap())
+                    .finish()
+                    .unwrap();
+                assert!(back.equals(&df));
+            }
+        }
+        let bad = FrameOptions::default().compression(ParquetCompression::Zstd(23));
+        let err = write(&(Arc::new(df) as Value), &dir.path().join("x"), &bad).unwrap_err();
+        assert_eq!(err.to_string(), "zstd level 23 is out of range (1 to 22)");
     }
 }

@@ -179,6 +179,7 @@ pub fn main() -> ExitCode {
 pub struct App {
     io_managers: Vec<(String, Arc<dyn crate::io::IoManager>)>,
     resources: Arc<orch_core::Resources>,
+    parquet_compression: crate::io::ParquetCompression,
 }
 
 impl std::fmt::Debug for App {
@@ -205,6 +206,14 @@ impl App {
         self
     }
 
+    /// How the default I/O manager compresses the Parquet files of frame outputs (default
+    /// [`ParquetCompression::Lz4`](crate::io::ParquetCompression::Lz4), the fastest to
+    /// write; `Zstd(3)` for the smallest files).
+    pub fn parquet_compression(mut self, compression: crate::io::ParquetCompression) -> Self {
+        self.parquet_compression = compression;
+        self
+    }
+
     /// Adds `value` as the resource of type `T`, for `#[resource]` parameters of that type
     /// (e.g. a database pool). Resources are shared by every run of the program.
     pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Self {
@@ -214,7 +223,10 @@ impl App {
 
     /// The I/O managers for a state directory: the built-ins plus the registered ones.
     pub fn io_managers(&self, dir: std::path::PathBuf) -> crate::io::IoManagers {
+        let fs = crate::io::FsIoManager::new(crate::io::IoManagers::storage_dir(&dir))
+            .parquet_compression(self.parquet_compression);
         let mut managers = crate::io::IoManagers::new(dir);
+        managers.set_fs(fs);
         for (name, manager) in &self.io_managers {
             managers.register(name.clone(), Arc::clone(manager));
         }

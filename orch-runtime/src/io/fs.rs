@@ -18,6 +18,8 @@ use orch_core::__private::Value;
 use orch_core::{AssetKey, BoxError};
 use xxhash_rust::xxh3::xxh3_128;
 
+use orch_core::frame::{FrameOptions, ParquetCompression};
+
 use super::{InputContext, IoManager, LoadError, OutputContext, Stored};
 
 const MAGIC: &[u8; 8] = b"ORCHOUT1";
@@ -29,6 +31,8 @@ pub struct FsIoManager {
     root: PathBuf,
     /// Files written since the last flush.
     unsynced: Mutex<Vec<PathBuf>>,
+    /// How frames are written.
+    frames: FrameOptions,
 }
 
 impl FsIoManager {
@@ -37,7 +41,15 @@ impl FsIoManager {
         FsIoManager {
             root,
             unsynced: Mutex::new(Vec::new()),
+            frames: FrameOptions::default(),
         }
+    }
+
+    /// This manager with another Parquet compression for frame outputs (default
+    /// [`ParquetCompression::Lz4`]).
+    pub fn parquet_compression(mut self, compression: ParquetCompression) -> Self {
+        self.frames = self.frames.compression(compression);
+        self
     }
 
     /// The file of an asset (`<key path>.bin`), or of one of its partitions
@@ -232,7 +244,7 @@ impl FsIoManager {
             format!("could not create {}: {e}", dir.display()).into()
         })?;
         let tmp = spare_of(&path);
-        let written = (frame.write)(value, &tmp).map_err(|e| -> BoxError {
+        let written = (frame.write)(value, &tmp, &self.frames).map_err(|e| -> BoxError {
             let _ = fs::remove_file(&tmp);
             format!("could not write {}: {e}", path.display()).into()
         })?;

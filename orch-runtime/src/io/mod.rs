@@ -20,6 +20,7 @@ use orch_core::{AssetDef, AssetKey, RunId};
 
 pub use fs::FsIoManager;
 pub use memory::MemoryIoManager;
+pub use orch_core::frame::{FrameOptions, ParquetCompression};
 
 /// What an I/O manager knows about the output it stores.
 #[derive(Debug)]
@@ -181,10 +182,20 @@ impl IoManagers {
     /// The built-ins, with files under `state_dir/storage`.
     pub fn new(state_dir: PathBuf) -> Self {
         IoManagers {
-            fs: Arc::new(FsIoManager::new(state_dir.join("storage"))),
+            fs: Arc::new(FsIoManager::new(Self::storage_dir(&state_dir))),
             memory: Arc::new(MemoryIoManager::default()),
             custom: HashMap::new(),
         }
+    }
+
+    /// Where the built-in `"fs"` manager keeps its files: `state_dir/storage`.
+    pub fn storage_dir(state_dir: &std::path::Path) -> PathBuf {
+        state_dir.join("storage")
+    }
+
+    /// Replaces the built-in `"fs"` manager (to change its Parquet compression, say).
+    pub fn set_fs(&mut self, manager: FsIoManager) {
+        self.fs = Arc::new(manager);
     }
 
     /// Registers a custom manager under `name`.
