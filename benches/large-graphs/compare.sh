@@ -11,15 +11,7 @@
 # run; "process" is a whole `materialize` process, median of 5 (bench_run.py).
 set -euo pipefail
 N="${1:-1000}"
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-DAG="$ROOT/../shared/bench/dagster"
-export DAGBENCH_DIR="${DAGBENCH_DIR:-/tmp/dagbench}"
-export DAGSTER_DISABLE_TELEMETRY=yes
-PY="$DAGBENCH_DIR/venv/bin/python"
-if [[ ! -x "$PY" ]]; then
-  python3 -m venv "$DAGBENCH_DIR/venv"
-  "$DAGBENCH_DIR/venv/bin/pip" install -q dagster==1.13.29
-fi
+source "$(dirname "$0")/dagbench_env.sh"
 OUT="$DAGBENCH_DIR/compare"; mkdir -p "$OUT"
 cd "$ROOT"
 

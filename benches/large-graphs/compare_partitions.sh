@@ -6,15 +6,7 @@
 #   bash benches/large-graphs/compare_partitions.sh [N]
 set -euo pipefail
 N="${1:-365}"
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-DAG="$ROOT/../shared/bench/dagster"
-export DAGBENCH_DIR="${DAGBENCH_DIR:-/tmp/dagbench}"
-export DAGSTER_DISABLE_TELEMETRY=yes
-PY="$DAGBENCH_DIR/venv/bin/python"
-if [[ ! -x "$PY" ]]; then
-  python3 -m venv "$DAGBENCH_DIR/venv"
-  "$DAGBENCH_DIR/venv/bin/pip" install -q dagster==1.13.29
-fi
+source "$(dirname "$0")/dagbench_env.sh"
 cd "$ROOT"
 ORCH_BENCH_N=50 cargo bench -p orch-bench --bench partitions --no-run 2>/dev/null
 echo "orch (whole backfill process, recorded, outputs stored):"

@@ -4,8 +4,13 @@
 //! `status` pending / shipped / delivered / cancelled with p = .15 / .30 / .45 / .10.
 //! Same seed, same rows (splitmix64; not numpy's generator, so not the same rows as the
 //! Python script, but the same distributions).
+//!
+//! [`import_parquet`] loads the Python script's own file instead, so orch and the Dagster
+//! benchmark read exactly the same orders.
 
-use orch::sql::{Database, SqlError};
+use orch::polars::prelude::*;
+use orch::prelude::BoxError;
+use orch::sql::{Database, SqlError, SqlParam};
 
 /// splitmix64: small, fast, and good enough for synthetic data.
 struct Rng(u64);
@@ -49,17 +54,7 @@ pub fn days() -> Vec<String> {
 pub fn generate(db: &Database, rows: u64) -> Result<(), SqlError> {
     let days = days();
     let mut rng = Rng(42);
-    db.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         DROP TABLE IF EXISTS orders;
-         CREATE TABLE orders (
-             order_id INTEGER PRIMARY KEY,
-             customer_id INTEGER NOT NULL,
-             date TEXT NOT NULL,
-             amount REAL,
-             status TEXT NOT NULL
-         );",
-    )?;
+    create_table(db)?;
     // One transaction, one prepared statement, every value bound.
     let rows = (0..rows).map(move |id| {
         let customer = (rng.next() % 100_000) as i64;
@@ -85,6 +80,66 @@ pub fn generate(db: &Database, rows: u64) -> Result<(), SqlError> {
         ]
     });
     db.execute_many("INSERT INTO orders VALUES (?, ?, ?, ?, ?)", rows)?;
-    db.execute_batch("CREATE INDEX orders_date ON orders(date);")?;
-    Ok(())
+    create_index(db)
+}
+
+fn create_table(db: &Database) -> Result<(), SqlError> {
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         DROP TABLE IF EXISTS orders;
+         CREATE TABLE orders (
+             order_id INTEGER PRIMARY KEY,
+             customer_id INTEGER NOT NULL,
+             date TEXT NOT NULL,
+             amount REAL,
+             status TEXT NOT NULL
+         );",
+    )
+}
+
+/// The index that serves `orders_raw`'s `WHERE date = ?`. It covers every column the query
+/// reads, so one day is one contiguous range of the index. A plain index on `date` alone
+/// would fetch each of a day's rows from wherever it sits in the table: 33 ms a day at 10M
+/// rows against 4 ms, and 12 s instead of 1.5 s over the year.
+fn create_index(db: &Database) -> Result<(), SqlError> {
+    db.execute_batch(
+        "CREATE INDEX orders_date ON orders(date, order_id, customer_id, amount, status);",
+    )
+}
+
+/// Creates (or replaces) table `orders` from a Parquet file written by
+/// `../shared/bench/dagster/gen_orders.py` (columns `order_id`, `customer_id`, `date` as a
+/// date, `amount`, `status`). Returns the number of rows.
+pub fn import_parquet(db: &Database, path: &std::path::Path) -> Result<u64, BoxError> {
+    let df = LazyFrame::scan_parquet(
+        path.to_str().ok_or("path is not UTF-8")?.into(),
+        Default::default(),
+    )?
+    .select([
+        col("order_id").cast(DataType::Int64),
+        col("customer_id").cast(DataType::Int64),
+        col("date").cast(DataType::String),
+        col("amount").cast(DataType::Float64),
+        col("status").cast(DataType::String),
+    ])
+    .collect()?;
+    let (ids, customers) = (
+        df.column("order_id")?.i64()?,
+        df.column("customer_id")?.i64()?,
+    );
+    let (dates, amounts) = (df.column("date")?.str()?, df.column("amount")?.f64()?);
+    let statuses = df.column("status")?.str()?;
+    create_table(db)?;
+    let rows = (0..df.height()).map(|i| -> Vec<SqlParam> {
+        vec![
+            ids.get(i).into(),
+            customers.get(i).into(),
+            dates.get(i).into(),
+            amounts.get(i).into(),
+            statuses.get(i).into(),
+        ]
+    });
+    let n = db.execute_many("INSERT INTO orders VALUES (?, ?, ?, ?, ?)", rows)?;
+    create_index(db)?;
+    Ok(n)
 }

@@ -11,7 +11,9 @@
 //!
 //! `cargo run --example orders` generates the table (1,000,000 rows, or `ORDERS_ROWS`) into
 //! `$ORCH_HOME/orders.db` if it is missing, then materializes everything: the 365 daily
-//! partitions (one run each), then the aggregations and the export. Any orch command works
+//! partitions (one run each), then the aggregations and the export. With `ORDERS_PARQUET` set
+//! to a file from `../shared/bench/dagster/gen_orders.py`, the table is imported from it
+//! instead (the Dagster benchmark's exact rows). Any orch command works
 //! too: `cargo run --example orders -- partitions orders_cleaned`.
 
 mod generate;
@@ -127,8 +129,18 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: could not create {}: {e}", dir.display());
             return std::process::ExitCode::from(2);
         }
-        eprintln!("generating {rows} orders into {}", path.display());
-        if let Err(e) = generate::generate(&Database::sqlite(&path), rows) {
+        let db = Database::sqlite(&path);
+        let made = match std::env::var_os("ORDERS_PARQUET") {
+            Some(parquet) => {
+                eprintln!("importing {} into {}", parquet.display(), path.display());
+                generate::import_parquet(&db, parquet.as_ref()).map(drop)
+            }
+            None => {
+                eprintln!("generating {rows} orders into {}", path.display());
+                generate::generate(&db, rows).map_err(Into::into)
+            }
+        };
+        if let Err(e) = made {
             let _ = std::fs::remove_file(&path);
             eprintln!("error: could not generate the orders: {e}");
             return std::process::ExitCode::from(2);

@@ -1,7 +1,7 @@
 //! The orders pipeline as a plain polars program, no orchestrator: what `examples/orders`
 //! does, for the benchmark. Reads the same SQLite table through the same `Database`
 //! (one query for the whole year), cleans, aggregates, writes both CSVs and the same
-//! Parquet files orch would keep (so both sides persist their intermediates).
+//! Parquet files orch would keep (so both sides persist their intermediates, LZ4 as orch).
 //!
 //! `ORDERS_DB` (the generated database) and `ORDERS_OUT` (a directory) are required.
 #![allow(missing_docs)]
@@ -23,13 +23,17 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "SELECT order_id, customer_id, date, amount, status FROM orders ORDER BY order_id",
         &[],
     )?;
-    ParquetWriter::new(std::fs::File::create(out.join("orders_raw.parquet"))?).finish(&mut raw)?;
+    // LZ4, as orch's default I/O manager writes them.
+    ParquetWriter::new(std::fs::File::create(out.join("orders_raw.parquet"))?)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .finish(&mut raw)?;
     let mut cleaned = raw
         .lazy()
         .drop_nulls(None)
         .filter(col("status").neq(lit("cancelled")))
         .collect()?;
     ParquetWriter::new(std::fs::File::create(out.join("orders_cleaned.parquet"))?)
+        .with_compression(ParquetCompression::Lz4Raw)
         .finish(&mut cleaned)?;
     let mut daily = cleaned
         .clone()
