@@ -1,6 +1,7 @@
 //! Daily partitions: `events_raw` reads one day, `daily_counts` aggregates that day (a
-//! DataFrame), `regions` is read whole by every partition, and `quarter_counts` reads every
-//! partition of `daily_counts` at once (backfill runs it after the partitions).
+//! DataFrame), `regions` is read whole by every partition, `rolling_week` reads the last 7
+//! days of `daily_counts` (a partition mapping), and `quarter_counts` reads every partition of
+//! `daily_counts` at once (backfill runs each after the partitions it reads).
 //!
 //! ```text
 //! cargo run --example partitioned -- materialize --partition 2024-01-05
@@ -68,6 +69,18 @@ fn daily_counts(ctx: &AssetContext, events_raw: &Vec<Event>) -> Result<DataFrame
         "region" => counts.keys().cloned().collect::<Vec<_>>(),
         "events" => counts.values().copied().collect::<Vec<_>>(),
     )?)
+}
+
+/// Events per region over the 7 days ending with this one: the last 7 partitions of
+/// `daily_counts` (fewer in the first week), concatenated.
+#[asset(partitions = daily("2024-01-01").end("2024-04-01"))]
+fn rolling_week(#[partitions(last = 7)] daily_counts: &LazyFrame) -> Result<DataFrame, BoxError> {
+    Ok(daily_counts
+        .clone()
+        .group_by([col("region")])
+        .agg([col("events").sum(), col("day").n_unique().alias("days")])
+        .sort(["region"], Default::default())
+        .collect()?)
 }
 
 /// Events per region over the whole quarter: reads every daily partition, concatenated.

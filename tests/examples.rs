@@ -379,6 +379,14 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
         "{}",
         stderr(&out)
     );
+    // So does what reads other days.
+    assert!(
+        stderr(&out).contains(
+            "not materializing `rolling_week` (they read other partitions, and some failed)"
+        ),
+        "{}",
+        stderr(&out)
+    );
     let text = stdout(&run(&["partitions", "events_raw"], None));
     assert!(text.contains("91 partitions"), "{text}");
     assert!(
@@ -426,6 +434,39 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
     let text = stdout(&run(&["history", "quarter_counts"], None));
     assert!(text.contains("rows=2"), "{text}");
     assert!(text.contains(&per_region.to_string()), "{text}");
+
+    // The rolling week, backfilled: each day reads the 7 days ending with it (day d of a
+    // month has d events per region). Check the one recorded last, whichever day it is.
+    let out = run(
+        &[
+            "backfill",
+            "--select",
+            "rolling_week",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-03-31",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&run(&["history", "rolling_week", "--limit", "1"], None));
+    let day: orch::partitions::jiff::civil::Date = text
+        .lines()
+        .nth(1)
+        .and_then(|row| row.split_whitespace().nth(3))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    let week: Vec<_> = (0..7)
+        .filter_map(|back| {
+            day.checked_sub(orch::partitions::jiff::Span::new().days(back))
+                .ok()
+        })
+        .filter(|d| d.year() == 2024)
+        .collect();
+    let events: i64 = week.iter().map(|d| i64::from(d.day())).sum();
+    let row = format!("│ eu     ┆ {events:<6} ┆ {:<4} │", week.len());
+    assert!(text.contains(&row), "{row}\n{text}");
 }
 
 #[test]

@@ -255,3 +255,82 @@ fn parquet_compression_is_lz4_unless_the_app_says_otherwise() {
         assert_eq!(codec(dir.path().join("storage/trips.parquet")), expect);
     }
 }
+
+/// The last 3 days of `daily_rides` (fewer at the start), concatenated.
+#[asset(group = "windows", partitions = daily("2024-01-01").end("2024-01-08"))]
+fn rides_3d(#[partitions(last = 3)] daily_rides: &LazyFrame) -> Result<DataFrame, BoxError> {
+    Ok(daily_rides
+        .clone()
+        .select([col("day").unique_stable().alias("days")])
+        .collect()?)
+}
+
+/// The day before's rides (any output type maps by offset; here a frame).
+#[asset(group = "windows", partitions = daily("2024-01-01").end("2024-01-08"))]
+fn rides_yesterday(#[partitions(offset = -1)] daily_rides: &DataFrame) -> Result<String, BoxError> {
+    Ok(daily_rides
+        .column("day")?
+        .str()?
+        .get(0)
+        .unwrap_or_default()
+        .to_owned())
+}
+
+fn days(df: &DataFrame) -> Vec<String> {
+    let days = df.column("days").unwrap().str().unwrap();
+    (0..days.len())
+        .map(|i| days.get(i).unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn partition_mappings_read_the_window_or_the_partition_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |select: &str, day: &str| {
+        Materialize::select(select)
+            .partition(day)
+            .record(Recording::open(dir.path(), "test").unwrap())
+            .run()
+            .unwrap()
+    };
+    // The first day: the window is clipped to the start; there is no day before.
+    let first = run("daily_rides or group:windows", "2024-01-01");
+    assert_eq!(days(first.output::<rides_3d>()), ["2024-01-01"]);
+    let AssetStatus::Failed(why) = &first.outcome("rides_yesterday").unwrap().status else {
+        panic!("{first:?}")
+    };
+    assert!(
+        why.to_string()
+            .contains("`2024-01-01` has no partition at offset -1"),
+        "{why}"
+    );
+    // Day 3 in one run with its upstream: the window holds the partition written in this run
+    // and the stored ones before it. Day 2 is missing: an error naming it.
+    let gap = run("daily_rides or group:windows", "2024-01-03");
+    let AssetStatus::Failed(why) = &gap.outcome("rides_3d").unwrap().status else {
+        panic!("{gap:?}")
+    };
+    assert!(why.to_string().contains("2024-01-02"), "{why}");
+    run("daily_rides", "2024-01-02");
+    let third = run("group:windows", "2024-01-03");
+    assert!(third.success(), "{third:?}");
+    assert_eq!(
+        days(third.output::<rides_3d>()),
+        ["2024-01-01", "2024-01-02", "2024-01-03"]
+    );
+    assert_eq!(third.output::<rides_yesterday>(), "2024-01-02");
+    // The upstream is not in the run and its own day 4 does not exist: nothing loads it.
+    let fourth = run("rides_yesterday", "2024-01-04");
+    assert!(fourth.success(), "{fourth:?}");
+    assert_eq!(fourth.output::<rides_yesterday>(), "2024-01-03");
+    // A mapping reads stored partitions: an unrecorded run says so.
+    let unrecorded = Materialize::select("rides_3d")
+        .partition("2024-01-03")
+        .inject::<daily_rides>(DataFrame::empty())
+        .run()
+        .unwrap();
+    let AssetStatus::Failed(why) = &unrecorded.outcome("rides_3d").unwrap().status else {
+        panic!("{unrecorded:?}")
+    };
+    assert!(why.to_string().contains("this run stores nothing"), "{why}");
+}

@@ -118,6 +118,9 @@ pub struct AssetDef {
     pub owners: &'static [&'static str],
     /// Upstream assets whose values are passed in, in parameter order.
     pub inputs: &'static [StaticKey],
+    /// Per input, which of its partitions a partition of this asset reads
+    /// (`#[partitions(...)]` on the parameter); missing entries are the identity.
+    pub input_partitions: &'static [crate::partitions::PartitionMapping],
     /// `deps = [...]`: upstream assets that must run first but whose values are not loaded.
     pub deps: &'static [StaticKey],
     /// `always_run = true`: never considered up to date (an asset that reads the outside

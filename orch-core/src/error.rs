@@ -51,8 +51,8 @@ pub enum DefinitionError {
         /// What is wrong.
         message: String,
     },
-    /// A partitioned asset takes an input partitioned differently, or an unpartitioned asset
-    /// takes a partitioned input (neither can be mapped yet).
+    /// A partitioned asset takes an input partitioned differently, an unpartitioned asset
+    /// takes a partitioned input that is not a frame, or a partition mapping does not apply.
     #[error("asset `{asset}` (at {location}) takes `{input}` as an input, but {message}")]
     PartitionMismatch {
         /// The consuming asset.

@@ -44,6 +44,15 @@ pub struct AssetNode {
 }
 
 impl AssetNode {
+    /// Which partitions of input `i` (in parameter order) a partition of this asset reads.
+    pub fn input_mapping(&self, i: usize) -> crate::partitions::PartitionMapping {
+        self.def
+            .input_partitions
+            .get(i)
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// Its group (`default` when none is declared).
     pub fn group(&self) -> &'static str {
         self.def.group.unwrap_or(DEFAULT_GROUP)
@@ -269,12 +278,49 @@ impl fmt::Display for AssetGraph {
 /// reads partition `k`), or an unpartitioned upstream (read whole by every partition).
 fn check_partition_inputs(nodes: &[AssetNode], errors: &mut Vec<DefinitionError>) {
     for node in nodes {
-        for &up in &node.inputs {
+        for (i, &up) in node.inputs.iter().enumerate() {
             let upstream = &nodes[up];
+            let frames = upstream.def.codec.is_some_and(|c| c.frame.is_some());
+            let mapping = node.input_mapping(i);
+            if mapping != crate::partitions::PartitionMapping::Identity {
+                let problem = match (&node.partitions, &upstream.partitions) {
+                    (None, _) => Some(format!("`{}` is not partitioned", node.key)),
+                    (_, None) => Some(format!("`{}` is not partitioned", upstream.key)),
+                    (Some(ours), Some(theirs)) if ours != theirs => Some(format!(
+                        "they are partitioned differently (`{}`: {}; `{}`: {})",
+                        upstream.key,
+                        theirs.describe(),
+                        node.key,
+                        ours.describe()
+                    )),
+                    (Some(ours), _) if ours.dynamic_name().is_some() => {
+                        Some("dynamic partitions have no order to map along".to_owned())
+                    }
+                    _ if matches!(mapping, crate::partitions::PartitionMapping::Last(_))
+                        && !frames =>
+                    {
+                        Some(format!(
+                            "`{}` does not output frames, so its partitions cannot be concatenated",
+                            upstream.key
+                        ))
+                    }
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    errors.push(DefinitionError::PartitionMismatch {
+                        asset: node.key.clone(),
+                        location: node.def.location,
+                        input: upstream.key.clone(),
+                        message: format!(
+                            "`#[partitions(...)]` on it asks for {mapping}, and {problem}; a mapping needs both assets partitioned the same way by time windows or a static list"
+                        ),
+                    });
+                }
+                continue;
+            }
             let Some(theirs) = &upstream.partitions else {
                 continue;
             };
-            let frames = upstream.def.codec.is_some_and(|c| c.frame.is_some());
             let message = match &node.partitions {
                 Some(ours) if ours == theirs => continue,
                 // An unpartitioned consumer of a frame reads every partition, concatenated.
@@ -359,5 +405,51 @@ mod tests {
             "{}",
             found[2]
         );
+    }
+
+    #[test]
+    fn partition_mappings_need_the_same_ordered_partitions() {
+        use crate::partitions::{PartitionMapping, dynamic};
+        let days = || daily("2024-01-01").into();
+        let mapped =
+            |key: &str, input: &str, m: PartitionMapping, p: fn() -> PartitionsDefinition| {
+                Box::leak(Box::new(AssetDef {
+                    input_partitions: Box::leak(vec![m].into_boxed_slice()),
+                    ..*partitioned(key, &[input], p)
+                })) as &'static AssetDef
+            };
+        // The same daily definition on both sides: fine.
+        AssetGraph::from_defs([
+            partitioned("raw", &[], days),
+            mapped("yesterday", "raw", PartitionMapping::Offset(-1), days),
+        ])
+        .unwrap();
+        let found = errors(vec![
+            def("lookup", &[], None, &[]),
+            partitioned("raw", &[], days),
+            partitioned("users", &[], || dynamic("users")),
+            mapped("a", "lookup", PartitionMapping::Offset(-1), days),
+            mapped("b", "raw", PartitionMapping::Last(7), days),
+            mapped("c", "users", PartitionMapping::Offset(-1), || {
+                dynamic("users")
+            }),
+            Box::leak(Box::new(AssetDef {
+                input_partitions: &[PartitionMapping::Offset(-1)],
+                ..*def("d", &["raw"], None, &[])
+            })),
+        ]);
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].contains("asset `a` (at test.rs:1 (test)) takes `lookup` as an input, but `#[partitions(...)]` on it asks for offset -1, and `lookup` is not partitioned"), "{}", found[0]);
+        assert!(
+            found[1].contains("asks for the last 7 partitions, and `raw` does not output frames"),
+            "{}",
+            found[1]
+        );
+        assert!(
+            found[2].contains("dynamic partitions have no order to map along"),
+            "{}",
+            found[2]
+        );
+        assert!(found[3].contains("`d` is not partitioned"), "{}", found[3]);
     }
 }

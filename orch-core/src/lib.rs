@@ -31,6 +31,8 @@ pub use context::{AssetContext, AssetLogger, LogLevel, LogLine, MetadataValue, R
 pub use error::{DefinitionError, DefinitionErrors};
 pub use graph::{AssetGraph, AssetId, AssetNode};
 pub use key::{AssetKey, KeyError, StaticKey};
-pub use partitions::{Partitions, PartitionsDefinition, PartitionsError, TimeWindow};
+pub use partitions::{
+    PartitionMapping, Partitions, PartitionsDefinition, PartitionsError, TimeWindow,
+};
 pub use resources::{MissingResource, ResourceKey, Resources};
 pub use selection::{AssetSelection, SelectionError};

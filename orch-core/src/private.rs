@@ -8,7 +8,7 @@ pub use crate::asset::{
 };
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;
-pub use crate::partitions::{self, PartitionsDefinition};
+pub use crate::partitions::{self, PartitionMapping, PartitionsDefinition};
 pub use crate::resources::ResourceKey;
 
 /// The resource of type `T` for a `#[resource]` parameter, or an error the run reports.

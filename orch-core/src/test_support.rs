@@ -41,6 +41,7 @@ pub(crate) fn def(
         metadata: &[],
         owners: &[],
         inputs: Box::leak(inputs.into_boxed_slice()),
+        input_partitions: &[],
         deps: &[],
         retries: 0,
         retry_delay: std::time::Duration::ZERO,

@@ -14,6 +14,8 @@ pub(crate) struct ItemFn {
     pub(crate) body: TokenStream,
     /// Per parameter: whether it was marked `#[resource]`.
     pub(crate) resource_marks: Vec<bool>,
+    /// Per parameter: its `#[partitions(...)]` mapping attribute, if any.
+    pub(crate) partition_marks: Vec<Option<Attribute>>,
 }
 
 impl quote::ToTokens for ItemFn {
@@ -33,6 +35,7 @@ impl Parse for ItemFn {
         let vis: Visibility = input.parse()?;
         let mut sig: Signature = input.parse()?;
         let body: TokenStream = input.parse()?;
+        let mut partition_marks = Vec::new();
         let resource_marks = sig
             .inputs
             .iter_mut()
@@ -40,9 +43,19 @@ impl Parse for ItemFn {
                 syn::FnArg::Typed(pat_type) => {
                     let before = pat_type.attrs.len();
                     pat_type.attrs.retain(|a| !a.path().is_ident("resource"));
-                    pat_type.attrs.len() != before
+                    let marked = pat_type.attrs.len() != before;
+                    let mapping = pat_type
+                        .attrs
+                        .iter()
+                        .position(|a| a.path().is_ident("partitions"))
+                        .map(|i| pat_type.attrs.remove(i));
+                    partition_marks.push(mapping);
+                    marked
                 }
-                syn::FnArg::Receiver(_) => false,
+                syn::FnArg::Receiver(_) => {
+                    partition_marks.push(None);
+                    false
+                }
             })
             .collect();
         Ok(ItemFn {
@@ -51,6 +64,7 @@ impl Parse for ItemFn {
             sig,
             body,
             resource_marks,
+            partition_marks,
         })
     }
 }
@@ -71,6 +85,15 @@ pub(crate) struct Input {
     /// The type it expects (`T` for both `&T` and `T`).
     pub(crate) ty: Type,
     pub(crate) passing: Passing,
+    /// `#[partitions(offset = N)]` or `#[partitions(last = N)]`, if declared.
+    pub(crate) mapping: Option<Mapping>,
+}
+
+/// A partition mapping declared on an input parameter.
+#[derive(Clone, Copy)]
+pub(crate) enum Mapping {
+    Offset(i64),
+    Last(u32),
 }
 
 /// One parameter, classified.

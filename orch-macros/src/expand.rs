@@ -184,6 +184,14 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
             quote!(#up::KEY)
         })
         .collect();
+    let input_partitions: Vec<TokenStream> = asset
+        .inputs()
+        .map(|input| match input.mapping {
+            None => quote!(#krate::PartitionMapping::Identity),
+            Some(crate::ast::Mapping::Offset(o)) => quote!(#krate::PartitionMapping::Offset(#o)),
+            Some(crate::ast::Mapping::Last(n)) => quote!(#krate::PartitionMapping::Last(#n)),
+        })
+        .collect();
     let dep_keys: Vec<TokenStream> = attrs
         .deps
         .iter()
@@ -384,6 +392,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     metadata: #metadata,
                     owners: &[#(#owners),*],
                     inputs: &[#(#input_keys),*],
+                    input_partitions: &[#(#input_partitions),*],
                     deps: &[#(#dep_keys),*],
                     retries: #retries,
                     retry_delay: ::core::time::Duration::from_millis(#retry_delay_ms),
@@ -401,7 +410,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
 }
 
 /// A polars frame output (`DataFrame`, `LazyFrame`, with any path), stored as Parquet.
-fn is_frame(ty: &syn::Type) -> bool {
+pub(crate) fn is_frame(ty: &syn::Type) -> bool {
     match ty {
         syn::Type::Group(g) => is_frame(&g.elem),
         syn::Type::Path(p) => {

@@ -4,7 +4,7 @@
 use syn::spanned::Spanned;
 use syn::{FnArg, Pat, ReturnType, Type};
 
-use crate::ast::{AssetFn, Input, ItemFn, Output, Param, Passing, doc_comment};
+use crate::ast::{AssetFn, Input, ItemFn, Mapping, Output, Param, Passing, doc_comment};
 
 /// Validates `item`, pushing an error for each problem found.
 pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetFn> {
@@ -83,7 +83,26 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
             }
             FnArg::Typed(pat_type) => pat_type,
         };
-        if item.resource_marks.get(position).copied().unwrap_or(false) {
+        let mapping_attr = item.partition_marks.get(position).cloned().flatten();
+        let is_resource = item.resource_marks.get(position).copied().unwrap_or(false);
+        if let Some(attr) = &mapping_attr
+            && (is_resource || is_context(&pat_type.ty))
+        {
+            err(
+                errors,
+                attr.span(),
+                format!(
+                    "`#[partitions(...)]` in asset `{asset}` goes on a parameter that names a partitioned upstream asset, not on {}",
+                    if is_resource {
+                        "a resource"
+                    } else {
+                        "the context"
+                    }
+                ),
+            );
+            continue;
+        }
+        if is_resource {
             let name = match &*pat_type.pat {
                 Pat::Ident(pat) => pat.ident.to_string(),
                 _ => "_".to_owned(),
@@ -177,7 +196,22 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
             }
             other => (other.clone(), Passing::Owned),
         };
-        params.push(Param::Input(Box::new(Input { name, ty, passing })));
+        let mapping = match &mapping_attr {
+            None => None,
+            Some(attr) => match parse_mapping(attr, &asset, &name, &ty) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            },
+        };
+        params.push(Param::Input(Box::new(Input {
+            name,
+            ty,
+            passing,
+            mapping,
+        })));
     }
 
     let output = match &sig.output {
@@ -296,4 +330,74 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
         syn::GenericArgument::Type(t) => Some(t.clone()),
         _ => None,
     })
+}
+
+/// `#[partitions(offset = -1)]` or `#[partitions(last = 7)]` on input `name` of type `ty`.
+fn parse_mapping(
+    attr: &syn::Attribute,
+    asset: &str,
+    name: &syn::Ident,
+    ty: &Type,
+) -> Result<Mapping, syn::Error> {
+    let usage = format!(
+        "write `#[partitions(offset = -1)]` (the partition before) or `#[partitions(last = 7)]` (the last 7, concatenated) on parameter `{name}` of asset `{asset}`"
+    );
+    let nv: syn::MetaNameValue = attr
+        .parse_args()
+        .map_err(|_| syn::Error::new(attr.span(), &usage))?;
+    let number = |expr: &syn::Expr| -> Option<i64> {
+        match expr {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(i),
+                ..
+            }) => i.base10_parse::<i64>().ok(),
+            syn::Expr::Unary(syn::ExprUnary {
+                op: syn::UnOp::Neg(_),
+                expr,
+                ..
+            }) => match &**expr {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(i),
+                    ..
+                }) => i.base10_parse::<i64>().ok().map(|v| -v),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let value = number(&nv.value);
+    if nv.path.is_ident("offset") {
+        return match value {
+            Some(0) | None => Err(syn::Error::new(
+                nv.value.span(),
+                format!(
+                    "the offset of parameter `{name}` of asset `{asset}` must be a non-zero integer, such as `-1` for the partition before"
+                ),
+            )),
+            Some(v) => Ok(Mapping::Offset(v)),
+        };
+    }
+    if nv.path.is_ident("last") {
+        let n = value
+            .filter(|&v| v >= 1)
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                syn::Error::new(
+                    nv.value.span(),
+                    format!(
+                        "`last` of parameter `{name}` of asset `{asset}` must be a positive integer, such as `7`"
+                    ),
+                )
+            })?;
+        if !crate::expand::is_frame(ty) {
+            return Err(syn::Error::new(
+                ty.span(),
+                format!(
+                    "parameter `{name}` of asset `{asset}` reads several partitions (`last = {n}`), which orch concatenates: its type must be `DataFrame` or `LazyFrame`"
+                ),
+            ));
+        }
+        return Ok(Mapping::Last(n));
+    }
+    Err(syn::Error::new(nv.path.span(), usage))
 }

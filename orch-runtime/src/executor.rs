@@ -364,6 +364,12 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
         shared: Arc::clone(shared),
         id,
         inputs,
+        // Nothing to load unless an input is mapped.
+        mapped_loaded: node
+            .def
+            .input_partitions
+            .iter()
+            .all(|m| *m == orch_core::PartitionMapping::Identity),
         sync: matches!(node.def.compute, Compute::Sync(_)),
         finished: false,
     }
@@ -376,6 +382,8 @@ struct Task {
     shared: Arc<Shared>,
     id: AssetId,
     inputs: Vec<Value>,
+    /// Whether the inputs redirected by partition mappings are loaded.
+    mapped_loaded: bool,
     /// Runs on the blocking pool (and holds a job slot).
     sync: bool,
     finished: bool,
@@ -433,6 +441,64 @@ impl Task {
         } else {
             ctx.with_resources(Arc::clone(&self.shared.resources))
         }
+    }
+
+    /// Replaces the inputs a partition mapping redirects (`#[partitions(offset = -1)]`,
+    /// `#[partitions(last = 7)]`) by what the upstream's I/O manager stored for the mapped
+    /// partitions. The upstream has finished by now, so a partition it wrote in this run is
+    /// among them. Done once, before the first attempt.
+    fn load_mapped_inputs(&mut self) -> Result<(), AssetFailure> {
+        use orch_core::PartitionMapping;
+        if self.mapped_loaded {
+            return Ok(());
+        }
+        let graph = self.shared.graph;
+        let node = graph.node(self.id);
+        let Some(partition) = self.shared.partition_of(self.id) else {
+            return Ok(());
+        };
+        for (i, &up) in node.inputs.iter().enumerate() {
+            let mapping = node.input_mapping(i);
+            if mapping == PartitionMapping::Identity {
+                continue;
+            }
+            let upstream = graph.node(up);
+            let fail = |why: String| AssetFailure {
+                chain: vec![
+                    format!(
+                        "could not load input `{}` ({mapping} for partition {partition})",
+                        upstream.key
+                    ),
+                    why,
+                ],
+                panicked: false,
+            };
+            let Some(io) = &self.shared.io else {
+                return Err(fail("a partition mapping reads the upstream's stored partitions, and this run stores nothing; record the run (the command line always does)".to_owned()));
+            };
+            let Some(partitions) = &upstream.partitions else {
+                return Err(fail("the upstream is not partitioned".to_owned()));
+            };
+            let keys = partitions
+                .mapped(partition, mapping, jiff::Timestamp::now())
+                .map_err(|e| fail(e.to_string()))?;
+            let manager = io
+                .for_asset(&upstream.key, upstream.def)
+                .map_err(|e| fail(e.to_string()))?;
+            let ctx = crate::io::InputContext {
+                key: &upstream.key,
+                partition: keys.first().map(String::as_str),
+                output_type: upstream.def.output_type,
+                codec: upstream.def.codec,
+            };
+            let loaded = match mapping {
+                PartitionMapping::Last(_) => manager.load_partitions(&ctx, &keys),
+                _ => manager.load_input(&ctx),
+            };
+            self.inputs[i] = loaded.map_err(|e| fail(e.to_string()))?;
+        }
+        self.mapped_loaded = true;
+        Ok(())
     }
 
     fn retries(&self) -> u32 {
@@ -535,17 +601,20 @@ impl Task {
                 let ctx = task.context(number);
                 let span = crate::capture::asset_span(&ctx);
                 let t0 = Instant::now();
-                let outcome = span.in_scope(|| {
-                    std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx, &task.inputs)))
-                });
-                let attempt = Attempt {
-                    number,
-                    duration: t0.elapsed(),
-                    result: match outcome {
+                let result = match task.load_mapped_inputs() {
+                    Err(failure) => Err(failure),
+                    Ok(()) => match span.in_scope(|| {
+                        std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx, &task.inputs)))
+                    }) {
                         Ok(Ok(value)) => Ok(value),
                         Ok(Err(error)) => Err(AssetFailure::from_error(&*error)),
                         Err(payload) => Err(AssetFailure::from_panic(&*payload)),
                     },
+                };
+                let attempt = Attempt {
+                    number,
+                    duration: t0.elapsed(),
+                    result,
                 };
                 if let Some(done) = task.end_attempt(&ctx, attempt, &mut logs) {
                     break done;
@@ -567,7 +636,7 @@ impl Task {
         }
     }
 
-    async fn run_async(self, f: fn(AssetContext, Vec<Value>) -> BoxFuture) {
+    async fn run_async(mut self, f: fn(AssetContext, Vec<Value>) -> BoxFuture) {
         use tracing::Instrument;
         let mut logs = Vec::new();
         let mut number = 1;
@@ -575,23 +644,45 @@ impl Task {
             let ctx = self.context(number);
             let span = crate::capture::asset_span(&ctx);
             let t0 = Instant::now();
-            // A panic in the asset's future ends its own task, not the executor.
-            let fut = f(ctx.clone(), self.inputs.clone()).instrument(span);
-            let outcome = tokio::spawn(fut).await;
+            // Loading mapped inputs is blocking I/O: on the blocking pool. (If it panics, the
+            // task's `Drop` records the failure.)
+            let loaded = if self.mapped_loaded {
+                Ok(())
+            } else {
+                match tokio::task::spawn_blocking(move || {
+                    let loaded = self.load_mapped_inputs();
+                    (self, loaded)
+                })
+                .await
+                {
+                    Ok((task, loaded)) => {
+                        self = task;
+                        loaded
+                    }
+                    Err(_) => return,
+                }
+            };
+            let result = match loaded {
+                Err(failure) => Err(failure),
+                // A panic in the asset's future ends its own task, not the executor.
+                Ok(()) => {
+                    match tokio::spawn(f(ctx.clone(), self.inputs.clone()).instrument(span)).await {
+                        Ok(Ok(value)) => Ok(value),
+                        Ok(Err(error)) => Err(AssetFailure::from_error(&*error)),
+                        Err(join) => match join.try_into_panic() {
+                            Ok(payload) => Err(AssetFailure::from_panic(&*payload)),
+                            Err(_) => Err(AssetFailure {
+                                chain: vec!["the asset's task was cancelled".to_owned()],
+                                panicked: false,
+                            }),
+                        },
+                    }
+                }
+            };
             let attempt = Attempt {
                 number,
                 duration: t0.elapsed(),
-                result: match outcome {
-                    Ok(Ok(value)) => Ok(value),
-                    Ok(Err(error)) => Err(AssetFailure::from_error(&*error)),
-                    Err(join) => match join.try_into_panic() {
-                        Ok(payload) => Err(AssetFailure::from_panic(&*payload)),
-                        Err(_) => Err(AssetFailure {
-                            chain: vec!["the asset's task was cancelled".to_owned()],
-                            panicked: false,
-                        }),
-                    },
-                },
+                result,
             };
             if let Some(done) = self.end_attempt(&ctx, attempt, &mut logs) {
                 break done;

@@ -343,6 +343,18 @@ impl<'s> Materialize<'s> {
         let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
         for (consumer, up) in missing_inputs(graph, &selected, &ids) {
             let node = graph.node(up);
+            // Consumers that map their partitions (`#[partitions(last = 7)]`) load what they
+            // read themselves, when they run; if no consumer takes this one's own partition,
+            // there is nothing to load now.
+            if !takes_same_partition(graph, &selected, up) {
+                provided.push(Provided {
+                    id: up,
+                    value: Arc::new(()),
+                    loaded: true,
+                    data_version: None,
+                });
+                continue;
+            }
             let manager = recording.io.for_asset(&node.key, node.def)?;
             let partition = node.partitions.as_ref().and(self.partition.as_deref());
             let ctx = InputContext {
@@ -465,6 +477,18 @@ impl<'s> Materialize<'s> {
         result.storage_error = written.and(flushed).and(ended).err();
         Ok(result)
     }
+}
+
+/// Whether a selected consumer of `up` takes `up`'s value as it is (not through a partition
+/// mapping, which the executor loads itself).
+fn takes_same_partition(graph: &AssetGraph, selected: &[AssetId], up: AssetId) -> bool {
+    graph.node(up).downstream.iter().any(|&down| {
+        let node = graph.node(down);
+        selected.contains(&down)
+            && node.inputs.iter().enumerate().any(|(i, &u)| {
+                u == up && node.input_mapping(i) == orch_core::PartitionMapping::Identity
+            })
+    })
 }
 
 /// A run with partitioned assets needs a partition, valid for each of them; a partition needs a

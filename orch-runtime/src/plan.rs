@@ -200,6 +200,7 @@ mod tests {
             metadata: &[],
             owners: &[],
             inputs,
+            input_partitions: &[],
             deps: &[],
             retries: 0,
             retry_delay: std::time::Duration::ZERO,

@@ -137,57 +137,51 @@ pub(super) fn backfill(
             Err(e) => return fail_usage(&e),
         }
     }
-    let sliced = keys_of(&sliced);
-    let outcomes = runtime.block_on(async {
-        let gate = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, partition) in keys.iter().cloned().enumerate() {
-            let recording = recording.clone();
-            let sliced = sliced.clone();
-            let resources = Arc::clone(&resources);
-            let gate = Arc::clone(&gate);
-            tasks.spawn(async move {
-                let _permit = gate.acquire_owned().await;
-                let result = Materialize::selection(sliced)
-                    .partition(partition.clone())
-                    .jobs(1)
-                    .keep_outputs(false)
-                    .resources(resources)
-                    .record(recording)
-                    .run_async()
-                    .await;
-                let outcome = match result {
-                    Ok(r) if r.success() && r.storage_error().is_none() => {
-                        Ok(r.run_id().short().to_owned())
-                    }
-                    Ok(r) => Err(match r.storage_error() {
-                        Some(e) => format!("not fully recorded: {e}"),
-                        None => r
-                            .failed()
-                            .next()
-                            .map(|o| match &o.status {
-                                crate::result::AssetStatus::Failed(f) => {
-                                    format!("`{}`: {f}", o.key)
-                                }
-                                _ => format!("`{}` failed", o.key),
-                            })
-                            .unwrap_or_else(|| "failed".to_owned()),
-                    }),
-                    Err(e) => Err(e.to_string()),
-                };
-                (i, partition, outcome)
-            });
-        }
-        let mut outcomes = Vec::with_capacity(keys.len());
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(done) => outcomes.push(done),
-                Err(e) => outcomes.push((usize::MAX, "?".to_owned(), Err(e.to_string()))),
+    // Partitioned assets that read other partitions of a partitioned input
+    // (`#[partitions(offset = -1)]`, `last = 7`) wait until every partition of that input is
+    // done: stage by stage, each stage over the whole range.
+    let stages = stages_of(graph, &sliced);
+    let mut outcomes = Vec::new();
+    for (n, stage) in stages.iter().enumerate() {
+        if n > 0 {
+            if outcomes
+                .iter()
+                .any(|(_, _, o): &(usize, String, Result<String, String>)| o.is_err())
+            {
+                let names: Vec<String> = stage
+                    .iter()
+                    .map(|&id| format!("`{}`", graph.node(id).key))
+                    .collect();
+                eprintln!(
+                    "not materializing {} (they read other partitions, and some failed)",
+                    names.join(", ")
+                );
+                break;
             }
+            eprintln!(
+                "materializing {} asset(s) that read other partitions",
+                stage.len()
+            );
         }
-        outcomes.sort_by_key(|(i, _, _)| *i);
-        outcomes
-    });
+        outcomes.extend(run_partitions(
+            &runtime,
+            &recording,
+            &resources,
+            keys_of(stage),
+            &keys,
+            parallel,
+        ));
+    }
+    // One outcome per partition: its first failure, if a stage failed it.
+    let mut by_key = std::collections::BTreeMap::new();
+    for (i, partition, outcome) in outcomes {
+        let entry = by_key.entry(i).or_insert((partition, outcome.clone()));
+        if entry.1.is_ok() && outcome.is_err() {
+            entry.1 = outcome;
+        }
+    }
+    let outcomes: Vec<(usize, String, Result<String, String>)> =
+        by_key.into_iter().map(|(i, (p, o))| (i, p, o)).collect();
     let failed: Vec<_> = outcomes.iter().filter(|(_, _, o)| o.is_err()).collect();
     let mut after_failed = false;
     if !after.is_empty() {
@@ -253,6 +247,97 @@ pub(super) fn backfill(
         }
         EXIT_ASSET_FAILED
     }
+}
+
+/// Partitioned assets in stages: an asset that reads other partitions of a partitioned input
+/// in the selection runs in a later stage than that input.
+fn stages_of(graph: &AssetGraph, sliced: &[AssetId]) -> Vec<Vec<AssetId>> {
+    let mut stage = vec![0usize; graph.len()];
+    for &id in graph.topological_order() {
+        if !sliced.contains(&id) {
+            continue;
+        }
+        let node = graph.node(id);
+        for (i, &up) in node.inputs.iter().enumerate() {
+            if sliced.contains(&up) {
+                let later =
+                    usize::from(node.input_mapping(i) != orch_core::PartitionMapping::Identity);
+                stage[id] = stage[id].max(stage[up] + later);
+            }
+        }
+    }
+    let count = sliced.iter().map(|&id| stage[id] + 1).max().unwrap_or(0);
+    (0..count)
+        .map(|n| {
+            sliced
+                .iter()
+                .copied()
+                .filter(|&id| stage[id] == n)
+                .collect()
+        })
+        .collect()
+}
+
+/// One recorded run per partition of `selection`, at most `parallel` at once; what each
+/// ended with (its run id, or why it failed), in key order.
+fn run_partitions(
+    runtime: &tokio::runtime::Runtime,
+    recording: &Recording,
+    resources: &Arc<orch_core::Resources>,
+    selection: orch_core::AssetSelection,
+    keys: &[String],
+    parallel: usize,
+) -> Vec<(usize, String, Result<String, String>)> {
+    runtime.block_on(async {
+        let gate = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, partition) in keys.iter().cloned().enumerate() {
+            let recording = recording.clone();
+            let sliced = selection.clone();
+            let resources = Arc::clone(resources);
+            let gate = Arc::clone(&gate);
+            tasks.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                let result = Materialize::selection(sliced)
+                    .partition(partition.clone())
+                    .jobs(1)
+                    .keep_outputs(false)
+                    .resources(resources)
+                    .record(recording)
+                    .run_async()
+                    .await;
+                let outcome = match result {
+                    Ok(r) if r.success() && r.storage_error().is_none() => {
+                        Ok(r.run_id().short().to_owned())
+                    }
+                    Ok(r) => Err(match r.storage_error() {
+                        Some(e) => format!("not fully recorded: {e}"),
+                        None => r
+                            .failed()
+                            .next()
+                            .map(|o| match &o.status {
+                                crate::result::AssetStatus::Failed(f) => {
+                                    format!("`{}`: {f}", o.key)
+                                }
+                                _ => format!("`{}` failed", o.key),
+                            })
+                            .unwrap_or_else(|| "failed".to_owned()),
+                    }),
+                    Err(e) => Err(e.to_string()),
+                };
+                (i, partition, outcome)
+            });
+        }
+        let mut outcomes = Vec::with_capacity(keys.len());
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(done) => outcomes.push(done),
+                Err(e) => outcomes.push((usize::MAX, "?".to_owned(), Err(e.to_string()))),
+            }
+        }
+        outcomes.sort_by_key(|(i, _, _)| *i);
+        outcomes
+    })
 }
 
 /// Consecutive runs of keys with the same state, as `first..last (n)`.
