@@ -82,8 +82,8 @@
 pub use orch_core::partitions;
 pub use orch_core::{
     Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetNode, AssetSelection, BoxError,
-    DefinitionError, DefinitionErrors, KeyError, LogLevel, LogLine, MetadataValue, MissingResource,
-    Resources, RunId, SelectionError,
+    DefinitionError, DefinitionErrors, FileAsset, FileChanged, KeyError, LogLevel, LogLine,
+    MetadataValue, MissingResource, Resources, RunId, SelectionError,
 };
 pub use orch_macros::asset;
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
@@ -104,7 +104,9 @@ pub use polars;
 pub mod prelude {
     #[cfg(feature = "polars")]
     pub use crate::sql::{Database, SqlParam};
-    pub use crate::{AssetContext, AssetSelection, BoxError, Materialize, MetadataValue, asset};
+    pub use crate::{
+        AssetContext, AssetSelection, BoxError, FileAsset, Materialize, MetadataValue, asset,
+    };
 }
 
 /// Testing helpers: Dagster's `build_asset_context` and `materialize_to_memory`, typed.

@@ -538,4 +538,16 @@ fn orders_pipeline_matches_sql_computed_independently() {
         .unwrap();
     assert_eq!(first[1].parse::<i64>().unwrap(), orders);
     assert!((first[2].parse::<f64>().unwrap() - sum).abs() < 1e-6);
+
+    // The exports are tracked files: their paths and sizes are recorded.
+    let history = stdout(&example_in(
+        home.path(),
+        "orders",
+        &["history", "export_csv"],
+    ));
+    let size = std::fs::metadata(exports.join("customer_summary.csv"))
+        .unwrap()
+        .len();
+    assert!(history.contains(&format!("bytes 2={size}")), "{history}");
+    assert!(history.contains("daily_revenue.csv"), "{history}");
 }

@@ -355,3 +355,68 @@ fn custom_io_managers_are_chosen_by_name_and_must_be_registered() {
     assert_eq!(history[0].kind, EventKind::Materialized);
     assert_eq!(history[0].data_version.as_deref(), Some("v1"));
 }
+
+static REPORT_TEXT: std::sync::Mutex<&str> = std::sync::Mutex::new("v1");
+
+/// Writes a file outside orch's storage (the directory comes from the resource).
+#[asset(group = "files")]
+fn report_file(
+    ctx: &AssetContext,
+    #[resource] dir: &std::path::PathBuf,
+) -> Result<FileAsset, BoxError> {
+    let path = dir.join("report.txt");
+    std::fs::write(&path, *REPORT_TEXT.lock().unwrap())?;
+    Ok(ctx.track_file(path)?)
+}
+
+/// Reads it back, checking it is still the materialized file.
+#[asset(group = "files")]
+fn report_size(report_file: &FileAsset) -> Result<u64, BoxError> {
+    report_file.verify()?;
+    Ok(std::fs::read(report_file.path())?.len() as u64)
+}
+
+#[test]
+fn file_assets_are_tracked_by_their_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let run = |select: &str| {
+        Materialize::select(select)
+            .resource(out.clone())
+            .record(recording(dir.path()))
+            .run()
+            .unwrap()
+    };
+    let first = run("group:files");
+    assert!(first.success(), "{first:?}");
+    assert_eq!(*first.output::<report_size>(), 2);
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    let meta = &store.materializations("report_file", 1).unwrap()[0].metadata;
+    let path = out.join("report.txt").display().to_string();
+    assert!(meta.contains(&("path".to_owned(), path.into())), "{meta:?}");
+    assert!(
+        meta.contains(&("bytes".to_owned(), 2u64.into())),
+        "{meta:?}"
+    );
+    let version = |r: &orch::RunResult| r.outcome("report_file").unwrap().data_version.clone();
+
+    // The same contents again: the same data version. New contents: a new one.
+    let again = run("report_file");
+    assert_eq!(version(&again), version(&first));
+    *REPORT_TEXT.lock().unwrap() = "version 2";
+    let changed = run("report_file");
+    assert_ne!(version(&changed), version(&first));
+
+    // Changed behind orch's back: the consumer, loading the tracked file, finds out.
+    std::fs::write(out.join("report.txt"), "edited by hand").unwrap();
+    let stale_read = run("report_size");
+    let AssetStatus::Failed(why) = status(&stale_read, "report_size") else {
+        panic!("{stale_read:?}")
+    };
+    assert!(
+        why.to_string()
+            .contains("changed since it was materialized (9 bytes, now 14)"),
+        "{why}"
+    );
+}

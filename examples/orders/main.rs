@@ -6,7 +6,7 @@
 //!   -> orders_cleaned    daily; drops NULL amounts and cancelled orders
 //!   -> daily_revenue     every day: revenue per date
 //!   -> customer_summary  every day: orders, total and mean per customer
-//!   -> export_csv        both as CSV under `$ORCH_HOME/exports/`
+//!   -> export_csv        both as CSV under `$ORCH_HOME/exports/` (tracked files)
 //! ```
 //!
 //! `cargo run --example orders` generates the table (1,000,000 rows, or `ORDERS_ROWS`) into
@@ -77,6 +77,9 @@ fn customer_summary(orders_cleaned: &LazyFrame) -> Result<DataFrame, BoxError> {
 /// What the export wrote.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Export {
+    /// `daily_revenue.csv` and `customer_summary.csv`, tracked by their contents (the export's
+    /// data version changes only when a file does).
+    pub files: Vec<FileAsset>,
     /// Rows of `daily_revenue.csv`.
     pub daily_rows: usize,
     /// Rows of `customer_summary.csv`.
@@ -94,6 +97,7 @@ fn export_csv(
 ) -> Result<Export, BoxError> {
     let dir = orch::storage::state_dir().join("exports");
     std::fs::create_dir_all(&dir)?;
+    let mut files = Vec::new();
     for (name, df) in [
         ("daily_revenue.csv", daily_revenue),
         ("customer_summary.csv", customer_summary),
@@ -101,6 +105,7 @@ fn export_csv(
         let path = dir.join(name);
         let mut df = df.clone();
         CsvWriter::new(std::fs::File::create(&path)?).finish(&mut df)?;
+        files.push(ctx.track_file(&path)?);
         ctx.log().info(format!("wrote {}", path.display()));
     }
     let revenue = daily_revenue
@@ -110,6 +115,7 @@ fn export_csv(
         .unwrap_or_default();
     ctx.add_output_metadata("revenue", revenue);
     Ok(Export {
+        files,
         daily_rows: daily_revenue.height(),
         customer_rows: customer_summary.height(),
         revenue: (revenue * 100.0).round() / 100.0,

@@ -8,6 +8,7 @@
 pub mod asset;
 pub mod context;
 pub mod error;
+pub mod file;
 pub mod frame;
 pub mod graph;
 pub mod key;
@@ -29,6 +30,7 @@ pub(crate) mod test_support;
 pub use asset::{Asset, AssetDef, BoxError};
 pub use context::{AssetContext, AssetLogger, LogLevel, LogLine, MetadataValue, RunId};
 pub use error::{DefinitionError, DefinitionErrors};
+pub use file::{FileAsset, FileChanged};
 pub use graph::{AssetGraph, AssetId, AssetNode};
 pub use key::{AssetKey, KeyError, StaticKey};
 pub use partitions::{
