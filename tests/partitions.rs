@@ -217,3 +217,53 @@ fn dynamic_partitions_take_keys_added_to_the_store() {
     let err = run("globx").unwrap_err().to_string();
     assert!(err.contains("(did you mean `globex`?)"), "{err}");
 }
+
+/// Discovers customers and registers them as partitions of `customer_report`, as a sensor
+/// would.
+#[asset(group = "discovery")]
+fn customer_list(ctx: &AssetContext) -> Result<Vec<String>, BoxError> {
+    let found = vec!["umbrella".to_owned(), "hooli".to_owned()];
+    let new = ctx.add_dynamic_partitions("customers", found.iter().cloned())?;
+    ctx.add_output_metadata("new customers", new);
+    Ok(found)
+}
+
+#[test]
+fn an_asset_adds_dynamic_partition_keys_for_later_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Materialize::select("customer_list")
+        .record(recording(dir.path()))
+        .run()
+        .unwrap();
+    assert!(first.success(), "{first:?}");
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(
+        store.dynamic_partitions("customers").unwrap(),
+        ["umbrella", "hooli"]
+    );
+    let report = Materialize::select("customer_report")
+        .partition("hooli")
+        .record(recording(dir.path()))
+        .run()
+        .unwrap();
+    assert_eq!(report.output::<customer_report>(), "report for hooli");
+    // Again: nothing new. Unrecorded: nowhere to keep them, which the asset is told.
+    let again = Materialize::select("customer_list")
+        .record(recording(dir.path()))
+        .run()
+        .unwrap();
+    assert!(again.success(), "{again:?}");
+    let meta = &store.materializations("customer_list", 1).unwrap()[0].metadata;
+    assert!(
+        meta.contains(&("new customers".to_owned(), 0u64.into())),
+        "{meta:?}"
+    );
+    let unrecorded = Materialize::select("customer_list").run().unwrap();
+    let AssetStatus::Failed(why) = &unrecorded.outcome("customer_list").unwrap().status else {
+        panic!("{unrecorded:?}")
+    };
+    assert!(
+        why.to_string().contains("this run has no run store"),
+        "{why}"
+    );
+}

@@ -147,6 +147,27 @@ struct Captured {
     metadata: Vec<(String, MetadataValue)>,
 }
 
+/// Where dynamic partition keys are kept (the run store), for
+/// [`AssetContext::add_dynamic_partitions`]. The runtime implements it.
+pub trait DynamicPartitionsStore: Send + Sync {
+    /// Adds `keys` (those not there yet, in order) to the dynamic partitions `name`; returns
+    /// how many were new.
+    fn add_dynamic_partitions(
+        &self,
+        name: &str,
+        keys: &[String],
+    ) -> Result<usize, crate::asset::BoxError>;
+}
+
+#[derive(Clone)]
+struct DynamicStore(Arc<dyn DynamicPartitionsStore>);
+
+impl fmt::Debug for DynamicStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DynamicPartitionsStore")
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     key: AssetKey,
@@ -154,6 +175,7 @@ struct Inner {
     partition: Option<String>,
     window: Option<crate::partitions::TimeWindow>,
     resources: Option<Arc<crate::resources::Resources>>,
+    dynamic: Option<DynamicStore>,
     attempt: u32,
     captured: Mutex<Captured>,
 }
@@ -177,6 +199,7 @@ impl AssetContext {
                 partition,
                 window: None,
                 resources: None,
+                dynamic: None,
                 attempt,
                 captured: Mutex::default(),
             }),
@@ -199,6 +222,7 @@ impl AssetContext {
                 partition: Some(partition.to_owned()),
                 window: partitions.time_window(partition),
                 resources: None,
+                dynamic: None,
                 attempt,
                 captured: Mutex::default(),
             }),
@@ -243,6 +267,39 @@ impl AssetContext {
             inner.resources = Some(resources);
         }
         self
+    }
+
+    /// Gives the context the run store's dynamic partitions (the executor does this for
+    /// recorded runs).
+    pub fn with_dynamic_partitions(mut self, store: Arc<dyn DynamicPartitionsStore>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.dynamic = Some(DynamicStore(store));
+        }
+        self
+    }
+
+    /// Adds keys to the dynamic partitions `name` (e.g. the customers an asset discovered),
+    /// so later runs and backfills of assets partitioned by `dynamic(name)` see them. Keys
+    /// already there are skipped; returns how many were new. They are stored at once, whether
+    /// or not this asset then succeeds, as `partitions ASSET --add KEY` would.
+    pub fn add_dynamic_partitions<I, S>(
+        &self,
+        name: &str,
+        keys: I,
+    ) -> Result<usize, crate::asset::BoxError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let keys: Vec<String> = keys.into_iter().map(Into::into).collect();
+        let Some(store) = &self.inner.dynamic else {
+            return Err(format!(
+                "asset `{}` adds keys to the dynamic partitions \"{name}\", but this run has no run store to keep them in; record the run (the command line always does)",
+                self.inner.key
+            )
+            .into());
+        };
+        store.0.add_dynamic_partitions(name, &keys)
     }
 
     /// The configured resource of type `T` (what a `#[resource]` parameter receives).

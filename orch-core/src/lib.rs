@@ -28,7 +28,9 @@ mod private;
 pub(crate) mod test_support;
 
 pub use asset::{Asset, AssetDef, BoxError};
-pub use context::{AssetContext, AssetLogger, LogLevel, LogLine, MetadataValue, RunId};
+pub use context::{
+    AssetContext, AssetLogger, DynamicPartitionsStore, LogLevel, LogLine, MetadataValue, RunId,
+};
 pub use error::{DefinitionError, DefinitionErrors};
 pub use file::{FileAsset, FileChanged};
 pub use graph::{AssetGraph, AssetId, AssetNode};

@@ -47,6 +47,8 @@ pub(crate) struct ExecOptions {
     pub(crate) partition: Option<String>,
     /// What `#[resource]` parameters receive.
     pub(crate) resources: Arc<orch_core::Resources>,
+    /// The run store's dynamic partitions, for `ctx.add_dynamic_partitions` (recorded runs).
+    pub(crate) dynamic: Option<Arc<dyn orch_core::DynamicPartitionsStore>>,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it).
@@ -114,6 +116,7 @@ struct Shared {
     io: Option<Arc<IoManagers>>,
     partition: Option<String>,
     resources: Arc<orch_core::Resources>,
+    dynamic: Option<Arc<dyn orch_core::DynamicPartitionsStore>>,
 }
 
 impl Shared {
@@ -210,6 +213,7 @@ pub(crate) async fn execute(
         io: opts.io,
         partition: opts.partition,
         resources: opts.resources,
+        dynamic: opts.dynamic,
     });
     {
         let mut state = shared.lock();
@@ -435,6 +439,10 @@ impl Task {
                 attempt,
             ),
             _ => AssetContext::new(node.key.clone(), run_id, None, attempt),
+        };
+        let ctx = match &self.shared.dynamic {
+            Some(store) => ctx.with_dynamic_partitions(Arc::clone(store)),
+            None => ctx,
         };
         if node.def.resources.is_empty() {
             ctx

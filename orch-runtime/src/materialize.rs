@@ -320,6 +320,7 @@ impl<'s> Materialize<'s> {
             io: None,
             partition: self.partition.clone(),
             resources: Arc::clone(&self.resources),
+            dynamic: None,
         };
         let Some(recording) = self.recording else {
             if self.only_stale {
@@ -421,6 +422,9 @@ impl<'s> Materialize<'s> {
         let opts = ExecOptions {
             run_lock: Some(Arc::clone(&run_lock)),
             io: Some(Arc::clone(&recording.io)),
+            dynamic: Some(Arc::new(StoredDynamicPartitions(Arc::clone(
+                &recording.storage,
+            )))),
             ..opts
         };
         // Claims are per asset, and per partition for partitioned assets, so runs of different
@@ -476,6 +480,19 @@ impl<'s> Materialize<'s> {
         let ended = recording.storage.end_run(id, status, SystemTime::now());
         result.storage_error = written.and(flushed).and(ended).err();
         Ok(result)
+    }
+}
+
+/// The run store as the place `ctx.add_dynamic_partitions` writes to.
+struct StoredDynamicPartitions(Arc<dyn Storage>);
+
+impl orch_core::DynamicPartitionsStore for StoredDynamicPartitions {
+    fn add_dynamic_partitions(
+        &self,
+        name: &str,
+        keys: &[String],
+    ) -> Result<usize, orch_core::BoxError> {
+        Ok(self.0.add_dynamic_partitions(name, keys)?)
     }
 }
 
