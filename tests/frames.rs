@@ -334,3 +334,142 @@ fn partition_mappings_read_the_window_or_the_partition_before() {
     };
     assert!(why.to_string().contains("this run stores nothing"), "{why}");
 }
+
+static RANGED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A range of days in one call, split by its `day` text column. Jan 3 has no rows; a key
+/// `2024-01-09` in the range's data (when asked for) lands outside it.
+#[asset(
+    group = "ranged",
+    partitions = daily("2024-01-01").end("2024-01-08"),
+    partition_by = "day"
+)]
+fn ranged_rides(ctx: &AssetContext) -> Result<DataFrame, BoxError> {
+    RANGED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let range = ctx.partition_key_range().ok_or("partitioned")?;
+    let window = ctx.partition_time_window().ok_or("daily")?;
+    assert_eq!(window.start.date().to_string(), range.start);
+    let mut days: Vec<String> = ctx
+        .partition_keys()
+        .iter()
+        .filter(|d| *d != "2024-01-03")
+        .flat_map(|d| [d.clone(), d.clone()])
+        .collect();
+    if range.end == "2024-01-07" {
+        days.push("2024-01-09".to_owned());
+    }
+    let n: Vec<i64> = (1..=days.len() as i64).collect();
+    // The same days as dates (days since 1970-01-01).
+    let epoch: orch::partitions::jiff::civil::Date = "1970-01-01".parse()?;
+    let since: Vec<i32> = days
+        .iter()
+        .map(|d| {
+            let day: orch::partitions::jiff::civil::Date = d.parse().expect("a date");
+            (day - epoch).get_days()
+        })
+        .collect();
+    let date = Series::new("date".into(), since).cast(&DataType::Date)?;
+    let mut df = df!("day" => days, "n" => n)?;
+    df.with_column(date.into())?;
+    Ok(df)
+}
+
+/// The same range, lazily, split by its Date column.
+#[asset(
+    group = "ranged",
+    partitions = daily("2024-01-01").end("2024-01-08"),
+    partition_by = "date"
+)]
+fn ranged_dates(ranged_rides: &LazyFrame) -> LazyFrame {
+    ranged_rides.clone().select([col("date"), col("n")])
+}
+
+#[test]
+fn a_range_of_partitions_runs_once_and_is_stored_per_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = || Recording::open(dir.path(), "test").unwrap();
+    let days = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"];
+    let r = Materialize::select("group:ranged")
+        .partition_range(days)
+        .record(rec())
+        .run()
+        .unwrap();
+    assert!(r.success(), "{r:?}");
+    assert_eq!(RANGED_CALLS.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let rows = |asset: &str, day: &str| {
+        let path = dir.path().join(format!("storage/{asset}/{day}.parquet"));
+        ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap()
+    };
+    for day in days {
+        let expected = if day == "2024-01-03" { 0 } else { 2 };
+        assert_eq!(rows("ranged_rides", day).height(), expected, "{day}");
+        let dates = rows("ranged_dates", day);
+        assert_eq!(dates.height(), expected, "{day}");
+        assert_eq!(dates.column("date").unwrap().dtype(), &DataType::Date);
+    }
+    // Recorded per partition: each is materialized, with the range's run.
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    let mut statuses: Vec<String> = store
+        .partition_statuses("ranged_dates")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.partition)
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, days);
+    let meta = &store.materializations("ranged_rides", 1).unwrap()[0].metadata;
+    assert!(
+        meta.contains(&("range rows".to_owned(), 6i64.into())),
+        "{meta:?}"
+    );
+    assert!(
+        meta.contains(&(
+            "range".to_owned(),
+            "2024-01-02..2024-01-05 (4 partitions)".into()
+        )),
+        "{meta:?}"
+    );
+
+    // One partition of the downstream alone reads what the range run stored.
+    let one = Materialize::select("ranged_dates")
+        .partition("2024-01-04")
+        .record(rec())
+        .run()
+        .unwrap();
+    assert!(one.success(), "{one:?}");
+    assert_eq!(
+        one.output::<ranged_dates>()
+            .clone()
+            .collect()
+            .unwrap()
+            .height(),
+        2
+    );
+
+    // A row outside the range fails the asset, naming the value.
+    let outside = Materialize::select("ranged_rides")
+        .partition_range(["2024-01-06", "2024-01-07"])
+        .record(rec())
+        .run()
+        .unwrap();
+    let AssetStatus::Failed(why) = &outside.outcome("ranged_rides").unwrap().status else {
+        panic!("{outside:?}")
+    };
+    assert!(
+        why.to_string().contains("has `day` = `2024-01-09`, which is not among the run's partitions (`2024-01-06` to `2024-01-07`)"),
+        "{why}"
+    );
+    // Assets without `partition_by` run one partition per run.
+    let err = Materialize::select("daily_rides")
+        .partition_range(days)
+        .record(rec())
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("asset `daily_rides` cannot run over a range of partitions in one run: it has no `partition_by"),
+        "{err}"
+    );
+}

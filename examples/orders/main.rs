@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! orders (SQLite table, generated)
-//!   -> orders_raw        daily partitions; each day's rows, filtered in SQL (bound `?`)
+//!   -> orders_raw        daily partitions; the days' rows, filtered in SQL (bound `?`)
 //!   -> orders_cleaned    daily; drops NULL amounts and cancelled orders
 //!   -> daily_revenue     every day: revenue per date
 //!   -> customer_summary  every day: orders, total and mean per customer
@@ -11,7 +11,9 @@
 //!
 //! `cargo run --example orders` generates the table (1,000,000 rows, or `ORDERS_ROWS`) into
 //! `$ORCH_HOME/orders.db` if it is missing, then materializes everything: the 365 daily
-//! partitions (one run each), then the aggregations and the export. With `ORDERS_PARQUET` set
+//! partitions (both daily assets take ranges, so in one run per core, each over part of the
+//! year), then the aggregations and the export. `backfill --select '*' --from 2024-01-01
+//! --to 2024-12-30` runs one partition per run instead; `--single-run`, one run for all. With `ORDERS_PARQUET` set
 //! to a file from `../shared/bench/dagster/gen_orders.py`, the table is imported from it
 //! instead (the Dagster benchmark's exact rows). Any orch command works
 //! too: `cargo run --example orders -- partitions orders_cleaned`.
@@ -29,18 +31,21 @@ fn order_days() -> orch::partitions::PartitionsDefinition {
         .into()
 }
 
-/// One day of orders, filtered in the database.
-#[asset(group = "orders", partitions = order_days())]
+/// The orders of a day, or of a range of days in one query when a run covers several (the
+/// frame is then split into days by its `date` column). Filtered in the database, with
+/// bound parameters.
+#[asset(group = "orders", partitions = order_days(), partition_by = "date")]
 fn orders_raw(ctx: &AssetContext, #[resource] db: &Database) -> Result<DataFrame, BoxError> {
-    let day = ctx.partition_key().ok_or("orders_raw is daily")?;
+    let days = ctx.partition_key_range().ok_or("orders_raw is daily")?;
     Ok(db.query_df(
-        "SELECT order_id, customer_id, date, amount, status FROM orders WHERE date = ? ORDER BY order_id",
-        &[day.into()],
+        "SELECT order_id, customer_id, date, amount, status FROM orders
+         WHERE date BETWEEN ? AND ? ORDER BY date, order_id",
+        &[days.start.into(), days.end.into()],
     )?)
 }
 
-/// The same day without NULL amounts and cancelled orders.
-#[asset(group = "orders", partitions = order_days())]
+/// The same days without NULL amounts and cancelled orders.
+#[asset(group = "orders", partitions = order_days(), partition_by = "date")]
 fn orders_cleaned(orders_raw: &LazyFrame) -> LazyFrame {
     orders_raw
         .clone()

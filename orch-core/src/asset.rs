@@ -128,6 +128,9 @@ pub struct AssetDef {
     pub always_run: bool,
     /// `partitions = ...`: how the asset is partitioned (resolved and checked at discovery).
     pub partitions: Option<fn() -> crate::partitions::PartitionsDefinition>,
+    /// `partition_by = "date"`: the output column that splits the frame of a run over a range
+    /// of partitions into its partitions; an asset without it runs one partition per run.
+    pub partition_by: Option<&'static str>,
     /// The types of its `#[resource]` parameters.
     pub resources: &'static [crate::resources::ResourceKey],
     /// How many times to retry after a failure (0 = run once).

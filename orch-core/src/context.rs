@@ -174,6 +174,8 @@ struct Inner {
     run_id: RunId,
     partition: Option<String>,
     window: Option<crate::partitions::TimeWindow>,
+    /// Every partition key this materialization covers (one, or a range's).
+    keys: Option<Arc<[String]>>,
     resources: Option<Arc<crate::resources::Resources>>,
     dynamic: Option<DynamicStore>,
     attempt: u32,
@@ -196,6 +198,7 @@ impl AssetContext {
             inner: Arc::new(Inner {
                 key,
                 run_id,
+                keys: partition.as_ref().map(|p| Arc::from([p.clone()])),
                 partition,
                 window: None,
                 resources: None,
@@ -221,6 +224,43 @@ impl AssetContext {
                 run_id,
                 partition: Some(partition.to_owned()),
                 window: partitions.time_window(partition),
+                keys: Some(Arc::from([partition.to_owned()])),
+                resources: None,
+                dynamic: None,
+                attempt,
+                captured: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The context for one attempt at a range of partitions `keys` (consecutive, at least
+    /// one) in a single run: [`AssetContext::partition_key_range`] and
+    /// [`AssetContext::partition_keys`] give the range, the time window spans it, and
+    /// [`AssetContext::partition_key`] is the key only when the range holds one.
+    pub fn for_partition_range(
+        key: AssetKey,
+        run_id: RunId,
+        partitions: &crate::partitions::Partitions,
+        keys: Arc<[String]>,
+        attempt: u32,
+    ) -> Self {
+        let window = match (keys.first(), keys.last()) {
+            (Some(first), Some(last)) => partitions
+                .time_window(first)
+                .zip(partitions.time_window(last))
+                .map(|(a, b)| crate::partitions::TimeWindow {
+                    start: a.start,
+                    end: b.end,
+                }),
+            _ => None,
+        };
+        AssetContext {
+            inner: Arc::new(Inner {
+                key,
+                run_id,
+                partition: (keys.len() == 1).then(|| keys[0].clone()),
+                window,
+                keys: Some(keys),
                 resources: None,
                 dynamic: None,
                 attempt,
@@ -256,9 +296,28 @@ impl AssetContext {
         &self.inner.run_id
     }
 
-    /// The partition being materialized; `None` for unpartitioned assets.
+    /// The partition being materialized; `None` for unpartitioned assets, and in a run over
+    /// a range of several partitions (see [`AssetContext::partition_key_range`]).
     pub fn partition_key(&self) -> Option<&str> {
         self.inner.partition.as_deref()
+    }
+
+    /// The first and last partition keys this materialization covers (the same key twice in
+    /// a one-partition run); `None` for unpartitioned assets. An asset that can run over a
+    /// range (`partition_by = "column"`) filters on it, e.g.
+    /// `WHERE date BETWEEN ? AND ?`.
+    pub fn partition_key_range(&self) -> Option<crate::partitions::PartitionKeyRange> {
+        let keys = self.inner.keys.as_ref()?;
+        Some(crate::partitions::PartitionKeyRange {
+            start: keys.first()?.clone(),
+            end: keys.last()?.clone(),
+        })
+    }
+
+    /// Every partition key this materialization covers, in order (one in a one-partition
+    /// run; empty for unpartitioned assets).
+    pub fn partition_keys(&self) -> &[String] {
+        self.inner.keys.as_deref().unwrap_or(&[])
     }
 
     /// Gives the context the run's resources (on a context just built; the executor does this).
@@ -316,7 +375,8 @@ impl AssetContext {
     }
 
     /// The time window of the partition being materialized, for time-window partitions
-    /// (`[2024-01-05T00:00:00+00:00[UTC], 2024-01-06T00:00:00+00:00[UTC])`); `None` otherwise.
+    /// (`[2024-01-05T00:00:00+00:00[UTC], 2024-01-06T00:00:00+00:00[UTC])`), spanning the
+    /// whole range in a run over several; `None` otherwise.
     /// Filter on it rather than on the key's text: it carries the time zone.
     pub fn partition_time_window(&self) -> Option<&crate::partitions::TimeWindow> {
         self.inner.window.as_ref()

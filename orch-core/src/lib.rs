@@ -36,7 +36,8 @@ pub use file::{FileAsset, FileChanged};
 pub use graph::{AssetGraph, AssetId, AssetNode};
 pub use key::{AssetKey, KeyError, StaticKey};
 pub use partitions::{
-    PartitionMapping, Partitions, PartitionsDefinition, PartitionsError, TimeWindow,
+    PartitionKeyRange, PartitionMapping, Partitions, PartitionsDefinition, PartitionsError,
+    TimeWindow,
 };
 pub use resources::{MissingResource, ResourceKey, Resources};
 pub use selection::{AssetSelection, SelectionError};

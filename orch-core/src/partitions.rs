@@ -572,6 +572,16 @@ impl Partitions {
     }
 }
 
+/// The first and last keys of a run over consecutive partitions
+/// ([`crate::AssetContext::partition_key_range`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionKeyRange {
+    /// The first key.
+    pub start: String,
+    /// The last key (included).
+    pub end: String,
+}
+
 /// Which partitions of a partitioned input a partition of its consumer reads, declared on the
 /// parameter: `#[partitions(offset = -1)] daily_counts: &T` or
 /// `#[partitions(last = 7)] daily_counts: &DataFrame`. Both assets share one definition.

@@ -47,6 +47,7 @@ pub(crate) fn def(
         retry_delay: std::time::Duration::ZERO,
         always_run: false,
         partitions: None,
+        partition_by: None,
         resources: &[],
         io_manager: None,
         codec: None,

@@ -20,6 +20,7 @@ const RETRY_DELAY: &str = "retry_delay";
 const IO_MANAGER: &str = "io_manager";
 const ALWAYS_RUN: &str = "always_run";
 const PARTITIONS: &str = "partitions";
+const PARTITION_BY: &str = "partition_by";
 
 /// Every key `#[asset]` accepts, in the order the error message lists them.
 const VALID_KEYS: &[&str] = &[
@@ -36,6 +37,7 @@ const VALID_KEYS: &[&str] = &[
     IO_MANAGER,
     ALWAYS_RUN,
     PARTITIONS,
+    PARTITION_BY,
 ];
 
 /// An order-only dependency from `deps = [...]`.
@@ -67,6 +69,9 @@ pub(crate) struct AssetAttrs {
     /// `partitions = daily("2024-01-01")`: any expression that converts into a
     /// `PartitionsDefinition`, type-checked where it is written.
     pub(crate) partitions: Option<Expr>,
+    /// `partition_by = "date"`: the output column that splits a range run's frame into its
+    /// partitions (the asset can run over a range of partitions).
+    pub(crate) partition_by: Option<LitStr>,
 }
 
 /// Parses the attribute's arguments. Returns what could be parsed and every error found.
@@ -139,6 +144,14 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAtt
                 Some(s) => errors.push(syn::Error::new(
                     s.span(),
                     "an `io_manager` name may contain only ASCII letters, digits, `_`, `-` and `.`",
+                )),
+                None => errors.push(wrong_type(&value, &name)),
+            },
+            PARTITION_BY => match string(&value) {
+                Some(s) if !s.value().is_empty() => attrs.partition_by = Some(s.clone()),
+                Some(s) => errors.push(syn::Error::new(
+                    s.span(),
+                    "`partition_by` names an output column, e.g. `partition_by = \"date\"`",
                 )),
                 None => errors.push(wrong_type(&value, &name)),
             },
@@ -337,13 +350,14 @@ fn example(name: &str) -> &'static str {
         IO_MANAGER => "`io_manager = \"memory\"`",
         ALWAYS_RUN => "`always_run = true`",
         PARTITIONS => "`partitions = daily(\"2024-01-01\")`",
+        PARTITION_BY => "`partition_by = \"date\"`",
         _ => "`key = \"value\"`",
     }
 }
 
 fn wrong_type(value: &Expr, name: &str) -> syn::Error {
     let what = match name {
-        GROUP | DESCRIPTION | KEY_PREFIX | CODE_VERSION | IO_MANAGER => "a string",
+        GROUP | DESCRIPTION | KEY_PREFIX | CODE_VERSION | IO_MANAGER | PARTITION_BY => "a string",
         RETRY_DELAY => "a duration string",
         OWNERS => "a list of strings",
         DEPS => "a list of asset names or key strings",

@@ -54,6 +54,25 @@ pub(crate) fn asset(args: TokenStream, item: TokenStream) -> TokenStream {
         // Bad attribute keys alone still generate the asset (with the keys that parsed), so
         // downstream assets do not report a cascade of "cannot find type" errors.
         Some(asset) => {
+            if let Some(column) = &attrs.partition_by {
+                let name = asset.name();
+                if attrs.partitions.is_none() {
+                    errors.push(syn::Error::new(
+                        column.span(),
+                        format!(
+                            "asset `{name}` has `partition_by` but no `partitions = ...`: it splits a range of partitions, so declare them"
+                        ),
+                    ));
+                } else if !is_frame(&asset.output.ty) || attrs.io_manager.is_some() {
+                    errors.push(syn::Error::new(
+                        column.span(),
+                        format!(
+                            "asset `{name}` has `partition_by`, which splits a DataFrame or LazyFrame output stored by the default I/O manager: return a frame{}",
+                            if attrs.io_manager.is_some() { " and drop `io_manager`" } else { "" }
+                        ),
+                    ));
+                }
+            }
             let mut out = generate(&attrs, &asset);
             out.extend(errors.into_iter().map(|e| e.to_compile_error()));
             out
@@ -328,6 +347,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
     };
     let retry_delay_ms = attrs.retry_delay_ms;
     let always_run = attrs.always_run;
+    let partition_by = opt(&attrs.partition_by.as_ref().map(syn::LitStr::value));
     // A plain fn (no closure in a static); the definition's builders are in scope without an
     // import, and the expression's type errors point at the expression.
     let partitions = match &attrs.partitions {
@@ -398,6 +418,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     retry_delay: ::core::time::Duration::from_millis(#retry_delay_ms),
                     always_run: #always_run,
                     partitions: #partitions,
+                    partition_by: #partition_by,
                     resources: &[#(#resources),*],
                     io_manager: #io_manager,
                     codec: #codec,

@@ -45,6 +45,8 @@ pub(crate) struct ExecOptions {
     pub(crate) io: Option<Arc<IoManagers>>,
     /// The partition the run's partitioned assets materialize.
     pub(crate) partition: Option<String>,
+    /// Or the range of partitions they materialize, each asset once over all of them.
+    pub(crate) range: Option<Arc<[String]>>,
     /// What `#[resource]` parameters receive.
     pub(crate) resources: Arc<orch_core::Resources>,
     /// The run store's dynamic partitions, for `ctx.add_dynamic_partitions` (recorded runs).
@@ -115,15 +117,23 @@ struct Shared {
     _run_lock: Option<Arc<crate::storage::RunLock>>,
     io: Option<Arc<IoManagers>>,
     partition: Option<String>,
+    range: Option<Arc<[String]>>,
     resources: Arc<orch_core::Resources>,
     dynamic: Option<Arc<dyn orch_core::DynamicPartitionsStore>>,
 }
 
 impl Shared {
-    /// The partition `id` materializes in this run (`None` for unpartitioned assets).
+    /// The partition `id` materializes in this run (`None` for unpartitioned assets, and in
+    /// a run over a range).
     fn partition_of(&self, id: AssetId) -> Option<&str> {
         self.graph.node(id).partitions.as_ref()?;
         self.partition.as_deref()
+    }
+
+    /// The range of partitions `id` materializes in this run, in a run over a range.
+    fn range_of(&self, id: AssetId) -> Option<&Arc<[String]>> {
+        self.graph.node(id).partitions.as_ref()?;
+        self.range.as_ref()
     }
 }
 
@@ -212,6 +222,7 @@ pub(crate) async fn execute(
         _run_lock: opts.run_lock,
         io: opts.io,
         partition: opts.partition,
+        range: opts.range,
         resources: opts.resources,
         dynamic: opts.dynamic,
     });
@@ -419,6 +430,66 @@ impl Drop for Task {
     }
 }
 
+/// Stores the output of a run over the partitions `keys`: split by the asset's
+/// `partition_by` column, one stored partition per key (each with its own file and data
+/// version). The materialization's data version combines theirs; its metadata names the range
+/// and counts its rows; consumers in the run receive the whole range, collected.
+fn store_range(
+    node: &orch_core::AssetNode,
+    manager: &dyn crate::io::IoManager,
+    ctx: &OutputContext<'_>,
+    value: &Value,
+    keys: &[String],
+) -> Result<Stored, orch_core::BoxError> {
+    let (Some(frame), Some(column), Some(partitions)) = (
+        node.def.codec.and_then(|c| c.frame),
+        node.def.partition_by,
+        node.partitions.as_ref(),
+    ) else {
+        return Err(
+            "a run over a range of partitions stores frame outputs with `partition_by` only".into(),
+        );
+    };
+    let (whole, parts) = (frame.split)(value, column, partitions, keys)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut rows = 0i64;
+    for (key, part) in &parts {
+        let stored = manager
+            .handle_output(
+                &OutputContext {
+                    partition: Some(key),
+                    ..*ctx
+                },
+                part,
+            )
+            .map_err(|e| -> orch_core::BoxError { format!("partition {key}: {e}").into() })?;
+        hasher.update(key.as_bytes());
+        hasher.update(stored.data_version.as_deref().unwrap_or("-").as_bytes());
+        for (label, value) in &stored.metadata {
+            if let (true, MetadataValue::Int(n)) = (label == "rows", value) {
+                rows += n;
+            }
+        }
+    }
+    Ok(Stored {
+        data_version: Some(format!("{:032x}", hasher.digest128())),
+        metadata: vec![
+            (
+                "range".to_owned(),
+                format!(
+                    "{}..{} ({} partitions)",
+                    keys.first().map_or("", String::as_str),
+                    keys.last().map_or("", String::as_str),
+                    parts.len()
+                )
+                .into(),
+            ),
+            ("range rows".to_owned(), rows.into()),
+        ],
+        replacement: Some(whole),
+    })
+}
+
 /// How one attempt ended.
 struct Attempt {
     number: u32,
@@ -430,12 +501,23 @@ impl Task {
     fn context(&self, attempt: u32) -> AssetContext {
         let node = self.shared.graph.node(self.id);
         let run_id = self.shared.run_id.clone();
-        let ctx = match (&node.partitions, self.shared.partition_of(self.id)) {
-            (Some(partitions), Some(partition)) => AssetContext::for_partition(
+        let ctx = match (
+            &node.partitions,
+            self.shared.partition_of(self.id),
+            self.shared.range_of(self.id),
+        ) {
+            (Some(partitions), Some(partition), _) => AssetContext::for_partition(
                 node.key.clone(),
                 run_id,
                 partitions,
                 partition,
+                attempt,
+            ),
+            (Some(partitions), None, Some(keys)) => AssetContext::for_partition_range(
+                node.key.clone(),
+                run_id,
+                partitions,
+                Arc::clone(keys),
                 attempt,
             ),
             _ => AssetContext::new(node.key.clone(), run_id, None, attempt),
@@ -530,7 +612,11 @@ impl Task {
             output_type: node.def.output_type,
             codec: node.def.codec,
         };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| manager.handle_output(&ctx, value))) {
+        let store = || match self.shared.range_of(self.id) {
+            Some(keys) => store_range(node, manager, &ctx, value, keys),
+            None => manager.handle_output(&ctx, value),
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(store)) {
             Ok(Ok(stored)) => Ok(stored),
             Ok(Err(error)) => {
                 let mut failure = AssetFailure::from_error(&*error);

@@ -90,6 +90,7 @@ pub struct Materialize<'s> {
     recording: Option<Recording>,
     only_stale: bool,
     partition: Option<String>,
+    range: Option<Arc<[String]>>,
     resources: Arc<orch_core::Resources>,
 }
 
@@ -175,6 +176,7 @@ impl<'s> Materialize<'s> {
             recording: None,
             only_stale: false,
             partition: None,
+            range: None,
             resources: Arc::default(),
         }
     }
@@ -222,6 +224,7 @@ impl<'s> Materialize<'s> {
             recording: self.recording,
             only_stale: self.only_stale,
             partition: self.partition,
+            range: self.range,
             resources: self.resources,
         }
     }
@@ -246,6 +249,22 @@ impl<'s> Materialize<'s> {
     /// an invalid key is an error that lists the valid ones.
     pub fn partition(mut self, key: impl Into<String>) -> Self {
         self.partition = Some(key.into());
+        self.range = None;
+        self
+    }
+
+    /// Materializes the partitions `keys` (consecutive, e.g. from
+    /// [`Partitions::range`](orch_core::Partitions::range)) of the selected partitioned assets
+    /// in one run: each is called once, with [`AssetContext::partition_key_range`] spanning
+    /// them, and its frame is split into the partitions by its `partition_by` column. Every
+    /// selected partitioned asset needs `partition_by` (and no partition mapping).
+    pub fn partition_range<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.range = Some(keys.into_iter().map(Into::into).collect());
+        self.partition = None;
         self
     }
 
@@ -300,12 +319,21 @@ impl<'s> Materialize<'s> {
                 data_version: None,
             });
         }
+        // Every partition key of the run: one, or a range's.
+        let keys: Option<Arc<[String]>> = match (&self.range, &self.partition) {
+            (Some(range), _) => Some(Arc::clone(range)),
+            (None, Some(key)) => Some(Arc::from([key.clone()])),
+            (None, None) => None,
+        };
         check_partition(
             graph,
             &selected,
-            self.partition.as_deref(),
+            keys.as_deref(),
             self.recording.as_ref().map(|r| &*r.storage),
         )?;
+        if self.range.is_some() {
+            check_range(graph, &selected)?;
+        }
         let run_id = self.run_id.unwrap_or_default();
         let mut ignore = |_: &RunEvent<'_>| {};
         let sink: &mut dyn EventSink = match self.sink {
@@ -319,6 +347,7 @@ impl<'s> Materialize<'s> {
             run_lock: None,
             io: None,
             partition: self.partition.clone(),
+            range: self.range.clone(),
             resources: Arc::clone(&self.resources),
             dynamic: None,
         };
@@ -364,6 +393,26 @@ impl<'s> Materialize<'s> {
                 output_type: node.def.output_type,
                 codec: node.def.codec,
             };
+            // A run over a range reads the range of a partitioned input (frames, concatenated).
+            if let (Some(_), Some(range)) = (&node.partitions, &self.range) {
+                let value = manager.load_partitions(&ctx, range).map_err(|e| match e {
+                    LoadError::Missing { .. } => {
+                        MaterializeError::from(PlanError::NeverMaterialized {
+                            asset: graph.node(consumer).key.clone(),
+                            upstream: node.key.clone(),
+                            partition: Some(format!("{}..{}", range[0], range[range.len() - 1])),
+                        })
+                    }
+                    e => e.into(),
+                })?;
+                provided.push(Provided {
+                    id: up,
+                    value,
+                    loaded: true,
+                    data_version: None,
+                });
+                continue;
+            }
             // An unpartitioned consumer of a partitioned input reads every partition.
             if node.partitions.is_some() && self.partition.is_none() {
                 let (keys, data_version) =
@@ -432,22 +481,32 @@ impl<'s> Materialize<'s> {
         let planned: Vec<String> = plan
             .order
             .iter()
-            .map(|&a| {
+            .flat_map(|&a| {
                 let node = graph.node(a);
-                match (&node.partitions, &self.partition) {
-                    (Some(_), Some(partition)) => format!("{}[{partition}]", node.key),
-                    _ => node.key.to_string(),
+                match (&node.partitions, &keys) {
+                    (Some(_), Some(keys)) => keys
+                        .iter()
+                        .map(|partition| format!("{}[{partition}]", node.key))
+                        .collect(),
+                    _ => vec![node.key.to_string()],
                 }
             })
             .collect();
         recording.storage.begin_run(
             &RunRecord {
                 id: id.to_owned(),
-                selection: match (&self.partition, self.only_stale) {
-                    (Some(p), true) => format!("stale in ({selection}) partition {p}"),
-                    (Some(p), false) => format!("{selection} partition {p}"),
-                    (None, true) => format!("stale in ({selection})"),
-                    (None, false) => selection.to_string(),
+                selection: {
+                    let scope = match &keys {
+                        Some(k) if self.range.is_some() => {
+                            format!(" partitions {}..{}", k[0], k[k.len() - 1])
+                        }
+                        Some(k) => format!(" partition {}", k[0]),
+                        None => String::new(),
+                    };
+                    match self.only_stale {
+                        true => format!("stale in ({selection}){scope}"),
+                        false => format!("{selection}{scope}"),
+                    }
                 },
                 status: RunStatus::Started,
                 trigger: recording.trigger.clone(),
@@ -462,7 +521,7 @@ impl<'s> Materialize<'s> {
             Arc::clone(&recording.storage),
             graph,
             id.to_owned(),
-            self.partition.clone(),
+            keys.clone(),
         );
         let mut result =
             executor::execute(graph, plan, provided, opts, &mut Tee(sink, &mut store)).await;
@@ -508,14 +567,48 @@ fn takes_same_partition(graph: &AssetGraph, selected: &[AssetId], up: AssetId) -
     })
 }
 
+/// In a run over a range, each selected partitioned asset is called once for the range and
+/// its frame split by `partition_by`; partition mappings need one run per partition.
+fn check_range(graph: &AssetGraph, selected: &[AssetId]) -> Result<(), MaterializeError> {
+    for &id in selected {
+        let node = graph.node(id);
+        if node.partitions.is_none() {
+            continue;
+        }
+        let reason = if node.def.partition_by.is_none() {
+            Some("it has no `partition_by = \"column\"` to split its output into partitions by; add one (its output must be a DataFrame or LazyFrame), or run one partition per run".to_owned())
+        } else if (0..node.inputs.len())
+            .any(|i| node.input_mapping(i) != orch_core::PartitionMapping::Identity)
+        {
+            Some("it reads other partitions of an input (`#[partitions(...)]`), which needs one run per partition".to_owned())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(MaterializeError::Plan(PlanError::RangeNotSupported {
+                asset: node.key.clone(),
+                reason,
+            }));
+        }
+    }
+    Ok(())
+}
+
 /// A run with partitioned assets needs a partition, valid for each of them; a partition needs a
 /// partitioned asset.
 fn check_partition(
     graph: &AssetGraph,
     selected: &[AssetId],
-    partition: Option<&str>,
+    keys: Option<&[String]>,
     storage: Option<&dyn Storage>,
 ) -> Result<(), MaterializeError> {
+    if keys.is_some_and(<[String]>::is_empty) {
+        return Err(MaterializeError::Plan(PlanError::RangeNotSupported {
+            asset: graph.node(*selected.first().unwrap_or(&0)).key.clone(),
+            reason: "the range holds no partition".to_owned(),
+        }));
+    }
+    let partition = keys.and_then(|k| k.first()).map(String::as_str);
     let now = jiff::Timestamp::now();
     let mut any = false;
     for &id in selected {
@@ -538,13 +631,15 @@ fn check_partition(
                         .unwrap_or_else(|| "KEY".to_owned()),
                 }));
             }
-            Some(key) => {
-                partitions.index_of(key, now, dynamic).map_err(|e| {
-                    PlanError::InvalidPartition {
-                        asset: node.key.clone(),
-                        message: e.to_string(),
-                    }
-                })?;
+            Some(_) => {
+                for key in keys.unwrap_or_default() {
+                    partitions.index_of(key, now, dynamic).map_err(|e| {
+                        PlanError::InvalidPartition {
+                            asset: node.key.clone(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                }
             }
         }
     }

@@ -89,6 +89,14 @@ pub enum PlanError {
         /// How many partitions exist.
         total: usize,
     },
+    /// A selected asset cannot run over a range of partitions in one run.
+    #[error("asset `{asset}` cannot run over a range of partitions in one run: {reason}")]
+    RangeNotSupported {
+        /// The asset.
+        asset: AssetKey,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// The chosen partition is not one of a selected asset's.
     #[error("asset `{asset}`: {message}")]
     InvalidPartition {
@@ -206,6 +214,7 @@ mod tests {
             retry_delay: std::time::Duration::ZERO,
             always_run: false,
             partitions: None,
+            partition_by: None,
             resources: &[],
             io_manager: None,
             codec: None,

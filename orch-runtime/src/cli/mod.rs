@@ -93,9 +93,17 @@ enum Command {
         /// The last partition key (included).
         #[arg(long)]
         to: String,
-        /// How many partitions run at once (default: the number of cores).
+        /// How many runs go at once (default: the number of cores).
         #[arg(long, short)]
         jobs: Option<usize>,
+        /// Materialize this many consecutive partitions per run: each asset is called once
+        /// over them (`ctx.partition_key_range()`) and its frame is split by its
+        /// `partition_by` column. Default 1.
+        #[arg(long, value_name = "N", conflicts_with = "single_run")]
+        partitions_per_run: Option<usize>,
+        /// The whole range in one run (as `--partitions-per-run` with every partition).
+        #[arg(long)]
+        single_run: bool,
     },
     /// Which partitions of a partitioned asset are materialized, failed or missing (as ranges).
     Partitions {
@@ -303,6 +311,8 @@ where
             from,
             to,
             jobs,
+            partitions_per_run,
+            single_run,
         }) => match open_store() {
             Ok(store) => partitions::backfill(
                 Recording {
@@ -315,6 +325,11 @@ where
                 &select,
                 &from,
                 &to,
+                if single_run {
+                    usize::MAX
+                } else {
+                    partitions_per_run.unwrap_or(1)
+                },
                 jobs.unwrap_or_else(default_jobs),
             ),
             Err(e) => fail_usage(&e),
@@ -452,7 +467,8 @@ fn reexecute(app: &App, run: &str, from_failure: bool, jobs: Option<usize>) -> u
 }
 
 /// No command: everything. With partitioned assets that is every partition (one run each),
-/// with the unpartitioned assets before and after them, as `backfill` does.
+/// with the unpartitioned assets before and after them, as `backfill` does (in one run per
+/// job over a part of the range, if every partitioned asset can run over a range).
 fn materialize_everything(app: &App) -> u8 {
     let graph = match definitions() {
         Ok(graph) => graph,
@@ -473,6 +489,19 @@ fn materialize_everything(app: &App) -> u8 {
     let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
         return fail_usage(&"the partitioned assets have no partitions yet");
     };
+    // When every partitioned asset takes a range (`partition_by`, no mapping), the range is
+    // split into one run per job; otherwise one run per partition.
+    let ranges = (0..graph.len()).all(|id| {
+        let node = graph.node(id);
+        node.partitions.is_none()
+            || (node.def.partition_by.is_some()
+                && (0..node.inputs.len())
+                    .all(|i| node.input_mapping(i) == orch_core::PartitionMapping::Identity))
+    });
+    let per_run = match ranges {
+        true => keys.len().div_ceil(default_jobs()),
+        false => 1,
+    };
     partitions::backfill(
         Recording {
             storage: Arc::new(store),
@@ -484,6 +513,7 @@ fn materialize_everything(app: &App) -> u8 {
         "*",
         first,
         last,
+        per_run,
         default_jobs(),
     )
 }

@@ -47,13 +47,15 @@ pub(super) fn all_keys(
 }
 
 /// Runs every partition from `from` to `to` (both included) of the selection, one recorded run
-/// per partition, at most `parallel` at once. A failed partition does not stop the others.
+/// per partition (or per `per_run` consecutive partitions, each asset called once over them),
+/// at most `parallel` runs at once. A failed run does not stop the others.
 pub(super) fn backfill(
     recording: Recording,
     resources: Arc<orch_core::Resources>,
     select: &str,
     from: &str,
     to: &str,
+    per_run: usize,
     parallel: usize,
 ) -> u8 {
     let graph = match crate::materialize::definitions() {
@@ -89,8 +91,13 @@ pub(super) fn backfill(
         Ok(rt) => rt,
         Err(e) => return fail_usage(&format!("could not start the async runtime: {e}")),
     };
+    let per_run_text = match per_run {
+        0 | 1 => String::new(),
+        n if n >= keys.len() => ", in one run".to_owned(),
+        n => format!(", {n} per run"),
+    };
     eprintln!(
-        "backfilling {} partitions of `{select}` ({} to {}), {parallel} at a time",
+        "backfilling {} partitions of `{select}` ({} to {}){per_run_text}, {parallel} at a time",
         keys.len(),
         keys.first().map_or("", String::as_str),
         keys.last().map_or("", String::as_str),
@@ -141,6 +148,12 @@ pub(super) fn backfill(
     // (`#[partitions(offset = -1)]`, `last = 7`) wait until every partition of that input is
     // done: stage by stage, each stage over the whole range.
     let stages = stages_of(graph, &sliced);
+    let per_run = per_run.clamp(1, keys.len().max(1));
+    if per_run > 1 && stages.len() > 1 {
+        return fail_usage(
+            &"assets that read other partitions (`#[partitions(...)]`) need one run per partition: backfill without `--partitions-per-run`/`--single-run`",
+        );
+    }
     let mut outcomes = Vec::new();
     for (n, stage) in stages.iter().enumerate() {
         if n > 0 {
@@ -169,6 +182,7 @@ pub(super) fn backfill(
             &resources,
             keys_of(stage),
             &keys,
+            per_run,
             parallel,
         ));
     }
@@ -286,20 +300,28 @@ fn run_partitions(
     resources: &Arc<orch_core::Resources>,
     selection: orch_core::AssetSelection,
     keys: &[String],
+    per_run: usize,
     parallel: usize,
 ) -> Vec<(usize, String, Result<String, String>)> {
     runtime.block_on(async {
         let gate = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
-        for (i, partition) in keys.iter().cloned().enumerate() {
+        // Runs of `per_run` consecutive partitions (one each by default).
+        for (n, chunk) in keys.chunks(per_run.max(1)).enumerate() {
+            let first = n * per_run.max(1);
+            let chunk: Vec<String> = chunk.to_vec();
             let recording = recording.clone();
             let sliced = selection.clone();
             let resources = Arc::clone(resources);
             let gate = Arc::clone(&gate);
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                let result = Materialize::selection(sliced)
-                    .partition(partition.clone())
+                let run = Materialize::selection(sliced);
+                let run = match chunk.as_slice() {
+                    [one] => run.partition(one.clone()),
+                    range => run.partition_range(range.iter().cloned()),
+                };
+                let result = run
                     .jobs(1)
                     .keep_outputs(false)
                     .resources(resources)
@@ -325,13 +347,18 @@ fn run_partitions(
                     }),
                     Err(e) => Err(e.to_string()),
                 };
-                (i, partition, outcome)
+                // Every partition of the run shares its outcome.
+                chunk
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, partition)| (first + i, partition, outcome.clone()))
+                    .collect::<Vec<_>>()
             });
         }
         let mut outcomes = Vec::with_capacity(keys.len());
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(done) => outcomes.push(done),
+                Ok(done) => outcomes.extend(done),
                 Err(e) => outcomes.push((usize::MAX, "?".to_owned(), Err(e.to_string()))),
             }
         }

@@ -30,8 +30,9 @@ enum Row {
 pub struct StoreSink {
     run_id: String,
     graph: &'static AssetGraph,
-    /// The partition the run materializes (recorded on its partitioned assets' events).
-    partition: Option<String>,
+    /// The partitions the run materializes (one, or a range's), recorded on its partitioned
+    /// assets' events: one event per partition.
+    keys: Option<Arc<[String]>>,
     tx: Option<Sender<Row>>,
     writer: Option<JoinHandle<Result<(), StorageError>>>,
 }
@@ -50,7 +51,7 @@ impl StoreSink {
         storage: Arc<dyn Storage>,
         graph: &'static AssetGraph,
         run_id: String,
-        partition: Option<String>,
+        keys: Option<Arc<[String]>>,
     ) -> Self {
         let (tx, rx) = mpsc::channel();
         let id = run_id.clone();
@@ -61,7 +62,7 @@ impl StoreSink {
         StoreSink {
             run_id,
             graph,
-            partition,
+            keys,
             tx: Some(tx),
             writer,
         }
@@ -91,12 +92,12 @@ impl StoreSink {
         }
     }
 
-    /// The run's partition, for the run's partitioned assets.
-    fn partition_of(&self, key: &AssetKey) -> Option<String> {
-        let partition = self.partition.as_ref()?;
+    /// The run's partitions, for the run's partitioned assets.
+    fn partitions_of(&self, key: &AssetKey) -> Option<&[String]> {
+        let keys = self.keys.as_ref()?;
         let id = self.graph.id_of(key)?;
         self.graph.node(id).partitions.as_ref()?;
-        Some(partition.clone())
+        Some(keys)
     }
 
     fn event(&self, key: &AssetKey, kind: EventKind) -> EventRecord {
@@ -107,7 +108,7 @@ impl StoreSink {
         EventRecord {
             run_id: self.run_id.clone(),
             asset: key.to_string(),
-            partition: self.partition_of(key),
+            partition: self.partitions_of(key).and_then(|k| k.first()).cloned(),
             kind,
             time: SystemTime::now(),
             attempt: None,
@@ -187,7 +188,33 @@ impl EventSink for StoreSink {
             },
             _ => return,
         };
+        // A run over a range records the event once per partition.
+        let more = row_key(event)
+            .and_then(|key| self.partitions_of(key))
+            .map_or(&[][..], |k| k.get(1..).unwrap_or_default())
+            .to_vec();
+        let template = (!more.is_empty()).then(|| row.clone());
         self.send(Row::Event(row));
+        if let Some(template) = template {
+            for partition in more {
+                self.send(Row::Event(EventRecord {
+                    partition: Some(partition),
+                    ..template.clone()
+                }));
+            }
+        }
+    }
+}
+
+/// The asset an event is about.
+fn row_key<'e>(event: &'e RunEvent<'_>) -> Option<&'e AssetKey> {
+    match event {
+        RunEvent::AssetStarted { key, .. }
+        | RunEvent::AssetRetrying { key, .. }
+        | RunEvent::AssetSucceeded { key, .. }
+        | RunEvent::AssetFailed { key, .. }
+        | RunEvent::AssetSkipped { key, .. } => Some(key),
+        _ => None,
     }
 }
 
