@@ -551,3 +551,56 @@ fn orders_pipeline_matches_sql_computed_independently() {
     assert!(history.contains(&format!("bytes 2={size}")), "{history}");
     assert!(history.contains("daily_revenue.csv"), "{history}");
 }
+
+#[test]
+fn orders_in_runs_of_a_hundred_days_export_the_same() {
+    let (daily, ranged) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let rows = [("ORDERS_ROWS", "5000")];
+    let out = example_with(daily.path(), "orders", &[], &rows);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let year = ["--from", "2024-01-01", "--to", "2024-12-30"];
+    let out = example_with(
+        ranged.path(),
+        "orders",
+        &[
+            &["backfill", "--select", "*"][..],
+            &year,
+            &["--partitions-per-run", "100"],
+        ]
+        .concat(),
+        &rows,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("backfilling 365 partitions of `*` (2024-01-01 to 2024-12-30), 100 per run"),
+        "{}",
+        stderr(&out)
+    );
+    // Four runs (100, 100, 100, 65 days) stored every day apart, and the same exports.
+    let text = stdout(&example_in(
+        ranged.path(),
+        "orders",
+        &["partitions", "orders_cleaned"],
+    ));
+    assert!(
+        text.contains("materialized     365  2024-01-01..2024-12-30"),
+        "{text}"
+    );
+    for file in ["daily_revenue.csv", "customer_summary.csv"] {
+        let read = |home: &std::path::Path| {
+            std::fs::read_to_string(home.join("exports").join(file)).unwrap()
+        };
+        let (a, b) = (read(daily.path()), read(ranged.path()));
+        assert_eq!(a.lines().count(), b.lines().count(), "{file}");
+        for (x, y) in a.lines().zip(b.lines()).skip(1) {
+            for (u, v) in x.split(',').zip(y.split(',')) {
+                let (u, v): (f64, f64) = (u.parse().unwrap_or(0.0), v.parse().unwrap_or(0.0));
+                assert!(
+                    (u - v).abs() <= 1e-9 * u.abs().max(1.0),
+                    "{file}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The orders pipeline at N rows (default 10,000,000), side by side in one run: orch
 # (`examples/orders`, release: 365 daily partitions pushed into SQL, Parquet persistence on,
-# every run recorded), with its default 2 jobs and with 1, against the same pipeline as a plain
-# polars program (`benches/orders_plain.rs`: one query, the same transforms, its intermediates
+# every run recorded) as `cargo run` does it (one run per day, 2 at a time), one day at a time,
+# a month per run (`--partitions-per-run 31`) and the year in one run (`--single-run`),
+# against the same pipeline as a plain polars program (`benches/orders_plain.rs`: one query, the same transforms, its intermediates
 # written as Parquet too). Both read the same SQLite table, imported once from Dagster's own
 # generator (../shared/bench/dagster/gen_orders.py N, seed 42), so the rows are exactly those
 # of Dagster's ETL benchmark. Prints wall time and peak RSS (GNU time) of each, the ratios,
@@ -36,12 +37,17 @@ fresh() { # an empty ORCH_HOME beside the shared table
   rm -rf "${WORK:?}/$1"; mkdir -p "$WORK/$1"; ln -s "$WORK/data/orders.db" "$WORK/$1/orders.db"
 }
 
-fresh orch; fresh orch1; rm -rf "$WORK/plain"
+variants=(orch daily1 monthly single)
+for v in "${variants[@]}"; do fresh "$v"; done
+rm -rf "$WORK/plain"
+year=(backfill --select '*' --from 2024-01-01 --to 2024-12-30)
 results=()
 results+=("$(measure plain env ORDERS_DB="$WORK/data/orders.db" ORDERS_OUT="$WORK/plain" "$plain")")
 results+=("$(measure orch env ORCH_HOME="$WORK/orch" "$orch")")
-results+=("$(measure orch1 env ORCH_HOME="$WORK/orch1" "$orch" backfill --select '*' \
-  --from 2024-01-01 --to 2024-12-30 --jobs 1)")
+results+=("$(measure daily1 env ORCH_HOME="$WORK/daily1" "$orch" "${year[@]}" --jobs 1)")
+results+=("$(measure monthly env ORCH_HOME="$WORK/monthly" "$orch" "${year[@]}" \
+  --partitions-per-run 31)")
+results+=("$(measure single env ORCH_HOME="$WORK/single" "$orch" "${year[@]}" --single-run)")
 read -r _ pw pm <<<"${results[0]}"
 echo "| N=$N | wall (s) | peak RSS (MiB) | time / plain | RSS / plain |"
 echo "|---|---|---|---|---|"
@@ -49,16 +55,19 @@ for r in "${results[@]}"; do
   read -r name w m <<<"$r"
   case "$name" in
     plain) label="plain polars program (one query)" ;;
-    orch) label="orch, 2 jobs (the default on 2 cores)" ;;
-    orch1) label="orch, --jobs 1" ;;
+    orch) label="orch, \`cargo run\`: 365 runs of 1 day, 2 at a time" ;;
+    daily1) label="orch, \`backfill --jobs 1\`: 365 runs of 1 day, 1 at a time" ;;
+    monthly) label="orch, \`backfill --partitions-per-run 31\`: 12 runs, 2 at a time" ;;
+    single) label="orch, \`backfill --single-run\`: 1 run of 365 days" ;;
   esac
   echo "| $label | $w | $m | $(python3 -c "print(round($w/$pw, 2))") | $(python3 -c "print(round($m/$pm, 2))") |"
 done
 # Same results: the exported revenue totals agree (and match Dagster's reference at 10M).
-python3 - "$N" "$WORK"/orch/exports/daily_revenue.csv "$WORK"/orch1/exports/daily_revenue.csv \
-  "$WORK/plain/daily_revenue.csv" <<'PY'
-import csv, sys
-n, files = int(sys.argv[1]), sys.argv[2:]
+python3 - "$N" "${variants[@]/#/$WORK/}" "$WORK/plain" <<'PY'
+import csv, os, sys
+n, dirs = int(sys.argv[1]), sys.argv[2:]
+files = [os.path.join(d, "exports", "daily_revenue.csv") for d in dirs[:-1]]
+files.append(os.path.join(dirs[-1], "daily_revenue.csv"))
 totals = [round(sum(float(r["revenue"]) for r in csv.DictReader(open(p))), 2) for p in files]
 assert len(set(totals)) == 1, totals
 if n == 10_000_000:

@@ -11,9 +11,10 @@
 //!
 //! `cargo run --example orders` generates the table (1,000,000 rows, or `ORDERS_ROWS`) into
 //! `$ORCH_HOME/orders.db` if it is missing, then materializes everything: the 365 daily
-//! partitions (both daily assets take ranges, so in one run per core, each over part of the
-//! year), then the aggregations and the export. `backfill --select '*' --from 2024-01-01
-//! --to 2024-12-30` runs one partition per run instead; `--single-run`, one run for all. With `ORDERS_PARQUET` set
+//! partitions (one run each, 2 at a time), then the aggregations and the export. Both daily
+//! assets also take ranges (`partition_by = "date"`), so `backfill --select '*' --from
+//! 2024-01-01 --to 2024-12-30 --partitions-per-run 31` queries a month at a time, and
+//! `--single-run` the whole year in one run. With `ORDERS_PARQUET` set
 //! to a file from `../shared/bench/dagster/gen_orders.py`, the table is imported from it
 //! instead (the Dagster benchmark's exact rows). Any orch command works
 //! too: `cargo run --example orders -- partitions orders_cleaned`.

@@ -390,7 +390,6 @@ pub(crate) mod polars_frames {
             .as_materialized_series()
             .clone();
         let at = row_keys(&series, partitions, keys)?;
-        // A counting sort: rows grouped by key, in their order within each key.
         let mut starts = vec![0usize; keys.len() + 1];
         for &k in &at {
             starts[k as usize + 1] += 1;
@@ -398,13 +397,19 @@ pub(crate) mod polars_frames {
         for i in 1..starts.len() {
             starts[i] += starts[i - 1];
         }
-        let mut next = starts.clone();
-        let mut order = vec![0 as IdxSize; at.len()];
-        for (row, &k) in at.iter().enumerate() {
-            order[next[k as usize]] = row as IdxSize;
-            next[k as usize] += 1;
-        }
-        let sorted = df.take(&IdxCa::from_vec(PlSmallStr::EMPTY, order))?;
+        // Rows already in key order (a query ordered by date) are sliced as they are;
+        // otherwise a counting sort groups them by key, in their order within each key.
+        let sorted = if at.windows(2).all(|w| w[0] <= w[1]) {
+            df.clone()
+        } else {
+            let mut next = starts.clone();
+            let mut order = vec![0 as IdxSize; at.len()];
+            for (row, &k) in at.iter().enumerate() {
+                order[next[k as usize]] = row as IdxSize;
+                next[k as usize] += 1;
+            }
+            df.take(&IdxCa::from_vec(PlSmallStr::EMPTY, order))?
+        };
         let parts = keys
             .iter()
             .enumerate()

@@ -467,8 +467,8 @@ fn reexecute(app: &App, run: &str, from_failure: bool, jobs: Option<usize>) -> u
 }
 
 /// No command: everything. With partitioned assets that is every partition (one run each),
-/// with the unpartitioned assets before and after them, as `backfill` does (in one run per
-/// job over a part of the range, if every partitioned asset can run over a range).
+/// with the unpartitioned assets before and after them, as `backfill` does (one run per
+/// partition, which bounds what a run holds; `backfill --partitions-per-run` batches them).
 fn materialize_everything(app: &App) -> u8 {
     let graph = match definitions() {
         Ok(graph) => graph,
@@ -489,19 +489,6 @@ fn materialize_everything(app: &App) -> u8 {
     let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
         return fail_usage(&"the partitioned assets have no partitions yet");
     };
-    // When every partitioned asset takes a range (`partition_by`, no mapping), the range is
-    // split into one run per job; otherwise one run per partition.
-    let ranges = (0..graph.len()).all(|id| {
-        let node = graph.node(id);
-        node.partitions.is_none()
-            || (node.def.partition_by.is_some()
-                && (0..node.inputs.len())
-                    .all(|i| node.input_mapping(i) == orch_core::PartitionMapping::Identity))
-    });
-    let per_run = match ranges {
-        true => keys.len().div_ceil(default_jobs()),
-        false => 1,
-    };
     partitions::backfill(
         Recording {
             storage: Arc::new(store),
@@ -513,7 +500,7 @@ fn materialize_everything(app: &App) -> u8 {
         "*",
         first,
         last,
-        per_run,
+        1,
         default_jobs(),
     )
 }
