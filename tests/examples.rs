@@ -346,6 +346,28 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
         stderr(&out)
     );
 
+    // Runs over ranges need assets that take them: refused once, before anything runs.
+    let out = run(
+        &[
+            "backfill",
+            "--select",
+            "*",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-03-31",
+            "--partitions-per-run",
+            "10",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("cannot run over a range of partitions in one run: it has no `partition_by"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(
         &[
             "backfill",

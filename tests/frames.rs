@@ -461,6 +461,23 @@ fn a_range_of_partitions_runs_once_and_is_stored_per_partition() {
         why.to_string().contains("has `day` = `2024-01-09`, which is not among the run's partitions (`2024-01-06` to `2024-01-07`)"),
         "{why}"
     );
+    // A range is consecutive keys, and is recorded.
+    let err = Materialize::select("ranged_rides")
+        .partition_range(["2024-01-02", "2024-01-04"])
+        .record(rec())
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "a run over a range of partitions must list consecutive partitions in order, but `2024-01-04` follows `2024-01-02`"
+    );
+    let err = Materialize::select("ranged_rides")
+        .partition_range(days)
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("record the run"), "{err}");
     // Assets without `partition_by` run one partition per run.
     let err = Materialize::select("daily_rides")
         .partition_range(days)

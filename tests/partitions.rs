@@ -258,6 +258,11 @@ fn an_asset_adds_dynamic_partition_keys_for_later_runs() {
         meta.contains(&("new customers".to_owned(), 0u64.into())),
         "{meta:?}"
     );
+    let bad = AssetContext::for_test().add_dynamic_partitions("customers", ["ok", ""]);
+    assert_eq!(
+        bad.unwrap_err().to_string(),
+        "\"\" is not a partition key: keys are non-empty text without control characters"
+    );
     let unrecorded = Materialize::select("customer_list").run().unwrap();
     let AssetStatus::Failed(why) = &unrecorded.outcome("customer_list").unwrap().status else {
         panic!("{unrecorded:?}")

@@ -415,8 +415,9 @@ fn file_assets_are_tracked_by_their_contents() {
         panic!("{stale_read:?}")
     };
     assert!(
-        why.to_string()
-            .contains("changed since it was materialized (9 bytes, now 14)"),
+        why.to_string().contains(
+            "changed since it was materialized (its contents differ: 9 bytes then, 14 now)"
+        ),
         "{why}"
     );
 }

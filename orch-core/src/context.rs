@@ -351,6 +351,9 @@ impl AssetContext {
         S: Into<String>,
     {
         let keys: Vec<String> = keys.into_iter().map(Into::into).collect();
+        for key in &keys {
+            crate::partitions::check_dynamic_key(key)?;
+        }
         let Some(store) = &self.inner.dynamic else {
             return Err(format!(
                 "asset `{}` adds keys to the dynamic partitions \"{name}\", but this run has no run store to keep them in; record the run (the command line always does)",

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// A file an asset wrote, returned as (part of) its output. It holds the file's path, size
-/// and content hash, so the output's data version changes when, and only when, the contents
-/// do, and a consumer can check that the file is still what was materialized.
+/// and content hash, so the output's data version changes when the contents (or the path) do,
+/// and only then, and a consumer can check that the file is still what was materialized.
 ///
 /// ```ignore
 /// use orch::prelude::*;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// #[asset]
 /// fn report(ctx: &AssetContext) -> Result<FileAsset, BoxError> {
 ///     std::fs::write("report.html", "<h1>sales</h1>")?;
-///     Ok(ctx.track_file("report.html")?) // records path, bytes and hash as metadata too
+///     Ok(ctx.track_file("report.html")?) // records path and bytes as metadata too
 /// }
 ///
 /// #[asset]
@@ -49,7 +49,7 @@ pub enum FileChanged {
     },
     /// The contents differ from the materialized ones.
     #[error(
-        "{} changed since it was materialized ({was} bytes, now {now}); materialize the asset that writes it again",
+        "{} changed since it was materialized (its contents differ: {was} bytes then, {now} now); materialize the asset that writes it again",
         path.display()
     )]
     Modified {

@@ -284,6 +284,18 @@ pub(crate) mod polars_frames {
                 // Window boundaries in milliseconds: as civil times for dates and naive
                 // datetimes (read in the partitions' time zone), as instants for zoned ones.
                 let zoned = matches!(column.dtype(), DataType::Datetime(_, Some(_)));
+                // A date has no time of day: it can only pick a window of a day or longer.
+                if column.dtype() == &DataType::Date
+                    && let Some(w) = keys.first().and_then(|k| partitions.time_window(k))
+                    && (&w.end - &w.start).get_hours() < 24
+                    && w.end.date() == w.start.date()
+                {
+                    return Err(format!(
+                        "column `{name}` holds dates, which cannot tell the hours of {} partitions apart; split by a datetime or by the key text",
+                        partitions.describe()
+                    )
+                    .into());
+                }
                 let mut bounds = Vec::with_capacity(keys.len() + 1);
                 for (i, key) in keys.iter().enumerate() {
                     let window = partitions.time_window(key).ok_or_else(|| -> BoxError {
@@ -533,6 +545,22 @@ mod tests {
         ) as Value;
         let err = split(&late, "at", &paris, &keys).unwrap_err();
         assert!(err.to_string().starts_with("row 0 has `at` = "), "{err}");
+        // Dates cannot pick hours.
+        let hours = PartitionsDefinition::from(crate::partitions::hourly("2024-01-01"))
+            .resolve()
+            .unwrap();
+        let dates = Arc::new(
+            DataFrame::new_infer_height(vec![
+                Series::new("d".into(), [19_723i32])
+                    .cast(&DataType::Date)
+                    .unwrap()
+                    .into(),
+            ])
+            .unwrap(),
+        ) as Value;
+        let hour_keys = hours.keys(jiff::Timestamp::now(), &[])[..2].to_vec();
+        let err = split(&dates, "d", &hours, &hour_keys).unwrap_err();
+        assert!(err.to_string().contains("cannot tell the hours"), "{err}");
         let err = split(&at(false), "nope", &paris, &keys).unwrap_err();
         assert!(err.to_string().contains("no column `nope`"), "{err}");
     }

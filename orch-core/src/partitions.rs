@@ -572,6 +572,16 @@ impl Partitions {
     }
 }
 
+/// Checks a new dynamic partition key: non-empty text without control characters.
+pub fn check_dynamic_key(key: &str) -> Result<(), PartitionsError> {
+    if key.is_empty() || key.chars().any(char::is_control) {
+        return Err(PartitionsError::InvalidKey(format!(
+            "{key:?} is not a partition key: keys are non-empty text without control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// The first and last keys of a run over consecutive partitions
 /// ([`crate::AssetContext::partition_key_range`]).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,8 +14,8 @@ pub(crate) struct ItemFn {
     pub(crate) body: TokenStream,
     /// Per parameter: whether it was marked `#[resource]`.
     pub(crate) resource_marks: Vec<bool>,
-    /// Per parameter: its `#[partitions(...)]` mapping attribute, if any.
-    pub(crate) partition_marks: Vec<Option<Attribute>>,
+    /// Per parameter: its `#[partitions(...)]` mapping attributes (one at most is valid).
+    pub(crate) partition_marks: Vec<Vec<Attribute>>,
 }
 
 impl quote::ToTokens for ItemFn {
@@ -44,16 +44,21 @@ impl Parse for ItemFn {
                     let before = pat_type.attrs.len();
                     pat_type.attrs.retain(|a| !a.path().is_ident("resource"));
                     let marked = pat_type.attrs.len() != before;
-                    let mapping = pat_type
-                        .attrs
-                        .iter()
-                        .position(|a| a.path().is_ident("partitions"))
-                        .map(|i| pat_type.attrs.remove(i));
-                    partition_marks.push(mapping);
+                    // Every `#[partitions(...)]` comes off (rustc knows no such attribute);
+                    // a second one is reported by validation.
+                    let mut found: Vec<Attribute> = Vec::new();
+                    pat_type.attrs.retain(|a| {
+                        let mapping = a.path().is_ident("partitions");
+                        if mapping {
+                            found.push(a.clone());
+                        }
+                        !mapping
+                    });
+                    partition_marks.push(found);
                     marked
                 }
                 syn::FnArg::Receiver(_) => {
-                    partition_marks.push(None);
+                    partition_marks.push(Vec::new());
                     false
                 }
             })

@@ -83,7 +83,22 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
             }
             FnArg::Typed(pat_type) => pat_type,
         };
-        let mapping_attr = item.partition_marks.get(position).cloned().flatten();
+        let marks = item
+            .partition_marks
+            .get(position)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(second) = marks.get(1) {
+            err(
+                errors,
+                second.span(),
+                format!(
+                    "a parameter of asset `{asset}` takes one `#[partitions(...)]`; remove this one"
+                ),
+            );
+            continue;
+        }
+        let mapping_attr = marks.into_iter().next();
         let is_resource = item.resource_marks.get(position).copied().unwrap_or(false);
         if let Some(attr) = &mapping_attr
             && (is_resource || is_context(&pat_type.ty))

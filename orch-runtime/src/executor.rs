@@ -431,9 +431,11 @@ impl Drop for Task {
 }
 
 /// Stores the output of a run over the partitions `keys`: split by the asset's
-/// `partition_by` column, one stored partition per key (each with its own file and data
-/// version). The materialization's data version combines theirs; its metadata names the range
-/// and counts its rows; consumers in the run receive the whole range, collected.
+/// `partition_by` column, one stored partition per key, each in its own file. The
+/// materialization (recorded once per partition) carries one data version combining theirs and
+/// metadata that names the range and counts its rows; consumers in the run receive the whole
+/// range, collected. A failure on one partition fails the whole range; those stored before it
+/// are already replaced.
 fn store_range(
     node: &orch_core::AssetNode,
     manager: &dyn crate::io::IoManager,

@@ -333,6 +333,12 @@ impl<'s> Materialize<'s> {
         )?;
         if self.range.is_some() {
             check_range(graph, &selected)?;
+            if self.recording.is_none() {
+                return Err(PlanError::BadRange(
+                    "splits its outputs into stored partitions: record the run (the command line always does)".to_owned(),
+                )
+                .into());
+            }
         }
         let run_id = self.run_id.unwrap_or_default();
         let mut ignore = |_: &RunEvent<'_>| {};
@@ -377,11 +383,25 @@ impl<'s> Materialize<'s> {
             // read themselves, when they run; if no consumer takes this one's own partition,
             // there is nothing to load now.
             if !takes_same_partition(graph, &selected, up) {
+                // The version recorded as the consumer's input: that of the partitions its
+                // mapping reads.
+                let mapping = (0..graph.node(consumer).inputs.len())
+                    .find(|&i| graph.node(consumer).inputs[i] == up)
+                    .map(|i| graph.node(consumer).input_mapping(i));
+                let data_version = match (&node.partitions, &self.partition, mapping) {
+                    (Some(partitions), Some(partition), Some(mapping)) => {
+                        match partitions.mapped(partition, mapping, jiff::Timestamp::now()) {
+                            Ok(keys) => stored_version(&*recording.storage, &node.key, &keys)?,
+                            Err(_) => None,
+                        }
+                    }
+                    _ => None,
+                };
                 provided.push(Provided {
                     id: up,
                     value: Arc::new(()),
                     loaded: true,
-                    data_version: None,
+                    data_version,
                 });
                 continue;
             }
@@ -409,7 +429,7 @@ impl<'s> Materialize<'s> {
                     id: up,
                     value,
                     loaded: true,
-                    data_version: None,
+                    data_version: stored_version(&*recording.storage, &node.key, range)?,
                 });
                 continue;
             }
@@ -569,7 +589,10 @@ fn takes_same_partition(graph: &AssetGraph, selected: &[AssetId], up: AssetId) -
 
 /// In a run over a range, each selected partitioned asset is called once for the range and
 /// its frame split by `partition_by`; partition mappings need one run per partition.
-fn check_range(graph: &AssetGraph, selected: &[AssetId]) -> Result<(), MaterializeError> {
+pub(crate) fn check_range(
+    graph: &AssetGraph,
+    selected: &[AssetId],
+) -> Result<(), MaterializeError> {
     for &id in selected {
         let node = graph.node(id);
         if node.partitions.is_none() {
@@ -603,10 +626,7 @@ fn check_partition(
     storage: Option<&dyn Storage>,
 ) -> Result<(), MaterializeError> {
     if keys.is_some_and(<[String]>::is_empty) {
-        return Err(MaterializeError::Plan(PlanError::RangeNotSupported {
-            asset: graph.node(*selected.first().unwrap_or(&0)).key.clone(),
-            reason: "the range holds no partition".to_owned(),
-        }));
+        return Err(PlanError::BadRange("needs at least one partition key".to_owned()).into());
     }
     let partition = keys.and_then(|k| k.first()).map(String::as_str);
     let now = jiff::Timestamp::now();
@@ -632,13 +652,25 @@ fn check_partition(
                 }));
             }
             Some(_) => {
+                let mut previous: Option<(u64, &str)> = None;
                 for key in keys.unwrap_or_default() {
-                    partitions.index_of(key, now, dynamic).map_err(|e| {
+                    let index = partitions.index_of(key, now, dynamic).map_err(|e| {
                         PlanError::InvalidPartition {
                             asset: node.key.clone(),
                             message: e.to_string(),
                         }
                     })?;
+                    // A range is consecutive keys, in order: a gap, a repeat or a step back
+                    // would put rows in the wrong partition.
+                    if let Some((before, prior)) = previous
+                        && index != before + 1
+                    {
+                        return Err(PlanError::BadRange(format!(
+                            "must list consecutive partitions in order, but `{key}` follows `{prior}`"
+                        ))
+                        .into());
+                    }
+                    previous = Some((index, key));
                 }
             }
         }
@@ -707,14 +739,40 @@ fn all_partitions(
         }
         .into());
     }
-    // The combined data version: a hash of every partition's, in order.
+    let version = combined_version(&keys, &done);
+    Ok((keys, Some(version)))
+}
+
+/// The data version of several partitions read as one input: a hash of each one's, in order.
+fn combined_version(
+    keys: &[String],
+    done: &std::collections::HashMap<&str, Option<&str>>,
+) -> String {
     let mut joined = String::new();
-    for k in &keys {
+    for k in keys {
         joined.push_str(done.get(k.as_str()).copied().flatten().unwrap_or("-"));
         joined.push('\n');
     }
-    let version = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(joined.as_bytes()));
-    Ok((keys, Some(version)))
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(joined.as_bytes()))
+}
+
+/// The stored data version of partitions `keys` of `asset` read as one input (`None` if one
+/// of them is not materialized).
+fn stored_version(
+    storage: &dyn Storage,
+    asset: &orch_core::AssetKey,
+    keys: &[String],
+) -> Result<Option<String>, MaterializeError> {
+    let statuses = storage.partition_statuses(&asset.to_string())?;
+    let done: std::collections::HashMap<&str, Option<&str>> = statuses
+        .iter()
+        .filter(|s| s.kind == crate::storage::EventKind::Materialized)
+        .map(|s| (s.partition.as_str(), s.data_version.as_deref()))
+        .collect();
+    if keys.iter().any(|k| !done.contains_key(k.as_str())) {
+        return Ok(None);
+    }
+    Ok(Some(combined_version(keys, &done)))
 }
 
 /// Every resource the planned assets take is configured (checked before anything runs).

@@ -89,6 +89,10 @@ pub enum PlanError {
         /// How many partitions exist.
         total: usize,
     },
+    /// A run over a range of partitions was given no keys, keys that are not consecutive, or
+    /// no run store.
+    #[error("a run over a range of partitions {0}")]
+    BadRange(String),
     /// A selected asset cannot run over a range of partitions in one run.
     #[error("asset `{asset}` cannot run over a range of partitions in one run: {reason}")]
     RangeNotSupported {

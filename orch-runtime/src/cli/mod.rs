@@ -448,15 +448,25 @@ fn reexecute(app: &App, run: &str, from_failure: bool, jobs: Option<usize>) -> u
         Ok(selection) => selection,
         Err(e) => return fail_usage(&e),
     };
-    // A partitioned run re-executes the same partition.
-    let partition = events.iter().find_map(|e| e.partition.clone());
+    // A partitioned run re-executes the same partition, or the same range.
+    let mut partitions: Vec<String> = Vec::new();
+    for e in &events {
+        if let Some(p) = &e.partition
+            && !partitions.contains(p)
+        {
+            partitions.push(p.clone());
+        }
+    }
+    partitions.sort();
     let mut builder = Materialize::selection(selection)
         .jobs(jobs.unwrap_or_else(default_jobs))
         .keep_outputs(false)
         .resources(Arc::clone(&app.resources));
-    if let Some(partition) = partition {
-        builder = builder.partition(partition);
-    }
+    builder = match partitions.as_slice() {
+        [] => builder,
+        [one] => builder.partition(one.clone()),
+        range => builder.partition_range(range.iter().cloned()),
+    };
     let builder = builder.record(Recording {
         storage: Arc::new(store),
         dir: state_dir(),

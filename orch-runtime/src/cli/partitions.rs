@@ -124,6 +124,16 @@ pub(super) fn backfill(
     let keys_of = |ids: &[AssetId]| {
         orch_core::AssetSelection::Keys(ids.iter().map(|&id| graph.node(id).key.clone()).collect())
     };
+    let stages = stages_of(graph, &sliced);
+    let per_run = per_run.clamp(1, keys.len().max(1));
+    // Runs over ranges: every partitioned asset must take them; refused once, up front.
+    if per_run > 1
+        && let Err(e) = crate::materialize::check_range(graph, &sliced)
+    {
+        return fail_usage(&format!(
+            "{e}; backfill without `--partitions-per-run`/`--single-run`"
+        ));
+    }
     if !whole.is_empty() {
         let first = runtime.block_on(
             Materialize::selection(keys_of(&whole))
@@ -147,13 +157,6 @@ pub(super) fn backfill(
     // Partitioned assets that read other partitions of a partitioned input
     // (`#[partitions(offset = -1)]`, `last = 7`) wait until every partition of that input is
     // done: stage by stage, each stage over the whole range.
-    let stages = stages_of(graph, &sliced);
-    let per_run = per_run.clamp(1, keys.len().max(1));
-    if per_run > 1 && stages.len() > 1 {
-        return fail_usage(
-            &"assets that read other partitions (`#[partitions(...)]`) need one run per partition: backfill without `--partitions-per-run`/`--single-run`",
-        );
-    }
     let mut outcomes = Vec::new();
     for (n, stage) in stages.iter().enumerate() {
         if n > 0 {
@@ -272,11 +275,13 @@ fn stages_of(graph: &AssetGraph, sliced: &[AssetId]) -> Vec<Vec<AssetId>> {
             continue;
         }
         let node = graph.node(id);
-        for (i, &up) in node.inputs.iter().enumerate() {
+        // Every upstream (`deps` too) runs first; one read through a mapping, a stage first.
+        for &up in &node.upstream {
             if sliced.contains(&up) {
-                let later =
-                    usize::from(node.input_mapping(i) != orch_core::PartitionMapping::Identity);
-                stage[id] = stage[id].max(stage[up] + later);
+                let mapped = node.inputs.iter().enumerate().any(|(i, &u)| {
+                    u == up && node.input_mapping(i) != orch_core::PartitionMapping::Identity
+                });
+                stage[id] = stage[id].max(stage[up] + usize::from(mapped));
             }
         }
     }
@@ -317,9 +322,9 @@ fn run_partitions(
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await;
                 let run = Materialize::selection(sliced);
-                let run = match chunk.as_slice() {
-                    [one] => run.partition(one.clone()),
-                    range => run.partition_range(range.iter().cloned()),
+                let run = match (per_run, chunk.as_slice()) {
+                    (1, [one]) => run.partition(one.clone()),
+                    (_, range) => run.partition_range(range.iter().cloned()),
                 };
                 let result = run
                     .jobs(1)
@@ -414,13 +419,12 @@ pub(super) fn print_partitions(asset: &str, add: &[String]) -> u8 {
                 partitions.describe()
             ));
         };
-        if let Some(bad) = add
+        if let Some(Err(e)) = add
             .iter()
-            .find(|k| k.is_empty() || k.chars().any(char::is_control))
+            .map(|k| orch_core::partitions::check_dynamic_key(k))
+            .find(Result::is_err)
         {
-            return fail_usage(&format!(
-                "{bad:?} is not a partition key: keys are non-empty text without control characters"
-            ));
+            return fail_usage(&e);
         }
         match open_store().and_then(|s| s.add_dynamic_partitions(name, add)) {
             Ok(n) => println!("added {n} new key(s) to dynamic partitions \"{name}\""),
