@@ -419,17 +419,37 @@ fn a_range_of_partitions_runs_once_and_is_stored_per_partition() {
         .collect();
     statuses.sort();
     assert_eq!(statuses, days);
-    let meta = &store.materializations("ranged_rides", 1).unwrap()[0].metadata;
+    // Each partition recorded with its own rows, file and data version.
+    let recorded = store.materializations("ranged_rides", 10).unwrap();
+    assert_eq!(recorded.len(), 4);
+    for m in &recorded {
+        let day = m.partition.clone().unwrap();
+        let rows = if day == "2024-01-03" { 0u64 } else { 2 };
+        assert!(
+            m.metadata.contains(&("rows".to_owned(), rows.into())),
+            "{m:?}"
+        );
+        let path = dir
+            .path()
+            .join(format!("storage/ranged_rides/{day}.parquet"));
+        let path = ("path".to_owned(), path.display().to_string().into());
+        assert!(m.metadata.contains(&path), "{m:?}");
+    }
+    let versions: std::collections::HashSet<_> =
+        recorded.iter().map(|m| m.data_version.clone()).collect();
+    assert_eq!(versions.len(), 4, "{versions:?}");
+    // The run's outcome carries the range's summary.
+    let summary = &r.outcome("ranged_rides").unwrap().metadata;
     assert!(
-        meta.contains(&("range rows".to_owned(), 6i64.into())),
-        "{meta:?}"
+        summary.contains(&("range rows".to_owned(), 6i64.into())),
+        "{summary:?}"
     );
     assert!(
-        meta.contains(&(
+        summary.contains(&(
             "range".to_owned(),
             "2024-01-02..2024-01-05 (4 partitions)".into()
         )),
-        "{meta:?}"
+        "{summary:?}"
     );
 
     // One partition of the downstream alone reads what the range run stored.

@@ -48,6 +48,9 @@ pub enum RunEvent<'a> {
         data_version: Option<&'a str>,
         /// The data versions of the upstream values it consumed.
         input_versions: &'a [(AssetKey, Option<String>)],
+        /// In a run over a range of partitions: each stored partition, with its own data
+        /// version and metadata (empty otherwise).
+        partitions: &'a [crate::io::StoredPartition],
     },
     /// An asset failed on its last attempt.
     AssetFailed {

@@ -307,6 +307,7 @@ fn emit(
                     logs: &outcome.logs,
                     data_version: outcome.data_version.as_deref(),
                     input_versions: &outcome.input_versions,
+                    partitions: &outcome.partitions,
                 }),
                 AssetStatus::Failed(error) => sink.on_event(&RunEvent::AssetFailed {
                     key,
@@ -431,10 +432,10 @@ impl Drop for Task {
 }
 
 /// Stores the output of a run over the partitions `keys`: split by the asset's
-/// `partition_by` column, one stored partition per key, each in its own file. The
-/// materialization (recorded once per partition) carries one data version combining theirs and
-/// metadata that names the range and counts its rows; consumers in the run receive the whole
-/// range, collected. A failure on one partition fails the whole range; those stored before it
+/// `partition_by` column, one stored partition per key, each in its own file, with its own
+/// data version and metadata (recorded once per partition). The asset's data version combines
+/// theirs, and its metadata names the range and counts its rows; consumers in the run receive
+/// the whole range, collected. A failure on one partition fails the whole range; those stored before it
 /// are already replaced.
 fn store_range(
     node: &orch_core::AssetNode,
@@ -455,6 +456,7 @@ fn store_range(
     let (whole, parts) = (frame.split)(value, column, partitions, keys)?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut rows = 0i64;
+    let mut stored_parts = Vec::with_capacity(parts.len());
     for (key, part) in &parts {
         let stored = manager
             .handle_output(
@@ -472,6 +474,11 @@ fn store_range(
                 rows += n;
             }
         }
+        stored_parts.push(crate::io::StoredPartition {
+            key: key.clone(),
+            data_version: stored.data_version,
+            metadata: stored.metadata,
+        });
     }
     Ok(Stored {
         data_version: Some(format!("{:032x}", hasher.digest128())),
@@ -489,7 +496,16 @@ fn store_range(
             ("range rows".to_owned(), rows.into()),
         ],
         replacement: Some(whole),
+        partitions: stored_parts,
     })
+}
+
+/// What storing an output gave the record: its data version, and per partition in a run
+/// over a range.
+#[derive(Default)]
+struct Persisted {
+    data_version: Option<String>,
+    partitions: Vec<crate::io::StoredPartition>,
 }
 
 /// How one attempt ended.
@@ -645,13 +661,26 @@ impl Task {
         &self,
         attempt: &mut Attempt,
         metadata: &mut Vec<(String, MetadataValue)>,
-    ) -> Option<String> {
+    ) -> Persisted {
         let result = match &attempt.result {
             Ok(value) => self.persist(value),
-            Err(_) => return None,
+            Err(_) => return Persisted::default(),
         };
         match result {
             Ok(stored) => {
+                // Each partition of a range records the asset's own metadata with its own.
+                let partitions = stored
+                    .partitions
+                    .into_iter()
+                    .map(|mut p| {
+                        for (label, value) in metadata.iter() {
+                            if !p.metadata.iter().any(|(l, _)| l == label) {
+                                p.metadata.push((label.clone(), value.clone()));
+                            }
+                        }
+                        p
+                    })
+                    .collect();
                 for (label, value) in stored.metadata {
                     if !metadata.iter().any(|(l, _)| *l == label) {
                         metadata.push((label, value));
@@ -660,11 +689,14 @@ impl Task {
                 if let Some(value) = stored.replacement {
                     attempt.result = Ok(value);
                 }
-                stored.data_version
+                Persisted {
+                    data_version: stored.data_version,
+                    partitions,
+                }
             }
             Err(failure) => {
                 attempt.result = Err(failure);
-                None
+                Persisted::default()
             }
         }
     }
@@ -724,8 +756,8 @@ impl Task {
                 task.queue_restart(number);
             };
             let (mut attempt, mut metadata) = (attempt, metadata);
-            let data_version = task.persist_attempt(&mut attempt, &mut metadata);
-            match task.finish(attempt, logs, metadata, data_version) {
+            let persisted = task.persist_attempt(&mut attempt, &mut metadata);
+            match task.finish(attempt, logs, metadata, persisted) {
                 Some(next) => task = next,
                 None => return,
             }
@@ -791,7 +823,7 @@ impl Task {
             self.queue_restart(number);
         };
         let (mut attempt, mut metadata) = (attempt, metadata);
-        let (task, attempt, metadata, data_version) =
+        let (task, attempt, metadata, persisted) =
             if self.shared.io.is_some() && attempt.result.is_ok() {
                 // Storing is blocking I/O: do it on the blocking pool, not on a runtime worker.
                 match tokio::task::spawn_blocking(move || {
@@ -806,9 +838,9 @@ impl Task {
                     Err(_) => return,
                 }
             } else {
-                (self, attempt, metadata, None)
+                (self, attempt, metadata, Persisted::default())
             };
-        let inline = task.finish(attempt, logs, metadata, data_version);
+        let inline = task.finish(attempt, logs, metadata, persisted);
         debug_assert!(inline.is_none());
     }
 
@@ -845,8 +877,12 @@ impl Task {
         attempt: Attempt,
         logs: Vec<LogLine>,
         metadata: Vec<(String, MetadataValue)>,
-        data_version: Option<String>,
+        persisted: Persisted,
     ) -> Option<Task> {
+        let Persisted {
+            data_version,
+            partitions,
+        } = persisted;
         let inputs = std::mem::take(&mut self.inputs);
         let shared = Arc::clone(&self.shared);
         let graph = shared.graph;
@@ -896,6 +932,7 @@ impl Task {
             logs,
             data_version,
             input_versions,
+            partitions,
         }));
         if failed {
             skip_downstream(&shared, &mut state, self.id);

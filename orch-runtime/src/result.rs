@@ -118,6 +118,9 @@ pub struct AssetOutcome {
     pub data_version: Option<String>,
     /// The data versions of the upstream values it consumed, by upstream key.
     pub input_versions: Vec<(AssetKey, Option<String>)>,
+    /// In a run over a range of partitions: each stored partition, with its own data version
+    /// and metadata.
+    pub partitions: Vec<crate::io::StoredPartition>,
 }
 
 impl AssetOutcome {
@@ -132,6 +135,7 @@ impl AssetOutcome {
             logs: Vec::new(),
             data_version: None,
             input_versions: Vec::new(),
+            partitions: Vec::new(),
         }
     }
 }

@@ -271,6 +271,7 @@ impl FsIoManager {
                 ("path".to_owned(), path.display().to_string().into()),
             ],
             replacement,
+            ..Stored::default()
         })
     }
 

@@ -98,6 +98,20 @@ pub struct Stored {
     /// What the run's consumers receive instead of the value itself (a scan of the written
     /// file for a `LazyFrame`, whose plan would otherwise run again in every consumer).
     pub replacement: Option<Value>,
+    /// In a run over a range of partitions: what storing each partition produced (each is
+    /// recorded with its own data version and metadata).
+    pub partitions: Vec<StoredPartition>,
+}
+
+/// One partition stored by a run over a range of partitions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPartition {
+    /// The partition key.
+    pub key: String,
+    /// Its data version.
+    pub data_version: Option<String>,
+    /// Its metadata (rows, schema, path, preview for frames).
+    pub metadata: Vec<(String, orch_core::MetadataValue)>,
 }
 
 impl Stored {
@@ -116,6 +130,7 @@ impl std::fmt::Debug for Stored {
             .field("data_version", &self.data_version)
             .field("metadata", &self.metadata)
             .field("replacement", &self.replacement.is_some())
+            .field("partitions", &self.partitions)
             .finish()
     }
 }

@@ -152,10 +152,36 @@ impl EventSink for StoreSink {
             RunEvent::AssetSucceeded {
                 key,
                 duration,
+                logs,
+                input_versions,
+                partitions,
+                ..
+            } if !partitions.is_empty() => {
+                // A run over a range: each partition with its own version and metadata.
+                self.logs(key, logs);
+                for p in partitions.iter() {
+                    self.send(Row::Event(EventRecord {
+                        partition: Some(p.key.clone()),
+                        duration: Some(*duration),
+                        metadata: p.metadata.clone(),
+                        data_version: p.data_version.clone(),
+                        inputs: input_versions
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.clone()))
+                            .collect(),
+                        ..self.event(key, EventKind::Materialized)
+                    }));
+                }
+                return;
+            }
+            RunEvent::AssetSucceeded {
+                key,
+                duration,
                 metadata,
                 logs,
                 data_version,
                 input_versions,
+                ..
             } => {
                 self.logs(key, logs);
                 EventRecord {
