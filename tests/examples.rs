@@ -347,18 +347,17 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
     );
 
     // Runs over ranges need assets that take them: refused once, before anything runs.
+    let quarter = [
+        "backfill",
+        "--select",
+        "*",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-03-31",
+    ];
     let out = run(
-        &[
-            "backfill",
-            "--select",
-            "*",
-            "--from",
-            "2024-01-01",
-            "--to",
-            "2024-03-31",
-            "--partitions-per-run",
-            "10",
-        ],
+        &[&quarter[..], &["--partitions-per-run", "10"]].concat(),
         None,
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -368,18 +367,7 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
         "{}",
         stderr(&out)
     );
-    let out = run(
-        &[
-            "backfill",
-            "--select",
-            "*",
-            "--from",
-            "2024-01-01",
-            "--to",
-            "2024-03-31",
-        ],
-        Some("2024-01-13"),
-    );
+    let out = run(&quarter, Some("2024-01-13"));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("backfill: 90 of 91 partitions succeeded, 1 failed"),
