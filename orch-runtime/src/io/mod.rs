@@ -9,6 +9,7 @@
 
 mod fs;
 mod memory;
+pub(crate) mod partitioned;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
