@@ -17,6 +17,13 @@ use crate::result::RunResult;
 use crate::staleness::stale_assets;
 use crate::storage::{RunLock, RunRecord, RunStatus, Storage, StorageError, StoreSink};
 
+mod partitions;
+
+use partitions::{
+    StoredDynamicPartitions, all_partitions, check_partition, stored_version, takes_same_partition,
+};
+pub(crate) use partitions::{check_range, dynamic_keys};
+
 /// Why a run could not start. (An asset that fails is not this: it is an outcome in the
 /// [`RunResult`].)
 #[derive(Debug, thiserror::Error)]
@@ -562,219 +569,6 @@ impl<'s> Materialize<'s> {
     }
 }
 
-/// The run store as the place `ctx.add_dynamic_partitions` writes to.
-struct StoredDynamicPartitions(Arc<dyn Storage>);
-
-impl orch_core::DynamicPartitionsStore for StoredDynamicPartitions {
-    fn add_dynamic_partitions(
-        &self,
-        name: &str,
-        keys: &[String],
-    ) -> Result<usize, orch_core::BoxError> {
-        Ok(self.0.add_dynamic_partitions(name, keys)?)
-    }
-}
-
-/// Whether a selected consumer of `up` takes `up`'s value as it is (not through a partition
-/// mapping, which the executor loads itself).
-fn takes_same_partition(graph: &AssetGraph, selected: &[AssetId], up: AssetId) -> bool {
-    graph.node(up).downstream.iter().any(|&down| {
-        let node = graph.node(down);
-        selected.contains(&down)
-            && node.inputs.iter().enumerate().any(|(i, &u)| {
-                u == up && node.input_mapping(i) == orch_core::PartitionMapping::Identity
-            })
-    })
-}
-
-/// In a run over a range, each selected partitioned asset is called once for the range and
-/// its frame split by `partition_by`; partition mappings need one run per partition.
-pub(crate) fn check_range(
-    graph: &AssetGraph,
-    selected: &[AssetId],
-) -> Result<(), MaterializeError> {
-    for &id in selected {
-        let node = graph.node(id);
-        if node.partitions.is_none() {
-            continue;
-        }
-        let reason = if node.def.partition_by.is_none() {
-            Some("it has no `partition_by = \"column\"` to split its output into partitions by; add one (its output must be a DataFrame or LazyFrame), or run one partition per run".to_owned())
-        } else if (0..node.inputs.len())
-            .any(|i| node.input_mapping(i) != orch_core::PartitionMapping::Identity)
-        {
-            Some("it reads other partitions of an input (`#[partitions(...)]`), which needs one run per partition".to_owned())
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            return Err(MaterializeError::Plan(PlanError::RangeNotSupported {
-                asset: node.key.clone(),
-                reason,
-            }));
-        }
-    }
-    Ok(())
-}
-
-/// A run with partitioned assets needs a partition, valid for each of them; a partition needs a
-/// partitioned asset.
-fn check_partition(
-    graph: &AssetGraph,
-    selected: &[AssetId],
-    keys: Option<&[String]>,
-    storage: Option<&dyn Storage>,
-) -> Result<(), MaterializeError> {
-    if keys.is_some_and(<[String]>::is_empty) {
-        return Err(PlanError::BadRange("needs at least one partition key".to_owned()).into());
-    }
-    let partition = keys.and_then(|k| k.first()).map(String::as_str);
-    let now = jiff::Timestamp::now();
-    let mut any = false;
-    for &id in selected {
-        let node = graph.node(id);
-        let Some(partitions) = &node.partitions else {
-            continue;
-        };
-        any = true;
-        // Dynamic keys live in the run store; a library run without one knows none.
-        let dynamic = dynamic_keys(storage, partitions)?;
-        let dynamic = dynamic.as_slice();
-        match partition {
-            None => {
-                return Err(MaterializeError::Plan(PlanError::PartitionRequired {
-                    asset: node.key.clone(),
-                    partitions: partitions.describe(),
-                    example: partitions
-                        .keys(now, dynamic)
-                        .pop()
-                        .unwrap_or_else(|| "KEY".to_owned()),
-                }));
-            }
-            Some(_) => {
-                let mut previous: Option<(u64, &str)> = None;
-                for key in keys.unwrap_or_default() {
-                    let index = partitions.index_of(key, now, dynamic).map_err(|e| {
-                        PlanError::InvalidPartition {
-                            asset: node.key.clone(),
-                            message: e.to_string(),
-                        }
-                    })?;
-                    // A range is consecutive keys, in order: a gap, a repeat or a step back
-                    // would put rows in the wrong partition.
-                    if let Some((before, prior)) = previous
-                        && index != before + 1
-                    {
-                        return Err(PlanError::BadRange(format!(
-                            "must list consecutive partitions in order, but `{key}` follows `{prior}`"
-                        ))
-                        .into());
-                    }
-                    previous = Some((index, key));
-                }
-            }
-        }
-    }
-    if partition.is_some() {
-        for &id in selected {
-            let node = graph.node(id);
-            if node.partitions.is_some() {
-                continue;
-            }
-            if let Some(&up) = node
-                .inputs
-                .iter()
-                .find(|&&up| graph.node(up).partitions.is_some())
-            {
-                return Err(PlanError::ReadsAllPartitions {
-                    asset: node.key.clone(),
-                    upstream: graph.node(up).key.clone(),
-                }
-                .into());
-            }
-        }
-    }
-    match partition {
-        Some(partition) if !any => Err(PlanError::NotPartitioned {
-            partition: partition.to_owned(),
-        }
-        .into()),
-        _ => Ok(()),
-    }
-}
-
-/// Every partition of `up` that exists now, in order, if all are materialized (their last
-/// outcome); otherwise the error listing the ones that are not.
-fn all_partitions(
-    graph: &AssetGraph,
-    consumer: AssetId,
-    up: AssetId,
-    storage: &dyn Storage,
-) -> Result<(Vec<String>, Option<String>), MaterializeError> {
-    let node = graph.node(up);
-    let Some(partitions) = &node.partitions else {
-        return Ok((Vec::new(), None));
-    };
-    let statuses = storage.partition_statuses(&node.key.to_string())?;
-    let done: std::collections::HashMap<&str, Option<&str>> = statuses
-        .iter()
-        .filter(|s| s.kind == crate::storage::EventKind::Materialized)
-        .map(|s| (s.partition.as_str(), s.data_version.as_deref()))
-        .collect();
-    let keys = partitions.keys(
-        jiff::Timestamp::now(),
-        &dynamic_keys(Some(storage), partitions)?,
-    );
-    let missing: Vec<String> = keys
-        .iter()
-        .filter(|k| !done.contains_key(k.as_str()))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        return Err(PlanError::PartitionsMissing {
-            asset: graph.node(consumer).key.clone(),
-            upstream: node.key.clone(),
-            missing,
-            total: keys.len(),
-        }
-        .into());
-    }
-    let version = combined_version(&keys, &done);
-    Ok((keys, Some(version)))
-}
-
-/// The data version of several partitions read as one input: a hash of each one's, in order.
-fn combined_version(
-    keys: &[String],
-    done: &std::collections::HashMap<&str, Option<&str>>,
-) -> String {
-    let mut joined = String::new();
-    for k in keys {
-        joined.push_str(done.get(k.as_str()).copied().flatten().unwrap_or("-"));
-        joined.push('\n');
-    }
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(joined.as_bytes()))
-}
-
-/// The stored data version of partitions `keys` of `asset` read as one input (`None` if one
-/// of them is not materialized).
-fn stored_version(
-    storage: &dyn Storage,
-    asset: &orch_core::AssetKey,
-    keys: &[String],
-) -> Result<Option<String>, MaterializeError> {
-    let statuses = storage.partition_statuses(&asset.to_string())?;
-    let done: std::collections::HashMap<&str, Option<&str>> = statuses
-        .iter()
-        .filter(|s| s.kind == crate::storage::EventKind::Materialized)
-        .map(|s| (s.partition.as_str(), s.data_version.as_deref()))
-        .collect();
-    if keys.iter().any(|k| !done.contains_key(k.as_str())) {
-        return Ok(None);
-    }
-    Ok(Some(combined_version(keys, &done)))
-}
-
 /// Every resource the planned assets take is configured (checked before anything runs).
 fn check_resources(
     graph: &AssetGraph,
@@ -793,16 +587,4 @@ fn check_resources(
         }
     }
     Ok(())
-}
-
-/// The stored keys of a dynamic partitions definition (none for other kinds, or without a
-/// store).
-pub(crate) fn dynamic_keys(
-    storage: Option<&dyn Storage>,
-    partitions: &orch_core::Partitions,
-) -> Result<Vec<String>, StorageError> {
-    match (partitions.dynamic_name(), storage) {
-        (Some(name), Some(storage)) => storage.dynamic_partitions(name),
-        _ => Ok(Vec::new()),
-    }
 }

@@ -1,0 +1,424 @@
+//! The parallel executor: runs a planned subgraph on tokio, each asset as soon as its upstreams
+//! are done, each exactly once, sharing every output with all its consumers through one `Arc`.
+//!
+//! The run's bookkeeping lives in one [`State`] behind a mutex, held only for a few
+//! microseconds at a time. A worker that finishes an asset records the outcome, starts what
+//! became ready and, if it is a sync worker, runs one ready sync asset itself: a chain of sync
+//! assets then costs no thread hand-off per step. Events are queued in the state and emitted to
+//! the sink by the caller's task, so a slow sink never holds up a worker.
+//!
+//! Sync assets run on the blocking pool, at most `jobs` at a time; async assets run on the
+//! workers. A failure (an `Err` or a panic) is retried per `retries`, then skips the asset's
+//! downstream while independent branches go on.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use orch_core::__private::{BoxFuture, Compute, Value};
+use orch_core::{AssetContext, AssetGraph, AssetId, AssetKey, LogLine, MetadataValue, RunId};
+use tokio::sync::Notify;
+
+use crate::events::{EventSink, RunEvent};
+use crate::io::{IoManagers, OutputContext, Stored};
+use crate::plan::Plan;
+use crate::result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
+
+mod task;
+
+use task::Task;
+
+/// A value the run starts with instead of computing it.
+pub(crate) struct Provided {
+    pub(crate) id: AssetId,
+    pub(crate) value: Value,
+    /// Loaded from storage (`true`) or injected by the caller.
+    pub(crate) loaded: bool,
+    pub(crate) data_version: Option<String>,
+}
+
+/// How to run.
+pub(crate) struct ExecOptions {
+    pub(crate) jobs: usize,
+    pub(crate) keep_outputs: bool,
+    pub(crate) run_id: RunId,
+    /// The recorded run's lock: kept until the last task of the run has ended, even if the
+    /// caller stops waiting (drops the future), so the run is never taken for dead early.
+    pub(crate) run_lock: Option<Arc<crate::storage::RunLock>>,
+    /// Where outputs are stored; `None` keeps them in memory for this run only.
+    pub(crate) io: Option<Arc<IoManagers>>,
+    /// The partition the run's partitioned assets materialize.
+    pub(crate) partition: Option<String>,
+    /// Or the range of partitions they materialize, each asset once over all of them.
+    pub(crate) range: Option<Arc<[String]>>,
+    /// What `#[resource]` parameters receive.
+    pub(crate) resources: Arc<orch_core::Resources>,
+    /// The run store's dynamic partitions, for `ctx.add_dynamic_partitions` (recorded runs).
+    pub(crate) dynamic: Option<Arc<dyn orch_core::DynamicPartitionsStore>>,
+}
+
+/// What happened, queued for the sink (owned, so workers never wait for it).
+enum Queued {
+    Started {
+        id: AssetId,
+        attempt: u32,
+    },
+    Retrying {
+        id: AssetId,
+        attempt: u32,
+        failure: AssetFailure,
+    },
+    Finished(AssetOutcome),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NodeState {
+    /// Not in the plan, or finished.
+    Done,
+    Waiting,
+    Running,
+}
+
+struct State {
+    values: Vec<Option<Value>>,
+    /// Per planned asset: upstreams still to finish.
+    pending: Vec<usize>,
+    node: Vec<NodeState>,
+    /// Per value: planned consumers that have not started yet (the value is dropped at 0
+    /// unless outputs are kept).
+    consumers_left: Vec<usize>,
+    /// Sync assets that are ready but wait for a job slot.
+    ready_sync: Vec<AssetId>,
+    running_sync: usize,
+    in_flight: usize,
+    remaining: usize,
+    queue: Vec<Queued>,
+    /// Per asset: the data version of its value in this run (computed, loaded or injected).
+    versions: Vec<Option<Arc<str>>>,
+}
+
+impl State {
+    /// A running asset is decided: it frees its place (and its job slot if it is sync).
+    fn task_ended(&mut self, id: AssetId, sync: bool) {
+        self.in_flight -= 1;
+        self.remaining -= 1;
+        self.node[id] = NodeState::Done;
+        if sync {
+            self.running_sync -= 1;
+        }
+    }
+}
+
+struct Shared {
+    graph: &'static AssetGraph,
+    run_id: RunId,
+    jobs: usize,
+    keep_outputs: bool,
+    state: Mutex<State>,
+    /// Wakes the caller's task when events are queued or the run ends.
+    wake: Notify,
+    runtime: tokio::runtime::Handle,
+    _run_lock: Option<Arc<crate::storage::RunLock>>,
+    io: Option<Arc<IoManagers>>,
+    partition: Option<String>,
+    range: Option<Arc<[String]>>,
+    resources: Arc<orch_core::Resources>,
+    dynamic: Option<Arc<dyn orch_core::DynamicPartitionsStore>>,
+}
+
+impl Shared {
+    /// The partition `id` materializes in this run (`None` for unpartitioned assets, and in
+    /// a run over a range).
+    fn partition_of(&self, id: AssetId) -> Option<&str> {
+        self.graph.node(id).partitions.as_ref()?;
+        self.partition.as_deref()
+    }
+
+    /// The range of partitions `id` materializes in this run, in a run over a range.
+    fn range_of(&self, id: AssetId) -> Option<&Arc<[String]>> {
+        self.graph.node(id).partitions.as_ref()?;
+        self.range.as_ref()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Asset code never runs under this lock, so poisoning means a bug in the executor;
+        // the state is still consistent enough to finish reporting.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Runs `plan` to the end and returns what happened. Never fails: asset failures are outcomes.
+pub(crate) async fn execute(
+    graph: &'static AssetGraph,
+    plan: Plan,
+    injected: Vec<Provided>,
+    opts: ExecOptions,
+    sink: &mut dyn EventSink,
+) -> RunResult {
+    let started = Instant::now();
+    let run_id = opts.run_id;
+    let n = graph.len();
+
+    let planned_keys: Vec<&AssetKey> = plan.order.iter().map(|&id| &graph.node(id).key).collect();
+    sink.on_event(&RunEvent::RunStarted {
+        run_id: &run_id,
+        planned: &planned_keys,
+    });
+
+    let mut outcomes: Vec<AssetOutcome> = Vec::with_capacity(plan.order.len() + injected.len());
+    let mut values: Vec<Option<Value>> = vec![None; n];
+    let mut versions: Vec<Option<Arc<str>>> = vec![None; n];
+    for provided in injected {
+        values[provided.id] = Some(provided.value);
+        versions[provided.id] = provided.data_version.map(Arc::from);
+        outcomes.push(AssetOutcome::decided(
+            graph.node(provided.id).key.clone(),
+            if provided.loaded {
+                AssetStatus::Loaded
+            } else {
+                AssetStatus::Injected
+            },
+        ));
+    }
+    let mut state = State {
+        values,
+        pending: vec![0; n],
+        node: vec![NodeState::Done; n],
+        consumers_left: vec![0; n],
+        ready_sync: Vec::new(),
+        running_sync: 0,
+        in_flight: 0,
+        remaining: plan.order.len(),
+        queue: Vec::new(),
+        versions,
+    };
+    for &id in &plan.order {
+        state.node[id] = NodeState::Waiting;
+    }
+    let mut ready = Vec::new();
+    for &id in &plan.order {
+        let node = graph.node(id);
+        state.pending[id] = node
+            .upstream
+            .iter()
+            .filter(|&&up| state.node[up] == NodeState::Waiting)
+            .count();
+        for &up in &node.inputs {
+            state.consumers_left[up] += 1;
+        }
+        if state.pending[id] == 0 {
+            ready.push(id);
+        }
+    }
+    // The first ready asset in plan order should start first; `ready_sync` is a stack.
+    ready.reverse();
+
+    let shared = Arc::new(Shared {
+        graph,
+        run_id,
+        jobs: opts.jobs.max(1),
+        keep_outputs: opts.keep_outputs,
+        state: Mutex::new(state),
+        wake: Notify::new(),
+        runtime: tokio::runtime::Handle::current(),
+        _run_lock: opts.run_lock,
+        io: opts.io,
+        partition: opts.partition,
+        range: opts.range,
+        resources: opts.resources,
+        dynamic: opts.dynamic,
+    });
+    {
+        let mut state = shared.lock();
+        let inline = dispatch(&shared, &mut state, ready, false);
+        debug_assert!(inline.is_none());
+    }
+
+    // Emit queued events until every planned asset is decided.
+    let mut queue = Vec::new();
+    loop {
+        let wake = shared.wake.notified();
+        let (finished, stuck) = {
+            let mut state = shared.lock();
+            std::mem::swap(&mut queue, &mut state.queue);
+            (
+                state.remaining == 0,
+                state.in_flight == 0 && state.ready_sync.is_empty(),
+            )
+        };
+        for item in queue.drain(..) {
+            emit(graph, item, sink, &mut outcomes);
+        }
+        if finished || stuck {
+            // `stuck` (nothing running, nothing ready, assets left) cannot happen with a valid
+            // plan; ending beats hanging.
+            break;
+        }
+        wake.await;
+    }
+
+    let values = std::mem::take(&mut shared.lock().values);
+    let duration = started.elapsed();
+    let result = RunResult {
+        run_id: shared.run_id.clone(),
+        graph,
+        outcomes,
+        outputs: if opts.keep_outputs {
+            values
+        } else {
+            Vec::new()
+        },
+        duration,
+        storage_error: None,
+    };
+    sink.on_event(&RunEvent::RunFinished {
+        run_id: &result.run_id,
+        success: result.success(),
+        duration,
+    });
+    result
+}
+
+fn emit(
+    graph: &AssetGraph,
+    item: Queued,
+    sink: &mut dyn EventSink,
+    outcomes: &mut Vec<AssetOutcome>,
+) {
+    match item {
+        Queued::Started { id, attempt } => sink.on_event(&RunEvent::AssetStarted {
+            key: &graph.node(id).key,
+            attempt,
+        }),
+        Queued::Retrying {
+            id,
+            attempt,
+            failure,
+        } => sink.on_event(&RunEvent::AssetRetrying {
+            key: &graph.node(id).key,
+            attempt,
+            error: &failure,
+        }),
+        Queued::Finished(outcome) => {
+            let key = &outcome.key;
+            match &outcome.status {
+                AssetStatus::Succeeded => sink.on_event(&RunEvent::AssetSucceeded {
+                    key,
+                    duration: outcome.duration,
+                    metadata: &outcome.metadata,
+                    logs: &outcome.logs,
+                    data_version: outcome.data_version.as_deref(),
+                    input_versions: &outcome.input_versions,
+                    partitions: &outcome.partitions,
+                }),
+                AssetStatus::Failed(error) => sink.on_event(&RunEvent::AssetFailed {
+                    key,
+                    duration: outcome.duration,
+                    error,
+                    logs: &outcome.logs,
+                }),
+                AssetStatus::Skipped { because_of } => {
+                    sink.on_event(&RunEvent::AssetSkipped { key, because_of })
+                }
+                AssetStatus::Injected | AssetStatus::Loaded => {}
+            }
+            outcomes.push(outcome);
+        }
+    }
+}
+
+/// Starts `ready` assets: async ones at once, sync ones while job slots are free. With
+/// `may_inline` (the caller is a sync worker whose slot just freed), the first sync asset to
+/// start is returned for the caller to run itself instead of being handed to another thread.
+fn dispatch(
+    shared: &Arc<Shared>,
+    state: &mut State,
+    ready: Vec<AssetId>,
+    may_inline: bool,
+) -> Option<Task> {
+    for id in ready {
+        match shared.graph.node(id).def.compute {
+            Compute::Async(f) => {
+                let task = start(shared, state, id);
+                shared.runtime.spawn(task.run_async(f));
+            }
+            Compute::Sync(_) => state.ready_sync.push(id),
+        }
+    }
+    let mut inline = None;
+    while state.running_sync < shared.jobs {
+        let Some(id) = state.ready_sync.pop() else {
+            break;
+        };
+        state.running_sync += 1;
+        let task = start(shared, state, id);
+        if may_inline && inline.is_none() {
+            inline = Some(task);
+        } else {
+            shared.runtime.spawn_blocking(move || task.run_sync());
+        }
+    }
+    inline
+}
+
+/// Marks `id` running, takes its inputs and queues `AssetStarted`.
+fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
+    let node = shared.graph.node(id);
+    state.node[id] = NodeState::Running;
+    state.in_flight += 1;
+    let mut inputs: Vec<Value> = Vec::with_capacity(node.inputs.len());
+    for &up in &node.inputs {
+        // The planner guarantees every input is computed or injected before this runs.
+        if let Some(value) = &state.values[up] {
+            inputs.push(Arc::clone(value));
+        }
+        state.consumers_left[up] -= 1;
+        if state.consumers_left[up] == 0 && !shared.keep_outputs {
+            state.values[up] = None;
+        }
+    }
+    state.queue.push(Queued::Started { id, attempt: 1 });
+    Task {
+        shared: Arc::clone(shared),
+        id,
+        inputs,
+        // Nothing to load unless an input is mapped.
+        mapped_loaded: node
+            .def
+            .input_partitions
+            .iter()
+            .all(|m| *m == orch_core::PartitionMapping::Identity),
+        sync: matches!(node.def.compute, Compute::Sync(_)),
+        finished: false,
+    }
+}
+
+/// Marks every waiting asset downstream of `failed` as skipped (and lets go of the values only
+/// they would have consumed).
+fn skip_downstream(shared: &Shared, state: &mut State, failed: AssetId) {
+    let graph = shared.graph;
+    let because_of = &graph.node(failed).key;
+    let mut stack: Vec<AssetId> = graph.node(failed).downstream.clone();
+    while let Some(down) = stack.pop() {
+        if state.node[down] != NodeState::Waiting {
+            continue;
+        }
+        state.node[down] = NodeState::Done;
+        state.remaining -= 1;
+        for &up in &graph.node(down).inputs {
+            state.consumers_left[up] -= 1;
+            if state.consumers_left[up] == 0 && !shared.keep_outputs {
+                state.values[up] = None;
+            }
+        }
+        state.queue.push(Queued::Finished(AssetOutcome::decided(
+            graph.node(down).key.clone(),
+            AssetStatus::Skipped {
+                because_of: because_of.clone(),
+            },
+        )));
+        stack.extend(graph.node(down).downstream.iter().copied());
+    }
+}
