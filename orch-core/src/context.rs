@@ -39,9 +39,53 @@ impl RunId {
         &self.0
     }
 
-    /// The first 8 digits, for display.
+    /// The first 8 characters, for display (the whole id if it is shorter).
     pub fn short(&self) -> &str {
-        &self.0[..8.min(self.0.len())]
+        let end = self.0.char_indices().nth(8).map_or(self.0.len(), |(i, _)| i);
+        &self.0[..end]
+    }
+}
+
+impl From<String> for RunId {
+    /// An id read back from a store (ids are opaque text; orch makes 32 hex digits).
+    fn from(id: String) -> Self {
+        RunId(id.into())
+    }
+}
+
+impl From<&str> for RunId {
+    fn from(id: &str) -> Self {
+        RunId(id.into())
+    }
+}
+
+impl PartialEq<str> for RunId {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for RunId {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl AsRef<str> for RunId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl serde::Serialize for RunId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RunId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(RunId::from)
     }
 }
 
@@ -58,7 +102,8 @@ impl fmt::Display for RunId {
 }
 
 /// A value attached to a materialization: row counts, paths, previews.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum MetadataValue {
     /// An integer, e.g. a row count.
@@ -107,7 +152,10 @@ impl From<u64> for MetadataValue {
 }
 
 /// The severity of a captured log line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Detail for debugging.
     Debug,
@@ -179,7 +227,33 @@ struct Inner {
     resources: Option<Arc<crate::resources::Resources>>,
     dynamic: Option<DynamicStore>,
     attempt: u32,
+    cancel: Option<Cancellation>,
     captured: Mutex<Captured>,
+}
+
+/// The run's cancellation as an asset sees it (see [`AssetContext::is_cancelled`]): a cheap
+/// check the runtime backs with its cancellation token.
+#[derive(Clone)]
+pub struct Cancellation(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl Cancellation {
+    /// A cancellation that reads `is_cancelled`.
+    pub fn new(is_cancelled: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Cancellation(Arc::new(is_cancelled))
+    }
+
+    /// Whether the run was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Cancellation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Cancellation")
+            .field(&self.is_cancelled())
+            .finish()
+    }
 }
 
 /// What an asset function may ask of the run: its key, the run id, the partition, a logger
@@ -204,6 +278,7 @@ impl AssetContext {
                 resources: None,
                 dynamic: None,
                 attempt,
+                cancel: None,
                 captured: Mutex::default(),
             }),
         }
@@ -228,6 +303,7 @@ impl AssetContext {
                 resources: None,
                 dynamic: None,
                 attempt,
+                cancel: None,
                 captured: Mutex::default(),
             }),
         }
@@ -264,6 +340,7 @@ impl AssetContext {
                 resources: None,
                 dynamic: None,
                 attempt,
+                cancel: None,
                 captured: Mutex::default(),
             }),
         }
@@ -326,6 +403,23 @@ impl AssetContext {
             inner.resources = Some(resources);
         }
         self
+    }
+
+    /// Gives the context the run's cancellation flag (the executor does this).
+    #[doc(hidden)]
+    pub fn with_cancellation(mut self, cancel: Cancellation) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.cancel = Some(cancel);
+        }
+        self
+    }
+
+    /// Whether the run was asked to stop ([`RunHandle::cancel`](../orch/struct.RunHandle.html),
+    /// or Ctrl-C on the command line). A long sync asset checks it between chunks of work and
+    /// returns early (an error, or what it has); an async asset is also dropped at its next
+    /// `.await`. Always `false` in a test context.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.as_ref().is_some_and(Cancellation::is_cancelled)
     }
 
     /// Gives the context the run store's dynamic partitions (the executor does this for

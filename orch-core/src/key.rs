@@ -122,6 +122,20 @@ impl fmt::Display for AssetKey {
     }
 }
 
+impl serde::Serialize for AssetKey {
+    /// As written: `prefix/name`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AssetKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl PartialEq<str> for AssetKey {
     fn eq(&self, other: &str) -> bool {
         let mut parts = other.split('/');

@@ -17,9 +17,9 @@ pub enum SelectionError {
     },
     /// A bare name is the last segment of several prefixed keys, and no key is exactly it.
     #[error(
-        "`{name}` is ambiguous: it is the name of {}; write the full key, e.g. `key:{}`",
+        "`{name}` is ambiguous: it is the name of {}; write the full key{}",
         join_quoted(.candidates),
-        .candidates[0]
+        example_key(.candidates)
     )]
     AmbiguousKey {
         /// The name as written.
@@ -59,6 +59,14 @@ pub enum SelectionError {
         /// What is wrong and, where possible, how to fix it.
         message: String,
     },
+}
+
+/// `, e.g. `key:a/users`` from the first candidate; nothing if (against the variant's
+/// promise) there is none, since a message must never panic.
+fn example_key(candidates: &[String]) -> String {
+    candidates
+        .first()
+        .map_or_else(String::new, |c| format!(", e.g. `key:{c}`"))
 }
 
 fn join_quoted(items: &[String]) -> String {
@@ -122,6 +130,15 @@ mod tests {
             err.to_string(),
             "no asset is in the group `zzz`; the groups are `marts`, `raw` and `staging`"
         );
+    }
+
+    #[test]
+    fn ambiguous_key_without_candidates_does_not_panic() {
+        let err = SelectionError::AmbiguousKey {
+            name: "users".to_owned(),
+            candidates: Vec::new(),
+        };
+        assert!(err.to_string().ends_with("write the full key"), "{err}");
     }
 
     #[test]
