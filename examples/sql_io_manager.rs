@@ -148,7 +148,14 @@ impl IoManager for SqlTableIoManager {
 }
 
 fn main() -> std::process::ExitCode {
-    let state = orch::storage::state_dir();
+    // The state directory as the command line sees it (`.orch`, `orch.toml`, `$ORCH_HOME`).
+    let state = match orch::Config::discover(std::path::Path::new("."), std::env::vars()) {
+        Ok(config) => config.home().to_owned(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(orch::EXIT_USAGE);
+        }
+    };
     if let Err(e) = std::fs::create_dir_all(&state) {
         eprintln!("error: cannot create {}: {e}", state.display());
         return std::process::ExitCode::from(orch::EXIT_USAGE);

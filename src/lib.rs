@@ -90,9 +90,11 @@ pub use orch_macros::asset;
 #[cfg(feature = "polars")]
 pub use orch_runtime::sql;
 pub use orch_runtime::{
-    App, AssetFailure, AssetOutcome, AssetStatus, CaptureLayer, EXIT_ASSET_FAILED, EXIT_OK,
-    EXIT_USAGE, EventSink, Materialize, MaterializeError, PlanError, Recording, RunEvent,
-    RunResult, StaleReason, default_jobs, definitions, main, run_cli, stale_assets,
+    App, AssetFailure, AssetOutcome, AssetStatus, CONFIG_FILE, CancellationToken, CaptureLayer,
+    Config, ConfigError, EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, EventSink,
+    Instance, InstanceBuilder, InstanceError, Materialize, MaterializeError, PartitionScope,
+    PlanError, Reexecution, RunEvent, RunHandle, RunRequest, RunResult, RunTarget, Source,
+    StaleReason, Trigger, default_jobs, definitions, main, run_cli, stale_assets,
 };
 pub use orch_runtime::{io, storage};
 /// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's
@@ -105,7 +107,8 @@ pub mod prelude {
     #[cfg(feature = "polars")]
     pub use crate::sql::{Database, SqlParam};
     pub use crate::{
-        AssetContext, AssetSelection, BoxError, FileAsset, Materialize, MetadataValue, asset,
+        AssetContext, AssetSelection, BoxError, FileAsset, Instance, Materialize, MetadataValue,
+        RunRequest, asset,
     };
 }
 
@@ -113,10 +116,25 @@ pub mod prelude {
 pub mod testing {
     pub use orch_core::AssetContext;
 
-    /// Materializes `selection` in memory and returns every output. The same as
-    /// `Materialize::select(selection)`, named for readers coming from Dagster.
-    pub fn materialize_to_memory(selection: &str) -> crate::Materialize<'static> {
-        crate::Materialize::select(selection)
+    /// Materializes `selection` in memory (nothing recorded, nothing stored) and returns
+    /// every output: Dagster's `materialize_to_memory`. To inject upstream values or set
+    /// resources first, use [`Materialize::select`](crate::Materialize::select).
+    ///
+    /// ```no_run
+    /// let result = orch::testing::materialize_to_memory("+report")?;
+    /// assert!(result.success());
+    /// # Ok::<(), orch::MaterializeError>(())
+    /// ```
+    pub fn materialize_to_memory(
+        selection: &str,
+    ) -> Result<crate::RunResult, crate::MaterializeError> {
+        crate::Materialize::select(selection).run()
+    }
+
+    /// An ephemeral instance (run store and outputs in memory) for tests that need a
+    /// recorded run: `--stale`, history, re-execution.
+    pub fn ephemeral_instance() -> crate::Instance {
+        crate::Instance::ephemeral()
     }
 }
 

@@ -187,7 +187,7 @@ fn runs_are_recorded_and_shown() {
     let failed_id = rows[2].split_whitespace().next().unwrap();
     let out = example_in(home.path(), "failure", &["run", "show", failed_id]);
     let text = stdout(&out);
-    assert!(text.contains("(failed, trigger cli)"), "{text}");
+    assert!(text.contains("(failed, trigger manual)"), "{text}");
     assert!(
         text.lines().any(|l| l.contains("exchange_rates")
             && l.contains("failed")
@@ -613,4 +613,47 @@ fn orders_in_runs_of_a_hundred_days_export_the_same() {
             }
         }
     }
+}
+
+#[test]
+fn embedded_example_submits_two_runs_follows_them_live_and_cancels_one() {
+    let home = tempfile::tempdir().unwrap();
+    let out = example_in(home.path(), "embedded", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("daily: succeeded; reports: canceled"), "{text}");
+    // The live feed showed both runs' events as they came.
+    for line in ["orders        materialized", "slow_report   started", "report_email  canceled", "run           run_canceled"] {
+        assert!(text.contains(line), "`{line}` missing in:\n{text}");
+    }
+    let runs: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("recent runs"))
+        .skip(1)
+        .collect();
+    assert_eq!(runs.len(), 2, "{text}");
+    assert!(runs.iter().any(|l| l.contains("succeeded") && l.contains("group:daily")));
+    assert!(runs.iter().any(|l| l.contains("canceled") && l.contains("group:reports")));
+}
+
+#[test]
+fn config_says_where_each_setting_comes_from() {
+    let home = tempfile::tempdir().unwrap();
+    let out = example_with(home.path(), "quickstart", &["config"], &[("ORCH_JOBS", "3")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no `{key}` in:\n{text}"))
+            .to_owned()
+    };
+    assert!(row("home").contains(&*home.path().to_string_lossy()), "{text}");
+    assert!(row("home").ends_with("$ORCH_HOME"), "{text}");
+    assert!(row("run.jobs").contains(" 3 ") && row("run.jobs").ends_with("$ORCH_JOBS"), "{text}");
+    assert!(row("retention.runs").contains("90d") && row("retention.runs").ends_with("default"), "{text}");
+    // A bad value is a usage error naming the variable.
+    let out = example_with(home.path(), "quickstart", &["config"], &[("ORCH_JOBS", "many")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("$ORCH_JOBS: invalid run.jobs `many`"), "{}", stderr(&out));
 }

@@ -4,7 +4,7 @@
 use orch::polars::prelude::*;
 use orch::prelude::*;
 use orch::storage::{SqliteStorage, Storage};
-use orch::{AssetStatus, Recording};
+use orch::{AssetStatus, Instance};
 
 #[asset(group = "frames")]
 fn trips() -> Result<DataFrame, BoxError> {
@@ -56,7 +56,7 @@ fn column_f64(df: &DataFrame, name: &str) -> Vec<f64> {
 fn frames_are_stored_as_parquet_and_flow_between_eager_and_lazy_assets() {
     let dir = tempfile::tempdir().unwrap();
     let result = Materialize::select("group:frames")
-        .record(Recording::open(dir.path(), "test").unwrap())
+        .instance(&Instance::open(dir.path()).unwrap())
         .run()
         .unwrap();
     assert!(result.success(), "{result:?}");
@@ -91,7 +91,7 @@ fn frames_are_stored_as_parquet_and_flow_between_eager_and_lazy_assets() {
 
     // A later run loads the stored frame: schema and values survive the round trip.
     let again = Materialize::select("km_by_city")
-        .record(Recording::open(dir.path(), "test").unwrap())
+        .instance(&Instance::open(dir.path()).unwrap())
         .run()
         .unwrap();
     assert!(again.success(), "{again:?}");
@@ -121,10 +121,10 @@ fn frames_are_stored_as_parquet_and_flow_between_eager_and_lazy_assets() {
 #[test]
 fn a_damaged_parquet_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = || Recording::open(dir.path(), "test").unwrap();
+    let rec = || Instance::open(dir.path()).unwrap();
     assert!(
         Materialize::select("trips")
-            .record(rec())
+            .instance(&rec())
             .run()
             .unwrap()
             .success()
@@ -133,7 +133,7 @@ fn a_damaged_parquet_file_is_an_error_naming_it() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let err = Materialize::select("long_trips")
-        .record(rec())
+        .instance(&rec())
         .run()
         .unwrap_err()
         .to_string();
@@ -157,7 +157,7 @@ fn partitioned_frames_are_one_file_per_partition() {
     for day in ["2024-01-02", "2024-01-03"] {
         let r = Materialize::select("daily_rides")
             .partition(day)
-            .record(Recording::open(dir.path(), "test").unwrap())
+            .instance(&Instance::open(dir.path()).unwrap())
             .run()
             .unwrap();
         assert!(r.success(), "{r:?}");
@@ -183,10 +183,10 @@ fn rides_total(daily_rides: &LazyFrame) -> Result<DataFrame, BoxError> {
 #[test]
 fn an_unpartitioned_frame_asset_reads_every_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = || Recording::open(dir.path(), "test").unwrap();
+    let rec = || Instance::open(dir.path()).unwrap();
     // Before the partitions exist: refused, naming what is missing.
     let err = Materialize::select("rides_total")
-        .record(rec())
+        .instance(&rec())
         .run()
         .unwrap_err()
         .to_string();
@@ -197,7 +197,7 @@ fn an_unpartitioned_frame_asset_reads_every_partition() {
     // Inside a one-partition run: refused, with what to do instead.
     let err = Materialize::select("daily_rides+")
         .partition("2024-01-02")
-        .record(rec())
+        .instance(&rec())
         .run()
         .unwrap_err()
         .to_string();
@@ -205,13 +205,13 @@ fn an_unpartitioned_frame_asset_reads_every_partition() {
     for day in 1..=7 {
         let r = Materialize::select("daily_rides")
             .partition(format!("2024-01-{day:02}"))
-            .record(rec())
+            .instance(&rec())
             .run()
             .unwrap();
         assert!(r.success());
     }
     let r = Materialize::select("rides_total")
-        .record(rec())
+        .instance(&rec())
         .run()
         .unwrap();
     assert!(r.success(), "{r:?}");
@@ -245,10 +245,11 @@ fn parquet_compression_is_lz4_unless_the_app_says_otherwise() {
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let mut recording = Recording::open(dir.path(), "test").unwrap();
-        recording.io = std::sync::Arc::new(app.io_managers(dir.path().to_owned()));
+        let mut config = orch::Config::default();
+        config.set_home(dir.path());
+        let instance = app.instance(config).unwrap();
         let r = Materialize::select("trips")
-            .record(recording)
+            .instance(&instance)
             .run()
             .unwrap();
         assert!(r.success(), "{r:?}");
@@ -289,7 +290,7 @@ fn partition_mappings_read_the_window_or_the_partition_before() {
     let run = |select: &str, day: &str| {
         Materialize::select(select)
             .partition(day)
-            .record(Recording::open(dir.path(), "test").unwrap())
+            .instance(&Instance::open(dir.path()).unwrap())
             .run()
             .unwrap()
     };
@@ -387,11 +388,11 @@ fn ranged_dates(ranged_rides: &LazyFrame) -> LazyFrame {
 #[test]
 fn a_range_of_partitions_runs_once_and_is_stored_per_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = || Recording::open(dir.path(), "test").unwrap();
+    let rec = || Instance::open(dir.path()).unwrap();
     let days = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"];
     let r = Materialize::select("group:ranged")
         .partition_range(days)
-        .record(rec())
+        .instance(&rec())
         .run()
         .unwrap();
     assert!(r.success(), "{r:?}");
@@ -455,7 +456,7 @@ fn a_range_of_partitions_runs_once_and_is_stored_per_partition() {
     // One partition of the downstream alone reads what the range run stored.
     let one = Materialize::select("ranged_dates")
         .partition("2024-01-04")
-        .record(rec())
+        .instance(&rec())
         .run()
         .unwrap();
     assert!(one.success(), "{one:?}");
@@ -471,7 +472,7 @@ fn a_range_of_partitions_runs_once_and_is_stored_per_partition() {
     // A row outside the range fails the asset, naming the value.
     let outside = Materialize::select("ranged_rides")
         .partition_range(["2024-01-06", "2024-01-07"])
-        .record(rec())
+        .instance(&rec())
         .run()
         .unwrap();
     let AssetStatus::Failed(why) = &outside.outcome("ranged_rides").unwrap().status else {
@@ -484,7 +485,7 @@ fn a_range_of_partitions_runs_once_and_is_stored_per_partition() {
     // A range is consecutive keys, and is recorded.
     let err = Materialize::select("ranged_rides")
         .partition_range(["2024-01-02", "2024-01-04"])
-        .record(rec())
+        .instance(&rec())
         .run()
         .unwrap_err()
         .to_string();
@@ -501,7 +502,7 @@ fn a_range_of_partitions_runs_once_and_is_stored_per_partition() {
     // Assets without `partition_by` run one partition per run.
     let err = Materialize::select("daily_rides")
         .partition_range(days)
-        .record(rec())
+        .instance(&rec())
         .run()
         .unwrap_err()
         .to_string();

@@ -4,7 +4,7 @@
 
 use orch::prelude::*;
 use orch::storage::{EventKind, SqliteStorage, Storage};
-use orch::{AssetStatus, MaterializeError, PlanError, Recording};
+use orch::{AssetStatus, MaterializeError, PlanError, Instance};
 
 #[asset(group = "days", partitions = daily("2024-01-01").end("2024-02-01"))]
 fn day_source(ctx: &AssetContext) -> Result<String, String> {
@@ -33,8 +33,8 @@ fn region_report(ctx: &AssetContext) -> String {
     format!("report for {}", ctx.partition_key().unwrap_or("?"))
 }
 
-fn recording(dir: &std::path::Path) -> Recording {
-    Recording::open(dir, "test").unwrap()
+fn recording(dir: &std::path::Path) -> Instance {
+    Instance::open(dir).unwrap()
 }
 
 #[test]
@@ -43,7 +43,7 @@ fn each_partition_runs_with_its_key_and_is_stored_apart() {
     for day in ["2024-01-05", "2024-01-06"] {
         let result = Materialize::select("group:days")
             .partition(day)
-            .record(recording(dir.path()))
+            .instance(&recording(dir.path()))
             .run()
             .unwrap();
         assert!(result.success(), "{result:?}");
@@ -60,7 +60,7 @@ fn each_partition_runs_with_its_key_and_is_stored_apart() {
     // Only the downstream: its upstream's *same* partition loads from storage.
     let result = Materialize::select("day_summary")
         .partition("2024-01-06")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert!(result.success());
@@ -75,7 +75,7 @@ fn each_partition_runs_with_its_key_and_is_stored_apart() {
     // A partition the upstream never had is named in the error.
     let err = Materialize::select("day_summary")
         .partition("2024-01-07")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap_err()
         .to_string();
@@ -87,7 +87,7 @@ fn each_partition_runs_with_its_key_and_is_stored_apart() {
     // The store knows each partition's last outcome, including a failure.
     let failed = Materialize::select("group:days")
         .partition("2024-01-13")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert!(!failed.success());
@@ -112,7 +112,7 @@ fn each_partition_runs_with_its_key_and_is_stored_apart() {
     assert!(
         events
             .iter()
-            .filter(|e| e.asset == "day_source")
+            .filter(|e| e.is_of("day_source"))
             .all(|e| e.partition.as_deref() == Some("2024-01-13"))
     );
 }
@@ -180,7 +180,7 @@ fn dynamic_partitions_take_keys_added_to_the_store() {
     let run = |key: &str| {
         Materialize::select("customer_report")
             .partition(key)
-            .record(recording(dir.path()))
+            .instance(&recording(dir.path()))
             .run()
     };
     let err = run("acme").unwrap_err().to_string();
@@ -232,7 +232,7 @@ fn customer_list(ctx: &AssetContext) -> Result<Vec<String>, BoxError> {
 fn an_asset_adds_dynamic_partition_keys_for_later_runs() {
     let dir = tempfile::tempdir().unwrap();
     let first = Materialize::select("customer_list")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert!(first.success(), "{first:?}");
@@ -243,13 +243,13 @@ fn an_asset_adds_dynamic_partition_keys_for_later_runs() {
     );
     let report = Materialize::select("customer_report")
         .partition("hooli")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert_eq!(report.output::<customer_report>(), "report for hooli");
     // Again: nothing new. Unrecorded: nowhere to keep them, which the asset is told.
     let again = Materialize::select("customer_list")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert!(again.success(), "{again:?}");

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use orch::io::{
-    InputContext, IoManager, IoManagers, LoadError, MemoryIoManager, OutputContext, Stored, Value,
+    InputContext, IoManager, LoadError, MemoryIoManager, OutputContext, Stored, Value,
 };
 use orch::prelude::*;
 use orch::storage::{EventKind, EventRecord, SqliteStorage, Storage};
-use orch::{AssetStatus, MaterializeError, PlanError, Recording, StaleReason};
+use orch::{AssetStatus, MaterializeError, PlanError, Instance, StaleReason};
 
 static SOURCE_VALUE: AtomicU32 = AtomicU32::new(1);
 /// Tests that run the `chain` group take turns: they set `SOURCE_VALUE`.
@@ -48,8 +48,8 @@ fn clock() -> u64 {
     7
 }
 
-fn recording(dir: &std::path::Path) -> Recording {
-    Recording::open(dir, "test").unwrap()
+fn recording(dir: &std::path::Path) -> Instance {
+    Instance::open(dir).unwrap()
 }
 
 fn status<'a>(result: &'a orch::RunResult, key: &str) -> &'a AssetStatus {
@@ -75,7 +75,7 @@ fn outputs_are_stored_loaded_and_versioned() {
     SOURCE_VALUE.store(1, Ordering::SeqCst);
     // Never materialized: a clear error that suggests the `+` form.
     let err = Materialize::select("doubled")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap_err();
     assert_eq!(
@@ -88,7 +88,7 @@ fn outputs_are_stored_loaded_and_versioned() {
     ));
 
     let first = Materialize::select("group:chain")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert!(first.success());
@@ -108,7 +108,7 @@ fn outputs_are_stored_loaded_and_versioned() {
 
     // `described` alone: `doubled` comes from storage, not from running it again.
     let second = Materialize::select("described")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert_eq!(status(&second, "doubled"), &AssetStatus::Loaded);
@@ -138,33 +138,33 @@ fn stale_runs_exactly_what_changed_and_then_nothing() {
     assert_eq!(stale(dir.path()).len(), 3);
     let all = Materialize::select("group:chain")
         .only_stale()
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert_eq!(all.outcomes().len(), 3);
     // Right after: nothing runs, and no run is recorded.
     let none = Materialize::select("group:chain")
         .only_stale()
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert!(none.outcomes().is_empty());
     let runs_before = SqliteStorage::open(dir.path())
         .unwrap()
-        .runs(100)
+        .runs(&orch::storage::RunFilter::recent(100))
         .unwrap()
         .len();
 
     // Re-materializing `source` with the same output changes nothing downstream...
     Materialize::select("source")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert_eq!(stale(dir.path()), []);
     // ...a new output makes `doubled` stale, and `described` through it.
     SOURCE_VALUE.store(11, Ordering::SeqCst);
     Materialize::select("source")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert_eq!(
@@ -182,7 +182,7 @@ fn stale_runs_exactly_what_changed_and_then_nothing() {
     );
     let run = Materialize::select("group:chain")
         .only_stale()
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     let ran: Vec<String> = run
@@ -197,7 +197,7 @@ fn stale_runs_exactly_what_changed_and_then_nothing() {
     assert_eq!(stale(dir.path()), []);
     let runs_after = SqliteStorage::open(dir.path())
         .unwrap()
-        .runs(100)
+        .runs(&orch::storage::RunFilter::recent(100))
         .unwrap()
         .len();
     assert_eq!(runs_after, runs_before + 3);
@@ -208,7 +208,7 @@ fn a_code_change_makes_the_asset_and_its_downstream_stale() {
     let _turn = chain_turn();
     let dir = tempfile::tempdir().unwrap();
     Materialize::select("group:chain")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert_eq!(stale(dir.path()), []);
@@ -229,7 +229,7 @@ fn a_code_change_makes_the_asset_and_its_downstream_stale() {
     );
     let run = Materialize::select("group:chain")
         .only_stale()
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert_eq!(
@@ -247,7 +247,7 @@ fn always_run_assets_are_always_stale() {
     for _ in 0..2 {
         let run = Materialize::select("clock")
             .only_stale()
-            .record(recording(dir.path()))
+            .instance(&recording(dir.path()))
             .run()
             .unwrap();
         assert_eq!(status(&run, "clock"), &AssetStatus::Succeeded);
@@ -259,13 +259,13 @@ fn a_corrupt_stored_output_is_an_error_naming_the_asset_and_file_and_is_repaired
     let _turn = chain_turn();
     let dir = tempfile::tempdir().unwrap();
     Materialize::select("group:chain")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     let file = dir.path().join("storage/doubled.bin");
     std::fs::write(&file, b"not what orch wrote").unwrap();
     let err = Materialize::select("described")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap_err();
     assert!(
@@ -278,12 +278,12 @@ fn a_corrupt_stored_output_is_an_error_naming_the_asset_and_file_and_is_repaired
     assert!(text.contains("materialize `doubled` again"), "{text}");
     // Re-materializing the upstream repairs it.
     Materialize::select("doubled")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert!(
         Materialize::select("described")
-            .record(recording(dir.path()))
+            .instance(&recording(dir.path()))
             .run()
             .unwrap()
             .success()
@@ -294,7 +294,7 @@ fn a_corrupt_stored_output_is_an_error_naming_the_asset_and_file_and_is_repaired
 fn memory_outputs_need_no_serde_and_write_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let run = Materialize::select("handle")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap();
     assert!(run.success());
@@ -331,7 +331,7 @@ fn counted() -> Vec<u8> {
 fn custom_io_managers_are_chosen_by_name_and_must_be_registered() {
     let dir = tempfile::tempdir().unwrap();
     let err = Materialize::select("counted")
-        .record(recording(dir.path()))
+        .instance(&recording(dir.path()))
         .run()
         .unwrap_err();
     assert_eq!(
@@ -339,11 +339,12 @@ fn custom_io_managers_are_chosen_by_name_and_must_be_registered() {
         "asset `counted` uses io_manager \"counting\", which is not registered; register it with `orch::App::new().io_manager(\"counting\", ...)` (built in: \"fs\", \"memory\")"
     );
     let counting = Arc::new(Counting::default());
-    let mut io = IoManagers::new(dir.path().to_owned());
-    io.register("counting", Arc::new(CountingHandle(Arc::clone(&counting))));
-    let mut rec = recording(dir.path());
-    rec.io = Arc::new(io);
-    let run = Materialize::select("counted").record(rec).run().unwrap();
+    let rec = Instance::builder()
+        .home(dir.path())
+        .io_manager("counting", Arc::new(CountingHandle(Arc::clone(&counting))))
+        .build()
+        .unwrap();
+    let run = Materialize::select("counted").instance(&rec).run().unwrap();
     assert!(run.success());
     assert_eq!(counting.0.load(Ordering::SeqCst), 1);
     assert_eq!(
@@ -384,7 +385,7 @@ fn file_assets_are_tracked_by_their_contents() {
     let run = |select: &str| {
         Materialize::select(select)
             .resource(out.clone())
-            .record(recording(dir.path()))
+            .instance(&recording(dir.path()))
             .run()
             .unwrap()
     };

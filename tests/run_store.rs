@@ -7,9 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use orch::prelude::*;
 use orch::storage::{
-    EventKind, Retention, RunRecord, RunStatus, SqliteStorage, Storage, StorageError,
+    EventKind, RunFilter, Retention, RunRecord, RunStatus, SqliteStorage, Storage, StorageError,
 };
-use orch::{MaterializeError, Recording};
+use orch::{MaterializeError, Instance};
 
 #[asset(group = "store")]
 fn measured(ctx: &AssetContext) -> u32 {
@@ -38,15 +38,14 @@ fn slow() -> u32 {
     1
 }
 
-fn recording(dir: &std::path::Path) -> (Arc<SqliteStorage>, Recording) {
+fn recording(dir: &std::path::Path) -> (Arc<SqliteStorage>, Instance) {
     let store = Arc::new(SqliteStorage::open(dir).unwrap());
-    let recording = Recording {
-        storage: store.clone(),
-        dir: dir.to_owned(),
-        trigger: "test".to_owned(),
-        io: Arc::new(orch::io::IoManagers::new(dir.to_owned())),
-    };
-    (store, recording)
+    let instance = Instance::builder()
+        .home(dir)
+        .storage(store.clone())
+        .build()
+        .unwrap();
+    (store, instance)
 }
 
 #[test]
@@ -54,19 +53,19 @@ fn runs_events_logs_and_metadata_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let (store, rec) = recording(dir.path());
     let result = Materialize::select("group:store")
-        .record(rec)
+        .instance(&rec)
         .run()
         .unwrap();
     assert!(result.storage_error().is_none());
     let id = result.run_id().as_str();
 
-    let runs = store.runs(10).unwrap();
+    let runs = store.runs(&RunFilter::recent(10)).unwrap();
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
     assert_eq!(run.id, id);
     assert_eq!(run.status, RunStatus::Failed);
-    assert_eq!(run.trigger, "test");
-    assert_eq!(run.selection, "group:store");
+    assert_eq!(run.trigger, orch::Trigger::Manual);
+    assert_eq!(run.target, "group:store");
     assert_eq!(run.planned, 3);
     assert_eq!(run.counts, (1, 1, 1));
     assert!(run.ended.is_some());
@@ -76,19 +75,21 @@ fn runs_events_logs_and_metadata_are_recorded() {
         .events(id)
         .unwrap()
         .into_iter()
-        .map(|e| (e.asset, e.kind))
+        .map(|e| (e.asset.map(|a| a.to_string()).unwrap_or_default(), e.kind))
         .collect();
     assert_eq!(
         events,
         [
+            (String::new(), EventKind::RunStarted),
             ("measured".to_owned(), EventKind::Started),
             ("measured".to_owned(), EventKind::Materialized),
             ("broken".to_owned(), EventKind::Started),
             ("broken".to_owned(), EventKind::Failed),
             ("after_broken".to_owned(), EventKind::Skipped),
+            (String::new(), EventKind::RunEnded(RunStatus::Failed)),
         ]
     );
-    let failed = &store.events(id).unwrap()[3];
+    let failed = &store.events(id).unwrap()[4];
     assert_eq!(failed.message.as_deref(), Some("cannot use 42"));
 
     let history = store.materializations("measured", 5).unwrap();
@@ -125,8 +126,8 @@ fn runs_events_logs_and_metadata_are_recorded() {
 
     // A second run appends; `runs` lists newest first.
     let (_, rec) = recording(dir.path());
-    let second = Materialize::select("measured").record(rec).run().unwrap();
-    let runs = store.runs(10).unwrap();
+    let second = Materialize::select("measured").instance(&rec).run().unwrap();
+    let runs = store.runs(&RunFilter::recent(10)).unwrap();
     assert_eq!(runs[0].id, second.run_id().as_str());
     assert_eq!(runs[0].status, RunStatus::Succeeded);
     assert_eq!(store.materializations("measured", 5).unwrap().len(), 2);
@@ -157,7 +158,7 @@ fn child_process() {
         .unwrap_or(1);
     for _ in 0..repeat {
         let (_, rec) = recording(std::path::Path::new(&dir));
-        Materialize::select(&select).record(rec).run().unwrap();
+        Materialize::select(&select).instance(&rec).run().unwrap();
     }
 }
 
@@ -190,14 +191,18 @@ fn wait_for_started(home: &std::path::Path, asset: &str) -> String {
     loop {
         if home.join("orch.db").exists() {
             let store = SqliteStorage::open(home).unwrap();
-            if let Some(run) = store.runs(1).unwrap().into_iter().next()
+            if let Some(run) = store
+                .runs(&RunFilter::recent(1))
+                .unwrap()
+                .into_iter()
+                .next()
                 && store
-                    .events(&run.id)
+                    .events(run.id.as_str())
                     .unwrap()
                     .iter()
-                    .any(|e| e.kind == EventKind::Started && e.asset == asset)
+                    .any(|e| e.kind == EventKind::Started && e.is_of(asset))
             {
-                return run.id;
+                return run.id.to_string();
             }
         }
         assert!(
@@ -214,7 +219,7 @@ fn a_second_process_is_refused_an_asset_the_first_is_materializing() {
     let mut child = spawn_child(dir.path(), "slow", 1, 3_000);
     let holder_id = wait_for_started(dir.path(), "slow");
     let (_, rec) = recording(dir.path());
-    let err = Materialize::select("slow").record(rec).run().unwrap_err();
+    let err = Materialize::select("slow").instance(&rec).run().unwrap_err();
     match &err {
         MaterializeError::Storage(StorageError::AssetBusy { asset, holder }) => {
             assert_eq!(asset, "slow");
@@ -226,7 +231,7 @@ fn a_second_process_is_refused_an_asset_the_first_is_materializing() {
     let (_, rec) = recording(dir.path());
     assert!(
         Materialize::select("measured")
-            .record(rec)
+            .instance(&rec)
             .run()
             .unwrap()
             .success()
@@ -242,11 +247,16 @@ fn two_processes_recording_at_once_lose_no_events() {
     assert!(a.wait().unwrap().success());
     assert!(b.wait().unwrap().success());
     let store = SqliteStorage::open(dir.path()).unwrap();
-    let runs = store.runs(100).unwrap();
+    let runs = store.runs(&RunFilter::recent(100)).unwrap();
     assert_eq!(runs.len(), 30);
     for run in runs {
         assert_eq!(run.status, RunStatus::Succeeded);
-        let events = store.events(&run.id).unwrap();
+        let events: Vec<_> = store
+            .events(run.id.as_str())
+            .unwrap()
+            .into_iter()
+            .filter(|e| !e.kind.is_run_event())
+            .collect();
         let materialized = events
             .iter()
             .filter(|e| e.kind == EventKind::Materialized)
@@ -274,7 +284,7 @@ fn a_killed_run_is_marked_crashed() {
     child.wait().unwrap();
 
     let store = SqliteStorage::open(dir.path()).unwrap();
-    assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Started);
+    assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Running);
     assert_eq!(
         store.recover_crashed().unwrap(),
         std::slice::from_ref(&run_id)
@@ -288,7 +298,7 @@ fn a_killed_run_is_marked_crashed() {
         .into_iter()
         .find(|e| e.kind == EventKind::Failed)
         .expect("the running asset is marked failed");
-    assert_eq!(failed.asset, "slow");
+    assert!(failed.is_of("slow"));
     assert!(failed.message.unwrap().contains("crashed"));
     // Found once: a second look changes nothing.
     assert!(store.recover_crashed().unwrap().is_empty());
@@ -298,21 +308,18 @@ fn a_killed_run_is_marked_crashed() {
 fn retention_drops_old_runs_but_keeps_the_latest_materialization() {
     let dir = tempfile::tempdir().unwrap();
     let (store, rec) = recording(dir.path());
-    let kept = Materialize::select("measured").record(rec).run().unwrap();
+    let kept = Materialize::select("measured").instance(&rec).run().unwrap();
     // An old run of another asset, and an old run superseded by a newer one.
     let old = SystemTime::now() - Duration::from_secs(400 * 86_400);
     for id in ["old-only", "old-superseded"] {
         store
             .begin_run(
-                &RunRecord {
-                    id: id.to_owned(),
-                    selection: "x".to_owned(),
-                    status: RunStatus::Succeeded,
-                    trigger: "test".to_owned(),
-                    started: old,
-                    ended: Some(old),
-                    planned: 1,
-                    counts: (0, 0, 0),
+                &{
+                    let mut run = RunRecord::new(id.into(), &orch::RunRequest::all(), 1);
+                    run.status = RunStatus::Succeeded;
+                    run.started = old;
+                    run.ended = Some(old);
+                    run
                 },
                 &[],
             )
@@ -324,19 +331,15 @@ fn retention_drops_old_runs_but_keeps_the_latest_materialization() {
         };
         store
             .append(
-                &[orch::storage::EventRecord {
-                    run_id: id.to_owned(),
-                    asset: asset.to_owned(),
-                    partition: None,
-                    kind: EventKind::Materialized,
-                    time: old,
-                    attempt: Some(1),
-                    duration: None,
-                    message: None,
-                    code_version: None,
-                    metadata: Vec::new(),
-                    data_version: None,
-                    inputs: Vec::new(),
+                &[{
+                    let mut event = orch::storage::EventRecord::new(
+                        id.into(),
+                        Some(asset.parse().unwrap()),
+                        EventKind::Materialized,
+                    );
+                    event.time = old;
+                    event.attempt = Some(1);
+                    event
                 }],
                 &[],
             )
@@ -345,7 +348,7 @@ fn retention_drops_old_runs_but_keeps_the_latest_materialization() {
     // `old-superseded` has a larger event id than the recent run's, so make the recent run
     // the latest again.
     let (_, rec) = recording(dir.path());
-    let newest = Materialize::select("measured").record(rec).run().unwrap();
+    let newest = Materialize::select("measured").instance(&rec).run().unwrap();
     let deleted = store
         .apply_retention(Retention {
             logs: Duration::from_secs(86_400),
@@ -353,7 +356,12 @@ fn retention_drops_old_runs_but_keeps_the_latest_materialization() {
         })
         .unwrap();
     assert_eq!(deleted, 1);
-    let ids: Vec<String> = store.runs(10).unwrap().into_iter().map(|r| r.id).collect();
+    let ids: Vec<String> = store
+        .runs(&RunFilter::recent(10))
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id.to_string())
+        .collect();
     assert!(
         ids.contains(&"old-only".to_owned()),
         "the latest `ancient` is kept"
@@ -451,7 +459,7 @@ fn killed_while_writing(group: &str, len: usize) {
     let (_, rec) = recording(dir.path());
     assert!(
         Materialize::select(select.as_str())
-            .record(rec)
+            .instance(&rec)
             .run()
             .unwrap()
             .success()

@@ -101,7 +101,7 @@ fn export_csv(
     daily_revenue: &DataFrame,
     customer_summary: &DataFrame,
 ) -> Result<Export, BoxError> {
-    let dir = orch::storage::state_dir().join("exports");
+    let dir = state_dir().join("exports");
     std::fs::create_dir_all(&dir)?;
     let mut files = Vec::new();
     for (name, df) in [
@@ -129,7 +129,7 @@ fn export_csv(
 }
 
 fn main() -> std::process::ExitCode {
-    let path = orch::storage::state_dir().join("orders.db");
+    let path = state_dir().join("orders.db");
     if !path.exists() {
         let rows = std::env::var("ORDERS_ROWS")
             .ok()
@@ -159,4 +159,12 @@ fn main() -> std::process::ExitCode {
         }
     }
     orch::App::new().resource(Database::sqlite(path)).main()
+}
+
+/// Where this program keeps its state, as its command line sees it: `.orch`, or `home` in
+/// `orch.toml`, or `$ORCH_HOME`.
+fn state_dir() -> std::path::PathBuf {
+    orch::Config::discover(std::path::Path::new("."), std::env::vars())
+        .map(|c| c.home().to_owned())
+        .unwrap_or_else(|_| ".orch".into())
 }

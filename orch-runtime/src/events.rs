@@ -70,6 +70,12 @@ pub enum RunEvent<'a> {
         /// The failed upstream.
         because_of: &'a AssetKey,
     },
+    /// An asset did not run, or (async) was dropped while running, because the run was
+    /// canceled.
+    AssetCanceled {
+        /// The asset.
+        key: &'a AssetKey,
+    },
     /// The run ended.
     RunFinished {
         /// The run.

@@ -1,24 +1,34 @@
 //! The orch runtime: discovery, planning, the parallel executor, the event stream and the
 //! command line. Users reach it through the `orch` crate.
 
+mod app;
 mod capture;
 mod cli;
 mod events;
 mod executor;
+mod instance;
 pub mod io;
 mod logging;
 mod materialize;
 mod plan;
 mod result;
+mod run;
 #[cfg(feature = "polars")]
 pub mod sql;
 mod staleness;
 pub mod storage;
 
 pub use capture::CaptureLayer;
-pub use cli::{App, EXIT_ASSET_FAILED, EXIT_OK, EXIT_USAGE, main, run_cli};
+pub use app::App;
+pub use cli::{EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, main, run_cli};
 pub use events::{EventSink, RunEvent};
-pub use materialize::{Materialize, MaterializeError, Recording, default_jobs, definitions};
+pub use instance::{
+    CONFIG_FILE, Config, ConfigError, Instance, InstanceBuilder, InstanceError, Source,
+};
+pub use materialize::{Materialize, MaterializeError, default_jobs, definitions};
+pub use run::{PartitionScope, Reexecution, RunHandle, RunRequest, RunTarget, Trigger};
+/// Cancels a run (see [`RunHandle::cancel_token`] and [`Materialize::cancel_token`]).
+pub use tokio_util::sync::CancellationToken;
 pub use plan::PlanError;
 pub use result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
 pub use staleness::{StaleReason, stale_assets};

@@ -79,6 +79,8 @@ pub enum AssetStatus {
         /// The failed upstream.
         because_of: AssetKey,
     },
+    /// The run was canceled before it ran, or (an async asset) while it ran.
+    Canceled,
     /// Its value was injected by the caller instead of computed.
     Injected,
     /// Its value was loaded from its I/O manager (stored by an earlier run) because a
@@ -93,6 +95,7 @@ impl AssetStatus {
             AssetStatus::Succeeded => "ok",
             AssetStatus::Failed(_) => "FAILED",
             AssetStatus::Skipped { .. } => "skipped",
+            AssetStatus::Canceled => "canceled",
             AssetStatus::Injected => "injected",
             AssetStatus::Loaded => "loaded",
         }
@@ -149,6 +152,7 @@ pub struct RunResult {
     pub(crate) outputs: Vec<Option<Value>>,
     pub(crate) duration: Duration,
     pub(crate) storage_error: Option<crate::storage::StorageError>,
+    pub(crate) canceled: bool,
 }
 
 impl fmt::Debug for RunResult {
@@ -171,6 +175,7 @@ impl RunResult {
             outputs: Vec::new(),
             duration: Duration::ZERO,
             storage_error: None,
+            canceled: false,
         }
     }
 
@@ -190,9 +195,27 @@ impl RunResult {
         self.storage_error.as_ref()
     }
 
+    /// Whether the run was canceled (some assets may have succeeded before it stopped).
+    pub fn canceled(&self) -> bool {
+        self.canceled
+    }
+
+    /// How the run ends in the store: succeeded, failed or canceled.
+    pub fn status(&self) -> crate::storage::RunStatus {
+        use crate::storage::RunStatus;
+        if self.canceled {
+            RunStatus::Canceled
+        } else if self.success() {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        }
+    }
+
     /// Whether every planned asset succeeded (or was injected).
     pub fn success(&self) -> bool {
-        self.outcomes.iter().all(|o| {
+        !self.canceled
+            && self.outcomes.iter().all(|o| {
             matches!(
                 o.status,
                 AssetStatus::Succeeded | AssetStatus::Injected | AssetStatus::Loaded

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use orch::{AssetGraph, Materialize, Recording};
+use orch::{AssetGraph, Materialize, Instance};
 
 /// How many times each figure is measured; the median is reported.
 const RUNS: usize = 7;
@@ -105,14 +105,14 @@ fn run(shape: &str) {
             }
             Outputs::Unchanged => {}
         }
-        let recording = Recording::open(&state_dir, "bench").expect("the store opens");
+        let recording = Instance::open(&state_dir).expect("the store opens");
         let t = Instant::now();
         let result = runtime
             .block_on(
                 Materialize::all()
                     .keep_outputs(false)
                     .jobs(jobs)
-                    .record(recording)
+                    .instance(&recording)
                     .run_async(),
             )
             .expect("the run starts");

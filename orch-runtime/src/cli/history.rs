@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use super::progress::format_duration;
 use super::table::print_rows;
-use crate::storage::{EventKind, Storage, StorageError};
+use crate::storage::{EventKind, RunFilter, Storage, StorageError};
 
 /// A time as people read it in a table: `2026-11-24 09:12:03` (UTC).
 pub(super) fn timestamp(t: SystemTime) -> String {
@@ -15,6 +15,12 @@ pub(super) fn timestamp(t: SystemTime) -> String {
         .to_owned()
 }
 
+/// The first `n` characters of `text` (a custom I/O manager's data version may be any text,
+/// so never cut it by bytes).
+fn prefix(text: &str, n: usize) -> &str {
+    text.char_indices().nth(n).map_or(text, |(i, _)| &text[..i])
+}
+
 fn elapsed(start: SystemTime, end: Option<SystemTime>) -> String {
     match end {
         Some(end) => format_duration(end.duration_since(start).unwrap_or(Duration::ZERO)),
@@ -22,8 +28,8 @@ fn elapsed(start: SystemTime, end: Option<SystemTime>) -> String {
     }
 }
 
-pub(super) fn print_runs(store: &dyn Storage, limit: usize) -> Result<(), StorageError> {
-    let runs = store.runs(limit)?;
+pub(super) fn print_runs(store: &dyn Storage, filter: &RunFilter) -> Result<(), StorageError> {
+    let runs = store.runs(filter)?;
     if runs.is_empty() {
         println!("no runs yet; `materialize` records one");
         return Ok(());
@@ -42,7 +48,7 @@ pub(super) fn print_runs(store: &dyn Storage, limit: usize) -> Result<(), Storag
     ];
     for run in runs {
         rows.push(vec![
-            run.id[..8.min(run.id.len())].to_owned(),
+            run.id.short().to_owned(),
             run.status.as_str().to_owned(),
             timestamp(run.started),
             elapsed(run.started, run.ended),
@@ -50,7 +56,7 @@ pub(super) fn print_runs(store: &dyn Storage, limit: usize) -> Result<(), Storag
                 "{}/{}/{} of {}",
                 run.counts.0, run.counts.1, run.counts.2, run.planned
             ),
-            run.selection,
+            run.describe(),
         ]);
     }
     print_rows(&rows);
@@ -72,15 +78,26 @@ pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageErro
             Some(_) => format!("took {}", elapsed(run.started, run.ended)),
             None => "not finished".to_owned(),
         },
-        run.selection,
+        run.describe(),
         run.planned
     );
+    if let Some(parent) = &run.parent {
+        println!("re-executes run {parent}");
+    }
+    if !run.tags.is_empty() {
+        let tags: Vec<String> = run.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("tags {}", tags.join(" "));
+    }
     let mut rows = vec![
         ["AT", "ASSET", "EVENT", "ATTEMPT", "DURATION", "DETAIL"]
             .map(str::to_owned)
             .to_vec(),
     ];
-    for e in store.events(&run.id)? {
+    for e in store.events(run.id.as_str())? {
+        // The header above says when the run started and ended.
+        let Some(asset) = e.asset.as_ref().map(ToString::to_string) else {
+            continue;
+        };
         let at = e.time.duration_since(run.started).unwrap_or(Duration::ZERO);
         let detail = match e.kind {
             EventKind::Materialized => e
@@ -93,7 +110,7 @@ pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageErro
         };
         rows.push(vec![
             format!("+{}", format_duration(at)),
-            e.asset,
+            asset,
             e.kind.as_str().to_owned(),
             e.attempt.map_or_else(String::new, |a| a.to_string()),
             e.duration.map_or_else(String::new, format_duration),
@@ -102,7 +119,7 @@ pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageErro
     }
     println!();
     print_rows(&rows);
-    let logs = store.logs(&run.id)?;
+    let logs = store.logs(run.id.as_str())?;
     if !logs.is_empty() {
         println!("\nlogs:");
         for line in logs {
@@ -141,7 +158,7 @@ pub(super) fn print_history(
     for (i, e) in materializations.into_iter().enumerate() {
         let mut row = vec![
             timestamp(e.time),
-            e.run_id[..8.min(e.run_id.len())].to_owned(),
+            e.run_id.short().to_owned(),
         ];
         if partitioned {
             row.push(e.partition.clone().unwrap_or_else(|| "-".to_owned()));
@@ -161,7 +178,7 @@ pub(super) fn print_history(
             e.duration.map_or_else(String::new, format_duration),
             e.code_version.unwrap_or_default(),
             e.data_version
-                .map_or_else(|| "-".to_owned(), |v| v[..16.min(v.len())].to_owned()),
+                .map_or_else(|| "-".to_owned(), |v| prefix(&v, 16).to_owned()),
             short.join(" "),
         ]);
         rows.push(row);
@@ -171,4 +188,13 @@ pub(super) fn print_history(
         println!("\n{label} (latest):\n{text}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_prefix_never_cuts_a_character() {
+        assert_eq!(super::prefix("ééééééééé", 4), "éééé");
+        assert_eq!(super::prefix("abc", 16), "abc");
+    }
 }

@@ -13,13 +13,18 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use orch_core::{AssetGraph, AssetSelection};
-
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use crate::materialize::{Materialize, MaterializeError, Recording, default_jobs, definitions};
-use crate::storage::{Retention, SqliteStorage, Storage, StorageError, state_dir};
+use clap::{Parser, Subcommand, ValueEnum};
+use orch_core::{AssetGraph, AssetSelection, RunId};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::instance::{Config, Instance};
+use crate::materialize::{Materialize, MaterializeError, default_jobs, definitions};
+use crate::run::{Reexecution, RunRequest};
+use crate::storage::{RunFilter, RunStatus, Storage, StorageError};
 
 /// Exit code when every asset succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -27,6 +32,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ASSET_FAILED: u8 = 1;
 /// Exit code for a usage or definition error.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code when the run was canceled (Ctrl-C), as a shell reports a process stopped by it.
+pub const EXIT_CANCELED: u8 = 130;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,7 +61,16 @@ enum Command {
         /// How many.
         #[arg(long, short = 'n', default_value_t = 20)]
         limit: usize,
+        /// Only runs in this state.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Only runs with this tag, as `key=value`.
+        #[arg(long, value_parser = parse_tag)]
+        tag: Option<(String, String)>,
     },
+    /// The effective configuration: each setting, its value and where it came from
+    /// (`orch.toml`, an environment variable, or the default).
+    Config,
     /// One run: its per-asset timeline and logs.
     Run {
         #[command(subcommand)]
@@ -151,6 +167,42 @@ struct MaterializeArgs {
     /// The partition of the selected partitioned assets to materialize, e.g. `2024-01-05`.
     #[arg(long, short)]
     partition: Option<String>,
+    /// Tag the run, as `key=value` (repeatable); `runs --tag` finds it.
+    #[arg(long, value_parser = parse_tag)]
+    tag: Vec<(String, String)>,
+}
+
+/// Run states, as `runs --status` takes them.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum StatusArg {
+    Queued,
+    Starting,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+    Crashed,
+}
+
+impl From<StatusArg> for RunStatus {
+    fn from(status: StatusArg) -> RunStatus {
+        match status {
+            StatusArg::Queued => RunStatus::Queued,
+            StatusArg::Starting => RunStatus::Starting,
+            StatusArg::Running => RunStatus::Running,
+            StatusArg::Succeeded => RunStatus::Succeeded,
+            StatusArg::Failed => RunStatus::Failed,
+            StatusArg::Canceled => RunStatus::Canceled,
+            StatusArg::Crashed => RunStatus::Crashed,
+        }
+    }
+}
+
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{text}` is not a tag: write `key=value`")),
+    }
 }
 
 /// Formats of `lineage`.
@@ -175,88 +227,6 @@ pub fn main() -> ExitCode {
     App::new().main()
 }
 
-/// A program's configuration beyond its assets: custom I/O managers and resources.
-///
-/// ```no_run
-/// # use orch_runtime::{App, io::MemoryIoManager};
-/// fn main() -> std::process::ExitCode {
-///     App::new().io_manager("warehouse", MemoryIoManager::default()).main()
-/// }
-/// ```
-#[derive(Default)]
-pub struct App {
-    io_managers: Vec<(String, Arc<dyn crate::io::IoManager>)>,
-    resources: Arc<orch_core::Resources>,
-    parquet_compression: crate::io::ParquetCompression,
-}
-
-impl std::fmt::Debug for App {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field(
-                "io_managers",
-                &self.io_managers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-            )
-            .field("resources", &self.resources)
-            .finish()
-    }
-}
-
-impl App {
-    /// No custom I/O managers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Registers an I/O manager under `name`, for assets with `#[asset(io_manager = "name")]`.
-    pub fn io_manager(mut self, name: &str, manager: impl crate::io::IoManager) -> Self {
-        self.io_managers.push((name.to_owned(), Arc::new(manager)));
-        self
-    }
-
-    /// How the default I/O manager compresses the Parquet files of frame outputs (default
-    /// [`ParquetCompression::Lz4`](crate::io::ParquetCompression::Lz4), the fastest to
-    /// write; `Zstd(3)` for the smallest files).
-    pub fn parquet_compression(mut self, compression: crate::io::ParquetCompression) -> Self {
-        self.parquet_compression = compression;
-        self
-    }
-
-    /// Adds `value` as the resource of type `T`, for `#[resource]` parameters of that type
-    /// (e.g. a database pool). Resources are shared by every run of the program.
-    pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Self {
-        Arc::make_mut(&mut self.resources).insert(value);
-        self
-    }
-
-    /// The I/O managers for a state directory: the built-ins plus the registered ones.
-    pub fn io_managers(&self, dir: std::path::PathBuf) -> crate::io::IoManagers {
-        let fs = crate::io::FsIoManager::new(crate::io::IoManagers::storage_dir(&dir))
-            .parquet_compression(self.parquet_compression);
-        let mut managers = crate::io::IoManagers::new(dir);
-        managers.set_fs(fs);
-        for (name, manager) in &self.io_managers {
-            managers.register(name.clone(), Arc::clone(manager));
-        }
-        managers
-    }
-
-    /// Runs the command line with the process arguments; returns the exit code.
-    pub fn main(self) -> ExitCode {
-        crate::logging::init();
-        self.run_cli(std::env::args_os())
-    }
-
-    /// Runs the command line with explicit arguments (the first is the program name).
-    pub fn run_cli<I, T>(&self, args: I) -> ExitCode
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<OsString> + Clone,
-    {
-        run(self, args)
-    }
-}
-
 /// Runs the command line with explicit arguments (the first is the program name).
 pub fn run_cli<I, T>(args: I) -> ExitCode
 where
@@ -266,7 +236,42 @@ where
     run(&App::new(), args)
 }
 
-fn run<I, T>(app: &App, args: I) -> ExitCode
+/// What every command starts from: the program's `App` and the effective configuration
+/// (`orch.toml` in the current directory, then the environment).
+struct Env<'a> {
+    app: &'a App,
+    config: Config,
+}
+
+impl Env<'_> {
+    /// Opens the instance (creating its store), marks runs whose process died as crashed
+    /// (saying so) and applies the retention policy.
+    fn open(&self) -> Result<Instance, String> {
+        let instance = self
+            .app
+            .instance(self.config.clone())
+            .map_err(|e| e.to_string())?;
+        let store = instance.storage();
+        let recovered = store.recover_crashed().map_err(|e| e.to_string())?;
+        for id in recovered {
+            eprintln!("note: run {id} was interrupted (its process died); it is now marked crashed");
+        }
+        store
+            .apply_retention(self.config.retention())
+            .map_err(|e| e.to_string())?;
+        Ok(instance)
+    }
+
+    /// The store, if one exists: commands that only read never create it.
+    fn existing(&self) -> Result<Option<Instance>, String> {
+        match self.config.home().join("orch.db").exists() {
+            true => self.open().map(Some),
+            false => Ok(None),
+        }
+    }
+}
+
+pub(crate) fn run<I, T>(app: &App, args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -278,34 +283,52 @@ where
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
+    // The command line is the one place that reads the environment and the current directory.
+    let root = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let config = match Config::discover(&root, std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => return ExitCode::from(fail_usage(&e)),
+    };
+    let env = Env { app, config };
     let code = match cli.command {
-        None => materialize_everything(app),
-        Some(Command::Materialize(args)) => materialize(app, args),
+        None => materialize_everything(&env),
+        Some(Command::Materialize(args)) => materialize(&env, args),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
-            // `list` reads the store if there is one; it never creates it.
-            let (states, latest) = if state_dir().join("orch.db").exists() {
-                match open_store()
-                    .and_then(|s| Ok((s.asset_states()?, s.latest_materializations()?)))
-                {
-                    Ok(found) => found,
-                    Err(e) => return fail_usage(&e),
+            let (states, latest) = match env.existing().and_then(|found| match found {
+                Some(i) => {
+                    let s = i.storage();
+                    Ok((
+                        s.asset_states().map_err(|e| e.to_string())?,
+                        s.latest_materializations().map_err(|e| e.to_string())?,
+                    ))
                 }
-            } else {
-                Default::default()
+                None => Ok(Default::default()),
+            }) {
+                Ok(found) => found,
+                Err(e) => return fail_usage(&e),
             };
             let stale = crate::staleness::stale_assets(graph, &latest);
             table::print_list(graph, ids, &states, &stale);
             EXIT_OK
         }),
-        Some(Command::Runs { limit }) => with_store(|store| history::print_runs(store, limit)),
+        Some(Command::Runs { limit, status, tag }) => {
+            let mut filter = RunFilter::recent(limit);
+            if let Some(status) = status {
+                filter = filter.status(status.into());
+            }
+            if let Some((k, v)) = tag {
+                filter = filter.tag(k, v);
+            }
+            with_store(&env, |store| history::print_runs(store, &filter))
+        }
         Some(Command::Run {
             command: RunCommand::Show { id },
-        }) => with_store(|store| history::print_run(store, &id)),
+        }) => with_store(&env, |store| history::print_run(store, &id)),
         Some(Command::Reexecute {
             run,
             from_failure,
             jobs,
-        }) => reexecute(app, &run, from_failure, jobs),
+        }) => reexecute(&env, &run, from_failure, jobs),
         Some(Command::Backfill {
             select,
             from,
@@ -313,15 +336,9 @@ where
             jobs,
             partitions_per_run,
             single_run,
-        }) => match open_store() {
-            Ok(store) => partitions::backfill(
-                Recording {
-                    storage: Arc::new(store),
-                    dir: state_dir(),
-                    trigger: "backfill".to_owned(),
-                    io: Arc::new(app.io_managers(state_dir())),
-                },
-                Arc::clone(&app.resources),
+        }) => match env.open() {
+            Ok(instance) => partitions::backfill(
+                &instance,
                 &select,
                 &from,
                 &to,
@@ -334,20 +351,27 @@ where
             ),
             Err(e) => fail_usage(&e),
         },
-        Some(Command::Partitions { asset, add }) => partitions::print_partitions(&asset, &add),
+        Some(Command::Partitions { asset, add }) => partitions::print_partitions(&env, &asset, &add),
         Some(Command::History { asset, limit }) => {
-            with_store(|store| history::print_history(store, &asset, limit))
+            with_store(&env, |store| history::print_history(store, &asset, limit))
+        }
+        Some(Command::Config) => {
+            print_config(&env.config);
+            EXIT_OK
         }
         Some(Command::Lineage { select, format }) => {
             with_selection(select.as_deref(), |graph, ids| {
-                let stale = if state_dir().join("orch.db").exists() {
-                    match open_store().and_then(|s| s.latest_materializations()) {
-                        Ok(latest) => crate::staleness::stale_assets(graph, &latest),
-                        Err(e) => return fail_usage(&e),
-                    }
-                } else {
-                    crate::staleness::stale_assets(graph, &Default::default())
+                let latest = match env.existing().and_then(|found| match found {
+                    Some(i) => i
+                        .storage()
+                        .latest_materializations()
+                        .map_err(|e| e.to_string()),
+                    None => Ok(Default::default()),
+                }) {
+                    Ok(latest) => latest,
+                    Err(e) => return fail_usage(&e),
                 };
+                let stale = crate::staleness::stale_assets(graph, &latest);
                 let text = lineage::render(graph, ids, format, &stale);
                 let _ = std::io::stdout().lock().write_all(text.as_bytes());
                 EXIT_OK
@@ -355,6 +379,19 @@ where
         }
     };
     ExitCode::from(code)
+}
+
+/// `config`: every setting, its value and where it came from.
+fn print_config(config: &Config) {
+    let mut rows = vec![vec![
+        "KEY".to_owned(),
+        "VALUE".to_owned(),
+        "FROM".to_owned(),
+    ]];
+    for (key, value, source) in config.entries() {
+        rows.push(vec![key.to_owned(), value, source.to_string()]);
+    }
+    table::print_rows(&rows);
 }
 
 fn fail_usage(error: &dyn std::fmt::Display) -> u8 {
@@ -380,184 +417,138 @@ fn with_selection(select: Option<&str>, f: impl FnOnce(&AssetGraph, &[usize]) ->
     }
 }
 
-/// Opens the run store, marks runs whose process died as crashed (saying so) and applies the
-/// retention policy.
-fn open_store() -> Result<SqliteStorage, StorageError> {
-    let store = SqliteStorage::open(&state_dir())?;
-    for id in store.recover_crashed()? {
-        eprintln!("note: run {id} was interrupted (its process died); it is now marked crashed");
-    }
-    store.apply_retention(Retention::default())?;
-    Ok(store)
-}
-
-fn with_store(f: impl FnOnce(&dyn Storage) -> Result<(), StorageError>) -> u8 {
-    match open_store().and_then(|store| f(&store)) {
-        Ok(()) => EXIT_OK,
+fn with_store(env: &Env<'_>, f: impl FnOnce(&dyn Storage) -> Result<(), StorageError>) -> u8 {
+    match env.open() {
+        Ok(instance) => match f(&**instance.storage()) {
+            Ok(()) => EXIT_OK,
+            Err(e) => fail_usage(&e),
+        },
         Err(e) => fail_usage(&e),
     }
 }
 
-fn reexecute(app: &App, run: &str, from_failure: bool, jobs: Option<usize>) -> u8 {
+fn reexecute(env: &Env<'_>, run: &str, from_failure: bool, jobs: Option<usize>) -> u8 {
     let graph = match definitions() {
         Ok(graph) => graph,
         Err(errors) => return fail_usage(errors),
     };
-    let store = match open_store() {
-        Ok(store) => store,
+    let instance = match env.open() {
+        Ok(instance) => instance,
         Err(e) => return fail_usage(&e),
     };
-    let plan = store
-        .run(run)
-        .and_then(|record| Ok((store.events(&record.id)?, record)));
-    let (events, record) = match plan {
+    let mut reexecution = match Reexecution::of(&**instance.storage(), run) {
         Ok(found) => found,
         Err(e) => return fail_usage(&e),
     };
-    // What the run set out to do: its selection resolved again, or (for a selection that no
-    // longer resolves, such as a `--stale` run's) the assets it has events for.
-    let mut assets: Vec<String> = match record
-        .selection
-        .parse::<AssetSelection>()
-        .and_then(|s| s.resolve(graph))
-    {
-        Ok(ids) => ids
-            .iter()
-            .map(|&id| graph.node(id).key.to_string())
-            .collect(),
-        Err(_) => events.iter().map(|e| e.asset.clone()).collect(),
-    };
-    assets.sort();
-    assets.dedup();
     if from_failure {
-        let succeeded: std::collections::HashSet<&str> = events
-            .iter()
-            .filter(|e| e.kind == crate::storage::EventKind::Materialized)
-            .map(|e| e.asset.as_str())
-            .collect();
-        assets.retain(|a| !succeeded.contains(a.as_str()));
+        reexecution = reexecution.from_failure();
     }
-    if assets.is_empty() {
-        println!(
-            "run {} has nothing to re-execute: every asset it planned succeeded",
-            &record.id[..8.min(record.id.len())]
-        );
-        return EXIT_OK;
-    }
-    let selection = match AssetSelection::keys(&assets) {
-        Ok(selection) => selection,
+    let request = match reexecution.request(graph) {
+        Ok(Some(request)) => request,
+        Ok(None) => {
+            println!(
+                "run {} has nothing to re-execute: every asset it planned succeeded",
+                reexecution.parent().id.short()
+            );
+            return EXIT_OK;
+        }
         Err(e) => return fail_usage(&e),
     };
-    // A partitioned run re-executes the same partition, or the same range.
-    let mut partitions: Vec<String> = Vec::new();
-    for e in &events {
-        if let Some(p) = &e.partition
-            && !partitions.contains(p)
-        {
-            partitions.push(p.clone());
-        }
+    let mut builder = instance.materialize(request).keep_outputs(false);
+    if let Some(jobs) = jobs {
+        builder = builder.jobs(jobs);
     }
-    partitions.sort();
-    let mut builder = Materialize::selection(selection)
-        .jobs(jobs.unwrap_or_else(default_jobs))
-        .keep_outputs(false)
-        .resources(Arc::clone(&app.resources));
-    builder = match partitions.as_slice() {
-        [] => builder,
-        [one] => builder.partition(one.clone()),
-        range => builder.partition_range(range.iter().cloned()),
-    };
-    let builder = builder.record(Recording {
-        storage: Arc::new(store),
-        dir: state_dir(),
-        trigger: format!("reexecute {}", &record.id[..8.min(record.id.len())]),
-        io: Arc::new(app.io_managers(state_dir())),
-    });
-    finish_run(builder)
+    finish_run(builder, Some(&instance))
 }
 
 /// No command: everything. With partitioned assets that is every partition (one run each),
 /// with the unpartitioned assets before and after them, as `backfill` does (one run per
 /// partition, which bounds what a run holds; `backfill --partitions-per-run` batches them).
-fn materialize_everything(app: &App) -> u8 {
+fn materialize_everything(env: &Env<'_>) -> u8 {
     let graph = match definitions() {
         Ok(graph) => graph,
         Err(errors) => return fail_usage(errors),
     };
     if !graph.has_partitions() {
-        return materialize(app, MaterializeArgs::default());
+        return materialize(env, MaterializeArgs::default());
     }
     let all: Vec<usize> = (0..graph.len()).collect();
-    let store = match open_store() {
-        Ok(store) => store,
+    let instance = match env.open() {
+        Ok(instance) => instance,
         Err(e) => return fail_usage(&e),
     };
-    let keys = match partitions::all_keys(graph, &all, &store) {
+    let keys = match partitions::all_keys(graph, &all, &**instance.storage()) {
         Ok(keys) => keys,
         Err(e) => return fail_usage(&format!("{e}; materialize them with `backfill` instead")),
     };
     let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
         return fail_usage(&"the partitioned assets have no partitions yet");
     };
-    partitions::backfill(
-        Recording {
-            storage: Arc::new(store),
-            dir: state_dir(),
-            trigger: "cli".to_owned(),
-            io: Arc::new(app.io_managers(state_dir())),
-        },
-        Arc::clone(&app.resources),
-        "*",
-        first,
-        last,
-        1,
-        default_jobs(),
-    )
+    partitions::backfill(&instance, "*", first, last, 1, default_jobs())
 }
 
-fn materialize(app: &App, args: MaterializeArgs) -> u8 {
+fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
     // Definition errors first: an invalid program should not create a run store.
     if let Err(errors) = definitions() {
         return fail_usage(errors);
     }
-    let jobs = args.jobs.unwrap_or_else(default_jobs);
-    let mut builder = match &args.select {
-        Some(text) => Materialize::select(text),
-        None => Materialize::all(),
+    let mut request = match &args.select {
+        Some(text) => match RunRequest::select(text) {
+            Ok(request) => request,
+            Err(e) => return fail_usage(&e),
+        },
+        None => RunRequest::all(),
     };
-    builder = builder
-        .jobs(jobs)
-        .keep_outputs(false)
-        .resources(Arc::clone(&app.resources));
     if let Some(partition) = args.partition {
-        builder = builder.partition(partition);
+        request = request.partition(partition);
     }
-    if !args.ephemeral {
-        match open_store() {
-            Ok(store) => {
-                builder = builder.record(Recording {
-                    storage: Arc::new(store),
-                    dir: state_dir(),
-                    trigger: "cli".to_owned(),
-                    io: Arc::new(app.io_managers(state_dir())),
-                });
-                if args.stale {
-                    builder = builder.only_stale();
-                }
-            }
+    for (k, v) in args.tag {
+        request = request.tag(k, v);
+    }
+    if args.stale {
+        request = request.only_stale();
+    }
+    let instance = match args.ephemeral {
+        true => env.app.ephemeral_instance(env.config.clone()),
+        false => match env.open() {
+            Ok(instance) => instance,
             Err(e) => {
                 eprintln!("error: {e}\n(use --ephemeral to run without recording)");
                 return EXIT_USAGE;
             }
-        }
+        },
+    };
+    let mut builder = instance.materialize(request).keep_outputs(false);
+    if let Some(jobs) = args.jobs {
+        builder = builder.jobs(jobs);
     }
-    finish_run(builder)
+    finish_run(builder, Some(&instance))
 }
 
-/// Runs with the progress display and prints the summary; returns the exit code.
-fn finish_run(builder: Materialize<'_>) -> u8 {
+/// Runs with the progress display and prints the summary; returns the exit code. The first
+/// Ctrl-C cancels the run gracefully; a second aborts the process, recording the run as
+/// canceled first.
+fn finish_run(builder: Materialize<'_>, instance: Option<&Instance>) -> u8 {
     let mut sink = progress::Progress::new(std::io::stderr().is_terminal());
-    let result = builder.events(&mut sink).run();
+    let run_id = RunId::new();
+    let token = CancellationToken::new();
+    let runtime = match crate::materialize::runtime(default_jobs()) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return EXIT_ASSET_FAILED;
+        }
+    };
+    let store = instance
+        .filter(|i| !i.is_ephemeral())
+        .map(|i| Arc::clone(i.storage()));
+    let builder = builder.run_id(run_id.clone()).cancel_token(token.clone());
+    let result = runtime.block_on(async {
+        let watcher = tokio::spawn(cancel_on_ctrl_c(token, store, run_id));
+        let result = builder.events(&mut sink).run_async().await;
+        watcher.abort();
+        result
+    });
     sink.finish();
     match result {
         Ok(result) if result.outcomes().is_empty() => {
@@ -570,7 +561,10 @@ fn finish_run(builder: Materialize<'_>) -> u8 {
                 eprintln!("error: the run finished but was not fully recorded: {e}");
                 return EXIT_ASSET_FAILED;
             }
-            if result.success() {
+            if result.canceled() {
+                eprintln!("run {} was canceled", result.run_id().short());
+                EXIT_CANCELED
+            } else if result.success() {
                 EXIT_OK
             } else {
                 EXIT_ASSET_FAILED
@@ -581,5 +575,24 @@ fn finish_run(builder: Materialize<'_>) -> u8 {
             EXIT_ASSET_FAILED
         }
         Err(e) => fail_usage(&e),
+    }
+}
+
+/// The first Ctrl-C cancels the run; the second records it as canceled and exits at once.
+async fn cancel_on_ctrl_c(token: CancellationToken, store: Option<Arc<dyn Storage>>, run_id: RunId) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return; // no signal handling here: Ctrl-C keeps its default
+    }
+    eprintln!(
+        "\ncanceling run {}: no new asset starts; running ones finish (press Ctrl-C again to stop now)",
+        run_id.short()
+    );
+    token.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        if let Some(store) = store {
+            let _ = store.end_run(run_id.as_str(), RunStatus::Canceled, SystemTime::now());
+        }
+        eprintln!("stopped: run {} is recorded as canceled", run_id.short());
+        std::process::exit(i32::from(EXIT_CANCELED));
     }
 }

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use orch_core::{AssetGraph, AssetId, AssetKey, Partitions};
 
-use super::{EXIT_ASSET_FAILED, EXIT_OK, fail_usage, open_store};
-use crate::materialize::{Materialize, Recording, dynamic_keys};
+use super::{EXIT_ASSET_FAILED, EXIT_OK, Env, fail_usage};
+use crate::instance::Instance;
+use crate::materialize::Materialize;
+use crate::run::Trigger;
+use crate::run::partitions::{check_range, dynamic_keys};
 use crate::storage::{EventKind, Storage};
 
 /// The one partitions definition shared by the partitioned assets among `ids`.
@@ -50,8 +53,7 @@ pub(super) fn all_keys(
 /// per partition (or per `per_run` consecutive partitions, each asset called once over them),
 /// at most `parallel` runs at once. A failed run does not stop the others.
 pub(super) fn backfill(
-    recording: Recording,
-    resources: Arc<orch_core::Resources>,
+    instance: &Instance,
     select: &str,
     from: &str,
     to: &str,
@@ -74,7 +76,7 @@ pub(super) fn backfill(
         Ok(found) => found,
         Err(e) => return fail_usage(&e),
     };
-    let dynamic = match dynamic_keys(Some(&*recording.storage), partitions) {
+    let dynamic = match dynamic_keys(Some(&**instance.storage()), partitions) {
         Ok(keys) => keys,
         Err(e) => return fail_usage(&e),
     };
@@ -103,6 +105,11 @@ pub(super) fn backfill(
         keys.last().map_or("", String::as_str),
     );
     let started = std::time::Instant::now();
+    // Every run of the backfill carries its id, so `runs` can tell them apart from others.
+    let backfill_id = orch_core::RunId::new().short().to_owned();
+    let trigger = Trigger::Backfill {
+        backfill_id: backfill_id.clone(),
+    };
     // Unpartitioned assets upstream of the partitions (inputs every partition reads whole) run
     // once, first; then one run per partition; then the unpartitioned assets downstream of
     // them (which read every partition), once, if every partition succeeded.
@@ -128,7 +135,7 @@ pub(super) fn backfill(
     let per_run = per_run.clamp(1, keys.len().max(1));
     // Runs over ranges: every partitioned asset must take them; refused once, up front.
     if per_run > 1
-        && let Err(e) = crate::materialize::check_range(graph, &sliced)
+        && let Err(e) = check_range(graph, &sliced)
     {
         return fail_usage(&format!(
             "{e}; backfill without `--partitions-per-run`/`--single-run`"
@@ -138,8 +145,8 @@ pub(super) fn backfill(
         let first = runtime.block_on(
             Materialize::selection(keys_of(&whole))
                 .keep_outputs(false)
-                .resources(Arc::clone(&resources))
-                .record(recording.clone())
+                .instance(instance)
+                .trigger(trigger.clone())
                 .run_async(),
         );
         match first {
@@ -181,8 +188,8 @@ pub(super) fn backfill(
         }
         outcomes.extend(run_partitions(
             &runtime,
-            &recording,
-            &resources,
+            instance,
+            &backfill_id,
             keys_of(stage),
             &keys,
             per_run,
@@ -210,8 +217,8 @@ pub(super) fn backfill(
             let last = runtime.block_on(
                 Materialize::selection(keys_of(&after))
                     .keep_outputs(false)
-                    .resources(Arc::clone(&resources))
-                    .record(recording.clone())
+                    .instance(instance)
+                    .trigger(trigger.clone())
                     .run_async(),
             );
             match last {
@@ -301,8 +308,8 @@ fn stages_of(graph: &AssetGraph, sliced: &[AssetId]) -> Vec<Vec<AssetId>> {
 /// ended with (its run id, or why it failed), in key order.
 fn run_partitions(
     runtime: &tokio::runtime::Runtime,
-    recording: &Recording,
-    resources: &Arc<orch_core::Resources>,
+    instance: &Instance,
+    backfill_id: &str,
     selection: orch_core::AssetSelection,
     keys: &[String],
     per_run: usize,
@@ -315,9 +322,11 @@ fn run_partitions(
         for (n, chunk) in keys.chunks(per_run.max(1)).enumerate() {
             let first = n * per_run.max(1);
             let chunk: Vec<String> = chunk.to_vec();
-            let recording = recording.clone();
+            let instance = instance.clone();
             let sliced = selection.clone();
-            let resources = Arc::clone(resources);
+            let trigger = Trigger::Backfill {
+                backfill_id: backfill_id.to_owned(),
+            };
             let gate = Arc::clone(&gate);
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await;
@@ -329,8 +338,8 @@ fn run_partitions(
                 let result = run
                     .jobs(1)
                     .keep_outputs(false)
-                    .resources(resources)
-                    .record(recording)
+                    .instance(&instance)
+                    .trigger(trigger)
                     .run_async()
                     .await;
                 let outcome = match result {
@@ -395,7 +404,7 @@ fn ranges<'k>(
 
 /// Prints which partitions of `asset` are materialized, failed or missing; with `add`, first
 /// adds those keys to its dynamic partitions.
-pub(super) fn print_partitions(asset: &str, add: &[String]) -> u8 {
+pub(super) fn print_partitions(env: &Env<'_>, asset: &str, add: &[String]) -> u8 {
     let graph = match crate::materialize::definitions() {
         Ok(graph) => graph,
         Err(errors) => return fail_usage(errors),
@@ -426,23 +435,31 @@ pub(super) fn print_partitions(asset: &str, add: &[String]) -> u8 {
         {
             return fail_usage(&e);
         }
-        match open_store().and_then(|s| s.add_dynamic_partitions(name, add)) {
+        match env.open().and_then(|i| {
+            i.storage()
+                .add_dynamic_partitions(name, add)
+                .map_err(|e| e.to_string())
+        }) {
             Ok(n) => println!("added {n} new key(s) to dynamic partitions \"{name}\""),
             Err(e) => return fail_usage(&e),
         }
     }
-    let (statuses, dynamic) = if crate::storage::state_dir().join("orch.db").exists() {
-        match open_store().and_then(|s| {
-            Ok((
-                s.partition_statuses(&node.key.to_string())?,
-                dynamic_keys(Some(&s), partitions)?,
-            ))
-        }) {
-            Ok(found) => found,
-            Err(e) => return fail_usage(&e),
+    let found = env.existing().and_then(|i| match i {
+        Some(i) => {
+            let s = &**i.storage();
+            let read = || -> Result<_, crate::storage::StorageError> {
+                Ok((
+                    s.partition_statuses(&node.key.to_string())?,
+                    dynamic_keys(Some(s), partitions)?,
+                ))
+            };
+            read().map_err(|e| e.to_string())
         }
-    } else {
-        Default::default()
+        None => Ok(Default::default()),
+    });
+    let (statuses, dynamic) = match found {
+        Ok(found) => found,
+        Err(e) => return fail_usage(&e),
     };
     let keys = partitions.keys(jiff::Timestamp::now(), &dynamic);
     let by_key: std::collections::HashMap<&str, EventKind> = statuses

@@ -124,6 +124,14 @@ impl EventSink for Progress {
                     bar.inc(1);
                 }
             }
+            RunEvent::AssetCanceled { key } => {
+                self.running.remove(&key.to_string());
+                self.line(&format!("  canceled {key}"));
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                self.update_message();
+            }
             RunEvent::RunFinished { .. } => self.finish(),
         }
     }

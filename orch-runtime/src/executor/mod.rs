@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use orch_core::__private::{BoxFuture, Compute, Value};
 use orch_core::{AssetContext, AssetGraph, AssetId, AssetKey, LogLine, MetadataValue, RunId};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::events::{EventSink, RunEvent};
 use crate::io::{IoManagers, OutputContext, Stored};
@@ -55,6 +56,8 @@ pub(crate) struct ExecOptions {
     pub(crate) resources: Arc<orch_core::Resources>,
     /// The run store's dynamic partitions, for `ctx.add_dynamic_partitions` (recorded runs).
     pub(crate) dynamic: Option<Arc<dyn orch_core::DynamicPartitionsStore>>,
+    /// Cancels the run: nothing new starts, async assets are dropped at their next await.
+    pub(crate) cancel: CancellationToken,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it).
@@ -124,6 +127,7 @@ struct Shared {
     range: Option<Arc<[String]>>,
     resources: Arc<orch_core::Resources>,
     dynamic: Option<Arc<dyn orch_core::DynamicPartitionsStore>>,
+    cancel: CancellationToken,
 }
 
 impl Shared {
@@ -229,6 +233,7 @@ pub(crate) async fn execute(
         range: opts.range,
         resources: opts.resources,
         dynamic: opts.dynamic,
+        cancel: opts.cancel,
     });
     {
         let mut state = shared.lock();
@@ -238,8 +243,13 @@ pub(crate) async fn execute(
 
     // Emit queued events until every planned asset is decided.
     let mut queue = Vec::new();
+    let mut cancel_seen = false;
     loop {
         let wake = shared.wake.notified();
+        if !cancel_seen && shared.cancel.is_cancelled() {
+            cancel_seen = true;
+            cancel_waiting(&shared, &mut shared.lock());
+        }
         let (finished, stuck) = {
             let mut state = shared.lock();
             std::mem::swap(&mut queue, &mut state.queue);
@@ -256,11 +266,21 @@ pub(crate) async fn execute(
             // plan; ending beats hanging.
             break;
         }
-        wake.await;
+        if cancel_seen {
+            wake.await;
+        } else {
+            tokio::select! {
+                () = wake => {}
+                () = shared.cancel.cancelled() => {}
+            }
+        }
     }
 
     let values = std::mem::take(&mut shared.lock().values);
     let duration = started.elapsed();
+    let canceled = outcomes
+        .iter()
+        .any(|o| matches!(o.status, AssetStatus::Canceled));
     let result = RunResult {
         run_id: shared.run_id.clone(),
         graph,
@@ -272,6 +292,7 @@ pub(crate) async fn execute(
         },
         duration,
         storage_error: None,
+        canceled,
     };
     sink.on_event(&RunEvent::RunFinished {
         run_id: &result.run_id,
@@ -322,6 +343,7 @@ fn emit(
                 AssetStatus::Skipped { because_of } => {
                     sink.on_event(&RunEvent::AssetSkipped { key, because_of })
                 }
+                AssetStatus::Canceled => sink.on_event(&RunEvent::AssetCanceled { key }),
                 AssetStatus::Injected | AssetStatus::Loaded => {}
             }
             outcomes.push(outcome);
@@ -338,6 +360,11 @@ fn dispatch(
     ready: Vec<AssetId>,
     may_inline: bool,
 ) -> Option<Task> {
+    if shared.cancel.is_cancelled() {
+        // Nothing new starts; what was about to is canceled with everything still waiting.
+        cancel_waiting(shared, state);
+        return None;
+    }
     for id in ready {
         match shared.graph.node(id).def.compute {
             Compute::Async(f) => {
@@ -369,10 +396,17 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
     state.node[id] = NodeState::Running;
     state.in_flight += 1;
     let mut inputs: Vec<Value> = Vec::with_capacity(node.inputs.len());
+    let mut missing = None;
     for &up in &node.inputs {
-        // The planner guarantees every input is computed or injected before this runs.
-        if let Some(value) = &state.values[up] {
-            inputs.push(Arc::clone(value));
+        // The planner provides every input (computed, loaded or injected) before this runs;
+        // if one is absent anyway, the asset fails naming it, rather than receiving its other
+        // inputs shifted into the wrong parameters.
+        match &state.values[up] {
+            Some(value) => inputs.push(Arc::clone(value)),
+            None => {
+                missing.get_or_insert(up);
+                inputs.push(Arc::new(()));
+            }
         }
         state.consumers_left[up] -= 1;
         if state.consumers_left[up] == 0 && !shared.keep_outputs {
@@ -392,7 +426,33 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
             .all(|m| *m == orch_core::PartitionMapping::Identity),
         sync: matches!(node.def.compute, Compute::Sync(_)),
         finished: false,
+        missing_input: missing,
     }
+}
+
+/// Marks every asset that has not started as canceled (the run was asked to stop), and lets
+/// go of the values only they would have consumed.
+fn cancel_waiting(shared: &Shared, state: &mut State) {
+    let graph = shared.graph;
+    state.ready_sync.clear();
+    for id in 0..graph.len() {
+        if state.node[id] != NodeState::Waiting {
+            continue;
+        }
+        state.node[id] = NodeState::Done;
+        state.remaining -= 1;
+        for &up in &graph.node(id).inputs {
+            state.consumers_left[up] -= 1;
+            if state.consumers_left[up] == 0 && !shared.keep_outputs {
+                state.values[up] = None;
+            }
+        }
+        state.queue.push(Queued::Finished(AssetOutcome::decided(
+            graph.node(id).key.clone(),
+            AssetStatus::Canceled,
+        )));
+    }
+    shared.wake.notify_one();
 }
 
 /// Marks every waiting asset downstream of `failed` as skipped (and lets go of the values only

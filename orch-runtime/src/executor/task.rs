@@ -15,6 +15,9 @@ pub(super) struct Task {
     /// Runs on the blocking pool (and holds a job slot).
     pub(super) sync: bool,
     pub(super) finished: bool,
+    /// An input whose value was absent when the asset started (a planner bug): the asset
+    /// fails naming it instead of running.
+    pub(super) missing_input: Option<AssetId>,
 }
 
 impl Drop for Task {
@@ -56,6 +59,8 @@ struct Attempt {
     number: u32,
     duration: Duration,
     result: Result<Value, AssetFailure>,
+    /// The run was canceled while it ran (an async asset dropped at an await).
+    canceled: bool,
 }
 
 impl Task {
@@ -83,6 +88,8 @@ impl Task {
             ),
             _ => AssetContext::new(node.key.clone(), run_id, None, attempt),
         };
+        let token = self.shared.cancel.clone();
+        let ctx = ctx.with_cancellation(orch_core::Cancellation::new(move || token.is_cancelled()));
         let ctx = match &self.shared.dynamic {
             Some(store) => ctx.with_dynamic_partitions(Arc::clone(store)),
             None => ctx,
@@ -100,6 +107,15 @@ impl Task {
     /// among them. Done once, before the first attempt.
     fn load_mapped_inputs(&mut self) -> Result<(), AssetFailure> {
         use orch_core::PartitionMapping;
+        if let Some(up) = self.missing_input {
+            return Err(AssetFailure {
+                chain: vec![format!(
+                    "input `{}` has no value: it was neither computed, loaded nor injected in this run (a bug in orch's planning; please report it)",
+                    self.shared.graph.node(up).key
+                )],
+                panicked: false,
+            });
+        }
         if self.mapped_loaded {
             return Ok(());
         }
@@ -264,10 +280,14 @@ impl Task {
                         Err(payload) => Err(AssetFailure::from_panic(&*payload)),
                     },
                 };
+                // A sync asset that gives up with an error once the run is canceled (it saw
+                // `ctx.is_cancelled()`) was canceled, not failed.
+                let canceled = result.is_err() && task.shared.cancel.is_cancelled();
                 let attempt = Attempt {
                     number,
                     duration: t0.elapsed(),
                     result,
+                    canceled,
                 };
                 if let Some(done) = task.end_attempt(&ctx, attempt, &mut logs) {
                     break done;
@@ -315,11 +335,28 @@ impl Task {
                     Err(_) => return,
                 }
             };
+            let mut canceled = false;
             let result = match loaded {
                 Err(failure) => Err(failure),
                 // A panic in the asset's future ends its own task, not the executor.
                 Ok(()) => {
-                    match tokio::spawn(f(ctx.clone(), self.inputs.clone()).instrument(span)).await {
+                    let mut handle =
+                        tokio::spawn(f(ctx.clone(), self.inputs.clone()).instrument(span));
+                    // A canceled run drops the asset's future at its next await.
+                    let joined = tokio::select! {
+                        joined = &mut handle => joined,
+                        () = self.shared.cancel.cancelled() => {
+                            handle.abort();
+                            canceled = true;
+                            handle.await
+                        }
+                    };
+                    match joined {
+                        Ok(Ok(value)) if !canceled => Ok(value),
+                        _ if canceled => Err(AssetFailure {
+                            chain: vec!["the run was canceled while the asset ran".to_owned()],
+                            panicked: false,
+                        }),
                         Ok(Ok(value)) => Ok(value),
                         Ok(Err(error)) => Err(AssetFailure::from_error(&*error)),
                         Err(join) => match join.try_into_panic() {
@@ -336,6 +373,7 @@ impl Task {
                 number,
                 duration: t0.elapsed(),
                 result,
+                canceled,
             };
             if let Some(done) = self.end_attempt(&ctx, attempt, &mut logs) {
                 break done;
@@ -380,7 +418,8 @@ impl Task {
         let (mut new_logs, metadata) = ctx.take_captured();
         logs.append(&mut new_logs);
         match attempt.result {
-            Err(failure) if attempt.number <= self.retries() => {
+            // A canceled run retries nothing.
+            Err(failure) if attempt.number <= self.retries() && !self.shared.cancel.is_cancelled() => {
                 let mut state = self.shared.lock();
                 state.queue.push(Queued::Retrying {
                     id: self.id,
@@ -415,7 +454,7 @@ impl Task {
         let mut state = shared.lock();
         state.task_ended(self.id, self.sync);
         let mut ready = Vec::new();
-        let failed = attempt.result.is_err();
+        let failed = attempt.result.is_err() && !attempt.canceled;
         // Only a persisted run has versions to record (and this costs allocations per input).
         let input_versions: Vec<(AssetKey, Option<String>)> = if shared.io.is_some() {
             node.upstream
@@ -446,6 +485,7 @@ impl Task {
                 }
                 AssetStatus::Succeeded
             }
+            Err(_) if attempt.canceled => AssetStatus::Canceled,
             Err(failure) => AssetStatus::Failed(failure),
         };
         state.queue.push(Queued::Finished(AssetOutcome {

@@ -168,7 +168,9 @@ pub trait IoManager: Send + Sync + 'static {
 /// The managers of a program: the two built-ins and any registered by name.
 #[derive(Clone)]
 pub struct IoManagers {
-    fs: Arc<FsIoManager>,
+    /// The default, `"fs"`: files under the state directory (in memory for an ephemeral
+    /// instance).
+    fs: Arc<dyn IoManager>,
     memory: Arc<MemoryIoManager>,
     custom: HashMap<String, Arc<dyn IoManager>>,
 }
@@ -176,7 +178,6 @@ pub struct IoManagers {
 impl std::fmt::Debug for IoManagers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IoManagers")
-            .field("fs", &self.fs)
             .field("custom", &self.custom.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
@@ -199,6 +200,16 @@ impl IoManagers {
     pub fn new(state_dir: PathBuf) -> Self {
         IoManagers {
             fs: Arc::new(FsIoManager::new(Self::storage_dir(&state_dir))),
+            memory: Arc::new(MemoryIoManager::default()),
+            custom: HashMap::new(),
+        }
+    }
+
+    /// The built-ins with nothing on disk: `"fs"` keeps outputs in memory too (an ephemeral
+    /// instance).
+    pub fn in_memory() -> Self {
+        IoManagers {
+            fs: Arc::new(MemoryIoManager::default()),
             memory: Arc::new(MemoryIoManager::default()),
             custom: HashMap::new(),
         }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use orch_core::{AssetGraph, AssetId};
 
-use super::MaterializeError;
+use crate::materialize::MaterializeError;
 use crate::plan::PlanError;
 use crate::storage::{Storage, StorageError};
 
 /// The run store as the place `ctx.add_dynamic_partitions` writes to.
-pub(super) struct StoredDynamicPartitions(pub(super) Arc<dyn Storage>);
+pub(crate) struct StoredDynamicPartitions(pub(crate) Arc<dyn Storage>);
 
 impl orch_core::DynamicPartitionsStore for StoredDynamicPartitions {
     fn add_dynamic_partitions(
@@ -24,7 +24,7 @@ impl orch_core::DynamicPartitionsStore for StoredDynamicPartitions {
 
 /// Whether a selected consumer of `up` takes `up`'s value as it is (not through a partition
 /// mapping, which the executor loads itself).
-pub(super) fn takes_same_partition(graph: &AssetGraph, selected: &[AssetId], up: AssetId) -> bool {
+pub(crate) fn takes_same_partition(graph: &AssetGraph, selected: &[AssetId], up: AssetId) -> bool {
     graph.node(up).downstream.iter().any(|&down| {
         let node = graph.node(down);
         selected.contains(&down)
@@ -66,7 +66,7 @@ pub(crate) fn check_range(
 
 /// A run with partitioned assets needs a partition, valid for each of them; a partition needs a
 /// partitioned asset.
-pub(super) fn check_partition(
+pub(crate) fn check_partition(
     graph: &AssetGraph,
     selected: &[AssetId],
     keys: Option<&[String]>,
@@ -152,7 +152,7 @@ pub(super) fn check_partition(
 
 /// Every partition of `up` that exists now, in order, if all are materialized (their last
 /// outcome); otherwise the error listing the ones that are not.
-pub(super) fn all_partitions(
+pub(crate) fn all_partitions(
     graph: &AssetGraph,
     consumer: AssetId,
     up: AssetId,
@@ -205,7 +205,7 @@ fn combined_version(
 
 /// The stored data version of partitions `keys` of `asset` read as one input (`None` if one
 /// of them is not materialized).
-pub(super) fn stored_version(
+pub(crate) fn stored_version(
     storage: &dyn Storage,
     asset: &orch_core::AssetKey,
     keys: &[String],

@@ -6,7 +6,10 @@
 //! without touching callers. Writes go through [`StoreSink`], which batches them on a
 //! background thread, so recording a run adds a few microseconds per asset to the run itself.
 
+#[cfg(test)]
+mod conformance;
 mod locks;
+mod records;
 mod schema;
 mod sqlite;
 mod writer;
@@ -14,32 +17,26 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use orch_core::{LogLevel, MetadataValue};
-
 pub use locks::RunLock;
+pub use records::{
+    AssetState, EventKind, EventRecord, LogRecord, PartitionStatus, RunFilter, RunRecord,
+    RunStatus,
+};
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
-
-/// The state directory: `$ORCH_HOME`, else `.orch` in the current directory.
-pub fn state_dir() -> PathBuf {
-    match std::env::var_os("ORCH_HOME") {
-        Some(home) if !home.is_empty() => PathBuf::from(home),
-        _ => PathBuf::from(".orch"),
-    }
-}
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
-    /// The database failed (corrupt file, disk full, locked for too long).
-    #[error("the run store at {path} failed: {source}")]
+    /// The database failed (corrupt file, disk full, locked for too long, connection lost).
+    #[error("the run store at {location} failed: {source}")]
     Database {
-        /// The database file.
-        path: PathBuf,
-        /// What SQLite said.
+        /// The database: a file path or a server URL without its password.
+        location: String,
+        /// What the backend said (a `rusqlite::Error` for the embedded store).
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A file of the state directory could not be read or written.
     #[error("cannot use {path}: {source}")]
@@ -86,166 +83,6 @@ impl StorageError {
     }
 }
 
-/// How a run ended (or that it has not).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Still running (or its process died and nobody has noticed yet).
-    Started,
-    /// Every asset succeeded.
-    Succeeded,
-    /// An asset failed.
-    Failed,
-    /// The process died mid-run (found at the next start).
-    Crashed,
-}
-
-impl RunStatus {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Started => "started",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Crashed => "crashed",
-        }
-    }
-
-    pub(crate) fn parse(text: &str) -> RunStatus {
-        match text {
-            "succeeded" => RunStatus::Succeeded,
-            "failed" => RunStatus::Failed,
-            "crashed" => RunStatus::Crashed,
-            _ => RunStatus::Started,
-        }
-    }
-}
-
-/// One run as stored.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunRecord {
-    /// The run id.
-    pub id: String,
-    /// The selection as typed (`*` for everything).
-    pub selection: String,
-    /// How it ended.
-    pub status: RunStatus,
-    /// What started it: `cli`, `api`, ...
-    pub trigger: String,
-    /// When it started.
-    pub started: SystemTime,
-    /// When it ended, if it did.
-    pub ended: Option<SystemTime>,
-    /// How many assets were planned.
-    pub planned: u32,
-    /// Per status, how many assets ended so (materialized, failed, skipped).
-    pub counts: (u32, u32, u32),
-}
-
-/// What happened to an asset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventKind {
-    /// Its function was called.
-    Started,
-    /// An attempt failed and it will be retried.
-    Retried,
-    /// It produced its output.
-    Materialized,
-    /// Its last attempt failed (or its process died).
-    Failed,
-    /// An upstream failed, so it did not run.
-    Skipped,
-}
-
-impl EventKind {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Started => "started",
-            EventKind::Retried => "retried",
-            EventKind::Materialized => "materialized",
-            EventKind::Failed => "failed",
-            EventKind::Skipped => "skipped",
-        }
-    }
-
-    pub(crate) fn parse(text: &str) -> Option<EventKind> {
-        Some(match text {
-            "started" => EventKind::Started,
-            "retried" => EventKind::Retried,
-            "materialized" => EventKind::Materialized,
-            "failed" => EventKind::Failed,
-            "skipped" => EventKind::Skipped,
-            _ => return None,
-        })
-    }
-}
-
-/// One asset event as stored.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EventRecord {
-    /// The run.
-    pub run_id: String,
-    /// The asset key.
-    pub asset: String,
-    /// The partition, for partitioned assets.
-    pub partition: Option<String>,
-    /// What happened.
-    pub kind: EventKind,
-    /// When.
-    pub time: SystemTime,
-    /// Which attempt (from 1), where it applies.
-    pub attempt: Option<u32>,
-    /// Wall time of the attempt, for materialized and failed.
-    pub duration: Option<Duration>,
-    /// The error (failed, retried) or the failed upstream (skipped).
-    pub message: Option<String>,
-    /// The asset's code version when it ran.
-    pub code_version: Option<String>,
-    /// Metadata attached by the asset (materialized).
-    pub metadata: Vec<(String, MetadataValue)>,
-    /// The stored output's data version (materialized, when an I/O manager stored it).
-    pub data_version: Option<String>,
-    /// The data versions of the upstream values consumed (materialized), by upstream key.
-    pub inputs: Vec<(String, Option<String>)>,
-}
-
-/// The last outcome of one partition (see [`Storage::partition_statuses`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct PartitionStatus {
-    /// The partition key.
-    pub partition: String,
-    /// `Materialized` or `Failed`.
-    pub kind: EventKind,
-    /// The run that decided it.
-    pub run_id: String,
-    /// When.
-    pub time: SystemTime,
-    /// The stored output's data version (materialized).
-    pub data_version: Option<String>,
-}
-
-/// One captured log line as stored.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LogRecord {
-    /// The asset that wrote it.
-    pub asset: String,
-    /// When.
-    pub time: SystemTime,
-    /// Severity.
-    pub level: LogLevel,
-    /// Text.
-    pub message: String,
-}
-
-/// The latest thing that happened to one asset, for `list`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AssetState {
-    /// When it last materialized, if ever.
-    pub last_materialized: Option<SystemTime>,
-    /// Its latest final event: materialized, failed or skipped.
-    pub last_status: Option<EventKind>,
-}
-
 /// How long history is kept. The latest materialization of each asset is always kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
@@ -256,30 +93,35 @@ pub struct Retention {
 }
 
 impl Default for Retention {
-    /// 30 days of logs, 90 days of runs; `ORCH_RETENTION_DAYS` sets both.
+    /// 30 days of logs, 90 days of runs (`retention_days` in the configuration sets both).
     fn default() -> Self {
         let day = Duration::from_secs(86_400);
-        match std::env::var("ORCH_RETENTION_DAYS")
-            .ok()
-            .and_then(|d| d.parse::<u64>().ok())
-        {
-            Some(days) => Retention {
-                logs: day * days as u32,
-                runs: day * days as u32,
-            },
-            None => Retention {
-                logs: day * 30,
-                runs: day * 90,
-            },
+        Retention {
+            logs: day * 30,
+            runs: day * 90,
         }
     }
 }
 
-/// A rows-in, rows-out store of runs, events and logs.
+impl Retention {
+    /// Keeps logs and runs for `days` days.
+    pub fn days(days: u32) -> Retention {
+        let day = Duration::from_secs(86_400);
+        Retention {
+            logs: day * days,
+            runs: day * days,
+        }
+    }
+}
+
+/// A rows-in, rows-out store of runs, events and logs, shared by every process of a
+/// deployment: the command line, a daemon, the UI and (later) remote workers. The embedded
+/// default is [`SqliteStorage`]; another backend implements this trait and passes the same
+/// conformance tests (`storage/conformance.rs`).
 pub trait Storage: Send + Sync {
-    /// Records a new run and claims its planned assets, atomically: if a live run holds any of
-    /// them, nothing is recorded and the answer is [`StorageError::AssetBusy`]. Claims of a run
-    /// whose process died are taken over.
+    /// Records a new run (with a [`EventKind::RunStarted`] event) and claims its planned
+    /// assets, atomically: if a live run holds any of them, nothing is recorded and the answer
+    /// is [`StorageError::AssetBusy`]. Claims of a run whose owner died are taken over.
     fn begin_run(&self, run: &RunRecord, assets: &[String]) -> Result<(), StorageError>;
     /// Appends events and log lines, atomically.
     fn append(
@@ -287,19 +129,35 @@ pub trait Storage: Send + Sync {
         events: &[EventRecord],
         logs: &[(String, LogRecord)],
     ) -> Result<(), StorageError>;
-    /// Records how a run ended and releases its assets.
+    /// Records how a run ended (with a [`EventKind::RunEnded`] event) and releases its
+    /// assets.
     fn end_run(
         &self,
         run_id: &str,
         status: RunStatus,
         ended: SystemTime,
     ) -> Result<(), StorageError>;
-    /// The most recent runs, newest first.
-    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StorageError>;
+    /// Says that the owner of `run_id` is alive now.
+    fn heartbeat(&self, run_id: &str) -> Result<(), StorageError>;
+    /// Runs, newest first, as the filter says (one page of them).
+    fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StorageError>;
     /// One run by id or unique id prefix.
     fn run(&self, id_or_prefix: &str) -> Result<RunRecord, StorageError>;
     /// A run's events in order.
-    fn events(&self, run_id: &str) -> Result<Vec<EventRecord>, StorageError>;
+    fn events(&self, run_id: &str) -> Result<Vec<EventRecord>, StorageError> {
+        self.events_after(run_id, 0, 0)
+    }
+    /// A run's events with a sequence number above `after_seq`, in order, at most `limit`
+    /// (0: all). Following a run: call again with the last `seq` seen.
+    fn events_after(
+        &self,
+        run_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StorageError>;
+    /// Every run's events with a sequence number above `seq`, in order, at most `limit` (0:
+    /// all): how another process follows everything that happens.
+    fn events_since(&self, seq: u64, limit: usize) -> Result<Vec<EventRecord>, StorageError>;
     /// A run's log lines in order.
     fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StorageError>;
     /// The latest materialization of every asset that has one (with its consumed input

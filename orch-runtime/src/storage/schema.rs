@@ -93,6 +93,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, key)
     ) WITHOUT ROWID;
     CREATE INDEX dynamic_partitions_order ON dynamic_partitions(name, seq);",
+    // 6: run requests in structured columns (the target stays in `selection`; the trigger's
+    // kind in `trigger`), the partitions a run covers in order, its tags, its owner and
+    // heartbeat; run states beyond started/ended. Events' `id` is their store-wide sequence
+    // number; run events (run started, run ended) have an empty `asset`.
+    "ALTER TABLE runs ADD COLUMN trigger_detail TEXT;
+    ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
+    ALTER TABLE runs ADD COLUMN only_stale INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN partition_scope TEXT;
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN heartbeat_us INTEGER;
+    UPDATE runs SET status = 'running' WHERE status = 'started';
+    CREATE INDEX runs_trigger ON runs(trigger, started_us);
+    CREATE TABLE run_partitions (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        PRIMARY KEY (run_id, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_tags (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX run_tags_pair ON run_tags(key, value);",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

@@ -5,15 +5,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use orch_core::{LogLevel, MetadataValue};
-use rusqlite::{Connection, params};
+use orch_core::{AssetKey, LogLevel, MetadataValue, RunId};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::locks::RunLock;
 use super::schema::{MIGRATIONS, migrate, retry_busy};
 use super::{
-    AssetState, EventKind, EventRecord, LogRecord, PartitionStatus, Retention, RunRecord,
-    RunStatus, Storage, StorageError,
+    AssetState, EventKind, EventRecord, LogRecord, PartitionStatus, Retention, RunFilter,
+    RunRecord, RunStatus, Storage, StorageError,
 };
+use crate::run::{PartitionScope, Trigger};
 
 fn micros(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -65,22 +66,43 @@ fn metadata_value(kind: &str, value: String) -> MetadataValue {
     }
 }
 
-/// The embedded store: `<state dir>/orch.db`.
+/// The embedded store: `<state dir>/orch.db`, or a database in memory for an ephemeral
+/// instance.
 #[derive(Debug)]
 pub struct SqliteStorage {
-    dir: PathBuf,
+    /// The state directory, whose `runs/` holds the run locks; `None` in memory, where every
+    /// run belongs to this process.
+    dir: Option<PathBuf>,
     path: PathBuf,
     conn: Mutex<Connection>,
 }
 
 impl SqliteStorage {
+    /// A store in memory: nothing is written to disk and everything is gone with the value.
+    /// What an ephemeral [`Instance`](crate::Instance) records into.
+    pub fn in_memory() -> Result<SqliteStorage, StorageError> {
+        let path = PathBuf::from(":memory:");
+        let db = |source: rusqlite::Error| StorageError::Database {
+            location: ":memory:".to_owned(),
+            source: Box::new(source),
+        };
+        let mut conn = Connection::open_in_memory().map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        migrate(&mut conn).map_err(db)?;
+        Ok(SqliteStorage {
+            dir: None,
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
     /// Opens (creating and migrating as needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<SqliteStorage, StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
         let path = dir.join("orch.db");
-        let db = |source| StorageError::Database {
-            path: path.clone(),
-            source,
+        let db = |source: rusqlite::Error| StorageError::Database {
+            location: path.display().to_string(),
+            source: Box::new(source),
         };
         let mut conn = Connection::open(&path).map_err(db)?;
         // Another process may be writing: wait for it rather than fail.
@@ -99,15 +121,24 @@ impl SqliteStorage {
             });
         }
         Ok(SqliteStorage {
-            dir: dir.to_owned(),
+            dir: Some(dir.to_owned()),
             path,
             conn: Mutex::new(conn),
         })
     }
 
-    /// The state directory this store lives in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The state directory this store lives in (`None` in memory).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Whether the owner of `run_id` is alive: its lock file is held (a file store), or it is
+    /// this process (in memory). A store shared by remote workers will judge by heartbeat age.
+    fn is_alive(&self, run_id: &str) -> Result<bool, StorageError> {
+        match &self.dir {
+            Some(dir) => RunLock::is_held(dir, run_id),
+            None => Ok(true),
+        }
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -116,22 +147,63 @@ impl SqliteStorage {
 
     fn err(&self, source: rusqlite::Error) -> StorageError {
         StorageError::Database {
-            path: self.path.clone(),
-            source,
+            location: self.path.display().to_string(),
+            source: Box::new(source),
         }
     }
 
     fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         Ok(RunRecord {
-            id: row.get(0)?,
-            selection: row.get(1)?,
-            status: RunStatus::parse(&row.get::<_, String>(2)?),
-            trigger: row.get(3)?,
+            id: RunId::from(row.get::<_, String>(0)?),
+            target: row.get(1)?,
+            // A spelling no orch wrote is taken as still running: `runs` shows it, and crash
+            // recovery decides by the owner's liveness.
+            status: RunStatus::parse(&row.get::<_, String>(2)?).unwrap_or(RunStatus::Running),
+            trigger: Trigger::from_stored(&row.get::<_, String>(3)?, row.get(10)?),
             started: time(row.get(4)?),
             ended: row.get::<_, Option<i64>>(5)?.map(time),
             planned: row.get(6)?,
             counts: (row.get(7)?, row.get(8)?, row.get(9)?),
+            parent: row.get::<_, Option<String>>(11)?.map(RunId::from),
+            only_stale: row.get(12)?,
+            // Filled in from `run_partitions` by `with_details`.
+            partitions: PartitionScope::None,
+            owner: row.get(14)?,
+            heartbeat: row.get::<_, Option<i64>>(15)?.map(time),
+            tags: Default::default(),
         })
+    }
+
+    /// Reads runs matching `filter` (SQL after `FROM runs r`), with their partitions and tags.
+    fn read_runs(
+        conn: &Connection,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> rusqlite::Result<Vec<RunRecord>> {
+        let mut stmt = conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs r {filter}"))?;
+        let rows = stmt.query_map(params, |row| {
+            Ok((Self::run_from_row(row)?, row.get::<_, Option<String>>(13)?))
+        })?;
+        let mut runs = Vec::new();
+        let mut keys = conn.prepare_cached(
+            "SELECT key FROM run_partitions WHERE run_id = ?1 ORDER BY idx",
+        )?;
+        let mut tags = conn.prepare_cached("SELECT key, value FROM run_tags WHERE run_id = ?1")?;
+        for row in rows {
+            let (mut run, scope) = row?;
+            let id = run.id.as_str();
+            if scope.is_some() {
+                let found: Vec<String> = keys
+                    .query_map(params![id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                run.partitions = PartitionScope::from_stored(scope.as_deref(), found);
+            }
+            run.tags = tags
+                .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            runs.push(run);
+        }
+        Ok(runs)
     }
 }
 
@@ -139,7 +211,29 @@ const RUN_COLUMNS: &str =
     "r.id, r.selection, r.status, r.trigger, r.started_us, r.ended_us, r.planned,
     (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'materialized'),
     (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'failed'),
-    (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'skipped')";
+    (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'skipped'),
+    r.trigger_detail, r.parent_run_id, r.only_stale, r.partition_scope, r.owner, r.heartbeat_us";
+
+/// Appends one event row; returns its id (the event's sequence number).
+fn insert_event(tx: &rusqlite::Transaction<'_>, e: &EventRecord) -> rusqlite::Result<i64> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version, data_version, partition)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    insert.insert(params![
+        e.run_id.as_str(),
+        e.asset.as_ref().map_or_else(String::new, AssetKey::to_string),
+        e.kind.as_str(),
+        micros(e.time),
+        e.attempt,
+        e.duration
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        e.message,
+        e.code_version,
+        e.data_version,
+        e.partition
+    ])
+}
 
 impl Storage for SqliteStorage {
     fn begin_run(&self, run: &RunRecord, assets: &[String]) -> Result<(), StorageError> {
@@ -163,7 +257,7 @@ impl Storage for SqliteStorage {
                 .map_err(|e| self.err(e))?;
             for asset in assets {
                 if claim
-                    .execute(params![asset, run.id])
+                    .execute(params![asset, run.id.as_str()])
                     .map_err(|e| self.err(e))?
                     == 1
                 {
@@ -172,7 +266,7 @@ impl Storage for SqliteStorage {
                 let other: String = holder
                     .query_row(params![asset], |r| r.get(0))
                     .map_err(|e| self.err(e))?;
-                if RunLock::is_held(&self.dir, &other)? {
+                if self.is_alive(&other)? {
                     // Dropping `tx` rolls back this run's claims.
                     return Err(StorageError::AssetBusy {
                         asset: asset.clone(),
@@ -180,24 +274,53 @@ impl Storage for SqliteStorage {
                     });
                 }
                 take_over
-                    .execute(params![asset, run.id])
+                    .execute(params![asset, run.id.as_str()])
                     .map_err(|e| self.err(e))?;
             }
         }
+        let id = run.id.as_str();
         tx.execute(
-            "INSERT INTO runs (id, selection, status, trigger, started_us, ended_us, planned)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO runs (id, selection, status, trigger, started_us, ended_us, planned,
+                trigger_detail, parent_run_id, only_stale, partition_scope, owner, heartbeat_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
-                run.id,
-                run.selection,
+                id,
+                run.target,
                 run.status.as_str(),
-                run.trigger,
+                run.trigger.kind(),
                 micros(run.started),
                 run.ended.map(micros),
-                run.planned
+                run.planned,
+                run.trigger.detail(),
+                run.parent.as_ref().map(RunId::as_str),
+                run.only_stale,
+                run.partitions.kind(),
+                run.owner,
+                run.heartbeat.map(micros),
             ],
         )
         .map_err(|e| self.err(e))?;
+        {
+            let mut key = tx
+                .prepare_cached("INSERT INTO run_partitions (run_id, idx, key) VALUES (?1, ?2, ?3)")
+                .map_err(|e| self.err(e))?;
+            for (i, k) in run.partitions.keys().iter().enumerate() {
+                key.execute(params![id, i as i64, k])
+                    .map_err(|e| self.err(e))?;
+            }
+            let mut tag = tx
+                .prepare_cached("INSERT INTO run_tags (run_id, key, value) VALUES (?1, ?2, ?3)")
+                .map_err(|e| self.err(e))?;
+            for (k, v) in &run.tags {
+                tag.execute(params![id, k, v]).map_err(|e| self.err(e))?;
+            }
+        }
+        let started = EventRecord {
+            time: run.started,
+            message: Some(run.describe()),
+            ..EventRecord::new(run.id.clone(), None, EventKind::RunStarted)
+        };
+        insert_event(&tx, &started).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
     }
 
@@ -209,12 +332,6 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         {
-            let mut insert_event = tx
-                .prepare_cached(
-                    "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version, data_version, partition)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(|e| self.err(e))?;
             let mut set_latest = tx
                 .prepare_cached(
                     "INSERT INTO latest_materialization (asset, event_id) VALUES (?1, ?2)
@@ -241,24 +358,11 @@ impl Storage for SqliteStorage {
                 )
                 .map_err(|e| self.err(e))?;
             for e in events {
-                let id = insert_event
-                    .insert(params![
-                        e.run_id,
-                        e.asset,
-                        e.kind.as_str(),
-                        micros(e.time),
-                        e.attempt,
-                        e.duration
-                            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
-                        e.message,
-                        e.code_version,
-                        e.data_version,
-                        e.partition
-                    ])
-                    .map_err(|e| self.err(e))?;
+                let id = insert_event(&tx, e).map_err(|e| self.err(e))?;
+                let asset = e.asset.as_ref().map(AssetKey::to_string);
                 if e.kind == EventKind::Materialized {
                     set_latest
-                        .execute(params![e.asset, id])
+                        .execute(params![asset, id])
                         .map_err(|e| self.err(e))?;
                 }
                 if let Some(partition) = &e.partition
@@ -266,10 +370,10 @@ impl Storage for SqliteStorage {
                 {
                     set_partition
                         .execute(params![
-                            e.asset,
+                            asset,
                             partition,
                             e.kind.as_str(),
-                            e.run_id,
+                            e.run_id.as_str(),
                             micros(e.time),
                             e.data_version
                         ])
@@ -314,7 +418,20 @@ impl Storage for SqliteStorage {
         ended: SystemTime,
     ) -> Result<(), StorageError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        // IMMEDIATE: this transaction reads before it writes, and in WAL mode a read snapshot
+        // that another process wrote past cannot be upgraded (SQLITE_BUSY_SNAPSHOT, which the
+        // busy timeout does not wait out).
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let started: Option<i64> = tx
+            .query_row(
+                "SELECT started_us FROM runs WHERE id = ?1",
+                params![run_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
         tx.execute(
             "UPDATE runs SET status = ?2, ended_us = ?3 WHERE id = ?1",
             params![run_id, status.as_str(), micros(ended)],
@@ -325,34 +442,87 @@ impl Storage for SqliteStorage {
             params![run_id],
         )
         .map_err(|e| self.err(e))?;
+        let event = EventRecord {
+            time: ended,
+            duration: started.map(|s| {
+                Duration::from_micros(u64::try_from(micros(ended) - s).unwrap_or(0))
+            }),
+            ..EventRecord::new(RunId::from(run_id), None, EventKind::RunEnded(status))
+        };
+        insert_event(&tx, &event).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
     }
 
-    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StorageError> {
+    fn heartbeat(&self, run_id: &str) -> Result<(), StorageError> {
+        self.conn()
+            .execute(
+                "UPDATE runs SET heartbeat_us = ?2 WHERE id = ?1",
+                params![run_id, micros(SystemTime::now())],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StorageError> {
+        use rusqlite::types::Value as Sql;
+        let mut clauses: Vec<String> = Vec::new();
+        let mut values: Vec<Sql> = Vec::new();
+        let param = |value: Sql, values: &mut Vec<Sql>| {
+            values.push(value);
+            format!("?{}", values.len())
+        };
+        if !filter.status.is_empty() {
+            let list: Vec<String> = filter
+                .status
+                .iter()
+                .map(|s| param(Sql::Text(s.as_str().to_owned()), &mut values))
+                .collect();
+            clauses.push(format!("r.status IN ({})", list.join(", ")));
+        }
+        if let Some(kind) = &filter.trigger {
+            clauses.push(format!("r.trigger = {}", param(Sql::Text(kind.clone()), &mut values)));
+        }
+        if let Some((k, v)) = &filter.tag {
+            let k = param(Sql::Text(k.clone()), &mut values);
+            let v = param(Sql::Text(v.clone()), &mut values);
+            clauses.push(format!(
+                "r.id IN (SELECT run_id FROM run_tags WHERE key = {k} AND value = {v})"
+            ));
+        }
+        if let Some(since) = filter.since {
+            clauses.push(format!("r.started_us >= {}", param(Sql::Integer(micros(since)), &mut values)));
+        }
+        if let Some(before) = filter.before {
+            clauses.push(format!("r.started_us < {}", param(Sql::Integer(micros(before)), &mut values)));
+        }
+        if let Some(cursor) = &filter.cursor {
+            // Keyset paging: strictly after the cursor in (started, id) descending order.
+            let c = param(Sql::Text(cursor.as_str().to_owned()), &mut values);
+            clauses.push(format!(
+                "(r.started_us, r.id) < (SELECT started_us, id FROM runs WHERE id = {c})"
+            ));
+        }
+        let mut sql = String::new();
+        if !clauses.is_empty() {
+            sql.push_str("WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(" ORDER BY r.started_us DESC, r.id DESC");
+        if filter.limit > 0 {
+            sql.push_str(&format!(" LIMIT {}", filter.limit));
+        }
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs r ORDER BY r.started_us DESC LIMIT ?1"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![limit as i64], Self::run_from_row)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        Self::read_runs(&conn, &sql, rusqlite::params_from_iter(values)).map_err(|e| self.err(e))
     }
 
     fn run(&self, id_or_prefix: &str) -> Result<RunRecord, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs r WHERE r.id >= ?1 AND r.id < ?1 || '~' ORDER BY r.id LIMIT 2"
-            ))
-            .map_err(|e| self.err(e))?;
-        let found: Vec<RunRecord> = stmt
-            .query_map(params![id_or_prefix], Self::run_from_row)
-            .map_err(|e| self.err(e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
+        let found = Self::read_runs(
+            &conn,
+            "WHERE r.id >= ?1 AND r.id < ?1 || '~' ORDER BY r.id LIMIT 2",
+            params![id_or_prefix],
+        )
+        .map_err(|e| self.err(e))?;
         match found.as_slice() {
             [one] => Ok(one.clone()),
             [] => Err(StorageError::NoSuchRun(format!(
@@ -364,10 +534,29 @@ impl Storage for SqliteStorage {
         }
     }
 
-    fn events(&self, run_id: &str) -> Result<Vec<EventRecord>, StorageError> {
+    fn events_after(
+        &self,
+        run_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StorageError> {
         let conn = self.conn();
-        read_events(&conn, "WHERE e.run_id = ?1 ORDER BY e.id", params![run_id])
-            .map_err(|e| self.err(e))
+        read_events(
+            &conn,
+            "WHERE e.run_id = ?1 AND e.id > ?2 ORDER BY e.id LIMIT ?3",
+            params![run_id, seq_param(after_seq), limit_param(limit)],
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    fn events_since(&self, seq: u64, limit: usize) -> Result<Vec<EventRecord>, StorageError> {
+        let conn = self.conn();
+        read_events(
+            &conn,
+            "WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
+            params![seq_param(seq), limit_param(limit)],
+        )
+        .map_err(|e| self.err(e))
     }
 
     fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StorageError> {
@@ -406,20 +595,20 @@ impl Storage for SqliteStorage {
                 Ok((
                     r.get::<_, i64>(0)?,
                     EventRecord {
-                        run_id: r.get(1)?,
-                        asset: r.get(2)?,
+                        seq: u64::try_from(r.get::<_, i64>(0)?).ok(),
+                        asset: r.get::<_, String>(2)?.parse().ok(),
                         partition: r.get(7)?,
-                        kind: EventKind::Materialized,
                         time: time(r.get(3)?),
-                        attempt: None,
                         duration: r
                             .get::<_, Option<i64>>(4)?
                             .map(|us| Duration::from_micros(u64::try_from(us).unwrap_or(0))),
-                        message: None,
                         code_version: r.get(5)?,
-                        metadata: Vec::new(),
                         data_version: r.get(6)?,
-                        inputs: Vec::new(),
+                        ..EventRecord::new(
+                            RunId::from(r.get::<_, String>(1)?),
+                            None,
+                            EventKind::Materialized,
+                        )
                     },
                 ))
             })
@@ -442,7 +631,10 @@ impl Storage for SqliteStorage {
                 event.inputs.push((upstream, version));
             }
         }
-        Ok(by_id.into_values().map(|e| (e.asset.clone(), e)).collect())
+        Ok(by_id
+            .into_values()
+            .filter_map(|e| Some((e.asset.as_ref()?.to_string(), e)))
+            .collect())
     }
 
     fn materializations(
@@ -566,14 +758,14 @@ impl Storage for SqliteStorage {
         let started: Vec<String> = {
             let conn = self.conn();
             let mut stmt = conn
-                .prepare("SELECT id FROM runs WHERE status = 'started'")
+                .prepare("SELECT id FROM runs WHERE status IN ('starting', 'running', 'started')")
                 .map_err(|e| self.err(e))?;
             let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
             rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?
         };
         let mut crashed = Vec::new();
         for id in started {
-            if RunLock::is_held(&self.dir, &id)? {
+            if self.is_alive(&id)? {
                 continue; // its process is alive
             }
             let now = micros(SystemTime::now());
@@ -585,7 +777,8 @@ impl Storage for SqliteStorage {
                 .map_err(|e| self.err(e))?;
             let updated = tx
                 .execute(
-                    "UPDATE runs SET status = 'crashed', ended_us = ?2 WHERE id = ?1 AND status = 'started'",
+                    "UPDATE runs SET status = 'crashed', ended_us = ?2
+                     WHERE id = ?1 AND status IN ('starting', 'running', 'started')",
                     params![id, now],
                 )
                 .map_err(|e| self.err(e))?;
@@ -605,9 +798,20 @@ impl Storage for SqliteStorage {
             .map_err(|e| self.err(e))?;
             tx.execute("DELETE FROM asset_claims WHERE run_id = ?1", params![id])
                 .map_err(|e| self.err(e))?;
+            let ended = EventRecord {
+                time: time(now),
+                ..EventRecord::new(
+                    RunId::from(id.as_str()),
+                    None,
+                    EventKind::RunEnded(RunStatus::Crashed),
+                )
+            };
+            insert_event(&tx, &ended).map_err(|e| self.err(e))?;
             tx.commit().map_err(|e| self.err(e))?;
             drop(conn);
-            RunLock::remove(&self.dir, &id);
+            if let Some(dir) = &self.dir {
+                RunLock::remove(dir, &id);
+            }
             crashed.push(id);
         }
         Ok(crashed)
@@ -627,7 +831,8 @@ impl Storage for SqliteStorage {
         // Old runs go, except a run holding the latest materialization of some asset.
         deleted += tx
             .execute(
-                "DELETE FROM runs WHERE started_us < ?1 AND status != 'started'
+                "DELETE FROM runs WHERE started_us < ?1
+                 AND status NOT IN ('queued', 'starting', 'running', 'started')
                  AND id NOT IN (SELECT e.run_id FROM events e
                                 JOIN latest_materialization l ON e.id = l.event_id)",
                 params![cutoff(retention.runs)],
@@ -635,6 +840,19 @@ impl Storage for SqliteStorage {
             .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(deleted)
+    }
+}
+
+/// A sequence number as SQLite's integer (ids never exceed `i64::MAX`).
+fn seq_param(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// A limit as SQLite's integer, where -1 is none.
+fn limit_param(limit: usize) -> i64 {
+    match limit {
+        0 => -1,
+        n => i64::try_from(n).unwrap_or(-1),
     }
 }
 
@@ -655,11 +873,14 @@ fn read_events(
     )?;
     let rows: Vec<(i64, EventRecord)> = stmt
         .query_map(params, |r| {
+            let id: i64 = r.get(0)?;
             Ok((
-                r.get(0)?,
+                id,
                 EventRecord {
-                    run_id: r.get(1)?,
-                    asset: r.get(2)?,
+                    seq: u64::try_from(id).ok(),
+                    run_id: RunId::from(r.get::<_, String>(1)?),
+                    // Empty for run events.
+                    asset: r.get::<_, String>(2)?.parse().ok(),
                     partition: r.get(10)?,
                     kind: EventKind::parse(&r.get::<_, String>(3)?).unwrap_or(EventKind::Failed),
                     time: time(r.get(4)?),

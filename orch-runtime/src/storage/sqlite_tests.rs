@@ -53,61 +53,13 @@ mod store {
         assert!(err.starts_with("the run store at "), "{err}");
         assert!(err.contains("orch.db"), "{err}");
     }
-
-    #[test]
-    fn run_ids_resolve_by_unique_prefix() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStorage::open(dir.path()).unwrap();
-        for id in ["abc1", "abc2", "def"] {
-            store
-                .begin_run(
-                    &RunRecord {
-                        id: id.to_owned(),
-                        selection: "*".to_owned(),
-                        status: RunStatus::Started,
-                        trigger: "test".to_owned(),
-                        started: SystemTime::now(),
-                        ended: None,
-                        planned: 0,
-                        counts: (0, 0, 0),
-                    },
-                    &[],
-                )
-                .unwrap();
-        }
-        assert_eq!(store.run("d").unwrap().id, "def");
-        assert_eq!(store.run("abc2").unwrap().id, "abc2");
-        assert!(
-            store
-                .run("abc")
-                .unwrap_err()
-                .to_string()
-                .contains("matches several runs")
-        );
-        assert!(
-            store
-                .run("x")
-                .unwrap_err()
-                .to_string()
-                .contains("no run has the id `x`")
-        );
-    }
 }
 
 mod claims {
     use super::super::*;
 
     fn run(id: &str) -> RunRecord {
-        RunRecord {
-            id: id.to_owned(),
-            selection: "*".to_owned(),
-            status: RunStatus::Started,
-            trigger: "test".to_owned(),
-            started: SystemTime::now(),
-            ended: None,
-            planned: 2,
-            counts: (0, 0, 0),
-        }
+        RunRecord::new(id.into(), &crate::run::RunRequest::all(), 2)
     }
 
     #[test]
@@ -144,5 +96,25 @@ mod claims {
         // No lock held for `ghost`: its process is gone.
         store.begin_run(&run("ghost"), &["a".to_owned()]).unwrap();
         store.begin_run(&run("next"), &["a".to_owned()]).unwrap();
+    }
+}
+
+/// The conformance suite, on a file store and on one in memory.
+mod conformance {
+    use super::super::*;
+
+    #[test]
+    fn a_file_store_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        crate::storage::conformance::run_all(&|| {
+            let sub = dir.path().join(n.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string());
+            Box::new(SqliteStorage::open(&sub).unwrap())
+        });
+    }
+
+    #[test]
+    fn an_in_memory_store_conforms() {
+        crate::storage::conformance::run_all(&|| Box::new(SqliteStorage::in_memory().unwrap()));
     }
 }

@@ -6,7 +6,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use orch_core::{AssetGraph, AssetKey, LogLine};
+use orch_core::{AssetGraph, AssetKey, LogLine, RunId};
+use tokio::sync::broadcast;
 
 use super::{EventKind, EventRecord, LogRecord, Storage, StorageError};
 use crate::events::{EventSink, RunEvent};
@@ -21,20 +22,25 @@ const BATCH: usize = 4096;
 /// still show up in `run show` at once to a person.
 const LINGER: Duration = Duration::from_millis(5);
 
+/// How often the writer says the run's owner is alive while the run is quiet.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
 enum Row {
     Event(EventRecord),
     Log(LogRecord),
 }
 
-/// Records one run's events into a [`Storage`].
+/// Records one run's events into a [`Storage`], and hands each to the live feed at once.
 pub struct StoreSink {
-    run_id: String,
+    run_id: RunId,
     graph: &'static AssetGraph,
     /// The partitions the run materializes (one, or a range's), recorded on its partitioned
     /// assets' events: one event per partition.
     keys: Option<Arc<[String]>>,
     tx: Option<Sender<Row>>,
     writer: Option<JoinHandle<Result<(), StorageError>>>,
+    /// Subscribers of the instance's live feed.
+    feed: Option<broadcast::Sender<EventRecord>>,
 }
 
 impl std::fmt::Debug for StoreSink {
@@ -46,15 +52,17 @@ impl std::fmt::Debug for StoreSink {
 }
 
 impl StoreSink {
-    /// Starts the writer thread for run `run_id` (already begun in `storage`).
-    pub fn new(
+    /// Starts the writer thread for run `run_id` (already begun in `storage`); `feed`
+    /// receives every event as it is queued.
+    pub(crate) fn new(
         storage: Arc<dyn Storage>,
         graph: &'static AssetGraph,
-        run_id: String,
+        run_id: RunId,
         keys: Option<Arc<[String]>>,
+        feed: Option<broadcast::Sender<EventRecord>>,
     ) -> Self {
         let (tx, rx) = mpsc::channel();
-        let id = run_id.clone();
+        let id = run_id.as_str().to_owned();
         let writer = std::thread::Builder::new()
             .name("orch-store".to_owned())
             .spawn(move || write_loop(&*storage, &id, rx))
@@ -65,6 +73,7 @@ impl StoreSink {
             keys,
             tx: Some(tx),
             writer,
+            feed,
         }
     }
 
@@ -86,6 +95,12 @@ impl StoreSink {
     }
 
     fn send(&self, row: Row) {
+        if let (Row::Event(event), Some(feed)) = (&row, &self.feed)
+            && feed.receiver_count() > 0
+        {
+            // No subscriber is not an error; a lagging one loses the oldest events.
+            let _ = feed.send(event.clone());
+        }
         if let Some(tx) = &self.tx {
             // A dead writer has already recorded its error; `finish` reports it.
             let _ = tx.send(row);
@@ -106,18 +121,10 @@ impl StoreSink {
             .id_of(key)
             .map(|id| self.graph.node(id).def.code_version.to_owned());
         EventRecord {
-            run_id: self.run_id.clone(),
-            asset: key.to_string(),
             partition: self.partitions_of(key).and_then(|k| k.first()).cloned(),
-            kind,
             time: SystemTime::now(),
-            attempt: None,
-            duration: None,
-            message: None,
             code_version,
-            metadata: Vec::new(),
-            data_version: None,
-            inputs: Vec::new(),
+            ..EventRecord::new(self.run_id.clone(), Some(key.clone()), kind)
         }
     }
 
@@ -212,6 +219,10 @@ impl EventSink for StoreSink {
                 message: Some(format!("upstream `{because_of}` failed")),
                 ..self.event(key, EventKind::Skipped)
             },
+            RunEvent::AssetCanceled { key } => EventRecord {
+                message: Some("the run was canceled".to_owned()),
+                ..self.event(key, EventKind::Canceled)
+            },
             _ => return,
         };
         // A run over a range records the event once per partition.
@@ -239,7 +250,8 @@ fn row_key<'e>(event: &'e RunEvent<'_>) -> Option<&'e AssetKey> {
         | RunEvent::AssetRetrying { key, .. }
         | RunEvent::AssetSucceeded { key, .. }
         | RunEvent::AssetFailed { key, .. }
-        | RunEvent::AssetSkipped { key, .. } => Some(key),
+        | RunEvent::AssetSkipped { key, .. }
+        | RunEvent::AssetCanceled { key } => Some(key),
         _ => None,
     }
 }
@@ -248,8 +260,19 @@ fn write_loop(storage: &dyn Storage, run_id: &str, rx: Receiver<Row>) -> Result<
     let mut first_error = None;
     let mut events = Vec::new();
     let mut logs = Vec::new();
-    // Block for one row, then take what else comes within `LINGER` (or until `BATCH`).
-    while let Ok(row) = rx.recv() {
+    // Block for one row, then take what else comes within `LINGER` (or until `BATCH`). A
+    // quiet run (one long asset) still says every `HEARTBEAT` that its owner is alive.
+    loop {
+        let row = match rx.recv_timeout(HEARTBEAT) {
+            Ok(row) => row,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = storage.heartbeat(run_id) {
+                    first_error.get_or_insert(e);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let deadline = Instant::now() + LINGER;
         let mut next = Some(row);
         while let Some(row) = next {

@@ -1,0 +1,438 @@
+//! The configuration of an [`Instance`](super::Instance): built-in defaults, overridden by an
+//! `orch.toml` at the project root, overridden by environment variables, overridden by the
+//! builder. Only the command line reads the file and the environment ([`Config::discover`]);
+//! a library user passes values explicitly. Every value remembers where it came from, for
+//! `orch config`.
+//!
+//! ```toml
+//! # orch.toml (every key optional)
+//! home = ".orch"                 # the state directory: run store, outputs   (ORCH_HOME)
+//!
+//! [retention]
+//! logs = "30d"                   # captured log lines                        (ORCH_RETENTION_DAYS
+//! runs = "90d"                   # runs and their events                      sets both, in days)
+//!
+//! [run]
+//! jobs = 4                       # sync assets at once (default: cores)      (ORCH_JOBS)
+//!
+//! [io]
+//! parquet_compression = "lz4"    # lz4, zstd, zstd:LEVEL, snappy, none       (ORCH_PARQUET_COMPRESSION)
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::io::ParquetCompression;
+use crate::storage::Retention;
+
+/// The file [`Config::discover`] reads at the project root.
+pub const CONFIG_FILE: &str = "orch.toml";
+
+/// Where a configuration value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// orch's built-in default.
+    Default,
+    /// The configuration file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(&'static str),
+    /// Set in code (`Instance::builder()`, `App`).
+    Builder,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(path) => write!(f, "{}", path.display()),
+            Source::Env(var) => write!(f, "${var}"),
+            Source::Builder => f.write_str("set in code"),
+        }
+    }
+}
+
+/// A configuration that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or has an unknown key or a value of the wrong type.
+    #[error("the configuration file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        message: String,
+    },
+    /// A value (in the file or the environment) is out of range or malformed.
+    #[error("{source_name}: invalid {key} `{value}`: {why}")]
+    Value {
+        /// Where the value came from.
+        source_name: String,
+        /// The key.
+        key: &'static str,
+        /// The value as written.
+        value: String,
+        /// What is wrong and what is accepted.
+        why: String,
+    },
+}
+
+/// An instance's configuration (see the [module docs](self) for the file format).
+#[derive(Clone, Debug)]
+pub struct Config {
+    home: PathBuf,
+    retention: Retention,
+    jobs: usize,
+    parquet_compression: ParquetCompression,
+    sources: BTreeMap<&'static str, Source>,
+}
+
+impl Default for Config {
+    /// `.orch` in the current directory, 30 days of logs and 90 of runs, one job per core,
+    /// LZ4 Parquet.
+    fn default() -> Self {
+        Config {
+            home: PathBuf::from(".orch"),
+            retention: Retention::default(),
+            jobs: crate::default_jobs(),
+            parquet_compression: ParquetCompression::default(),
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+/// The file's shape: every key optional, unknown keys refused.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    home: Option<PathBuf>,
+    #[serde(default)]
+    retention: FileRetention,
+    #[serde(default)]
+    run: FileRun,
+    #[serde(default)]
+    io: FileIo,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileRetention {
+    logs: Option<String>,
+    runs: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileRun {
+    jobs: Option<usize>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileIo {
+    parquet_compression: Option<String>,
+}
+
+impl Config {
+    /// The configuration the command line uses: the defaults, then `root/orch.toml` if it
+    /// exists, then the environment variables in `env` (`ORCH_HOME`, `ORCH_RETENTION_DAYS`,
+    /// `ORCH_JOBS`, `ORCH_PARQUET_COMPRESSION`). A relative `home` in the file is relative to
+    /// `root`.
+    pub fn discover<I>(root: &Path, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut config = Config::default();
+        let path = root.join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => config.apply_file(&path, &text, root)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        }
+        let env: BTreeMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("ORCH_"))
+            .collect();
+        config.apply_env(&env)?;
+        Ok(config)
+    }
+
+    /// Reads a configuration file's text over this configuration (`path` for messages,
+    /// `root` for relative paths).
+    pub fn apply_file(&mut self, path: &Path, text: &str, root: &Path) -> Result<(), ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let from = || Source::File(path.to_owned());
+        let bad = |key, value: &str, why: String| ConfigError::Value {
+            source_name: path.display().to_string(),
+            key,
+            value: value.to_owned(),
+            why,
+        };
+        if let Some(home) = file.home {
+            self.home = root.join(home);
+            self.sources.insert("home", from());
+        }
+        if let Some(logs) = &file.retention.logs {
+            self.retention.logs = parse_age(logs).map_err(|why| bad("retention.logs", logs, why))?;
+            self.sources.insert("retention.logs", from());
+        }
+        if let Some(runs) = &file.retention.runs {
+            self.retention.runs = parse_age(runs).map_err(|why| bad("retention.runs", runs, why))?;
+            self.sources.insert("retention.runs", from());
+        }
+        if let Some(jobs) = file.run.jobs {
+            if jobs == 0 {
+                return Err(bad("run.jobs", "0", "at least 1".to_owned()));
+            }
+            self.jobs = jobs;
+            self.sources.insert("run.jobs", from());
+        }
+        if let Some(text) = &file.io.parquet_compression {
+            self.parquet_compression = parse_compression(text)
+                .map_err(|why| bad("io.parquet_compression", text, why))?;
+            self.sources.insert("io.parquet_compression", from());
+        }
+        Ok(())
+    }
+
+    /// Reads the `ORCH_*` variables of `env` over this configuration.
+    pub fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        let bad = |var: &'static str, key, value: &str, why: String| ConfigError::Value {
+            source_name: format!("${var}"),
+            key,
+            value: value.to_owned(),
+            why,
+        };
+        if let Some(home) = env.get("ORCH_HOME").filter(|h| !h.is_empty()) {
+            self.home = PathBuf::from(home);
+            self.sources.insert("home", Source::Env("ORCH_HOME"));
+        }
+        if let Some(days) = env.get("ORCH_RETENTION_DAYS") {
+            let n: u32 = days.trim().parse().map_err(|_| {
+                bad(
+                    "ORCH_RETENTION_DAYS",
+                    "retention",
+                    days,
+                    "a whole number of days".to_owned(),
+                )
+            })?;
+            self.retention = Retention::days(n);
+            self.sources
+                .insert("retention.logs", Source::Env("ORCH_RETENTION_DAYS"));
+            self.sources
+                .insert("retention.runs", Source::Env("ORCH_RETENTION_DAYS"));
+        }
+        if let Some(jobs) = env.get("ORCH_JOBS") {
+            self.jobs = jobs.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                bad("ORCH_JOBS", "run.jobs", jobs, "a number, at least 1".to_owned())
+            })?;
+            self.sources.insert("run.jobs", Source::Env("ORCH_JOBS"));
+        }
+        if let Some(text) = env.get("ORCH_PARQUET_COMPRESSION") {
+            self.parquet_compression = parse_compression(text).map_err(|why| {
+                bad(
+                    "ORCH_PARQUET_COMPRESSION",
+                    "io.parquet_compression",
+                    text,
+                    why,
+                )
+            })?;
+            self.sources.insert(
+                "io.parquet_compression",
+                Source::Env("ORCH_PARQUET_COMPRESSION"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The state directory: the run store and the default I/O manager's files.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Sets the state directory.
+    pub fn set_home(&mut self, home: impl Into<PathBuf>) {
+        self.home = home.into();
+        self.sources.insert("home", Source::Builder);
+    }
+
+    /// How long history is kept.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Sets how long history is kept.
+    pub fn set_retention(&mut self, retention: Retention) {
+        self.retention = retention;
+        self.sources.insert("retention.logs", Source::Builder);
+        self.sources.insert("retention.runs", Source::Builder);
+    }
+
+    /// How many sync assets a run runs at once, unless the run says otherwise.
+    pub fn jobs(&self) -> usize {
+        self.jobs
+    }
+
+    /// Sets the default parallelism.
+    pub fn set_jobs(&mut self, jobs: usize) {
+        self.jobs = jobs.max(1);
+        self.sources.insert("run.jobs", Source::Builder);
+    }
+
+    /// How the default I/O manager compresses Parquet files.
+    pub fn parquet_compression(&self) -> ParquetCompression {
+        self.parquet_compression
+    }
+
+    /// Sets the Parquet compression of the default I/O manager.
+    pub fn set_parquet_compression(&mut self, compression: ParquetCompression) {
+        self.parquet_compression = compression;
+        self.sources
+            .insert("io.parquet_compression", Source::Builder);
+    }
+
+    /// Every value, as written in the file, with where it came from: what `orch config`
+    /// prints.
+    pub fn entries(&self) -> Vec<(&'static str, String, Source)> {
+        let source = |key: &'static str| self.sources.get(key).cloned().unwrap_or(Source::Default);
+        vec![
+            ("home", self.home.display().to_string(), source("home")),
+            (
+                "retention.logs",
+                format_age(self.retention.logs),
+                source("retention.logs"),
+            ),
+            (
+                "retention.runs",
+                format_age(self.retention.runs),
+                source("retention.runs"),
+            ),
+            ("run.jobs", self.jobs.to_string(), source("run.jobs")),
+            (
+                "io.parquet_compression",
+                format_compression(self.parquet_compression),
+                source("io.parquet_compression"),
+            ),
+        ]
+    }
+}
+
+fn parse_age(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e}; write a duration such as \"30d\" or \"12h\""))
+}
+
+fn format_age(age: Duration) -> String {
+    let days = age.as_secs() / 86_400;
+    if age.as_secs() == days * 86_400 {
+        format!("{days}d")
+    } else {
+        humantime::format_duration(age).to_string()
+    }
+}
+
+fn parse_compression(text: &str) -> Result<ParquetCompression, String> {
+    let text = text.trim().to_ascii_lowercase();
+    let zstd_level = |level: &str| {
+        level
+            .parse::<i32>()
+            .ok()
+            .filter(|l| (1..=22).contains(l))
+            .ok_or_else(|| "a zstd level is 1 to 22".to_owned())
+    };
+    match text.as_str() {
+        "lz4" => Ok(ParquetCompression::Lz4),
+        "zstd" => Ok(ParquetCompression::Zstd(3)),
+        "snappy" => Ok(ParquetCompression::Snappy),
+        "none" | "uncompressed" => Ok(ParquetCompression::Uncompressed),
+        other => match other.strip_prefix("zstd:") {
+            Some(level) => zstd_level(level).map(ParquetCompression::Zstd),
+            None => Err("use lz4, zstd, zstd:LEVEL, snappy or none".to_owned()),
+        },
+    }
+}
+
+fn format_compression(compression: ParquetCompression) -> String {
+    match compression {
+        ParquetCompression::Lz4 => "lz4".to_owned(),
+        ParquetCompression::Zstd(level) => format!("zstd:{level}"),
+        ParquetCompression::Snappy => "snappy".to_owned(),
+        ParquetCompression::Uncompressed => "none".to_owned(),
+        other => format!("{other:?}").to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "home = \"state\"\n[retention]\nlogs = \"7d\"\n[run]\njobs = 3\n[io]\nparquet_compression = \"zstd:5\"\n",
+        )
+        .unwrap();
+        let config = Config::discover(dir.path(), env(&[("ORCH_JOBS", "5")])).unwrap();
+        assert_eq!(config.home(), dir.path().join("state"));
+        assert_eq!(config.retention().logs, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.retention().runs, Duration::from_secs(90 * 86_400));
+        assert_eq!(config.jobs(), 5);
+        assert_eq!(config.parquet_compression(), ParquetCompression::Zstd(5));
+        let entries = config.entries();
+        let source = |key| entries.iter().find(|e| e.0 == key).unwrap().2.clone();
+        assert_eq!(source("home"), Source::File(dir.path().join(CONFIG_FILE)));
+        assert_eq!(source("run.jobs"), Source::Env("ORCH_JOBS"));
+        assert_eq!(source("retention.runs"), Source::Default);
+    }
+
+    #[test]
+    fn an_unknown_key_or_a_bad_value_names_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "[run]\njbos = 3\n").unwrap();
+        let err = Config::discover(dir.path(), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("orch.toml is invalid"), "{err}");
+        assert!(err.contains("jbos"), "{err}");
+        std::fs::write(dir.path().join(CONFIG_FILE), "[io]\nparquet_compression = \"gzip\"\n")
+            .unwrap();
+        let err = Config::discover(dir.path(), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("invalid io.parquet_compression `gzip`"), "{err}");
+        assert!(err.contains("use lz4, zstd"), "{err}");
+        let err = Config::discover(dir.path().join("none").as_path(), env(&[("ORCH_JOBS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "$ORCH_JOBS: invalid run.jobs `0`: a number, at least 1");
+    }
+
+    #[test]
+    fn retention_days_from_the_environment_set_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::discover(dir.path(), env(&[("ORCH_RETENTION_DAYS", "2")])).unwrap();
+        assert_eq!(config.retention(), Retention::days(2));
+        assert!(Config::discover(dir.path(), env(&[("ORCH_RETENTION_DAYS", "two")])).is_err());
+    }
+}

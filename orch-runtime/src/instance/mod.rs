@@ -1,0 +1,326 @@
+//! [`Instance`]: one value that holds the configuration, the run store, the I/O managers and
+//! the resources, opened once and shared by the command line, tests, programs embedding
+//! orch and (next) the daemon and the web UI. It submits runs ([`Instance::submit`]) and
+//! broadcasts their events to subscribers ([`Instance::subscribe`]).
+
+mod config;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use orch_core::RunId;
+use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use config::{CONFIG_FILE, Config, ConfigError, Source};
+
+use crate::io::{IoManager, IoManagers};
+use crate::materialize::Materialize;
+use crate::run::{RunHandle, RunRequest};
+use crate::storage::{EventRecord, SqliteStorage, Storage, StorageError};
+
+/// How many events the live feed holds for a slow subscriber before it loses the oldest (it
+/// is told how many with `RecvError::Lagged`, and can read them back from the store).
+const FEED_CAPACITY: usize = 16_384;
+
+/// Why an instance could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InstanceError {
+    /// The configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The run store could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A deployment of orch as one value: configuration, run store, I/O managers, resources and
+/// the live feed of events. Cheap to clone (clones share everything).
+///
+/// ```no_run
+/// use orch_runtime::{Instance, RunRequest};
+/// let instance = Instance::open(".orch")?;
+/// let mut feed = instance.subscribe();
+/// let run = instance.submit(RunRequest::select("+report")?);
+/// println!("started run {}", run.run_id());
+/// let result = run.wait()?;
+/// assert!(result.success());
+/// # let _ = feed.try_recv();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Instance {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    storage: Arc<dyn Storage>,
+    io: Arc<IoManagers>,
+    resources: Arc<orch_core::Resources>,
+    /// Where run lock files prove a run's owner alive; `None` for an ephemeral instance.
+    locks: Option<PathBuf>,
+    ephemeral: bool,
+    feed: broadcast::Sender<EventRecord>,
+    /// The runtime submitted runs use when the caller is not on one, made on first use.
+    runtime: OnceLock<tokio::runtime::Runtime>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping a runtime from async code panics; letting its threads go does not.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("home", &self.inner.config.home())
+            .field("ephemeral", &self.inner.ephemeral)
+            .field("io", &self.inner.io)
+            .field("resources", &self.inner.resources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Instance {
+    /// The instance whose state lives in `home` (the run store `home/orch.db`, outputs under
+    /// `home/storage`), with the default configuration otherwise.
+    pub fn open(home: impl Into<PathBuf>) -> Result<Instance, InstanceError> {
+        Instance::builder().home(home).build()
+    }
+
+    /// An instance that writes nothing to disk: the run store is in memory and every output
+    /// is kept in memory (as by `io_manager = "memory"`), all gone with the last clone. Like
+    /// Dagster's ephemeral instance; what tests use.
+    pub fn ephemeral() -> Instance {
+        Instance::builder()
+            .ephemeral()
+            .build()
+            .expect("an in-memory SQLite database always opens")
+    }
+
+    /// A builder, starting from the default configuration.
+    pub fn builder() -> InstanceBuilder {
+        InstanceBuilder::default()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The run store.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// The I/O managers.
+    pub fn io_managers(&self) -> &Arc<IoManagers> {
+        &self.inner.io
+    }
+
+    /// The resources `#[resource]` parameters receive.
+    pub fn resources(&self) -> &Arc<orch_core::Resources> {
+        &self.inner.resources
+    }
+
+    /// Whether nothing is written to disk.
+    pub fn is_ephemeral(&self) -> bool {
+        self.inner.ephemeral
+    }
+
+    /// A run of `request` in this instance, to configure further (injected values, a sink,
+    /// `jobs`) and run in this thread.
+    pub fn materialize(&self, request: RunRequest) -> Materialize<'static> {
+        Materialize::request(request).instance(self)
+    }
+
+    /// Starts the run `request` asks for and returns at once with its id. The run goes on in
+    /// the background (several may be in flight at once); its events reach every
+    /// [`subscriber`](Instance::subscribe) and the store. Reasons it cannot start (a bad
+    /// selection, an invalid partition, a missing resource, an asset another run holds) come
+    /// from [`RunHandle::wait`].
+    pub fn submit(&self, request: RunRequest) -> RunHandle {
+        let run_id = RunId::new();
+        let cancel = CancellationToken::new();
+        let run = Materialize::request(request)
+            .instance(self)
+            .run_id(run_id.clone())
+            .keep_outputs(false)
+            .cancel_token(cancel.clone());
+        let (tx, done) = oneshot::channel();
+        let task = async move {
+            let _ = tx.send(run.run_async().await);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn(task)),
+            Err(_) => drop(self.runtime().spawn(task)),
+        }
+        RunHandle {
+            run_id,
+            cancel,
+            done,
+            _instance: self.clone(),
+        }
+    }
+
+    /// A live feed of every event of every run this instance makes, from now on: run started
+    /// and ended, asset started, retried, materialized, failed, skipped, canceled. Events
+    /// arrive as the executor emits them, before the store commits them, so they carry no
+    /// sequence number; another process follows the store instead
+    /// ([`Storage::events_since`]).
+    pub fn subscribe(&self) -> broadcast::Receiver<EventRecord> {
+        self.inner.feed.subscribe()
+    }
+
+    /// The feed's sender, for the run's store sink.
+    pub(crate) fn feed(&self) -> broadcast::Sender<EventRecord> {
+        self.inner.feed.clone()
+    }
+
+    /// Sends an event to the live feed (if anyone listens).
+    pub(crate) fn publish(&self, event: EventRecord) {
+        if self.inner.feed.receiver_count() > 0 {
+            let _ = self.inner.feed.send(event);
+        }
+    }
+
+    /// The directory of run locks, for a file store.
+    pub(crate) fn home_for_locks(&self) -> Option<&Path> {
+        self.inner.locks.as_deref()
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.inner.runtime.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(crate::default_jobs())
+                .thread_name("orch-run")
+                .enable_all()
+                .build()
+                .expect("the OS can start the run threads")
+        })
+    }
+}
+
+/// Builds an [`Instance`]: configuration, custom I/O managers, resources.
+#[derive(Default)]
+pub struct InstanceBuilder {
+    config: Config,
+    ephemeral: bool,
+    io_managers: Vec<(String, Arc<dyn IoManager>)>,
+    resources: Arc<orch_core::Resources>,
+    storage: Option<Arc<dyn Storage>>,
+}
+
+impl std::fmt::Debug for InstanceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceBuilder")
+            .field("config", &self.config)
+            .field("ephemeral", &self.ephemeral)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstanceBuilder {
+    /// Starts from `config` (e.g. [`Config::discover`]'s) instead of the defaults.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The state directory.
+    pub fn home(mut self, home: impl Into<PathBuf>) -> Self {
+        self.config.set_home(home);
+        self
+    }
+
+    /// Nothing on disk (see [`Instance::ephemeral`]).
+    pub fn ephemeral(mut self) -> Self {
+        self.ephemeral = true;
+        self
+    }
+
+    /// How long history is kept.
+    pub fn retention(mut self, retention: crate::storage::Retention) -> Self {
+        self.config.set_retention(retention);
+        self
+    }
+
+    /// How many sync assets a run runs at once by default.
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.config.set_jobs(jobs);
+        self
+    }
+
+    /// How the default I/O manager compresses Parquet files.
+    pub fn parquet_compression(mut self, compression: crate::io::ParquetCompression) -> Self {
+        self.config.set_parquet_compression(compression);
+        self
+    }
+
+    /// Registers an I/O manager under `name`, for `#[asset(io_manager = "name")]`.
+    pub fn io_manager(mut self, name: impl Into<String>, manager: Arc<dyn IoManager>) -> Self {
+        self.io_managers.push((name.into(), manager));
+        self
+    }
+
+    /// Uses these resources (replacing any added before).
+    pub fn resources(mut self, resources: Arc<orch_core::Resources>) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    /// Adds `value` as the resource of type `T`.
+    pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        Arc::make_mut(&mut self.resources).insert(value);
+        self
+    }
+
+    /// Records into this store instead of the one the configuration names.
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Opens the store (creating and migrating it as needed) and builds the instance.
+    pub fn build(self) -> Result<Instance, InstanceError> {
+        let home = self.config.home().to_owned();
+        let (storage, locks): (Arc<dyn Storage>, Option<PathBuf>) =
+            match (self.storage, self.ephemeral) {
+                (Some(storage), _) => (storage, (!self.ephemeral).then(|| home.clone())),
+                (None, true) => (Arc::new(SqliteStorage::in_memory()?), None),
+                (None, false) => (Arc::new(SqliteStorage::open(&home)?), Some(home.clone())),
+            };
+        let mut io = if self.ephemeral {
+            IoManagers::in_memory()
+        } else {
+            let mut io = IoManagers::new(home.clone());
+            io.set_fs(
+                crate::io::FsIoManager::new(IoManagers::storage_dir(&home))
+                    .parquet_compression(self.config.parquet_compression()),
+            );
+            io
+        };
+        for (name, manager) in self.io_managers {
+            io.register(name, manager);
+        }
+        let (feed, _) = broadcast::channel(FEED_CAPACITY);
+        Ok(Instance {
+            inner: Arc::new(Inner {
+                config: self.config,
+                storage,
+                io: Arc::new(io),
+                resources: self.resources,
+                locks,
+                ephemeral: self.ephemeral,
+                feed,
+                runtime: OnceLock::new(),
+            }),
+        })
+    }
+}

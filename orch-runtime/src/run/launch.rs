@@ -1,0 +1,363 @@
+//! Turning a [`RunRequest`] into a run: resolve the target, check the partitions, load what
+//! the selection does not compute, plan, claim the assets in the store, execute, make the
+//! outputs durable and record the end. [`Materialize`](crate::Materialize) and
+//! [`Instance::submit`](crate::Instance::submit) both come here.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use orch_core::{AssetGraph, AssetId, AssetSelection, RunId};
+use tokio_util::sync::CancellationToken;
+
+use super::{PartitionScope, RunRequest, RunTarget};
+use crate::events::{EventSink, RunEvent};
+use crate::executor::{self, ExecOptions, Provided};
+use crate::instance::Instance;
+use crate::io::{InputContext, LoadError};
+use super::partitions::{
+    StoredDynamicPartitions, all_partitions, check_partition, check_range, stored_version,
+    takes_same_partition,
+};
+use crate::materialize::{MaterializeError, definitions};
+use crate::plan::{Plan, PlanError, missing_inputs};
+use crate::result::RunResult;
+use crate::staleness::stale_assets;
+use crate::storage::{
+    EventKind, EventRecord, RunLock, RunRecord, StorageError, StoreSink,
+};
+
+/// Everything a launch needs besides the request.
+pub(crate) struct Launch<'s> {
+    pub(crate) request: RunRequest,
+    pub(crate) run_id: RunId,
+    pub(crate) injected: Vec<(orch_core::StaticKey, orch_core::__private::Value)>,
+    pub(crate) jobs: usize,
+    pub(crate) keep_outputs: bool,
+    pub(crate) sink: Option<&'s mut dyn EventSink>,
+    pub(crate) instance: Option<Instance>,
+    pub(crate) resources: Option<Arc<orch_core::Resources>>,
+    pub(crate) cancel: CancellationToken,
+}
+
+/// Sends each event to the store's sink, then to the caller's.
+struct Tee<'a, 'b>(&'a mut dyn EventSink, &'b mut StoreSink);
+
+impl EventSink for Tee<'_, '_> {
+    fn on_event(&mut self, event: &RunEvent<'_>) {
+        self.1.on_event(event);
+        self.0.on_event(event);
+    }
+}
+
+/// Runs the launch to its end. Errors are reasons the run could not start; an asset that
+/// fails is an outcome in the [`RunResult`].
+pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeError> {
+    let graph = definitions().map_err(MaterializeError::Definitions)?;
+    let Launch {
+        request,
+        run_id,
+        injected,
+        jobs,
+        keep_outputs,
+        sink,
+        instance,
+        resources,
+        cancel,
+    } = launch;
+    let RunTarget::Selection(selection) = &request.target;
+    let mut selected = selection.resolve(graph)?;
+    let mut provided: Vec<Provided> = Vec::with_capacity(injected.len());
+    for (key, value) in injected {
+        let key = key.to_key();
+        let id = graph
+            .id_of(&key)
+            .ok_or_else(|| MaterializeError::UnknownInjection(key.to_string()))?;
+        provided.push(Provided {
+            id,
+            value,
+            loaded: false,
+            data_version: None,
+        });
+    }
+    let (partition, range): (Option<String>, Option<Arc<[String]>>) = match &request.partitions
+    {
+        PartitionScope::None => (None, None),
+        PartitionScope::Key(key) => (Some(key.clone()), None),
+        PartitionScope::Range(keys) => (None, Some(keys.iter().cloned().collect())),
+    };
+    // Every partition key of the run: one, or a range's.
+    let keys: Option<Arc<[String]>> = match (&range, &partition) {
+        (Some(range), _) => Some(Arc::clone(range)),
+        (None, Some(key)) => Some(Arc::from([key.clone()])),
+        (None, None) => None,
+    };
+    check_partition(
+        graph,
+        &selected,
+        keys.as_deref(),
+        instance.as_ref().map(|i| &**i.storage()),
+    )?;
+    if range.is_some() {
+        check_range(graph, &selected)?;
+        if instance.is_none() {
+            return Err(PlanError::BadRange(
+                "splits its outputs into stored partitions: record the run (the command line always does)".to_owned(),
+            )
+            .into());
+        }
+    }
+    let resources = resources
+        .or_else(|| instance.as_ref().map(|i| Arc::clone(i.resources())))
+        .unwrap_or_default();
+    let mut ignore = |_: &RunEvent<'_>| {};
+    let sink: &mut dyn EventSink = match sink {
+        Some(sink) => sink,
+        None => &mut ignore,
+    };
+    let opts = ExecOptions {
+        jobs,
+        keep_outputs,
+        run_id: run_id.clone(),
+        run_lock: None,
+        io: None,
+        partition: partition.clone(),
+        range: range.clone(),
+        resources: Arc::clone(&resources),
+        dynamic: None,
+        cancel,
+    };
+    let Some(instance) = instance else {
+        if request.only_stale {
+            return Err(MaterializeError::StaleNeedsStore);
+        }
+        let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
+        let plan = Plan::new(graph, &selected, &ids)?;
+        check_resources(graph, &plan, &resources)?;
+        return Ok(executor::execute(graph, plan, provided, opts, sink).await);
+    };
+
+    let storage = Arc::clone(instance.storage());
+    let latest = storage.latest_materializations()?;
+    if request.only_stale {
+        let stale = stale_assets(graph, &latest);
+        selected.retain(|&id| stale[id].is_some());
+        if selected.is_empty() {
+            return Ok(RunResult::nothing_to_do(graph, run_id));
+        }
+    }
+    let scope = Scope {
+        partition: partition.as_deref(),
+        range: range.as_deref(),
+    };
+    load_stored_inputs(graph, &instance, &selected, scope, &latest, &mut provided)?;
+    let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
+    let plan = Plan::new(graph, &selected, &ids)?;
+    check_resources(graph, &plan, &resources)?;
+    for &id in &plan.order {
+        let node = graph.node(id);
+        instance.io_managers().for_asset(&node.key, node.def)?;
+    }
+
+    // Held until the run is recorded as ended and its last task is over; if the process
+    // dies, the OS drops it and the next start sees the run as crashed. (An ephemeral
+    // instance's store dies with the process: nothing to prove.)
+    let run_lock = match instance.home_for_locks() {
+        Some(dir) => Some(Arc::new(RunLock::acquire(dir, run_id.as_str())?)),
+        None => None,
+    };
+    let opts = ExecOptions {
+        run_lock,
+        io: Some(Arc::clone(instance.io_managers())),
+        dynamic: Some(Arc::new(StoredDynamicPartitions(Arc::clone(&storage)))),
+        ..opts
+    };
+    // Claims are per asset, and per partition for partitioned assets, so runs of different
+    // partitions of one asset go on side by side.
+    let planned: Vec<String> = plan
+        .order
+        .iter()
+        .flat_map(|&a| {
+            let node = graph.node(a);
+            match (&node.partitions, &keys) {
+                (Some(_), Some(keys)) => keys
+                    .iter()
+                    .map(|partition| format!("{}[{partition}]", node.key))
+                    .collect(),
+                _ => vec![node.key.to_string()],
+            }
+        })
+        .collect();
+    let record = RunRecord::new(
+        run_id.clone(),
+        &request,
+        u32::try_from(planned.len()).unwrap_or(u32::MAX),
+    );
+    storage.begin_run(&record, &planned)?;
+    instance.publish(EventRecord {
+        message: Some(record.describe()),
+        ..EventRecord::new(run_id.clone(), None, EventKind::RunStarted)
+    });
+    let mut store = StoreSink::new(
+        Arc::clone(&storage),
+        graph,
+        run_id.clone(),
+        keys.clone(),
+        Some(instance.feed()),
+    );
+    let mut result =
+        executor::execute(graph, plan, provided, opts, &mut Tee(sink, &mut store)).await;
+    let written = store.finish();
+    // Outputs are durable before the run is recorded as ended.
+    let flushed = instance
+        .io_managers()
+        .flush()
+        .map_err(|source| StorageError::Io {
+            path: instance.config().home().join("storage"),
+            source: std::io::Error::other(source),
+        });
+    let status = result.status();
+    let ended = storage.end_run(run_id.as_str(), status, SystemTime::now());
+    instance.publish(EventRecord {
+        duration: Some(result.duration()),
+        ..EventRecord::new(run_id.clone(), None, EventKind::RunEnded(status))
+    });
+    result.storage_error = written.and(flushed).and(ended).err();
+    Ok(result)
+}
+
+/// The run's partitions, for loading inputs.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    partition: Option<&'a str>,
+    range: Option<&'a [String]>,
+}
+
+/// Loads from their I/O managers the inputs that the selection does not compute, as stored by
+/// earlier runs, with the data versions to record as consumed. Inputs that a consumer maps to
+/// other partitions are loaded by the consumer's task when it runs (after its upstream).
+fn load_stored_inputs(
+    graph: &'static AssetGraph,
+    instance: &Instance,
+    selected: &[AssetId],
+    scope: Scope<'_>,
+    latest: &std::collections::HashMap<String, EventRecord>,
+    provided: &mut Vec<Provided>,
+) -> Result<(), MaterializeError> {
+    let storage = &**instance.storage();
+    let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
+    for (consumer, up) in missing_inputs(graph, selected, &ids) {
+        let node = graph.node(up);
+        // Consumers that map their partitions (`#[partitions(last = 7)]`) load what they
+        // read themselves, when they run; if no consumer takes this one's own partition,
+        // there is nothing to load now.
+        if !takes_same_partition(graph, selected, up) {
+            // The version recorded as the consumer's input: that of the partitions its
+            // mapping reads.
+            let mapping = (0..graph.node(consumer).inputs.len())
+                .find(|&i| graph.node(consumer).inputs[i] == up)
+                .map(|i| graph.node(consumer).input_mapping(i));
+            let data_version = match (&node.partitions, scope.partition, mapping) {
+                (Some(partitions), Some(partition), Some(mapping)) => {
+                    match partitions.mapped(partition, mapping, jiff::Timestamp::now()) {
+                        Ok(keys) => stored_version(storage, &node.key, &keys)?,
+                        Err(_) => None,
+                    }
+                }
+                _ => None,
+            };
+            // The consumer's task replaces this placeholder with the mapped partitions.
+            provided.push(Provided {
+                id: up,
+                value: Arc::new(()),
+                loaded: true,
+                data_version,
+            });
+            continue;
+        }
+        let manager = instance.io_managers().for_asset(&node.key, node.def)?;
+        let partition = node.partitions.as_ref().and(scope.partition);
+        let ctx = InputContext {
+            key: &node.key,
+            partition,
+            output_type: node.def.output_type,
+            codec: node.def.codec,
+        };
+        let never = |partition: Option<String>| {
+            MaterializeError::from(PlanError::NeverMaterialized {
+                asset: graph.node(consumer).key.clone(),
+                upstream: node.key.clone(),
+                partition,
+            })
+        };
+        let (value, data_version) = match (&node.partitions, scope.range) {
+            // A run over a range reads the range of a partitioned input (frames, concatenated).
+            (Some(_), Some(range)) => {
+                let value = manager.load_partitions(&ctx, range).map_err(|e| match e {
+                    LoadError::Missing { .. } => never(match (range.first(), range.last()) {
+                        (Some(first), Some(last)) => Some(format!("{first}..{last}")),
+                        _ => None,
+                    }),
+                    e => e.into(),
+                })?;
+                (value, stored_version(storage, &node.key, range)?)
+            }
+            // An unpartitioned consumer of a partitioned input reads every partition.
+            (Some(_), None) if scope.partition.is_none() => {
+                let (keys, data_version) = all_partitions(graph, consumer, up, storage)?;
+                (manager.load_partitions(&ctx, &keys)?, data_version)
+            }
+            _ => {
+                let value = match manager.load_input(&ctx) {
+                    Ok(value) => value,
+                    Err(LoadError::Missing { .. }) => {
+                        return Err(never(partition.map(str::to_owned)));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let data_version = match partition {
+                    Some(partition) => storage
+                        .partition_statuses(&node.key.to_string())?
+                        .into_iter()
+                        .find(|s| s.partition == partition)
+                        .and_then(|s| s.data_version),
+                    None => latest
+                        .get(&node.key.to_string())
+                        .and_then(|e| e.data_version.clone()),
+                };
+                (value, data_version)
+            }
+        };
+        provided.push(Provided {
+            id: up,
+            value,
+            loaded: true,
+            data_version,
+        });
+    }
+    Ok(())
+}
+
+/// Every resource the planned assets take is configured (checked before anything runs).
+fn check_resources(
+    graph: &AssetGraph,
+    plan: &Plan,
+    resources: &orch_core::Resources,
+) -> Result<(), MaterializeError> {
+    for &id in &plan.order {
+        let node = graph.node(id);
+        if let Some(missing) = node.def.resources.iter().find(|r| !resources.contains(r)) {
+            return Err(MaterializeError::MissingResource {
+                asset: node.key.clone(),
+                location: node.def.location,
+                resource: missing.short_name(),
+                configured: resources.names(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The selection of a request built from text, parsed (errors surface at launch).
+pub(crate) fn parse_selection(text: &str) -> Result<AssetSelection, MaterializeError> {
+    Ok(text.parse::<AssetSelection>()?)
+}

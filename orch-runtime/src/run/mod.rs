@@ -1,0 +1,13 @@
+//! Runs as values: the [`RunRequest`] that asks for one, the [`RunHandle`] that follows one
+//! submitted to an [`Instance`](crate::Instance), and the launch that turns a request into a
+//! planned, claimed, executed and recorded run.
+
+mod handle;
+pub(crate) mod launch;
+pub(crate) mod partitions;
+mod reexecute;
+mod request;
+
+pub use handle::RunHandle;
+pub use reexecute::Reexecution;
+pub use request::{PartitionScope, RunRequest, RunTarget, Trigger};

@@ -1,0 +1,112 @@
+//! [`Reexecution`]: the request that repeats an earlier run, read back from the run store's
+//! structured record (its target, partitions in order, tags), never from display text.
+
+use std::collections::HashSet;
+
+use orch_core::{AssetGraph, AssetSelection};
+
+use super::{PartitionScope, RunRequest, Trigger};
+use crate::storage::{EventKind, EventRecord, RunRecord, Storage, StorageError};
+
+/// An earlier run to make again: all of it, or (with [`Reexecution::from_failure`]) only what
+/// did not succeed (failed, skipped, canceled, or cut short by a crash). The new run covers
+/// the same partitions, carries the same tags, and names the earlier run as its parent.
+#[derive(Clone, Debug)]
+pub struct Reexecution {
+    parent: RunRecord,
+    events: Vec<EventRecord>,
+    from_failure: bool,
+}
+
+impl Reexecution {
+    /// The run `id_or_prefix` of `storage`.
+    pub fn of(storage: &dyn Storage, id_or_prefix: &str) -> Result<Reexecution, StorageError> {
+        let parent = storage.run(id_or_prefix)?;
+        let events = storage.events(parent.id.as_str())?;
+        Ok(Reexecution {
+            parent,
+            events,
+            from_failure: false,
+        })
+    }
+
+    /// Only the assets that did not succeed.
+    pub fn from_failure(mut self) -> Self {
+        self.from_failure = true;
+        self
+    }
+
+    /// The run being repeated.
+    pub fn parent(&self) -> &RunRecord {
+        &self.parent
+    }
+
+    /// The request for the new run, or `None` when there is nothing to do (every asset of
+    /// the run succeeded and only failures were asked for). Its assets are the earlier run's
+    /// target resolved again; for a `--stale` run, or a target that no longer resolves, the
+    /// assets it has events for.
+    pub fn request(&self, graph: &AssetGraph) -> Result<Option<RunRequest>, orch_core::SelectionError> {
+        let resolved = match self.parent.only_stale {
+            true => None,
+            false => self
+                .parent
+                .target
+                .parse::<AssetSelection>()
+                .and_then(|s| s.resolve(graph))
+                .ok(),
+        };
+        let mut assets: Vec<String> = match resolved {
+            Some(ids) => ids
+                .iter()
+                .map(|&id| graph.node(id).key.to_string())
+                .collect(),
+            None => self
+                .events
+                .iter()
+                .filter_map(|e| e.asset.as_ref().map(ToString::to_string))
+                .collect(),
+        };
+        assets.sort();
+        assets.dedup();
+        if self.from_failure {
+            let succeeded: HashSet<String> = self
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::Materialized)
+                .filter_map(|e| e.asset.as_ref().map(ToString::to_string))
+                .collect();
+            assets.retain(|a| !succeeded.contains(a));
+        }
+        if assets.is_empty() {
+            return Ok(None);
+        }
+        let mut request = RunRequest::selection(AssetSelection::keys(&assets)?)
+            .partitions(self.partitions())
+            .with_trigger(Trigger::Reexecution)
+            .parent(self.parent.id.clone());
+        request.tags = self.parent.tags.clone();
+        Ok(Some(request))
+    }
+
+    /// The earlier run's partitions: as recorded with it, in the definition's order. A run
+    /// recorded before requests were stored has them only on its events: in the order they
+    /// first appear there (the order it ran them), never sorted as text.
+    fn partitions(&self) -> PartitionScope {
+        if self.parent.partitions != PartitionScope::None {
+            return self.parent.partitions.clone();
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for e in &self.events {
+            if let Some(p) = &e.partition
+                && !seen.contains(p)
+            {
+                seen.push(p.clone());
+            }
+        }
+        match seen.len() {
+            0 => PartitionScope::None,
+            1 => PartitionScope::Key(seen.remove(0)),
+            _ => PartitionScope::Range(seen),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The storage conformance suite: what every [`Storage`] backend must do, written once
+//! against `&dyn Storage`. The SQLite store runs it on a file and in memory
+//! (`sqlite_tests.rs`); a later PostgreSQL store runs the same functions.
+//!
+//! Each check takes a fresh, empty store from the factory. Liveness (claims held by a live
+//! owner) is backend-specific and tested beside each backend.
+
+use std::time::{Duration, SystemTime};
+
+use orch_core::{AssetKey, MetadataValue, RunId};
+
+use super::{EventKind, EventRecord, RunFilter, RunRecord, RunStatus, Storage};
+use crate::run::{PartitionScope, RunRequest, Trigger};
+
+/// A fresh, empty store.
+pub(crate) type Factory<'a> = &'a dyn Fn() -> Box<dyn Storage>;
+
+/// Every check, each on its own fresh store.
+pub(crate) fn run_all(factory: Factory<'_>) {
+    run_ids_resolve_by_unique_prefix(&*factory());
+    a_run_request_round_trips(&*factory());
+    run_events_bracket_the_asset_events(&*factory());
+    events_are_read_incrementally_by_sequence(&*factory());
+    runs_filter_and_page(&*factory());
+    materializations_and_partitions_are_kept(&*factory());
+    dynamic_partitions_keep_their_order(&*factory());
+    heartbeats_are_recorded(&*factory());
+}
+
+fn begin(store: &dyn Storage, id: &str, request: &RunRequest) -> RunRecord {
+    let run = RunRecord::new(RunId::from(id), request, 1);
+    store.begin_run(&run, &[]).unwrap();
+    run
+}
+
+fn asset_event(run: &str, asset: &str, kind: EventKind) -> EventRecord {
+    EventRecord::new(
+        RunId::from(run),
+        Some(asset.parse::<AssetKey>().unwrap()),
+        kind,
+    )
+}
+
+fn run_ids_resolve_by_unique_prefix(store: &dyn Storage) {
+    for id in ["abc1", "abc2", "def"] {
+        begin(store, id, &RunRequest::all());
+    }
+    assert_eq!(store.run("d").unwrap().id, "def");
+    assert_eq!(store.run("abc2").unwrap().id, "abc2");
+    let err = store.run("abc").unwrap_err().to_string();
+    assert!(err.contains("matches several runs"), "{err}");
+    let err = store.run("x").unwrap_err().to_string();
+    assert!(err.contains("no run has the id `x`"), "{err}");
+}
+
+fn a_run_request_round_trips(store: &dyn Storage) {
+    // Static partitions in definition order, which is not text order.
+    let request = RunRequest::select("+report and not group:slow")
+        .unwrap()
+        .partition_range(["eu", "us", "apac"])
+        .tag("team", "data")
+        .tag("ticket", "OPS-1")
+        .with_trigger(Trigger::Backfill {
+            backfill_id: "b1".into(),
+        })
+        .parent(RunId::from("parent-run"))
+        .only_stale();
+    begin(store, "r1", &request);
+    let run = store.run("r1").unwrap();
+    assert_eq!(run.request().unwrap(), request);
+    assert_eq!(
+        run.partitions,
+        PartitionScope::Range(vec!["eu".into(), "us".into(), "apac".into()])
+    );
+    assert_eq!(run.status, RunStatus::Running);
+    assert!(run.owner.is_some());
+    assert_eq!(
+        run.describe(),
+        "stale in (+report and not group:slow) partitions eu..apac"
+    );
+    begin(store, "r2", &RunRequest::all().partition("2024-01-05"));
+    assert_eq!(
+        store.run("r2").unwrap().partitions,
+        PartitionScope::Key("2024-01-05".into())
+    );
+}
+
+fn run_events_bracket_the_asset_events(store: &dyn Storage) {
+    begin(store, "r1", &RunRequest::all());
+    store
+        .append(&[asset_event("r1", "a", EventKind::Started)], &[])
+        .unwrap();
+    store
+        .end_run("r1", RunStatus::Canceled, SystemTime::now())
+        .unwrap();
+    let kinds: Vec<EventKind> = store
+        .events("r1")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::RunStarted,
+            EventKind::Started,
+            EventKind::RunEnded(RunStatus::Canceled)
+        ]
+    );
+    let run = store.run("r1").unwrap();
+    assert_eq!(run.status, RunStatus::Canceled);
+    assert!(run.ended.is_some());
+    let ended = store.events("r1").unwrap().pop().unwrap();
+    assert_eq!(ended.asset, None);
+    assert!(ended.duration.is_some());
+}
+
+fn events_are_read_incrementally_by_sequence(store: &dyn Storage) {
+    begin(store, "r1", &RunRequest::all());
+    begin(store, "r2", &RunRequest::all());
+    for i in 0..5 {
+        let run = if i % 2 == 0 { "r1" } else { "r2" };
+        let mut e = asset_event(run, &format!("a{i}"), EventKind::Materialized);
+        e.metadata = vec![("rows".into(), MetadataValue::Int(i))];
+        e.inputs = vec![("up".into(), Some(format!("v{i}")))];
+        store.append(&[e], &[]).unwrap();
+    }
+    let all = store.events_since(0, 0).unwrap();
+    assert_eq!(all.len(), 7, "two run starts and five asset events");
+    let seqs: Vec<u64> = all.iter().map(|e| e.seq.unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    // Following from the third event on, two at a time.
+    let page = store.events_since(seqs[2], 2).unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.seq.unwrap()).collect::<Vec<_>>(),
+        seqs[3..5]
+    );
+    // One run's events after a sequence number.
+    let r1: Vec<EventRecord> = store.events("r1").unwrap();
+    assert_eq!(r1.len(), 4);
+    let rest = store.events_after("r1", r1[1].seq.unwrap(), 0).unwrap();
+    assert_eq!(rest, r1[2..]);
+    assert_eq!(
+        rest[0].metadata,
+        [("rows".to_owned(), MetadataValue::Int(2))]
+    );
+    assert_eq!(rest[0].inputs, [("up".to_owned(), Some("v2".to_owned()))]);
+    assert!(
+        store
+            .events_since(seqs[6], 0)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn runs_filter_and_page(store: &dyn Storage) {
+    let t0 = SystemTime::now() - Duration::from_secs(100);
+    for i in 0..6u64 {
+        let mut request = RunRequest::all();
+        if i % 2 == 0 {
+            request = request.tag("kind", "even");
+        }
+        if i == 5 {
+            request = request.with_trigger(Trigger::Reexecution);
+        }
+        let mut run = RunRecord::new(RunId::from(format!("run{i}")), &request, 1);
+        run.started = t0 + Duration::from_secs(i);
+        store.begin_run(&run, &[]).unwrap();
+    }
+    store
+        .end_run("run1", RunStatus::Failed, SystemTime::now())
+        .unwrap();
+    let ids = |filter: &RunFilter| -> Vec<String> {
+        store
+            .runs(filter)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id.to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(&RunFilter::default()),
+        ["run5", "run4", "run3", "run2", "run1", "run0"]
+    );
+    assert_eq!(ids(&RunFilter::recent(2)), ["run5", "run4"]);
+    assert_eq!(
+        ids(&RunFilter::recent(2).after(RunId::from("run4"))),
+        ["run3", "run2"]
+    );
+    assert_eq!(
+        ids(&RunFilter::default().tag("kind", "even")),
+        ["run4", "run2", "run0"]
+    );
+    assert_eq!(
+        ids(&RunFilter::default().status(RunStatus::Failed)),
+        ["run1"]
+    );
+    assert_eq!(
+        ids(&RunFilter::default().trigger("reexecution")),
+        ["run5"]
+    );
+    let mut window = RunFilter::default();
+    window.since = Some(t0 + Duration::from_secs(2));
+    window.before = Some(t0 + Duration::from_secs(4));
+    assert_eq!(ids(&window), ["run3", "run2"]);
+    assert_eq!(
+        store.run("run0").unwrap().tags.get("kind").map(String::as_str),
+        Some("even")
+    );
+}
+
+fn materializations_and_partitions_are_kept(store: &dyn Storage) {
+    begin(store, "r1", &RunRequest::all());
+    let mut a = asset_event("r1", "raw/a", EventKind::Materialized);
+    a.data_version = Some("v1".into());
+    let mut p = asset_event("r1", "daily", EventKind::Materialized);
+    p.partition = Some("2024-01-01".into());
+    p.data_version = Some("p1".into());
+    let mut f = asset_event("r1", "daily", EventKind::Failed);
+    f.partition = Some("2024-01-02".into());
+    store.append(&[a, p, f], &[]).unwrap();
+    let latest = store.latest_materializations().unwrap();
+    assert_eq!(latest["raw/a"].data_version.as_deref(), Some("v1"));
+    assert_eq!(
+        store.materializations("raw/a", 5).unwrap()[0].run_id,
+        "r1"
+    );
+    let mut statuses = store.partition_statuses("daily").unwrap();
+    statuses.sort_by(|x, y| x.partition.cmp(&y.partition));
+    assert_eq!(statuses.len(), 2);
+    assert_eq!(statuses[0].kind, EventKind::Materialized);
+    assert_eq!(statuses[0].data_version.as_deref(), Some("p1"));
+    assert_eq!(statuses[1].kind, EventKind::Failed);
+    let states = store.asset_states().unwrap();
+    assert!(states["raw/a"].last_materialized.is_some());
+}
+
+fn dynamic_partitions_keep_their_order(store: &dyn Storage) {
+    let keys = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        store
+            .add_dynamic_partitions("customers", &keys(&["zed", "amy"]))
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .add_dynamic_partitions("customers", &keys(&["amy", "bob"]))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.dynamic_partitions("customers").unwrap(),
+        keys(&["zed", "amy", "bob"])
+    );
+}
+
+fn heartbeats_are_recorded(store: &dyn Storage) {
+    let mut run = RunRecord::new(RunId::from("r1"), &RunRequest::all(), 1);
+    run.heartbeat = Some(SystemTime::now() - Duration::from_secs(3600));
+    store.begin_run(&run, &[]).unwrap();
+    let before = store.run("r1").unwrap().heartbeat.unwrap();
+    store.heartbeat("r1").unwrap();
+    let after = store.run("r1").unwrap().heartbeat.unwrap();
+    assert!(after > before + Duration::from_secs(3000));
+}

@@ -1,0 +1,392 @@
+//! What the run store keeps: runs, events and log lines, as owned values. [`EventRecord`] is
+//! the one event vocabulary: the store writes it, the live feed of an
+//! [`Instance`](crate::Instance) broadcasts it, the command line prints it, and (next) the UI
+//! renders it. It is serde-serializable so a server can hand it out as JSON.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use orch_core::{AssetKey, LogLevel, MetadataValue, RunId};
+use serde::{Deserialize, Serialize};
+
+use crate::run::{PartitionScope, RunRequest, RunTarget, Trigger};
+
+/// Where a run is in its life. Stored as its lowercase name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RunStatus {
+    /// Accepted, waiting for a slot (a run queue; not used by in-process runs yet).
+    Queued,
+    /// Being planned and claimed.
+    Starting,
+    /// Running (or its process died and nobody has noticed yet).
+    Running,
+    /// Every planned asset succeeded.
+    Succeeded,
+    /// An asset failed.
+    Failed,
+    /// Someone asked it to stop, and it stopped.
+    Canceled,
+    /// The process died mid-run (found at the next start).
+    Crashed,
+}
+
+impl RunStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Starting => "starting",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Canceled => "canceled",
+            RunStatus::Crashed => "crashed",
+        }
+    }
+
+    /// Reads a stored spelling (`started`, from stores written before run states, is
+    /// `Running`); `None` for text no version of orch wrote.
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        Some(match text {
+            "queued" => RunStatus::Queued,
+            "starting" => RunStatus::Starting,
+            "running" | "started" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "canceled" => RunStatus::Canceled,
+            "crashed" => RunStatus::Crashed,
+            _ => return None,
+        })
+    }
+
+    /// Whether the run has ended (succeeded, failed, canceled or crashed).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Canceled | RunStatus::Crashed
+        )
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// One run as stored: the request that started it, where it is, and how many assets ended
+/// how.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RunRecord {
+    /// The run id.
+    pub id: RunId,
+    /// The target as stored (a selection in the CLI's syntax; `*` for everything).
+    pub target: String,
+    /// The partitions it materializes, in the definition's order.
+    pub partitions: PartitionScope,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+    /// What started it.
+    pub trigger: Trigger,
+    /// The run it re-executes, if any.
+    pub parent: Option<RunId>,
+    /// Whether its target was narrowed to the stale assets.
+    pub only_stale: bool,
+    /// Where it is.
+    pub status: RunStatus,
+    /// When it started.
+    pub started: SystemTime,
+    /// When it ended, if it did.
+    pub ended: Option<SystemTime>,
+    /// How many assets (times partitions) were planned.
+    pub planned: u32,
+    /// Per status, how many asset events ended so (materialized, failed, skipped).
+    pub counts: (u32, u32, u32),
+    /// Who runs it: the process (`pid@host`) that holds it.
+    pub owner: Option<String>,
+    /// When its owner last said it is alive.
+    pub heartbeat: Option<SystemTime>,
+}
+
+impl RunRecord {
+    /// A run of `request` starting now, with `planned` planned assets.
+    pub fn new(id: RunId, request: &RunRequest, planned: u32) -> RunRecord {
+        RunRecord {
+            id,
+            target: request.target.to_string(),
+            partitions: request.partitions.clone(),
+            tags: request.tags.clone(),
+            trigger: request.trigger.clone(),
+            parent: request.parent.clone(),
+            only_stale: request.only_stale,
+            status: RunStatus::Running,
+            started: SystemTime::now(),
+            ended: None,
+            planned,
+            counts: (0, 0, 0),
+            owner: Some(owner()),
+            heartbeat: Some(SystemTime::now()),
+        }
+    }
+
+    /// The request this run was made from, to make it again. Fails only if the stored
+    /// target no longer parses (runs recorded before targets were stored apart from their
+    /// `--stale` flag and partitions).
+    pub fn request(&self) -> Result<RunRequest, orch_core::SelectionError> {
+        Ok(RunRequest {
+            target: RunTarget::Selection(self.target.parse()?),
+            partitions: self.partitions.clone(),
+            tags: self.tags.clone(),
+            trigger: self.trigger.clone(),
+            parent: self.parent.clone(),
+            only_stale: self.only_stale,
+        })
+    }
+
+    /// The target, the stale flag and the partitions, as one line (`stale in (+b) partition
+    /// 2024-01-05`).
+    pub fn describe(&self) -> String {
+        let mut text = match self.only_stale {
+            true => format!("stale in ({})", self.target),
+            false => self.target.clone(),
+        };
+        if self.partitions != PartitionScope::None {
+            text.push(' ');
+            text.push_str(&self.partitions.to_string());
+        }
+        text
+    }
+}
+
+/// This process, as a run's owner: `pid@host`.
+pub(crate) fn owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    format!("{}@{}", std::process::id(), host)
+}
+
+/// What happened: to an asset, or to the run as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The run was planned and began (no asset).
+    RunStarted,
+    /// The run ended with this status (no asset).
+    RunEnded(RunStatus),
+    /// An asset's function was called.
+    Started,
+    /// An attempt failed and it will be retried.
+    Retried,
+    /// It produced its output.
+    Materialized,
+    /// Its last attempt failed (or its process died).
+    Failed,
+    /// An upstream failed, so it did not run.
+    Skipped,
+    /// The run was canceled before it ran.
+    Canceled,
+}
+
+impl EventKind {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::RunStarted => "run_started",
+            EventKind::RunEnded(status) => match status {
+                RunStatus::Succeeded => "run_succeeded",
+                RunStatus::Failed => "run_failed",
+                RunStatus::Canceled => "run_canceled",
+                RunStatus::Crashed => "run_crashed",
+                _ => "run_ended",
+            },
+            EventKind::Started => "started",
+            EventKind::Retried => "retried",
+            EventKind::Materialized => "materialized",
+            EventKind::Failed => "failed",
+            EventKind::Skipped => "skipped",
+            EventKind::Canceled => "canceled",
+        }
+    }
+
+    /// Reads a stored spelling.
+    pub fn parse(text: &str) -> Option<EventKind> {
+        Some(match text {
+            "run_started" => EventKind::RunStarted,
+            "run_succeeded" => EventKind::RunEnded(RunStatus::Succeeded),
+            "run_failed" => EventKind::RunEnded(RunStatus::Failed),
+            "run_canceled" => EventKind::RunEnded(RunStatus::Canceled),
+            "run_crashed" => EventKind::RunEnded(RunStatus::Crashed),
+            "started" => EventKind::Started,
+            "retried" => EventKind::Retried,
+            "materialized" => EventKind::Materialized,
+            "failed" => EventKind::Failed,
+            "skipped" => EventKind::Skipped,
+            "canceled" => EventKind::Canceled,
+            _ => return None,
+        })
+    }
+
+    /// Whether it is about the whole run rather than one asset.
+    pub fn is_run_event(self) -> bool {
+        matches!(self, EventKind::RunStarted | EventKind::RunEnded(_))
+    }
+}
+
+/// One event: what the executor emitted, what the store keeps, what subscribers receive.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EventRecord {
+    /// The store-wide sequence number, increasing in the order the store recorded the
+    /// events; `None` on the live feed, where an event arrives before its batch is committed.
+    /// Read the store from `seq` onwards ([`Storage::events_since`](super::Storage::events_since))
+    /// to follow runs from another process.
+    pub seq: Option<u64>,
+    /// The run.
+    pub run_id: RunId,
+    /// The asset; `None` for run events.
+    pub asset: Option<AssetKey>,
+    /// The partition, for partitioned assets.
+    pub partition: Option<String>,
+    /// What happened.
+    pub kind: EventKind,
+    /// When.
+    pub time: SystemTime,
+    /// Which attempt (from 1), where it applies.
+    pub attempt: Option<u32>,
+    /// Wall time of the attempt (materialized, failed) or of the run (run ended).
+    pub duration: Option<Duration>,
+    /// The error (failed, retried), the failed upstream (skipped) or the run's target (run
+    /// started).
+    pub message: Option<String>,
+    /// The asset's code version when it ran.
+    pub code_version: Option<String>,
+    /// Metadata attached by the asset (materialized).
+    pub metadata: Vec<(String, MetadataValue)>,
+    /// The stored output's data version (materialized, when an I/O manager stored it).
+    pub data_version: Option<String>,
+    /// The data versions of the upstream values consumed (materialized), by upstream key.
+    pub inputs: Vec<(String, Option<String>)>,
+}
+
+impl EventRecord {
+    /// An event of `kind` in run `run_id`, now, with nothing else filled in.
+    pub fn new(run_id: RunId, asset: Option<AssetKey>, kind: EventKind) -> EventRecord {
+        EventRecord {
+            seq: None,
+            run_id,
+            asset,
+            partition: None,
+            kind,
+            time: SystemTime::now(),
+            attempt: None,
+            duration: None,
+            message: None,
+            code_version: None,
+            metadata: Vec::new(),
+            data_version: None,
+            inputs: Vec::new(),
+        }
+    }
+
+    /// Whether this is an event of `asset` (by key as written, `prefix/name`).
+    pub fn is_of(&self, asset: &str) -> bool {
+        self.asset.as_ref().is_some_and(|a| a == asset)
+    }
+}
+
+/// The last outcome of one partition (see [`Storage::partition_statuses`](super::Storage::partition_statuses)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartitionStatus {
+    /// The partition key.
+    pub partition: String,
+    /// `Materialized` or `Failed`.
+    pub kind: EventKind,
+    /// The run that decided it.
+    pub run_id: String,
+    /// When.
+    pub time: SystemTime,
+    /// The stored output's data version (materialized).
+    pub data_version: Option<String>,
+}
+
+/// One captured log line as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// The asset that wrote it.
+    pub asset: String,
+    /// When.
+    pub time: SystemTime,
+    /// Severity.
+    pub level: LogLevel,
+    /// Text.
+    pub message: String,
+}
+
+/// The latest thing that happened to one asset, for `list`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AssetState {
+    /// When it last materialized, if ever.
+    pub last_materialized: Option<SystemTime>,
+    /// Its latest final event: materialized, failed or skipped.
+    pub last_status: Option<EventKind>,
+}
+
+/// Which runs [`Storage::runs`](super::Storage::runs) returns: newest first, filtered, one
+/// page at a time.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct RunFilter {
+    /// Only runs in one of these states (any state when empty).
+    pub status: Vec<RunStatus>,
+    /// Only runs with this trigger kind (`manual`, `backfill`, `reexecution`).
+    pub trigger: Option<String>,
+    /// Only runs with this tag and value.
+    pub tag: Option<(String, String)>,
+    /// Only runs that started at or after this time.
+    pub since: Option<SystemTime>,
+    /// Only runs that started before this time.
+    pub before: Option<SystemTime>,
+    /// At most this many (0: no limit).
+    pub limit: usize,
+    /// Only runs after this one in the order (newest first): the last id of the previous page.
+    pub cursor: Option<RunId>,
+}
+
+impl RunFilter {
+    /// The `limit` most recent runs.
+    pub fn recent(limit: usize) -> RunFilter {
+        RunFilter {
+            limit,
+            ..RunFilter::default()
+        }
+    }
+
+    /// Only runs in `status`.
+    pub fn status(mut self, status: RunStatus) -> RunFilter {
+        self.status.push(status);
+        self
+    }
+
+    /// Only runs tagged `key=value`.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> RunFilter {
+        self.tag = Some((key.into(), value.into()));
+        self
+    }
+
+    /// Only runs started by this kind of trigger.
+    pub fn trigger(mut self, kind: impl Into<String>) -> RunFilter {
+        self.trigger = Some(kind.into());
+        self
+    }
+
+    /// The page after the run `last` (the last one of the previous page).
+    pub fn after(mut self, last: RunId) -> RunFilter {
+        self.cursor = Some(last);
+        self
+    }
+}
