@@ -30,7 +30,9 @@ fn slow_report(ctx: &AssetContext) -> Result<u64, BoxError> {
     let mut done = 0;
     for chunk in 0..600 {
         if ctx.is_cancelled() {
-            return Err(format!("stopped after {chunk} of 600 chunks: the run was canceled").into());
+            return Err(
+                format!("stopped after {chunk} of 600 chunks: the run was canceled").into(),
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
         done += 1;
@@ -71,7 +73,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Err(RecvError::Closed) => break,
         };
-        let asset = event.asset.as_ref().map_or("run".to_owned(), ToString::to_string);
+        let asset = event
+            .asset
+            .as_ref()
+            .map_or("run".to_owned(), ToString::to_string);
         println!(
             "  [{}] {asset:<13} {}",
             event.run_id.short(),
@@ -89,11 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let daily = daily.wait()?;
     let report = report.wait()?;
-    println!(
-        "daily: {}; reports: {}",
-        daily.status(),
-        report.status()
-    );
+    println!("daily: {}; reports: {}", daily.status(), report.status());
 
     println!("\nrecent runs:");
     for run in instance.storage().runs(&RunFilter::recent(5))? {

@@ -621,9 +621,17 @@ fn embedded_example_submits_two_runs_follows_them_live_and_cancels_one() {
     let out = example_in(home.path(), "embedded", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("daily: succeeded; reports: canceled"), "{text}");
+    assert!(
+        text.contains("daily: succeeded; reports: canceled"),
+        "{text}"
+    );
     // The live feed showed both runs' events as they came.
-    for line in ["orders        materialized", "slow_report   started", "report_email  canceled", "run           run_canceled"] {
+    for line in [
+        "orders        materialized",
+        "slow_report   started",
+        "report_email  canceled",
+        "run           run_canceled",
+    ] {
         assert!(text.contains(line), "`{line}` missing in:\n{text}");
     }
     let runs: Vec<&str> = text
@@ -632,14 +640,25 @@ fn embedded_example_submits_two_runs_follows_them_live_and_cancels_one() {
         .skip(1)
         .collect();
     assert_eq!(runs.len(), 2, "{text}");
-    assert!(runs.iter().any(|l| l.contains("succeeded") && l.contains("group:daily")));
-    assert!(runs.iter().any(|l| l.contains("canceled") && l.contains("group:reports")));
+    assert!(
+        runs.iter()
+            .any(|l| l.contains("succeeded") && l.contains("group:daily"))
+    );
+    assert!(
+        runs.iter()
+            .any(|l| l.contains("canceled") && l.contains("group:reports"))
+    );
 }
 
 #[test]
 fn config_says_where_each_setting_comes_from() {
     let home = tempfile::tempdir().unwrap();
-    let out = example_with(home.path(), "quickstart", &["config"], &[("ORCH_JOBS", "3")]);
+    let out = example_with(
+        home.path(),
+        "quickstart",
+        &["config"],
+        &[("ORCH_JOBS", "3")],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     let row = |key: &str| {
@@ -648,12 +667,30 @@ fn config_says_where_each_setting_comes_from() {
             .unwrap_or_else(|| panic!("no `{key}` in:\n{text}"))
             .to_owned()
     };
-    assert!(row("home").contains(&*home.path().to_string_lossy()), "{text}");
+    assert!(
+        row("home").contains(&*home.path().to_string_lossy()),
+        "{text}"
+    );
     assert!(row("home").ends_with("$ORCH_HOME"), "{text}");
-    assert!(row("run.jobs").contains(" 3 ") && row("run.jobs").ends_with("$ORCH_JOBS"), "{text}");
-    assert!(row("retention.runs").contains("90d") && row("retention.runs").ends_with("default"), "{text}");
+    assert!(
+        row("run.jobs").contains(" 3 ") && row("run.jobs").ends_with("$ORCH_JOBS"),
+        "{text}"
+    );
+    assert!(
+        row("retention.runs").contains("90d") && row("retention.runs").ends_with("default"),
+        "{text}"
+    );
     // A bad value is a usage error naming the variable.
-    let out = example_with(home.path(), "quickstart", &["config"], &[("ORCH_JOBS", "many")]);
+    let out = example_with(
+        home.path(),
+        "quickstart",
+        &["config"],
+        &[("ORCH_JOBS", "many")],
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("$ORCH_JOBS: invalid run.jobs `many`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("$ORCH_JOBS: invalid run.jobs `many`"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -86,7 +86,12 @@ fn canceling_a_run_lets_running_assets_finish_and_marks_the_rest_canceled() {
         EventKind::RunEnded(RunStatus::Canceled)
     );
     // Nothing holds the assets: a new run may take them.
-    assert!(store.runs(&RunFilter::default().status(RunStatus::Running)).unwrap().is_empty());
+    assert!(
+        store
+            .runs(&RunFilter::default().status(RunStatus::Running))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -215,7 +220,10 @@ fn a_run_that_cannot_start_says_why_from_wait() {
     let instance = Instance::ephemeral();
     let run = instance.submit(RunRequest::select("no_such_asset").unwrap());
     let err = run.wait().unwrap_err().to_string();
-    assert!(err.contains("no asset has the key `no_such_asset`"), "{err}");
+    assert!(
+        err.contains("no asset has the key `no_such_asset`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use orch::prelude::*;
 use orch::storage::{EventKind, SqliteStorage, Storage};
-use orch::{AssetStatus, MaterializeError, PlanError, Instance};
+use orch::{AssetStatus, Instance, MaterializeError, PlanError};
 
 #[asset(group = "days", partitions = daily("2024-01-01").end("2024-02-01"))]
 fn day_source(ctx: &AssetContext) -> Result<String, String> {

@@ -4,12 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use orch::io::{
-    InputContext, IoManager, LoadError, MemoryIoManager, OutputContext, Stored, Value,
-};
+use orch::io::{InputContext, IoManager, LoadError, MemoryIoManager, OutputContext, Stored, Value};
 use orch::prelude::*;
 use orch::storage::{EventKind, EventRecord, SqliteStorage, Storage};
-use orch::{AssetStatus, MaterializeError, PlanError, Instance, StaleReason};
+use orch::{AssetStatus, Instance, MaterializeError, PlanError, StaleReason};
 
 static SOURCE_VALUE: AtomicU32 = AtomicU32::new(1);
 /// Tests that run the `chain` group take turns: they set `SOURCE_VALUE`.

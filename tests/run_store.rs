@@ -7,9 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use orch::prelude::*;
 use orch::storage::{
-    EventKind, RunFilter, Retention, RunRecord, RunStatus, SqliteStorage, Storage, StorageError,
+    EventKind, Retention, RunFilter, RunRecord, RunStatus, SqliteStorage, Storage, StorageError,
 };
-use orch::{MaterializeError, Instance};
+use orch::{Instance, MaterializeError};
 
 #[asset(group = "store")]
 fn measured(ctx: &AssetContext) -> u32 {
@@ -126,7 +126,10 @@ fn runs_events_logs_and_metadata_are_recorded() {
 
     // A second run appends; `runs` lists newest first.
     let (_, rec) = recording(dir.path());
-    let second = Materialize::select("measured").instance(&rec).run().unwrap();
+    let second = Materialize::select("measured")
+        .instance(&rec)
+        .run()
+        .unwrap();
     let runs = store.runs(&RunFilter::recent(10)).unwrap();
     assert_eq!(runs[0].id, second.run_id().as_str());
     assert_eq!(runs[0].status, RunStatus::Succeeded);
@@ -219,7 +222,10 @@ fn a_second_process_is_refused_an_asset_the_first_is_materializing() {
     let mut child = spawn_child(dir.path(), "slow", 1, 3_000);
     let holder_id = wait_for_started(dir.path(), "slow");
     let (_, rec) = recording(dir.path());
-    let err = Materialize::select("slow").instance(&rec).run().unwrap_err();
+    let err = Materialize::select("slow")
+        .instance(&rec)
+        .run()
+        .unwrap_err();
     match &err {
         MaterializeError::Storage(StorageError::AssetBusy { asset, holder }) => {
             assert_eq!(asset, "slow");
@@ -308,7 +314,10 @@ fn a_killed_run_is_marked_crashed() {
 fn retention_drops_old_runs_but_keeps_the_latest_materialization() {
     let dir = tempfile::tempdir().unwrap();
     let (store, rec) = recording(dir.path());
-    let kept = Materialize::select("measured").instance(&rec).run().unwrap();
+    let kept = Materialize::select("measured")
+        .instance(&rec)
+        .run()
+        .unwrap();
     // An old run of another asset, and an old run superseded by a newer one.
     let old = SystemTime::now() - Duration::from_secs(400 * 86_400);
     for id in ["old-only", "old-superseded"] {
@@ -348,7 +357,10 @@ fn retention_drops_old_runs_but_keeps_the_latest_materialization() {
     // `old-superseded` has a larger event id than the recent run's, so make the recent run
     // the latest again.
     let (_, rec) = recording(dir.path());
-    let newest = Materialize::select("measured").instance(&rec).run().unwrap();
+    let newest = Materialize::select("measured")
+        .instance(&rec)
+        .run()
+        .unwrap();
     let deleted = store
         .apply_retention(Retention {
             logs: Duration::from_secs(86_400),

@@ -41,7 +41,11 @@ impl RunId {
 
     /// The first 8 characters, for display (the whole id if it is shorter).
     pub fn short(&self) -> &str {
-        let end = self.0.char_indices().nth(8).map_or(self.0.len(), |(i, _)| i);
+        let end = self
+            .0
+            .char_indices()
+            .nth(8)
+            .map_or(self.0.len(), |(i, _)| i);
         &self.0[..end]
     }
 }
@@ -419,7 +423,10 @@ impl AssetContext {
     /// returns early (an error, or what it has); an async asset is also dropped at its next
     /// `.await`. Always `false` in a test context.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.cancel.as_ref().is_some_and(Cancellation::is_cancelled)
+        self.inner
+            .cancel
+            .as_ref()
+            .is_some_and(Cancellation::is_cancelled)
     }
 
     /// Gives the context the run store's dynamic partitions (the executor does this for

@@ -29,7 +29,8 @@ pub(crate) mod test_support;
 
 pub use asset::{Asset, AssetDef, BoxError};
 pub use context::{
-    AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LogLevel, LogLine, MetadataValue, RunId,
+    AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LogLevel, LogLine,
+    MetadataValue, RunId,
 };
 pub use error::{DefinitionError, DefinitionErrors};
 pub use file::{FileAsset, FileChanged};

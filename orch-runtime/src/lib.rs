@@ -18,17 +18,17 @@ pub mod sql;
 mod staleness;
 pub mod storage;
 
-pub use capture::CaptureLayer;
 pub use app::App;
+pub use capture::CaptureLayer;
 pub use cli::{EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, main, run_cli};
 pub use events::{EventSink, RunEvent};
 pub use instance::{
     CONFIG_FILE, Config, ConfigError, Instance, InstanceBuilder, InstanceError, Source,
 };
 pub use materialize::{Materialize, MaterializeError, default_jobs, definitions};
-pub use run::{PartitionScope, Reexecution, RunHandle, RunRequest, RunTarget, Trigger};
-/// Cancels a run (see [`RunHandle::cancel_token`] and [`Materialize::cancel_token`]).
-pub use tokio_util::sync::CancellationToken;
 pub use plan::PlanError;
 pub use result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
+pub use run::{PartitionScope, Reexecution, RunHandle, RunRequest, RunTarget, Trigger};
 pub use staleness::{StaleReason, stale_assets};
+/// Cancels a run (see [`RunHandle::cancel_token`] and [`Materialize::cancel_token`]).
+pub use tokio_util::sync::CancellationToken;

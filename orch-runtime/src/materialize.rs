@@ -17,7 +17,6 @@ use crate::run::launch::{Launch, launch, parse_selection};
 use crate::run::{PartitionScope, RunRequest, Trigger};
 use crate::storage::StorageError;
 
-
 /// Why a run could not start. (An asset that fails is not this: it is an outcome in the
 /// [`RunResult`].)
 ///
@@ -242,8 +241,7 @@ impl<'s> Materialize<'s> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.request.partitions =
-            PartitionScope::Range(keys.into_iter().map(Into::into).collect());
+        self.request.partitions = PartitionScope::Range(keys.into_iter().map(Into::into).collect());
         self
     }
 

@@ -216,11 +216,11 @@ impl RunResult {
     pub fn success(&self) -> bool {
         !self.canceled
             && self.outcomes.iter().all(|o| {
-            matches!(
-                o.status,
-                AssetStatus::Succeeded | AssetStatus::Injected | AssetStatus::Loaded
-            )
-        })
+                matches!(
+                    o.status,
+                    AssetStatus::Succeeded | AssetStatus::Injected | AssetStatus::Loaded
+                )
+            })
     }
 
     /// Every planned asset's outcome, in the order they finished being decided.

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use orch::{AssetGraph, Materialize, Instance};
+use orch::{AssetGraph, Instance, Materialize};
 
 /// How many times each figure is measured; the median is reported.
 const RUNS: usize = 7;

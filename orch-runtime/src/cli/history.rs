@@ -156,10 +156,7 @@ pub(super) fn print_history(
     // below it.
     let mut latest_long: Vec<(String, String)> = Vec::new();
     for (i, e) in materializations.into_iter().enumerate() {
-        let mut row = vec![
-            timestamp(e.time),
-            e.run_id.short().to_owned(),
-        ];
+        let mut row = vec![timestamp(e.time), e.run_id.short().to_owned()];
         if partitioned {
             row.push(e.partition.clone().unwrap_or_else(|| "-".to_owned()));
         }

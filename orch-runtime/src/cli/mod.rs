@@ -254,7 +254,9 @@ impl Env<'_> {
         let store = instance.storage();
         let recovered = store.recover_crashed().map_err(|e| e.to_string())?;
         for id in recovered {
-            eprintln!("note: run {id} was interrupted (its process died); it is now marked crashed");
+            eprintln!(
+                "note: run {id} was interrupted (its process died); it is now marked crashed"
+            );
         }
         store
             .apply_retention(self.config.retention())
@@ -351,7 +353,9 @@ where
             ),
             Err(e) => fail_usage(&e),
         },
-        Some(Command::Partitions { asset, add }) => partitions::print_partitions(&env, &asset, &add),
+        Some(Command::Partitions { asset, add }) => {
+            partitions::print_partitions(&env, &asset, &add)
+        }
         Some(Command::History { asset, limit }) => {
             with_store(&env, |store| history::print_history(store, &asset, limit))
         }
@@ -579,7 +583,11 @@ fn finish_run(builder: Materialize<'_>, instance: Option<&Instance>) -> u8 {
 }
 
 /// The first Ctrl-C cancels the run; the second records it as canceled and exits at once.
-async fn cancel_on_ctrl_c(token: CancellationToken, store: Option<Arc<dyn Storage>>, run_id: RunId) {
+async fn cancel_on_ctrl_c(
+    token: CancellationToken,
+    store: Option<Arc<dyn Storage>>,
+    run_id: RunId,
+) {
     if tokio::signal::ctrl_c().await.is_err() {
         return; // no signal handling here: Ctrl-C keeps its default
     }

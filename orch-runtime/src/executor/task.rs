@@ -419,7 +419,9 @@ impl Task {
         logs.append(&mut new_logs);
         match attempt.result {
             // A canceled run retries nothing.
-            Err(failure) if attempt.number <= self.retries() && !self.shared.cancel.is_cancelled() => {
+            Err(failure)
+                if attempt.number <= self.retries() && !self.shared.cancel.is_cancelled() =>
+            {
                 let mut state = self.shared.lock();
                 state.queue.push(Queued::Retrying {
                     id: self.id,

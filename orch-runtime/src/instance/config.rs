@@ -189,11 +189,13 @@ impl Config {
             self.sources.insert("home", from());
         }
         if let Some(logs) = &file.retention.logs {
-            self.retention.logs = parse_age(logs).map_err(|why| bad("retention.logs", logs, why))?;
+            self.retention.logs =
+                parse_age(logs).map_err(|why| bad("retention.logs", logs, why))?;
             self.sources.insert("retention.logs", from());
         }
         if let Some(runs) = &file.retention.runs {
-            self.retention.runs = parse_age(runs).map_err(|why| bad("retention.runs", runs, why))?;
+            self.retention.runs =
+                parse_age(runs).map_err(|why| bad("retention.runs", runs, why))?;
             self.sources.insert("retention.runs", from());
         }
         if let Some(jobs) = file.run.jobs {
@@ -204,8 +206,8 @@ impl Config {
             self.sources.insert("run.jobs", from());
         }
         if let Some(text) = &file.io.parquet_compression {
-            self.parquet_compression = parse_compression(text)
-                .map_err(|why| bad("io.parquet_compression", text, why))?;
+            self.parquet_compression =
+                parse_compression(text).map_err(|why| bad("io.parquet_compression", text, why))?;
             self.sources.insert("io.parquet_compression", from());
         }
         Ok(())
@@ -240,7 +242,12 @@ impl Config {
         }
         if let Some(jobs) = env.get("ORCH_JOBS") {
             self.jobs = jobs.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                bad("ORCH_JOBS", "run.jobs", jobs, "a number, at least 1".to_owned())
+                bad(
+                    "ORCH_JOBS",
+                    "run.jobs",
+                    jobs,
+                    "a number, at least 1".to_owned(),
+                )
             })?;
             self.sources.insert("run.jobs", Source::Env("ORCH_JOBS"));
         }
@@ -414,18 +421,34 @@ mod tests {
     fn an_unknown_key_or_a_bad_value_names_the_file_and_the_key() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(CONFIG_FILE), "[run]\njbos = 3\n").unwrap();
-        let err = Config::discover(dir.path(), env(&[])).unwrap_err().to_string();
-        assert!(err.contains("orch.toml is invalid"), "{err}");
-        assert!(err.contains("jbos"), "{err}");
-        std::fs::write(dir.path().join(CONFIG_FILE), "[io]\nparquet_compression = \"gzip\"\n")
-            .unwrap();
-        let err = Config::discover(dir.path(), env(&[])).unwrap_err().to_string();
-        assert!(err.contains("invalid io.parquet_compression `gzip`"), "{err}");
-        assert!(err.contains("use lz4, zstd"), "{err}");
-        let err = Config::discover(dir.path().join("none").as_path(), env(&[("ORCH_JOBS", "0")]))
+        let err = Config::discover(dir.path(), env(&[]))
             .unwrap_err()
             .to_string();
-        assert_eq!(err, "$ORCH_JOBS: invalid run.jobs `0`: a number, at least 1");
+        assert!(err.contains("orch.toml is invalid"), "{err}");
+        assert!(err.contains("jbos"), "{err}");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[io]\nparquet_compression = \"gzip\"\n",
+        )
+        .unwrap();
+        let err = Config::discover(dir.path(), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid io.parquet_compression `gzip`"),
+            "{err}"
+        );
+        assert!(err.contains("use lz4, zstd"), "{err}");
+        let err = Config::discover(
+            dir.path().join("none").as_path(),
+            env(&[("ORCH_JOBS", "0")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "$ORCH_JOBS: invalid run.jobs `0`: a number, at least 1"
+        );
     }
 
     #[test]

@@ -9,22 +9,20 @@ use std::time::SystemTime;
 use orch_core::{AssetGraph, AssetId, AssetSelection, RunId};
 use tokio_util::sync::CancellationToken;
 
+use super::partitions::{
+    StoredDynamicPartitions, all_partitions, check_partition, check_range, stored_version,
+    takes_same_partition,
+};
 use super::{PartitionScope, RunRequest, RunTarget};
 use crate::events::{EventSink, RunEvent};
 use crate::executor::{self, ExecOptions, Provided};
 use crate::instance::Instance;
 use crate::io::{InputContext, LoadError};
-use super::partitions::{
-    StoredDynamicPartitions, all_partitions, check_partition, check_range, stored_version,
-    takes_same_partition,
-};
 use crate::materialize::{MaterializeError, definitions};
 use crate::plan::{Plan, PlanError, missing_inputs};
 use crate::result::RunResult;
 use crate::staleness::stale_assets;
-use crate::storage::{
-    EventKind, EventRecord, RunLock, RunRecord, StorageError, StoreSink,
-};
+use crate::storage::{EventKind, EventRecord, RunLock, RunRecord, StorageError, StoreSink};
 
 /// Everything a launch needs besides the request.
 pub(crate) struct Launch<'s> {
@@ -79,8 +77,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
             data_version: None,
         });
     }
-    let (partition, range): (Option<String>, Option<Arc<[String]>>) = match &request.partitions
-    {
+    let (partition, range): (Option<String>, Option<Arc<[String]>>) = match &request.partitions {
         PartitionScope::None => (None, None),
         PartitionScope::Key(key) => (Some(key.clone()), None),
         PartitionScope::Range(keys) => (None, Some(keys.iter().cloned().collect())),

@@ -45,7 +45,10 @@ impl Reexecution {
     /// the run succeeded and only failures were asked for). Its assets are the earlier run's
     /// target resolved again; for a `--stale` run, or a target that no longer resolves, the
     /// assets it has events for.
-    pub fn request(&self, graph: &AssetGraph) -> Result<Option<RunRequest>, orch_core::SelectionError> {
+    pub fn request(
+        &self,
+        graph: &AssetGraph,
+    ) -> Result<Option<RunRequest>, orch_core::SelectionError> {
         let resolved = match self.parent.only_stale {
             true => None,
             false => self

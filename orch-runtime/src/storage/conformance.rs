@@ -145,12 +145,7 @@ fn events_are_read_incrementally_by_sequence(store: &dyn Storage) {
         [("rows".to_owned(), MetadataValue::Int(2))]
     );
     assert_eq!(rest[0].inputs, [("up".to_owned(), Some("v2".to_owned()))]);
-    assert!(
-        store
-            .events_since(seqs[6], 0)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.events_since(seqs[6], 0).unwrap().is_empty());
 }
 
 fn runs_filter_and_page(store: &dyn Storage) {
@@ -195,16 +190,18 @@ fn runs_filter_and_page(store: &dyn Storage) {
         ids(&RunFilter::default().status(RunStatus::Failed)),
         ["run1"]
     );
-    assert_eq!(
-        ids(&RunFilter::default().trigger("reexecution")),
-        ["run5"]
-    );
+    assert_eq!(ids(&RunFilter::default().trigger("reexecution")), ["run5"]);
     let mut window = RunFilter::default();
     window.since = Some(t0 + Duration::from_secs(2));
     window.before = Some(t0 + Duration::from_secs(4));
     assert_eq!(ids(&window), ["run3", "run2"]);
     assert_eq!(
-        store.run("run0").unwrap().tags.get("kind").map(String::as_str),
+        store
+            .run("run0")
+            .unwrap()
+            .tags
+            .get("kind")
+            .map(String::as_str),
         Some("even")
     );
 }
@@ -221,10 +218,7 @@ fn materializations_and_partitions_are_kept(store: &dyn Storage) {
     store.append(&[a, p, f], &[]).unwrap();
     let latest = store.latest_materializations().unwrap();
     assert_eq!(latest["raw/a"].data_version.as_deref(), Some("v1"));
-    assert_eq!(
-        store.materializations("raw/a", 5).unwrap()[0].run_id,
-        "r1"
-    );
+    assert_eq!(store.materializations("raw/a", 5).unwrap()[0].run_id, "r1");
     let mut statuses = store.partition_statuses("daily").unwrap();
     statuses.sort_by(|x, y| x.partition.cmp(&y.partition));
     assert_eq!(statuses.len(), 2);

@@ -19,8 +19,7 @@ use std::time::{Duration, SystemTime};
 
 pub use locks::RunLock;
 pub use records::{
-    AssetState, EventKind, EventRecord, LogRecord, PartitionStatus, RunFilter, RunRecord,
-    RunStatus,
+    AssetState, EventKind, EventRecord, LogRecord, PartitionStatus, RunFilter, RunRecord, RunStatus,
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;

@@ -185,9 +185,8 @@ impl SqliteStorage {
             Ok((Self::run_from_row(row)?, row.get::<_, Option<String>>(13)?))
         })?;
         let mut runs = Vec::new();
-        let mut keys = conn.prepare_cached(
-            "SELECT key FROM run_partitions WHERE run_id = ?1 ORDER BY idx",
-        )?;
+        let mut keys =
+            conn.prepare_cached("SELECT key FROM run_partitions WHERE run_id = ?1 ORDER BY idx")?;
         let mut tags = conn.prepare_cached("SELECT key, value FROM run_tags WHERE run_id = ?1")?;
         for row in rows {
             let (mut run, scope) = row?;
@@ -222,7 +221,9 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, e: &EventRecord) -> rusqlite::Re
     )?;
     insert.insert(params![
         e.run_id.as_str(),
-        e.asset.as_ref().map_or_else(String::new, AssetKey::to_string),
+        e.asset
+            .as_ref()
+            .map_or_else(String::new, AssetKey::to_string),
         e.kind.as_str(),
         micros(e.time),
         e.attempt,
@@ -444,9 +445,8 @@ impl Storage for SqliteStorage {
         .map_err(|e| self.err(e))?;
         let event = EventRecord {
             time: ended,
-            duration: started.map(|s| {
-                Duration::from_micros(u64::try_from(micros(ended) - s).unwrap_or(0))
-            }),
+            duration: started
+                .map(|s| Duration::from_micros(u64::try_from(micros(ended) - s).unwrap_or(0))),
             ..EventRecord::new(RunId::from(run_id), None, EventKind::RunEnded(status))
         };
         insert_event(&tx, &event).map_err(|e| self.err(e))?;
@@ -480,7 +480,10 @@ impl Storage for SqliteStorage {
             clauses.push(format!("r.status IN ({})", list.join(", ")));
         }
         if let Some(kind) = &filter.trigger {
-            clauses.push(format!("r.trigger = {}", param(Sql::Text(kind.clone()), &mut values)));
+            clauses.push(format!(
+                "r.trigger = {}",
+                param(Sql::Text(kind.clone()), &mut values)
+            ));
         }
         if let Some((k, v)) = &filter.tag {
             let k = param(Sql::Text(k.clone()), &mut values);
@@ -490,10 +493,16 @@ impl Storage for SqliteStorage {
             ));
         }
         if let Some(since) = filter.since {
-            clauses.push(format!("r.started_us >= {}", param(Sql::Integer(micros(since)), &mut values)));
+            clauses.push(format!(
+                "r.started_us >= {}",
+                param(Sql::Integer(micros(since)), &mut values)
+            ));
         }
         if let Some(before) = filter.before {
-            clauses.push(format!("r.started_us < {}", param(Sql::Integer(micros(before)), &mut values)));
+            clauses.push(format!(
+                "r.started_us < {}",
+                param(Sql::Integer(micros(before)), &mut values)
+            ));
         }
         if let Some(cursor) = &filter.cursor {
             // Keyset paging: strictly after the cursor in (started, id) descending order.

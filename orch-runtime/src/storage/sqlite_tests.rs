@@ -108,7 +108,10 @@ mod conformance {
         let dir = tempfile::tempdir().unwrap();
         let n = std::sync::atomic::AtomicUsize::new(0);
         crate::storage::conformance::run_all(&|| {
-            let sub = dir.path().join(n.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string());
+            let sub = dir.path().join(
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    .to_string(),
+            );
             Box::new(SqliteStorage::open(&sub).unwrap())
         });
     }
