@@ -30,6 +30,13 @@ fn after_broken(broken: &u32) -> u32 {
 
 #[asset(group = "slow")]
 fn slow() -> u32 {
+    // A barrier across processes: with `ORCH_TEST_RELEASE` set, wait for that file.
+    if let Ok(release) = std::env::var("ORCH_TEST_RELEASE") {
+        while !std::path::Path::new(&release).exists() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        return 1;
+    }
     let until = std::env::var("ORCH_TEST_SLOW_MS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -151,6 +158,12 @@ fn free_b(free_a: &u32) -> u32 {
 /// `ORCH_TEST_CHILD_REPEAT` times.
 #[test]
 fn child_process() {
+    // A child that is the command line itself (`ORCH_HOME` set by the parent).
+    if let Ok(args) = std::env::var("ORCH_TEST_CHILD_CLI") {
+        let code = orch::run_cli(std::iter::once("orch").chain(args.split(' ')));
+        assert_eq!(code, std::process::ExitCode::SUCCESS);
+        return;
+    }
     let Ok(dir) = std::env::var("ORCH_TEST_CHILD_HOME") else {
         return;
     };
@@ -308,6 +321,79 @@ fn a_killed_run_is_marked_crashed() {
     assert!(failed.message.unwrap().contains("crashed"));
     // Found once: a second look changes nothing.
     assert!(store.recover_crashed().unwrap().is_empty());
+}
+
+#[test]
+fn run_show_follow_tails_a_run_of_another_process_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let mut runner = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("ORCH_TEST_CHILD_HOME", dir.path())
+        .env("ORCH_TEST_CHILD_SELECT", "slow")
+        .env("ORCH_TEST_RELEASE", &release)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run_id = wait_for_started(dir.path(), "slow");
+    // Another process follows the run from the store while `slow` waits for the release.
+    let mut follower = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("ORCH_HOME", dir.path())
+        .env(
+            "ORCH_TEST_CHILD_CLI",
+            format!("run show {} --follow", &run_id[..8]),
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(follower.stdout.take().unwrap()));
+    let mut text = String::new();
+    // The follower has printed the run so far (its table header, then `slow started`)...
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        text.push_str(&line);
+        text.push('\n');
+        if line.contains("slow") && line.contains("started") {
+            break;
+        }
+    }
+    // ...and only now may the run go on: what follows, it learns by polling the store.
+    std::fs::write(&release, b"").unwrap();
+    for line in lines {
+        text.push_str(&line.unwrap());
+        text.push('\n');
+    }
+    assert!(follower.wait().unwrap().success(), "{text}");
+    assert!(runner.wait().unwrap().success());
+    // The run was not over when the follower printed its table; the rest came by polling.
+    let followed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&run_id[..8]) && !l.starts_with("run "))
+        .collect();
+    assert!(
+        followed.iter().any(|l| l.contains("slow  materialized")),
+        "{text}"
+    );
+    assert!(
+        followed
+            .last()
+            .is_some_and(|l| l.contains("(run)  run_succeeded")),
+        "{text}"
+    );
 }
 
 #[test]

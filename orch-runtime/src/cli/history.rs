@@ -4,7 +4,10 @@ use std::time::{Duration, SystemTime};
 
 use super::progress::format_duration;
 use super::table::print_rows;
-use crate::storage::{EventKind, RunFilter, Storage, StorageError};
+use crate::storage::{EventKind, EventRecord, RunFilter, Storage, StorageError};
+
+/// How often `--follow` asks the store for new events.
+const POLL: Duration = Duration::from_millis(200);
 
 /// A time as people read it in a table: `2026-11-24 09:12:03` (UTC).
 pub(super) fn timestamp(t: SystemTime) -> String {
@@ -133,6 +136,98 @@ pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageErro
         }
     }
     Ok(())
+}
+
+/// Prints events as the store records them: of one run (by id or prefix) until it ends, or
+/// of every run (`None`) until the process is stopped. Polls by sequence number, so it works
+/// from another process than the one running.
+pub(super) fn follow(store: &dyn Storage, run: Option<&str>) -> Result<(), StorageError> {
+    let run_id = match run {
+        Some(id) => Some(store.run(id)?),
+        None => None,
+    };
+    if let Some(record) = &run_id
+        && record.status.is_finished()
+    {
+        return Ok(());
+    }
+    // From the newest event on: what came before is already printed.
+    let mut cursor = match &run_id {
+        Some(record) => store
+            .events(record.id.as_str())?
+            .last()
+            .and_then(|e| e.seq)
+            .unwrap_or(0),
+        None => latest_seq(store)?,
+    };
+    loop {
+        let page = match &run_id {
+            Some(record) => store.events_after(record.id.as_str(), cursor, 1000)?,
+            None => store.events_since(cursor, 1000)?,
+        };
+        if page.is_empty() {
+            std::thread::sleep(POLL);
+            continue;
+        }
+        for event in &page {
+            println!("{}", follow_line(event));
+            if run_id.is_some() && matches!(event.kind, EventKind::RunEnded(_)) {
+                return Ok(());
+            }
+        }
+        cursor = page.last().and_then(|e| e.seq).unwrap_or(cursor);
+    }
+}
+
+/// The sequence number of the newest event in the store.
+fn latest_seq(store: &dyn Storage) -> Result<u64, StorageError> {
+    // Runs are few next to events: the newest run's events end at or near the newest event.
+    let mut cursor = 0;
+    if let Some(newest) = store.runs(&RunFilter::recent(1))?.first() {
+        cursor = store
+            .events(newest.id.as_str())?
+            .first()
+            .and_then(|e| e.seq)
+            .unwrap_or(0)
+            .saturating_sub(1);
+    }
+    loop {
+        let page = store.events_since(cursor, 10_000)?;
+        match page.last().and_then(|e| e.seq) {
+            Some(seq) => cursor = seq,
+            None => return Ok(cursor),
+        }
+    }
+}
+
+/// One followed event: `12:03:04 1a2b3c4d  users_cleaned  materialized  rows=3`.
+fn follow_line(e: &EventRecord) -> String {
+    let asset = e
+        .asset
+        .as_ref()
+        .map_or_else(|| "(run)".to_owned(), ToString::to_string);
+    let partition = e
+        .partition
+        .as_ref()
+        .map_or_else(String::new, |p| format!("[{p}]"));
+    let detail = match e.kind {
+        EventKind::Materialized => e
+            .metadata
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .filter(|t| !t.contains('\n'))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => e.message.clone().unwrap_or_default(),
+    };
+    format!(
+        "{} {}  {asset}{partition}  {}  {detail}",
+        timestamp(e.time),
+        e.run_id.short(),
+        e.kind.as_str()
+    )
+    .trim_end()
+    .to_owned()
 }
 
 pub(super) fn print_history(

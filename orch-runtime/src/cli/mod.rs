@@ -67,6 +67,9 @@ enum Command {
         /// Only runs with this tag, as `key=value`.
         #[arg(long, value_parser = parse_tag)]
         tag: Option<(String, String)>,
+        /// Then keep printing every run's events as they are recorded, until Ctrl-C.
+        #[arg(long, short)]
+        follow: bool,
     },
     /// The effective configuration: each setting, its value and where it came from
     /// (`orch.toml`, an environment variable, or the default).
@@ -146,6 +149,10 @@ enum RunCommand {
     Show {
         /// The run id or prefix.
         id: String,
+        /// Keep printing the run's events as they are recorded (from this or another
+        /// process) until it ends.
+        #[arg(long, short)]
+        follow: bool,
     },
 }
 
@@ -313,7 +320,12 @@ where
             table::print_list(graph, ids, &states, &stale);
             EXIT_OK
         }),
-        Some(Command::Runs { limit, status, tag }) => {
+        Some(Command::Runs {
+            limit,
+            status,
+            tag,
+            follow,
+        }) => {
             let mut filter = RunFilter::recent(limit);
             if let Some(status) = status {
                 filter = filter.status(status.into());
@@ -321,11 +333,23 @@ where
             if let Some((k, v)) = tag {
                 filter = filter.tag(k, v);
             }
-            with_store(&env, |store| history::print_runs(store, &filter))
+            with_store(&env, |store| {
+                history::print_runs(store, &filter)?;
+                if follow {
+                    history::follow(store, None)?;
+                }
+                Ok(())
+            })
         }
         Some(Command::Run {
-            command: RunCommand::Show { id },
-        }) => with_store(&env, |store| history::print_run(store, &id)),
+            command: RunCommand::Show { id, follow },
+        }) => with_store(&env, |store| {
+            history::print_run(store, &id)?;
+            if follow {
+                history::follow(store, Some(&id))?;
+            }
+            Ok(())
+        }),
         Some(Command::Reexecute {
             run,
             from_failure,

@@ -191,9 +191,11 @@ fn runs_filter_and_page(store: &dyn Storage) {
         ["run1"]
     );
     assert_eq!(ids(&RunFilter::default().trigger("reexecution")), ["run5"]);
-    let mut window = RunFilter::default();
-    window.since = Some(t0 + Duration::from_secs(2));
-    window.before = Some(t0 + Duration::from_secs(4));
+    let window = RunFilter {
+        since: Some(t0 + Duration::from_secs(2)),
+        before: Some(t0 + Duration::from_secs(4)),
+        ..RunFilter::default()
+    };
     assert_eq!(ids(&window), ["run3", "run2"]);
     assert_eq!(
         store
