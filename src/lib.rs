@@ -41,8 +41,8 @@
 //!   [`AssetContext`]: key, run id, partition, logger, output metadata.
 //! - Names resolve like any Rust item: same module, or brought in with `use` (globs work).
 //! - Outputs: `T`, or `Result<T, E>` with `E: std::error::Error + Send + Sync + 'static` or
-//!   `anyhow::Error` (a return type whose last path segment is `Result` is taken as
-//!   fallible, so `anyhow::Result<T>` and `io::Result<T>` work). `T: Send + Sync + 'static`,
+//!   `anyhow::Error` (an alias of `Result` whose name ends in `Result` is fallible too:
+//!   `anyhow::Result<T>`, `io::Result<T>`, `PolarsResult<T>`). `T: Send + Sync + 'static`,
 //!   and serde's `Serialize + Deserialize` so the default I/O manager can store it between
 //!   runs (or `io_manager = "memory"`).
 //! - `async fn` and plain `fn` both work; plain functions run on a blocking pool, at most

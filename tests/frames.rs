@@ -43,6 +43,37 @@ fn long_trip_plan(long_trips: &LazyFrame) -> Result<String, BoxError> {
         .describe_optimized_plan()?)
 }
 
+/// Frames under other names: polars' `PolarsResult` and an alias of `DataFrame`.
+type Cities = DataFrame;
+
+#[asset(group = "aliased")]
+fn aliased_raw() -> PolarsResult<DataFrame> {
+    df!("city" => ["oslo", "rome"])
+}
+
+#[asset(group = "aliased")]
+fn aliased_cities(aliased_raw: &DataFrame) -> Cities {
+    aliased_raw.clone()
+}
+
+#[test]
+fn aliases_of_result_and_of_frames_are_stored_as_the_types_they_stand_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = Materialize::select("group:aliased")
+        .instance(&Instance::open(dir.path()).unwrap())
+        .run()
+        .unwrap();
+    assert!(result.success(), "{result:?}");
+    // Both are Parquet files (a serde codec would have refused a frame at compile time).
+    for key in ["aliased_raw", "aliased_cities"] {
+        let path = dir.path().join(format!("storage/{key}.parquet"));
+        let back = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        assert_eq!(back.height(), 2, "{key}");
+    }
+}
+
 fn column_f64(df: &DataFrame, name: &str) -> Vec<f64> {
     df.column(name)
         .unwrap()

@@ -540,7 +540,7 @@ fn killed_while_writing(group: &str, len: usize) {
             key: &node.key,
             partition: None,
             output_type: node.def.output_type,
-            codec: node.def.codec,
+            codec: node.def.storage_codec(),
         };
         let value = orch::io::IoManager::load_input(&io, &ctx).unwrap();
         let value = value.downcast_ref::<Vec<u8>>().unwrap();

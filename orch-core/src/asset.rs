@@ -142,7 +142,10 @@ pub struct AssetDef {
     /// filesystem manager.
     pub io_manager: Option<&'static str>,
     /// How the output becomes bytes (`None` for `io_manager = "memory"` and custom managers).
-    pub codec: Option<Codec>,
+    /// A function, because which codec an output type gets (Parquet for a polars frame, serde
+    /// otherwise) is decided by the type itself, aliases included, which const code cannot do;
+    /// read it with [`AssetDef::storage_codec`].
+    pub codec: Option<fn() -> Codec>,
     /// The output type as written, for display.
     pub output_type: &'static str,
     /// How to call it.
@@ -150,6 +153,11 @@ pub struct AssetDef {
 }
 
 impl AssetDef {
+    /// How the default I/O manager stores the output, if it does.
+    pub fn storage_codec(&self) -> Option<Codec> {
+        self.codec.map(|codec| codec())
+    }
+
     /// Whether the function is `async`.
     pub fn is_async(&self) -> bool {
         matches!(self.compute, Compute::Async(_))

@@ -280,7 +280,10 @@ fn check_partition_inputs(nodes: &[AssetNode], errors: &mut Vec<DefinitionError>
     for node in nodes {
         for (i, &up) in node.inputs.iter().enumerate() {
             let upstream = &nodes[up];
-            let frames = upstream.def.codec.is_some_and(|c| c.frame.is_some());
+            let frames = upstream
+                .def
+                .storage_codec()
+                .is_some_and(|c| c.frame.is_some());
             let mapping = node.input_mapping(i);
             if mapping != crate::partitions::PartitionMapping::Identity {
                 let problem = match (&node.partitions, &upstream.partitions) {

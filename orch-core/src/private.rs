@@ -2,6 +2,7 @@
 //! `::orch::__private`. Their names and shapes may change in any release.
 
 use std::any::Any;
+use std::marker::PhantomData;
 
 pub use crate::asset::{
     Asset, AssetDef, BoxError, BoxFuture, Codec, Compute, SourceLocation, Value,
@@ -182,13 +183,8 @@ where
     };
 }
 
-/// Checks that a frame output (a type named `DataFrame` or `LazyFrame`) can be stored as
-/// Parquet, and provides its codec.
-#[diagnostic::on_unimplemented(
-    message = "the output of asset `{Down}` is `{Self}`, which orch stores only as a polars frame",
-    label = "a `DataFrame` or `LazyFrame` output needs orch's `polars` feature (on by default) and polars' own types (`orch::polars::prelude::*`)",
-    note = "orch recognises frame outputs by the type's name; other types are stored with serde"
-)]
+/// A polars frame output (`DataFrame`, `LazyFrame`, or an alias of either), stored as
+/// Parquet; provides its codec.
 pub trait FrameStorable<Down>: Sized {
     /// The output's codec.
     const CODEC: Codec;
@@ -202,9 +198,64 @@ impl<Down> FrameStorable<Down> for polars::prelude::LazyFrame {
     const CODEC: Codec = crate::frame::polars_frames::LAZY_CODEC;
 }
 
-/// The codec of frame output type `T` of asset `Down`; see [`FrameStorable`].
-pub const fn frame_codec<T: FrameStorable<Down>, Down>() -> Codec {
-    T::CODEC
+/// Chooses the codec of output type `T` of asset `Down` by the type itself, so an alias
+/// (`type Orders = DataFrame;`) is stored as what it is. Autoref specialization: the generated
+/// code calls `(&&CodecProbe::<T, Down>::new()).kind().codec()`; method lookup tries
+/// [`ProbeFrame`] first (implemented only when `T` is a polars frame) and falls back to
+/// [`ProbeSerde`], whose `codec()` then requires [`Storable`], so an unstorable type still gets
+/// `Storable`'s message, at the output type.
+pub struct CodecProbe<T, Down>(PhantomData<fn() -> (T, Down)>);
+
+impl<T, Down> CodecProbe<T, Down> {
+    /// The probe.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        CodecProbe(PhantomData)
+    }
+}
+
+/// `T` is a frame: stored as Parquet.
+pub struct FrameKind<T, Down>(PhantomData<fn() -> (T, Down)>);
+/// `T` is anything else: stored with serde (if it can be).
+pub struct SerdeKind<T, Down>(PhantomData<fn() -> (T, Down)>);
+
+/// The preferred candidate: frames.
+pub trait ProbeFrame<T, Down> {
+    /// The kind of output.
+    fn kind(&self) -> FrameKind<T, Down>;
+}
+impl<T: FrameStorable<Down>, Down> ProbeFrame<T, Down> for &CodecProbe<T, Down> {
+    fn kind(&self) -> FrameKind<T, Down> {
+        FrameKind(PhantomData)
+    }
+}
+
+/// The fallback candidate: serde.
+pub trait ProbeSerde<T, Down> {
+    /// The kind of output.
+    fn kind(&self) -> SerdeKind<T, Down>;
+}
+impl<T, Down> ProbeSerde<T, Down> for CodecProbe<T, Down> {
+    fn kind(&self) -> SerdeKind<T, Down> {
+        SerdeKind(PhantomData)
+    }
+}
+
+impl<T: FrameStorable<Down>, Down> FrameKind<T, Down> {
+    /// The frame codec.
+    pub fn codec(self) -> Codec {
+        T::CODEC
+    }
+}
+
+impl<T, Down> SerdeKind<T, Down> {
+    /// The serde codec; requires `T: Storable<Down>`, whose message explains what to do.
+    pub fn codec(self) -> Codec
+    where
+        T: Storable<Down>,
+    {
+        T::CODEC
+    }
 }
 
 // A consumer may take a `LazyFrame` from an upstream that produces a `DataFrame`, and the
@@ -228,9 +279,4 @@ where
     T: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     Ok(std::sync::Arc::new(postcard::from_bytes::<T>(bytes)?))
-}
-
-/// The codec of output type `T` of asset `Down`; see [`Storable`].
-pub const fn codec<T: Storable<Down>, Down>() -> Codec {
-    T::CODEC
 }

@@ -337,12 +337,18 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
     // The default manager stores bytes: the output must be serde-storable (checked here, at
     // the output type). Other managers take the value as it is.
     let codec = match &attrs.io_manager {
-        None if is_frame(out_ty) => {
-            quote_spanned!(out_span=> ::core::option::Option::Some(#krate::frame_codec::<#out_ty, #name>()))
-        }
-        None => {
-            quote_spanned!(out_span=> ::core::option::Option::Some(#krate::codec::<#out_ty, #name>()))
-        }
+        // Frame or serde is decided by the type (see `CodecProbe`), so aliases work; spanned on
+        // the output type, where an unstorable type's error belongs.
+        None => quote_spanned! {out_span=>
+            ::core::option::Option::Some({
+                fn __orch_codec() -> #krate::Codec {
+                    #[allow(unused_imports)]
+                    use #krate::{ProbeFrame as _, ProbeSerde as _};
+                    (&&#krate::CodecProbe::<#out_ty, #name>::new()).kind().codec()
+                }
+                __orch_codec
+            })
+        },
         Some(_) => quote!(::core::option::Option::None),
     };
     let retry_delay_ms = attrs.retry_delay_ms;

@@ -328,14 +328,16 @@ pub(crate) fn nameable_output(sig: &syn::Signature) -> Option<Type> {
     }
 }
 
-/// `T` of a return type written `Result<T, E>` (or an alias such as `anyhow::Result<T>` or
-/// `io::Result<T>`): the last path segment is `Result` with type arguments.
+/// `T` of a return type written `Result<T, E>` or an alias of it whose name ends in
+/// `Result` (`anyhow::Result<T>`, `io::Result<T>`, `PolarsResult<T>`, a crate's own
+/// `MyResult<T>`): the last path segment ends in `Result` and has type arguments, the first
+/// of which is the success type.
 fn result_ok_type(ty: &Type) -> Option<Type> {
     let Type::Path(path) = ungroup(ty) else {
         return None;
     };
     let last = path.path.segments.last()?;
-    if last.ident != "Result" {
+    if !last.ident.to_string().ends_with("Result") {
         return None;
     }
     let syn::PathArguments::AngleBracketed(args) = &last.arguments else {

@@ -169,7 +169,7 @@ impl Task {
             run_id: &self.shared.run_id,
             partition: self.shared.partition_of(self.id),
             output_type: node.def.output_type,
-            codec: node.def.codec,
+            codec: node.def.storage_codec(),
         };
         let store = || match self.shared.range_of(self.id) {
             Some(keys) => crate::io::partitioned::store_range(node, manager, &ctx, value, keys),

@@ -438,7 +438,7 @@ impl IoManager for FsIoManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orch_core::__private::codec;
+    use orch_core::__private::Storable;
     use orch_core::RunId;
     use std::cell::Cell;
 
@@ -489,7 +489,7 @@ mod tests {
     struct Marker;
 
     fn ctx<'a>(key: &'a AssetKey, run: &'a RunId) -> (OutputContext<'a>, InputContext<'a>) {
-        let codec = Some(codec::<Vec<String>, Marker>());
+        let codec = Some(<Vec<String> as Storable<Marker>>::CODEC);
         (
             OutputContext {
                 key,

@@ -20,7 +20,7 @@ pub(crate) fn store_range(
     keys: &[String],
 ) -> Result<Stored, BoxError> {
     let (Some(frame), Some(column), Some(partitions)) = (
-        node.def.codec.and_then(|c| c.frame),
+        node.def.storage_codec().and_then(|c| c.frame),
         node.def.partition_by,
         node.partitions.as_ref(),
     ) else {
@@ -96,7 +96,7 @@ pub(crate) fn load_mapped(
         key: &upstream.key,
         partition: keys.first().map(String::as_str),
         output_type: upstream.def.output_type,
-        codec: upstream.def.codec,
+        codec: upstream.def.storage_codec(),
     };
     let loaded = match mapping {
         PartitionMapping::Last(_) => manager.load_partitions(&ctx, &keys),

@@ -277,7 +277,7 @@ fn load_stored_inputs(
             key: &node.key,
             partition,
             output_type: node.def.output_type,
-            codec: node.def.codec,
+            codec: node.def.storage_codec(),
         };
         let never = |partition: Option<String>| {
             MaterializeError::from(PlanError::NeverMaterialized {
