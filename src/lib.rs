@@ -94,7 +94,8 @@ pub use orch_runtime::{
     Config, ConfigError, EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, EventSink,
     Instance, InstanceBuilder, InstanceError, Materialize, MaterializeError, PartitionScope,
     PlanError, Reexecution, RunEvent, RunHandle, RunRequest, RunResult, RunTarget, Source,
-    StaleReason, Trigger, default_jobs, definitions, main, run_cli, stale_assets,
+    StaleInputs, StaleReason, Staleness, Trigger, default_jobs, definitions, main, run_cli,
+    stale_assets, staleness,
 };
 pub use orch_runtime::{io, storage};
 /// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's

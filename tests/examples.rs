@@ -477,6 +477,17 @@ fn partitioned_backfill_reports_a_failed_day_and_reruns_it() {
     let events: i64 = week.iter().map(|d| i64::from(d.day())).sum();
     let row = format!("│ eu     ┆ {events:<6} ┆ {:<4} │", week.len());
     assert!(text.contains(&row), "{row}\n{text}");
+
+    // Every partition of every asset is up to date now, each decided partition by partition
+    // (the quarter against all days combined, the rolling week against its seven days).
+    let out = run(&["materialize", "--stale"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("everything is up to date"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
 
 #[test]

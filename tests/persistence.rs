@@ -57,8 +57,8 @@ fn status<'a>(result: &'a orch::RunResult, key: &str) -> &'a AssetStatus {
 fn stale(dir: &std::path::Path) -> Vec<(String, StaleReason)> {
     let store = SqliteStorage::open(dir).unwrap();
     let graph = orch::definitions().unwrap();
-    let latest = store.latest_materializations().unwrap();
-    orch::stale_assets(graph, &latest)
+    let inputs = orch::StaleInputs::load(graph, &store).unwrap();
+    orch::stale_assets(graph, &inputs)
         .into_iter()
         .enumerate()
         .filter_map(|(id, reason)| Some((graph.node(id).key.to_string(), reason?)))

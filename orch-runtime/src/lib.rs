@@ -29,6 +29,6 @@ pub use materialize::{Materialize, MaterializeError, default_jobs, definitions};
 pub use plan::PlanError;
 pub use result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
 pub use run::{PartitionScope, Reexecution, RunHandle, RunRequest, RunTarget, Trigger};
-pub use staleness::{StaleReason, stale_assets};
+pub use staleness::{StaleInputs, StaleReason, Staleness, stale_assets, staleness};
 /// Cancels a run (see [`RunHandle::cancel_token`] and [`Materialize::cancel_token`]).
 pub use tokio_util::sync::CancellationToken;

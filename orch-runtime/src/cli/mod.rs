@@ -24,6 +24,7 @@ use crate::app::App;
 use crate::instance::{Config, Instance};
 use crate::materialize::{Materialize, MaterializeError, default_jobs, definitions};
 use crate::run::{Reexecution, RunRequest};
+use crate::staleness::StaleInputs;
 use crate::storage::{RunFilter, RunStatus, Storage, StorageError};
 
 /// Exit code when every asset succeeded.
@@ -303,12 +304,12 @@ where
         None => materialize_everything(&env),
         Some(Command::Materialize(args)) => materialize(&env, args),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
-            let (states, latest) = match env.existing().and_then(|found| match found {
+            let (states, inputs) = match env.existing().and_then(|found| match found {
                 Some(i) => {
-                    let s = i.storage();
+                    let s = &**i.storage();
                     Ok((
                         s.asset_states().map_err(|e| e.to_string())?,
-                        s.latest_materializations().map_err(|e| e.to_string())?,
+                        StaleInputs::load(graph, s).map_err(|e| e.to_string())?,
                     ))
                 }
                 None => Ok(Default::default()),
@@ -316,7 +317,7 @@ where
                 Ok(found) => found,
                 Err(e) => return fail_usage(&e),
             };
-            let stale = crate::staleness::stale_assets(graph, &latest);
+            let stale = crate::staleness::stale_assets(graph, &inputs);
             table::print_list(graph, ids, &states, &stale);
             EXIT_OK
         }),
@@ -389,17 +390,14 @@ where
         }
         Some(Command::Lineage { select, format }) => {
             with_selection(select.as_deref(), |graph, ids| {
-                let latest = match env.existing().and_then(|found| match found {
-                    Some(i) => i
-                        .storage()
-                        .latest_materializations()
-                        .map_err(|e| e.to_string()),
-                    None => Ok(Default::default()),
+                let inputs = match env.existing().and_then(|found| match found {
+                    Some(i) => StaleInputs::load(graph, &**i.storage()).map_err(|e| e.to_string()),
+                    None => Ok(StaleInputs::none()),
                 }) {
-                    Ok(latest) => latest,
+                    Ok(inputs) => inputs,
                     Err(e) => return fail_usage(&e),
                 };
-                let stale = crate::staleness::stale_assets(graph, &latest);
+                let stale = crate::staleness::stale_assets(graph, &inputs);
                 let text = lineage::render(graph, ids, format, &stale);
                 let _ = std::io::stdout().lock().write_all(text.as_bytes());
                 EXIT_OK
@@ -546,11 +544,77 @@ fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
             }
         },
     };
+    // `--stale` over partitioned assets without `--partition`: every stale partition, one run
+    // each, as a backfill of just those.
+    if args.stale && request.partition_scope() == &crate::run::PartitionScope::None {
+        let graph = definitions().expect("checked above");
+        let crate::run::RunTarget::Selection(selection) = request.target();
+        let ids = match selection.resolve(graph) {
+            Ok(ids) => ids,
+            Err(e) => return fail_usage(&e),
+        };
+        if ids.iter().any(|&id| graph.node(id).partitions.is_some()) {
+            let jobs = args.jobs.unwrap_or_else(default_jobs);
+            return materialize_stale_partitions(&instance, graph, &ids, jobs);
+        }
+    }
     let mut builder = instance.materialize(request).keep_outputs(false);
     if let Some(jobs) = args.jobs {
         builder = builder.jobs(jobs);
     }
     finish_run(builder, Some(&instance))
+}
+
+/// `materialize --stale` over a selection with partitioned assets: the stale assets, and of
+/// partitioned ones the stale partitions (never materialized, changed code, changed or stale
+/// inputs), one run per partition, with stale unpartitioned inputs before them and stale
+/// consumers of every partition after.
+fn materialize_stale_partitions(
+    instance: &Instance,
+    graph: &'static AssetGraph,
+    ids: &[usize],
+    jobs: usize,
+) -> u8 {
+    let inputs = match StaleInputs::load(graph, &**instance.storage()) {
+        Ok(inputs) => inputs,
+        Err(e) => return fail_usage(&e),
+    };
+    let stale = crate::staleness::staleness(graph, &inputs);
+    let stale_ids: Vec<usize> = ids
+        .iter()
+        .copied()
+        .filter(|&id| stale.of(id).is_some())
+        .collect();
+    if stale_ids.is_empty() {
+        println!("everything is up to date: nothing to materialize");
+        return EXIT_OK;
+    }
+    // The stale partitions of any stale asset, in the definition's order.
+    let wanted: std::collections::HashSet<&str> = stale_ids
+        .iter()
+        .flat_map(|&id| stale.stale_partitions(id))
+        .collect();
+    let keys: Vec<String> = match partitions::all_keys(graph, &stale_ids, &**instance.storage()) {
+        Ok(all) => all
+            .into_iter()
+            .filter(|k| wanted.contains(k.as_str()))
+            .collect(),
+        // Only unpartitioned assets are stale.
+        Err(_) => Vec::new(),
+    };
+    let names: Vec<String> = stale_ids
+        .iter()
+        .map(|&id| graph.node(id).key.to_string())
+        .collect();
+    partitions::backfill_keys(
+        instance,
+        &format!("stale in ({})", names.join(", ")),
+        graph,
+        &stale_ids,
+        &keys,
+        1,
+        jobs,
+    )
 }
 
 /// Runs with the progress display and prints the summary; returns the exit code. The first

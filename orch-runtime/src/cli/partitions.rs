@@ -84,6 +84,22 @@ pub(super) fn backfill(
         Ok(keys) => keys,
         Err(e) => return fail_usage(&format!("asset `{key}`: {e}")),
     };
+    backfill_keys(instance, select, graph, &ids, &keys, per_run, parallel)
+}
+
+/// Runs partitions `keys` (in the definition's order, not necessarily consecutive) of the
+/// assets `ids`, as [`backfill`] does: unpartitioned inputs first, one run per partition (or
+/// per `per_run` of them), then what reads every partition.
+pub(super) fn backfill_keys(
+    instance: &Instance,
+    select: &str,
+    graph: &'static AssetGraph,
+    ids: &[AssetId],
+    keys: &[String],
+    per_run: usize,
+    parallel: usize,
+) -> u8 {
+    let keys = keys.to_vec();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(crate::materialize::default_jobs())
         .max_blocking_threads(parallel + 4)

@@ -29,7 +29,6 @@ pub(crate) fn store_range(
         );
     };
     let (whole, parts) = (frame.split)(value, column, partitions, keys)?;
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut rows = 0i64;
     let mut stored_parts = Vec::with_capacity(parts.len());
     for (key, part) in &parts {
@@ -42,8 +41,6 @@ pub(crate) fn store_range(
                 part,
             )
             .map_err(|e| -> BoxError { format!("partition {key}: {e}").into() })?;
-        hasher.update(key.as_bytes());
-        hasher.update(stored.data_version.as_deref().unwrap_or("-").as_bytes());
         for (label, value) in &stored.metadata {
             if let (true, MetadataValue::Int(n)) = (label == "rows", value) {
                 rows += n;
@@ -55,8 +52,14 @@ pub(crate) fn store_range(
             metadata: stored.metadata,
         });
     }
+    let versions: std::collections::HashMap<&str, Option<&str>> = stored_parts
+        .iter()
+        .map(|p| (p.key.as_str(), p.data_version.as_deref()))
+        .collect();
+    let data_version =
+        crate::run::partitions::combined_version(keys, |k| versions.get(k).copied().flatten());
     Ok(Stored {
-        data_version: Some(format!("{:032x}", hasher.digest128())),
+        data_version: Some(data_version),
         metadata: vec![
             (
                 "range".to_owned(),

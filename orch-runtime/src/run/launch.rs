@@ -21,7 +21,7 @@ use crate::io::{InputContext, LoadError};
 use crate::materialize::{MaterializeError, definitions};
 use crate::plan::{Plan, PlanError, missing_inputs};
 use crate::result::RunResult;
-use crate::staleness::stale_assets;
+use crate::staleness::{StaleInputs, staleness};
 use crate::storage::{EventKind, EventRecord, RunLock, RunRecord, StorageError, StoreSink};
 
 /// Everything a launch needs besides the request.
@@ -88,6 +88,25 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         (None, Some(key)) => Some(Arc::from([key.clone()])),
         (None, None) => None,
     };
+    // `--stale` narrows the selection first, so a partition is required only of what is
+    // stale. Partitioned assets are judged by the run's partitions: its one key, or any key
+    // of its range (a range run calls the asset once for all of them).
+    let stale_inputs = match (&instance, request.only_stale) {
+        (Some(instance), true) => Some(StaleInputs::load(graph, &**instance.storage())?),
+        _ => None,
+    };
+    if let Some(inputs) = &stale_inputs {
+        let stale = staleness(graph, inputs);
+        selected.retain(|&id| match keys.as_deref() {
+            Some(keys) if graph.node(id).partitions.is_some() => {
+                keys.iter().any(|k| stale.partition(id, k).is_some())
+            }
+            _ => stale.of(id).is_some(),
+        });
+        if selected.is_empty() {
+            return Ok(RunResult::nothing_to_do(graph, run_id));
+        }
+    }
     check_partition(
         graph,
         &selected,
@@ -134,19 +153,16 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     };
 
     let storage = Arc::clone(instance.storage());
-    let latest = storage.latest_materializations()?;
-    if request.only_stale {
-        let stale = stale_assets(graph, &latest);
-        selected.retain(|&id| stale[id].is_some());
-        if selected.is_empty() {
-            return Ok(RunResult::nothing_to_do(graph, run_id));
-        }
-    }
+    let latest = stale_inputs.as_ref().map_or_else(
+        || storage.latest_materializations(),
+        |i| Ok(i.latest().clone()),
+    )?;
+    let latest = &latest;
     let scope = Scope {
         partition: partition.as_deref(),
         range: range.as_deref(),
     };
-    load_stored_inputs(graph, &instance, &selected, scope, &latest, &mut provided)?;
+    load_stored_inputs(graph, &instance, &selected, scope, latest, &mut provided)?;
     let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
     let plan = Plan::new(graph, &selected, &ids)?;
     check_resources(graph, &plan, &resources)?;
@@ -184,6 +200,22 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
             }
         })
         .collect();
+    // In a run over a range, a consumer's partitions record the versions of the loaded
+    // partitions they read (read now: nothing has started).
+    let mut loaded_versions = Vec::new();
+    if range.is_some() {
+        for p in provided.iter().filter(|p| p.loaded) {
+            let node = graph.node(p.id);
+            if node.partitions.is_some() {
+                let versions: std::collections::HashMap<String, Option<String>> = storage
+                    .partition_statuses(&node.key.to_string())?
+                    .into_iter()
+                    .map(|s| (s.partition, s.data_version))
+                    .collect();
+                loaded_versions.push((&node.key, versions));
+            }
+        }
+    }
     let record = RunRecord::new(
         run_id.clone(),
         &request,
@@ -201,6 +233,9 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         keys.clone(),
         Some(instance.feed()),
     );
+    for (key, versions) in loaded_versions {
+        store.known_partition_versions(key, versions);
+    }
     let mut result =
         executor::execute(graph, plan, provided, opts, &mut Tee(sink, &mut store)).await;
     let written = store.finish();

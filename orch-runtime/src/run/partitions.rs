@@ -186,21 +186,29 @@ pub(crate) fn all_partitions(
         }
         .into());
     }
-    let version = combined_version(&keys, &done);
+    let version = combined_version(&keys, |k| done.get(k).copied().flatten());
     Ok((keys, Some(version)))
 }
 
-/// The data version of several partitions read as one input: a hash of each one's, in order.
-fn combined_version(
+/// The data version of several partitions read as one input: one partition's own version, or
+/// a hash of each key and its version, in order. The one formula for partitions taken
+/// together: by loading (ranges, every partition, mappings), by a run over a range, and by
+/// staleness, so what a consumer recorded compares equal to what it would read now.
+pub(crate) fn combined_version<'a>(
     keys: &[String],
-    done: &std::collections::HashMap<&str, Option<&str>>,
+    version_of: impl Fn(&str) -> Option<&'a str>,
 ) -> String {
-    let mut joined = String::new();
-    for k in keys {
-        joined.push_str(done.get(k.as_str()).copied().flatten().unwrap_or("-"));
-        joined.push('\n');
+    if let [one] = keys {
+        return version_of(one).unwrap_or("-").to_owned();
     }
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(joined.as_bytes()))
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for k in keys {
+        hasher.update(k.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(version_of(k).unwrap_or("-").as_bytes());
+        hasher.update(b"\n");
+    }
+    format!("{:032x}", hasher.digest128())
 }
 
 /// The stored data version of partitions `keys` of `asset` read as one input (`None` if one
@@ -219,7 +227,9 @@ pub(crate) fn stored_version(
     if keys.iter().any(|k| !done.contains_key(k.as_str())) {
         return Ok(None);
     }
-    Ok(Some(combined_version(keys, &done)))
+    Ok(Some(combined_version(keys, |k| {
+        done.get(k).copied().flatten()
+    })))
 }
 
 /// The stored keys of a dynamic partitions definition (none for other kinds, or without a

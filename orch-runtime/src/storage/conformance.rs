@@ -229,6 +229,20 @@ fn materializations_and_partitions_are_kept(store: &dyn Storage) {
     assert_eq!(statuses[1].kind, EventKind::Failed);
     let states = store.asset_states().unwrap();
     assert!(states["raw/a"].last_materialized.is_some());
+    // The latest materialization of each partition, with what it consumed; a failed
+    // partition has none.
+    let mut p2 = asset_event("r1", "daily", EventKind::Materialized);
+    p2.partition = Some("2024-01-01".into());
+    p2.data_version = Some("p1-again".into());
+    p2.code_version = Some("c2".into());
+    p2.inputs = vec![("raw/a".into(), Some("v1".into()))];
+    store.append(&[p2], &[]).unwrap();
+    let latest = store.partition_materializations("daily").unwrap();
+    assert_eq!(latest.len(), 1);
+    let day = &latest["2024-01-01"];
+    assert_eq!(day.data_version.as_deref(), Some("p1-again"));
+    assert_eq!(day.code_version.as_deref(), Some("c2"));
+    assert_eq!(day.inputs, [("raw/a".to_owned(), Some("v1".to_owned()))]);
 }
 
 fn dynamic_partitions_keep_their_order(store: &dyn Storage) {

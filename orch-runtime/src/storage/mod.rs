@@ -177,6 +177,12 @@ pub trait Storage: Send + Sync {
     /// The last outcome of every partition of `asset` that ever ran (materialized or failed),
     /// in no particular order.
     fn partition_statuses(&self, asset: &str) -> Result<Vec<PartitionStatus>, StorageError>;
+    /// The latest materialization of every partition of `asset` whose last outcome is a
+    /// materialization (with its code version and consumed input versions), by partition key.
+    fn partition_materializations(
+        &self,
+        asset: &str,
+    ) -> Result<std::collections::HashMap<String, EventRecord>, StorageError>;
     /// Marks runs whose process died as crashed; returns their ids.
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError>;
     /// Deletes what `retention` no longer keeps; returns the number of rows deleted.

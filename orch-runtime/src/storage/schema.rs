@@ -118,6 +118,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, key)
     ) WITHOUT ROWID;
     CREATE INDEX run_tags_pair ON run_tags(key, value);",
+    // 7: the event behind each partition's last outcome, so staleness reads a partition's
+    // code version and consumed inputs like an unpartitioned asset's.
+    "ALTER TABLE partition_status ADD COLUMN event_id INTEGER;
+    UPDATE partition_status SET event_id = (
+        SELECT max(e.id) FROM events e
+        WHERE e.asset = partition_status.asset AND e.partition = partition_status.partition
+          AND e.kind = partition_status.status);",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

@@ -341,11 +341,11 @@ impl Storage for SqliteStorage {
                 .map_err(|e| self.err(e))?;
             let mut set_partition = tx
                 .prepare_cached(
-                    "INSERT INTO partition_status (asset, partition, status, run_id, time_us, data_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    "INSERT INTO partition_status (asset, partition, status, run_id, time_us, data_version, event_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (asset, partition) DO UPDATE SET status = excluded.status,
                        run_id = excluded.run_id, time_us = excluded.time_us,
-                       data_version = excluded.data_version",
+                       data_version = excluded.data_version, event_id = excluded.event_id",
                 )
                 .map_err(|e| self.err(e))?;
             let mut insert_input = tx
@@ -376,7 +376,8 @@ impl Storage for SqliteStorage {
                             e.kind.as_str(),
                             e.run_id.as_str(),
                             micros(e.time),
-                            e.data_version
+                            e.data_version,
+                            id
                         ])
                         .map_err(|e| self.err(e))?;
                 }
@@ -761,6 +762,24 @@ impl Storage for SqliteStorage {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn partition_materializations(
+        &self,
+        asset: &str,
+    ) -> Result<HashMap<String, EventRecord>, StorageError> {
+        let conn = self.conn();
+        let events = read_events(
+            &conn,
+            "WHERE e.id IN (SELECT event_id FROM partition_status
+                            WHERE asset = ?1 AND status = 'materialized')",
+            params![asset],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(events
+            .into_iter()
+            .filter_map(|e| Some((e.partition.clone()?, e)))
+            .collect())
     }
 
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError> {

@@ -41,6 +41,11 @@ pub struct StoreSink {
     writer: Option<JoinHandle<Result<(), StorageError>>>,
     /// Subscribers of the instance's live feed.
     feed: Option<broadcast::Sender<EventRecord>>,
+    /// In a run over a range: each partitioned asset's version per partition (computed in
+    /// the run, or loaded), so a consumer's partition records the version of the partition it
+    /// read, not the range's.
+    range_versions:
+        std::collections::HashMap<String, std::collections::HashMap<String, Option<String>>>,
 }
 
 impl std::fmt::Debug for StoreSink {
@@ -74,7 +79,17 @@ impl StoreSink {
             tx: Some(tx),
             writer,
             feed,
+            range_versions: std::collections::HashMap::new(),
         }
+    }
+
+    /// In a run over a range: the stored versions of the partitions of loaded upstream `key`.
+    pub(crate) fn known_partition_versions(
+        &mut self,
+        key: &AssetKey,
+        versions: std::collections::HashMap<String, Option<String>>,
+    ) {
+        self.range_versions.insert(key.to_string(), versions);
     }
 
     /// Writes everything still queued and stops the thread; returns the first write error.
@@ -164,21 +179,38 @@ impl EventSink for StoreSink {
                 partitions,
                 ..
             } if !partitions.is_empty() => {
-                // A run over a range: each partition with its own version and metadata.
+                // A run over a range: each partition with its own version and metadata, and
+                // the version of each input partition it read.
                 self.logs(key, logs);
                 for p in partitions.iter() {
+                    let inputs = input_versions
+                        .iter()
+                        .map(|(k, v)| {
+                            let k = k.to_string();
+                            let v = self
+                                .range_versions
+                                .get(&k)
+                                .and_then(|by_key| by_key.get(&p.key))
+                                .map_or_else(|| v.clone(), Clone::clone);
+                            (k, v)
+                        })
+                        .collect();
                     self.send(Row::Event(EventRecord {
                         partition: Some(p.key.clone()),
                         duration: Some(*duration),
                         metadata: p.metadata.clone(),
                         data_version: p.data_version.clone(),
-                        inputs: input_versions
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.clone()))
-                            .collect(),
+                        inputs,
                         ..self.event(key, EventKind::Materialized)
                     }));
                 }
+                self.range_versions.insert(
+                    key.to_string(),
+                    partitions
+                        .iter()
+                        .map(|p| (p.key.clone(), p.data_version.clone()))
+                        .collect(),
+                );
                 return;
             }
             RunEvent::AssetSucceeded {
