@@ -138,9 +138,8 @@ fn run(shape: &str) {
         (0..RUNS)
             .map(|_| {
                 let t = Instant::now();
-                let latest = orch::storage::Storage::latest_materializations(&store)
-                    .expect("the store reads");
-                let stale = orch::stale_assets(graph, &latest);
+                let inputs = orch::StaleInputs::load(graph, &store).expect("the store reads");
+                let stale = orch::stale_assets(graph, &inputs);
                 let d = t.elapsed();
                 assert!(stale.iter().all(Option::is_none));
                 d
