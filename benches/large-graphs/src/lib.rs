@@ -146,11 +146,52 @@ fn run(shape: &str) {
             })
             .collect(),
     );
+    // How long after the executor emits an event a subscriber of the instance's live feed
+    // has it: one more run with outputs changed, a subscriber on another thread.
+    let (feed_median, feed_p99, feed_max, feed_events) = {
+        SEED.fetch_add(1, Ordering::Relaxed);
+        let instance = Instance::open(&dir).expect("the store opens");
+        let mut feed = instance.subscribe();
+        let subscriber = std::thread::spawn(move || {
+            use tokio::sync::broadcast::error::RecvError;
+            let mut latencies = Vec::new();
+            loop {
+                match feed.blocking_recv() {
+                    Ok(event) => {
+                        let lag = std::time::SystemTime::now()
+                            .duration_since(event.time)
+                            .unwrap_or_default();
+                        latencies.push(lag);
+                        if matches!(event.kind, orch::storage::EventKind::RunEnded(_)) {
+                            break;
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => panic!("the subscriber lagged by {missed}"),
+                    Err(RecvError::Closed) => break,
+                }
+            }
+            latencies
+        });
+        let result = runtime
+            .block_on(
+                Materialize::all()
+                    .keep_outputs(false)
+                    .jobs(jobs)
+                    .instance(&instance)
+                    .run_async(),
+            )
+            .expect("the run starts");
+        assert!(result.success());
+        let mut latencies = subscriber.join().expect("the subscriber ends");
+        latencies.sort_unstable();
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        (at(0.5), at(0.99), at(1.0), latencies.len())
+    };
     let _ = std::fs::remove_dir_all(&dir);
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     let per_asset_us = run.as_secs_f64() * 1e6 / n as f64;
     println!(
-        "{shape:<8} n={n:<6} discovery+validation {:>6.2} ms (first {:>6.2} ms) | in memory {:>6.2} ms = {per_asset_us:>5.2} µs/asset | persisted: new files {:>7.1} ms = {:>6.1} µs/asset, outputs changed {:>7.1} ms = {:>6.1} µs/asset, unchanged {:>6.1} ms = {:>5.1} µs/asset | stale decision {:>5.1} ms | jobs={jobs}",
+        "{shape:<8} n={n:<6} discovery+validation {:>6.2} ms (first {:>6.2} ms) | in memory {:>6.2} ms = {per_asset_us:>5.2} µs/asset | persisted: new files {:>7.1} ms = {:>6.1} µs/asset, outputs changed {:>7.1} ms = {:>6.1} µs/asset, unchanged {:>6.1} ms = {:>5.1} µs/asset | stale decision {:>5.1} ms | feed latency median {:>5.1} µs, p99 {:>6.1} µs, max {:>7.1} µs over {feed_events} events | jobs={jobs}",
         discovery.as_secs_f64() * 1e3,
         first_discovery.as_secs_f64() * 1e3,
         run.as_secs_f64() * 1e3,
@@ -161,14 +202,19 @@ fn run(shape: &str) {
         unchanged.as_secs_f64() * 1e3,
         per(unchanged),
         stale_decision.as_secs_f64() * 1e3,
+        feed_median.as_secs_f64() * 1e6,
+        feed_p99.as_secs_f64() * 1e6,
+        feed_max.as_secs_f64() * 1e6,
     );
     println!(
-        "{{\"bench\":\"orch_large_graph\",\"shape\":\"{shape}\",\"n\":{n},\"discovery_ms\":{:.3},\"run_ms\":{:.3},\"per_asset_us\":{per_asset_us:.3},\"persisted_new_files_us\":{:.3},\"persisted_changed_us\":{:.3},\"persisted_unchanged_us\":{:.3},\"stale_decision_ms\":{:.3},\"jobs\":{jobs}}}",
+        "{{\"bench\":\"orch_large_graph\",\"shape\":\"{shape}\",\"n\":{n},\"discovery_ms\":{:.3},\"run_ms\":{:.3},\"per_asset_us\":{per_asset_us:.3},\"persisted_new_files_us\":{:.3},\"persisted_changed_us\":{:.3},\"persisted_unchanged_us\":{:.3},\"stale_decision_ms\":{:.3},\"feed_median_us\":{:.1},\"feed_p99_us\":{:.1},\"jobs\":{jobs}}}",
         discovery.as_secs_f64() * 1e3,
         run.as_secs_f64() * 1e3,
         per(new_files),
         per(changed),
         per(unchanged),
         stale_decision.as_secs_f64() * 1e3,
+        feed_median.as_secs_f64() * 1e6,
+        feed_p99.as_secs_f64() * 1e6,
     );
 }
