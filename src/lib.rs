@@ -93,9 +93,9 @@ pub use orch_runtime::{
     App, AssetFailure, AssetOutcome, AssetStatus, CONFIG_FILE, CancellationToken, CaptureLayer,
     Config, ConfigError, EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, EventSink,
     Instance, InstanceBuilder, InstanceError, Materialize, MaterializeError, PartitionScope,
-    PlanError, Reexecution, RunEvent, RunHandle, RunRequest, RunResult, RunTarget, Source,
-    StaleInputs, StaleReason, Staleness, Trigger, default_jobs, definitions, main, run_cli,
-    stale_assets, staleness,
+    PlanError, PlannedAsset, PlannedLoad, Reexecution, RunEvent, RunHandle, RunPlan, RunRequest,
+    RunResult, RunTarget, Source, StaleInputs, StaleReason, Staleness, Trigger, default_jobs,
+    definitions, main, run_cli, stale_assets, staleness,
 };
 pub use orch_runtime::{io, storage};
 /// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's

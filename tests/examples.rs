@@ -705,3 +705,27 @@ fn config_says_where_each_setting_comes_from() {
         stderr(&out)
     );
 }
+
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let out = example_in(
+        home.path(),
+        "quickstart",
+        &["materialize", "--dry-run", "--stale"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("plan for `stale in (*)` (dry run: nothing runs)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("would run 4 assets, in this order:"),
+        "{text}"
+    );
+    assert!(text.contains("stale: never materialized"), "{text}");
+    // Nothing ran: the store has no run.
+    let runs = stdout(&example_in(home.path(), "quickstart", &["runs"]));
+    assert!(runs.contains("no runs yet"), "{runs}");
+}

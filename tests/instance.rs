@@ -287,3 +287,56 @@ fn the_store_follows_runs_incrementally_from_another_handle() {
         RunStatus::Succeeded
     );
 }
+
+#[test]
+fn a_plan_says_what_would_run_and_load_without_running_anything() {
+    let instance = Instance::ephemeral();
+    let plan = instance
+        .plan(&RunRequest::select("feed_sink").unwrap())
+        .unwrap();
+    let order: Vec<String> = plan.assets.iter().map(|a| a.key.to_string()).collect();
+    assert_eq!(order, ["feed_sink"]);
+    assert_eq!(plan.loads.len(), 1);
+    assert_eq!(plan.loads[0].upstream, "feed_source");
+    assert_eq!(plan.loads[0].reads, "the stored output");
+    assert!(!plan.loads[0].stored, "nothing is stored yet");
+    assert!(
+        plan.to_string()
+            .contains("(NOT STORED: the run would fail)"),
+        "{plan}"
+    );
+    // Planning ran nothing and recorded nothing.
+    assert!(
+        instance
+            .storage()
+            .runs(&RunFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+
+    let first = instance
+        .materialize(RunRequest::select("group:feed").unwrap())
+        .run()
+        .unwrap();
+    assert!(first.success());
+    let plan = instance
+        .plan(&RunRequest::select("feed_sink").unwrap())
+        .unwrap();
+    assert!(plan.loads[0].stored);
+    // Everything is up to date: a stale plan runs nothing, and says so.
+    let stale = instance
+        .plan(&RunRequest::select("group:feed").unwrap().only_stale())
+        .unwrap();
+    assert!(stale.assets.is_empty());
+    assert!(stale.to_string().contains("nothing would run"), "{stale}");
+    // What would stop the run stops the plan.
+    let err = instance
+        .plan(
+            &RunRequest::select("group:feed")
+                .unwrap()
+                .partition("2024-01-01"),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no selected asset is partitioned"), "{err}");
+}

@@ -28,7 +28,10 @@ pub use instance::{
 pub use materialize::{Materialize, MaterializeError, default_jobs, definitions};
 pub use plan::PlanError;
 pub use result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
-pub use run::{PartitionScope, Reexecution, RunHandle, RunRequest, RunTarget, Trigger};
+pub use run::{
+    PartitionScope, PlannedAsset, PlannedLoad, Reexecution, RunHandle, RunPlan, RunRequest,
+    RunTarget, Trigger,
+};
 pub use staleness::{StaleInputs, StaleReason, Staleness, stale_assets, staleness};
 /// Cancels a run (see [`RunHandle::cancel_token`] and [`Materialize::cancel_token`]).
 pub use tokio_util::sync::CancellationToken;

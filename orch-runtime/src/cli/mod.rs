@@ -178,6 +178,10 @@ struct MaterializeArgs {
     /// Tag the run, as `key=value` (repeatable); `runs --tag` finds it.
     #[arg(long, value_parser = parse_tag)]
     tag: Vec<(String, String)>,
+    /// Print what would run, what would load from storage, and (with `--stale`) why each
+    /// asset is stale; run nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Run states, as `runs --status` takes them.
@@ -555,8 +559,17 @@ fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
         };
         if ids.iter().any(|&id| graph.node(id).partitions.is_some()) {
             let jobs = args.jobs.unwrap_or_else(default_jobs);
-            return materialize_stale_partitions(&instance, graph, &ids, jobs);
+            return materialize_stale_partitions(&instance, graph, &ids, jobs, args.dry_run);
         }
+    }
+    if args.dry_run {
+        return match instance.plan(&request) {
+            Ok(plan) => {
+                print!("{plan}");
+                EXIT_OK
+            }
+            Err(e) => fail_usage(&e),
+        };
     }
     let mut builder = instance.materialize(request).keep_outputs(false);
     if let Some(jobs) = args.jobs {
@@ -574,6 +587,7 @@ fn materialize_stale_partitions(
     graph: &'static AssetGraph,
     ids: &[usize],
     jobs: usize,
+    dry_run: bool,
 ) -> u8 {
     let inputs = match StaleInputs::load(graph, &**instance.storage()) {
         Ok(inputs) => inputs,
@@ -606,6 +620,22 @@ fn materialize_stale_partitions(
         .iter()
         .map(|&id| graph.node(id).key.to_string())
         .collect();
+    if dry_run {
+        println!("plan for the stale assets (dry run: nothing runs)");
+        for &id in &stale_ids {
+            if let Some(why) = stale.of(id) {
+                println!("  {}  stale: {why}", graph.node(id).key);
+            }
+        }
+        match (keys.first(), keys.last()) {
+            (Some(first), Some(last)) => println!(
+                "would run {} partition(s), one run each ({first}..{last})",
+                keys.len()
+            ),
+            _ => println!("would run no partition, only the unpartitioned assets above"),
+        }
+        return EXIT_OK;
+    }
     partitions::backfill_keys(
         instance,
         &format!("stale in ({})", names.join(", ")),

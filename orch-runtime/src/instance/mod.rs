@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 pub use config::{CONFIG_FILE, Config, ConfigError, Source};
 
 use crate::io::{IoManager, IoManagers};
-use crate::materialize::Materialize;
-use crate::run::{RunHandle, RunRequest};
+use crate::materialize::{Materialize, MaterializeError};
+use crate::run::{RunHandle, RunPlan, RunRequest};
 use crate::storage::{EventRecord, SqliteStorage, Storage, StorageError};
 
 /// How many events the live feed holds for a slow subscriber before it loses the oldest (it
@@ -138,6 +138,17 @@ impl Instance {
     /// `jobs`) and run in this thread.
     pub fn materialize(&self, request: RunRequest) -> Materialize<'static> {
         Materialize::request(request).instance(self)
+    }
+
+    /// What the run `request` asks for would do, without running anything or loading any
+    /// value: the assets in order (with why each is stale, for a `--stale` request), and the
+    /// inputs it would read from storage, each checked to be there. Every error that would
+    /// stop the run from starting (a bad selection or partition, a missing resource, an
+    /// unknown I/O manager) is returned here too. What `materialize --dry-run` prints.
+    pub fn plan(&self, request: &RunRequest) -> Result<RunPlan, MaterializeError> {
+        let graph = crate::materialize::definitions().map_err(MaterializeError::Definitions)?;
+        let prepared = crate::run::prepare(graph, request, Some(self), &[], None)?;
+        RunPlan::describe(graph, request, &prepared, Some(self))
     }
 
     /// Starts the run `request` asks for and returns at once with its id. The run goes on in

@@ -9,19 +9,16 @@ use std::time::SystemTime;
 use orch_core::{AssetGraph, AssetId, AssetSelection, RunId};
 use tokio_util::sync::CancellationToken;
 
-use super::partitions::{
-    StoredDynamicPartitions, all_partitions, check_partition, check_range, stored_version,
-    takes_same_partition,
-};
-use super::{PartitionScope, RunRequest, RunTarget};
+use super::RunRequest;
+use super::partitions::{StoredDynamicPartitions, all_partitions, stored_version};
+use super::plan::{LoadKind, Prepared, prepare};
 use crate::events::{EventSink, RunEvent};
 use crate::executor::{self, ExecOptions, Provided};
 use crate::instance::Instance;
 use crate::io::{InputContext, LoadError};
 use crate::materialize::{MaterializeError, definitions};
-use crate::plan::{Plan, PlanError, missing_inputs};
+use crate::plan::PlanError;
 use crate::result::RunResult;
-use crate::staleness::{StaleInputs, staleness};
 use crate::storage::{EventKind, EventRecord, RunLock, RunRecord, StorageError, StoreSink};
 
 /// Everything a launch needs besides the request.
@@ -62,8 +59,6 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         resources,
         cancel,
     } = launch;
-    let RunTarget::Selection(selection) = &request.target;
-    let mut selected = selection.resolve(graph)?;
     let mut provided: Vec<Provided> = Vec::with_capacity(injected.len());
     for (key, value) in injected {
         let key = key.to_key();
@@ -77,54 +72,18 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
             data_version: None,
         });
     }
-    let (partition, range): (Option<String>, Option<Arc<[String]>>) = match &request.partitions {
-        PartitionScope::None => (None, None),
-        PartitionScope::Key(key) => (Some(key.clone()), None),
-        PartitionScope::Range(keys) => (None, Some(keys.iter().cloned().collect())),
+    let injected_ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
+    let prepared = prepare(graph, &request, instance.as_ref(), &injected_ids, resources)?;
+    let Some(plan) = prepared.plan.clone() else {
+        return Ok(RunResult::nothing_to_do(graph, run_id));
     };
-    // Every partition key of the run: one, or a range's.
-    let keys: Option<Arc<[String]>> = match (&range, &partition) {
-        (Some(range), _) => Some(Arc::clone(range)),
-        (None, Some(key)) => Some(Arc::from([key.clone()])),
-        (None, None) => None,
-    };
-    // `--stale` narrows the selection first, so a partition is required only of what is
-    // stale. Partitioned assets are judged by the run's partitions: its one key, or any key
-    // of its range (a range run calls the asset once for all of them).
-    let stale_inputs = match (&instance, request.only_stale) {
-        (Some(instance), true) => Some(StaleInputs::load(graph, &**instance.storage())?),
-        _ => None,
-    };
-    if let Some(inputs) = &stale_inputs {
-        let stale = staleness(graph, inputs);
-        selected.retain(|&id| match keys.as_deref() {
-            Some(keys) if graph.node(id).partitions.is_some() => {
-                keys.iter().any(|k| stale.partition(id, k).is_some())
-            }
-            _ => stale.of(id).is_some(),
-        });
-        if selected.is_empty() {
-            return Ok(RunResult::nothing_to_do(graph, run_id));
-        }
-    }
-    check_partition(
-        graph,
-        &selected,
-        keys.as_deref(),
-        instance.as_ref().map(|i| &**i.storage()),
-    )?;
-    if range.is_some() {
-        check_range(graph, &selected)?;
-        if instance.is_none() {
-            return Err(PlanError::BadRange(
-                "splits its outputs into stored partitions: record the run (the command line always does)".to_owned(),
-            )
-            .into());
-        }
-    }
-    let resources = resources
-        .or_else(|| instance.as_ref().map(|i| Arc::clone(i.resources())))
-        .unwrap_or_default();
+    let Prepared {
+        partition,
+        range,
+        keys,
+        resources,
+        ..
+    } = &prepared;
     let mut ignore = |_: &RunEvent<'_>| {};
     let sink: &mut dyn EventSink = match sink {
         Some(sink) => sink,
@@ -138,38 +97,16 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         io: None,
         partition: partition.clone(),
         range: range.clone(),
-        resources: Arc::clone(&resources),
+        resources: Arc::clone(resources),
         dynamic: None,
         cancel,
     };
     let Some(instance) = instance else {
-        if request.only_stale {
-            return Err(MaterializeError::StaleNeedsStore);
-        }
-        let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
-        let plan = Plan::new(graph, &selected, &ids)?;
-        check_resources(graph, &plan, &resources)?;
         return Ok(executor::execute(graph, plan, provided, opts, sink).await);
     };
-
     let storage = Arc::clone(instance.storage());
-    let latest = stale_inputs.as_ref().map_or_else(
-        || storage.latest_materializations(),
-        |i| Ok(i.latest().clone()),
-    )?;
-    let latest = &latest;
-    let scope = Scope {
-        partition: partition.as_deref(),
-        range: range.as_deref(),
-    };
-    load_stored_inputs(graph, &instance, &selected, scope, latest, &mut provided)?;
-    let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
-    let plan = Plan::new(graph, &selected, &ids)?;
-    check_resources(graph, &plan, &resources)?;
-    for &id in &plan.order {
-        let node = graph.node(id);
-        instance.io_managers().for_asset(&node.key, node.def)?;
-    }
+    load_stored_inputs(graph, &instance, &prepared, &mut provided)?;
+    let (range, keys) = (range.clone(), keys.clone());
 
     // Held until the run is recorded as ended and its last task is over; if the process
     // dies, the OS drops it and the next start sees the run as crashed. (An ephemeral
@@ -257,39 +194,24 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     Ok(result)
 }
 
-/// The run's partitions, for loading inputs.
-#[derive(Clone, Copy)]
-struct Scope<'a> {
-    partition: Option<&'a str>,
-    range: Option<&'a [String]>,
-}
-
-/// Loads from their I/O managers the inputs that the selection does not compute, as stored by
+/// Loads from their I/O managers the inputs that the plan reads from storage, as stored by
 /// earlier runs, with the data versions to record as consumed. Inputs that a consumer maps to
 /// other partitions are loaded by the consumer's task when it runs (after its upstream).
 fn load_stored_inputs(
     graph: &'static AssetGraph,
     instance: &Instance,
-    selected: &[AssetId],
-    scope: Scope<'_>,
-    latest: &std::collections::HashMap<String, EventRecord>,
+    prepared: &Prepared,
     provided: &mut Vec<Provided>,
 ) -> Result<(), MaterializeError> {
     let storage = &**instance.storage();
-    let ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
-    for (consumer, up) in missing_inputs(graph, selected, &ids) {
+    for load in &prepared.loads {
+        let (consumer, up) = (load.consumer, load.up);
         let node = graph.node(up);
-        // Consumers that map their partitions (`#[partitions(last = 7)]`) load what they
-        // read themselves, when they run; if no consumer takes this one's own partition,
-        // there is nothing to load now.
-        if !takes_same_partition(graph, selected, up) {
+        if let LoadKind::Mapped(mapping) = load.kind {
             // The version recorded as the consumer's input: that of the partitions its
             // mapping reads.
-            let mapping = (0..graph.node(consumer).inputs.len())
-                .find(|&i| graph.node(consumer).inputs[i] == up)
-                .map(|i| graph.node(consumer).input_mapping(i));
-            let data_version = match (&node.partitions, scope.partition, mapping) {
-                (Some(partitions), Some(partition), Some(mapping)) => {
+            let data_version = match (&node.partitions, prepared.partition.as_deref()) {
+                (Some(partitions), Some(partition)) => {
                     match partitions.mapped(partition, mapping, jiff::Timestamp::now()) {
                         Ok(keys) => stored_version(storage, &node.key, &keys)?,
                         Err(_) => None,
@@ -307,7 +229,7 @@ fn load_stored_inputs(
             continue;
         }
         let manager = instance.io_managers().for_asset(&node.key, node.def)?;
-        let partition = node.partitions.as_ref().and(scope.partition);
+        let partition = node.partitions.as_ref().and(prepared.partition.as_deref());
         let ctx = InputContext {
             key: &node.key,
             partition,
@@ -321,9 +243,9 @@ fn load_stored_inputs(
                 partition,
             })
         };
-        let (value, data_version) = match (&node.partitions, scope.range) {
+        let (value, data_version) = match (&load.kind, prepared.range.as_deref()) {
             // A run over a range reads the range of a partitioned input (frames, concatenated).
-            (Some(_), Some(range)) => {
+            (LoadKind::Range, Some(range)) => {
                 let value = manager.load_partitions(&ctx, range).map_err(|e| match e {
                     LoadError::Missing { .. } => never(match (range.first(), range.last()) {
                         (Some(first), Some(last)) => Some(format!("{first}..{last}")),
@@ -334,7 +256,7 @@ fn load_stored_inputs(
                 (value, stored_version(storage, &node.key, range)?)
             }
             // An unpartitioned consumer of a partitioned input reads every partition.
-            (Some(_), None) if scope.partition.is_none() => {
+            (LoadKind::AllPartitions, _) => {
                 let (keys, data_version) = all_partitions(graph, consumer, up, storage)?;
                 (manager.load_partitions(&ctx, &keys)?, data_version)
             }
@@ -352,7 +274,8 @@ fn load_stored_inputs(
                         .into_iter()
                         .find(|s| s.partition == partition)
                         .and_then(|s| s.data_version),
-                    None => latest
+                    None => prepared
+                        .latest
                         .get(&node.key.to_string())
                         .and_then(|e| e.data_version.clone()),
                 };
@@ -365,26 +288,6 @@ fn load_stored_inputs(
             loaded: true,
             data_version,
         });
-    }
-    Ok(())
-}
-
-/// Every resource the planned assets take is configured (checked before anything runs).
-fn check_resources(
-    graph: &AssetGraph,
-    plan: &Plan,
-    resources: &orch_core::Resources,
-) -> Result<(), MaterializeError> {
-    for &id in &plan.order {
-        let node = graph.node(id);
-        if let Some(missing) = node.def.resources.iter().find(|r| !resources.contains(r)) {
-            return Err(MaterializeError::MissingResource {
-                asset: node.key.clone(),
-                location: node.def.location,
-                resource: missing.short_name(),
-                configured: resources.names(),
-            });
-        }
     }
     Ok(())
 }

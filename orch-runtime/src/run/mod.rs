@@ -5,9 +5,12 @@
 mod handle;
 pub(crate) mod launch;
 pub(crate) mod partitions;
+mod plan;
 mod reexecute;
 mod request;
 
 pub use handle::RunHandle;
+pub(crate) use plan::prepare;
+pub use plan::{PlannedAsset, PlannedLoad, RunPlan};
 pub use reexecute::Reexecution;
 pub use request::{PartitionScope, RunRequest, RunTarget, Trigger};
