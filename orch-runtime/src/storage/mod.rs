@@ -12,6 +12,7 @@ mod locks;
 mod records;
 mod schema;
 mod sqlite;
+mod sqlite_rows;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -5,66 +5,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use orch_core::{AssetKey, LogLevel, MetadataValue, RunId};
+use orch_core::{AssetKey, RunId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::locks::RunLock;
 use super::schema::{MIGRATIONS, migrate, retry_busy};
+use super::sqlite_rows::{
+    insert_event, level_str, limit_param, metadata_parts, micros, parse_level, read_events,
+    read_runs, seq_param, time,
+};
 use super::{
     AssetState, EventKind, EventRecord, LogRecord, PartitionStatus, Retention, RunFilter,
     RunRecord, RunStatus, Storage, StorageError,
 };
-use crate::run::{PartitionScope, Trigger};
-
-fn micros(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
-fn time(us: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(u64::try_from(us).unwrap_or(0))
-}
-
-fn level_str(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Debug => "debug",
-        LogLevel::Info => "info",
-        LogLevel::Warn => "warn",
-        LogLevel::Error => "error",
-    }
-}
-
-fn parse_level(text: &str) -> LogLevel {
-    match text {
-        "debug" => LogLevel::Debug,
-        "warn" => LogLevel::Warn,
-        "error" => LogLevel::Error,
-        _ => LogLevel::Info,
-    }
-}
-
-fn metadata_parts(value: &MetadataValue) -> (&'static str, String) {
-    match value {
-        MetadataValue::Int(v) => ("int", v.to_string()),
-        MetadataValue::Float(v) => ("float", v.to_string()),
-        MetadataValue::Bool(v) => ("bool", v.to_string()),
-        MetadataValue::Text(v) => ("text", v.clone()),
-        other => ("text", other.to_string()),
-    }
-}
-
-fn metadata_value(kind: &str, value: String) -> MetadataValue {
-    match kind {
-        "int" => value
-            .parse()
-            .map_or(MetadataValue::Text(value), MetadataValue::Int),
-        "float" => value
-            .parse()
-            .map_or(MetadataValue::Text(value), MetadataValue::Float),
-        "bool" => MetadataValue::Bool(value == "true"),
-        _ => MetadataValue::Text(value),
-    }
-}
 
 /// The embedded store: `<state dir>/orch.db`, or a database in memory for an ephemeral
 /// instance.
@@ -151,89 +104,6 @@ impl SqliteStorage {
             source: Box::new(source),
         }
     }
-
-    fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
-        Ok(RunRecord {
-            id: RunId::from(row.get::<_, String>(0)?),
-            target: row.get(1)?,
-            // A spelling no orch wrote is taken as still running: `runs` shows it, and crash
-            // recovery decides by the owner's liveness.
-            status: RunStatus::parse(&row.get::<_, String>(2)?).unwrap_or(RunStatus::Running),
-            trigger: Trigger::from_stored(&row.get::<_, String>(3)?, row.get(10)?),
-            started: time(row.get(4)?),
-            ended: row.get::<_, Option<i64>>(5)?.map(time),
-            planned: row.get(6)?,
-            counts: (row.get(7)?, row.get(8)?, row.get(9)?),
-            parent: row.get::<_, Option<String>>(11)?.map(RunId::from),
-            only_stale: row.get(12)?,
-            // Filled in from `run_partitions` by `with_details`.
-            partitions: PartitionScope::None,
-            owner: row.get(14)?,
-            heartbeat: row.get::<_, Option<i64>>(15)?.map(time),
-            tags: Default::default(),
-        })
-    }
-
-    /// Reads runs matching `filter` (SQL after `FROM runs r`), with their partitions and tags.
-    fn read_runs(
-        conn: &Connection,
-        filter: &str,
-        params: impl rusqlite::Params,
-    ) -> rusqlite::Result<Vec<RunRecord>> {
-        let mut stmt = conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs r {filter}"))?;
-        let rows = stmt.query_map(params, |row| {
-            Ok((Self::run_from_row(row)?, row.get::<_, Option<String>>(13)?))
-        })?;
-        let mut runs = Vec::new();
-        let mut keys =
-            conn.prepare_cached("SELECT key FROM run_partitions WHERE run_id = ?1 ORDER BY idx")?;
-        let mut tags = conn.prepare_cached("SELECT key, value FROM run_tags WHERE run_id = ?1")?;
-        for row in rows {
-            let (mut run, scope) = row?;
-            let id = run.id.as_str();
-            if scope.is_some() {
-                let found: Vec<String> = keys
-                    .query_map(params![id], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                run.partitions = PartitionScope::from_stored(scope.as_deref(), found);
-            }
-            run.tags = tags
-                .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            runs.push(run);
-        }
-        Ok(runs)
-    }
-}
-
-const RUN_COLUMNS: &str =
-    "r.id, r.selection, r.status, r.trigger, r.started_us, r.ended_us, r.planned,
-    (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'materialized'),
-    (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'failed'),
-    (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'skipped'),
-    r.trigger_detail, r.parent_run_id, r.only_stale, r.partition_scope, r.owner, r.heartbeat_us";
-
-/// Appends one event row; returns its id (the event's sequence number).
-fn insert_event(tx: &rusqlite::Transaction<'_>, e: &EventRecord) -> rusqlite::Result<i64> {
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version, data_version, partition)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    insert.insert(params![
-        e.run_id.as_str(),
-        e.asset
-            .as_ref()
-            .map_or_else(String::new, AssetKey::to_string),
-        e.kind.as_str(),
-        micros(e.time),
-        e.attempt,
-        e.duration
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
-        e.message,
-        e.code_version,
-        e.data_version,
-        e.partition
-    ])
 }
 
 impl Storage for SqliteStorage {
@@ -522,12 +392,12 @@ impl Storage for SqliteStorage {
             sql.push_str(&format!(" LIMIT {}", filter.limit));
         }
         let conn = self.conn();
-        Self::read_runs(&conn, &sql, rusqlite::params_from_iter(values)).map_err(|e| self.err(e))
+        read_runs(&conn, &sql, rusqlite::params_from_iter(values)).map_err(|e| self.err(e))
     }
 
     fn run(&self, id_or_prefix: &str) -> Result<RunRecord, StorageError> {
         let conn = self.conn();
-        let found = Self::read_runs(
+        let found = read_runs(
             &conn,
             "WHERE r.id >= ?1 AND r.id < ?1 || '~' ORDER BY r.id LIMIT 2",
             params![id_or_prefix],
@@ -872,78 +742,6 @@ impl Storage for SqliteStorage {
 }
 
 /// A sequence number as SQLite's integer (ids never exceed `i64::MAX`).
-fn seq_param(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-/// A limit as SQLite's integer, where -1 is none.
-fn limit_param(limit: usize) -> i64 {
-    match limit {
-        0 => -1,
-        n => i64::try_from(n).unwrap_or(-1),
-    }
-}
-
-fn read_events(
-    conn: &Connection,
-    filter: &str,
-    params: impl rusqlite::Params,
-) -> rusqlite::Result<Vec<EventRecord>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT e.id, e.run_id, e.asset, e.kind, e.time_us, e.attempt, e.duration_us, e.message, e.code_version, e.data_version, e.partition
-         FROM events e {filter}"
-    ))?;
-    let mut meta = conn.prepare_cached(
-        "SELECT label, kind, value FROM event_metadata WHERE event_id = ?1 ORDER BY rowid",
-    )?;
-    let mut inputs = conn.prepare_cached(
-        "SELECT upstream, data_version FROM event_inputs WHERE event_id = ?1 ORDER BY rowid",
-    )?;
-    let rows: Vec<(i64, EventRecord)> = stmt
-        .query_map(params, |r| {
-            let id: i64 = r.get(0)?;
-            Ok((
-                id,
-                EventRecord {
-                    seq: u64::try_from(id).ok(),
-                    run_id: RunId::from(r.get::<_, String>(1)?),
-                    // Empty for run events.
-                    asset: r.get::<_, String>(2)?.parse().ok(),
-                    partition: r.get(10)?,
-                    kind: EventKind::parse(&r.get::<_, String>(3)?).unwrap_or(EventKind::Failed),
-                    time: time(r.get(4)?),
-                    attempt: r.get(5)?,
-                    duration: r
-                        .get::<_, Option<i64>>(6)?
-                        .map(|us| Duration::from_micros(u64::try_from(us).unwrap_or(0))),
-                    message: r.get(7)?,
-                    code_version: r.get(8)?,
-                    data_version: r.get(9)?,
-                    metadata: Vec::new(),
-                    inputs: Vec::new(),
-                },
-            ))
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut events = Vec::with_capacity(rows.len());
-    for (id, mut event) in rows {
-        if event.kind == EventKind::Materialized {
-            event.metadata = meta
-                .query_map(params![id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        metadata_value(&r.get::<_, String>(1)?, r.get(2)?),
-                    ))
-                })?
-                .collect::<Result<_, _>>()?;
-            event.inputs = inputs
-                .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-        }
-        events.push(event);
-    }
-    Ok(events)
-}
 
 #[cfg(test)]
 #[path = "sqlite_tests.rs"]
