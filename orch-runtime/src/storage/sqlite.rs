@@ -741,8 +741,6 @@ impl Storage for SqliteStorage {
     }
 }
 
-/// A sequence number as SQLite's integer (ids never exceed `i64::MAX`).
-
 #[cfg(test)]
 #[path = "sqlite_tests.rs"]
 mod tests;

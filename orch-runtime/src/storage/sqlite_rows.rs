@@ -146,6 +146,7 @@ pub(super) fn insert_event(
     ])
 }
 
+/// A sequence number as SQLite's integer (ids never exceed `i64::MAX`).
 pub(super) fn seq_param(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
