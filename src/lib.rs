@@ -115,7 +115,7 @@ pub mod prelude {
 
 /// Testing helpers: Dagster's `build_asset_context` and `materialize_to_memory`, typed.
 pub mod testing {
-    pub use orch_core::AssetContext;
+    pub use orch_core::{AssetContext, TestContext};
 
     /// Materializes `selection` in memory (nothing recorded, nothing stored) and returns
     /// every output: Dagster's `materialize_to_memory`. To inject upstream values or set

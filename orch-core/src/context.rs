@@ -271,6 +271,7 @@ pub struct AssetContext {
 
 impl AssetContext {
     /// The context the executor builds for one attempt at one asset.
+    #[doc(hidden)]
     pub fn new(key: AssetKey, run_id: RunId, partition: Option<String>, attempt: u32) -> Self {
         AssetContext {
             inner: Arc::new(Inner {
@@ -290,6 +291,7 @@ impl AssetContext {
 
     /// The context for one attempt at partition `partition` of an asset partitioned by
     /// `partitions` (which gives the time window of time-window partitions).
+    #[doc(hidden)]
     pub fn for_partition(
         key: AssetKey,
         run_id: RunId,
@@ -317,6 +319,7 @@ impl AssetContext {
     /// one) in a single run: [`AssetContext::partition_key_range`] and
     /// [`AssetContext::partition_keys`] give the range, the time window spans it, and
     /// [`AssetContext::partition_key`] is the key only when the range holds one.
+    #[doc(hidden)]
     pub fn for_partition_range(
         key: AssetKey,
         run_id: RunId,
@@ -401,20 +404,39 @@ impl AssetContext {
         self.inner.keys.as_deref().unwrap_or(&[])
     }
 
-    /// Gives the context the run's resources (on a context just built; the executor does this).
-    pub fn with_resources(mut self, resources: Arc<crate::resources::Resources>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.resources = Some(resources);
+    /// The context's own state, to change: in place when nothing else holds it, else a copy
+    /// (with nothing captured yet), so a `with_*` call never silently does nothing.
+    fn inner_mut(&mut self) -> &mut Inner {
+        if Arc::get_mut(&mut self.inner).is_none() {
+            let i = &self.inner;
+            self.inner = Arc::new(Inner {
+                key: i.key.clone(),
+                run_id: i.run_id.clone(),
+                partition: i.partition.clone(),
+                window: i.window.clone(),
+                keys: i.keys.clone(),
+                resources: i.resources.clone(),
+                dynamic: i.dynamic.clone(),
+                attempt: i.attempt,
+                cancel: i.cancel.clone(),
+                captured: Mutex::default(),
+            });
         }
+        Arc::get_mut(&mut self.inner).expect("just made unique")
+    }
+
+    /// Gives the context these resources, for `ctx.resource::<T>()` (the executor does this;
+    /// in a test, [`TestContext`] is simpler). On a context that is shared (cloned), the
+    /// result is a new context with them, whose captured logs start empty.
+    pub fn with_resources(mut self, resources: Arc<crate::resources::Resources>) -> Self {
+        self.inner_mut().resources = Some(resources);
         self
     }
 
     /// Gives the context the run's cancellation flag (the executor does this).
     #[doc(hidden)]
     pub fn with_cancellation(mut self, cancel: Cancellation) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.cancel = Some(cancel);
-        }
+        self.inner_mut().cancel = Some(cancel);
         self
     }
 
@@ -431,10 +453,9 @@ impl AssetContext {
 
     /// Gives the context the run store's dynamic partitions (the executor does this for
     /// recorded runs).
+    #[doc(hidden)]
     pub fn with_dynamic_partitions(mut self, store: Arc<dyn DynamicPartitionsStore>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.dynamic = Some(DynamicStore(store));
-        }
+        self.inner_mut().dynamic = Some(DynamicStore(store));
         self
     }
 
@@ -520,6 +541,7 @@ impl AssetContext {
 
     /// Records a log line against this asset without emitting it to `tracing` (the runtime's
     /// tracing layer uses this for `tracing::info!` calls made inside an asset).
+    #[doc(hidden)]
     pub fn capture_log(&self, level: LogLevel, message: String) {
         self.captured().logs.push(LogLine {
             time: SystemTime::now(),
@@ -529,6 +551,7 @@ impl AssetContext {
     }
 
     /// Moves the captured logs and metadata out (the executor calls this when the attempt ends).
+    #[doc(hidden)]
     pub fn take_captured(&self) -> (Vec<LogLine>, Vec<(String, MetadataValue)>) {
         let mut captured = self.captured();
         (
@@ -630,5 +653,101 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 32);
         assert_eq!(a.short().len(), 8);
+    }
+}
+
+/// Builds an [`AssetContext`] for calling an asset function directly in a unit test:
+/// Dagster's `build_asset_context`, with every setting optional.
+///
+/// ```
+/// use orch_core::TestContext;
+/// let ctx = TestContext::new()
+///     .key("warehouse/orders")
+///     .partition("2024-01-05")
+///     .resource(String::from("a database handle"))
+///     .build();
+/// assert_eq!(ctx.partition_key(), Some("2024-01-05"));
+/// assert_eq!(*ctx.resource::<String>().unwrap(), "a database handle");
+/// ctx.log().info("written by the asset");
+/// assert_eq!(ctx.logs().len(), 1);
+/// ```
+#[derive(Debug, Default)]
+pub struct TestContext {
+    key: Option<AssetKey>,
+    partition: Option<String>,
+    resources: crate::resources::Resources,
+    attempt: Option<u32>,
+}
+
+impl TestContext {
+    /// Key `test_asset`, no partition, no resources, attempt 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The asset's key, as written (`name` or `prefix/name`).
+    ///
+    /// # Panics
+    /// If `key` is not a valid key (a test's own mistake, reported at once).
+    pub fn key(mut self, key: &str) -> Self {
+        match key.parse() {
+            Ok(key) => self.key = Some(key),
+            Err(e) => panic!("TestContext::key: {e}"),
+        }
+        self
+    }
+
+    /// The partition being materialized.
+    pub fn partition(mut self, key: impl Into<String>) -> Self {
+        self.partition = Some(key.into());
+        self
+    }
+
+    /// Adds `value` as the resource of type `T`, for `ctx.resource::<T>()`.
+    pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.resources.insert(value);
+        self
+    }
+
+    /// Which attempt this is (default 1), for assets that behave differently on a retry.
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = Some(attempt.max(1));
+        self
+    }
+
+    /// The context.
+    pub fn build(self) -> AssetContext {
+        let key = self
+            .key
+            .unwrap_or_else(|| AssetKey::new(["test_asset"]).expect("valid literal key"));
+        AssetContext::new(key, RunId::new(), self.partition, self.attempt.unwrap_or(1))
+            .with_resources(Arc::new(self.resources))
+    }
+}
+
+#[cfg(test)]
+mod test_context_tests {
+    use super::*;
+
+    #[test]
+    fn with_resources_works_on_a_shared_context_too() {
+        let ctx = TestContext::new().key("raw/orders").build();
+        let shared = ctx.clone();
+        let mut resources = crate::resources::Resources::default();
+        resources.insert(7u32);
+        let with = shared.with_resources(Arc::new(resources));
+        assert_eq!(*with.resource::<u32>().unwrap(), 7);
+        assert_eq!(with.asset_key(), &"raw/orders".parse::<AssetKey>().unwrap());
+        // The original is untouched.
+        assert!(ctx.resource::<u32>().is_err());
+    }
+
+    #[test]
+    fn a_test_context_takes_a_partition_and_an_attempt() {
+        let ctx = TestContext::new().partition("eu").attempt(3).build();
+        assert_eq!(ctx.partition_key(), Some("eu"));
+        assert_eq!(ctx.partition_keys(), ["eu"]);
+        assert_eq!(ctx.attempt(), 3);
+        assert!(!ctx.is_cancelled());
     }
 }

@@ -30,7 +30,7 @@ pub(crate) mod test_support;
 pub use asset::{Asset, AssetDef, BoxError};
 pub use context::{
     AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LogLevel, LogLine,
-    MetadataValue, RunId,
+    MetadataValue, RunId, TestContext,
 };
 pub use error::{DefinitionError, DefinitionErrors};
 pub use file::{FileAsset, FileChanged};
