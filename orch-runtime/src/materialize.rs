@@ -289,7 +289,7 @@ impl<'s> Materialize<'s> {
         runtime.block_on(self.run_async())
     }
 
-    fn effective_jobs(&self) -> usize {
+    pub(crate) fn effective_jobs(&self) -> usize {
         self.jobs
             .or_else(|| self.instance.as_ref().map(|i| i.config().jobs()))
             .unwrap_or_else(default_jobs)

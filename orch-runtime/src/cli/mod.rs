@@ -654,7 +654,7 @@ fn finish_run(builder: Materialize<'_>, instance: Option<&Instance>) -> u8 {
     let mut sink = progress::Progress::new(std::io::stderr().is_terminal());
     let run_id = RunId::new();
     let token = CancellationToken::new();
-    let runtime = match crate::materialize::runtime(default_jobs()) {
+    let runtime = match crate::materialize::runtime(builder.effective_jobs()) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
