@@ -340,3 +340,35 @@ fn a_plan_says_what_would_run_and_load_without_running_anything() {
         .to_string();
     assert!(err.contains("no selected asset is partitioned"), "{err}");
 }
+
+static RETRY_ATTEMPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Fails, and would wait an hour before each retry.
+#[asset(group = "retry_cancel", retries = 3, retry_delay = "1h")]
+fn cancel_during_backoff() -> Result<u32, String> {
+    RETRY_ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+    Err("not yet".to_owned())
+}
+
+#[test]
+fn canceling_stops_a_retry_that_is_waiting() {
+    RETRY_ATTEMPTS.store(0, Ordering::SeqCst);
+    let instance = Instance::ephemeral();
+    let mut feed = instance.subscribe();
+    let run = instance.submit(RunRequest::select("group:retry_cancel").unwrap());
+    // The first attempt failed and the retry waits (an hour): cancel then.
+    loop {
+        let event = feed.blocking_recv().unwrap();
+        if event.kind == EventKind::Retried {
+            break;
+        }
+    }
+    run.cancel();
+    let result = run.wait().unwrap();
+    assert!(result.canceled());
+    assert_eq!(
+        result.outcome("cancel_during_backoff").unwrap().status,
+        AssetStatus::Canceled
+    );
+    assert_eq!(RETRY_ATTEMPTS.load(Ordering::SeqCst), 1, "no retry ran");
+}

@@ -112,7 +112,28 @@ impl StaleInputs {
 }
 
 /// Each partition of an asset, in order, with `Some(reason)` if it is stale.
-type PartitionDecisions = Vec<(String, Option<StaleReason>)>;
+#[derive(Clone, Debug)]
+struct PartitionDecisions {
+    list: Vec<(String, Option<StaleReason>)>,
+    /// Position in `list` by key: consumers look partitions up one by one.
+    index: HashMap<String, usize>,
+}
+
+impl PartitionDecisions {
+    fn new(list: Vec<(String, Option<StaleReason>)>) -> Self {
+        let index = list
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+        PartitionDecisions { list, index }
+    }
+
+    /// `None` for a key that is not a partition now; else `Some(reason if stale)`.
+    fn get(&self, key: &str) -> Option<&Option<StaleReason>> {
+        self.index.get(key).map(|&i| &self.list[i].1)
+    }
+}
 
 /// Which assets, and which partitions of partitioned assets, are stale, and why.
 #[derive(Clone, Debug)]
@@ -141,6 +162,7 @@ impl Staleness {
             .and_then(Option::as_ref)
             .map(|parts| {
                 parts
+                    .list
                     .iter()
                     .filter(|(_, r)| r.is_some())
                     .map(|(k, _)| k.as_str())
@@ -153,10 +175,7 @@ impl Staleness {
     /// is).
     pub fn partition(&self, id: AssetId, key: &str) -> Option<&StaleReason> {
         match self.partitions.get(id).and_then(Option::as_ref) {
-            Some(parts) => parts
-                .iter()
-                .find(|(k, _)| k == key)
-                .and_then(|(_, r)| r.as_ref()),
+            Some(parts) => parts.get(key).and_then(Option::as_ref),
             None => self.of(id),
         }
     }
@@ -229,7 +248,7 @@ pub fn staleness(graph: &AssetGraph, inputs: &StaleInputs) -> Staleness {
                 if decided.is_empty() {
                     assets[id] = None;
                 }
-                partitions[id] = Some(decided);
+                partitions[id] = Some(PartitionDecisions::new(decided));
             }
         }
     }
@@ -311,13 +330,9 @@ fn upstream_now(
         );
     };
     let read: &[String] = scope.unwrap_or(&now.keys);
-    let decided = partitions[up].as_deref().unwrap_or_default();
-    let stale_now = |k: &str| {
-        decided
-            .iter()
-            .find(|(key, _)| key == k)
-            .is_none_or(|(_, reason)| reason.is_some())
-    };
+    let decided = partitions[up].as_ref();
+    // A partition that is stale, or that does not exist now, will change.
+    let stale_now = |k: &str| decided.and_then(|d| d.get(k)).is_none_or(Option::is_some);
     if read.iter().any(|k| stale_now(k)) {
         return UpstreamNow::Stale;
     }
@@ -328,5 +343,5 @@ fn upstream_now(
         .iter()
         .filter_map(|k| now.latest.get(k).map(|r| r.time))
         .max();
-    UpstreamNow::Version(Some(version), written)
+    UpstreamNow::Version(version, written)
 }

@@ -160,6 +160,7 @@ pub(super) fn follow(store: &dyn Storage, run: Option<&str>) -> Result<(), Stora
             .unwrap_or(0),
         None => latest_seq(store)?,
     };
+    let mut quiet = 0u32;
     loop {
         let page = match &run_id {
             Some(record) => store.events_after(record.id.as_str(), cursor, 1000)?,
@@ -167,8 +168,15 @@ pub(super) fn follow(store: &dyn Storage, run: Option<&str>) -> Result<(), Stora
         };
         if page.is_empty() {
             std::thread::sleep(POLL);
+            // Every few seconds of quiet, look for runs whose process died: recovery records
+            // their end, which the next poll prints (and which ends a followed run).
+            quiet += 1;
+            if quiet % 10 == 0 {
+                store.recover_crashed()?;
+            }
             continue;
         }
+        quiet = 0;
         for event in &page {
             println!("{}", follow_line(event));
             if run_id.is_some() && matches!(event.kind, EventKind::RunEnded(_)) {

@@ -299,7 +299,22 @@ where
     };
     // The command line is the one place that reads the environment and the current directory.
     let root = std::env::current_dir().unwrap_or_else(|_| ".".into());
-    let config = match Config::discover(&root, std::env::vars()) {
+    // `vars()` would panic on any variable that is not UTF-8; only ours must be.
+    let mut vars = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        let Some(key) = key.to_str().filter(|k| k.starts_with("ORCH_")) else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => vars.push((key.to_owned(), value)),
+            Err(_) => {
+                return ExitCode::from(fail_usage(&format!(
+                    "${key} is not valid UTF-8; set it to a UTF-8 value"
+                )));
+            }
+        }
+    }
+    let config = match Config::discover(&root, vars) {
         Ok(config) => config,
         Err(e) => return ExitCode::from(fail_usage(&e)),
     };
@@ -538,9 +553,24 @@ fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
     if args.stale {
         request = request.only_stale();
     }
-    let instance = match args.ephemeral {
-        true => env.app.ephemeral_instance(env.config.clone()),
-        false => match env.open() {
+    if args.ephemeral {
+        // Nothing recorded, nothing stored: outputs live for this run only and no I/O
+        // manager (custom ones included) is called.
+        if args.dry_run {
+            return print_plan(&env.app.ephemeral_instance(env.config.clone()), &request);
+        }
+        let builder = Materialize::request(request)
+            .keep_outputs(false)
+            .resources(Arc::clone(env.app.resources()))
+            .jobs(args.jobs.unwrap_or_else(|| env.config.jobs()));
+        return finish_run(builder, None);
+    }
+    // A dry run never creates the store: without one, it plans against an empty one.
+    let instance = match (args.dry_run, env.existing()) {
+        (true, Ok(None)) => env.app.ephemeral_instance(env.config.clone()),
+        (true, Ok(Some(instance))) => instance,
+        (true, Err(e)) => return fail_usage(&e),
+        (false, _) => match env.open() {
             Ok(instance) => instance,
             Err(e) => {
                 eprintln!("error: {e}\n(use --ephemeral to run without recording)");
@@ -563,19 +593,24 @@ fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
         }
     }
     if args.dry_run {
-        return match instance.plan(&request) {
-            Ok(plan) => {
-                print!("{plan}");
-                EXIT_OK
-            }
-            Err(e) => fail_usage(&e),
-        };
+        return print_plan(&instance, &request);
     }
     let mut builder = instance.materialize(request).keep_outputs(false);
     if let Some(jobs) = args.jobs {
         builder = builder.jobs(jobs);
     }
     finish_run(builder, Some(&instance))
+}
+
+/// `materialize --dry-run`: the plan, or why the run could not start.
+fn print_plan(instance: &Instance, request: &RunRequest) -> u8 {
+    match instance.plan(request) {
+        Ok(plan) => {
+            print!("{plan}");
+            EXIT_OK
+        }
+        Err(e) => fail_usage(&e),
+    }
 }
 
 /// `materialize --stale` over a selection with partitioned assets: the stale assets, and of
@@ -608,13 +643,21 @@ fn materialize_stale_partitions(
         .iter()
         .flat_map(|&id| stale.stale_partitions(id))
         .collect();
-    let keys: Vec<String> = match partitions::all_keys(graph, &stale_ids, &**instance.storage()) {
-        Ok(all) => all
-            .into_iter()
-            .filter(|k| wanted.contains(k.as_str()))
-            .collect(),
+    let keys: Vec<String> = if wanted.is_empty() {
         // Only unpartitioned assets are stale.
-        Err(_) => Vec::new(),
+        Vec::new()
+    } else {
+        match partitions::all_keys(graph, &stale_ids, &**instance.storage()) {
+            Ok(all) => all
+                .into_iter()
+                .filter(|k| wanted.contains(k.as_str()))
+                .collect(),
+            Err(e) => {
+                return fail_usage(&format!(
+                    "{e}; select the stale assets of one partitions definition at a time"
+                ));
+            }
+        }
     };
     let names: Vec<String> = stale_ids
         .iter()

@@ -63,6 +63,21 @@ struct Attempt {
     canceled: bool,
 }
 
+impl Attempt {
+    /// The run was canceled while the asset waited to retry: it is not tried again.
+    fn canceled_before_retry(number: u32) -> Attempt {
+        Attempt {
+            number,
+            duration: Duration::ZERO,
+            result: Err(AssetFailure {
+                chain: vec!["the run was canceled before the asset was retried".to_owned()],
+                panicked: false,
+            }),
+            canceled: true,
+        }
+    }
+}
+
 impl Task {
     fn context(&self, attempt: u32) -> AssetContext {
         let node = self.shared.graph.node(self.id);
@@ -292,10 +307,14 @@ impl Task {
                 if let Some(done) = task.end_attempt(&ctx, attempt, &mut logs) {
                     break done;
                 }
-                // The job slot stays taken while a sync asset waits for its retry.
-                let delay = task.retry_delay(number);
-                if !delay.is_zero() {
-                    std::thread::sleep(delay);
+                // The job slot stays taken while a sync asset waits for its retry; a canceled
+                // run stops waiting (within 10 ms) and retries nothing.
+                let until = Instant::now() + task.retry_delay(number);
+                while !task.shared.cancel.is_cancelled() && Instant::now() < until {
+                    std::thread::sleep((until - Instant::now()).min(Duration::from_millis(10)));
+                }
+                if task.shared.cancel.is_cancelled() {
+                    break (Attempt::canceled_before_retry(number), Vec::new());
                 }
                 number += 1;
                 task.queue_restart(number);
@@ -380,7 +399,13 @@ impl Task {
             }
             let delay = self.retry_delay(number);
             if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = self.shared.cancel.cancelled() => {}
+                }
+            }
+            if self.shared.cancel.is_cancelled() {
+                break (Attempt::canceled_before_retry(number), Vec::new());
             }
             number += 1;
             self.queue_restart(number);

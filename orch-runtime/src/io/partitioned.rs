@@ -59,7 +59,7 @@ pub(crate) fn store_range(
     let data_version =
         crate::run::partitions::combined_version(keys, |k| versions.get(k).copied().flatten());
     Ok(Stored {
-        data_version: Some(data_version),
+        data_version,
         metadata: vec![
             (
                 "range".to_owned(),

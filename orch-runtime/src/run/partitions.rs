@@ -187,19 +187,24 @@ pub(crate) fn all_partitions(
         .into());
     }
     let version = combined_version(&keys, |k| done.get(k).copied().flatten());
-    Ok((keys, Some(version)))
+    Ok((keys, version))
 }
 
 /// The data version of several partitions read as one input: one partition's own version, or
 /// a hash of each key and its version, in order. The one formula for partitions taken
 /// together: by loading (ranges, every partition, mappings), by a run over a range, and by
-/// staleness, so what a consumer recorded compares equal to what it would read now.
+/// staleness, so what a consumer recorded compares equal to what it would read now. `None`
+/// when no partition has a version (an I/O manager that gives none): then staleness compares
+/// times instead.
 pub(crate) fn combined_version<'a>(
     keys: &[String],
     version_of: impl Fn(&str) -> Option<&'a str>,
-) -> String {
+) -> Option<String> {
+    if keys.iter().all(|k| version_of(k).is_none()) {
+        return None;
+    }
     if let [one] = keys {
-        return version_of(one).unwrap_or("-").to_owned();
+        return version_of(one).map(str::to_owned);
     }
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for k in keys {
@@ -208,7 +213,7 @@ pub(crate) fn combined_version<'a>(
         hasher.update(version_of(k).unwrap_or("-").as_bytes());
         hasher.update(b"\n");
     }
-    format!("{:032x}", hasher.digest128())
+    Some(format!("{:032x}", hasher.digest128()))
 }
 
 /// The stored data version of partitions `keys` of `asset` read as one input (`None` if one
@@ -227,9 +232,7 @@ pub(crate) fn stored_version(
     if keys.iter().any(|k| !done.contains_key(k.as_str())) {
         return Ok(None);
     }
-    Ok(Some(combined_version(keys, |k| {
-        done.get(k).copied().flatten()
-    })))
+    Ok(combined_version(keys, |k| done.get(k).copied().flatten()))
 }
 
 /// The stored keys of a dynamic partitions definition (none for other kinds, or without a

@@ -25,6 +25,7 @@ pub(crate) fn run_all(factory: Factory<'_>) {
     materializations_and_partitions_are_kept(&*factory());
     dynamic_partitions_keep_their_order(&*factory());
     heartbeats_are_recorded(&*factory());
+    retention_keeps_what_staleness_reads(&*factory());
 }
 
 fn begin(store: &dyn Storage, id: &str, request: &RunRequest) -> RunRecord {
@@ -273,4 +274,34 @@ fn heartbeats_are_recorded(store: &dyn Storage) {
     store.heartbeat("r1").unwrap();
     let after = store.run("r1").unwrap().heartbeat.unwrap();
     assert!(after > before + Duration::from_secs(3000));
+}
+
+fn retention_keeps_what_staleness_reads(store: &dyn Storage) {
+    let old = SystemTime::now() - Duration::from_secs(400 * 86_400);
+    // An old run that holds the latest materialization of one partition only, and an old run
+    // whose every materialization was superseded.
+    for (run, partition) in [("old-day", "2024-01-01"), ("old-gone", "2024-01-02")] {
+        let mut record = RunRecord::new(RunId::from(run), &RunRequest::all(), 1);
+        record.started = old;
+        record.status = RunStatus::Succeeded;
+        store.begin_run(&record, &[]).unwrap();
+        let mut e = asset_event(run, "daily", EventKind::Materialized);
+        e.partition = Some(partition.into());
+        e.time = old;
+        store.append(&[e], &[]).unwrap();
+        store.end_run(run, RunStatus::Succeeded, old).unwrap();
+    }
+    begin(store, "new", &RunRequest::all());
+    let mut e = asset_event("new", "daily", EventKind::Materialized);
+    e.partition = Some("2024-01-02".into());
+    store.append(&[e], &[]).unwrap();
+    store.apply_retention(super::Retention::days(30)).unwrap();
+    assert!(
+        store.run("old-day").is_ok(),
+        "it holds a partition's latest"
+    );
+    assert!(store.run("old-gone").is_err(), "superseded everywhere");
+    let latest = store.partition_materializations("daily").unwrap();
+    assert_eq!(latest["2024-01-01"].run_id, "old-day");
+    assert_eq!(latest["2024-01-02"].run_id, "new");
 }

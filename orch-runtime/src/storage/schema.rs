@@ -104,6 +104,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN owner TEXT;
     ALTER TABLE runs ADD COLUMN heartbeat_us INTEGER;
     UPDATE runs SET status = 'running' WHERE status = 'started';
+    UPDATE runs SET trigger_detail = substr(trigger, 11), trigger = 'reexecution'
+        WHERE trigger LIKE 'reexecute %';
+    UPDATE runs SET trigger = 'manual' WHERE trigger NOT IN ('backfill', 'reexecution');
     CREATE INDEX runs_trigger ON runs(trigger, started_us);
     CREATE TABLE run_partitions (
         run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -120,11 +123,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX run_tags_pair ON run_tags(key, value);",
     // 7: the event behind each partition's last outcome, so staleness reads a partition's
     // code version and consumed inputs like an unpartitioned asset's.
+    // One grouped pass over the events (not a lookup per partition, which is quadratic in
+    // the partitions of an asset).
     "ALTER TABLE partition_status ADD COLUMN event_id INTEGER;
-    UPDATE partition_status SET event_id = (
-        SELECT max(e.id) FROM events e
-        WHERE e.asset = partition_status.asset AND e.partition = partition_status.partition
-          AND e.kind = partition_status.status);",
+    UPDATE partition_status SET event_id = last.id
+    FROM (SELECT asset, partition, kind, max(id) AS id FROM events
+          WHERE partition IS NOT NULL GROUP BY asset, partition, kind) AS last
+    WHERE last.asset = partition_status.asset AND last.partition = partition_status.partition
+      AND last.kind = partition_status.status;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

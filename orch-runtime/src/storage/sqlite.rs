@@ -726,13 +726,16 @@ impl Storage for SqliteStorage {
                 params![cutoff(retention.logs)],
             )
             .map_err(|e| self.err(e))?;
-        // Old runs go, except a run holding the latest materialization of some asset.
+        // Old runs go, except a run holding the latest materialization of some asset or of
+        // some partition (staleness reads what those consumed).
         deleted += tx
             .execute(
                 "DELETE FROM runs WHERE started_us < ?1
                  AND status NOT IN ('queued', 'starting', 'running', 'started')
                  AND id NOT IN (SELECT e.run_id FROM events e
-                                JOIN latest_materialization l ON e.id = l.event_id)",
+                                JOIN latest_materialization l ON e.id = l.event_id)
+                 AND id NOT IN (SELECT e.run_id FROM events e
+                                JOIN partition_status p ON e.id = p.event_id)",
                 params![cutoff(retention.runs)],
             )
             .map_err(|e| self.err(e))?;
