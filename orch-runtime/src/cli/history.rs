@@ -171,7 +171,7 @@ pub(super) fn follow(store: &dyn Storage, run: Option<&str>) -> Result<(), Stora
             // Every few seconds of quiet, look for runs whose process died: recovery records
             // their end, which the next poll prints (and which ends a followed run).
             quiet += 1;
-            if quiet % 10 == 0 {
+            if quiet.is_multiple_of(10) {
                 store.recover_crashed()?;
             }
             continue;
