@@ -212,3 +212,36 @@ fn a_run_over_a_range_of_static_partitions_is_up_to_date_and_reexecutes_in_order
     assert_eq!(record.parent.as_ref(), Some(first.run_id()));
     assert_eq!(record.trigger, orch::Trigger::Reexecution);
 }
+
+/// Reads the day before (a mapping), from the same source.
+#[asset(group = "st_map", partitions = daily("2024-03-01").end("2024-03-04"))]
+fn st_prev(#[partitions(offset = -1)] st_source: &DataFrame) -> PolarsResult<DataFrame> {
+    Ok(st_source.clone())
+}
+
+#[test]
+fn a_mapped_input_computed_in_the_same_run_records_the_partition_it_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let day_one = instance
+        .materialize(
+            RunRequest::select("st_source")
+                .unwrap()
+                .partition("2024-03-01"),
+        )
+        .run()
+        .unwrap();
+    assert!(day_one.success());
+    // One run computes the source's 2nd and the mapped asset, which reads the 1st.
+    let run = instance
+        .materialize(
+            RunRequest::select("st_source or st_prev")
+                .unwrap()
+                .partition("2024-03-02"),
+        )
+        .run()
+        .unwrap();
+    assert!(run.success(), "{run:?}");
+    let stale = stale_now(&instance);
+    assert_eq!(stale.partition(id("st_prev"), "2024-03-02"), None);
+}

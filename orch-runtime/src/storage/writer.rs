@@ -46,6 +46,11 @@ pub struct StoreSink {
     /// read, not the range's.
     range_versions:
         std::collections::HashMap<String, std::collections::HashMap<String, Option<String>>>,
+    /// In a one-partition run: what each partitioned asset stored for the run's partition, so
+    /// a consumer that maps partitions (`offset = -1`) records what it actually read.
+    run_versions: std::collections::HashMap<String, Option<String>>,
+    /// For the stored versions of partitions written by earlier runs.
+    storage: Arc<dyn Storage>,
 }
 
 impl std::fmt::Debug for StoreSink {
@@ -68,6 +73,7 @@ impl StoreSink {
     ) -> Self {
         let (tx, rx) = mpsc::channel();
         let id = run_id.as_str().to_owned();
+        let reader = Arc::clone(&storage);
         let writer = std::thread::Builder::new()
             .name("orch-store".to_owned())
             .spawn(move || write_loop(&*storage, &id, rx))
@@ -80,6 +86,8 @@ impl StoreSink {
             writer,
             feed,
             range_versions: std::collections::HashMap::new(),
+            run_versions: std::collections::HashMap::new(),
+            storage: reader,
         }
     }
 
@@ -120,6 +128,43 @@ impl StoreSink {
             // A dead writer has already recorded its error; `finish` reports it.
             let _ = tx.send(row);
         }
+    }
+
+    /// The version of the partitions that `consumer`'s input `up` read, when the input maps
+    /// partitions in a one-partition run (`None` otherwise: what the executor recorded is
+    /// right). The run's own partition of `up` comes from this run; the others from the store.
+    fn mapped_version(&self, consumer: &AssetKey, up: &AssetKey) -> Option<Option<String>> {
+        let graph = self.graph;
+        let node = graph.node(graph.id_of(consumer)?);
+        let i = node.inputs.iter().position(|&u| graph.node(u).key == *up)?;
+        let mapping = node.input_mapping(i);
+        if mapping == orch_core::PartitionMapping::Identity {
+            return None;
+        }
+        let [partition] = self.keys.as_deref()? else {
+            return None;
+        };
+        let partitions = graph.node(node.inputs[i]).partitions.as_ref()?;
+        let mapped = partitions
+            .mapped(partition, mapping, jiff::Timestamp::now())
+            .ok()?;
+        let mut versions: std::collections::HashMap<String, Option<String>> = self
+            .storage
+            .partition_statuses(&up.to_string())
+            .ok()?
+            .into_iter()
+            .filter(|s| s.kind == EventKind::Materialized)
+            .map(|s| (s.partition, s.data_version))
+            .collect();
+        if let Some(version) = self.run_versions.get(&up.to_string()) {
+            versions.insert(partition.clone(), version.clone());
+        }
+        if mapped.iter().any(|k| !versions.contains_key(k)) {
+            return Some(None);
+        }
+        Some(crate::run::partitions::combined_version(&mapped, |k| {
+            versions.get(k).and_then(|v| v.as_deref())
+        }))
     }
 
     /// The run's partitions, for the run's partitioned assets.
@@ -223,14 +268,22 @@ impl EventSink for StoreSink {
                 ..
             } => {
                 self.logs(key, logs);
+                let inputs = input_versions
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = self.mapped_version(key, k).unwrap_or_else(|| v.clone());
+                        (k.to_string(), v)
+                    })
+                    .collect();
+                if self.partitions_of(key).is_some() {
+                    self.run_versions
+                        .insert(key.to_string(), data_version.map(str::to_owned));
+                }
                 EventRecord {
                     duration: Some(*duration),
                     metadata: metadata.to_vec(),
                     data_version: data_version.map(str::to_owned),
-                    inputs: input_versions
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.clone()))
-                        .collect(),
+                    inputs,
                     ..self.event(key, EventKind::Materialized)
                 }
             }
