@@ -430,27 +430,32 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
     }
 }
 
+/// Decides waiting asset `id` without running it (skipped or canceled): it leaves the run's
+/// count, lets go of the values only it would have consumed, and its outcome is queued.
+fn decide_waiting(shared: &Shared, state: &mut State, id: AssetId, status: AssetStatus) {
+    state.node[id] = NodeState::Done;
+    state.remaining -= 1;
+    for &up in &shared.graph.node(id).inputs {
+        state.consumers_left[up] -= 1;
+        if state.consumers_left[up] == 0 && !shared.keep_outputs {
+            state.values[up] = None;
+        }
+    }
+    let key = shared.graph.node(id).key.clone();
+    state
+        .queue
+        .push(Queued::Finished(AssetOutcome::decided(key, status)));
+}
+
 /// Marks every asset that has not started as canceled (the run was asked to stop), and lets
 /// go of the values only they would have consumed.
 fn cancel_waiting(shared: &Shared, state: &mut State) {
     let graph = shared.graph;
     state.ready_sync.clear();
     for id in 0..graph.len() {
-        if state.node[id] != NodeState::Waiting {
-            continue;
+        if state.node[id] == NodeState::Waiting {
+            decide_waiting(shared, state, id, AssetStatus::Canceled);
         }
-        state.node[id] = NodeState::Done;
-        state.remaining -= 1;
-        for &up in &graph.node(id).inputs {
-            state.consumers_left[up] -= 1;
-            if state.consumers_left[up] == 0 && !shared.keep_outputs {
-                state.values[up] = None;
-            }
-        }
-        state.queue.push(Queued::Finished(AssetOutcome::decided(
-            graph.node(id).key.clone(),
-            AssetStatus::Canceled,
-        )));
     }
     shared.wake.notify_one();
 }
@@ -465,20 +470,14 @@ fn skip_downstream(shared: &Shared, state: &mut State, failed: AssetId) {
         if state.node[down] != NodeState::Waiting {
             continue;
         }
-        state.node[down] = NodeState::Done;
-        state.remaining -= 1;
-        for &up in &graph.node(down).inputs {
-            state.consumers_left[up] -= 1;
-            if state.consumers_left[up] == 0 && !shared.keep_outputs {
-                state.values[up] = None;
-            }
-        }
-        state.queue.push(Queued::Finished(AssetOutcome::decided(
-            graph.node(down).key.clone(),
+        decide_waiting(
+            shared,
+            state,
+            down,
             AssetStatus::Skipped {
                 because_of: because_of.clone(),
             },
-        )));
+        );
         stack.extend(graph.node(down).downstream.iter().copied());
     }
 }
