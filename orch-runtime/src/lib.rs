@@ -29,8 +29,9 @@ pub use materialize::{Materialize, MaterializeError, default_jobs, definitions};
 pub use plan::PlanError;
 pub use result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
 pub use run::{
-    PartitionScope, PlannedAsset, PlannedLoad, Reexecution, RunHandle, RunPlan, RunRequest,
-    RunTarget, Trigger,
+    BACKFILL_TAG, Backfill, BackfillError, BackfillPlan, BackfillReport, BackfillStep,
+    PartitionOutcome, PartitionScope, PartitionStatus, PlannedAsset, PlannedLoad, Reexecution,
+    RunHandle, RunPlan, RunRequest, RunTarget, Trigger,
 };
 pub use staleness::{StaleInputs, StaleReason, Staleness, stale_assets, staleness};
 /// Cancels a run (see [`RunHandle::cancel_token`] and [`Materialize::cancel_token`]).

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::instance::{Config, Instance};
 use crate::materialize::{Materialize, MaterializeError, default_jobs, definitions};
-use crate::run::{Reexecution, RunRequest};
+use crate::run::{Backfill, Reexecution, RunRequest};
 use crate::staleness::StaleInputs;
 use crate::storage::{RunFilter, RunStatus, Storage, StorageError};
 
@@ -382,20 +382,22 @@ where
             jobs,
             partitions_per_run,
             single_run,
-        }) => match env.open() {
-            Ok(instance) => partitions::backfill(
-                &instance,
-                &select,
-                &from,
-                &to,
-                if single_run {
-                    usize::MAX
-                } else {
-                    partitions_per_run.unwrap_or(1)
-                },
-                jobs.unwrap_or_else(default_jobs),
-            ),
-            Err(e) => fail_usage(&e),
+        }) => match (env.open(), select.parse::<orch_core::AssetSelection>()) {
+            (Ok(instance), Ok(selection)) => {
+                let backfill = Backfill::range(selection, from, to)
+                    .partitions_per_run(if single_run {
+                        usize::MAX
+                    } else {
+                        partitions_per_run.unwrap_or(1)
+                    })
+                    .parallel(jobs.unwrap_or_else(default_jobs));
+                match backfill.plan(&instance) {
+                    Ok(plan) => partitions::run_backfill(&instance, &plan, &select),
+                    Err(e) => fail_usage(&e),
+                }
+            }
+            (Err(e), _) => fail_usage(&e),
+            (_, Err(e)) => fail_usage(&e),
         },
         Some(Command::Partitions { asset, add }) => {
             partitions::print_partitions(&env, &asset, &add)
@@ -517,19 +519,14 @@ fn materialize_everything(env: &Env<'_>) -> u8 {
     if !graph.has_partitions() {
         return materialize(env, MaterializeArgs::default());
     }
-    let all: Vec<usize> = (0..graph.len()).collect();
     let instance = match env.open() {
         Ok(instance) => instance,
         Err(e) => return fail_usage(&e),
     };
-    let keys = match partitions::all_keys(graph, &all, &**instance.storage()) {
-        Ok(keys) => keys,
-        Err(e) => return fail_usage(&format!("{e}; materialize them with `backfill` instead")),
-    };
-    let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
-        return fail_usage(&"the partitioned assets have no partitions yet");
-    };
-    partitions::backfill(&instance, "*", first, last, 1, default_jobs())
+    match Backfill::all(AssetSelection::All).plan(&instance) {
+        Ok(plan) => partitions::run_backfill(&instance, &plan, "*"),
+        Err(e) => fail_usage(&format!("{e}; materialize them with `backfill` instead")),
+    }
 }
 
 fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
@@ -589,7 +586,14 @@ fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
         };
         if ids.iter().any(|&id| graph.node(id).partitions.is_some()) {
             let jobs = args.jobs.unwrap_or_else(default_jobs);
-            return materialize_stale_partitions(&instance, graph, &ids, jobs, args.dry_run);
+            return materialize_stale_partitions(
+                &instance,
+                graph,
+                &ids,
+                &request,
+                jobs,
+                args.dry_run,
+            );
         }
     }
     if args.dry_run {
@@ -621,6 +625,7 @@ fn materialize_stale_partitions(
     instance: &Instance,
     graph: &'static AssetGraph,
     ids: &[usize],
+    request: &RunRequest,
     jobs: usize,
     dry_run: bool,
 ) -> u8 {
@@ -643,51 +648,47 @@ fn materialize_stale_partitions(
         .iter()
         .flat_map(|&id| stale.stale_partitions(id))
         .collect();
-    let keys: Vec<String> = if wanted.is_empty() {
-        // Only unpartitioned assets are stale.
-        Vec::new()
-    } else {
-        match partitions::all_keys(graph, &stale_ids, &**instance.storage()) {
-            Ok(all) => all
-                .into_iter()
-                .filter(|k| wanted.contains(k.as_str()))
-                .collect(),
-            Err(e) => {
-                return fail_usage(&format!(
-                    "{e}; select the stale assets of one partitions definition at a time"
-                ));
-            }
+    let keys: Vec<&str> = wanted.into_iter().collect();
+    let selection = AssetSelection::Keys(
+        stale_ids
+            .iter()
+            .map(|&id| graph.node(id).key.clone())
+            .collect(),
+    );
+    let mut backfill = Backfill::keys(selection, keys).parallel(jobs);
+    for (k, v) in request.tags() {
+        backfill = backfill.tag(k, v);
+    }
+    let plan = match backfill.plan(instance) {
+        Ok(plan) => plan,
+        Err(e) => {
+            return fail_usage(&format!(
+                "{e}; select the stale assets of one partitions definition at a time"
+            ));
         }
     };
-    let names: Vec<String> = stale_ids
-        .iter()
-        .map(|&id| graph.node(id).key.to_string())
-        .collect();
-    if dry_run {
-        println!("plan for the stale assets (dry run: nothing runs)");
-        for &id in &stale_ids {
-            if let Some(why) = stale.of(id) {
-                println!("  {}  stale: {why}", graph.node(id).key);
-            }
-        }
-        match (keys.first(), keys.last()) {
-            (Some(first), Some(last)) => println!(
-                "would run {} partition(s), one run each ({first}..{last})",
-                keys.len()
-            ),
-            _ => println!("would run no partition, only the unpartitioned assets above"),
-        }
-        return EXIT_OK;
+    if !dry_run {
+        let names: Vec<String> = stale_ids
+            .iter()
+            .map(|&id| graph.node(id).key.to_string())
+            .collect();
+        let label = format!("stale in ({})", names.join(", "));
+        return partitions::run_backfill(instance, &plan, &label);
     }
-    partitions::backfill_keys(
-        instance,
-        &format!("stale in ({})", names.join(", ")),
-        graph,
-        &stale_ids,
-        &keys,
-        1,
-        jobs,
-    )
+    println!("plan for the stale assets (dry run: nothing runs)");
+    for &id in &stale_ids {
+        if let Some(why) = stale.of(id) {
+            println!("  {}  stale: {why}", graph.node(id).key);
+        }
+    }
+    match (plan.keys().first(), plan.keys().last()) {
+        (Some(first), Some(last)) => println!(
+            "would run {} partition(s), one run each ({first}..{last})",
+            plan.keys().len()
+        ),
+        _ => println!("would run no partition, only the unpartitioned assets above"),
+    }
+    EXIT_OK
 }
 
 /// Runs with the progress display and prints the summary; returns the exit code. The first

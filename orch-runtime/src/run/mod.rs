@@ -2,6 +2,7 @@
 //! submitted to an [`Instance`](crate::Instance), and the launch that turns a request into a
 //! planned, claimed, executed and recorded run.
 
+mod backfill;
 mod handle;
 pub(crate) mod launch;
 pub(crate) mod partitions;
@@ -9,6 +10,10 @@ mod plan;
 mod reexecute;
 mod request;
 
+pub use backfill::{
+    BACKFILL_TAG, Backfill, BackfillError, BackfillPlan, BackfillReport, BackfillStep,
+    PartitionOutcome, PartitionStatus,
+};
 pub use handle::RunHandle;
 pub(crate) use plan::prepare;
 pub use plan::{PlannedAsset, PlannedLoad, RunPlan};
