@@ -46,28 +46,34 @@ fn every_asset_is_discovered_with_its_attributes() {
     let users = node("raw/api/users");
     assert_eq!(users.group(), "sources");
     assert_eq!(
-        users.def.description,
+        users.def.description(),
         Some("Users fetched from the API.\n\nSecond paragraph.")
     );
-    assert_eq!(users.def.tags, [("tier", "bronze"), ("pii", "yes")]);
-    assert_eq!(users.def.owners, ["team:ingest"]);
-    assert_eq!(users.def.metadata, [("docs", "https://example.com/users")]);
-    assert_eq!(users.def.output_type, "Vec<String>");
-    assert_eq!(users.def.location.file, "tests/discovery.rs");
-    assert_eq!(users.def.location.line, 13);
+    assert_eq!(users.def.tags(), [("tier", "bronze"), ("pii", "yes")]);
+    assert_eq!(users.def.owners(), ["team:ingest"]);
+    assert_eq!(
+        users.def.metadata(),
+        [("docs", "https://example.com/users")]
+    );
+    assert_eq!(users.def.output_type(), "Vec<String>");
+    assert_eq!(users.def.location().file, "tests/discovery.rs");
+    assert_eq!(users.def.location().line, 13);
     assert!(!users.def.is_async());
     // The default code version is a hash of the function's tokens.
-    assert_eq!(users.def.code_version.len(), 16);
-    assert_ne!(users.def.code_version, node("untouched").def.code_version);
+    assert_eq!(users.def.code_version().len(), 16);
+    assert_ne!(
+        users.def.code_version(),
+        node("untouched").def.code_version()
+    );
 
     let active = node("active");
-    assert_eq!(active.def.code_version, "v7");
-    assert_eq!(active.def.description, Some("Overrides the doc."));
+    assert_eq!(active.def.code_version(), "v7");
+    assert_eq!(active.def.description(), Some("Overrides the doc."));
     assert_eq!(active.group(), "transforms");
 
     let audit = node("audit");
     assert!(audit.def.is_async());
-    assert_eq!(audit.def.retries, 2);
+    assert_eq!(audit.def.retries(), 2);
     assert_eq!(audit.group(), "default");
     // `active` is an input and an order dep; `raw/api/users` only an order dep.
     assert_eq!(
@@ -75,7 +81,7 @@ fn every_asset_is_discovered_with_its_attributes() {
         [graph.id_of(&"active".parse().unwrap()).unwrap()]
     );
     assert_eq!(audit.upstream.len(), 2);
-    assert_eq!(node("untouched").def.output_type, "()");
+    assert_eq!(node("untouched").def.output_type(), "()");
     assert_eq!(graph.groups(), ["default", "sources", "transforms"]);
 }
 

@@ -112,7 +112,7 @@ fn runs_events_logs_and_metadata_are_recorded() {
         .find(|n| n.key == "measured")
         .unwrap()
         .def
-        .code_version;
+        .code_version();
     assert_eq!(history[0].code_version.as_deref(), Some(code_version));
 
     let logs = store.logs(id).unwrap();
@@ -539,7 +539,7 @@ fn killed_while_writing(group: &str, len: usize) {
         let ctx = orch::io::InputContext {
             key: &node.key,
             partition: None,
-            output_type: node.def.output_type,
+            output_type: node.def.output_type(),
             codec: node.def.storage_codec(),
         };
         let value = orch::io::IoManager::load_input(&io, &ctx).unwrap();

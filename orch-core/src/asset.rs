@@ -97,9 +97,12 @@ impl std::fmt::Display for SourceLocation {
     }
 }
 
-/// One registered asset: everything the macro knows, as const data.
+/// Everything the `#[asset]` macro knows about one asset, as const data: what
+/// [`AssetDef::from_parts`] takes. Not public API (the macro builds it); read an asset through
+/// [`AssetDef`]'s accessors.
+#[doc(hidden)]
 #[derive(Debug)]
-pub struct AssetDef {
+pub struct AssetParts {
     /// The asset's key: `key_prefix` segments, then the function name.
     pub key: StaticKey,
     /// Where it is defined.
@@ -152,15 +155,137 @@ pub struct AssetDef {
     pub compute: Compute,
 }
 
+/// One registered asset, as the `#[asset]` macro describes it: its key, where it is defined,
+/// its inputs, partitions, retries, I/O manager and how to call it. Read through accessors;
+/// the macro builds it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AssetDef {
+    parts: AssetParts,
+}
+
 impl AssetDef {
+    /// What the macro generates: the asset from its parts.
+    #[doc(hidden)]
+    pub const fn from_parts(parts: AssetParts) -> AssetDef {
+        AssetDef { parts }
+    }
+
+    /// Everything, for tests that build a variant of an asset.
+    #[cfg(test)]
+    pub(crate) fn parts(&self) -> &AssetParts {
+        &self.parts
+    }
+
+    /// The asset's key: `key_prefix` segments, then the function name.
+    pub fn key(&self) -> &StaticKey {
+        &self.parts.key
+    }
+
+    /// Where it is defined.
+    pub fn location(&self) -> SourceLocation {
+        self.parts.location
+    }
+
+    /// `group = "..."`; `None` for an ungrouped asset (the graph puts it in `default`).
+    pub fn group(&self) -> Option<&'static str> {
+        self.parts.group
+    }
+
+    /// `description = "..."`, or else the doc comment.
+    pub fn description(&self) -> Option<&'static str> {
+        self.parts.description
+    }
+
+    /// `code_version = "..."`, or else a hash of the function's tokens.
+    pub fn code_version(&self) -> &'static str {
+        self.parts.code_version
+    }
+
+    /// `tags = { "k" = "v" }`.
+    pub fn tags(&self) -> &'static [(&'static str, &'static str)] {
+        self.parts.tags
+    }
+
+    /// `metadata = { "k" = "v" }`.
+    pub fn metadata(&self) -> &'static [(&'static str, &'static str)] {
+        self.parts.metadata
+    }
+
+    /// `owners = [...]`.
+    pub fn owners(&self) -> &'static [&'static str] {
+        self.parts.owners
+    }
+
+    /// Upstream assets whose values are passed in, in parameter order.
+    pub fn inputs(&self) -> &'static [StaticKey] {
+        self.parts.inputs
+    }
+
+    /// Per input, which of its partitions a partition of this asset reads; missing entries
+    /// are the identity.
+    pub fn input_partitions(&self) -> &'static [crate::partitions::PartitionMapping] {
+        self.parts.input_partitions
+    }
+
+    /// `deps = [...]`: upstream assets that run first but whose values are not loaded.
+    pub fn deps(&self) -> &'static [StaticKey] {
+        self.parts.deps
+    }
+
+    /// `always_run = true`: never up to date.
+    pub fn always_run(&self) -> bool {
+        self.parts.always_run
+    }
+
+    /// `partitions = ...`, as the function that builds the definition.
+    pub fn partitions(&self) -> Option<fn() -> crate::partitions::PartitionsDefinition> {
+        self.parts.partitions
+    }
+
+    /// `partition_by = "column"`.
+    pub fn partition_by(&self) -> Option<&'static str> {
+        self.parts.partition_by
+    }
+
+    /// The types of its `#[resource]` parameters.
+    pub fn resources(&self) -> &'static [crate::resources::ResourceKey] {
+        self.parts.resources
+    }
+
+    /// How many times to retry after a failure (0 = run once).
+    pub fn retries(&self) -> u32 {
+        self.parts.retries
+    }
+
+    /// The wait before the first retry (doubled after each further failed attempt).
+    pub fn retry_delay(&self) -> std::time::Duration {
+        self.parts.retry_delay
+    }
+
+    /// `io_manager = "..."`; `None` is the default filesystem manager.
+    pub fn io_manager(&self) -> Option<&'static str> {
+        self.parts.io_manager
+    }
+
     /// How the default I/O manager stores the output, if it does.
     pub fn storage_codec(&self) -> Option<Codec> {
-        self.codec.map(|codec| codec())
+        self.parts.codec.map(|codec| codec())
+    }
+
+    /// The output type as written, for display.
+    pub fn output_type(&self) -> &'static str {
+        self.parts.output_type
+    }
+
+    /// How to call it.
+    pub fn compute(&self) -> Compute {
+        self.parts.compute
     }
 
     /// Whether the function is `async`.
     pub fn is_async(&self) -> bool {
-        matches!(self.compute, Compute::Async(_))
+        matches!(self.parts.compute, Compute::Async(_))
     }
 }
 

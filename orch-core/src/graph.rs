@@ -19,7 +19,7 @@ pub type AssetId = usize;
 
 /// How a downstream asset depends on an upstream one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EdgeKind {
+pub(crate) enum EdgeKind {
     /// The upstream's value is passed in as a parameter.
     Input,
     /// `deps = [...]`: order only, the value is not loaded.
@@ -47,7 +47,7 @@ impl AssetNode {
     /// Which partitions of input `i` (in parameter order) a partition of this asset reads.
     pub fn input_mapping(&self, i: usize) -> crate::partitions::PartitionMapping {
         self.def
-            .input_partitions
+            .input_partitions()
             .get(i)
             .copied()
             .unwrap_or_default()
@@ -55,7 +55,7 @@ impl AssetNode {
 
     /// Its group (`default` when none is declared).
     pub fn group(&self) -> &'static str {
-        self.def.group.unwrap_or(DEFAULT_GROUP)
+        self.def.group().unwrap_or(DEFAULT_GROUP)
     }
 }
 
@@ -66,7 +66,6 @@ pub struct AssetGraph {
     nodes: Vec<AssetNode>,
     by_key: HashMap<AssetKey, AssetId>,
     topo: Vec<AssetId>,
-    graph: DiGraph<AssetId, EdgeKind>,
 }
 
 impl AssetGraph {
@@ -83,17 +82,17 @@ impl AssetGraph {
         let mut errors = Vec::new();
         let mut defs: Vec<&'static AssetDef> = defs.into_iter().collect();
         // Link order is not stable across builds; sort so ids and listings are.
-        defs.sort_by(|a, b| a.key.path.cmp(b.key.path));
+        defs.sort_by(|a, b| a.key().path.cmp(b.key().path));
 
         let mut nodes: Vec<AssetNode> = Vec::with_capacity(defs.len());
         let mut by_key: HashMap<AssetKey, AssetId> = HashMap::with_capacity(defs.len());
         let mut first_location: HashMap<AssetKey, SourceLocation> = HashMap::new();
         for def in defs {
-            let key = match AssetKey::new(def.key.path.iter().copied()) {
+            let key = match AssetKey::new(def.key().path.iter().copied()) {
                 Ok(key) => key,
                 Err(source) => {
                     errors.push(DefinitionError::InvalidKey {
-                        location: def.location,
+                        location: def.location(),
                         source,
                     });
                     continue;
@@ -103,18 +102,18 @@ impl AssetGraph {
                 errors.push(DefinitionError::DuplicateKey {
                     key,
                     first: *first,
-                    second: def.location,
+                    second: def.location(),
                 });
                 continue;
             }
-            first_location.insert(key.clone(), def.location);
-            let partitions = match def.partitions.map(|declare| declare().resolve()) {
+            first_location.insert(key.clone(), def.location());
+            let partitions = match def.partitions().map(|declare| declare().resolve()) {
                 None => None,
                 Some(Ok(p)) => Some(p),
                 Some(Err(e)) => {
                     errors.push(DefinitionError::InvalidPartitions {
                         asset: key.clone(),
-                        location: def.location,
+                        location: def.location(),
                         message: e.to_string(),
                     });
                     None
@@ -145,10 +144,10 @@ impl AssetGraph {
         for id in 0..nodes.len() {
             let def = nodes[id].def;
             let edges = def
-                .inputs
+                .inputs()
                 .iter()
                 .map(|d| (d, EdgeKind::Input))
-                .chain(def.deps.iter().map(|d| (d, EdgeKind::Order)));
+                .chain(def.deps().iter().map(|d| (d, EdgeKind::Order)));
             for (dep, kind) in edges {
                 match resolve(dep) {
                     Ok(up) => {
@@ -167,7 +166,7 @@ impl AssetGraph {
                         errors.push(DefinitionError::UnknownDependency {
                             asset: nodes[id].key.clone(),
                             dependency: missing,
-                            location: def.location,
+                            location: def.location(),
                             suggestion,
                         });
                     }
@@ -198,7 +197,6 @@ impl AssetGraph {
                 nodes,
                 by_key,
                 topo,
-                graph,
             })
         } else {
             Err(DefinitionErrors(errors))
@@ -238,11 +236,6 @@ impl AssetGraph {
     /// Every asset id in an order where each asset comes after all of its upstreams.
     pub fn topological_order(&self) -> &[AssetId] {
         &self.topo
-    }
-
-    /// The petgraph view (node weights are [`AssetId`]s), for algorithms and rendering.
-    pub fn petgraph(&self) -> &DiGraph<AssetId, EdgeKind> {
-        &self.graph
     }
 
     /// Every group name in use, sorted.
@@ -312,7 +305,7 @@ fn check_partition_inputs(nodes: &[AssetNode], errors: &mut Vec<DefinitionError>
                 if let Some(problem) = problem {
                     errors.push(DefinitionError::PartitionMismatch {
                         asset: node.key.clone(),
-                        location: node.def.location,
+                        location: node.def.location(),
                         input: upstream.key.clone(),
                         message: format!(
                             "`#[partitions(...)]` on it asks for {mapping}, and {problem}; a mapping needs both assets partitioned the same way by time windows or a static list"
@@ -345,7 +338,7 @@ fn check_partition_inputs(nodes: &[AssetNode], errors: &mut Vec<DefinitionError>
             };
             errors.push(DefinitionError::PartitionMismatch {
                 asset: node.key.clone(),
-                location: node.def.location,
+                location: node.def.location(),
                 input: upstream.key.clone(),
                 message,
             });
@@ -364,10 +357,10 @@ mod tests {
         inputs: &[&str],
         partitions: fn() -> PartitionsDefinition,
     ) -> &'static AssetDef {
-        Box::leak(Box::new(AssetDef {
+        Box::leak(Box::new(AssetDef::from_parts(crate::asset::AssetParts {
             partitions: Some(partitions),
-            ..*def(key, inputs, None, &[])
-        }))
+            ..*def(key, inputs, None, &[]).parts()
+        })))
     }
 
     fn errors(defs: Vec<&'static AssetDef>) -> Vec<String> {
@@ -416,10 +409,10 @@ mod tests {
         let days = || daily("2024-01-01").into();
         let mapped =
             |key: &str, input: &str, m: PartitionMapping, p: fn() -> PartitionsDefinition| {
-                Box::leak(Box::new(AssetDef {
+                Box::leak(Box::new(AssetDef::from_parts(crate::asset::AssetParts {
                     input_partitions: Box::leak(vec![m].into_boxed_slice()),
-                    ..*partitioned(key, &[input], p)
-                })) as &'static AssetDef
+                    ..*partitioned(key, &[input], p).parts()
+                }))) as &'static AssetDef
             };
         // The same daily definition on both sides: fine.
         AssetGraph::from_defs([
@@ -436,10 +429,10 @@ mod tests {
             mapped("c", "users", PartitionMapping::Offset(-1), || {
                 dynamic("users")
             }),
-            Box::leak(Box::new(AssetDef {
+            Box::leak(Box::new(AssetDef::from_parts(crate::asset::AssetParts {
                 input_partitions: &[PartitionMapping::Offset(-1)],
-                ..*def("d", &["raw"], None, &[])
-            })),
+                ..*def("d", &["raw"], None, &[]).parts()
+            }))),
         ]);
         assert_eq!(found.len(), 4, "{found:#?}");
         assert!(found[0].contains("asset `a` (at test.rs:1 (test)) takes `lookup` as an input, but `#[partitions(...)]` on it asks for offset -1, and `lookup` is not partitioned"), "{}", found[0]);

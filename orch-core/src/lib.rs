@@ -9,13 +9,14 @@ pub mod asset;
 pub mod context;
 pub mod error;
 pub mod file;
+#[doc(hidden)]
 pub mod frame;
 pub mod graph;
 pub mod key;
 pub mod partitions;
 pub mod resources;
 pub mod selection;
-pub mod suggest;
+mod suggest;
 
 #[doc(hidden)]
 pub mod __private {

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 
 pub use crate::asset::{
-    Asset, AssetDef, BoxError, BoxFuture, Codec, Compute, SourceLocation, Value,
+    Asset, AssetDef, AssetParts, BoxError, BoxFuture, Codec, Compute, SourceLocation, Value,
 };
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;

@@ -27,7 +27,7 @@ pub(crate) fn def(
     tags: &'static [(&'static str, &'static str)],
 ) -> &'static AssetDef {
     let inputs: Vec<StaticKey> = inputs.iter().map(|k| leak_key(k)).collect();
-    Box::leak(Box::new(AssetDef {
+    Box::leak(Box::new(AssetDef::from_parts(crate::asset::AssetParts {
         key: leak_key(key),
         location: SourceLocation {
             module: "test",
@@ -53,5 +53,5 @@ pub(crate) fn def(
         codec: None,
         output_type: "()",
         compute: Compute::Sync(noop),
-    }))
+    })))
 }

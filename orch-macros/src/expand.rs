@@ -404,7 +404,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
 
         const _: () = {
             #krate::inventory::submit! {
-                #krate::AssetDef {
+                #krate::AssetDef::from_parts(#krate::AssetParts {
                     key: <#name as #krate::Asset>::KEY,
                     location: #krate::SourceLocation {
                         module: ::core::module_path!(),
@@ -430,7 +430,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     codec: #codec,
                     output_type: #output_type,
                     compute: { #computed },
-                }
+                })
             }
         };
     }

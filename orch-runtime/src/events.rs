@@ -1,11 +1,12 @@
 //! The run's event stream: what the CLI's progress display, the run store (later) and the UI
-//! (later) consume. Events borrow from the executor, so emitting one allocates nothing.
+//! (later) consume. Events borrow from the executor, so emitting one allocates nothing. The
+//! types events carry (a failure, a stored partition) live here too: this module is the bottom
+//! of the runtime and imports only `orch-core`.
 
+use std::fmt;
 use std::time::Duration;
 
 use orch_core::{AssetKey, LogLine, MetadataValue, RunId};
-
-use crate::result::AssetFailure;
 
 /// One thing that happened in a run.
 #[derive(Debug)]
@@ -50,7 +51,7 @@ pub enum RunEvent<'a> {
         input_versions: &'a [(AssetKey, Option<String>)],
         /// In a run over a range of partitions: each stored partition, with its own data
         /// version and metadata (empty otherwise).
-        partitions: &'a [crate::io::StoredPartition],
+        partitions: &'a [StoredPartition],
     },
     /// An asset failed on its last attempt.
     AssetFailed {
@@ -98,4 +99,75 @@ impl<F: FnMut(&RunEvent<'_>) + Send> EventSink for F {
     fn on_event(&mut self, event: &RunEvent<'_>) {
         self(event)
     }
+}
+
+/// Why an asset failed: its error (with the chain of causes) or its panic message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetFailure {
+    /// The error's message, then each `source()` in turn.
+    pub chain: Vec<String>,
+    /// Whether the asset panicked rather than returning `Err`.
+    pub panicked: bool,
+}
+
+impl AssetFailure {
+    pub(crate) fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = vec![error.to_string()];
+        let mut source = error.source();
+        while let Some(e) = source {
+            let text = e.to_string();
+            // Wrappers such as anyhow repeat their cause's text; keep the chain readable.
+            if chain.last() != Some(&text) {
+                chain.push(text);
+            }
+            source = e.source();
+        }
+        AssetFailure {
+            chain,
+            panicked: false,
+        }
+    }
+
+    pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".to_owned());
+        AssetFailure {
+            chain: vec![message],
+            panicked: true,
+        }
+    }
+
+    /// The top-level message.
+    pub fn message(&self) -> &str {
+        self.chain.first().map(String::as_str).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for AssetFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.panicked {
+            f.write_str("panicked: ")?;
+        }
+        for (i, part) in self.chain.iter().enumerate() {
+            if i > 0 {
+                f.write_str(": ")?;
+            }
+            f.write_str(part)?;
+        }
+        Ok(())
+    }
+}
+
+/// One partition stored by a run over a range of partitions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPartition {
+    /// The partition key.
+    pub key: String,
+    /// Its data version.
+    pub data_version: Option<String>,
+    /// Its metadata (rows, schema, path, preview for frames).
+    pub metadata: Vec<(String, MetadataValue)>,
 }

@@ -198,7 +198,7 @@ mod tests {
     }
 
     const fn def(path: &'static [&'static str], inputs: &'static [StaticKey]) -> AssetDef {
-        AssetDef {
+        AssetDef::from_parts(orch_core::__private::AssetParts {
             key: StaticKey { path },
             location: SourceLocation {
                 module: "plan",
@@ -224,7 +224,7 @@ mod tests {
             codec: None,
             output_type: "()",
             compute: Compute::Sync(noop),
-        }
+        })
     }
 
     static A: AssetDef = def(&["a"], &[]);

@@ -6,65 +6,7 @@ use std::time::Duration;
 use orch_core::__private::Value;
 use orch_core::{Asset, AssetGraph, AssetId, AssetKey, LogLine, MetadataValue, RunId};
 
-/// Why an asset failed: its error (with the chain of causes) or its panic message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AssetFailure {
-    /// The error's message, then each `source()` in turn.
-    pub chain: Vec<String>,
-    /// Whether the asset panicked rather than returning `Err`.
-    pub panicked: bool,
-}
-
-impl AssetFailure {
-    pub(crate) fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut chain = vec![error.to_string()];
-        let mut source = error.source();
-        while let Some(e) = source {
-            let text = e.to_string();
-            // Wrappers such as anyhow repeat their cause's text; keep the chain readable.
-            if chain.last() != Some(&text) {
-                chain.push(text);
-            }
-            source = e.source();
-        }
-        AssetFailure {
-            chain,
-            panicked: false,
-        }
-    }
-
-    pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".to_owned());
-        AssetFailure {
-            chain: vec![message],
-            panicked: true,
-        }
-    }
-
-    /// The top-level message.
-    pub fn message(&self) -> &str {
-        self.chain.first().map(String::as_str).unwrap_or_default()
-    }
-}
-
-impl fmt::Display for AssetFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.panicked {
-            f.write_str("panicked: ")?;
-        }
-        for (i, part) in self.chain.iter().enumerate() {
-            if i > 0 {
-                f.write_str(": ")?;
-            }
-            f.write_str(part)?;
-        }
-        Ok(())
-    }
-}
+pub use crate::events::AssetFailure;
 
 /// How one asset of a run ended.
 #[derive(Clone, Debug, PartialEq)]

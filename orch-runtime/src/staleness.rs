@@ -274,10 +274,10 @@ fn decide(
     let Some(record) = record else {
         return Some(StaleReason::NeverMaterialized);
     };
-    if node.def.always_run {
+    if node.def.always_run() {
         return Some(StaleReason::AlwaysRun);
     }
-    if record.code_version.as_deref() != Some(node.def.code_version) {
+    if record.code_version.as_deref() != Some(node.def.code_version()) {
         return Some(StaleReason::CodeChanged);
     }
     node.upstream.iter().find_map(|&up| {

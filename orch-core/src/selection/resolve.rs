@@ -49,7 +49,7 @@ impl<'g> Resolver<'g> {
                 .iter()
                 .map(|node| {
                     node.def
-                        .tags
+                        .tags()
                         .iter()
                         .any(|(k, v)| k == key && value.as_ref().is_none_or(|value| v == value))
                 })

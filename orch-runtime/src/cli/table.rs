@@ -80,7 +80,7 @@ pub(super) fn print_list(
                 .as_ref()
                 .map_or_else(|| "up to date".to_owned(), ToString::to_string),
             node.def
-                .description
+                .description()
                 .and_then(|d| d.lines().next())
                 .unwrap_or("")
                 .to_owned(),

@@ -12,6 +12,7 @@
 //! downstream while independent branches go on.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -43,9 +44,10 @@ pub(crate) struct ExecOptions {
     pub(crate) jobs: usize,
     pub(crate) keep_outputs: bool,
     pub(crate) run_id: RunId,
-    /// The recorded run's lock: kept until the last task of the run has ended, even if the
-    /// caller stops waiting (drops the future), so the run is never taken for dead early.
-    pub(crate) run_lock: Option<Arc<crate::storage::RunLock>>,
+    /// Whatever proves the run's owner alive (the store's run lock): kept until the last task
+    /// of the run has ended, even if the caller stops waiting (drops the future), so the run
+    /// is never taken for dead early. The executor only holds it; it knows no store.
+    pub(crate) liveness: Option<Arc<dyn Send + Sync>>,
     /// Where outputs are stored; `None` keeps them in memory for this run only.
     pub(crate) io: Option<Arc<IoManagers>>,
     /// The partition the run's partitioned assets materialize.
@@ -121,16 +123,27 @@ struct Shared {
     /// Wakes the caller's task when events are queued or the run ends.
     wake: Notify,
     runtime: tokio::runtime::Handle,
-    _run_lock: Option<Arc<crate::storage::RunLock>>,
+    _liveness: Option<Arc<dyn Send + Sync>>,
     io: Option<Arc<IoManagers>>,
     partition: Option<String>,
     range: Option<Arc<[String]>>,
     resources: Arc<orch_core::Resources>,
     dynamic: Option<Arc<dyn orch_core::DynamicPartitionsStore>>,
+    /// The run's token: async assets and retry waits await it.
     cancel: CancellationToken,
+    /// Set (by the watcher task) once the token is cancelled: what the scheduler and the
+    /// assets' contexts read, an atomic load instead of the token's mutex.
+    cancelled: Arc<AtomicBool>,
+    /// What every asset's context checks, made once per run (reads `cancelled`).
+    cancellation: orch_core::Cancellation,
 }
 
 impl Shared {
+    /// Whether the run was canceled (as the scheduler saw it: nothing starts after this).
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
     /// The partition `id` materializes in this run (`None` for unpartitioned assets, and in
     /// a run over a range).
     fn partition_of(&self, id: AssetId) -> Option<&str> {
@@ -150,6 +163,15 @@ impl Shared {
         // Asset code never runs under this lock, so poisoning means a bug in the executor;
         // the state is still consistent enough to finish reporting.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -219,6 +241,7 @@ pub(crate) async fn execute(
     // The first ready asset in plan order should start first; `ready_sync` is a stack.
     ready.reverse();
 
+    let cancelled = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
         graph,
         run_id,
@@ -227,14 +250,34 @@ pub(crate) async fn execute(
         state: Mutex::new(state),
         wake: Notify::new(),
         runtime: tokio::runtime::Handle::current(),
-        _run_lock: opts.run_lock,
+        _liveness: opts.liveness,
         io: opts.io,
         partition: opts.partition,
         range: opts.range,
         resources: opts.resources,
         dynamic: opts.dynamic,
+        cancelled: Arc::clone(&cancelled),
+        cancellation: orch_core::Cancellation::new(move || cancelled.load(Ordering::Acquire)),
         cancel: opts.cancel,
     });
+    // A run canceled before it starts starts nothing.
+    if shared.cancel.is_cancelled() {
+        shared.cancelled.store(true, Ordering::Release);
+    }
+    // Watches the token: on cancellation, nothing new starts and what waits is canceled.
+    // Holds the run only weakly, and is aborted when the run ends (or its caller drops it).
+    let _watcher = {
+        let run = Arc::downgrade(&shared);
+        let token = shared.cancel.clone();
+        AbortOnDrop(shared.runtime.spawn(async move {
+            token.cancelled().await;
+            if let Some(shared) = run.upgrade() {
+                let mut state = shared.lock();
+                shared.cancelled.store(true, Ordering::Release);
+                cancel_waiting(&shared, &mut state);
+            }
+        }))
+    };
     {
         let mut state = shared.lock();
         let inline = dispatch(&shared, &mut state, ready, false);
@@ -243,13 +286,8 @@ pub(crate) async fn execute(
 
     // Emit queued events until every planned asset is decided.
     let mut queue = Vec::new();
-    let mut cancel_seen = false;
     loop {
         let wake = shared.wake.notified();
-        if !cancel_seen && shared.cancel.is_cancelled() {
-            cancel_seen = true;
-            cancel_waiting(&shared, &mut shared.lock());
-        }
         let (finished, stuck) = {
             let mut state = shared.lock();
             std::mem::swap(&mut queue, &mut state.queue);
@@ -266,14 +304,7 @@ pub(crate) async fn execute(
             // plan; ending beats hanging.
             break;
         }
-        if cancel_seen {
-            wake.await;
-        } else {
-            tokio::select! {
-                () = wake => {}
-                () = shared.cancel.cancelled() => {}
-            }
-        }
+        wake.await;
     }
 
     let values = std::mem::take(&mut shared.lock().values);
@@ -360,13 +391,13 @@ fn dispatch(
     ready: Vec<AssetId>,
     may_inline: bool,
 ) -> Option<Task> {
-    if shared.cancel.is_cancelled() {
+    if shared.is_cancelled() {
         // Nothing new starts; what was about to is canceled with everything still waiting.
         cancel_waiting(shared, state);
         return None;
     }
     for id in ready {
-        match shared.graph.node(id).def.compute {
+        match shared.graph.node(id).def.compute() {
             Compute::Async(f) => {
                 let task = start(shared, state, id);
                 shared.runtime.spawn(task.run_async(f));
@@ -421,10 +452,10 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
         // Nothing to load unless an input is mapped.
         mapped_loaded: node
             .def
-            .input_partitions
+            .input_partitions()
             .iter()
             .all(|m| *m == orch_core::PartitionMapping::Identity),
-        sync: matches!(node.def.compute, Compute::Sync(_)),
+        sync: matches!(node.def.compute(), Compute::Sync(_)),
         finished: false,
         missing_input: missing,
     }

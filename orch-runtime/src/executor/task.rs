@@ -103,13 +103,12 @@ impl Task {
             ),
             _ => AssetContext::new(node.key.clone(), run_id, None, attempt),
         };
-        let token = self.shared.cancel.clone();
-        let ctx = ctx.with_cancellation(orch_core::Cancellation::new(move || token.is_cancelled()));
+        let ctx = ctx.with_cancellation(self.shared.cancellation.clone());
         let ctx = match &self.shared.dynamic {
             Some(store) => ctx.with_dynamic_partitions(Arc::clone(store)),
             None => ctx,
         };
-        if node.def.resources.is_empty() {
+        if node.def.resources().is_empty() {
             ctx
         } else {
             ctx.with_resources(Arc::clone(&self.shared.resources))
@@ -166,7 +165,7 @@ impl Task {
     }
 
     fn retries(&self) -> u32 {
-        self.shared.graph.node(self.id).def.retries
+        self.shared.graph.node(self.id).def.retries()
     }
 
     /// Hands a successful output to the asset's I/O manager; returns its data version. A failure
@@ -183,7 +182,7 @@ impl Task {
             key: &node.key,
             run_id: &self.shared.run_id,
             partition: self.shared.partition_of(self.id),
-            output_type: node.def.output_type,
+            output_type: node.def.output_type(),
             codec: node.def.storage_codec(),
         };
         let store = || match self.shared.range_of(self.id) {
@@ -268,7 +267,7 @@ impl Task {
 
     /// How long to wait after failed attempt `number` before the next one.
     fn retry_delay(&self, number: u32) -> Duration {
-        let first = self.shared.graph.node(self.id).def.retry_delay;
+        let first = self.shared.graph.node(self.id).def.retry_delay();
         first * 2u32.pow(number.saturating_sub(1).min(5))
     }
 
@@ -276,7 +275,7 @@ impl Task {
     pub(super) fn run_sync(self) {
         let mut task = self;
         loop {
-            let Compute::Sync(f) = task.shared.graph.node(task.id).def.compute else {
+            let Compute::Sync(f) = task.shared.graph.node(task.id).def.compute() else {
                 unreachable!("run_sync is only called for sync assets")
             };
             let mut logs = Vec::new();
@@ -297,7 +296,7 @@ impl Task {
                 };
                 // A sync asset that gives up with an error once the run is canceled (it saw
                 // `ctx.is_cancelled()`) was canceled, not failed.
-                let canceled = result.is_err() && task.shared.cancel.is_cancelled();
+                let canceled = result.is_err() && task.shared.is_cancelled();
                 let attempt = Attempt {
                     number,
                     duration: t0.elapsed(),
@@ -444,9 +443,7 @@ impl Task {
         logs.append(&mut new_logs);
         match attempt.result {
             // A canceled run retries nothing.
-            Err(failure)
-                if attempt.number <= self.retries() && !self.shared.cancel.is_cancelled() =>
-            {
+            Err(failure) if attempt.number <= self.retries() && !self.shared.is_cancelled() => {
                 let mut state = self.shared.lock();
                 state.queue.push(Queued::Retrying {
                     id: self.id,

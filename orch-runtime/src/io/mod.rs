@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use crate::events::StoredPartition;
 pub use orch_core::__private::{Codec, Value};
 pub use orch_core::BoxError;
 use orch_core::{AssetDef, AssetKey, RunId};
@@ -102,17 +103,6 @@ pub struct Stored {
     /// In a run over a range of partitions: what storing each partition produced (each is
     /// recorded with its own data version and metadata).
     pub partitions: Vec<StoredPartition>,
-}
-
-/// One partition stored by a run over a range of partitions.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredPartition {
-    /// The partition key.
-    pub key: String,
-    /// Its data version.
-    pub data_version: Option<String>,
-    /// Its metadata (rows, schema, path, preview for frames).
-    pub metadata: Vec<(String, orch_core::MetadataValue)>,
 }
 
 impl Stored {
@@ -246,7 +236,7 @@ impl IoManagers {
         key: &AssetKey,
         def: &AssetDef,
     ) -> Result<&dyn IoManager, UnknownIoManager> {
-        match def.io_manager {
+        match def.io_manager() {
             None | Some("fs") => Ok(&*self.fs),
             Some("memory") => Ok(&*self.memory),
             Some(name) => self

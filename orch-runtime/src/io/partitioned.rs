@@ -21,7 +21,7 @@ pub(crate) fn store_range(
 ) -> Result<Stored, BoxError> {
     let (Some(frame), Some(column), Some(partitions)) = (
         node.def.storage_codec().and_then(|c| c.frame),
-        node.def.partition_by,
+        node.def.partition_by(),
         node.partitions.as_ref(),
     ) else {
         return Err(
@@ -98,7 +98,7 @@ pub(crate) fn load_mapped(
     let ctx = InputContext {
         key: &upstream.key,
         partition: keys.first().map(String::as_str),
-        output_type: upstream.def.output_type,
+        output_type: upstream.def.output_type(),
         codec: upstream.def.storage_codec(),
     };
     let loaded = match mapping {

@@ -93,7 +93,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         jobs,
         keep_outputs,
         run_id: run_id.clone(),
-        run_lock: None,
+        liveness: None,
         io: None,
         partition: partition.clone(),
         range: range.clone(),
@@ -111,12 +111,12 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     // Held until the run is recorded as ended and its last task is over; if the process
     // dies, the OS drops it and the next start sees the run as crashed. (An ephemeral
     // instance's store dies with the process: nothing to prove.)
-    let run_lock = match instance.home_for_locks() {
+    let liveness: Option<Arc<dyn Send + Sync>> = match instance.home_for_locks() {
         Some(dir) => Some(Arc::new(RunLock::acquire(dir, run_id.as_str())?)),
         None => None,
     };
     let opts = ExecOptions {
-        run_lock,
+        liveness,
         io: Some(Arc::clone(instance.io_managers())),
         dynamic: Some(Arc::new(StoredDynamicPartitions(Arc::clone(&storage)))),
         ..opts
@@ -233,7 +233,7 @@ fn load_stored_inputs(
         let ctx = InputContext {
             key: &node.key,
             partition,
-            output_type: node.def.output_type,
+            output_type: node.def.output_type(),
             codec: node.def.storage_codec(),
         };
         let never = |partition: Option<String>| {

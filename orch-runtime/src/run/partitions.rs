@@ -45,7 +45,7 @@ pub(crate) fn check_range(
         if node.partitions.is_none() {
             continue;
         }
-        let reason = if node.def.partition_by.is_none() {
+        let reason = if node.def.partition_by().is_none() {
             Some("it has no `partition_by = \"column\"` to split its output into partitions by; add one (its output must be a DataFrame or LazyFrame), or run one partition per run".to_owned())
         } else if (0..node.inputs.len())
             .any(|i| node.input_mapping(i) != orch_core::PartitionMapping::Identity)

@@ -186,10 +186,10 @@ fn check_resources(
 ) -> Result<(), MaterializeError> {
     for &id in &plan.order {
         let node = graph.node(id);
-        if let Some(missing) = node.def.resources.iter().find(|r| !resources.contains(r)) {
+        if let Some(missing) = node.def.resources().iter().find(|r| !resources.contains(r)) {
             return Err(MaterializeError::MissingResource {
                 asset: node.key.clone(),
-                location: node.def.location,
+                location: node.def.location(),
                 resource: missing.short_name(),
                 configured: resources.names(),
             });

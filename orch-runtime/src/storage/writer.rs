@@ -179,7 +179,7 @@ impl StoreSink {
         let code_version = self
             .graph
             .id_of(key)
-            .map(|id| self.graph.node(id).def.code_version.to_owned());
+            .map(|id| self.graph.node(id).def.code_version().to_owned());
         EventRecord {
             partition: self.partitions_of(key).and_then(|k| k.first()).cloned(),
             time: SystemTime::now(),
