@@ -223,7 +223,7 @@ impl fmt::Debug for DynamicStore {
 #[derive(Debug)]
 struct Inner {
     key: AssetKey,
-    run_id: RunId,
+    run: RunScope,
     partition: Option<String>,
     window: Option<crate::partitions::TimeWindow>,
     /// Every partition key this materialization covers (one, or a range's).
@@ -231,8 +231,27 @@ struct Inner {
     resources: Option<Arc<crate::resources::Resources>>,
     dynamic: Option<DynamicStore>,
     attempt: u32,
-    cancel: Option<Cancellation>,
     captured: Mutex<Captured>,
+}
+
+/// What every context of one run shares, made once per run: the run id and the run's
+/// cancellation. One reference-counted value, so a context costs one count, not one per part
+/// (the counts are shared by the run's threads).
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct RunScope(Arc<(RunId, Option<Cancellation>)>);
+
+impl RunScope {
+    /// The scope of run `run_id`, cancelled as `cancel` says.
+    pub fn new(run_id: RunId, cancel: Option<Cancellation>) -> Self {
+        RunScope(Arc::new((run_id, cancel)))
+    }
+}
+
+impl From<RunId> for RunScope {
+    fn from(run_id: RunId) -> Self {
+        RunScope::new(run_id, None)
+    }
 }
 
 /// The run's cancellation as an asset sees it (see [`AssetContext::is_cancelled`]): a cheap
@@ -272,18 +291,22 @@ pub struct AssetContext {
 impl AssetContext {
     /// The context the executor builds for one attempt at one asset.
     #[doc(hidden)]
-    pub fn new(key: AssetKey, run_id: RunId, partition: Option<String>, attempt: u32) -> Self {
+    pub fn new(
+        key: AssetKey,
+        run: impl Into<RunScope>,
+        partition: Option<String>,
+        attempt: u32,
+    ) -> Self {
         AssetContext {
             inner: Arc::new(Inner {
                 key,
-                run_id,
+                run: run.into(),
                 keys: partition.as_ref().map(|p| Arc::from([p.clone()])),
                 partition,
                 window: None,
                 resources: None,
                 dynamic: None,
                 attempt,
-                cancel: None,
                 captured: Mutex::default(),
             }),
         }
@@ -294,7 +317,7 @@ impl AssetContext {
     #[doc(hidden)]
     pub fn for_partition(
         key: AssetKey,
-        run_id: RunId,
+        run: impl Into<RunScope>,
         partitions: &crate::partitions::Partitions,
         partition: &str,
         attempt: u32,
@@ -302,14 +325,13 @@ impl AssetContext {
         AssetContext {
             inner: Arc::new(Inner {
                 key,
-                run_id,
+                run: run.into(),
                 partition: Some(partition.to_owned()),
                 window: partitions.time_window(partition),
                 keys: Some(Arc::from([partition.to_owned()])),
                 resources: None,
                 dynamic: None,
                 attempt,
-                cancel: None,
                 captured: Mutex::default(),
             }),
         }
@@ -322,7 +344,7 @@ impl AssetContext {
     #[doc(hidden)]
     pub fn for_partition_range(
         key: AssetKey,
-        run_id: RunId,
+        run: impl Into<RunScope>,
         partitions: &crate::partitions::Partitions,
         keys: Arc<[String]>,
         attempt: u32,
@@ -340,14 +362,13 @@ impl AssetContext {
         AssetContext {
             inner: Arc::new(Inner {
                 key,
-                run_id,
+                run: run.into(),
                 partition: (keys.len() == 1).then(|| keys[0].clone()),
                 window,
                 keys: Some(keys),
                 resources: None,
                 dynamic: None,
                 attempt,
-                cancel: None,
                 captured: Mutex::default(),
             }),
         }
@@ -377,7 +398,7 @@ impl AssetContext {
 
     /// The run this materialization belongs to.
     pub fn run_id(&self) -> &RunId {
-        &self.inner.run_id
+        &self.inner.run.0.0
     }
 
     /// The partition being materialized; `None` for unpartitioned assets, and in a run over
@@ -411,14 +432,13 @@ impl AssetContext {
             let i = &self.inner;
             self.inner = Arc::new(Inner {
                 key: i.key.clone(),
-                run_id: i.run_id.clone(),
+                run: i.run.clone(),
                 partition: i.partition.clone(),
                 window: i.window.clone(),
                 keys: i.keys.clone(),
                 resources: i.resources.clone(),
                 dynamic: i.dynamic.clone(),
                 attempt: i.attempt,
-                cancel: i.cancel.clone(),
                 captured: Mutex::default(),
             });
         }
@@ -433,20 +453,15 @@ impl AssetContext {
         self
     }
 
-    /// Gives the context the run's cancellation flag (the executor does this).
-    #[doc(hidden)]
-    pub fn with_cancellation(mut self, cancel: Cancellation) -> Self {
-        self.inner_mut().cancel = Some(cancel);
-        self
-    }
-
     /// Whether the run was asked to stop ([`RunHandle::cancel`](../orch/struct.RunHandle.html),
     /// or Ctrl-C on the command line). A long sync asset checks it between chunks of work and
     /// returns early (an error, or what it has); an async asset is also dropped at its next
     /// `.await`. Always `false` in a test context.
     pub fn is_cancelled(&self) -> bool {
         self.inner
-            .cancel
+            .run
+            .0
+            .1
             .as_ref()
             .is_some_and(Cancellation::is_cancelled)
     }

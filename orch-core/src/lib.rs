@@ -30,7 +30,7 @@ pub(crate) mod test_support;
 
 pub use asset::{Asset, AssetDef, BoxError};
 pub use context::{
-    AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LogLevel, LogLine,
+    AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LogLevel, LogLine, RunScope,
     MetadataValue, RunId, TestContext,
 };
 pub use error::{DefinitionError, DefinitionErrors};

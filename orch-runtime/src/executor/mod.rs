@@ -134,8 +134,9 @@ struct Shared {
     /// Set (by the watcher task) once the token is cancelled: what the scheduler and the
     /// assets' contexts read, an atomic load instead of the token's mutex.
     cancelled: Arc<AtomicBool>,
-    /// What every asset's context checks, made once per run (reads `cancelled`).
-    cancellation: orch_core::Cancellation,
+    /// What every asset's context shares, made once per run: the run id, and the
+    /// cancellation check (which reads `cancelled`).
+    scope: orch_core::RunScope,
 }
 
 impl Shared {
@@ -244,7 +245,7 @@ pub(crate) async fn execute(
     let cancelled = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
         graph,
-        run_id,
+        run_id: run_id.clone(),
         jobs: opts.jobs.max(1),
         keep_outputs: opts.keep_outputs,
         state: Mutex::new(state),
@@ -257,7 +258,12 @@ pub(crate) async fn execute(
         resources: opts.resources,
         dynamic: opts.dynamic,
         cancelled: Arc::clone(&cancelled),
-        cancellation: orch_core::Cancellation::new(move || cancelled.load(Ordering::Acquire)),
+        scope: orch_core::RunScope::new(
+            run_id,
+            Some(orch_core::Cancellation::new(move || {
+                cancelled.load(Ordering::Acquire)
+            })),
+        ),
         cancel: opts.cancel,
     });
     // A run canceled before it starts starts nothing.

@@ -81,29 +81,24 @@ impl Attempt {
 impl Task {
     fn context(&self, attempt: u32) -> AssetContext {
         let node = self.shared.graph.node(self.id);
-        let run_id = self.shared.run_id.clone();
+        let run = self.shared.scope.clone();
         let ctx = match (
             &node.partitions,
             self.shared.partition_of(self.id),
             self.shared.range_of(self.id),
         ) {
-            (Some(partitions), Some(partition), _) => AssetContext::for_partition(
-                node.key.clone(),
-                run_id,
-                partitions,
-                partition,
-                attempt,
-            ),
+            (Some(partitions), Some(partition), _) => {
+                AssetContext::for_partition(node.key.clone(), run, partitions, partition, attempt)
+            }
             (Some(partitions), None, Some(keys)) => AssetContext::for_partition_range(
                 node.key.clone(),
-                run_id,
+                run,
                 partitions,
                 Arc::clone(keys),
                 attempt,
             ),
-            _ => AssetContext::new(node.key.clone(), run_id, None, attempt),
+            _ => AssetContext::new(node.key.clone(), run, None, attempt),
         };
-        let ctx = ctx.with_cancellation(self.shared.cancellation.clone());
         let ctx = match &self.shared.dynamic {
             Some(store) => ctx.with_dynamic_partitions(Arc::clone(store)),
             None => ctx,
