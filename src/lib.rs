@@ -79,13 +79,17 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+/// The jiff crate orch computes time with (schedule ticks, partition windows):
+/// `orch::jiff::Timestamp` is the type `CronSchedule::ticks_after` takes.
+pub use jiff;
 pub use orch_core::partitions;
 pub use orch_core::{
     Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetNode, AssetSelection, BoxError,
-    DefinitionError, DefinitionErrors, FileAsset, FileChanged, KeyError, LogLevel, LogLine,
-    MetadataValue, MissingResource, Resources, RunId, SelectionError,
+    CronError, CronSchedule, DefaultStatus, DefinitionError, DefinitionErrors, FileAsset,
+    FileChanged, JobDef, KeyError, LogLevel, LogLine, MetadataValue, MissingResource, Resources,
+    RunId, ScheduleDef, ScheduleTarget, SelectionError,
 };
-pub use orch_macros::asset;
+pub use orch_macros::{asset, asset_job, schedule};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
 #[cfg(feature = "polars")]
 pub use orch_runtime::sql;
@@ -98,7 +102,7 @@ pub use orch_runtime::{
     RunHandle, RunPlan, RunRequest, RunResult, RunTarget, Source, StaleInputs, StaleReason,
     Staleness, Trigger, default_jobs, definitions, main, run_cli, stale_assets, staleness,
 };
-pub use orch_runtime::{io, storage};
+pub use orch_runtime::{automation, io, storage};
 /// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's
 /// frames the same types as orch's.
 #[cfg(feature = "polars")]
@@ -110,7 +114,7 @@ pub mod prelude {
     pub use crate::sql::{Database, SqlParam};
     pub use crate::{
         AssetContext, AssetSelection, BoxError, FileAsset, Instance, Materialize, MetadataValue,
-        RunRequest, asset,
+        RunRequest, asset, asset_job, schedule,
     };
 }
 

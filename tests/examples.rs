@@ -729,3 +729,115 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     let runs = stdout(&example_in(home.path(), "quickstart", &["runs"]));
     assert!(runs.contains("no runs yet"), "{runs}");
 }
+
+#[test]
+fn scheduled_example_lists_its_job_and_schedules_and_runs_the_job() {
+    let home = tempfile::tempdir().unwrap();
+    let out = example_in(home.path(), "scheduled", &["jobs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("daily_refresh"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("group:sources | group:transforms"), "{row}");
+    assert!(
+        row.contains("business_hours, every_six_hours, hourly, nightly"),
+        "{row}"
+    );
+
+    let out = example_in(home.path(), "scheduled", &["schedules"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{text}"))
+            .to_owned()
+    };
+    assert!(row("nightly").contains("0 2 * * *"), "{text}");
+    assert!(row("nightly").contains("Europe/Paris"), "{text}");
+    assert!(row("nightly").contains("stopped (default)"), "{text}");
+    assert!(
+        row("quarter_hourly").contains("running (default)"),
+        "{text}"
+    );
+
+    // The spring change in Paris: 02:00 does not exist on the 29th, so that tick runs at 03:00.
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &[
+            "schedule",
+            "next",
+            "nightly",
+            "--count",
+            "3",
+            "--after",
+            "2026-03-27T12:00:00Z",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        [
+            "2026-03-28T02:00:00+01:00",
+            "2026-03-29T03:00:00+02:00",
+            "2026-03-30T02:00:00+02:00"
+        ]
+    );
+    let out = example_in(home.path(), "scheduled", &["schedule", "next", "nigthly"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`nigthly` is not a schedule: did you mean `nightly`?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["schedule", "next", "nightly", "--after", "yesterday"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`yesterday` is not an RFC 3339 instant"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A job runs its selection, tagged with its name.
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["materialize", "--job", "daily_refresh"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("orders_cleaned"), "{text}");
+    assert!(!text.contains("revenue_report"), "{text}");
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["runs", "--tag", "orch/job=daily_refresh"],
+    );
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .filter(|l| l.contains("succeeded"))
+            .count(),
+        1,
+        "{}",
+        stdout(&out)
+    );
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["materialize", "--job", "daily_refrsh"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`daily_refrsh` is not an asset job: did you mean `daily_refresh`?"),
+        "{}",
+        stderr(&out)
+    );
+}

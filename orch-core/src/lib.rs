@@ -6,6 +6,7 @@
 //! that has no runtime (no tokio, no I/O).
 
 pub mod asset;
+pub mod automation;
 pub mod context;
 pub mod error;
 pub mod file;
@@ -29,9 +30,12 @@ mod private;
 pub(crate) mod test_support;
 
 pub use asset::{Asset, AssetDef, BoxError};
+pub use automation::{
+    CronError, CronSchedule, DefaultStatus, Job, JobDef, Schedule, ScheduleDef, ScheduleTarget,
+};
 pub use context::{
-    AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LogLevel, LogLine, RunScope,
-    MetadataValue, RunId, TestContext,
+    AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LogLevel, LogLine,
+    MetadataValue, RunId, RunScope, TestContext,
 };
 pub use error::{DefinitionError, DefinitionErrors};
 pub use file::{FileAsset, FileChanged};

@@ -7,6 +7,9 @@ use std::marker::PhantomData;
 pub use crate::asset::{
     Asset, AssetDef, AssetParts, BoxError, BoxFuture, Codec, Compute, SourceLocation, Value,
 };
+pub use crate::automation::{
+    DefaultStatus, Job, JobDef, Schedule, ScheduleDef, ScheduleParts, ScheduleTarget,
+};
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;
 pub use crate::partitions::{self, PartitionMapping, PartitionsDefinition};

@@ -2,6 +2,7 @@
 //! command line. Users reach it through the `orch` crate.
 
 mod app;
+pub mod automation;
 mod capture;
 mod cli;
 mod events;

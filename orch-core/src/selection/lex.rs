@@ -59,6 +59,22 @@ pub(super) fn lex(input: &str) -> Result<Vec<Token>, SelectionError> {
             b'*' => Kind::Star,
             b':' => Kind::Colon,
             b'=' => Kind::Equals,
+            // Set operators as symbols too (`a | b`, `a & b`, `!a`), as in the seed's
+            // `asset_job!(daily_refresh, "group:sources | group:transforms")`.
+            b'|' | b'&' | b'!' => {
+                let word = match bytes[i] {
+                    b'|' => "or",
+                    b'&' => "and",
+                    _ => "not",
+                };
+                i += 1;
+                tokens.push(Token {
+                    kind: Kind::Word(word.to_owned()),
+                    start,
+                    end: i,
+                });
+                continue;
+            }
             b'"' => {
                 let mut text = String::new();
                 let mut chars = input[i + 1..].char_indices();
@@ -109,9 +125,7 @@ pub(super) fn lex(input: &str) -> Result<Vec<Token>, SelectionError> {
             _ => {
                 let c = input[i..].chars().next().unwrap_or_default();
                 let hint = match c {
-                    '&' => "; write `and`",
-                    '|' => "; write `or`",
-                    '!' | '~' => "; write `not`",
+                    '~' => "; write `not`",
                     ',' => "; write `or` between keys",
                     '\'' => "; quote with `\"`",
                     _ => "",

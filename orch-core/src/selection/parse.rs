@@ -520,6 +520,15 @@ mod tests {
     }
 
     #[test]
+    fn symbols_are_the_words() {
+        assert_eq!(parse("a | b & !c"), parse("a or b and not c"));
+        assert_eq!(
+            parse("group:sources | group:transforms"),
+            parse("group:sources or group:transforms")
+        );
+    }
+
+    #[test]
     fn precedence_is_not_then_and_then_or() {
         let [a, b, c] = [keys(&["a"]), keys(&["b"]), keys(&["c"])];
         assert_eq!(parse("a or b and c"), a.clone() | (b.clone() & c.clone()));
@@ -603,9 +612,7 @@ mod tests {
                 "expected `and`, `or` or the end, found `-`; write `and not` for a difference",
             ),
             ("a)", 1, "this `)` has no matching `(`"),
-            ("a & b", 2, "unexpected character `&`; write `and`"),
-            ("a || b", 2, "unexpected character `|`; write `or`"),
-            ("!a", 0, "unexpected character `!`; write `not`"),
+            ("~a", 0, "unexpected character `~`; write `not`"),
             (
                 "a, b",
                 1,

@@ -7,6 +7,7 @@ mod history;
 mod lineage;
 mod partitions;
 mod progress;
+mod schedules;
 mod table;
 
 use std::ffi::OsString;
@@ -71,6 +72,15 @@ enum Command {
         /// Then keep printing every run's events as they are recorded, until Ctrl-C.
         #[arg(long, short)]
         follow: bool,
+    },
+    /// The asset jobs (`asset_job!`): selection, how many assets, schedules, description.
+    Jobs,
+    /// The schedules (`schedule!`): target, cron string, time zone, status, next tick.
+    Schedules,
+    /// One schedule: `next NAME` prints its next ticks.
+    Schedule {
+        #[command(subcommand)]
+        command: schedules::ScheduleCommand,
     },
     /// The effective configuration: each setting, its value and where it came from
     /// (`orch.toml`, an environment variable, or the default).
@@ -167,8 +177,11 @@ struct MaterializeArgs {
     #[arg(long)]
     stale: bool,
     /// Which assets (selection syntax, e.g. `+report` or `group:sources`); default: all.
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "job")]
     select: Option<String>,
+    /// The assets of an asset job (`asset_job!`), by name; `jobs` lists them.
+    #[arg(long)]
+    job: Option<String>,
     /// How many sync assets may run at once (default: the number of cores).
     #[arg(long, short)]
     jobs: Option<usize>,
@@ -322,6 +335,9 @@ where
     let code = match cli.command {
         None => materialize_everything(&env),
         Some(Command::Materialize(args)) => materialize(&env, args),
+        Some(Command::Jobs) => schedules::print_jobs(),
+        Some(Command::Schedules) => schedules::print_schedules(),
+        Some(Command::Schedule { command }) => schedules::schedule(command),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
             let (states, inputs) = match env.existing().and_then(|found| match found {
                 Some(i) => {
@@ -534,12 +550,16 @@ fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
     if let Err(errors) = definitions() {
         return fail_usage(errors);
     }
-    let mut request = match &args.select {
-        Some(text) => match RunRequest::select(text) {
+    let mut request = match (&args.select, &args.job) {
+        (Some(text), _) => match RunRequest::select(text) {
             Ok(request) => request,
             Err(e) => return fail_usage(&e),
         },
-        None => RunRequest::all(),
+        (None, Some(job)) => match schedules::job_request(job) {
+            Ok(request) => request,
+            Err(e) => return fail_usage(&e),
+        },
+        (None, None) => RunRequest::all(),
     };
     if let Some(partition) = args.partition {
         request = request.partition(partition);

@@ -1,0 +1,250 @@
+//! Automation as the runtime sees it: the registered asset jobs and schedules, checked against
+//! the asset graph once per process ([`automation`]), and the run requests they make. The
+//! daemon (next) evaluates schedules from here; the CLI lists them.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use orch_core::automation::{registered_jobs, registered_schedules};
+use orch_core::{
+    AssetGraph, AssetSelection, CronSchedule, DefinitionErrors, JobDef, ScheduleDef, ScheduleTarget,
+};
+
+use crate::run::RunRequest;
+
+/// The tag every run of an asset job carries, with the job's name (Dagster's
+/// `dagster/job_name`): `runs --tag orch/job=NAME` lists a job's runs.
+pub const JOB_TAG: &str = "orch/job";
+/// The tag every run a schedule launches carries, with the schedule's name.
+pub const SCHEDULE_TAG: &str = "orch/schedule";
+
+/// A problem with the registered jobs and schedules, found at startup.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AutomationError {
+    /// Two jobs, or two schedules, have one name.
+    #[error("{kind} `{name}` is declared twice: at {first} and at {second}; rename one")]
+    Duplicate {
+        /// `asset job` or `schedule`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+        /// Where the first is.
+        first: String,
+        /// Where the second is.
+        second: String,
+    },
+    /// A job's or schedule's selection names no asset, or an unknown one.
+    #[error("{kind} `{name}` (at {location}): {reason}")]
+    Selection {
+        /// `asset job` or `schedule`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// Where it is.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A schedule's cron string or time zone is refused (the macro checks both, so only a
+    /// hand-built definition gets here).
+    #[error("schedule `{name}` (at {location}): {reason}")]
+    Cron {
+        /// Its name.
+        name: String,
+        /// Where it is.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A schedule names a job that is not registered.
+    #[error("schedule `{name}` (at {location}) runs job `{job}`, which is not registered")]
+    UnknownJob {
+        /// The schedule.
+        name: String,
+        /// Where it is.
+        location: String,
+        /// The job it names.
+        job: String,
+    },
+}
+
+/// The checked jobs and schedules of this binary.
+#[derive(Debug)]
+pub struct Automation {
+    jobs: Vec<&'static JobDef>,
+    schedules: Vec<(&'static ScheduleDef, CronSchedule)>,
+}
+
+/// Every registered job and schedule, checked against the asset graph once per process.
+pub fn automation() -> Result<&'static Automation, &'static [AutomationError]> {
+    static CHECKED: OnceLock<Result<Automation, Vec<AutomationError>>> = OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let graph = crate::materialize::definitions().map_err(|e: &DefinitionErrors| {
+                // Asset errors are reported first, by `definitions()`; nothing to add here.
+                let _ = e;
+                Vec::new()
+            })?;
+            Automation::check(
+                graph,
+                registered_jobs().collect(),
+                registered_schedules().collect(),
+            )
+        })
+        .as_ref()
+        .map_err(Vec::as_slice)
+}
+
+impl Automation {
+    /// Checks `jobs` and `schedules` against `graph`: unique names, selections that select
+    /// assets, known jobs, valid cron strings and time zones. Every problem at once.
+    pub fn check(
+        graph: &AssetGraph,
+        mut jobs: Vec<&'static JobDef>,
+        mut schedules: Vec<&'static ScheduleDef>,
+    ) -> Result<Automation, Vec<AutomationError>> {
+        jobs.sort_by_key(|j| j.name());
+        schedules.sort_by_key(|s| s.name());
+        let mut errors = Vec::new();
+        for pair in jobs.windows(2) {
+            if pair[0].name() == pair[1].name() {
+                errors.push(AutomationError::Duplicate {
+                    kind: "asset job",
+                    name: pair[0].name().to_owned(),
+                    first: pair[0].location().to_string(),
+                    second: pair[1].location().to_string(),
+                });
+            }
+        }
+        for pair in schedules.windows(2) {
+            if pair[0].name() == pair[1].name() {
+                errors.push(AutomationError::Duplicate {
+                    kind: "schedule",
+                    name: pair[0].name().to_owned(),
+                    first: pair[0].location().to_string(),
+                    second: pair[1].location().to_string(),
+                });
+            }
+        }
+        let selects = |kind, name: &str, location: String, text: &str, errors: &mut Vec<_>| {
+            let reason = match text.parse::<AssetSelection>().map(|s| s.resolve(graph)) {
+                Ok(Ok(ids)) if !ids.is_empty() => return,
+                Ok(Ok(_)) => "its selection selects no asset".to_owned(),
+                Ok(Err(e)) | Err(e) => e.to_string(),
+            };
+            errors.push(AutomationError::Selection {
+                kind,
+                name: name.to_owned(),
+                location,
+                reason,
+            });
+        };
+        for job in &jobs {
+            let location = job.location().to_string();
+            selects(
+                "asset job",
+                job.name(),
+                location,
+                job.selection(),
+                &mut errors,
+            );
+        }
+        let by_name: HashMap<&str, &JobDef> = jobs.iter().map(|j| (j.name(), *j)).collect();
+        let mut checked = Vec::with_capacity(schedules.len());
+        for schedule in schedules {
+            let location = schedule.location().to_string();
+            match schedule.target() {
+                ScheduleTarget::Job(job) if !by_name.contains_key(job) => {
+                    errors.push(AutomationError::UnknownJob {
+                        name: schedule.name().to_owned(),
+                        location: location.clone(),
+                        job: job.to_owned(),
+                    });
+                }
+                ScheduleTarget::Selection(text) => {
+                    selects(
+                        "schedule",
+                        schedule.name(),
+                        location.clone(),
+                        text,
+                        &mut errors,
+                    );
+                }
+                _ => {}
+            }
+            match schedule.cron_schedule() {
+                Ok(cron) => checked.push((schedule, cron)),
+                Err(e) => errors.push(AutomationError::Cron {
+                    name: schedule.name().to_owned(),
+                    location,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Automation {
+                jobs,
+                schedules: checked,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The asset jobs, by name.
+    pub fn jobs(&self) -> &[&'static JobDef] {
+        &self.jobs
+    }
+
+    /// The job called `name`.
+    pub fn job(&self, name: &str) -> Option<&'static JobDef> {
+        self.jobs.iter().copied().find(|j| j.name() == name)
+    }
+
+    /// The schedules, by name, each with its parsed cron schedule.
+    pub fn schedules(&self) -> &[(&'static ScheduleDef, CronSchedule)] {
+        &self.schedules
+    }
+
+    /// The schedule called `name`, with its parsed cron schedule.
+    pub fn schedule(&self, name: &str) -> Option<&(&'static ScheduleDef, CronSchedule)> {
+        self.schedules.iter().find(|(s, _)| s.name() == name)
+    }
+
+    /// The closest job or schedule name to a mistyped one, for "did you mean".
+    pub fn suggest<'a>(names: impl Iterator<Item = &'a str>, wrong: &str) -> Option<&'a str> {
+        names
+            .map(|n| (strsim::jaro_winkler(n, wrong), n))
+            .filter(|(score, _)| *score > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, n)| n)
+    }
+
+    /// The run request of job `name`: its selection, tagged with [`JOB_TAG`].
+    pub fn job_request(&self, name: &str) -> Option<RunRequest> {
+        let job = self.job(name)?;
+        let selection = job.selection().parse().ok()?;
+        Some(RunRequest::selection(selection).tag(JOB_TAG, job.name()))
+    }
+
+    /// The run request a tick of `schedule` makes: its job's (or its own) selection, tagged
+    /// with the schedule (and the job).
+    pub fn schedule_request(&self, schedule: &ScheduleDef) -> Option<RunRequest> {
+        let request = match schedule.target() {
+            ScheduleTarget::Job(job) => self.job_request(job)?,
+            ScheduleTarget::Selection(text) => RunRequest::selection(text.parse().ok()?),
+            _ => return None,
+        };
+        Some(request.tag(SCHEDULE_TAG, schedule.name()))
+    }
+}
+
+/// What a schedule's ticks run, as text: `job daily_refresh` or the selection.
+pub fn target_text(schedule: &ScheduleDef) -> String {
+    match schedule.target() {
+        ScheduleTarget::Job(job) => format!("job {job}"),
+        ScheduleTarget::Selection(text) => text.to_owned(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,181 @@
+//! `jobs`, `schedules` and `schedule next`: the registered asset jobs and schedules, and when
+//! a schedule ticks.
+
+use clap::Subcommand;
+use jiff::Timestamp;
+
+use super::table::print_rows;
+use super::{EXIT_OK, fail_usage};
+use crate::automation::{Automation, automation, target_text};
+use crate::materialize::definitions;
+
+/// `schedule ...`.
+#[derive(Subcommand, Debug)]
+pub(super) enum ScheduleCommand {
+    /// The next ticks of a schedule, one RFC 3339 instant (in its time zone) per line.
+    Next {
+        /// The schedule's name.
+        name: String,
+        /// How many ticks.
+        #[arg(long, short = 'n', default_value_t = 5)]
+        count: usize,
+        /// Ticks after this instant (RFC 3339, e.g. `2026-03-28T12:00:00Z`; default now).
+        #[arg(long)]
+        after: Option<String>,
+    },
+}
+
+/// The checked jobs and schedules, or the startup errors (asset definitions first).
+fn checked() -> Result<&'static Automation, String> {
+    if let Err(errors) = definitions() {
+        return Err(errors.to_string());
+    }
+    automation().map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        lines.join("\n")
+    })
+}
+
+/// "`NAME` is not a schedule (did you mean `X`?); `schedules` lists them".
+pub(super) fn unknown(kind: &str, name: &str, names: &[&str], list: &str) -> String {
+    match Automation::suggest(names.iter().copied(), name) {
+        Some(near) => {
+            format!("`{name}` is not {kind}: did you mean `{near}`? (`{list}` lists them)")
+        }
+        None => format!("`{name}` is not {kind}; `{list}` lists them"),
+    }
+}
+
+/// `jobs`: each asset job, its selection, how many assets it selects, its description.
+pub(super) fn print_jobs() -> u8 {
+    let automation = match checked() {
+        Ok(a) => a,
+        Err(e) => return fail_usage(&e),
+    };
+    let graph = definitions().expect("checked above");
+    if automation.jobs().is_empty() {
+        println!("no asset jobs: declare one with `asset_job!(name, \"selection\")`");
+        return EXIT_OK;
+    }
+    let mut rows = vec![vec![
+        "JOB".to_owned(),
+        "SELECTION".to_owned(),
+        "ASSETS".to_owned(),
+        "SCHEDULES".to_owned(),
+        "DESCRIPTION".to_owned(),
+    ]];
+    for job in automation.jobs() {
+        let assets = job
+            .selection()
+            .parse::<orch_core::AssetSelection>()
+            .ok()
+            .and_then(|s| s.resolve(graph).ok())
+            .map_or(0, |ids| ids.len());
+        let schedules: Vec<&str> = automation
+            .schedules()
+            .iter()
+            .filter(|(s, _)| s.target() == orch_core::ScheduleTarget::Job(job.name()))
+            .map(|(s, _)| s.name())
+            .collect();
+        rows.push(vec![
+            job.name().to_owned(),
+            job.selection().to_owned(),
+            assets.to_string(),
+            if schedules.is_empty() {
+                "-".to_owned()
+            } else {
+                schedules.join(", ")
+            },
+            job.description().unwrap_or("").to_owned(),
+        ]);
+    }
+    print_rows(&rows);
+    EXIT_OK
+}
+
+/// `schedules`: each schedule, what it runs, its cron string and zone, its default status and
+/// its next tick in its zone.
+pub(super) fn print_schedules() -> u8 {
+    let automation = match checked() {
+        Ok(a) => a,
+        Err(e) => return fail_usage(&e),
+    };
+    if automation.schedules().is_empty() {
+        println!(
+            "no schedules: declare one with `schedule!(name, job = JOB, cron = \"0 2 * * *\")`"
+        );
+        return EXIT_OK;
+    }
+    let now = Timestamp::now();
+    let mut rows = vec![vec![
+        "SCHEDULE".to_owned(),
+        "TARGET".to_owned(),
+        "CRON".to_owned(),
+        "TIMEZONE".to_owned(),
+        "STATUS".to_owned(),
+        "NEXT TICK".to_owned(),
+    ]];
+    for (schedule, cron) in automation.schedules() {
+        let next = cron.next_after(now).map_or("never".to_owned(), |t| {
+            t.strftime("%Y-%m-%d %H:%M %Z").to_string()
+        });
+        let status = match schedule.default_status() {
+            orch_core::DefaultStatus::Running => "running",
+            orch_core::DefaultStatus::Stopped => "stopped",
+        };
+        rows.push(vec![
+            schedule.name().to_owned(),
+            target_text(schedule),
+            schedule.cron().to_owned(),
+            schedule.timezone().to_owned(),
+            format!("{status} (default)"),
+            next,
+        ]);
+    }
+    print_rows(&rows);
+    EXIT_OK
+}
+
+/// `schedule next NAME`: one RFC 3339 instant with its offset per line.
+pub(super) fn schedule(command: ScheduleCommand) -> u8 {
+    let automation = match checked() {
+        Ok(a) => a,
+        Err(e) => return fail_usage(&e),
+    };
+    match command {
+        ScheduleCommand::Next { name, count, after } => {
+            let Some((_, cron)) = automation.schedule(&name) else {
+                let names: Vec<&str> = automation
+                    .schedules()
+                    .iter()
+                    .map(|(s, _)| s.name())
+                    .collect();
+                return fail_usage(&unknown("a schedule", &name, &names, "schedules"));
+            };
+            let after = match after.as_deref().map(parse_instant).transpose() {
+                Ok(after) => after.unwrap_or_else(Timestamp::now),
+                Err(e) => return fail_usage(&e),
+            };
+            for tick in cron.ticks_after(after).take(count) {
+                println!("{}", tick.strftime("%Y-%m-%dT%H:%M:%S%:z"));
+            }
+            EXIT_OK
+        }
+    }
+}
+
+/// An RFC 3339 instant (`2026-03-28T12:00:00Z`, `2026-03-28T13:00:00+01:00`).
+pub(super) fn parse_instant(text: &str) -> Result<Timestamp, String> {
+    text.parse::<Timestamp>().map_err(|e| {
+        format!("`{text}` is not an RFC 3339 instant ({e}); write e.g. `2026-03-28T12:00:00Z` or `2026-03-28T13:00:00+01:00`")
+    })
+}
+
+/// The run request of job `name`, or why there is none (with "did you mean").
+pub(super) fn job_request(name: &str) -> Result<crate::run::RunRequest, String> {
+    let automation = checked()?;
+    automation.job_request(name).ok_or_else(|| {
+        let names: Vec<&str> = automation.jobs().iter().map(|j| j.name()).collect();
+        unknown("an asset job", name, &names, "jobs")
+    })
+}

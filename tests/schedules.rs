@@ -1,0 +1,209 @@
+//! Schedules: their ticks are Dagster's (checked against ticks Dagster 1.13 generated, in
+//! `tests/data/cron/`), asset jobs and schedules register like assets, and the CLI lists them.
+
+use orch::CronSchedule;
+use orch::jiff;
+use orch::prelude::*;
+
+/// One generated case: a cron string, a zone, the instant ticks come after, and Dagster's ticks.
+struct Case {
+    cron: String,
+    zone: String,
+    after: jiff::Timestamp,
+    ticks: Vec<jiff::Timestamp>,
+}
+
+fn dagster_cases() -> Vec<Case> {
+    let text = include_str!("data/cron/dagster_ticks.txt");
+    let mut cases: Vec<Case> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some(header) = line.strip_prefix("case ") {
+            let parts: Vec<&str> = header.split('|').collect();
+            cases.push(Case {
+                cron: parts[0].to_owned(),
+                zone: parts[1].to_owned(),
+                after: parts[2].parse().expect("an RFC 3339 instant"),
+                ticks: Vec::new(),
+            });
+        } else {
+            let tick = line.parse().expect("an RFC 3339 instant");
+            cases.last_mut().expect("a case first").ticks.push(tick);
+        }
+    }
+    cases
+}
+
+/// The one known difference: Dagster's single-minute hourly schedules step one hour of
+/// elapsed time per tick, and in Lord Howe (whose clocks move by 30 minutes) they drift to the
+/// other half hour at each change; which half they start on even depends on the day Dagster
+/// runs (`has_nonzero_minute_offset` reads the zone's offset *now*). orch keeps the wall-clock
+/// minute the cron string names.
+fn dagster_drifts(case: &Case) -> bool {
+    case.zone == "Australia/Lord_Howe"
+        && matches!(case.cron.as_str(), "0 * * * *" | "30 * * * *" | "@hourly")
+}
+
+#[test]
+fn ticks_are_the_instants_dagster_computes_across_daylight_saving_changes() {
+    let cases = dagster_cases();
+    assert!(cases.len() > 300, "the fixture has {} cases", cases.len());
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for case in &cases {
+        let schedule = CronSchedule::new(&case.cron, &case.zone).unwrap();
+        let ours: Vec<jiff::Timestamp> = schedule
+            .ticks_after(case.after)
+            .take(case.ticks.len())
+            .map(|z| z.timestamp())
+            .collect();
+        if dagster_drifts(case) {
+            // orch keeps the minute the cron string names, on the wall clock.
+            let minute = if case.cron.starts_with("30") { 30 } else { 0 };
+            for t in &ours {
+                assert_eq!(t.to_zoned(schedule.zone().clone()).minute(), minute);
+            }
+            continue;
+        }
+        compared += ours.len();
+        if ours != case.ticks {
+            let at = ours
+                .iter()
+                .zip(&case.ticks)
+                .position(|(a, b)| a != b)
+                .unwrap_or(ours.len().min(case.ticks.len()));
+            let show = |t: Option<&jiff::Timestamp>| {
+                t.map_or("none".to_owned(), |t| {
+                    t.to_zoned(schedule.zone().clone())
+                        .strftime("%Y-%m-%dT%H:%M%:z")
+                        .to_string()
+                })
+            };
+            failures.push(format!(
+                "`{}` in {} after {}: tick {at} is {} (Dagster: {})",
+                case.cron,
+                case.zone,
+                case.after,
+                show(ours.get(at)),
+                show(case.ticks.get(at)),
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from Dagster ({compared} ticks compared):\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[asset(group = "sources")]
+fn orders_raw() -> u32 {
+    3
+}
+
+#[asset(group = "transforms")]
+fn orders_cleaned(orders_raw: &u32) -> u32 {
+    orders_raw * 2
+}
+
+#[asset(group = "reports")]
+fn report(orders_cleaned: &u32) -> String {
+    orders_cleaned.to_string()
+}
+
+asset_job!(
+    /// Sources and transforms.
+    daily_refresh,
+    "group:sources | group:transforms"
+);
+
+schedule!(
+    nightly,
+    job = daily_refresh,
+    cron = "30 2 * * *",
+    timezone = "Europe/Paris"
+);
+schedule!(
+    reports,
+    select = "report",
+    cron = "0 * * * *",
+    default_status = running,
+    catchup = 2
+);
+
+#[test]
+fn jobs_and_schedules_register_like_assets_and_make_tagged_run_requests() {
+    use orch::automation::{JOB_TAG, SCHEDULE_TAG, automation};
+    let automation = automation().unwrap();
+    let job = automation.job("daily_refresh").unwrap();
+    assert_eq!(job.selection(), "group:sources | group:transforms");
+    assert_eq!(job.description(), Some("Sources and transforms."));
+    assert!(job.location().file.ends_with("schedules.rs"));
+
+    let (nightly, cron) = automation.schedule("nightly").unwrap();
+    assert_eq!(nightly.target(), orch::ScheduleTarget::Job("daily_refresh"));
+    assert_eq!(nightly.default_status(), orch::DefaultStatus::Stopped);
+    assert_eq!(nightly.catchup(), 5);
+    // Its ticks are wall-clock 02:30 in Paris, and the spring gap runs at 03:00.
+    let after: jiff::Timestamp = "2026-03-27T12:00:00Z".parse().unwrap();
+    let ticks: Vec<String> = cron
+        .ticks_after(after)
+        .take(3)
+        .map(|t| t.strftime("%d %H:%M").to_string())
+        .collect();
+    assert_eq!(ticks, ["28 02:30", "29 03:00", "30 02:30"]);
+
+    let (reports, _) = automation.schedule("reports").unwrap();
+    assert_eq!(reports.default_status(), orch::DefaultStatus::Running);
+    assert_eq!(reports.catchup(), 2);
+
+    // A tick's run request: the job's selection, tagged with the job and the schedule.
+    let request = automation.schedule_request(nightly).unwrap();
+    assert_eq!(
+        request.target().to_string(),
+        "group:sources or group:transforms"
+    );
+    assert_eq!(
+        request.tags().get(JOB_TAG).map(String::as_str),
+        Some("daily_refresh")
+    );
+    assert_eq!(
+        request.tags().get(SCHEDULE_TAG).map(String::as_str),
+        Some("nightly")
+    );
+    // It runs what the job selects, and nothing else.
+    let result = Instance::ephemeral().submit(request).wait().unwrap();
+    let ran: Vec<&str> = result.outcomes().iter().map(|o| o.key.name()).collect();
+    assert_eq!(ran.len(), 2, "{ran:?}");
+    assert!(result.outcome("orders_cleaned").is_some() && result.outcome("report").is_none());
+}
+
+#[test]
+fn a_job_whose_selection_selects_nothing_is_a_startup_error() {
+    let graph = orch::definitions().unwrap();
+    let job: &'static orch::JobDef = Box::leak(Box::new(orch::__private::JobDef::new(
+        "empty",
+        "group:nothing_here",
+        None,
+        orch::__private::SourceLocation {
+            module: "m",
+            file: "f.rs",
+            line: 1,
+        },
+    )));
+    let errors =
+        orch::automation::Automation::check(graph, vec![job, job], Vec::new()).unwrap_err();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        text[0].starts_with("asset job `empty` is declared twice"),
+        "{text:?}"
+    );
+    assert!(
+        text[1].starts_with("asset job `empty` (at f.rs:1 (m)): "),
+        "{text:?}"
+    );
+}

@@ -1,0 +1,12 @@
+use orch::prelude::*;
+
+#[asset]
+fn orders() -> u32 {
+    1
+}
+
+asset_job!(refresh, "orders");
+
+schedule!(nightly, job = refresh, cron = "0 25 * * *");
+
+fn main() {}
