@@ -805,6 +805,68 @@ fn scheduled_example_lists_its_job_and_schedules_and_runs_the_job() {
         stderr(&out)
     );
 
+    // Status is kept in the run store; so is the global pause.
+    let out = example_in(home.path(), "scheduled", &["schedule", "start", "nightly"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("schedule `nightly` is running"),
+        "{}",
+        stdout(&out)
+    );
+    let out = example_in(home.path(), "scheduled", &["automation", "pause"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&example_in(home.path(), "scheduled", &["schedules"]));
+    let nightly = text.lines().find(|l| l.starts_with("nightly")).unwrap();
+    assert!(
+        nightly.contains("running") && !nightly.contains("default"),
+        "{text}"
+    );
+    assert!(text.contains("automation is paused"), "{text}");
+    example_in(home.path(), "scheduled", &["automation", "resume"]);
+    example_in(home.path(), "scheduled", &["schedule", "stop", "nightly"]);
+    let text = stdout(&example_in(home.path(), "scheduled", &["schedules"]));
+    let nightly = text.lines().find(|l| l.starts_with("nightly")).unwrap();
+    assert!(
+        nightly.contains("stopped") && !nightly.contains("default"),
+        "{text}"
+    );
+    assert!(!text.contains("automation is paused"), "{text}");
+    let out = example_in(home.path(), "scheduled", &["schedule", "start", "nightlly"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did you mean `nightly`?"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A preview says what the next tick would run, and runs nothing.
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &[
+            "schedule",
+            "preview",
+            "nightly",
+            "--at",
+            "2026-03-28T12:00:00Z",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "the tick at 2026-03-29T03:00:00+02:00 would run `group:sources or group:transforms`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("orch/job=daily_refresh, orch/schedule=nightly"),
+        "{text}"
+    );
+    assert!(text.contains("orders_cleaned"), "{text}");
+    let runs = stdout(&example_in(home.path(), "scheduled", &["runs"]));
+    assert!(!runs.contains("succeeded"), "{runs}");
+
     // A job runs its selection, tagged with its name.
     let out = example_in(
         home.path(),

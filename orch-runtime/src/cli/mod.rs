@@ -77,10 +77,15 @@ enum Command {
     Jobs,
     /// The schedules (`schedule!`): target, cron string, time zone, status, next tick.
     Schedules,
-    /// One schedule: `next NAME` prints its next ticks.
+    /// One schedule: `next`, `start`, `stop`, `preview`.
     Schedule {
         #[command(subcommand)]
         command: schedules::ScheduleCommand,
+    },
+    /// All automation at once: `pause`, `resume` (persisted in the run store).
+    Automation {
+        #[command(subcommand)]
+        command: schedules::AutomationCommand,
     },
     /// The effective configuration: each setting, its value and where it came from
     /// (`orch.toml`, an environment variable, or the default).
@@ -336,8 +341,9 @@ where
         None => materialize_everything(&env),
         Some(Command::Materialize(args)) => materialize(&env, args),
         Some(Command::Jobs) => schedules::print_jobs(),
-        Some(Command::Schedules) => schedules::print_schedules(),
-        Some(Command::Schedule { command }) => schedules::schedule(command),
+        Some(Command::Schedules) => schedules::print_schedules(&env),
+        Some(Command::Schedule { command }) => schedules::schedule(&env, command),
+        Some(Command::Automation { command }) => schedules::automation_command(&env, command),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
             let (states, inputs) = match env.existing().and_then(|found| match found {
                 Some(i) => {

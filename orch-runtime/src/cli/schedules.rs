@@ -5,9 +5,10 @@ use clap::Subcommand;
 use jiff::Timestamp;
 
 use super::table::print_rows;
-use super::{EXIT_OK, fail_usage};
+use super::{EXIT_OK, Env, fail_usage};
 use crate::automation::{Automation, automation, target_text};
 use crate::materialize::definitions;
+use crate::storage::InstigatorStatus;
 
 /// `schedule ...`.
 #[derive(Subcommand, Debug)]
@@ -23,6 +24,34 @@ pub(super) enum ScheduleCommand {
         #[arg(long)]
         after: Option<String>,
     },
+    /// Start a schedule: its ticks run (persisted in the run store; the daemon reads it).
+    Start {
+        /// The schedule's name.
+        name: String,
+    },
+    /// Stop a schedule: its ticks do not run.
+    Stop {
+        /// The schedule's name.
+        name: String,
+    },
+    /// What the schedule's next tick after `--at` would run: the run request and its plan.
+    /// Launches nothing.
+    Preview {
+        /// The schedule's name.
+        name: String,
+        /// The tick considered is the first one after this instant (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+/// `automation ...`.
+#[derive(Subcommand, Debug)]
+pub(super) enum AutomationCommand {
+    /// Pause every schedule (and, next, sensors and automation conditions), store-wide.
+    Pause,
+    /// Resume them.
+    Resume,
 }
 
 /// The checked jobs and schedules, or the startup errors (asset definitions first).
@@ -95,9 +124,24 @@ pub(super) fn print_jobs() -> u8 {
 
 /// `schedules`: each schedule, what it runs, its cron string and zone, its default status and
 /// its next tick in its zone.
-pub(super) fn print_schedules() -> u8 {
+pub(super) fn print_schedules(env: &Env<'_>) -> u8 {
     let automation = match checked() {
         Ok(a) => a,
+        Err(e) => return fail_usage(&e),
+    };
+    // The stored statuses, if there is a store (listing never creates one).
+    let stored = env.existing().and_then(|found| match found {
+        Some(i) => {
+            let s = i.storage();
+            Ok((
+                s.instigator_states().map_err(|e| e.to_string())?,
+                s.automation_paused().map_err(|e| e.to_string())?,
+            ))
+        }
+        None => Ok(Default::default()),
+    });
+    let (states, paused) = match stored {
+        Ok(found) => found,
         Err(e) => return fail_usage(&e),
     };
     if automation.schedules().is_empty() {
@@ -119,38 +163,98 @@ pub(super) fn print_schedules() -> u8 {
         let next = cron.next_after(now).map_or("never".to_owned(), |t| {
             t.strftime("%Y-%m-%d %H:%M %Z").to_string()
         });
-        let status = match schedule.default_status() {
-            orch_core::DefaultStatus::Running => "running",
-            orch_core::DefaultStatus::Stopped => "stopped",
+        let status = match states.get(schedule.name()) {
+            Some(state) => state.status.as_str().to_owned(),
+            None => match schedule.default_status() {
+                orch_core::DefaultStatus::Running => "running (default)".to_owned(),
+                orch_core::DefaultStatus::Stopped => "stopped (default)".to_owned(),
+            },
         };
         rows.push(vec![
             schedule.name().to_owned(),
             target_text(schedule),
             schedule.cron().to_owned(),
             schedule.timezone().to_owned(),
-            format!("{status} (default)"),
+            status,
             next,
         ]);
     }
     print_rows(&rows);
+    if paused {
+        println!("automation is paused: no schedule runs (`automation resume` resumes them)");
+    }
     EXIT_OK
 }
 
-/// `schedule next NAME`: one RFC 3339 instant with its offset per line.
-pub(super) fn schedule(command: ScheduleCommand) -> u8 {
+/// `schedule next | start | stop | preview NAME`.
+pub(super) fn schedule(env: &Env<'_>, command: ScheduleCommand) -> u8 {
     let automation = match checked() {
         Ok(a) => a,
         Err(e) => return fail_usage(&e),
     };
+    let find = |name: &str| {
+        automation.schedule(name).ok_or_else(|| {
+            let names: Vec<&str> = automation
+                .schedules()
+                .iter()
+                .map(|(s, _)| s.name())
+                .collect();
+            unknown("a schedule", name, &names, "schedules")
+        })
+    };
     match command {
+        ScheduleCommand::Start { name } => match find(&name) {
+            Ok(_) => set_status(env, &name, InstigatorStatus::Running),
+            Err(e) => fail_usage(&e),
+        },
+        ScheduleCommand::Stop { name } => match find(&name) {
+            Ok(_) => set_status(env, &name, InstigatorStatus::Stopped),
+            Err(e) => fail_usage(&e),
+        },
+        ScheduleCommand::Preview { name, at } => {
+            let (schedule, cron) = match find(&name) {
+                Ok(found) => found,
+                Err(e) => return fail_usage(&e),
+            };
+            let at = match at.as_deref().map(parse_instant).transpose() {
+                Ok(at) => at.unwrap_or_else(Timestamp::now),
+                Err(e) => return fail_usage(&e),
+            };
+            let Some(tick) = cron.next_after(at) else {
+                println!("schedule `{name}` has no tick after {at}");
+                return EXIT_OK;
+            };
+            let Some(request) = automation.schedule_request(schedule) else {
+                return fail_usage(&format!("schedule `{name}`: its target does not resolve"));
+            };
+            let tags: Vec<String> = request
+                .tags()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            println!(
+                "schedule `{name}`: the tick at {} would run `{request}` (tags: {}); nothing runs now",
+                tick.strftime("%Y-%m-%dT%H:%M:%S%:z"),
+                tags.join(", ")
+            );
+            // The plan, against the store if there is one (never creating it).
+            let instance = match env.existing() {
+                Ok(Some(instance)) => instance,
+                Ok(None) => env.app.ephemeral_instance(env.config.clone()),
+                Err(e) => return fail_usage(&e),
+            };
+            match instance.plan(&request) {
+                Ok(plan) => {
+                    print!("{plan}");
+                    EXIT_OK
+                }
+                Err(e) => fail_usage(&e),
+            }
+        }
         ScheduleCommand::Next { name, count, after } => {
-            let Some((_, cron)) = automation.schedule(&name) else {
-                let names: Vec<&str> = automation
-                    .schedules()
-                    .iter()
-                    .map(|(s, _)| s.name())
-                    .collect();
-                return fail_usage(&unknown("a schedule", &name, &names, "schedules"));
+            let (_, cron) = match find(&name) {
+                Ok(found) => found,
+                Err(e) => return fail_usage(&e),
             };
             let after = match after.as_deref().map(parse_instant).transpose() {
                 Ok(after) => after.unwrap_or_else(Timestamp::now),
@@ -161,6 +265,47 @@ pub(super) fn schedule(command: ScheduleCommand) -> u8 {
             }
             EXIT_OK
         }
+    }
+}
+
+/// Stores schedule `name`'s status.
+fn set_status(env: &Env<'_>, name: &str, status: InstigatorStatus) -> u8 {
+    let result = env.open().and_then(|instance| {
+        let store = instance.storage();
+        store
+            .set_instigator_status(name, "schedule", status)
+            .map_err(|e| e.to_string())?;
+        store.automation_paused().map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(paused) => {
+            println!("schedule `{name}` is {}", status.as_str());
+            if paused && status == InstigatorStatus::Running {
+                println!("note: automation is paused; `automation resume` lets it run");
+            }
+            EXIT_OK
+        }
+        Err(e) => fail_usage(&e),
+    }
+}
+
+/// `automation pause | resume`.
+pub(super) fn automation_command(env: &Env<'_>, command: AutomationCommand) -> u8 {
+    let paused = matches!(command, AutomationCommand::Pause);
+    match env.open().and_then(|i| {
+        i.storage()
+            .set_automation_paused(paused)
+            .map_err(|e| e.to_string())
+    }) {
+        Ok(()) if paused => {
+            println!("automation is paused: no schedule runs until `automation resume`");
+            EXIT_OK
+        }
+        Ok(()) => {
+            println!("automation resumed: running schedules tick again");
+            EXIT_OK
+        }
+        Err(e) => fail_usage(&e),
     }
 }
 

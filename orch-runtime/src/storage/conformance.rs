@@ -26,6 +26,7 @@ pub(crate) fn run_all(factory: Factory<'_>) {
     dynamic_partitions_keep_their_order(&*factory());
     heartbeats_are_recorded(&*factory());
     retention_keeps_what_staleness_reads(&*factory());
+    automation_state_is_kept(&*factory());
 }
 
 fn begin(store: &dyn Storage, id: &str, request: &RunRequest) -> RunRecord {
@@ -304,4 +305,28 @@ fn retention_keeps_what_staleness_reads(store: &dyn Storage) {
     let latest = store.partition_materializations("daily").unwrap();
     assert_eq!(latest["2024-01-01"].run_id, "old-day");
     assert_eq!(latest["2024-01-02"].run_id, "new");
+}
+
+fn automation_state_is_kept(store: &dyn Storage) {
+    use super::InstigatorStatus::{Running, Stopped};
+    assert!(store.instigator_states().unwrap().is_empty());
+    store
+        .set_instigator_status("nightly", "schedule", Running)
+        .unwrap();
+    store
+        .set_instigator_status("hourly", "schedule", Stopped)
+        .unwrap();
+    store
+        .set_instigator_status("nightly", "schedule", Stopped)
+        .unwrap();
+    let states = store.instigator_states().unwrap();
+    assert_eq!(states.len(), 2);
+    assert_eq!(states["nightly"].status, Stopped);
+    assert_eq!(states["nightly"].kind, "schedule");
+    assert_eq!(states["hourly"].status, Stopped);
+    assert!(!store.automation_paused().unwrap());
+    store.set_automation_paused(true).unwrap();
+    assert!(store.automation_paused().unwrap());
+    store.set_automation_paused(false).unwrap();
+    assert!(!store.automation_paused().unwrap());
 }

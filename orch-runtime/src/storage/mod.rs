@@ -12,6 +12,7 @@ mod locks;
 mod records;
 mod schema;
 mod sqlite;
+mod sqlite_automation;
 mod sqlite_rows;
 mod writer;
 
@@ -20,7 +21,8 @@ use std::time::{Duration, SystemTime};
 
 pub use locks::RunLock;
 pub use records::{
-    AssetState, EventKind, EventRecord, LogRecord, PartitionStatus, RunFilter, RunRecord, RunStatus,
+    AssetState, EventKind, EventRecord, InstigatorState, InstigatorStatus, LogRecord,
+    PartitionStatus, RunFilter, RunRecord, RunStatus,
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
@@ -184,6 +186,22 @@ pub trait Storage: Send + Sync {
         &self,
         asset: &str,
     ) -> Result<std::collections::HashMap<String, EventRecord>, StorageError>;
+    /// Each schedule's (or sensor's) status as last set by `schedule start|stop`, by name.
+    /// A name that is not here has its declared default status.
+    fn instigator_states(
+        &self,
+    ) -> Result<std::collections::HashMap<String, InstigatorState>, StorageError>;
+    /// Sets the status of schedule (or sensor) `name`; `kind` is `schedule` or `sensor`.
+    fn set_instigator_status(
+        &self,
+        name: &str,
+        kind: &str,
+        status: InstigatorStatus,
+    ) -> Result<(), StorageError>;
+    /// Whether every schedule, sensor and automation condition is paused (`automation pause`).
+    fn automation_paused(&self) -> Result<bool, StorageError>;
+    /// Pauses or resumes all automation, store-wide and persisted.
+    fn set_automation_paused(&self, paused: bool) -> Result<(), StorageError>;
     /// Marks runs whose process died as crashed; returns their ids.
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError>;
     /// Deletes what `retention` no longer keeps; returns the number of rows deleted.

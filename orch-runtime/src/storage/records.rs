@@ -390,3 +390,37 @@ impl RunFilter {
         self
     }
 }
+
+/// Whether a schedule (or sensor) runs, as someone set it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstigatorStatus {
+    /// Its ticks run.
+    Running,
+    /// Its ticks do not run.
+    Stopped,
+}
+
+impl InstigatorStatus {
+    /// `running` or `stopped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstigatorStatus::Running => "running",
+            InstigatorStatus::Stopped => "stopped",
+        }
+    }
+}
+
+/// A schedule's (or sensor's) stored status.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct InstigatorState {
+    /// Its name.
+    pub name: String,
+    /// `schedule` or `sensor`.
+    pub kind: String,
+    /// Running or stopped.
+    pub status: InstigatorStatus,
+    /// When it was last set.
+    pub updated: std::time::SystemTime,
+}

@@ -131,6 +131,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
           WHERE partition IS NOT NULL GROUP BY asset, partition, kind) AS last
     WHERE last.asset = partition_status.asset AND last.partition = partition_status.partition
       AND last.kind = partition_status.status;",
+    // 8: automation state: each schedule's (and sensor's) status as set by `schedule
+    // start|stop`, and store-wide settings (the global automation pause).
+    "CREATE TABLE instigator_state (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        updated_us INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

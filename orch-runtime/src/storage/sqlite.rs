@@ -94,17 +94,20 @@ impl SqliteStorage {
         }
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn err(&self, source: rusqlite::Error) -> StorageError {
+    pub(super) fn err(&self, source: rusqlite::Error) -> StorageError {
         StorageError::Database {
             location: self.path.display().to_string(),
             source: Box::new(source),
         }
     }
 }
+
+/// The setting that holds the global automation pause.
+const PAUSED: &str = "automation.paused";
 
 impl Storage for SqliteStorage {
     fn begin_run(&self, run: &RunRecord, assets: &[String]) -> Result<(), StorageError> {
@@ -650,6 +653,29 @@ impl Storage for SqliteStorage {
             .into_iter()
             .filter_map(|e| Some((e.partition.clone()?, e)))
             .collect())
+    }
+
+    fn instigator_states(
+        &self,
+    ) -> Result<std::collections::HashMap<String, super::InstigatorState>, StorageError> {
+        self.read_instigator_states()
+    }
+
+    fn set_instigator_status(
+        &self,
+        name: &str,
+        kind: &str,
+        status: super::InstigatorStatus,
+    ) -> Result<(), StorageError> {
+        self.write_instigator_status(name, kind, status)
+    }
+
+    fn automation_paused(&self) -> Result<bool, StorageError> {
+        Ok(self.read_setting(PAUSED)?.is_some_and(|v| v == "true"))
+    }
+
+    fn set_automation_paused(&self, paused: bool) -> Result<(), StorageError> {
+        self.write_setting(PAUSED, if paused { "true" } else { "false" })
     }
 
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError> {
