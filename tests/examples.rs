@@ -867,6 +867,50 @@ fn scheduled_example_lists_its_job_and_schedules_and_runs_the_job() {
     let runs = stdout(&example_in(home.path(), "scheduled", &["runs"]));
     assert!(!runs.contains("succeeded"), "{runs}");
 
+    // A tick runs once: again, it says what it launched.
+    let tick = [
+        "schedule",
+        "tick",
+        "nightly",
+        "--at",
+        "2026-03-29T12:00:00Z",
+    ];
+    let out = example_in(home.path(), "scheduled", &tick);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("tick 2026-03-29T03:00:00+02:00 of `nightly`: run "),
+        "{}",
+        stdout(&out)
+    );
+    let out = example_in(home.path(), "scheduled", &tick);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("tick 2026-03-29T03:00:00+02:00 of `nightly` already ran (success: run "),
+        "{}",
+        stdout(&out)
+    );
+    let history = stdout(&example_in(
+        home.path(),
+        "scheduled",
+        &["schedule", "history", "nightly"],
+    ));
+    assert_eq!(history.lines().count(), 2, "{history}");
+    assert!(
+        history.contains("2026-03-29T03:00:00+02:00  success"),
+        "{history}"
+    );
+    let ticked = stdout(&example_in(
+        home.path(),
+        "scheduled",
+        &["runs", "--tag", "orch/schedule=nightly"],
+    ));
+    assert_eq!(
+        ticked.lines().filter(|l| l.contains("succeeded")).count(),
+        1,
+        "{ticked}"
+    );
+
     // A job runs its selection, tagged with its name.
     let out = example_in(
         home.path(),
@@ -877,6 +921,7 @@ fn scheduled_example_lists_its_job_and_schedules_and_runs_the_job() {
     let text = stdout(&out);
     assert!(text.contains("orders_cleaned"), "{text}");
     assert!(!text.contains("revenue_report"), "{text}");
+    // The tick's run and this one: both are the job's.
     let out = example_in(
         home.path(),
         "scheduled",
@@ -887,7 +932,7 @@ fn scheduled_example_lists_its_job_and_schedules_and_runs_the_job() {
             .lines()
             .filter(|l| l.contains("succeeded"))
             .count(),
-        1,
+        2,
         "{}",
         stdout(&out)
     );

@@ -182,6 +182,79 @@ fn jobs_and_schedules_register_like_assets_and_make_tagged_run_requests() {
     assert!(result.outcome("orders_cleaned").is_some() && result.outcome("report").is_none());
 }
 
+schedule!(
+    careful,
+    select = "orders_raw",
+    cron = "0 6 * * *",
+    skip_if_running = true
+);
+
+/// A tick whose process died after storing the tick, or after launching its run, is resumed
+/// by the next call: the run is launched exactly once either way.
+#[test]
+fn a_tick_runs_once_and_is_resumed_after_its_process_died() {
+    use orch::automation::{TICK_TAG, TickOutcome, automation, run_tick};
+    use orch::storage::{RunFilter, RunRecord, TickStatus};
+    let automation = automation().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let store = instance.storage();
+    let (nightly, _) = automation.schedule("nightly").unwrap();
+    let tick_runs = |at: jiff::Timestamp| {
+        store
+            .runs(&RunFilter::default().tag(TICK_TAG, format!("nightly@{at}")))
+            .unwrap()
+    };
+
+    // Died after storing the tick, before launching: the next call launches it, once.
+    let first: jiff::Timestamp = "2026-03-28T01:30:00Z".parse().unwrap();
+    store.begin_tick("nightly", first.into()).unwrap();
+    let outcome = run_tick(&instance, automation, nightly, first).unwrap();
+    assert!(
+        matches!(outcome, TickOutcome::Ran { result: Ok(_), .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(tick_runs(first).len(), 1);
+    let again = run_tick(&instance, automation, nightly, first).unwrap();
+    assert!(matches!(again, TickOutcome::AlreadyDone(_)), "{again:?}");
+    assert_eq!(tick_runs(first).len(), 1);
+
+    // Died after launching (the run is in the store with the tick's tag): recorded, not
+    // launched again.
+    let second: jiff::Timestamp = "2026-03-29T00:30:00Z".parse().unwrap();
+    store.begin_tick("nightly", second.into()).unwrap();
+    let request = automation
+        .schedule_request(nightly)
+        .unwrap()
+        .tag(TICK_TAG, format!("nightly@{second}"));
+    let orphan = RunRecord::new(orch::RunId::new(), &request, 2);
+    store.begin_run(&orphan, &[]).unwrap();
+    let outcome = run_tick(&instance, automation, nightly, second).unwrap();
+    let TickOutcome::Resumed(tick) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(tick.status, TickStatus::Success);
+    assert_eq!(tick.run_ids, std::slice::from_ref(&orphan.id));
+    assert_eq!(tick_runs(second).len(), 1);
+    assert_eq!(store.ticks("nightly", 10).unwrap().len(), 2);
+
+    // skip_if_running: a run of the schedule still going skips the tick, with the reason.
+    let (careful, _) = automation.schedule("careful").unwrap();
+    let going = automation.schedule_request(careful).unwrap();
+    store
+        .begin_run(&RunRecord::new(orch::RunId::new(), &going, 1), &[])
+        .unwrap();
+    let outcome = run_tick(&instance, automation, careful, first).unwrap();
+    let TickOutcome::Skipped(reason) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(reason.starts_with("skip_if_running: run "), "{reason}");
+    assert_eq!(
+        store.ticks("careful", 1).unwrap()[0].status,
+        TickStatus::Skipped
+    );
+}
+
 #[test]
 fn a_job_whose_selection_selects_nothing_is_a_startup_error() {
     let graph = orch::definitions().unwrap();

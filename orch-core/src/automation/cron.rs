@@ -145,6 +145,23 @@ impl CronSchedule {
         }
     }
 
+    /// The latest tick at or before `at` (searching back up to about three years).
+    pub fn latest_at_or_before(&self, at: Timestamp) -> Option<Zoned> {
+        let mut window = jiff::SignedDuration::from_hours(25);
+        while window <= jiff::SignedDuration::from_hours(24 * 1100) {
+            let from = at.checked_sub(window).ok()?;
+            let latest = self
+                .ticks_after(from)
+                .take_while(|t| t.timestamp() <= at)
+                .last();
+            if latest.is_some() {
+                return latest;
+            }
+            window *= 4;
+        }
+        None
+    }
+
     /// The first tick strictly after `after`.
     pub fn next_after(&self, after: Timestamp) -> Option<Zoned> {
         self.ticks_after(after).next()
@@ -301,6 +318,27 @@ mod tests {
                 "2026-10-25T02:30+01:00",
                 "2026-10-25T03:30+01:00"
             ]
+        );
+    }
+
+    #[test]
+    fn the_latest_tick_at_or_before_an_instant() {
+        let schedule = CronSchedule::new("30 2 * * *", "Europe/Paris").unwrap();
+        let at = |t: &str| t.parse::<Timestamp>().unwrap();
+        let show = |z: Option<Zoned>| z.map(|z| z.strftime("%Y-%m-%dT%H:%M%:z").to_string());
+        // The spring gap's tick is 03:00 local (01:00Z); at exactly that instant it counts.
+        assert_eq!(
+            show(schedule.latest_at_or_before(at("2026-03-29T01:00:00Z"))),
+            Some("2026-03-29T03:00+02:00".to_owned())
+        );
+        assert_eq!(
+            show(schedule.latest_at_or_before(at("2026-03-29T00:59:59Z"))),
+            Some("2026-03-28T02:30+01:00".to_owned())
+        );
+        let yearly = CronSchedule::new("@yearly", "UTC").unwrap();
+        assert_eq!(
+            show(yearly.latest_at_or_before(at("2026-12-04T00:00:00Z"))),
+            Some("2026-01-01T00:00+00:00".to_owned())
         );
     }
 

@@ -2,6 +2,8 @@
 //! the asset graph once per process ([`automation`]), and the run requests they make. The
 //! daemon (next) evaluates schedules from here; the CLI lists them.
 
+mod tick;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -11,6 +13,8 @@ use orch_core::{
 };
 
 use crate::run::RunRequest;
+
+pub use tick::{TICK_TAG, TickError, TickOutcome, run_tick};
 
 /// The tag every run of an asset job carries, with the job's name (Dagster's
 /// `dagster/job_name`): `runs --tag orch/job=NAME` lists a job's runs.

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use super::table::print_rows;
 use super::{EXIT_OK, Env, fail_usage};
-use crate::automation::{Automation, automation, target_text};
+use crate::automation::{Automation, TickOutcome, automation, target_text};
 use crate::materialize::definitions;
 use crate::storage::InstigatorStatus;
 
@@ -33,6 +33,23 @@ pub(super) enum ScheduleCommand {
     Stop {
         /// The schedule's name.
         name: String,
+    },
+    /// Run one tick now and record it: the latest tick at or before `--at` (default now). A
+    /// tick runs at most once: again, it says what it launched before.
+    Tick {
+        /// The schedule's name.
+        name: String,
+        /// The tick is the latest one at or before this instant (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// The schedule's recorded ticks, newest first: instant, status, runs, reason.
+    History {
+        /// The schedule's name.
+        name: String,
+        /// How many.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: usize,
     },
     /// What the schedule's next tick after `--at` would run: the run request and its plan.
     /// Launches nothing.
@@ -251,6 +268,27 @@ pub(super) fn schedule(env: &Env<'_>, command: ScheduleCommand) -> u8 {
                 Err(e) => fail_usage(&e),
             }
         }
+        ScheduleCommand::Tick { name, at } => {
+            let (schedule, cron) = match find(&name) {
+                Ok(found) => found,
+                Err(e) => return fail_usage(&e),
+            };
+            let at = match at.as_deref().map(parse_instant).transpose() {
+                Ok(at) => at.unwrap_or_else(Timestamp::now),
+                Err(e) => return fail_usage(&e),
+            };
+            let Some(tick) = cron.latest_at_or_before(at) else {
+                return fail_usage(&format!("schedule `{name}` has no tick at or before {at}"));
+            };
+            tick_now(env, automation, schedule, &tick)
+        }
+        ScheduleCommand::History { name, limit } => {
+            let (_, cron) = match find(&name) {
+                Ok(found) => found,
+                Err(e) => return fail_usage(&e),
+            };
+            print_history(env, &name, cron, limit)
+        }
         ScheduleCommand::Next { name, count, after } => {
             let (_, cron) = match find(&name) {
                 Ok(found) => found,
@@ -266,6 +304,114 @@ pub(super) fn schedule(env: &Env<'_>, command: ScheduleCommand) -> u8 {
             EXIT_OK
         }
     }
+}
+
+/// `schedule tick`: runs the tick `tick` of `schedule` (at most once) and reports it.
+fn tick_now(
+    env: &Env<'_>,
+    automation: &Automation,
+    schedule: &orch_core::ScheduleDef,
+    tick: &jiff::Zoned,
+) -> u8 {
+    let instance = match env.open() {
+        Ok(instance) => instance,
+        Err(e) => return fail_usage(&e),
+    };
+    let name = schedule.name();
+    let when = tick.strftime("%Y-%m-%dT%H:%M:%S%:z");
+    let runs = |ids: &[orch_core::RunId]| -> String {
+        let ids: Vec<&str> = ids.iter().map(orch_core::RunId::short).collect();
+        ids.join(", ")
+    };
+    match crate::automation::run_tick(&instance, automation, schedule, tick.timestamp()) {
+        Ok(TickOutcome::Ran { run_id, result }) => match result {
+            Ok(result) => {
+                super::table::print_summary(&result);
+                let ok = result.success() && result.storage_error().is_none();
+                println!(
+                    "tick {when} of `{name}`: run {} {}",
+                    run_id.short(),
+                    if ok { "succeeded" } else { "failed" }
+                );
+                if ok {
+                    EXIT_OK
+                } else {
+                    super::EXIT_ASSET_FAILED
+                }
+            }
+            Err(e) => fail_usage(&format!(
+                "tick {when} of `{name}`: its run could not start: {e}"
+            )),
+        },
+        Ok(TickOutcome::AlreadyDone(record)) => {
+            println!(
+                "tick {when} of `{name}` already ran ({}{}); nothing launched",
+                record.status.as_str(),
+                match (record.run_ids.is_empty(), &record.reason) {
+                    (false, _) => format!(": run {}", runs(&record.run_ids)),
+                    (true, Some(reason)) => format!(": {reason}"),
+                    (true, None) => String::new(),
+                }
+            );
+            EXIT_OK
+        }
+        Ok(TickOutcome::Resumed(record)) => {
+            println!(
+                "tick {when} of `{name}` had launched run {} before its process stopped; recorded, nothing launched",
+                runs(&record.run_ids)
+            );
+            EXIT_OK
+        }
+        Ok(TickOutcome::Skipped(reason)) => {
+            println!("tick {when} of `{name}` skipped: {reason}");
+            EXIT_OK
+        }
+        Err(e) => fail_usage(&e),
+    }
+}
+
+/// `schedule history`: the recorded ticks, newest first.
+fn print_history(env: &Env<'_>, name: &str, cron: &orch_core::CronSchedule, limit: usize) -> u8 {
+    let ticks = match env.existing() {
+        Ok(Some(instance)) => match instance.storage().ticks(name, limit) {
+            Ok(ticks) => ticks,
+            Err(e) => return fail_usage(&e),
+        },
+        Ok(None) => Vec::new(),
+        Err(e) => return fail_usage(&e),
+    };
+    if ticks.is_empty() {
+        println!("schedule `{name}` has no recorded tick");
+        return EXIT_OK;
+    }
+    let mut rows = vec![vec![
+        "TICK".to_owned(),
+        "STATUS".to_owned(),
+        "RUNS".to_owned(),
+        "REASON".to_owned(),
+    ]];
+    for tick in ticks {
+        let when = Timestamp::try_from(tick.scheduled)
+            .map(|t| {
+                t.to_zoned(cron.zone().clone())
+                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let ids: Vec<&str> = tick.run_ids.iter().map(orch_core::RunId::short).collect();
+        rows.push(vec![
+            when,
+            tick.status.as_str().to_owned(),
+            if ids.is_empty() {
+                "-".to_owned()
+            } else {
+                ids.join(", ")
+            },
+            tick.reason.unwrap_or_default(),
+        ]);
+    }
+    print_rows(&rows);
+    EXIT_OK
 }
 
 /// Stores schedule `name`'s status.

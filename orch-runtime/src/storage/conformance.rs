@@ -27,6 +27,7 @@ pub(crate) fn run_all(factory: Factory<'_>) {
     heartbeats_are_recorded(&*factory());
     retention_keeps_what_staleness_reads(&*factory());
     automation_state_is_kept(&*factory());
+    a_tick_is_stored_once(&*factory());
 }
 
 fn begin(store: &dyn Storage, id: &str, request: &RunRequest) -> RunRecord {
@@ -329,4 +330,50 @@ fn automation_state_is_kept(store: &dyn Storage) {
     assert!(store.automation_paused().unwrap());
     store.set_automation_paused(false).unwrap();
     assert!(!store.automation_paused().unwrap());
+}
+
+fn a_tick_is_stored_once(store: &dyn Storage) {
+    use super::TickStatus;
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let (tick, created) = store.begin_tick("nightly", at).unwrap();
+    assert!(created);
+    assert_eq!(tick.status, TickStatus::Started);
+    assert_eq!(tick.scheduled, at);
+    // The same instant again: the stored tick, not a new one.
+    let (again, created) = store.begin_tick("nightly", at).unwrap();
+    assert!(!created);
+    assert_eq!(again.started, tick.started);
+    store
+        .end_tick(
+            "nightly",
+            at,
+            TickStatus::Success,
+            &[RunId::from("r1")],
+            None,
+        )
+        .unwrap();
+    let later = at + Duration::from_secs(86_400);
+    store.begin_tick("nightly", later).unwrap();
+    store
+        .end_tick(
+            "nightly",
+            later,
+            TickStatus::Skipped,
+            &[],
+            Some("a run is going"),
+        )
+        .unwrap();
+    store.begin_tick("hourly", at).unwrap();
+    let ticks = store.ticks("nightly", 10).unwrap();
+    assert_eq!(ticks.len(), 2);
+    assert_eq!(ticks[0].scheduled, later);
+    assert_eq!(ticks[0].status, TickStatus::Skipped);
+    assert_eq!(ticks[0].reason.as_deref(), Some("a run is going"));
+    assert_eq!(ticks[1].status, TickStatus::Success);
+    assert_eq!(ticks[1].run_ids, [RunId::from("r1")]);
+    assert!(ticks[1].ended.is_some());
+    assert_eq!(
+        store.begin_tick("nightly", at).unwrap().0.status,
+        TickStatus::Success
+    );
 }

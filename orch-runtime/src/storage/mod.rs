@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 pub use locks::RunLock;
 pub use records::{
     AssetState, EventKind, EventRecord, InstigatorState, InstigatorStatus, LogRecord,
-    PartitionStatus, RunFilter, RunRecord, RunStatus,
+    PartitionStatus, RunFilter, RunRecord, RunStatus, TickRecord, TickStatus,
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
@@ -202,6 +202,24 @@ pub trait Storage: Send + Sync {
     fn automation_paused(&self) -> Result<bool, StorageError>;
     /// Pauses or resumes all automation, store-wide and persisted.
     fn set_automation_paused(&self, paused: bool) -> Result<(), StorageError>;
+    /// Starts the tick of `instigator` scheduled at `scheduled`, or returns the one already
+    /// stored for that instant (a tick is stored once, ever): `(tick, created)`.
+    fn begin_tick(
+        &self,
+        instigator: &str,
+        scheduled: SystemTime,
+    ) -> Result<(TickRecord, bool), StorageError>;
+    /// Records how a tick ended: its status, the runs it launched, why (skipped or failed).
+    fn end_tick(
+        &self,
+        instigator: &str,
+        scheduled: SystemTime,
+        status: TickStatus,
+        run_ids: &[orch_core::RunId],
+        reason: Option<&str>,
+    ) -> Result<(), StorageError>;
+    /// The `limit` latest ticks of `instigator` (by scheduled instant, newest first).
+    fn ticks(&self, instigator: &str, limit: usize) -> Result<Vec<TickRecord>, StorageError>;
     /// Marks runs whose process died as crashed; returns their ids.
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError>;
     /// Deletes what `retention` no longer keeps; returns the number of rows deleted.

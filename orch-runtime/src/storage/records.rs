@@ -424,3 +424,59 @@ pub struct InstigatorState {
     /// When it was last set.
     pub updated: std::time::SystemTime,
 }
+
+/// How a schedule's tick ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum TickStatus {
+    /// Begun and not finished (in progress, or its process died: resumed by the next one).
+    Started,
+    /// Its runs were launched.
+    Success,
+    /// It launched nothing, on purpose (the reason says why).
+    Skipped,
+    /// It could not launch its runs (the reason says why).
+    Failure,
+}
+
+impl TickStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TickStatus::Started => "started",
+            TickStatus::Success => "success",
+            TickStatus::Skipped => "skipped",
+            TickStatus::Failure => "failure",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> TickStatus {
+        match text {
+            "success" => TickStatus::Success,
+            "skipped" => TickStatus::Skipped,
+            "failure" => TickStatus::Failure,
+            _ => TickStatus::Started,
+        }
+    }
+}
+
+/// One tick of a schedule, as stored.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct TickRecord {
+    /// The schedule.
+    pub instigator: String,
+    /// The instant it was scheduled for.
+    pub scheduled: std::time::SystemTime,
+    /// How it ended (or `Started`).
+    pub status: TickStatus,
+    /// The runs it launched.
+    pub run_ids: Vec<RunId>,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    /// When it was begun.
+    pub started: std::time::SystemTime,
+    /// When it ended.
+    pub ended: Option<std::time::SystemTime>,
+}

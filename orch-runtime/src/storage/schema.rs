@@ -143,6 +143,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     ) WITHOUT ROWID;",
+    // 9: schedule ticks, one row per (schedule, scheduled instant): what makes a tick run at
+    // most once.
+    "CREATE TABLE ticks (
+        instigator TEXT NOT NULL,
+        scheduled_us INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        run_ids TEXT NOT NULL DEFAULT '',
+        reason TEXT,
+        started_us INTEGER NOT NULL,
+        ended_us INTEGER,
+        PRIMARY KEY (instigator, scheduled_us)
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

@@ -678,6 +678,33 @@ impl Storage for SqliteStorage {
         self.write_setting(PAUSED, if paused { "true" } else { "false" })
     }
 
+    fn begin_tick(
+        &self,
+        instigator: &str,
+        scheduled: SystemTime,
+    ) -> Result<(super::TickRecord, bool), StorageError> {
+        self.insert_tick(instigator, scheduled)
+    }
+
+    fn end_tick(
+        &self,
+        instigator: &str,
+        scheduled: SystemTime,
+        status: super::TickStatus,
+        run_ids: &[RunId],
+        reason: Option<&str>,
+    ) -> Result<(), StorageError> {
+        self.update_tick(instigator, scheduled, status, run_ids, reason)
+    }
+
+    fn ticks(
+        &self,
+        instigator: &str,
+        limit: usize,
+    ) -> Result<Vec<super::TickRecord>, StorageError> {
+        self.read_ticks(instigator, limit)
+    }
+
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError> {
         let started: Vec<String> = {
             let conn = self.conn();

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::sqlite::SqliteStorage;
 use super::sqlite_rows::{micros, time};
-use super::{InstigatorState, InstigatorStatus, StorageError};
+use super::{InstigatorState, InstigatorStatus, StorageError, TickRecord, TickStatus};
 
 impl SqliteStorage {
     pub(super) fn read_instigator_states(
@@ -77,4 +77,96 @@ impl SqliteStorage {
             .map(drop)
             .map_err(|e| self.err(e))
     }
+
+    pub(super) fn insert_tick(
+        &self,
+        instigator: &str,
+        scheduled: SystemTime,
+    ) -> Result<(TickRecord, bool), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let created = tx
+            .execute(
+                "INSERT INTO ticks (instigator, scheduled_us, status, started_us) VALUES (?1, ?2, 'started', ?3)
+                 ON CONFLICT (instigator, scheduled_us) DO NOTHING",
+                params![instigator, micros(scheduled), micros(SystemTime::now())],
+            )
+            .map_err(|e| self.err(e))?
+            == 1;
+        let tick = tx
+            .query_row(
+                &format!("{TICK_COLUMNS} WHERE instigator = ?1 AND scheduled_us = ?2"),
+                params![instigator, micros(scheduled)],
+                tick_row,
+            )
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok((tick, created))
+    }
+
+    pub(super) fn update_tick(
+        &self,
+        instigator: &str,
+        scheduled: SystemTime,
+        status: TickStatus,
+        run_ids: &[orch_core::RunId],
+        reason: Option<&str>,
+    ) -> Result<(), StorageError> {
+        let ids: Vec<&str> = run_ids.iter().map(orch_core::RunId::as_str).collect();
+        self.conn()
+            .execute(
+                "UPDATE ticks SET status = ?3, run_ids = ?4, reason = ?5, ended_us = ?6
+                 WHERE instigator = ?1 AND scheduled_us = ?2",
+                params![
+                    instigator,
+                    micros(scheduled),
+                    status.as_str(),
+                    ids.join(","),
+                    reason,
+                    micros(SystemTime::now())
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    pub(super) fn read_ticks(
+        &self,
+        instigator: &str,
+        limit: usize,
+    ) -> Result<Vec<TickRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{TICK_COLUMNS} WHERE instigator = ?1 ORDER BY scheduled_us DESC LIMIT ?2"
+            ))
+            .map_err(|e| self.err(e))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![instigator, limit], tick_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+}
+
+const TICK_COLUMNS: &str =
+    "SELECT instigator, scheduled_us, status, run_ids, reason, started_us, ended_us FROM ticks";
+
+fn tick_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TickRecord> {
+    let ids: String = r.get(3)?;
+    Ok(TickRecord {
+        instigator: r.get(0)?,
+        scheduled: time(r.get(1)?),
+        status: TickStatus::parse(&r.get::<_, String>(2)?),
+        run_ids: ids
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(orch_core::RunId::from)
+            .collect(),
+        reason: r.get(4)?,
+        started: time(r.get(5)?),
+        ended: r.get::<_, Option<i64>>(6)?.map(time),
+    })
 }
