@@ -948,3 +948,81 @@ fn scheduled_example_lists_its_job_and_schedules_and_runs_the_job() {
         stderr(&out)
     );
 }
+
+/// `daemon --once --at` through a simulated weekend (the spring change in Paris): successive
+/// calls behave as one daemon; a running schedule runs the latest due tick once.
+#[test]
+fn daemon_once_runs_what_is_due_as_of_each_instant_and_never_twice() {
+    let home = tempfile::tempdir().unwrap();
+    let daemon = |at: &str| {
+        let out = example_in(home.path(), "scheduled", &["daemon", "--once", "--at", at]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // The report's inputs exist (its schedule runs the report alone).
+    let out = example_in(home.path(), "scheduled", &["materialize"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = daemon("2026-03-28T00:00:00Z");
+    assert!(
+        text.contains("quarter_hourly: running from now on; next tick 2026-03-28T00:15:00+00:00"),
+        "{text}"
+    );
+    assert!(text.contains("nightly: stopped"), "{text}");
+
+    example_in(home.path(), "scheduled", &["schedule", "start", "nightly"]);
+    let text = daemon("2026-03-28T12:00:00Z");
+    assert!(
+        text.contains("nightly: running from now on; next tick 2026-03-29T03:00:00+02:00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("quarter_hourly: tick 2026-03-28T12:00:00+00:00: run "),
+        "{text}"
+    );
+    assert!(
+        text.contains("(47 earlier missed tick(s) not run)"),
+        "{text}"
+    );
+
+    // Two days later: of the two nightly ticks missed (03:00 on the 29th, the spring gap's,
+    // and 02:00 on the 30th), the latest runs.
+    let text = daemon("2026-03-30T12:00:00Z");
+    assert!(
+        text.contains("nightly: tick 2026-03-30T02:00:00+02:00: run "),
+        "{text}"
+    );
+    assert!(
+        text.contains("succeeded (1 earlier missed tick(s) not run)"),
+        "{text}"
+    );
+    // The same instant again: nothing is due.
+    let text = daemon("2026-03-30T12:00:00Z");
+    assert!(
+        text.contains("nightly: nothing due; next tick 2026-03-31T02:00:00+02:00"),
+        "{text}"
+    );
+    let history = stdout(&example_in(
+        home.path(),
+        "scheduled",
+        &["schedule", "history", "nightly"],
+    ));
+    assert_eq!(history.lines().count(), 2, "{history}");
+    // The first materialization, two ticks of the report, one nightly.
+    let runs = stdout(&example_in(home.path(), "scheduled", &["runs"]));
+    assert_eq!(
+        runs.lines().filter(|l| l.contains("succeeded")).count(),
+        4,
+        "{runs}"
+    );
+
+    example_in(home.path(), "scheduled", &["automation", "pause"]);
+    assert!(daemon("2026-03-31T12:00:00Z").contains("automation is paused"));
+    let out = example_in(home.path(), "scheduled", &["daemon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("use `daemon --once`")
+            || stderr(&out).contains("run `daemon --once`"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -2,6 +2,7 @@
 //! the asset graph once per process ([`automation`]), and the run requests they make. The
 //! daemon (next) evaluates schedules from here; the CLI lists them.
 
+mod evaluate;
 mod tick;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use orch_core::{
 
 use crate::run::RunRequest;
 
+pub use evaluate::{Evaluated, ScheduleEvaluation, evaluate_schedules};
 pub use tick::{TICK_TAG, TickError, TickOutcome, run_tick};
 
 /// The tag every run of an asset job carries, with the job's name (Dagster's

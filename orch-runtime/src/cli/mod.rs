@@ -82,6 +82,17 @@ enum Command {
         #[command(subcommand)]
         command: schedules::ScheduleCommand,
     },
+    /// Evaluate the schedules: with `--once`, everything due as of `--at` (default now) runs
+    /// and is waited for, then it exits (1 if a run failed). For system cron, CI and tests:
+    /// successive calls behave as one long-running daemon.
+    Daemon {
+        /// Evaluate once and exit.
+        #[arg(long)]
+        once: bool,
+        /// Evaluate as of this instant (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// All automation at once: `pause`, `resume` (persisted in the run store).
     Automation {
         #[command(subcommand)]
@@ -344,6 +355,7 @@ where
         Some(Command::Schedules) => schedules::print_schedules(&env),
         Some(Command::Schedule { command }) => schedules::schedule(&env, command),
         Some(Command::Automation { command }) => schedules::automation_command(&env, command),
+        Some(Command::Daemon { once, at }) => schedules::daemon(&env, once, at),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
             let (states, inputs) = match env.existing().and_then(|found| match found {
                 Some(i) => {

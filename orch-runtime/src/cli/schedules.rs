@@ -414,6 +414,89 @@ fn print_history(env: &Env<'_>, name: &str, cron: &orch_core::CronSchedule, limi
     EXIT_OK
 }
 
+/// `daemon --once [--at T]`: evaluates every schedule as of `at` once, runs what is due and
+/// waits for it; exit code 1 if a run it launched failed.
+pub(super) fn daemon(env: &Env<'_>, once: bool, at: Option<String>) -> u8 {
+    use crate::automation::Evaluated;
+    if !once {
+        return fail_usage(
+            &"the long-running daemon is not built yet: run `daemon --once` from system cron (every minute, say); successive calls behave as one daemon, and a tick never runs twice",
+        );
+    }
+    let automation = match checked() {
+        Ok(a) => a,
+        Err(e) => return fail_usage(&e),
+    };
+    let at = match at.as_deref().map(parse_instant).transpose() {
+        Ok(at) => at.unwrap_or_else(Timestamp::now),
+        Err(e) => return fail_usage(&e),
+    };
+    let instance = match env.open() {
+        Ok(instance) => instance,
+        Err(e) => return fail_usage(&e),
+    };
+    let evaluations = match crate::automation::evaluate_schedules(&instance, automation, at) {
+        Ok(evaluations) => evaluations,
+        Err(e) => return fail_usage(&e),
+    };
+    let show = |t: &jiff::Zoned| t.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
+    let next = |t: &Option<jiff::Zoned>| t.as_ref().map_or("none".to_owned(), show);
+    let mut failed = false;
+    for e in &evaluations {
+        let name = e.schedule;
+        match &e.evaluated {
+            Evaluated::Paused => {
+                println!("automation is paused: nothing evaluated (`automation resume`)");
+                break;
+            }
+            Evaluated::Stopped => println!("{name}: stopped"),
+            Evaluated::Started { next: n } => {
+                println!("{name}: running from now on; next tick {}", next(n));
+            }
+            Evaluated::NothingDue { next: n } => {
+                println!("{name}: nothing due; next tick {}", next(n));
+            }
+            Evaluated::Ticked {
+                tick,
+                missed,
+                outcome,
+            } => {
+                let missed = match missed {
+                    0 => String::new(),
+                    n => format!(" ({n} earlier missed tick(s) not run)"),
+                };
+                let what = match outcome {
+                    TickOutcome::Ran { run_id, result } => {
+                        let ok = result
+                            .as_ref()
+                            .is_ok_and(|r| r.success() && r.storage_error().is_none());
+                        failed |= !ok;
+                        match result {
+                            Ok(_) => format!(
+                                "run {} {}",
+                                run_id.short(),
+                                if ok { "succeeded" } else { "failed" }
+                            ),
+                            Err(err) => format!("its run could not start: {err}"),
+                        }
+                    }
+                    TickOutcome::AlreadyDone(record) => {
+                        format!("already ran ({})", record.status.as_str())
+                    }
+                    TickOutcome::Resumed(_) => "resumed: its run had been launched".to_owned(),
+                    TickOutcome::Skipped(reason) => format!("skipped: {reason}"),
+                };
+                println!("{name}: tick {}: {what}{missed}", show(tick));
+            }
+        }
+    }
+    if failed {
+        super::EXIT_ASSET_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
 /// Stores schedule `name`'s status.
 fn set_status(env: &Env<'_>, name: &str, status: InstigatorStatus) -> u8 {
     let result = env.open().and_then(|instance| {

@@ -28,6 +28,7 @@ pub(crate) fn run_all(factory: Factory<'_>) {
     retention_keeps_what_staleness_reads(&*factory());
     automation_state_is_kept(&*factory());
     a_tick_is_stored_once(&*factory());
+    cursors_are_kept(&*factory());
 }
 
 fn begin(store: &dyn Storage, id: &str, request: &RunRequest) -> RunRecord {
@@ -376,4 +377,18 @@ fn a_tick_is_stored_once(store: &dyn Storage) {
         store.begin_tick("nightly", at).unwrap().0.status,
         TickStatus::Success
     );
+}
+
+fn cursors_are_kept(store: &dyn Storage) {
+    assert_eq!(store.cursor("schedule:nightly").unwrap(), None);
+    store.set_cursor("schedule:nightly", Some("a")).unwrap();
+    store.set_cursor("schedule:nightly", Some("b")).unwrap();
+    store.set_cursor("sensor:files", Some("c")).unwrap();
+    assert_eq!(
+        store.cursor("schedule:nightly").unwrap().as_deref(),
+        Some("b")
+    );
+    store.set_cursor("schedule:nightly", None).unwrap();
+    assert_eq!(store.cursor("schedule:nightly").unwrap(), None);
+    assert_eq!(store.cursor("sensor:files").unwrap().as_deref(), Some("c"));
 }

@@ -220,6 +220,10 @@ pub trait Storage: Send + Sync {
     ) -> Result<(), StorageError>;
     /// The `limit` latest ticks of `instigator` (by scheduled instant, newest first).
     fn ticks(&self, instigator: &str, limit: usize) -> Result<Vec<TickRecord>, StorageError>;
+    /// The cursor stored under `name` (a schedule's last evaluated instant, a sensor's cursor).
+    fn cursor(&self, name: &str) -> Result<Option<String>, StorageError>;
+    /// Stores (or, with `None`, removes) the cursor under `name`.
+    fn set_cursor(&self, name: &str, value: Option<&str>) -> Result<(), StorageError>;
     /// Marks runs whose process died as crashed; returns their ids.
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError>;
     /// Deletes what `retention` no longer keeps; returns the number of rows deleted.

@@ -155,6 +155,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         ended_us INTEGER,
         PRIMARY KEY (instigator, scheduled_us)
     ) WITHOUT ROWID;",
+    // 10: evaluation cursors (a schedule's last evaluated instant; next, a sensor's cursor).
+    "CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_us INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

@@ -705,6 +705,14 @@ impl Storage for SqliteStorage {
         self.read_ticks(instigator, limit)
     }
 
+    fn cursor(&self, name: &str) -> Result<Option<String>, StorageError> {
+        self.read_cursor(name)
+    }
+
+    fn set_cursor(&self, name: &str, value: Option<&str>) -> Result<(), StorageError> {
+        self.write_cursor(name, value)
+    }
+
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError> {
         let started: Vec<String> = {
             let conn = self.conn();

@@ -78,6 +78,30 @@ impl SqliteStorage {
             .map_err(|e| self.err(e))
     }
 
+    pub(super) fn read_cursor(&self, name: &str) -> Result<Option<String>, StorageError> {
+        self.conn()
+            .query_row(
+                "SELECT value FROM cursors WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub(super) fn write_cursor(&self, name: &str, value: Option<&str>) -> Result<(), StorageError> {
+        let conn = self.conn();
+        let done = match value {
+            Some(value) => conn.execute(
+                "INSERT INTO cursors (name, value, updated_us) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET value = ?2, updated_us = ?3",
+                params![name, value, micros(SystemTime::now())],
+            ),
+            None => conn.execute("DELETE FROM cursors WHERE name = ?1", params![name]),
+        };
+        done.map(drop).map_err(|e| self.err(e))
+    }
+
     pub(super) fn insert_tick(
         &self,
         instigator: &str,
