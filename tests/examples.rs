@@ -1026,3 +1026,74 @@ fn daemon_once_runs_what_is_due_as_of_each_instant_and_never_twice() {
         stderr(&out)
     );
 }
+
+/// The built `scheduled` example, to start and kill directly (`cargo run` would be killed
+/// instead of it).
+fn scheduled_binary(home: &std::path::Path) -> std::path::PathBuf {
+    // Builds it if needed.
+    let out = example_in(home, "scheduled", &["jobs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let deps = std::env::current_exe().unwrap();
+    let debug = deps.parent().unwrap().parent().unwrap();
+    debug.join("examples").join("scheduled")
+}
+
+/// `kill -9` of `daemon --once` at arbitrary points while it runs a tick, 20 times: the next
+/// call resumes, and every tick's run is launched exactly once.
+#[test]
+fn a_killed_daemon_never_launches_a_tick_twice() {
+    let home = tempfile::tempdir().unwrap();
+    let binary = scheduled_binary(home.path());
+    let run = |args: &[&str]| {
+        let out = Command::new(&binary)
+            .args(args)
+            .env("ORCH_HOME", home.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    run(&["schedule", "stop", "quarter_hourly"]);
+    run(&["schedule", "start", "nightly"]);
+    run(&["daemon", "--once", "--at", "2026-04-01T12:00:00Z"]);
+    // A small generator for the kill delays (deterministic, so a failure can be replayed).
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut killed_mid_way = 0;
+    for day in 2..22 {
+        let at = format!("2026-04-{day:02}T12:00:00Z");
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let delay = std::time::Duration::from_micros(seed >> 47); // 0..131 ms
+        let mut child = Command::new(&binary)
+            .args(["daemon", "--once", "--at", &at])
+            .env("ORCH_HOME", home.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_way += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        // The next call finishes what the killed one began.
+        run(&["daemon", "--once", "--at", &at]);
+        // The tick at 02:00 in Paris (00:00 UTC in April) has exactly one run.
+        let tag = format!("orch/tick=nightly@2026-04-{day:02}T00:00:00Z");
+        let runs = run(&["runs", "--tag", &tag]);
+        assert_eq!(
+            runs.lines().skip(1).count(),
+            1,
+            "day {day}, killed after {delay:?}:\n{runs}"
+        );
+        let history = run(&["schedule", "history", "nightly", "-n", "1"]);
+        assert!(history.contains("success"), "day {day}: {history}");
+    }
+    // The delays must have caught some runs mid-way, or the test proves nothing.
+    assert!(
+        killed_mid_way >= 5,
+        "only {killed_mid_way} of 20 daemons were still running"
+    );
+    let history = run(&["schedule", "history", "nightly", "-n", "100"]);
+    assert_eq!(history.lines().count(), 21, "{history}");
+}
