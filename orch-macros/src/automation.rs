@@ -85,6 +85,28 @@ fn location(name: &Ident) -> TokenStream {
     }
 }
 
+/// The item a job or schedule is named by: a braced struct with the name, implementing
+/// `trait_path` (whose `NAME` is the name).
+fn marker(
+    attrs: &[Attribute],
+    vis: &Visibility,
+    name: &Ident,
+    doc: &str,
+    trait_path: TokenStream,
+) -> TokenStream {
+    let name_text = name.to_string();
+    quote! {
+        #(#attrs)*
+        #[doc = #doc]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
+        impl #trait_path for #name {
+            const NAME: &'static str = #name_text;
+        }
+    }
+}
+
 fn description(given: Option<&LitStr>, attrs: &[Attribute]) -> TokenStream {
     match given.map(LitStr::value).or_else(|| doc_comment(attrs)) {
         Some(text) => quote!(::core::option::Option::Some(#text)),
@@ -108,15 +130,15 @@ pub(crate) fn asset_job(input: TokenStream) -> TokenStream {
     let attrs = &job.attrs;
     let vis = &job.vis;
     let marker_doc = format!(" The asset job `{name_text}` (`{}`).", selection.value());
+    let marker = marker(
+        attrs,
+        vis,
+        name,
+        &marker_doc,
+        quote!(::orch::__private::Job),
+    );
     quote! {
-        #(#attrs)*
-        #[doc = #marker_doc]
-        #[allow(non_camel_case_types, dead_code)]
-        #vis struct #name {}
-
-        impl ::orch::__private::Job for #name {
-            const NAME: &'static str = #name_text;
-        }
+        #marker
 
         const _: () = {
             ::orch::__private::inventory::submit! {
@@ -283,15 +305,15 @@ fn schedule_inner(input: TokenStream) -> syn::Result<TokenStream> {
     let attrs = &s.attrs;
     let vis = &s.vis;
     let marker_doc = format!(" The schedule `{name_text}` (`{}`).", cron.value());
+    let marker = marker(
+        attrs,
+        vis,
+        name,
+        &marker_doc,
+        quote!(::orch::__private::Schedule),
+    );
     Ok(quote! {
-        #(#attrs)*
-        #[doc = #marker_doc]
-        #[allow(non_camel_case_types, dead_code)]
-        #vis struct #name {}
-
-        impl ::orch::__private::Schedule for #name {
-            const NAME: &'static str = #name_text;
-        }
+        #marker
 
         const _: () = {
             ::orch::__private::inventory::submit! {

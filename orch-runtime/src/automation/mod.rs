@@ -113,26 +113,26 @@ impl Automation {
         jobs.sort_by_key(|j| j.name());
         schedules.sort_by_key(|s| s.name());
         let mut errors = Vec::new();
-        for pair in jobs.windows(2) {
-            if pair[0].name() == pair[1].name() {
-                errors.push(AutomationError::Duplicate {
-                    kind: "asset job",
-                    name: pair[0].name().to_owned(),
-                    first: pair[0].location().to_string(),
-                    second: pair[1].location().to_string(),
-                });
-            }
-        }
-        for pair in schedules.windows(2) {
-            if pair[0].name() == pair[1].name() {
-                errors.push(AutomationError::Duplicate {
-                    kind: "schedule",
-                    name: pair[0].name().to_owned(),
-                    first: pair[0].location().to_string(),
-                    second: pair[1].location().to_string(),
-                });
-            }
-        }
+        let names = |kind, found: Vec<(&'static str, orch_core::__private::SourceLocation)>| {
+            found
+                .windows(2)
+                .filter(|pair| pair[0].0 == pair[1].0)
+                .map(|pair| AutomationError::Duplicate {
+                    kind,
+                    name: pair[0].0.to_owned(),
+                    first: pair[0].1.to_string(),
+                    second: pair[1].1.to_string(),
+                })
+                .collect::<Vec<_>>()
+        };
+        errors.extend(names(
+            "asset job",
+            jobs.iter().map(|j| (j.name(), j.location())).collect(),
+        ));
+        errors.extend(names(
+            "schedule",
+            schedules.iter().map(|s| (s.name(), s.location())).collect(),
+        ));
         let selects = |kind, name: &str, location: String, text: &str, errors: &mut Vec<_>| {
             let reason = match text.parse::<AssetSelection>().map(|s| s.resolve(graph)) {
                 Ok(Ok(ids)) if !ids.is_empty() => return,

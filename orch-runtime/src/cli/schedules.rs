@@ -233,8 +233,8 @@ pub(super) fn schedule(env: &Env<'_>, command: ScheduleCommand) -> u8 {
                 Ok(found) => found,
                 Err(e) => return fail_usage(&e),
             };
-            let at = match at.as_deref().map(parse_instant).transpose() {
-                Ok(at) => at.unwrap_or_else(Timestamp::now),
+            let at = match instant_or_now(at.as_deref()) {
+                Ok(t) => t,
                 Err(e) => return fail_usage(&e),
             };
             let Some(tick) = cron.next_after(at) else {
@@ -273,8 +273,8 @@ pub(super) fn schedule(env: &Env<'_>, command: ScheduleCommand) -> u8 {
                 Ok(found) => found,
                 Err(e) => return fail_usage(&e),
             };
-            let at = match at.as_deref().map(parse_instant).transpose() {
-                Ok(at) => at.unwrap_or_else(Timestamp::now),
+            let at = match instant_or_now(at.as_deref()) {
+                Ok(t) => t,
                 Err(e) => return fail_usage(&e),
             };
             let Some(tick) = cron.latest_at_or_before(at) else {
@@ -294,8 +294,8 @@ pub(super) fn schedule(env: &Env<'_>, command: ScheduleCommand) -> u8 {
                 Ok(found) => found,
                 Err(e) => return fail_usage(&e),
             };
-            let after = match after.as_deref().map(parse_instant).transpose() {
-                Ok(after) => after.unwrap_or_else(Timestamp::now),
+            let after = match instant_or_now(after.as_deref()) {
+                Ok(t) => t,
                 Err(e) => return fail_usage(&e),
             };
             for tick in cron.ticks_after(after).take(count) {
@@ -427,8 +427,8 @@ pub(super) fn daemon(env: &Env<'_>, once: bool, at: Option<String>) -> u8 {
         Ok(a) => a,
         Err(e) => return fail_usage(&e),
     };
-    let at = match at.as_deref().map(parse_instant).transpose() {
-        Ok(at) => at.unwrap_or_else(Timestamp::now),
+    let at = match instant_or_now(at.as_deref()) {
+        Ok(t) => t,
         Err(e) => return fail_usage(&e),
     };
     let instance = match env.open() {
@@ -536,6 +536,11 @@ pub(super) fn automation_command(env: &Env<'_>, command: AutomationCommand) -> u
         }
         Err(e) => fail_usage(&e),
     }
+}
+
+/// `text` as an RFC 3339 instant, or now.
+fn instant_or_now(text: Option<&str>) -> Result<Timestamp, String> {
+    text.map_or_else(|| Ok(Timestamp::now()), parse_instant)
 }
 
 /// An RFC 3339 instant (`2026-03-28T12:00:00Z`, `2026-03-28T13:00:00+01:00`).
