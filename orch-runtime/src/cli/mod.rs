@@ -5,26 +5,25 @@
 
 mod history;
 mod lineage;
+mod materialize;
 mod partitions;
 mod progress;
 mod schedules;
 mod table;
 
+use materialize::{MaterializeArgs, materialize, materialize_everything, reexecute};
+
 use std::ffi::OsString;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
-use std::sync::Arc;
-use std::time::SystemTime;
-
 use clap::{Parser, Subcommand, ValueEnum};
-use orch_core::{AssetGraph, AssetSelection, RunId};
-use tokio_util::sync::CancellationToken;
+use orch_core::{AssetGraph, AssetSelection};
 
 use crate::app::App;
 use crate::instance::{Config, Instance};
-use crate::materialize::{Materialize, MaterializeError, default_jobs, definitions};
-use crate::run::{Backfill, Reexecution, RunRequest};
+use crate::materialize::{default_jobs, definitions};
+use crate::run::Backfill;
 use crate::staleness::StaleInputs;
 use crate::storage::{RunFilter, RunStatus, Storage, StorageError};
 
@@ -181,36 +180,6 @@ enum RunCommand {
         #[arg(long, short)]
         follow: bool,
     },
-}
-
-#[derive(clap::Args, Debug, Default)]
-struct MaterializeArgs {
-    /// Do not record this run or store its outputs (`$ORCH_HOME`, default `.orch/`).
-    #[arg(long, conflicts_with = "stale")]
-    ephemeral: bool,
-    /// Only the stale assets (never materialized, code changed, upstream changed, or
-    /// `always_run`), within `--select` if given; up-to-date inputs are loaded from storage.
-    #[arg(long)]
-    stale: bool,
-    /// Which assets (selection syntax, e.g. `+report` or `group:sources`); default: all.
-    #[arg(long, short, conflicts_with = "job")]
-    select: Option<String>,
-    /// The assets of an asset job (`asset_job!`), by name; `jobs` lists them.
-    #[arg(long)]
-    job: Option<String>,
-    /// How many sync assets may run at once (default: the number of cores).
-    #[arg(long, short)]
-    jobs: Option<usize>,
-    /// The partition of the selected partitioned assets to materialize, e.g. `2024-01-05`.
-    #[arg(long, short)]
-    partition: Option<String>,
-    /// Tag the run, as `key=value` (repeatable); `runs --tag` finds it.
-    #[arg(long, value_parser = parse_tag)]
-    tag: Vec<(String, String)>,
-    /// Print what would run, what would load from storage, and (with `--stale`) why each
-    /// asset is stale; run nothing.
-    #[arg(long)]
-    dry_run: bool,
 }
 
 /// Run states, as `runs --status` takes them.
@@ -505,302 +474,5 @@ fn with_store(env: &Env<'_>, f: impl FnOnce(&dyn Storage) -> Result<(), StorageE
             Err(e) => fail_usage(&e),
         },
         Err(e) => fail_usage(&e),
-    }
-}
-
-fn reexecute(env: &Env<'_>, run: &str, from_failure: bool, jobs: Option<usize>) -> u8 {
-    let graph = match definitions() {
-        Ok(graph) => graph,
-        Err(errors) => return fail_usage(errors),
-    };
-    let instance = match env.open() {
-        Ok(instance) => instance,
-        Err(e) => return fail_usage(&e),
-    };
-    let mut reexecution = match Reexecution::of(&**instance.storage(), run) {
-        Ok(found) => found,
-        Err(e) => return fail_usage(&e),
-    };
-    if from_failure {
-        reexecution = reexecution.from_failure();
-    }
-    let request = match reexecution.request(graph) {
-        Ok(Some(request)) => request,
-        Ok(None) => {
-            println!(
-                "run {} has nothing to re-execute: every asset it planned succeeded",
-                reexecution.parent().id.short()
-            );
-            return EXIT_OK;
-        }
-        Err(e) => return fail_usage(&e),
-    };
-    let mut builder = instance.materialize(request).keep_outputs(false);
-    if let Some(jobs) = jobs {
-        builder = builder.jobs(jobs);
-    }
-    finish_run(builder, Some(&instance))
-}
-
-/// No command: everything. With partitioned assets that is every partition (one run each),
-/// with the unpartitioned assets before and after them, as `backfill` does (one run per
-/// partition, which bounds what a run holds; `backfill --partitions-per-run` batches them).
-fn materialize_everything(env: &Env<'_>) -> u8 {
-    let graph = match definitions() {
-        Ok(graph) => graph,
-        Err(errors) => return fail_usage(errors),
-    };
-    if !graph.has_partitions() {
-        return materialize(env, MaterializeArgs::default());
-    }
-    let instance = match env.open() {
-        Ok(instance) => instance,
-        Err(e) => return fail_usage(&e),
-    };
-    match Backfill::all(AssetSelection::All).plan(&instance) {
-        Ok(plan) => partitions::run_backfill(&instance, &plan, "*"),
-        Err(e) => fail_usage(&format!("{e}; materialize them with `backfill` instead")),
-    }
-}
-
-fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
-    // Definition errors first: an invalid program should not create a run store.
-    if let Err(errors) = definitions() {
-        return fail_usage(errors);
-    }
-    let mut request = match (&args.select, &args.job) {
-        (Some(text), _) => match RunRequest::select(text) {
-            Ok(request) => request,
-            Err(e) => return fail_usage(&e),
-        },
-        (None, Some(job)) => match schedules::job_request(job) {
-            Ok(request) => request,
-            Err(e) => return fail_usage(&e),
-        },
-        (None, None) => RunRequest::all(),
-    };
-    if let Some(partition) = args.partition {
-        request = request.partition(partition);
-    }
-    for (k, v) in args.tag {
-        request = request.tag(k, v);
-    }
-    if args.stale {
-        request = request.only_stale();
-    }
-    if args.ephemeral {
-        // Nothing recorded, nothing stored: outputs live for this run only and no I/O
-        // manager (custom ones included) is called.
-        if args.dry_run {
-            return print_plan(&env.app.ephemeral_instance(env.config.clone()), &request);
-        }
-        let builder = Materialize::request(request)
-            .keep_outputs(false)
-            .resources(Arc::clone(env.app.resources()))
-            .jobs(args.jobs.unwrap_or_else(|| env.config.jobs()));
-        return finish_run(builder, None);
-    }
-    // A dry run never creates the store: without one, it plans against an empty one.
-    let instance = match (args.dry_run, env.existing()) {
-        (true, Ok(None)) => env.app.ephemeral_instance(env.config.clone()),
-        (true, Ok(Some(instance))) => instance,
-        (true, Err(e)) => return fail_usage(&e),
-        (false, _) => match env.open() {
-            Ok(instance) => instance,
-            Err(e) => {
-                eprintln!("error: {e}\n(use --ephemeral to run without recording)");
-                return EXIT_USAGE;
-            }
-        },
-    };
-    // `--stale` over partitioned assets without `--partition`: every stale partition, one run
-    // each, as a backfill of just those.
-    if args.stale && request.partition_scope() == &crate::run::PartitionScope::None {
-        let graph = definitions().expect("checked above");
-        let crate::run::RunTarget::Selection(selection) = request.target();
-        let ids = match selection.resolve(graph) {
-            Ok(ids) => ids,
-            Err(e) => return fail_usage(&e),
-        };
-        if ids.iter().any(|&id| graph.node(id).partitions.is_some()) {
-            let jobs = args.jobs.unwrap_or_else(default_jobs);
-            return materialize_stale_partitions(
-                &instance,
-                graph,
-                &ids,
-                &request,
-                jobs,
-                args.dry_run,
-            );
-        }
-    }
-    if args.dry_run {
-        return print_plan(&instance, &request);
-    }
-    let mut builder = instance.materialize(request).keep_outputs(false);
-    if let Some(jobs) = args.jobs {
-        builder = builder.jobs(jobs);
-    }
-    finish_run(builder, Some(&instance))
-}
-
-/// `materialize --dry-run`: the plan, or why the run could not start.
-fn print_plan(instance: &Instance, request: &RunRequest) -> u8 {
-    match instance.plan(request) {
-        Ok(plan) => {
-            print!("{plan}");
-            EXIT_OK
-        }
-        Err(e) => fail_usage(&e),
-    }
-}
-
-/// `materialize --stale` over a selection with partitioned assets: the stale assets, and of
-/// partitioned ones the stale partitions (never materialized, changed code, changed or stale
-/// inputs), one run per partition, with stale unpartitioned inputs before them and stale
-/// consumers of every partition after.
-fn materialize_stale_partitions(
-    instance: &Instance,
-    graph: &'static AssetGraph,
-    ids: &[usize],
-    request: &RunRequest,
-    jobs: usize,
-    dry_run: bool,
-) -> u8 {
-    let inputs = match StaleInputs::load(graph, &**instance.storage()) {
-        Ok(inputs) => inputs,
-        Err(e) => return fail_usage(&e),
-    };
-    let stale = crate::staleness::staleness(graph, &inputs);
-    let stale_ids: Vec<usize> = ids
-        .iter()
-        .copied()
-        .filter(|&id| stale.of(id).is_some())
-        .collect();
-    if stale_ids.is_empty() {
-        println!("everything is up to date: nothing to materialize");
-        return EXIT_OK;
-    }
-    // The stale partitions of any stale asset, in the definition's order.
-    let wanted: std::collections::HashSet<&str> = stale_ids
-        .iter()
-        .flat_map(|&id| stale.stale_partitions(id))
-        .collect();
-    let keys: Vec<&str> = wanted.into_iter().collect();
-    let selection = AssetSelection::Keys(
-        stale_ids
-            .iter()
-            .map(|&id| graph.node(id).key.clone())
-            .collect(),
-    );
-    let mut backfill = Backfill::keys(selection, keys).parallel(jobs);
-    for (k, v) in request.tags() {
-        backfill = backfill.tag(k, v);
-    }
-    let plan = match backfill.plan(instance) {
-        Ok(plan) => plan,
-        Err(e) => {
-            return fail_usage(&format!(
-                "{e}; select the stale assets of one partitions definition at a time"
-            ));
-        }
-    };
-    if !dry_run {
-        let names: Vec<String> = stale_ids
-            .iter()
-            .map(|&id| graph.node(id).key.to_string())
-            .collect();
-        let label = format!("stale in ({})", names.join(", "));
-        return partitions::run_backfill(instance, &plan, &label);
-    }
-    println!("plan for the stale assets (dry run: nothing runs)");
-    for &id in &stale_ids {
-        if let Some(why) = stale.of(id) {
-            println!("  {}  stale: {why}", graph.node(id).key);
-        }
-    }
-    match (plan.keys().first(), plan.keys().last()) {
-        (Some(first), Some(last)) => println!(
-            "would run {} partition(s), one run each ({first}..{last})",
-            plan.keys().len()
-        ),
-        _ => println!("would run no partition, only the unpartitioned assets above"),
-    }
-    EXIT_OK
-}
-
-/// Runs with the progress display and prints the summary; returns the exit code. The first
-/// Ctrl-C cancels the run gracefully; a second aborts the process, recording the run as
-/// canceled first.
-fn finish_run(builder: Materialize<'_>, instance: Option<&Instance>) -> u8 {
-    let mut sink = progress::Progress::new(std::io::stderr().is_terminal());
-    let run_id = RunId::new();
-    let token = CancellationToken::new();
-    let runtime = match crate::materialize::runtime(builder.effective_jobs()) {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            return EXIT_ASSET_FAILED;
-        }
-    };
-    let store = instance
-        .filter(|i| !i.is_ephemeral())
-        .map(|i| Arc::clone(i.storage()));
-    let builder = builder.run_id(run_id.clone()).cancel_token(token.clone());
-    let result = runtime.block_on(async {
-        let watcher = tokio::spawn(cancel_on_ctrl_c(token, store, run_id));
-        let result = builder.events(&mut sink).run_async().await;
-        watcher.abort();
-        result
-    });
-    sink.finish();
-    match result {
-        Ok(result) if result.outcomes().is_empty() => {
-            println!("everything is up to date: nothing to materialize");
-            EXIT_OK
-        }
-        Ok(result) => {
-            table::print_summary(&result);
-            if let Some(e) = result.storage_error() {
-                eprintln!("error: the run finished but was not fully recorded: {e}");
-                return EXIT_ASSET_FAILED;
-            }
-            if result.canceled() {
-                eprintln!("run {} was canceled", result.run_id().short());
-                EXIT_CANCELED
-            } else if result.success() {
-                EXIT_OK
-            } else {
-                EXIT_ASSET_FAILED
-            }
-        }
-        Err(MaterializeError::Runtime(e)) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            EXIT_ASSET_FAILED
-        }
-        Err(e) => fail_usage(&e),
-    }
-}
-
-/// The first Ctrl-C cancels the run; the second records it as canceled and exits at once.
-async fn cancel_on_ctrl_c(
-    token: CancellationToken,
-    store: Option<Arc<dyn Storage>>,
-    run_id: RunId,
-) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return; // no signal handling here: Ctrl-C keeps its default
-    }
-    eprintln!(
-        "\ncanceling run {}: no new asset starts; running ones finish (press Ctrl-C again to stop now)",
-        run_id.short()
-    );
-    token.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        if let Some(store) = store {
-            let _ = store.end_run(run_id.as_str(), RunStatus::Canceled, SystemTime::now());
-        }
-        eprintln!("stopped: run {} is recorded as canceled", run_id.short());
-        std::process::exit(i32::from(EXIT_CANCELED));
     }
 }
