@@ -13,6 +13,7 @@ mod records;
 mod schema;
 mod sqlite;
 mod sqlite_automation;
+mod sqlite_maintenance;
 mod sqlite_rows;
 mod writer;
 
