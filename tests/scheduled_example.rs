@@ -1,0 +1,376 @@
+//! The `scheduled` example through its command line: jobs, schedules and their ticks, and
+//! `daemon --once` (a simulated weekend, and `kill -9` at arbitrary points).
+
+mod common;
+
+use std::process::Command;
+
+use common::{example_in, stderr, stdout};
+
+#[test]
+fn scheduled_example_lists_its_job_and_schedules_and_runs_the_job() {
+    let home = tempfile::tempdir().unwrap();
+    let out = example_in(home.path(), "scheduled", &["jobs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("daily_refresh"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("group:sources | group:transforms"), "{row}");
+    assert!(
+        row.contains("business_hours, every_six_hours, hourly, nightly"),
+        "{row}"
+    );
+
+    let out = example_in(home.path(), "scheduled", &["schedules"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{text}"))
+            .to_owned()
+    };
+    assert!(row("nightly").contains("0 2 * * *"), "{text}");
+    assert!(row("nightly").contains("Europe/Paris"), "{text}");
+    assert!(row("nightly").contains("stopped (default)"), "{text}");
+    assert!(
+        row("quarter_hourly").contains("running (default)"),
+        "{text}"
+    );
+
+    // The spring change in Paris: 02:00 does not exist on the 29th, so that tick runs at 03:00.
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &[
+            "schedule",
+            "next",
+            "nightly",
+            "--count",
+            "3",
+            "--after",
+            "2026-03-27T12:00:00Z",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        [
+            "2026-03-28T02:00:00+01:00",
+            "2026-03-29T03:00:00+02:00",
+            "2026-03-30T02:00:00+02:00"
+        ]
+    );
+    let out = example_in(home.path(), "scheduled", &["schedule", "next", "nigthly"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`nigthly` is not a schedule: did you mean `nightly`?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["schedule", "next", "nightly", "--after", "yesterday"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`yesterday` is not an RFC 3339 instant"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Status is kept in the run store; so is the global pause.
+    let out = example_in(home.path(), "scheduled", &["schedule", "start", "nightly"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("schedule `nightly` is running"),
+        "{}",
+        stdout(&out)
+    );
+    let out = example_in(home.path(), "scheduled", &["automation", "pause"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&example_in(home.path(), "scheduled", &["schedules"]));
+    let nightly = text.lines().find(|l| l.starts_with("nightly")).unwrap();
+    assert!(
+        nightly.contains("running") && !nightly.contains("default"),
+        "{text}"
+    );
+    assert!(text.contains("automation is paused"), "{text}");
+    example_in(home.path(), "scheduled", &["automation", "resume"]);
+    example_in(home.path(), "scheduled", &["schedule", "stop", "nightly"]);
+    let text = stdout(&example_in(home.path(), "scheduled", &["schedules"]));
+    let nightly = text.lines().find(|l| l.starts_with("nightly")).unwrap();
+    assert!(
+        nightly.contains("stopped") && !nightly.contains("default"),
+        "{text}"
+    );
+    assert!(!text.contains("automation is paused"), "{text}");
+    let out = example_in(home.path(), "scheduled", &["schedule", "start", "nightlly"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did you mean `nightly`?"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A preview says what the next tick would run, and runs nothing.
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &[
+            "schedule",
+            "preview",
+            "nightly",
+            "--at",
+            "2026-03-28T12:00:00Z",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "the tick at 2026-03-29T03:00:00+02:00 would run `group:sources or group:transforms`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("orch/job=daily_refresh, orch/schedule=nightly"),
+        "{text}"
+    );
+    assert!(text.contains("orders_cleaned"), "{text}");
+    let runs = stdout(&example_in(home.path(), "scheduled", &["runs"]));
+    assert!(!runs.contains("succeeded"), "{runs}");
+
+    // A tick runs once: again, it says what it launched.
+    let tick = [
+        "schedule",
+        "tick",
+        "nightly",
+        "--at",
+        "2026-03-29T12:00:00Z",
+    ];
+    let out = example_in(home.path(), "scheduled", &tick);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("tick 2026-03-29T03:00:00+02:00 of `nightly`: run "),
+        "{}",
+        stdout(&out)
+    );
+    let out = example_in(home.path(), "scheduled", &tick);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("tick 2026-03-29T03:00:00+02:00 of `nightly` already ran (success: run "),
+        "{}",
+        stdout(&out)
+    );
+    let history = stdout(&example_in(
+        home.path(),
+        "scheduled",
+        &["schedule", "history", "nightly"],
+    ));
+    assert_eq!(history.lines().count(), 2, "{history}");
+    assert!(
+        history.contains("2026-03-29T03:00:00+02:00  success"),
+        "{history}"
+    );
+    let ticked = stdout(&example_in(
+        home.path(),
+        "scheduled",
+        &["runs", "--tag", "orch/schedule=nightly"],
+    ));
+    assert_eq!(
+        ticked.lines().filter(|l| l.contains("succeeded")).count(),
+        1,
+        "{ticked}"
+    );
+
+    // A job runs its selection, tagged with its name.
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["materialize", "--job", "daily_refresh"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("orders_cleaned"), "{text}");
+    assert!(!text.contains("revenue_report"), "{text}");
+    // The tick's run and this one: both are the job's.
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["runs", "--tag", "orch/job=daily_refresh"],
+    );
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .filter(|l| l.contains("succeeded"))
+            .count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["materialize", "--job", "daily_refrsh"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`daily_refrsh` is not an asset job: did you mean `daily_refresh`?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `daemon --once --at` through a simulated weekend (the spring change in Paris): successive
+/// calls behave as one daemon; a running schedule runs the latest due tick once.
+#[test]
+fn daemon_once_runs_what_is_due_as_of_each_instant_and_never_twice() {
+    let home = tempfile::tempdir().unwrap();
+    let daemon = |at: &str| {
+        let out = example_in(home.path(), "scheduled", &["daemon", "--once", "--at", at]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // The report's inputs exist (its schedule runs the report alone).
+    let out = example_in(home.path(), "scheduled", &["materialize"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = daemon("2026-03-28T00:00:00Z");
+    assert!(
+        text.contains("quarter_hourly: running from now on; next tick 2026-03-28T00:15:00+00:00"),
+        "{text}"
+    );
+    assert!(text.contains("nightly: stopped"), "{text}");
+
+    example_in(home.path(), "scheduled", &["schedule", "start", "nightly"]);
+    let text = daemon("2026-03-28T12:00:00Z");
+    assert!(
+        text.contains("nightly: running from now on; next tick 2026-03-29T03:00:00+02:00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("quarter_hourly: tick 2026-03-28T12:00:00+00:00: run "),
+        "{text}"
+    );
+    assert!(
+        text.contains("(47 earlier missed tick(s) not run)"),
+        "{text}"
+    );
+
+    // Two days later: of the two nightly ticks missed (03:00 on the 29th, the spring gap's,
+    // and 02:00 on the 30th), the latest runs.
+    let text = daemon("2026-03-30T12:00:00Z");
+    assert!(
+        text.contains("nightly: tick 2026-03-30T02:00:00+02:00: run "),
+        "{text}"
+    );
+    assert!(
+        text.contains("succeeded (1 earlier missed tick(s) not run)"),
+        "{text}"
+    );
+    // The same instant again: nothing is due.
+    let text = daemon("2026-03-30T12:00:00Z");
+    assert!(
+        text.contains("nightly: nothing due; next tick 2026-03-31T02:00:00+02:00"),
+        "{text}"
+    );
+    let history = stdout(&example_in(
+        home.path(),
+        "scheduled",
+        &["schedule", "history", "nightly"],
+    ));
+    assert_eq!(history.lines().count(), 2, "{history}");
+    // The first materialization, two ticks of the report, one nightly.
+    let runs = stdout(&example_in(home.path(), "scheduled", &["runs"]));
+    assert_eq!(
+        runs.lines().filter(|l| l.contains("succeeded")).count(),
+        4,
+        "{runs}"
+    );
+
+    example_in(home.path(), "scheduled", &["automation", "pause"]);
+    assert!(daemon("2026-03-31T12:00:00Z").contains("automation is paused"));
+    let out = example_in(home.path(), "scheduled", &["daemon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("use `daemon --once`")
+            || stderr(&out).contains("run `daemon --once`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The built `scheduled` example, to start and kill directly (`cargo run` would be killed
+/// instead of it).
+fn scheduled_binary(home: &std::path::Path) -> std::path::PathBuf {
+    // Builds it if needed.
+    let out = example_in(home, "scheduled", &["jobs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let deps = std::env::current_exe().unwrap();
+    let debug = deps.parent().unwrap().parent().unwrap();
+    debug.join("examples").join("scheduled")
+}
+
+/// `kill -9` of `daemon --once` at arbitrary points while it runs a tick, 20 times: the next
+/// call resumes, and every tick's run is launched exactly once.
+#[test]
+fn a_killed_daemon_never_launches_a_tick_twice() {
+    let home = tempfile::tempdir().unwrap();
+    let binary = scheduled_binary(home.path());
+    let run = |args: &[&str]| {
+        let out = Command::new(&binary)
+            .args(args)
+            .env("ORCH_HOME", home.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    run(&["schedule", "stop", "quarter_hourly"]);
+    run(&["schedule", "start", "nightly"]);
+    run(&["daemon", "--once", "--at", "2026-04-01T12:00:00Z"]);
+    // A small generator for the kill delays (deterministic, so a failure can be replayed).
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut killed_mid_way = 0;
+    for day in 2..22 {
+        let at = format!("2026-04-{day:02}T12:00:00Z");
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let delay = std::time::Duration::from_micros(seed >> 47); // 0..131 ms
+        let mut child = Command::new(&binary)
+            .args(["daemon", "--once", "--at", &at])
+            .env("ORCH_HOME", home.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_way += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        // The next call finishes what the killed one began.
+        run(&["daemon", "--once", "--at", &at]);
+        // The tick at 02:00 in Paris (00:00 UTC in April) has exactly one run.
+        let tag = format!("orch/tick=nightly@2026-04-{day:02}T00:00:00Z");
+        let runs = run(&["runs", "--tag", &tag]);
+        assert_eq!(
+            runs.lines().skip(1).count(),
+            1,
+            "day {day}, killed after {delay:?}:\n{runs}"
+        );
+        let history = run(&["schedule", "history", "nightly", "-n", "1"]);
+        assert!(history.contains("success"), "day {day}: {history}");
+    }
+    // The delays must have caught some runs mid-way, or the test proves nothing.
+    assert!(
+        killed_mid_way >= 5,
+        "only {killed_mid_way} of 20 daemons were still running"
+    );
+    let history = run(&["schedule", "history", "nightly", "-n", "100"]);
+    assert_eq!(history.lines().count(), 21, "{history}");
+}
