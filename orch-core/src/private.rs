@@ -14,6 +14,8 @@ pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;
 pub use crate::partitions::{self, PartitionMapping, PartitionsDefinition};
 pub use crate::resources::ResourceKey;
+/// "Did you mean": the runtime uses it for names outside the graph (jobs, schedules).
+pub use crate::suggest::closest;
 
 /// The resource of type `T` for a `#[resource]` parameter, or an error the run reports.
 pub fn resource<T: Send + Sync + 'static>(

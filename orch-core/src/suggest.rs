@@ -1,7 +1,7 @@
 //! "Did you mean" suggestions for misspelled names.
 
 /// The candidate closest to `input`, if it is close enough to be a likely typo.
-pub(crate) fn closest<I, S>(input: &str, candidates: I) -> Option<String>
+pub fn closest<I, S>(input: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,

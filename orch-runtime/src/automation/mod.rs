@@ -218,15 +218,6 @@ impl Automation {
         self.schedules.iter().find(|(s, _)| s.name() == name)
     }
 
-    /// The closest job or schedule name to a mistyped one, for "did you mean".
-    pub fn suggest<'a>(names: impl Iterator<Item = &'a str>, wrong: &str) -> Option<&'a str> {
-        names
-            .map(|n| (strsim::jaro_winkler(n, wrong), n))
-            .filter(|(score, _)| *score > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, n)| n)
-    }
-
     /// The run request of job `name`: its selection, tagged with [`JOB_TAG`].
     pub fn job_request(&self, name: &str) -> Option<RunRequest> {
         let job = self.job(name)?;

@@ -84,7 +84,7 @@ fn checked() -> Result<&'static Automation, String> {
 
 /// "`NAME` is not a schedule (did you mean `X`?); `schedules` lists them".
 pub(super) fn unknown(kind: &str, name: &str, names: &[&str], list: &str) -> String {
-    match Automation::suggest(names.iter().copied(), name) {
+    match orch_core::__private::closest(name, names) {
         Some(near) => {
             format!("`{name}` is not {kind}: did you mean `{near}`? (`{list}` lists them)")
         }
@@ -203,12 +203,13 @@ pub(super) fn print_schedules(env: &Env<'_>) -> u8 {
     EXIT_OK
 }
 
-/// `schedule next | start | stop | preview NAME`.
+/// `schedule next | start | stop | preview | tick | history NAME`.
 pub(super) fn schedule(env: &Env<'_>, command: ScheduleCommand) -> u8 {
-    let automation = match checked() {
-        Ok(a) => a,
-        Err(e) => return fail_usage(&e),
-    };
+    schedule_command(env, command).unwrap_or_else(|e| fail_usage(&e))
+}
+
+fn schedule_command(env: &Env<'_>, command: ScheduleCommand) -> Result<u8, String> {
+    let automation = checked()?;
     let find = |name: &str| {
         automation.schedule(name).ok_or_else(|| {
             let names: Vec<&str> = automation
@@ -220,29 +221,23 @@ pub(super) fn schedule(env: &Env<'_>, command: ScheduleCommand) -> u8 {
         })
     };
     match command {
-        ScheduleCommand::Start { name } => match find(&name) {
-            Ok(_) => set_status(env, &name, InstigatorStatus::Running),
-            Err(e) => fail_usage(&e),
-        },
-        ScheduleCommand::Stop { name } => match find(&name) {
-            Ok(_) => set_status(env, &name, InstigatorStatus::Stopped),
-            Err(e) => fail_usage(&e),
-        },
+        ScheduleCommand::Start { name } => {
+            find(&name)?;
+            Ok(set_status(env, &name, InstigatorStatus::Running))
+        }
+        ScheduleCommand::Stop { name } => {
+            find(&name)?;
+            Ok(set_status(env, &name, InstigatorStatus::Stopped))
+        }
         ScheduleCommand::Preview { name, at } => {
-            let (schedule, cron) = match find(&name) {
-                Ok(found) => found,
-                Err(e) => return fail_usage(&e),
-            };
-            let at = match instant_or_now(at.as_deref()) {
-                Ok(t) => t,
-                Err(e) => return fail_usage(&e),
-            };
+            let (schedule, cron) = find(&name)?;
+            let at = instant_or_now(at.as_deref())?;
             let Some(tick) = cron.next_after(at) else {
                 println!("schedule `{name}` has no tick after {at}");
-                return EXIT_OK;
+                return Ok(EXIT_OK);
             };
             let Some(request) = automation.schedule_request(schedule) else {
-                return fail_usage(&format!("schedule `{name}`: its target does not resolve"));
+                return Err(format!("schedule `{name}`: its target does not resolve"));
             };
             let tags: Vec<String> = request
                 .tags()
@@ -255,53 +250,33 @@ pub(super) fn schedule(env: &Env<'_>, command: ScheduleCommand) -> u8 {
                 tags.join(", ")
             );
             // The plan, against the store if there is one (never creating it).
-            let instance = match env.existing() {
-                Ok(Some(instance)) => instance,
-                Ok(None) => env.app.ephemeral_instance(env.config.clone()),
-                Err(e) => return fail_usage(&e),
+            let instance = match env.existing()? {
+                Some(instance) => instance,
+                None => env.app.ephemeral_instance(env.config.clone()),
             };
-            match instance.plan(&request) {
-                Ok(plan) => {
-                    print!("{plan}");
-                    EXIT_OK
-                }
-                Err(e) => fail_usage(&e),
-            }
+            let plan = instance.plan(&request).map_err(|e| e.to_string())?;
+            print!("{plan}");
+            Ok(EXIT_OK)
         }
         ScheduleCommand::Tick { name, at } => {
-            let (schedule, cron) = match find(&name) {
-                Ok(found) => found,
-                Err(e) => return fail_usage(&e),
-            };
-            let at = match instant_or_now(at.as_deref()) {
-                Ok(t) => t,
-                Err(e) => return fail_usage(&e),
-            };
+            let (schedule, cron) = find(&name)?;
+            let at = instant_or_now(at.as_deref())?;
             let Some(tick) = cron.latest_at_or_before(at) else {
-                return fail_usage(&format!("schedule `{name}` has no tick at or before {at}"));
+                return Err(format!("schedule `{name}` has no tick at or before {at}"));
             };
-            tick_now(env, automation, schedule, &tick)
+            Ok(tick_now(env, automation, schedule, &tick))
         }
         ScheduleCommand::History { name, limit } => {
-            let (_, cron) = match find(&name) {
-                Ok(found) => found,
-                Err(e) => return fail_usage(&e),
-            };
-            print_history(env, &name, cron, limit)
+            let (_, cron) = find(&name)?;
+            Ok(print_history(env, &name, cron, limit))
         }
         ScheduleCommand::Next { name, count, after } => {
-            let (_, cron) = match find(&name) {
-                Ok(found) => found,
-                Err(e) => return fail_usage(&e),
-            };
-            let after = match instant_or_now(after.as_deref()) {
-                Ok(t) => t,
-                Err(e) => return fail_usage(&e),
-            };
+            let (_, cron) = find(&name)?;
+            let after = instant_or_now(after.as_deref())?;
             for tick in cron.ticks_after(after).take(count) {
                 println!("{}", tick.strftime("%Y-%m-%dT%H:%M:%S%:z"));
             }
-            EXIT_OK
+            Ok(EXIT_OK)
         }
     }
 }
