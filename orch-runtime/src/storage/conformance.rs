@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime};
 
 use orch_core::{AssetKey, MetadataValue, RunId};
 
-use super::{EventKind, EventRecord, RunFilter, RunRecord, RunStatus, Storage};
+use super::{
+    EventKind, EventRecord, LeaseOutcome, RunFilter, RunRecord, RunStatus, Storage, StorageError,
+    TickCommit, TickStatus,
+};
 use crate::run::{PartitionScope, RunRequest, Trigger};
 
 /// A fresh, empty store.
@@ -29,6 +32,9 @@ pub(crate) fn run_all(factory: Factory<'_>) {
     automation_state_is_kept(&*factory());
     a_tick_is_stored_once(&*factory());
     cursors_are_kept(&*factory());
+    a_queued_run_starts_once(&*factory());
+    a_tick_commits_its_runs_and_cursor_at_once(&*factory());
+    a_lease_has_one_holder_until_it_lapses(&*factory());
 }
 
 fn begin(store: &dyn Storage, id: &str, request: &RunRequest) -> RunRecord {
@@ -391,4 +397,144 @@ fn cursors_are_kept(store: &dyn Storage) {
     store.set_cursor("schedule:nightly", None).unwrap();
     assert_eq!(store.cursor("schedule:nightly").unwrap(), None);
     assert_eq!(store.cursor("sensor:files").unwrap().as_deref(), Some("c"));
+}
+
+fn a_queued_run_starts_once(store: &dyn Storage) {
+    let request = RunRequest::select("+b")
+        .unwrap()
+        .partition("2024-01-05")
+        .tag("team", "data");
+    let queued = RunRecord::queued(RunId::from("q1"), &request);
+    store.enqueue_run(&queued).unwrap();
+    let stored = store.run("q1").unwrap();
+    assert_eq!(stored.status, RunStatus::Queued);
+    assert_eq!(stored.owner, None);
+    assert_eq!(stored.request().unwrap(), request);
+    let waiting = RunFilter::default().status(RunStatus::Queued);
+    assert_eq!(store.runs(&waiting).unwrap().len(), 1);
+
+    // Started by its id: the stored request stays, the status and plan size change.
+    let start = RunRecord::new(RunId::from("q1"), &request, 3);
+    store.begin_run(&start, &["b".to_owned()]).unwrap();
+    let stored = store.run("q1").unwrap();
+    assert_eq!(stored.status, RunStatus::Running);
+    assert_eq!(stored.planned, 3);
+    assert_eq!(stored.tags.get("team").map(String::as_str), Some("data"));
+    assert!(store.runs(&waiting).unwrap().is_empty());
+    // A second launcher cannot start it again.
+    let again = store.begin_run(&start, &[]).unwrap_err();
+    assert!(
+        matches!(again, StorageError::NotQueued { ref status, .. } if status == "running"),
+        "{again}"
+    );
+    // Nor end it as if it were still waiting.
+    assert!(
+        !store
+            .end_queued_run("q1", RunStatus::Canceled, "too late")
+            .unwrap()
+    );
+
+    // A queued run that cannot start ends with the reason.
+    store
+        .enqueue_run(&RunRecord::queued(RunId::from("q2"), &request))
+        .unwrap();
+    assert!(
+        store
+            .end_queued_run("q2", RunStatus::Failed, "no asset `b`")
+            .unwrap()
+    );
+    assert_eq!(store.run("q2").unwrap().status, RunStatus::Failed);
+    let events = store.events("q2").unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].message.as_deref(), Some("no asset `b`"));
+}
+
+fn a_tick_commits_its_runs_and_cursor_at_once(store: &dyn Storage) {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let request = RunRequest::all().tag("orch/schedule", "nightly");
+    let runs = [
+        RunRecord::queued(RunId::from("t1"), &request),
+        RunRecord::queued(RunId::from("t2"), &request),
+    ];
+    let commit = TickCommit {
+        instigator: "nightly",
+        scheduled: at,
+        status: TickStatus::Success,
+        reason: None,
+        runs: &runs,
+        cursor: Some(("schedule:nightly", Some("c1"))),
+    };
+    // No started tick: nothing is committed.
+    assert!(!store.commit_tick(&commit).unwrap());
+    assert!(store.runs(&RunFilter::default()).unwrap().is_empty());
+
+    store.begin_tick("nightly", at).unwrap();
+    assert!(store.commit_tick(&commit).unwrap());
+    let tick = &store.ticks("nightly", 1).unwrap()[0];
+    assert_eq!(tick.status, TickStatus::Success);
+    assert_eq!(tick.run_ids, [RunId::from("t1"), RunId::from("t2")]);
+    assert_eq!(
+        store.cursor("schedule:nightly").unwrap().as_deref(),
+        Some("c1")
+    );
+    let queued = store
+        .runs(&RunFilter::default().status(RunStatus::Queued))
+        .unwrap();
+    assert_eq!(queued.len(), 2);
+
+    // Committed once: a second commit (another process, or a retry) changes nothing.
+    let late = [RunRecord::queued(RunId::from("t3"), &request)];
+    let twice = TickCommit {
+        runs: &late,
+        cursor: Some(("schedule:nightly", Some("c2"))),
+        ..commit
+    };
+    assert!(!store.commit_tick(&twice).unwrap());
+    assert_eq!(store.runs(&RunFilter::default()).unwrap().len(), 2);
+    assert_eq!(
+        store.cursor("schedule:nightly").unwrap().as_deref(),
+        Some("c1")
+    );
+}
+
+fn a_lease_has_one_holder_until_it_lapses(store: &dyn Storage) {
+    let long = Duration::from_secs(60);
+    assert_eq!(store.lease("daemon").unwrap(), None);
+    assert_eq!(
+        store
+            .acquire_lease("daemon", "a", "daemon a", long)
+            .unwrap(),
+        LeaseOutcome::Acquired
+    );
+    // Held: the second holder is told who holds it.
+    match store
+        .acquire_lease("daemon", "b", "daemon b", long)
+        .unwrap()
+    {
+        LeaseOutcome::Held(holder) => {
+            assert_eq!(holder.id, "a");
+            assert_eq!(holder.description, "daemon a");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The holder renews it; the other cannot.
+    assert!(store.renew_lease("daemon", "a", long).unwrap());
+    assert!(!store.renew_lease("daemon", "b", long).unwrap());
+    // Lapsed (a zero-length renewal): the next one takes it over, and the old holder learns
+    // it lost it at its next renewal.
+    assert!(store.renew_lease("daemon", "a", Duration::ZERO).unwrap());
+    std::thread::sleep(Duration::from_millis(2));
+    assert_eq!(
+        store
+            .acquire_lease("daemon", "b", "daemon b", long)
+            .unwrap(),
+        LeaseOutcome::Acquired
+    );
+    assert!(!store.renew_lease("daemon", "a", long).unwrap());
+    assert_eq!(store.lease("daemon").unwrap().unwrap().id, "b");
+    // Released by its holder only.
+    store.release_lease("daemon", "a").unwrap();
+    assert!(store.lease("daemon").unwrap().is_some());
+    store.release_lease("daemon", "b").unwrap();
+    assert_eq!(store.lease("daemon").unwrap(), None);
 }

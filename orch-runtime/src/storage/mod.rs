@@ -13,7 +13,9 @@ mod records;
 mod schema;
 mod sqlite;
 mod sqlite_automation;
+mod sqlite_lease;
 mod sqlite_maintenance;
+mod sqlite_queue;
 mod sqlite_rows;
 mod writer;
 
@@ -22,8 +24,9 @@ use std::time::{Duration, SystemTime};
 
 pub use locks::RunLock;
 pub use records::{
-    AssetState, EventKind, EventRecord, InstigatorState, InstigatorStatus, LogRecord,
-    PartitionStatus, RunFilter, RunRecord, RunStatus, TickRecord, TickStatus,
+    AssetState, EventKind, EventRecord, InstigatorState, InstigatorStatus, LeaseHolder,
+    LeaseOutcome, LogRecord, PartitionStatus, RunFilter, RunRecord, RunStatus, TickCommit,
+    TickRecord, TickStatus,
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
@@ -61,6 +64,15 @@ pub enum StorageError {
         found: i64,
         /// The newest this build knows.
         supported: i64,
+    },
+    /// A queued run was asked to start, but it is not queued (another launcher started it,
+    /// or it was canceled).
+    #[error("run {run_id} is {status}, not queued; it was started or ended by someone else")]
+    NotQueued {
+        /// The run.
+        run_id: String,
+        /// Its status.
+        status: String,
     },
     /// Another run is materializing some of the same assets right now.
     #[error(
@@ -125,7 +137,22 @@ pub trait Storage: Send + Sync {
     /// Records a new run (with a [`EventKind::RunStarted`] event) and claims its planned
     /// assets, atomically: if a live run holds any of them, nothing is recorded and the answer
     /// is [`StorageError::AssetBusy`]. Claims of a run whose owner died are taken over.
+    ///
+    /// A run already recorded as queued ([`Storage::enqueue_run`], [`Storage::commit_tick`])
+    /// is started instead: its status, start time, plan size and owner are updated, and its
+    /// request is kept as queued. Only one caller can start it; the others get
+    /// [`StorageError::NotQueued`].
     fn begin_run(&self, run: &RunRecord, assets: &[String]) -> Result<(), StorageError>;
+    /// Records a run as queued ([`RunRecord::queued`]): it waits for a launcher.
+    fn enqueue_run(&self, run: &RunRecord) -> Result<(), StorageError>;
+    /// Ends a run that is still queued (canceled, or unable to start), with the reason as
+    /// its end event's message. Returns `false` (and changes nothing) if it is not queued.
+    fn end_queued_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        reason: &str,
+    ) -> Result<bool, StorageError>;
     /// Appends events and log lines, atomically.
     fn append(
         &self,
@@ -219,6 +246,27 @@ pub trait Storage: Send + Sync {
         run_ids: &[orch_core::RunId],
         reason: Option<&str>,
     ) -> Result<(), StorageError>;
+    /// Commits a tick's evaluation atomically: its runs recorded as queued, the tick ended
+    /// with their ids, and the cursor set. A process killed before this call leaves the tick
+    /// started, to be evaluated again; after it, everything is there, once. Returns `false`
+    /// and changes nothing if the tick is not `started` (another process committed it).
+    fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<bool, StorageError>;
+    /// Takes the lease `name` for `holder` (its id and a description for people) for `ttl`,
+    /// if it is free, has lapsed, or is the holder's already; otherwise says who holds it.
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        description: &str,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, StorageError>;
+    /// Extends `holder`'s lease `name` by `ttl` from now. `false`: the holder lost it (it
+    /// lapsed and someone else took it).
+    fn renew_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StorageError>;
+    /// Lets go of `holder`'s lease `name` (nothing if it is not the holder's).
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StorageError>;
+    /// Who holds the lease `name`, if anyone (lapsed or not).
+    fn lease(&self, name: &str) -> Result<Option<LeaseHolder>, StorageError>;
     /// The `limit` latest ticks of `instigator` (by scheduled instant, newest first).
     fn ticks(&self, instigator: &str, limit: usize) -> Result<Vec<TickRecord>, StorageError>;
     /// The cursor stored under `name` (a schedule's last evaluated instant, a sensor's cursor).

@@ -132,6 +132,18 @@ impl RunRecord {
         }
     }
 
+    /// A run of `request` waiting in the queue since now: it has no owner and no planned
+    /// assets until a launcher starts it ([`Storage::begin_run`](super::Storage::begin_run)
+    /// with the same id).
+    pub fn queued(id: RunId, request: &RunRequest) -> RunRecord {
+        RunRecord {
+            status: RunStatus::Queued,
+            owner: None,
+            heartbeat: None,
+            ..RunRecord::new(id, request, 0)
+        }
+    }
+
     /// The request this run was made from, to make it again. Fails only if the stored
     /// target no longer parses (runs recorded before targets were stored apart from their
     /// `--stale` flag and partitions).
@@ -479,4 +491,49 @@ pub struct TickRecord {
     pub started: std::time::SystemTime,
     /// When it ended.
     pub ended: Option<std::time::SystemTime>,
+}
+
+/// What one evaluation of a tick commits, in one transaction
+/// ([`Storage::commit_tick`](super::Storage::commit_tick)): the runs it requests (recorded
+/// as queued), how the tick ended, and the instigator's cursor.
+#[derive(Clone, Debug)]
+pub struct TickCommit<'a> {
+    /// The schedule or sensor.
+    pub instigator: &'a str,
+    /// The tick's scheduled instant (its key with `instigator`).
+    pub scheduled: std::time::SystemTime,
+    /// How it ended: success (with runs), skipped or failure (with a reason).
+    pub status: TickStatus,
+    /// Why it was skipped or failed.
+    pub reason: Option<&'a str>,
+    /// The runs it requests, each [`RunRecord::queued`].
+    pub runs: &'a [RunRecord],
+    /// The cursor to store with it: `(name, value)`, `None` value to remove it.
+    pub cursor: Option<(&'a str, Option<&'a str>)>,
+}
+
+/// Who holds a lease (the daemon's hold on a store), as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseHolder {
+    /// The holder's id (unique per process start).
+    pub id: String,
+    /// Who it is, for people: `daemon pid 4242 on host`.
+    pub description: String,
+    /// When it took the lease.
+    pub acquired: std::time::SystemTime,
+    /// When it last said it is alive.
+    pub heartbeat: std::time::SystemTime,
+    /// When the lease lapses unless renewed.
+    pub expires: std::time::SystemTime,
+}
+
+/// The answer to [`Storage::acquire_lease`](super::Storage::acquire_lease).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeaseOutcome {
+    /// The caller holds the lease now (it was free, had lapsed, or was the caller's already).
+    Acquired,
+    /// Someone else holds it and has not let it lapse.
+    Held(LeaseHolder),
 }

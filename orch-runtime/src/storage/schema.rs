@@ -161,6 +161,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL,
         updated_us INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 11: leases (the daemon's hold on the store: one holder at a time, renewed by a
+    // heartbeat, taken over once it lapses).
+    "CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        description TEXT NOT NULL,
+        acquired_us INTEGER NOT NULL,
+        heartbeat_us INTEGER NOT NULL,
+        expires_us INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

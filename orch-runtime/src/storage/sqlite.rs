@@ -11,12 +11,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::locks::RunLock;
 use super::schema::{MIGRATIONS, migrate, retry_busy};
 use super::sqlite_rows::{
-    insert_event, level_str, limit_param, metadata_parts, micros, parse_level, read_events,
-    read_runs, seq_param, time,
+    insert_event, insert_run, level_str, limit_param, metadata_parts, micros, parse_level,
+    read_events, read_runs, run_status, seq_param, time,
 };
 use super::{
-    AssetState, EventKind, EventRecord, LogRecord, PartitionStatus, Retention, RunFilter,
-    RunRecord, RunStatus, Storage, StorageError,
+    AssetState, EventKind, EventRecord, LeaseHolder, LeaseOutcome, LogRecord, PartitionStatus,
+    Retention, RunFilter, RunRecord, RunStatus, Storage, StorageError, TickCommit,
 };
 
 /// The embedded store: `<state dir>/orch.db`, or a database in memory for an ephemeral
@@ -116,6 +116,17 @@ impl Storage for SqliteStorage {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
+        // A run queued before is started by exactly one caller.
+        let queued = match run_status(&tx, run.id.as_str()).map_err(|e| self.err(e))? {
+            None => false,
+            Some(status) if status == RunStatus::Queued.as_str() => true,
+            Some(status) => {
+                return Err(StorageError::NotQueued {
+                    run_id: run.id.to_string(),
+                    status,
+                });
+            }
+        };
         {
             let mut claim = tx
                 .prepare_cached(
@@ -152,42 +163,23 @@ impl Storage for SqliteStorage {
                     .map_err(|e| self.err(e))?;
             }
         }
-        let id = run.id.as_str();
-        tx.execute(
-            "INSERT INTO runs (id, selection, status, trigger, started_us, ended_us, planned,
-                trigger_detail, parent_run_id, only_stale, partition_scope, owner, heartbeat_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            params![
-                id,
-                run.target,
-                run.status.as_str(),
-                run.trigger.kind(),
-                micros(run.started),
-                run.ended.map(micros),
-                run.planned,
-                run.trigger.detail(),
-                run.parent.as_ref().map(RunId::as_str),
-                run.only_stale,
-                run.partitions.kind(),
-                run.owner,
-                run.heartbeat.map(micros),
-            ],
-        )
-        .map_err(|e| self.err(e))?;
-        {
-            let mut key = tx
-                .prepare_cached("INSERT INTO run_partitions (run_id, idx, key) VALUES (?1, ?2, ?3)")
-                .map_err(|e| self.err(e))?;
-            for (i, k) in run.partitions.keys().iter().enumerate() {
-                key.execute(params![id, i as i64, k])
-                    .map_err(|e| self.err(e))?;
-            }
-            let mut tag = tx
-                .prepare_cached("INSERT INTO run_tags (run_id, key, value) VALUES (?1, ?2, ?3)")
-                .map_err(|e| self.err(e))?;
-            for (k, v) in &run.tags {
-                tag.execute(params![id, k, v]).map_err(|e| self.err(e))?;
-            }
+        if queued {
+            tx.execute(
+                "UPDATE runs SET status = ?2, started_us = ?3, planned = ?4, owner = ?5,
+                    heartbeat_us = ?6
+                 WHERE id = ?1",
+                params![
+                    run.id.as_str(),
+                    run.status.as_str(),
+                    micros(run.started),
+                    run.planned,
+                    run.owner,
+                    run.heartbeat.map(micros),
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        } else {
+            insert_run(&tx, run).map_err(|e| self.err(e))?;
         }
         let started = EventRecord {
             time: run.started,
@@ -695,6 +687,45 @@ impl Storage for SqliteStorage {
         reason: Option<&str>,
     ) -> Result<(), StorageError> {
         self.update_tick(instigator, scheduled, status, run_ids, reason)
+    }
+
+    fn enqueue_run(&self, run: &RunRecord) -> Result<(), StorageError> {
+        self.insert_queued(run)
+    }
+
+    fn end_queued_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        reason: &str,
+    ) -> Result<bool, StorageError> {
+        self.end_queued(run_id, status, reason)
+    }
+
+    fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<bool, StorageError> {
+        self.write_tick_commit(commit)
+    }
+
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        description: &str,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, StorageError> {
+        self.take_lease(name, holder, description, ttl)
+    }
+
+    fn renew_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StorageError> {
+        self.extend_lease(name, holder, ttl)
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StorageError> {
+        self.drop_lease(name, holder)
+    }
+
+    fn lease(&self, name: &str) -> Result<Option<LeaseHolder>, StorageError> {
+        self.read_lease(name)
     }
 
     fn ticks(

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use orch_core::{AssetKey, LogLevel, MetadataValue, RunId};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{EventKind, EventRecord, RunRecord, RunStatus};
 use crate::run::{PartitionScope, Trigger};
@@ -218,4 +218,50 @@ pub(super) fn read_events(
         events.push(event);
     }
     Ok(events)
+}
+
+/// Inserts a run with its partitions and tags (no event).
+pub(super) fn insert_run(conn: &Connection, run: &RunRecord) -> rusqlite::Result<()> {
+    let id = run.id.as_str();
+    conn.execute(
+        "INSERT INTO runs (id, selection, status, trigger, started_us, ended_us, planned,
+            trigger_detail, parent_run_id, only_stale, partition_scope, owner, heartbeat_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            id,
+            run.target,
+            run.status.as_str(),
+            run.trigger.kind(),
+            micros(run.started),
+            run.ended.map(micros),
+            run.planned,
+            run.trigger.detail(),
+            run.parent.as_ref().map(RunId::as_str),
+            run.only_stale,
+            run.partitions.kind(),
+            run.owner,
+            run.heartbeat.map(micros),
+        ],
+    )?;
+    let mut key =
+        conn.prepare_cached("INSERT INTO run_partitions (run_id, idx, key) VALUES (?1, ?2, ?3)")?;
+    for (i, k) in run.partitions.keys().iter().enumerate() {
+        key.execute(params![id, i as i64, k])?;
+    }
+    let mut tag =
+        conn.prepare_cached("INSERT INTO run_tags (run_id, key, value) VALUES (?1, ?2, ?3)")?;
+    for (k, v) in &run.tags {
+        tag.execute(params![id, k, v])?;
+    }
+    Ok(())
+}
+
+/// A run's stored status, if the run exists.
+pub(super) fn run_status(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT status FROM runs WHERE id = ?1",
+        params![run_id],
+        |r| r.get(0),
+    )
+    .optional()
 }
