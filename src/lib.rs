@@ -97,12 +97,13 @@ pub use orch_runtime::{
     App, AssetFailure, AssetOutcome, AssetStatus, BACKFILL_TAG, Backfill, BackfillError,
     BackfillPlan, BackfillReport, BackfillStep, CONFIG_FILE, CancellationToken, CaptureLayer,
     Config, ConfigError, EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, EventSink,
-    Instance, InstanceBuilder, InstanceError, Materialize, MaterializeError, PartitionOutcome,
-    PartitionScope, PartitionStatus, PlanError, PlannedAsset, PlannedLoad, Reexecution, RunEvent,
-    RunHandle, RunPlan, RunRequest, RunResult, RunTarget, Source, StaleInputs, StaleReason,
-    Staleness, Trigger, default_jobs, definitions, main, run_cli, stale_assets, staleness,
+    Instance, InstanceBuilder, InstanceError, LaunchMode, Materialize, MaterializeError,
+    PartitionOutcome, PartitionScope, PartitionStatus, PlanError, PlannedAsset, PlannedLoad,
+    Reexecution, RunEvent, RunHandle, RunPlan, RunRequest, RunResult, RunTarget, Source,
+    StaleInputs, StaleReason, Staleness, Trigger, default_jobs, definitions, main, run_cli,
+    stale_assets, staleness,
 };
-pub use orch_runtime::{automation, io, storage};
+pub use orch_runtime::{automation, daemon, io, storage};
 /// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's
 /// frames the same types as orch's.
 #[cfg(feature = "polars")]

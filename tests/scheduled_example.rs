@@ -253,7 +253,7 @@ fn daemon_once_runs_what_is_due_as_of_each_instant_and_never_twice() {
         "{text}"
     );
     assert!(
-        text.contains("quarter_hourly: tick 2026-03-28T12:00:00+00:00: run "),
+        text.contains("quarter_hourly: tick 2026-03-28T12:00:00+00:00: queued run "),
         "{text}"
     );
     assert!(
@@ -264,14 +264,19 @@ fn daemon_once_runs_what_is_due_as_of_each_instant_and_never_twice() {
     // Two days later: of the two nightly ticks missed (03:00 on the 29th, the spring gap's,
     // and 02:00 on the 30th), the latest runs.
     let text = daemon("2026-03-30T12:00:00Z");
+    let queued = "nightly: tick 2026-03-30T02:00:00+02:00: queued run ";
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(queued))
+        .unwrap_or_else(|| panic!("{text}"));
     assert!(
-        text.contains("nightly: tick 2026-03-30T02:00:00+02:00: run "),
+        line.ends_with(" (1 earlier missed tick(s) not run)"),
         "{text}"
     );
-    assert!(
-        text.contains("succeeded (1 earlier missed tick(s) not run)"),
-        "{text}"
-    );
+    // The run the tick queued started and succeeded (in a child process).
+    let id = &line[queued.len()..queued.len() + 8];
+    assert!(text.contains(&format!("run {id} started")), "{text}");
+    assert!(text.contains(&format!("run {id} succeeded")), "{text}");
     // The same instant again: nothing is due.
     let text = daemon("2026-03-30T12:00:00Z");
     assert!(
@@ -294,11 +299,14 @@ fn daemon_once_runs_what_is_due_as_of_each_instant_and_never_twice() {
 
     example_in(home.path(), "scheduled", &["automation", "pause"]);
     assert!(daemon("2026-03-31T12:00:00Z").contains("automation is paused"));
-    let out = example_in(home.path(), "scheduled", &["daemon"]);
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["daemon", "--at", "2026-03-31T12:00:00Z"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("use `daemon --once`")
-            || stderr(&out).contains("run `daemon --once`"),
+        stderr(&out).contains("`--at` needs `--once`"),
         "{}",
         stderr(&out)
     );
@@ -310,9 +318,7 @@ fn scheduled_binary(home: &std::path::Path) -> std::path::PathBuf {
     // Builds it if needed.
     let out = example_in(home, "scheduled", &["jobs"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let deps = std::env::current_exe().unwrap();
-    let debug = deps.parent().unwrap().parent().unwrap();
-    debug.join("examples").join("scheduled")
+    common::example_binary("scheduled")
 }
 
 /// `kill -9` of `daemon --once` at arbitrary points while it runs a tick, 20 times: the next

@@ -189,12 +189,12 @@ schedule!(
     skip_if_running = true
 );
 
-/// A tick whose process died after storing the tick, or after launching its run, is resumed
-/// by the next call: the run is launched exactly once either way.
+/// A tick whose process died after storing the tick is finished by the next evaluation: its
+/// run is queued once, with the tick and the cursor, and starting a queued run is once too.
 #[test]
-fn a_tick_runs_once_and_is_resumed_after_its_process_died() {
-    use orch::automation::{TICK_TAG, TickOutcome, automation, run_tick};
-    use orch::storage::{RunFilter, RunRecord, TickStatus};
+fn a_tick_queues_its_run_once_and_the_run_starts_once() {
+    use orch::automation::{TICK_TAG, TickOutcome, automation, request_tick};
+    use orch::storage::{RunFilter, RunRecord, RunStatus, StorageError, TickStatus};
     let automation = automation().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let instance = Instance::open(dir.path()).unwrap();
@@ -206,45 +206,55 @@ fn a_tick_runs_once_and_is_resumed_after_its_process_died() {
             .unwrap()
     };
 
-    // Died after storing the tick, before launching: the next call launches it, once.
+    // Died after storing the tick, before committing it: the next evaluation queues its run,
+    // once, and moves the cursor in the same transaction.
     let first: jiff::Timestamp = "2026-03-28T01:30:00Z".parse().unwrap();
     store.begin_tick("nightly", first.into()).unwrap();
-    let outcome = run_tick(&instance, automation, nightly, first).unwrap();
-    assert!(
-        matches!(outcome, TickOutcome::Ran { result: Ok(_), .. }),
-        "{outcome:?}"
+    let outcome = request_tick(
+        &instance,
+        automation,
+        nightly,
+        first,
+        Some(("schedule:nightly", Some("c1"))),
+    )
+    .unwrap();
+    let TickOutcome::Requested(ids) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(ids.len(), 1);
+    assert_eq!(
+        store.cursor("schedule:nightly").unwrap().as_deref(),
+        Some("c1")
     );
-    assert_eq!(tick_runs(first).len(), 1);
-    let again = run_tick(&instance, automation, nightly, first).unwrap();
+    let queued = tick_runs(first);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].status, RunStatus::Queued);
+    assert_eq!(queued[0].trigger.to_string(), "schedule nightly");
+    let again = request_tick(&instance, automation, nightly, first, None).unwrap();
     assert!(matches!(again, TickOutcome::AlreadyDone(_)), "{again:?}");
     assert_eq!(tick_runs(first).len(), 1);
 
-    // Died after launching (the run is in the store with the tick's tag): recorded, not
-    // launched again.
-    let second: jiff::Timestamp = "2026-03-29T00:30:00Z".parse().unwrap();
-    store.begin_tick("nightly", second.into()).unwrap();
-    let request = automation
-        .schedule_request(nightly)
-        .unwrap()
-        .tag(TICK_TAG, format!("nightly@{second}"));
-    let orphan = RunRecord::new(orch::RunId::new(), &request, 2);
-    store.begin_run(&orphan, &[]).unwrap();
-    let outcome = run_tick(&instance, automation, nightly, second).unwrap();
-    let TickOutcome::Resumed(tick) = outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(tick.status, TickStatus::Success);
-    assert_eq!(tick.run_ids, std::slice::from_ref(&orphan.id));
-    assert_eq!(tick_runs(second).len(), 1);
-    assert_eq!(store.ticks("nightly", 10).unwrap().len(), 2);
+    // The queued run starts once: a second launcher is refused.
+    let run = instance.launch_queued(ids[0].as_str()).unwrap();
+    let refused = instance.launch_queued(ids[0].as_str()).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            orch::MaterializeError::Storage(StorageError::NotQueued { .. })
+        ),
+        "{refused}"
+    );
+    assert!(run.wait().unwrap().success());
+    assert_eq!(tick_runs(first)[0].status, RunStatus::Succeeded);
 
-    // skip_if_running: a run of the schedule still going skips the tick, with the reason.
+    // skip_if_running: a run of the schedule still going (or queued) skips the tick, with
+    // the reason.
     let (careful, _) = automation.schedule("careful").unwrap();
     let going = automation.schedule_request(careful).unwrap();
     store
         .begin_run(&RunRecord::new(orch::RunId::new(), &going, 1), &[])
         .unwrap();
-    let outcome = run_tick(&instance, automation, careful, first).unwrap();
+    let outcome = request_tick(&instance, automation, careful, first, None).unwrap();
     let TickOutcome::Skipped(reason) = outcome else {
         panic!("{outcome:?}")
     };

@@ -5,6 +5,7 @@ mod app;
 pub mod automation;
 mod capture;
 mod cli;
+pub mod daemon;
 mod events;
 mod executor;
 mod instance;
@@ -24,7 +25,7 @@ pub use capture::CaptureLayer;
 pub use cli::{EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, main, run_cli};
 pub use events::{EventSink, RunEvent};
 pub use instance::{
-    CONFIG_FILE, Config, ConfigError, Instance, InstanceBuilder, InstanceError, Source,
+    CONFIG_FILE, Config, ConfigError, Instance, InstanceBuilder, InstanceError, LaunchMode, Source,
 };
 pub use materialize::{Materialize, MaterializeError, default_jobs, definitions};
 pub use plan::PlanError;

@@ -4,8 +4,10 @@
 
 use std::process::{Command, Output};
 
-/// Runs `cargo run --example NAME -- ARGS` (a no-op build when `cargo test` already built it)
-/// with a fresh run store.
+/// Runs example NAME with ARGS and a fresh run store: the binary `cargo test` built beside
+/// this test (`cargo test` builds every example before it runs a test), or, when it is not
+/// there, `cargo run --example`. (Run `cargo test --no-run` before `cargo test --test X`: a
+/// test filter alone does not rebuild the examples.)
 pub fn example(name: &str, args: &[&str]) -> Output {
     let home = tempfile::tempdir().unwrap();
     example_in(home.path(), name, args)
@@ -23,8 +25,16 @@ pub fn example_with(
     args: &[&str],
     envs: &[(&str, &str)],
 ) -> Output {
-    let output = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", name, "--"])
+    let built = example_binary(name);
+    let mut command = match built.exists() {
+        true => Command::new(&built),
+        false => {
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.args(["run", "--quiet", "--example", name, "--"]);
+            cargo
+        }
+    };
+    let output = command
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("RUST_LOG")
@@ -46,4 +56,14 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Where `cargo test` puts example NAME: `target/<profile>/examples/NAME`, beside this test's
+/// `deps` directory.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile = exe.parent().unwrap().parent().unwrap();
+    profile
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }

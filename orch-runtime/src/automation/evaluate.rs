@@ -1,12 +1,13 @@
-//! One evaluation of every schedule as of an instant: what `daemon --once --at T` does, and
-//! what the long-running daemon will do on each wake-up. Each running schedule runs the
-//! latest tick due since its last evaluation (missed ones are not caught up, as Dagster does
-//! for unpartitioned schedules); ticks run at most once ([`run_tick`]).
+//! One evaluation of every schedule as of an instant: what the daemon does on each wake-up
+//! (and `daemon --once --at T` once). Each running schedule requests the latest tick due
+//! since its last evaluation (missed ones are not caught up, as Dagster does for
+//! unpartitioned schedules); a tick is evaluated at most once ([`request_tick`]), and its runs
+//! are queued, not started: the daemon's queue starts them.
 
 use jiff::{Timestamp, Zoned};
 use orch_core::DefaultStatus;
 
-use super::{Automation, TickError, TickOutcome, run_tick};
+use super::{Automation, TickError, TickOutcome, request_tick};
 use crate::instance::Instance;
 use crate::storage::InstigatorStatus;
 
@@ -28,7 +29,8 @@ pub enum Evaluated {
         /// Its next tick.
         next: Option<Zoned>,
     },
-    /// A tick was due: the latest one ran (at most once), earlier missed ones did not.
+    /// A tick was due: the latest one was evaluated (at most once), earlier missed ones were
+    /// not.
     Ticked {
         /// The tick.
         tick: Zoned,
@@ -53,7 +55,7 @@ fn cursor_key(name: &str) -> String {
     format!("schedule:{name}")
 }
 
-/// Evaluates every schedule as of `at`, in name order. Blocking (ticks wait for their runs).
+/// Evaluates every schedule as of `at`, in name order, queuing the runs of due ticks.
 pub fn evaluate_schedules(
     instance: &Instance,
     automation: &Automation,
@@ -93,18 +95,35 @@ pub fn evaluate_schedules(
                         None => Evaluated::NothingDue {
                             next: cron.next_after(at),
                         },
-                        Some(tick) => Evaluated::Ticked {
-                            tick: tick.clone(),
-                            missed: due.len() - 1,
-                            outcome: run_tick(instance, automation, schedule, tick.timestamp())?,
-                        },
+                        Some(tick) => {
+                            let cursor = at.to_string();
+                            Evaluated::Ticked {
+                                tick: tick.clone(),
+                                missed: due.len() - 1,
+                                outcome: request_tick(
+                                    instance,
+                                    automation,
+                                    schedule,
+                                    tick.timestamp(),
+                                    Some((&key, Some(&cursor))),
+                                )?,
+                            }
+                        }
                     }
                 }
             }
         };
-        if !paused && running {
-            // After the tick: a process that dies before this line evaluates the same tick
-            // again, which its stored record turns into "already ran".
+        let committed = matches!(
+            evaluated,
+            Evaluated::Ticked {
+                outcome: TickOutcome::Requested(_) | TickOutcome::Skipped(_),
+                ..
+            }
+        );
+        if !paused && running && !committed {
+            // A tick moved the cursor in its own transaction; otherwise it moves here. A
+            // process that dies before this line evaluates the same instants again, which
+            // the stored ticks turn into "already done".
             store.set_cursor(&key, Some(&at.to_string()))?;
         }
         done.push(ScheduleEvaluation {

@@ -1,6 +1,7 @@
 //! Automation as the runtime sees it: the registered asset jobs and schedules, checked against
-//! the asset graph once per process ([`automation`]), and the run requests they make. The
-//! daemon (next) evaluates schedules from here; the CLI lists them.
+//! the asset graph once per process ([`automation`]), the run requests they make, and their
+//! evaluation ([`evaluate_schedules`]), which queues runs. The daemon
+//! ([`Daemon`](crate::Daemon)) evaluates and starts the queued runs; the CLI lists them.
 
 mod evaluate;
 mod tick;
@@ -16,7 +17,7 @@ use orch_core::{
 use crate::run::RunRequest;
 
 pub use evaluate::{Evaluated, ScheduleEvaluation, evaluate_schedules};
-pub use tick::{TICK_TAG, TickError, TickOutcome, run_tick};
+pub use tick::{TICK_TAG, TickError, TickOutcome, request_tick};
 
 /// The tag every run of an asset job carries, with the job's name (Dagster's
 /// `dagster/job_name`): `runs --tag orch/job=NAME` lists a job's runs.

@@ -1,15 +1,18 @@
-//! One schedule tick, run at most once: the tick is stored (one row per schedule and
-//! instant) before its run is launched, and its run carries the tag `orch/tick=NAME@INSTANT`,
-//! so a tick whose process died is resumed without launching its run twice.
+//! One schedule tick, evaluated at most once. The tick is stored first (one row per schedule
+//! and instant); then its runs are recorded as queued, the tick ended and the schedule's
+//! cursor moved, in one transaction. A process killed before that transaction leaves a tick
+//! the next evaluation finishes; after it, the queue holds the runs, and starting a queued run
+//! is itself exactly once. So a tick never launches its runs twice, and never loses them.
 
 use jiff::Timestamp;
 use orch_core::{RunId, ScheduleDef};
 
 use super::{Automation, SCHEDULE_TAG};
 use crate::instance::Instance;
-use crate::materialize::MaterializeError;
-use crate::result::RunResult;
-use crate::storage::{RunFilter, RunStatus, StorageError, TickRecord, TickStatus};
+use crate::run::Trigger;
+use crate::storage::{
+    RunFilter, RunRecord, RunStatus, StorageError, TickCommit, TickRecord, TickStatus,
+};
 
 /// The tag a tick's run carries: `NAME@INSTANT` (the scheduled instant in UTC, RFC 3339).
 pub const TICK_TAG: &str = "orch/tick";
@@ -18,17 +21,11 @@ pub const TICK_TAG: &str = "orch/tick";
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum TickOutcome {
-    /// This call launched the tick's run and waited for it.
-    Ran {
-        /// The run.
-        run_id: RunId,
-        /// How it ended, or why it could not start.
-        result: Result<RunResult, MaterializeError>,
-    },
-    /// The tick had already run (or been skipped): nothing was launched.
+    /// Its runs were queued (with the tick and the cursor, atomically); the daemon's queue
+    /// (or the caller) starts them.
+    Requested(Vec<RunId>),
+    /// The tick had already been evaluated (by this process or another): nothing was queued.
     AlreadyDone(TickRecord),
-    /// A tick begun by a process that died had launched its run: recorded, nothing launched.
-    Resumed(TickRecord),
     /// Skipped on purpose (the reason; recorded).
     Skipped(String),
 }
@@ -45,35 +42,37 @@ pub enum TickError {
     Target(String),
 }
 
-fn system_time(t: Timestamp) -> std::time::SystemTime {
-    std::time::SystemTime::from(t)
-}
-
-/// Runs the tick of `schedule` scheduled at `scheduled`, at most once per (schedule,
-/// instant) across processes and restarts, and waits for its run. Blocking: call it from
-/// synchronous code.
-pub fn run_tick(
+/// Evaluates the tick of `schedule` scheduled at `scheduled`, at most once per (schedule,
+/// instant) across processes and restarts: queues its run, or records why it skipped, and
+/// stores `cursor` (`(name, value)`) in the same transaction.
+pub fn request_tick(
     instance: &Instance,
     automation: &Automation,
     schedule: &ScheduleDef,
     scheduled: Timestamp,
+    cursor: Option<(&str, Option<&str>)>,
 ) -> Result<TickOutcome, TickError> {
     let store = instance.storage();
     let name = schedule.name();
-    let at = system_time(scheduled);
+    let at = std::time::SystemTime::from(scheduled);
     let (tick, _created) = store.begin_tick(name, at)?;
     if tick.status != TickStatus::Started {
         return Ok(TickOutcome::AlreadyDone(tick));
     }
-    // Begun before (its process died, or it is being resumed): its run may exist already.
-    let key = format!("{name}@{scheduled}");
-    let launched = store.runs(&RunFilter::default().tag(TICK_TAG, key.as_str()))?;
-    if !launched.is_empty() {
-        let ids: Vec<RunId> = launched.iter().map(|r| r.id.clone()).collect();
-        store.end_tick(name, at, TickStatus::Success, &ids, None)?;
+    let commit = |status, reason: Option<&str>, runs: &[RunRecord]| {
+        store.commit_tick(&TickCommit {
+            instigator: name,
+            scheduled: at,
+            status,
+            reason,
+            runs,
+            cursor,
+        })
+    };
+    let already = || -> Result<TickOutcome, TickError> {
         let (tick, _) = store.begin_tick(name, at)?;
-        return Ok(TickOutcome::Resumed(tick));
-    }
+        Ok(TickOutcome::AlreadyDone(tick))
+    };
     if schedule.skip_if_running() {
         let going = RunFilter::default()
             .tag(SCHEDULE_TAG, name)
@@ -82,31 +81,26 @@ pub fn run_tick(
             .status(RunStatus::Running);
         if let Some(run) = store.runs(&going)?.first() {
             let reason = format!(
-                "skip_if_running: run {} of this schedule is still going",
-                run.id.short()
+                "skip_if_running: run {} of this schedule is still {}",
+                run.id.short(),
+                run.status.as_str()
             );
-            store.end_tick(name, at, TickStatus::Skipped, &[], Some(&reason))?;
+            if !commit(TickStatus::Skipped, Some(&reason), &[])? {
+                return already();
+            }
             return Ok(TickOutcome::Skipped(reason));
         }
     }
     let request = automation
         .schedule_request(schedule)
         .ok_or_else(|| TickError::Target(name.to_owned()))?
-        .tag(TICK_TAG, key);
-    let run = instance.submit(request);
-    let run_id = run.run_id().clone();
-    let result = run.wait();
-    // Recorded once the run is over (it is in the store from its start, tagged with the tick,
-    // so a process that dies before this line leaves a tick the next call resumes).
-    match &result {
-        Err(e) => store.end_tick(name, at, TickStatus::Failure, &[], Some(&e.to_string()))?,
-        Ok(_) => store.end_tick(
-            name,
-            at,
-            TickStatus::Success,
-            std::slice::from_ref(&run_id),
-            None,
-        )?,
+        .tag(TICK_TAG, format!("{name}@{scheduled}"))
+        .with_trigger(Trigger::Schedule {
+            name: name.to_owned(),
+        });
+    let run = RunRecord::queued(RunId::new(), &request);
+    if !commit(TickStatus::Success, None, std::slice::from_ref(&run))? {
+        return already();
     }
-    Ok(TickOutcome::Ran { run_id, result })
+    Ok(TickOutcome::Requested(vec![run.id]))
 }

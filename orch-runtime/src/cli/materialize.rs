@@ -15,6 +15,7 @@ use super::{
 };
 use crate::instance::Instance;
 use crate::materialize::{Materialize, MaterializeError, default_jobs, definitions};
+use crate::result::RunResult;
 use crate::run::{Backfill, Reexecution, RunRequest};
 use crate::staleness::StaleInputs;
 use crate::storage::{RunStatus, Storage};
@@ -274,16 +275,20 @@ fn materialize_stale_partitions(
 /// Ctrl-C cancels the run gracefully; a second aborts the process, recording the run as
 /// canceled first.
 fn finish_run(builder: Materialize<'_>, instance: Option<&Instance>) -> u8 {
+    report(run_with_progress(builder, instance, RunId::new()))
+}
+
+/// Runs `run_id` with the progress display on stderr; the first Ctrl-C cancels it, the
+/// second records it as canceled and exits.
+pub(super) fn run_with_progress(
+    builder: Materialize<'_>,
+    instance: Option<&Instance>,
+    run_id: RunId,
+) -> Result<RunResult, MaterializeError> {
     let mut sink = progress::Progress::new(std::io::stderr().is_terminal());
-    let run_id = RunId::new();
     let token = CancellationToken::new();
-    let runtime = match crate::materialize::runtime(builder.effective_jobs()) {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            return EXIT_ASSET_FAILED;
-        }
-    };
+    let runtime =
+        crate::materialize::runtime(builder.effective_jobs()).map_err(MaterializeError::Runtime)?;
     let store = instance
         .filter(|i| !i.is_ephemeral())
         .map(|i| Arc::clone(i.storage()));
@@ -295,6 +300,11 @@ fn finish_run(builder: Materialize<'_>, instance: Option<&Instance>) -> u8 {
         result
     });
     sink.finish();
+    result
+}
+
+/// Prints a run's summary (or why it did not start); returns the exit code.
+pub(super) fn report(result: Result<RunResult, MaterializeError>) -> u8 {
     match result {
         Ok(result) if result.outcomes().is_empty() => {
             println!("everything is up to date: nothing to materialize");

@@ -3,6 +3,7 @@
 //! Exit codes: 0 when every asset succeeded, 1 when an asset failed, 2 for a usage or
 //! definition error (a bad selection, duplicate keys, ...).
 
+mod daemon;
 mod history;
 mod lineage;
 mod materialize;
@@ -81,16 +82,24 @@ enum Command {
         #[command(subcommand)]
         command: schedules::ScheduleCommand,
     },
-    /// Evaluate the schedules: with `--once`, everything due as of `--at` (default now) runs
-    /// and is waited for, then it exits (1 if a run failed). For system cron, CI and tests:
-    /// successive calls behave as one long-running daemon.
+    /// Run the schedules and the run queue until Ctrl-C: ticks queue their runs, the queue
+    /// starts them within `[queue]`'s limits (each in a child process by default). One daemon
+    /// per store: a second one says which holds it and exits 2. With `--once`, evaluates
+    /// everything due as of `--at` (default now), runs what is queued, waits, and exits (1
+    /// if a run failed): for system cron, CI and tests; successive calls behave as one daemon.
     Daemon {
-        /// Evaluate once and exit.
+        /// Evaluate once, run what is queued, and exit.
         #[arg(long)]
         once: bool,
-        /// Evaluate as of this instant (RFC 3339; default now).
+        /// With `--once`: evaluate as of this instant (RFC 3339; default now).
         #[arg(long)]
         at: Option<String>,
+    },
+    /// Start a queued run in this process (what the daemon runs in each child process).
+    #[command(name = "__run-queued", hide = true)]
+    RunQueued {
+        /// The queued run's id.
+        run_id: String,
     },
     /// All automation at once: `pause`, `resume` (persisted in the run store).
     Automation {
@@ -324,7 +333,8 @@ where
         Some(Command::Schedules) => schedules::print_schedules(&env),
         Some(Command::Schedule { command }) => schedules::schedule(&env, command),
         Some(Command::Automation { command }) => schedules::automation_command(&env, command),
-        Some(Command::Daemon { once, at }) => schedules::daemon(&env, once, at),
+        Some(Command::Daemon { once, at }) => daemon::daemon(&env, once, at),
+        Some(Command::RunQueued { run_id }) => daemon::run_queued(&env, &run_id),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
             let (states, inputs) = match env.existing().and_then(|found| match found {
                 Some(i) => {

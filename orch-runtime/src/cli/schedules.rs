@@ -72,7 +72,7 @@ pub(super) enum AutomationCommand {
 }
 
 /// The checked jobs and schedules, or the startup errors (asset definitions first).
-fn checked() -> Result<&'static Automation, String> {
+pub(super) fn checked() -> Result<&'static Automation, String> {
     if let Err(errors) = definitions() {
         return Err(errors.to_string());
     }
@@ -281,7 +281,9 @@ fn schedule_command(env: &Env<'_>, command: ScheduleCommand) -> Result<u8, Strin
     }
 }
 
-/// `schedule tick`: runs the tick `tick` of `schedule` (at most once) and reports it.
+/// `schedule tick`: evaluates the tick `tick` of `schedule` (at most once), starts the runs
+/// it queued in this process (past the queue's limits: someone asked for it now), and reports
+/// them.
 fn tick_now(
     env: &Env<'_>,
     automation: &Automation,
@@ -298,26 +300,36 @@ fn tick_now(
         let ids: Vec<&str> = ids.iter().map(orch_core::RunId::short).collect();
         ids.join(", ")
     };
-    match crate::automation::run_tick(&instance, automation, schedule, tick.timestamp()) {
-        Ok(TickOutcome::Ran { run_id, result }) => match result {
-            Ok(result) => {
-                super::table::print_summary(&result);
-                let ok = result.success() && result.storage_error().is_none();
+    let outcome =
+        crate::automation::request_tick(&instance, automation, schedule, tick.timestamp(), None);
+    match outcome {
+        Ok(TickOutcome::Requested(ids)) => {
+            let mut code = EXIT_OK;
+            for id in ids {
+                let result = instance
+                    .launch_queued(id.as_str())
+                    .and_then(crate::run::RunHandle::wait);
+                let ok = match &result {
+                    Ok(r) => {
+                        super::table::print_summary(r);
+                        r.success() && r.storage_error().is_none()
+                    }
+                    Err(e) => {
+                        eprintln!("error: run {} could not start: {e}", id.short());
+                        false
+                    }
+                };
                 println!(
                     "tick {when} of `{name}`: run {} {}",
-                    run_id.short(),
+                    id.short(),
                     if ok { "succeeded" } else { "failed" }
                 );
-                if ok {
-                    EXIT_OK
-                } else {
-                    super::EXIT_ASSET_FAILED
+                if !ok {
+                    code = super::EXIT_ASSET_FAILED;
                 }
             }
-            Err(e) => fail_usage(&format!(
-                "tick {when} of `{name}`: its run could not start: {e}"
-            )),
-        },
+            code
+        }
         Ok(TickOutcome::AlreadyDone(record)) => {
             println!(
                 "tick {when} of `{name}` already ran ({}{}); nothing launched",
@@ -327,13 +339,6 @@ fn tick_now(
                     (true, Some(reason)) => format!(": {reason}"),
                     (true, None) => String::new(),
                 }
-            );
-            EXIT_OK
-        }
-        Ok(TickOutcome::Resumed(record)) => {
-            println!(
-                "tick {when} of `{name}` had launched run {} before its process stopped; recorded, nothing launched",
-                runs(&record.run_ids)
             );
             EXIT_OK
         }
@@ -389,89 +394,6 @@ fn print_history(env: &Env<'_>, name: &str, cron: &orch_core::CronSchedule, limi
     EXIT_OK
 }
 
-/// `daemon --once [--at T]`: evaluates every schedule as of `at` once, runs what is due and
-/// waits for it; exit code 1 if a run it launched failed.
-pub(super) fn daemon(env: &Env<'_>, once: bool, at: Option<String>) -> u8 {
-    use crate::automation::Evaluated;
-    if !once {
-        return fail_usage(
-            &"the long-running daemon is not built yet: run `daemon --once` from system cron (every minute, say); successive calls behave as one daemon, and a tick never runs twice",
-        );
-    }
-    let automation = match checked() {
-        Ok(a) => a,
-        Err(e) => return fail_usage(&e),
-    };
-    let at = match instant_or_now(at.as_deref()) {
-        Ok(t) => t,
-        Err(e) => return fail_usage(&e),
-    };
-    let instance = match env.open() {
-        Ok(instance) => instance,
-        Err(e) => return fail_usage(&e),
-    };
-    let evaluations = match crate::automation::evaluate_schedules(&instance, automation, at) {
-        Ok(evaluations) => evaluations,
-        Err(e) => return fail_usage(&e),
-    };
-    let show = |t: &jiff::Zoned| t.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
-    let next = |t: &Option<jiff::Zoned>| t.as_ref().map_or("none".to_owned(), show);
-    let mut failed = false;
-    for e in &evaluations {
-        let name = e.schedule;
-        match &e.evaluated {
-            Evaluated::Paused => {
-                println!("automation is paused: nothing evaluated (`automation resume`)");
-                break;
-            }
-            Evaluated::Stopped => println!("{name}: stopped"),
-            Evaluated::Started { next: n } => {
-                println!("{name}: running from now on; next tick {}", next(n));
-            }
-            Evaluated::NothingDue { next: n } => {
-                println!("{name}: nothing due; next tick {}", next(n));
-            }
-            Evaluated::Ticked {
-                tick,
-                missed,
-                outcome,
-            } => {
-                let missed = match missed {
-                    0 => String::new(),
-                    n => format!(" ({n} earlier missed tick(s) not run)"),
-                };
-                let what = match outcome {
-                    TickOutcome::Ran { run_id, result } => {
-                        let ok = result
-                            .as_ref()
-                            .is_ok_and(|r| r.success() && r.storage_error().is_none());
-                        failed |= !ok;
-                        match result {
-                            Ok(_) => format!(
-                                "run {} {}",
-                                run_id.short(),
-                                if ok { "succeeded" } else { "failed" }
-                            ),
-                            Err(err) => format!("its run could not start: {err}"),
-                        }
-                    }
-                    TickOutcome::AlreadyDone(record) => {
-                        format!("already ran ({})", record.status.as_str())
-                    }
-                    TickOutcome::Resumed(_) => "resumed: its run had been launched".to_owned(),
-                    TickOutcome::Skipped(reason) => format!("skipped: {reason}"),
-                };
-                println!("{name}: tick {}: {what}{missed}", show(tick));
-            }
-        }
-    }
-    if failed {
-        super::EXIT_ASSET_FAILED
-    } else {
-        EXIT_OK
-    }
-}
-
 /// Stores schedule `name`'s status.
 fn set_status(env: &Env<'_>, name: &str, status: InstigatorStatus) -> u8 {
     let result = env.open().and_then(|instance| {
@@ -514,7 +436,7 @@ pub(super) fn automation_command(env: &Env<'_>, command: AutomationCommand) -> u
 }
 
 /// `text` as an RFC 3339 instant, or now.
-fn instant_or_now(text: Option<&str>) -> Result<Timestamp, String> {
+pub(super) fn instant_or_now(text: Option<&str>) -> Result<Timestamp, String> {
     text.map_or_else(|| Ok(Timestamp::now()), parse_instant)
 }
 

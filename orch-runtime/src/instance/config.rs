@@ -17,6 +17,15 @@
 //!
 //! [io]
 //! parquet_compression = "lz4"    # lz4, zstd, zstd:LEVEL, snappy, none       (ORCH_PARQUET_COMPRESSION)
+//!
+//! [daemon]
+//! launcher = "child_process"     # each run in a child process, or "in_process"
+//! lease = "30s"                  # a dead daemon is replaced at most this long after
+//!
+//! [queue]                        # runs the daemon starts: queued until these allow
+//! max_concurrent_runs = 10
+//! tag_limits = [{ key = "db", value = "warehouse", limit = 1 },
+//!               { key = "team", per_value = true, limit = 2 }]
 //! ```
 
 use std::collections::BTreeMap;
@@ -24,6 +33,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::daemon::{QueueLimits, TagLimit};
 use crate::io::ParquetCompression;
 use crate::storage::Retention;
 
@@ -97,7 +107,22 @@ pub struct Config {
     retention: Retention,
     jobs: usize,
     parquet_compression: ParquetCompression,
+    launch_mode: LaunchMode,
+    daemon_lease: Duration,
+    queue: QueueLimits,
     sources: BTreeMap<&'static str, Source>,
+}
+
+/// How the command line's daemon starts queued runs (`[daemon] launcher`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LaunchMode {
+    /// Each run in a child process of the same binary (the default): a run that crashes,
+    /// aborts or runs out of memory does not take the daemon down.
+    #[default]
+    ChildProcess,
+    /// In the daemon's process.
+    InProcess,
 }
 
 impl Default for Config {
@@ -109,6 +134,9 @@ impl Default for Config {
             retention: Retention::default(),
             jobs: crate::default_jobs(),
             parquet_compression: ParquetCompression::default(),
+            launch_mode: LaunchMode::default(),
+            daemon_lease: Duration::from_secs(30),
+            queue: QueueLimits::default(),
             sources: BTreeMap::new(),
         }
     }
@@ -125,6 +153,24 @@ struct FileConfig {
     run: FileRun,
     #[serde(default)]
     io: FileIo,
+    #[serde(default)]
+    daemon: FileDaemon,
+    #[serde(default)]
+    queue: FileQueue,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileDaemon {
+    launcher: Option<String>,
+    lease: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileQueue {
+    max_concurrent_runs: Option<usize>,
+    tag_limits: Option<Vec<TagLimit>>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -204,6 +250,50 @@ impl Config {
             }
             self.jobs = jobs;
             self.sources.insert("run.jobs", from());
+        }
+        if let Some(text) = &file.daemon.launcher {
+            self.launch_mode = match text.as_str() {
+                "child_process" => LaunchMode::ChildProcess,
+                "in_process" => LaunchMode::InProcess,
+                _ => {
+                    return Err(bad(
+                        "daemon.launcher",
+                        text,
+                        "\"child_process\" or \"in_process\"".to_owned(),
+                    ));
+                }
+            };
+            self.sources.insert("daemon.launcher", from());
+        }
+        if let Some(text) = &file.daemon.lease {
+            let lease = parse_age(text).map_err(|why| bad("daemon.lease", text, why))?;
+            if lease < Duration::from_millis(100) {
+                return Err(bad("daemon.lease", text, "at least 100ms".to_owned()));
+            }
+            self.daemon_lease = lease;
+            self.sources.insert("daemon.lease", from());
+        }
+        if let Some(max) = file.queue.max_concurrent_runs {
+            if max == 0 {
+                return Err(bad(
+                    "queue.max_concurrent_runs",
+                    "0",
+                    "at least 1".to_owned(),
+                ));
+            }
+            self.queue.max_concurrent_runs = max;
+            self.sources.insert("queue.max_concurrent_runs", from());
+        }
+        if let Some(limits) = file.queue.tag_limits {
+            if let Some(both) = limits.iter().find(|l| l.per_value && l.value.is_some()) {
+                return Err(bad(
+                    "queue.tag_limits",
+                    &both.key,
+                    "`per_value` and `value` exclude each other: one limit per value, or one for a value".to_owned(),
+                ));
+            }
+            self.queue.tag_limits = limits;
+            self.sources.insert("queue.tag_limits", from());
         }
         if let Some(text) = &file.io.parquet_compression {
             self.parquet_compression =
@@ -314,6 +404,35 @@ impl Config {
             .insert("io.parquet_compression", Source::Builder);
     }
 
+    /// How the command line's daemon starts runs.
+    pub fn launch_mode(&self) -> LaunchMode {
+        self.launch_mode
+    }
+
+    /// Sets how the command line's daemon starts runs.
+    pub fn set_launch_mode(&mut self, mode: LaunchMode) {
+        self.launch_mode = mode;
+        self.sources.insert("daemon.launcher", Source::Builder);
+    }
+
+    /// How long the daemon's lease lasts without a heartbeat.
+    pub fn daemon_lease(&self) -> Duration {
+        self.daemon_lease
+    }
+
+    /// The run queue's limits.
+    pub fn queue_limits(&self) -> &QueueLimits {
+        &self.queue
+    }
+
+    /// Sets the run queue's limits.
+    pub fn set_queue_limits(&mut self, limits: QueueLimits) {
+        self.queue = limits;
+        self.sources
+            .insert("queue.max_concurrent_runs", Source::Builder);
+        self.sources.insert("queue.tag_limits", Source::Builder);
+    }
+
     /// Every value, as written in the file, with where it came from: what `orch config`
     /// prints.
     pub fn entries(&self) -> Vec<(&'static str, String, Source)> {
@@ -335,6 +454,42 @@ impl Config {
                 "io.parquet_compression",
                 format_compression(self.parquet_compression),
                 source("io.parquet_compression"),
+            ),
+            (
+                "daemon.launcher",
+                match self.launch_mode {
+                    LaunchMode::ChildProcess => "child_process",
+                    LaunchMode::InProcess => "in_process",
+                }
+                .to_owned(),
+                source("daemon.launcher"),
+            ),
+            (
+                "daemon.lease",
+                humantime::format_duration(self.daemon_lease).to_string(),
+                source("daemon.lease"),
+            ),
+            (
+                "queue.max_concurrent_runs",
+                self.queue.max_concurrent_runs.to_string(),
+                source("queue.max_concurrent_runs"),
+            ),
+            (
+                "queue.tag_limits",
+                self.queue
+                    .tag_limits
+                    .iter()
+                    .map(|l| {
+                        let value = match (&l.value, l.per_value) {
+                            (Some(v), _) => format!("={v}"),
+                            (None, true) => "=each".to_owned(),
+                            (None, false) => String::new(),
+                        };
+                        format!("{}{value}:{}", l.key, l.limit)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                source("queue.tag_limits"),
             ),
         ]
     }

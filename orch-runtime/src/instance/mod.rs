@@ -12,12 +12,12 @@ use orch_core::RunId;
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{CONFIG_FILE, Config, ConfigError, Source};
+pub use config::{CONFIG_FILE, Config, ConfigError, LaunchMode, Source};
 
 use crate::io::{IoManager, IoManagers};
 use crate::materialize::{Materialize, MaterializeError};
 use crate::run::{RunHandle, RunPlan, RunRequest};
-use crate::storage::{EventRecord, SqliteStorage, Storage, StorageError};
+use crate::storage::{EventRecord, RunRecord, RunStatus, SqliteStorage, Storage, StorageError};
 
 /// How many events the live feed holds for a slow subscriber before it loses the oldest (it
 /// is told how many with `RecvError::Lagged`, and can read them back from the store).
@@ -157,7 +157,53 @@ impl Instance {
     /// selection, an invalid partition, a missing resource, an asset another run holds) come
     /// from [`RunHandle::wait`].
     pub fn submit(&self, request: RunRequest) -> RunHandle {
+        self.start(RunId::new(), request, false)
+    }
+
+    /// Records the run `request` asks for as queued, and returns its id at once: a daemon
+    /// starts it when the queue's limits allow (`runs` shows it as queued until then).
+    pub fn enqueue(&self, request: RunRequest) -> Result<RunId, StorageError> {
         let run_id = RunId::new();
+        self.inner
+            .storage
+            .enqueue_run(&RunRecord::queued(run_id.clone(), &request))?;
+        Ok(run_id)
+    }
+
+    /// Starts the queued run `run_id` in this process, as its stored request says: what the
+    /// daemon's launchers do. Exactly one caller starts a queued run; another gets
+    /// [`StorageError::NotQueued`] (at once, or from [`RunHandle::wait`] if they raced).
+    ///
+    /// If it cannot start because another run holds one of its assets, or the store failed,
+    /// it stays queued, to be started later. If it can never start (its target no longer
+    /// resolves, a partition is invalid, a resource is missing), it is recorded as failed with
+    /// the reason.
+    pub fn launch_queued(&self, run_id: &str) -> Result<RunHandle, MaterializeError> {
+        let record = self.inner.storage.run(run_id)?;
+        if record.status != RunStatus::Queued {
+            return Err(StorageError::NotQueued {
+                run_id: record.id.to_string(),
+                status: record.status.as_str().to_owned(),
+            }
+            .into());
+        }
+        match record.request() {
+            Ok(request) => Ok(self.start(record.id, request, true)),
+            Err(e) => {
+                let reason = format!("its stored target no longer parses: {e}");
+                self.inner.storage.end_queued_run(
+                    record.id.as_str(),
+                    RunStatus::Failed,
+                    &reason,
+                )?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Starts the run `run_id` of `request` in the background; a `queued` run that cannot
+    /// ever start is ended in the store.
+    fn start(&self, run_id: RunId, request: RunRequest, queued: bool) -> RunHandle {
         let cancel = CancellationToken::new();
         let run = Materialize::request(request)
             .instance(self)
@@ -165,8 +211,19 @@ impl Instance {
             .keep_outputs(false)
             .cancel_token(cancel.clone());
         let (tx, done) = oneshot::channel();
+        let storage = Arc::clone(&self.inner.storage);
+        let id = run_id.clone();
         let task = async move {
-            let _ = tx.send(run.run_async().await);
+            let result = run.run_async().await;
+            if queued && let Err(e) = &result {
+                let not_now = crate::daemon::retry_later(e)
+                    || matches!(e, MaterializeError::Storage(StorageError::NotQueued { .. }));
+                if !not_now {
+                    let reason = format!("the run could not start: {e}");
+                    let _ = storage.end_queued_run(id.as_str(), RunStatus::Failed, &reason);
+                }
+            }
+            let _ = tx.send(result);
         };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => drop(handle.spawn(task)),

@@ -94,6 +94,11 @@ pub enum Trigger {
     },
     /// A re-execution of the request's parent run.
     Reexecution,
+    /// A tick of a schedule.
+    Schedule {
+        /// The schedule's name.
+        name: String,
+    },
 }
 
 impl Trigger {
@@ -103,6 +108,7 @@ impl Trigger {
             Trigger::Manual => "manual",
             Trigger::Backfill { .. } => "backfill",
             Trigger::Reexecution => "reexecution",
+            Trigger::Schedule { .. } => "schedule",
         }
     }
 
@@ -110,6 +116,7 @@ impl Trigger {
     pub(crate) fn detail(&self) -> Option<&str> {
         match self {
             Trigger::Backfill { backfill_id } => Some(backfill_id),
+            Trigger::Schedule { name } => Some(name),
             _ => None,
         }
     }
@@ -122,6 +129,9 @@ impl Trigger {
                 backfill_id: detail.unwrap_or_default(),
             },
             k if k == "reexecution" || k.starts_with("reexecute") => Trigger::Reexecution,
+            "schedule" => Trigger::Schedule {
+                name: detail.unwrap_or_default(),
+            },
             _ => Trigger::Manual,
         }
     }
@@ -133,6 +143,7 @@ impl fmt::Display for Trigger {
             Trigger::Backfill { backfill_id } if !backfill_id.is_empty() => {
                 write!(f, "backfill {backfill_id}")
             }
+            Trigger::Schedule { name } => write!(f, "schedule {name}"),
             other => f.write_str(other.kind()),
         }
     }

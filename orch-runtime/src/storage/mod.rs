@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 pub use locks::RunLock;
+pub(crate) use records::owner;
 pub use records::{
     AssetState, EventKind, EventRecord, InstigatorState, InstigatorStatus, LeaseHolder,
     LeaseOutcome, LogRecord, PartitionStatus, RunFilter, RunRecord, RunStatus, TickCommit,

@@ -1,0 +1,223 @@
+//! `daemon`, `daemon --once` and the hidden `__run-queued` (what the daemon's child-process
+//! launcher runs): thin shells over [`Daemon`] and [`Instance::launch_queued`].
+
+use jiff::Zoned;
+use orch_core::RunId;
+use tokio_util::sync::CancellationToken;
+
+use super::materialize::{report, run_with_progress};
+use super::schedules::{checked, instant_or_now};
+use super::{EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, Env, fail_usage};
+use crate::automation::{Evaluated, ScheduleEvaluation, TickOutcome};
+use crate::daemon::{Daemon, DaemonEvent, DaemonOptions, EXIT_RETRY_LATER, Launcher};
+use crate::instance::LaunchMode;
+use crate::materialize::MaterializeError;
+use crate::storage::{RunStatus, StorageError};
+
+/// The hidden command the child-process launcher runs.
+pub(super) const RUN_QUEUED: &str = "__run-queued";
+
+fn show(t: &Zoned) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+/// One line for a schedule's evaluation.
+fn evaluation_line(e: &ScheduleEvaluation) -> String {
+    let name = e.schedule;
+    let next = |t: &Option<Zoned>| t.as_ref().map_or("none".to_owned(), show);
+    match &e.evaluated {
+        Evaluated::Paused => "automation is paused: nothing evaluated (`automation resume`)".into(),
+        Evaluated::Stopped => format!("{name}: stopped"),
+        Evaluated::Started { next: n } => {
+            format!("{name}: running from now on; next tick {}", next(n))
+        }
+        Evaluated::NothingDue { next: n } => {
+            format!("{name}: nothing due; next tick {}", next(n))
+        }
+        Evaluated::Ticked {
+            tick,
+            missed,
+            outcome,
+        } => {
+            let missed = match missed {
+                0 => String::new(),
+                n => format!(" ({n} earlier missed tick(s) not run)"),
+            };
+            let what = match outcome {
+                TickOutcome::Requested(ids) => {
+                    let ids: Vec<&str> = ids.iter().map(RunId::short).collect();
+                    format!("queued run {}", ids.join(", "))
+                }
+                TickOutcome::AlreadyDone(record) => {
+                    format!("already evaluated ({})", record.status.as_str())
+                }
+                TickOutcome::Skipped(reason) => format!("skipped: {reason}"),
+            };
+            format!("{name}: tick {}: {what}{missed}", show(tick))
+        }
+    }
+}
+
+/// Prints what the daemon does, one line each.
+fn print_event(event: DaemonEvent<'_>) {
+    match event {
+        DaemonEvent::Started { holder } => eprintln!("{holder} holds the store"),
+        DaemonEvent::Schedule(e) => {
+            let line = evaluation_line(e);
+            println!("{line}");
+        }
+        DaemonEvent::Launched(id) => println!("run {} started", id.short()),
+        DaemonEvent::Ended(id, status) => println!("run {} {}", id.short(), status.as_str()),
+        DaemonEvent::StillQueued(id, why) => {
+            println!("run {} stays queued: {why}", id.short());
+        }
+        DaemonEvent::GaveUp(id, why) => println!("run {} failed: {why}", id.short()),
+        DaemonEvent::Warning(what) => eprintln!("warning: {what}"),
+        DaemonEvent::Stopping(0) => eprintln!("stopping"),
+        DaemonEvent::Stopping(n) => {
+            eprintln!("stopping: waiting for {n} run(s) it started (Ctrl-C again to stop now)");
+        }
+    }
+}
+
+/// `daemon [--once] [--at T]`.
+pub(super) fn daemon(env: &Env<'_>, once: bool, at: Option<String>) -> u8 {
+    let automation = match checked() {
+        Ok(a) => a,
+        Err(e) => return fail_usage(&e),
+    };
+    if at.is_some() && !once {
+        return fail_usage(&"`--at` needs `--once`: the long-running daemon evaluates as of now");
+    }
+    let at = match instant_or_now(at.as_deref()) {
+        Ok(t) => t,
+        Err(e) => return fail_usage(&e),
+    };
+    let instance = match env.open() {
+        Ok(instance) => instance,
+        Err(e) => return fail_usage(&e),
+    };
+    let launcher = match env.config.launch_mode() {
+        LaunchMode::InProcess => Launcher::InProcess,
+        LaunchMode::ChildProcess => match std::env::current_exe() {
+            Ok(program) => Launcher::ChildProcess {
+                program,
+                args: vec![RUN_QUEUED.into()],
+            },
+            Err(e) => {
+                return fail_usage(&format!(
+                    "cannot find this program to launch runs in child processes ({e}); set `launcher = \"in_process\"` under [daemon] in orch.toml"
+                ));
+            }
+        },
+    };
+    let options = DaemonOptions {
+        lease: env.config.daemon_lease(),
+        launcher,
+        limits: env.config.queue_limits().clone(),
+        ..DaemonOptions::default()
+    };
+    let daemon = Daemon::new(instance, automation, options);
+    if once {
+        return match daemon.once(at, &mut print_event) {
+            Ok(report) if report.success() => EXIT_OK,
+            Ok(_) => EXIT_ASSET_FAILED,
+            Err(e) => fail_usage(&e),
+        };
+    }
+    let shutdown = CancellationToken::new();
+    stop_on_signals(shutdown.clone());
+    match daemon.run(&shutdown, &mut print_event) {
+        Ok(()) => EXIT_OK,
+        Err(e) => fail_usage(&e),
+    }
+}
+
+/// Ctrl-C or SIGTERM stops the daemon; a second one exits at once.
+fn stop_on_signals(shutdown: CancellationToken) {
+    let spawned = std::thread::Builder::new()
+        .name("orch-daemon-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let Ok(mut term) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                else {
+                    return;
+                };
+                let mut signals = 0;
+                loop {
+                    tokio::select! {
+                        r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                        _ = term.recv() => {}
+                    }
+                    signals += 1;
+                    if signals > 1 {
+                        eprintln!("stopped at once");
+                        std::process::exit(i32::from(EXIT_CANCELED));
+                    }
+                    shutdown.cancel();
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        eprintln!("warning: no signal handling ({e}): Ctrl-C stops the daemon at once");
+    }
+}
+
+/// `__run-queued RUN_ID`: starts a queued run in this process (the daemon's child-process
+/// launcher). Exit codes: 0 it succeeded (or someone else started it), 1 it failed,
+/// [`EXIT_RETRY_LATER`] it stays queued, 2 it can never start (recorded as failed).
+pub(super) fn run_queued(env: &Env<'_>, run_id: &str) -> u8 {
+    let instance = match env.open() {
+        Ok(instance) => instance,
+        Err(e) => return fail_usage(&e),
+    };
+    let store = std::sync::Arc::clone(instance.storage());
+    let record = match store.run(run_id) {
+        Ok(record) => record,
+        Err(e) => return fail_usage(&e),
+    };
+    if record.status != RunStatus::Queued {
+        println!(
+            "run {} is {}: nothing to start",
+            record.id.short(),
+            record.status.as_str()
+        );
+        return EXIT_OK;
+    }
+    let request = match record.request() {
+        Ok(request) => request,
+        Err(e) => {
+            let reason = format!("its stored target no longer parses: {e}");
+            let _ = store.end_queued_run(run_id, RunStatus::Failed, &reason);
+            return fail_usage(&reason);
+        }
+    };
+    let jobs = env.config.jobs();
+    let builder = instance.materialize(request).jobs(jobs).keep_outputs(false);
+    match run_with_progress(builder, Some(&instance), record.id.clone()) {
+        Err(MaterializeError::Storage(StorageError::NotQueued { status, .. })) => {
+            println!(
+                "run {} was started by someone else ({status})",
+                record.id.short()
+            );
+            EXIT_OK
+        }
+        Err(e) if crate::daemon::retry_later(&e) => {
+            eprintln!("run {} stays queued: {e}", record.id.short());
+            EXIT_RETRY_LATER
+        }
+        Err(e) => {
+            let reason = format!("the run could not start: {e}");
+            let _ = store.end_queued_run(run_id, RunStatus::Failed, &reason);
+            report(Err(e))
+        }
+        ok => report(ok),
+    }
+}

@@ -1,0 +1,554 @@
+//! The daemon: one process per store that evaluates schedules on time and starts the runs
+//! they queue, within the queue's limits. The command line's `daemon` and `daemon --once` are
+//! thin shells over [`Daemon`]; a program embedding orch runs one the same way.
+//!
+//! - **One at a time.** The daemon holds a lease in the store, renewed by a heartbeat thread
+//!   that nothing else blocks (a slow evaluation or a busy run never lets it lapse). A second
+//!   daemon is refused with the holder's name; when the holder dies, the next one takes over
+//!   once the lease lapses.
+//! - **On time.** It sleeps until the next tick of any schedule (or the poll interval, to
+//!   notice runs queued by others and schedules started or stopped), evaluates, and starts
+//!   what the ticks queued in the same pass: a tick's run starts milliseconds after its
+//!   instant.
+//! - **Exactly once.** Ticks commit their runs as queued with the tick and its cursor
+//!   ([`request_tick`](crate::automation::request_tick)); starting a queued run is itself
+//!   once. A daemon killed anywhere leaves work the next one finishes, never repeats.
+
+mod launcher;
+mod queue;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime};
+
+use jiff::Timestamp;
+use orch_core::RunId;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use launcher::retry_later;
+pub use launcher::{EXIT_RETRY_LATER, Launcher};
+use queue::runs_to_start;
+pub use queue::{QueueLimits, TagLimit};
+
+use crate::automation::{Automation, ScheduleEvaluation, TickError, evaluate_schedules};
+use crate::instance::Instance;
+use crate::storage::{
+    LeaseHolder, LeaseOutcome, RunFilter, RunLock, RunRecord, RunStatus, StorageError,
+};
+use launcher::{Ended, Exit, Launches};
+
+/// The name of the daemon's lease in the store.
+pub const DAEMON_LEASE: &str = "daemon";
+
+/// How a daemon runs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DaemonOptions {
+    /// How long the lease lasts without a heartbeat (default 30 s; renewed every third of
+    /// it). A daemon that dies is replaced at most this long after.
+    pub lease: Duration,
+    /// The longest sleep between two passes (default 1 s): how soon it notices runs queued
+    /// by others, schedules started or stopped, and `automation pause`.
+    pub poll: Duration,
+    /// How queued runs start.
+    pub launcher: Launcher,
+    /// The queue's limits.
+    pub limits: QueueLimits,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        DaemonOptions {
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+            launcher: Launcher::InProcess,
+            limits: QueueLimits::default(),
+        }
+    }
+}
+
+/// Why the daemon stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// Another daemon holds the store.
+    #[error(
+        "another daemon holds this store: {}, last heartbeat {}s ago; stop it first (its lease lapses {}s after its last heartbeat, then the next daemon takes over)",
+        .0.description,
+        secs_since(.0.heartbeat),
+        secs_between(.0.heartbeat, .0.expires)
+    )]
+    Held(LeaseHolder),
+    /// This daemon's lease lapsed (it was frozen longer than the lease) and another took it.
+    #[error(
+        "this daemon lost its lease on the store (it could not renew it in time) and stopped; {0}"
+    )]
+    LeaseLost(String),
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A tick could not be evaluated.
+    #[error(transparent)]
+    Tick(#[from] TickError),
+}
+
+fn secs_since(t: SystemTime) -> u64 {
+    SystemTime::now()
+        .duration_since(t)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn secs_between(a: SystemTime, b: SystemTime) -> u64 {
+    b.duration_since(a).map_or(0, |d| d.as_secs())
+}
+
+/// What the daemon did, as it does it (for a log or a console).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DaemonEvent<'a> {
+    /// It holds the store's lease and is evaluating.
+    Started {
+        /// Its description in the lease (`daemon pid 42 on host`).
+        holder: &'a str,
+    },
+    /// A schedule was evaluated (only evaluations that did something, in the long-running
+    /// daemon: a tick, or a schedule first seen running).
+    Schedule(&'a ScheduleEvaluation),
+    /// A queued run was started.
+    Launched(&'a RunId),
+    /// A run it started ended (its stored status).
+    Ended(&'a RunId, RunStatus),
+    /// A run could not start now and stays queued (why).
+    StillQueued(&'a RunId, &'a str),
+    /// A run could never start and is recorded as failed (why).
+    GaveUp(&'a RunId, &'a str),
+    /// Something went wrong that the daemon survives (a store error in one pass).
+    Warning(&'a str),
+    /// It is stopping (asked to), and waits for this many runs it started.
+    Stopping(usize),
+}
+
+/// What `once` launched and how each run ended.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct OnceReport {
+    /// The schedules' evaluations, in name order.
+    pub evaluations: Vec<ScheduleEvaluation>,
+    /// The runs it started, with how each ended, in the order they started.
+    pub runs: Vec<(RunId, RunStatus)>,
+    /// Runs it gave up on (recorded as failed), with why.
+    pub gave_up: Vec<(RunId, String)>,
+}
+
+impl OnceReport {
+    /// Whether every run it started succeeded.
+    pub fn success(&self) -> bool {
+        self.gave_up.is_empty() && self.runs.iter().all(|(_, s)| *s == RunStatus::Succeeded)
+    }
+}
+
+/// Something that wakes the daemon's loop.
+#[derive(Debug)]
+enum Wake {
+    /// A launch ended.
+    Launch(RunId, Exit),
+    /// Stop (asked to, or the lease was lost).
+    Stop,
+}
+
+/// A daemon over one instance: see the [module docs](self).
+pub struct Daemon {
+    instance: Instance,
+    automation: &'static Automation,
+    options: DaemonOptions,
+    holder: String,
+    description: String,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("holder", &self.description)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The daemon's hold on the store: renewed by a heartbeat thread, released when dropped.
+struct Lease {
+    /// Held while this process lives (file stores): how another daemon on this machine
+    /// knows it died.
+    _alive: Option<RunLock>,
+    stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    lost: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    release: Box<dyn Fn() + Send>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let (flag, cvar) = &*self.stop;
+        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cvar.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if !self.lost.load(Ordering::Acquire) {
+            (self.release)();
+        }
+    }
+}
+
+impl Daemon {
+    /// A daemon for `instance`'s store, evaluating `automation`.
+    pub fn new(
+        instance: Instance,
+        automation: &'static Automation,
+        options: DaemonOptions,
+    ) -> Self {
+        let owner = crate::storage::owner();
+        Daemon {
+            holder: format!("daemon-{}", RunId::new()),
+            description: format!("daemon pid {}", owner.replacen('@', " on ", 1)),
+            instance,
+            automation,
+            options,
+        }
+    }
+
+    /// This daemon's description, as another daemon is told it.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Takes the lease and starts its heartbeat; `wake` is told if it is lost.
+    fn lease(&self, wake: mpsc::Sender<Wake>) -> Result<Lease, DaemonError> {
+        let store = Arc::clone(self.instance.storage());
+        let ttl = self.options.lease;
+        // On a file store, a lock file proves the holder alive (as for runs): a holder on this
+        // machine whose lock is free has died, and its lease is taken over at once instead of
+        // after it lapses.
+        let alive = match self.instance.home_for_locks() {
+            Some(dir) => Some(RunLock::acquire(dir, &self.holder)?),
+            None => None,
+        };
+        let host = format!(
+            " on {}",
+            crate::storage::owner()
+                .split_once('@')
+                .map_or("", |(_, h)| h)
+        );
+        for attempt in 0..2 {
+            match store.acquire_lease(DAEMON_LEASE, &self.holder, &self.description, ttl)? {
+                LeaseOutcome::Acquired => break,
+                LeaseOutcome::Held(holder) => {
+                    let dead = attempt == 0
+                        && holder.description.ends_with(&host)
+                        && match self.instance.home_for_locks() {
+                            Some(dir) => !RunLock::is_held(dir, &holder.id)?,
+                            None => false,
+                        };
+                    if !dead {
+                        return Err(DaemonError::Held(holder));
+                    }
+                    // Only if it is still the dead one's: two daemons taking over at once
+                    // both get here, and exactly one acquires it.
+                    store.release_lease(DAEMON_LEASE, &holder.id)?;
+                }
+            }
+        }
+        let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let lost = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (stop, lost, store, holder) = (
+                Arc::clone(&stop),
+                Arc::clone(&lost),
+                Arc::clone(&store),
+                self.holder.clone(),
+            );
+            std::thread::Builder::new()
+                .name("orch-daemon-heartbeat".into())
+                .spawn(move || {
+                    let every = (ttl / 3).max(Duration::from_millis(10));
+                    let (flag, cvar) = &*stop;
+                    let mut stopped = flag.lock().unwrap_or_else(|p| p.into_inner());
+                    loop {
+                        stopped = cvar
+                            .wait_timeout(stopped, every)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                        if *stopped {
+                            return;
+                        }
+                        match store.renew_lease(DAEMON_LEASE, &holder, ttl) {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                lost.store(true, Ordering::Release);
+                                let _ = wake.send(Wake::Stop);
+                                return;
+                            }
+                            // A store that is down now may be back before the lease lapses.
+                            Err(e) => tracing::warn!("daemon heartbeat failed: {e}"),
+                        }
+                    }
+                })
+                .map_err(|e| StorageError::Io {
+                    path: self.instance.config().home().to_owned(),
+                    source: e,
+                })?
+        };
+        let holder = self.holder.clone();
+        Ok(Lease {
+            _alive: alive,
+            stop,
+            lost,
+            thread: Some(thread),
+            release: Box::new(move || {
+                let _ = store.release_lease(DAEMON_LEASE, &holder);
+            }),
+        })
+    }
+
+    /// Evaluates every schedule as of `at` once, starts every queued run (within the limits),
+    /// waits for them, and lets go of the store: what `daemon --once` does, for system cron,
+    /// CI and tests. Successive calls behave as one long-running daemon.
+    pub fn once(
+        &self,
+        at: Timestamp,
+        report: &mut dyn FnMut(DaemonEvent<'_>),
+    ) -> Result<OnceReport, DaemonError> {
+        let (tx, rx) = mpsc::channel();
+        let lease = self.lease(tx.clone())?;
+        report(DaemonEvent::Started {
+            holder: &self.description,
+        });
+        let store = self.instance.storage();
+        store.recover_crashed()?;
+        let mut done = OnceReport {
+            evaluations: evaluate_schedules(&self.instance, self.automation, at)?,
+            ..OnceReport::default()
+        };
+        for e in &done.evaluations {
+            report(DaemonEvent::Schedule(e));
+        }
+        let mut launches = Launches::new(tx);
+        // Runs it launched that another launcher started first (a killed daemon's child):
+        // waited for by polling the store.
+        let mut elsewhere: Vec<RunId> = Vec::new();
+        loop {
+            let started = self.start_queued(&mut launches, report)?;
+            elsewhere.retain(|id| match store.run(id.as_str()).map(|r| r.status) {
+                Ok(RunStatus::Starting | RunStatus::Running) | Err(_) => true,
+                Ok(status) => {
+                    report(DaemonEvent::Ended(id, status));
+                    done.runs.push((id.clone(), status));
+                    false
+                }
+            });
+            if launches.in_flight.is_empty()
+                && started == 0
+                && elsewhere.is_empty()
+                && !self.has_queued()?
+            {
+                break;
+            }
+            let wake = rx.recv_timeout(self.options.poll.min(Duration::from_millis(100)));
+            if lease.lost.load(Ordering::Acquire) {
+                return Err(DaemonError::LeaseLost(
+                    "the runs it started go on and are recorded".to_owned(),
+                ));
+            }
+            if let Ok(Wake::Launch(id, exit)) = wake
+                && self.settle(&mut launches, &id, exit, report, Some(&mut done))?
+            {
+                elsewhere.push(id);
+            }
+            let _ = store.recover_crashed();
+        }
+        drop(lease);
+        Ok(done)
+    }
+
+    /// Runs until `shutdown` is cancelled: evaluates schedules on time, starts queued runs,
+    /// keeps the lease. When asked to stop, it starts nothing more, waits for the runs it
+    /// started, and lets go of the store.
+    pub fn run(
+        &self,
+        shutdown: &CancellationToken,
+        report: &mut dyn FnMut(DaemonEvent<'_>),
+    ) -> Result<(), DaemonError> {
+        let (tx, rx) = mpsc::channel();
+        let lease = self.lease(tx.clone())?;
+        report(DaemonEvent::Started {
+            holder: &self.description,
+        });
+        {
+            // A thread that turns the token into a wake-up.
+            let (tx, shutdown) = (tx.clone(), shutdown.clone());
+            std::thread::Builder::new()
+                .name("orch-daemon-stop".into())
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().build();
+                    if let Ok(rt) = rt {
+                        rt.block_on(shutdown.cancelled());
+                    }
+                    let _ = tx.send(Wake::Stop);
+                })
+                .map_err(|e| StorageError::Io {
+                    path: self.instance.config().home().to_owned(),
+                    source: e,
+                })?;
+        }
+        let mut launches = Launches::new(tx);
+        let store = Arc::clone(self.instance.storage());
+        let mut wake = None;
+        while !shutdown.is_cancelled() {
+            if lease.lost.load(Ordering::Acquire) {
+                return Err(DaemonError::LeaseLost(
+                    "the runs it started go on and are recorded".to_owned(),
+                ));
+            }
+            if let Some(Wake::Launch(id, exit)) = wake.take() {
+                self.settle(&mut launches, &id, exit, report, None)?;
+            }
+            if let Err(e) = self.pass(&mut launches, report) {
+                // One failed pass (the store busy or down) is not the end: try again.
+                report(DaemonEvent::Warning(&e.to_string()));
+            }
+            let _ = store.recover_crashed();
+            wake = match rx.recv_timeout(self.sleep()) {
+                Ok(w) => Some(w),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+        }
+        let in_process = self.options.launcher == Launcher::InProcess;
+        report(DaemonEvent::Stopping(launches.in_flight.len()));
+        // Children were sent the same signal by the terminal, or go on by themselves; runs in
+        // this process end before it does.
+        while in_process && !launches.in_flight.is_empty() {
+            if let Ok(Wake::Launch(id, exit)) = rx.recv_timeout(self.options.poll) {
+                self.settle(&mut launches, &id, exit, report, None)?;
+            }
+        }
+        drop(lease);
+        Ok(())
+    }
+
+    /// One pass of the long-running daemon: schedules as of now, then the queue.
+    fn pass(
+        &self,
+        launches: &mut Launches,
+        report: &mut dyn FnMut(DaemonEvent<'_>),
+    ) -> Result<(), DaemonError> {
+        use crate::automation::Evaluated;
+        for e in evaluate_schedules(&self.instance, self.automation, Timestamp::now())? {
+            if matches!(
+                e.evaluated,
+                Evaluated::Ticked { .. } | Evaluated::Started { .. }
+            ) {
+                report(DaemonEvent::Schedule(&e));
+            }
+        }
+        self.start_queued(launches, report)?;
+        Ok(())
+    }
+
+    /// How long to sleep: until the next tick of any schedule, at most the poll interval.
+    fn sleep(&self) -> Duration {
+        let now = Timestamp::now();
+        let mut sleep = self.options.poll;
+        for (_, cron) in self.automation.schedules() {
+            if let Some(next) = cron.next_after(now)
+                && let Ok(until) = Duration::try_from(next.timestamp().duration_since(now))
+            {
+                sleep = sleep.min(until);
+            }
+        }
+        sleep
+    }
+
+    fn has_queued(&self) -> Result<bool, StorageError> {
+        let queued = RunFilter::default().status(RunStatus::Queued);
+        Ok(!self
+            .instance
+            .storage()
+            .runs(&RunFilter { limit: 1, ..queued })?
+            .is_empty())
+    }
+
+    /// Starts the queued runs the limits allow; returns how many started.
+    fn start_queued(
+        &self,
+        launches: &mut Launches,
+        report: &mut dyn FnMut(DaemonEvent<'_>),
+    ) -> Result<usize, DaemonError> {
+        let store = self.instance.storage();
+        let mut queued = store.runs(&RunFilter::default().status(RunStatus::Queued))?;
+        if queued.is_empty() {
+            return Ok(0);
+        }
+        queued.reverse(); // oldest first
+        let now = Instant::now();
+        let in_progress = store.runs(
+            &RunFilter::default()
+                .status(RunStatus::Starting)
+                .status(RunStatus::Running),
+        )?;
+        // Launches whose run has not recorded its start yet count too.
+        let mut counted: Vec<&RunRecord> = in_progress.iter().collect();
+        counted.extend(
+            queued
+                .iter()
+                .filter(|r| launches.in_flight.contains_key(&r.id)),
+        );
+        let ready: Vec<RunRecord> = queued
+            .iter()
+            .filter(|r| launches.ready(&r.id, now))
+            .cloned()
+            .collect();
+        let mut started = 0;
+        for id in runs_to_start(&self.options.limits, &ready, &counted) {
+            match launches.launch(&self.instance, &self.options.launcher, &id) {
+                Ok(()) => {
+                    started += 1;
+                    report(DaemonEvent::Launched(&id));
+                }
+                Err(why) => report(DaemonEvent::Warning(&format!(
+                    "run {} could not be launched: {why}",
+                    id.short()
+                ))),
+            }
+        }
+        Ok(started)
+    }
+
+    /// Handles the end of a launch; `true` if the run goes on under another launcher.
+    fn settle(
+        &self,
+        launches: &mut Launches,
+        id: &RunId,
+        exit: Exit,
+        report: &mut dyn FnMut(DaemonEvent<'_>),
+        once: Option<&mut OnceReport>,
+    ) -> Result<bool, DaemonError> {
+        match launches.ended(&self.instance, id, exit, self.options.poll)? {
+            Ended::Elsewhere => return Ok(true),
+            Ended::Ran(status) | Ended::LauncherDied(status) => {
+                report(DaemonEvent::Ended(id, status));
+                if let Some(once) = once {
+                    once.runs.push((id.clone(), status));
+                }
+            }
+            Ended::StillQueued(why) => report(DaemonEvent::StillQueued(id, &why)),
+            Ended::GaveUp(why) => {
+                report(DaemonEvent::GaveUp(id, &why));
+                if let Some(once) = once {
+                    once.gave_up.push((id.clone(), why));
+                }
+            }
+        }
+        Ok(false)
+    }
+}
