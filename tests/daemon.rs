@@ -23,8 +23,7 @@ fn occupy() -> u32 {
     let now = ACTIVE.fetch_add(1, Ordering::SeqCst) + 1;
     MAX_ACTIVE.fetch_max(now, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while ACTIVE.load(Ordering::SeqCst) < WANT.load(Ordering::SeqCst) && Instant::now() < deadline
-    {
+    while ACTIVE.load(Ordering::SeqCst) < WANT.load(Ordering::SeqCst) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));
     }
     // Long enough for a run the queue should have held back to show up.
@@ -146,7 +145,10 @@ fn a_run_whose_assets_another_run_holds_waits_queued_then_runs() {
     };
     let why = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(why.contains("is being materialized by run"), "{why}");
-    assert_eq!(store.run(queued.as_str()).unwrap().status, RunStatus::Queued);
+    assert_eq!(
+        store.run(queued.as_str()).unwrap().status,
+        RunStatus::Queued
+    );
     // The holder ends: the queued run starts and succeeds.
     store
         .end_run(holder.id.as_str(), RunStatus::Succeeded, SystemTime::now())

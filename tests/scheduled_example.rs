@@ -380,3 +380,64 @@ fn a_killed_daemon_never_launches_a_tick_twice() {
     let history = run(&["schedule", "history", "nightly", "-n", "100"]);
     assert_eq!(history.lines().count(), 21, "{history}");
 }
+
+/// One daemon per store: a second one is refused with the holder's pid; SIGTERM stops the
+/// holder cleanly (it lets go of the store), and after a `kill -9` the next daemon on this
+/// machine takes over at once (the dead holder's lock file is free).
+#[test]
+fn one_daemon_holds_a_store_and_a_dead_ones_lease_is_taken_over() {
+    use std::io::{BufRead, BufReader};
+    let home = tempfile::tempdir().unwrap();
+    let binary = scheduled_binary(home.path());
+    let start = || {
+        let mut child = Command::new(&binary)
+            .arg("daemon")
+            .env("ORCH_HOME", home.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        assert!(first.ends_with("holds the store"), "{first}");
+        // Keep draining, so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        child
+    };
+    let once = || {
+        Command::new(&binary)
+            .args(["daemon", "--once"])
+            .env("ORCH_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+
+    let mut holder = start();
+    let out = once();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "another daemon holds this store: daemon pid {} on ",
+            holder.id()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // SIGTERM: it stops and lets go.
+    let term = Command::new("kill")
+        .arg(holder.id().to_string())
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(holder.wait().unwrap().code(), Some(0));
+    let out = once();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // kill -9: no chance to let go, yet the next daemon takes over at once, well before the
+    // 30 s lease would lapse.
+    let mut holder = start();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let out = once();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

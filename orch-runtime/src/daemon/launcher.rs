@@ -112,6 +112,8 @@ impl Launches {
                 let mut child = Command::new(program)
                     .args(args)
                     .arg(run_id.as_str())
+                    // The same store, whatever the child's environment would choose.
+                    .env("ORCH_HOME", instance.config().home())
                     .stdin(Stdio::null())
                     .spawn()
                     .map_err(|e| format!("cannot start {}: {e}", program.display()))?;

@@ -41,9 +41,8 @@ use launcher::{Ended, Exit, Launches};
 /// The name of the daemon's lease in the store.
 pub const DAEMON_LEASE: &str = "daemon";
 
-/// How a daemon runs.
+/// How a daemon runs. Build it with `..DaemonOptions::default()`: fields may be added.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct DaemonOptions {
     /// How long the lease lasts without a heartbeat (default 30 s; renewed every third of
     /// it). A daemon that dies is replaced at most this long after.
