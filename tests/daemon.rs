@@ -58,14 +58,15 @@ fn plain() -> u32 {
 }
 
 fn options(max: usize) -> DaemonOptions {
-    let mut options = DaemonOptions::default();
-    options.poll = Duration::from_millis(20);
-    options.lease = Duration::from_secs(5);
-    options.limits = QueueLimits {
-        max_concurrent_runs: max,
-        tag_limits: Vec::new(),
-    };
-    options
+    DaemonOptions {
+        poll: Duration::from_millis(20),
+        lease: Duration::from_secs(5),
+        limits: QueueLimits {
+            max_concurrent_runs: max,
+            tag_limits: Vec::new(),
+        },
+        ..DaemonOptions::default()
+    }
 }
 
 fn daemon(instance: &Instance, options: DaemonOptions) -> Daemon {
