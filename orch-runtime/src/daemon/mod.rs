@@ -154,6 +154,8 @@ enum Wake {
     Launch(RunId, Exit),
     /// Stop (asked to, or the lease was lost).
     Stop,
+    /// A run was queued in this process.
+    Queued,
 }
 
 /// A daemon over one instance: see the [module docs](self).
@@ -398,6 +400,12 @@ impl Daemon {
                     path: self.instance.config().home().to_owned(),
                     source: e,
                 })?;
+        }
+        {
+            // Runs queued in this process (the web UI, a program) start at once.
+            let tx = tx.clone();
+            self.instance
+                .on_enqueue(Box::new(move || tx.send(Wake::Queued).is_ok()));
         }
         let mut launches = Launches::new(tx);
         let store = Arc::clone(self.instance.storage());

@@ -63,6 +63,9 @@ struct Inner {
     locks: Option<PathBuf>,
     ephemeral: bool,
     feed: broadcast::Sender<EventRecord>,
+    /// Told when this instance queues a run (the daemon in this process, so that it starts it
+    /// at once instead of at its next poll); each returns `false` once it no longer listens.
+    on_enqueue: std::sync::Mutex<Vec<Box<dyn Fn() -> bool + Send + Sync>>>,
     /// The runtime submitted runs use when the caller is not on one, made on first use.
     runtime: OnceLock<tokio::runtime::Runtime>,
 }
@@ -167,7 +170,27 @@ impl Instance {
         self.inner
             .storage
             .enqueue_run(&RunRecord::queued(run_id.clone(), &request))?;
+        self.notify_enqueued();
         Ok(run_id)
+    }
+
+    /// Tells this process's listeners (its daemon) that a run was queued.
+    pub(crate) fn notify_enqueued(&self) {
+        let mut listeners = self
+            .inner
+            .on_enqueue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        listeners.retain(|listener| listener());
+    }
+
+    /// Calls `listener` whenever this instance queues a run, until it returns `false`.
+    pub(crate) fn on_enqueue(&self, listener: Box<dyn Fn() -> bool + Send + Sync>) {
+        self.inner
+            .on_enqueue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
     }
 
     /// Starts the queued run `run_id` in this process, as its stored request says: what the
@@ -387,6 +410,7 @@ impl InstanceBuilder {
                 locks,
                 ephemeral: self.ephemeral,
                 feed,
+                on_enqueue: std::sync::Mutex::new(Vec::new()),
                 runtime: OnceLock::new(),
             }),
         })
