@@ -162,7 +162,9 @@ fn jobs_and_schedules_register_like_assets_and_make_tagged_run_requests() {
     assert_eq!(reports.catchup(), 2);
 
     // A tick's run request: the job's selection, tagged with the job and the schedule.
-    let request = automation.schedule_request(nightly).unwrap();
+    let request = automation
+        .schedule_request(nightly, jiff::Timestamp::now())
+        .unwrap();
     assert_eq!(
         request.target().to_string(),
         "group:sources or group:transforms"
@@ -234,23 +236,37 @@ fn a_tick_queues_its_run_once_and_the_run_starts_once() {
     assert!(matches!(again, TickOutcome::AlreadyDone(_)), "{again:?}");
     assert_eq!(tick_runs(first).len(), 1);
 
-    // The queued run starts once: a second launcher is refused.
-    let run = instance.launch_queued(ids[0].as_str()).unwrap();
-    let refused = instance.launch_queued(ids[0].as_str()).unwrap_err();
-    assert!(
-        matches!(
-            refused,
-            orch::MaterializeError::Storage(StorageError::NotQueued { .. })
-        ),
-        "{refused}"
-    );
-    assert!(run.wait().unwrap().success());
+    // The queued run starts once: of two launchers racing, one runs it and the other is
+    // refused (at once, or when it tries to record the start).
+    let results: Vec<_> = [
+        instance.launch_queued(ids[0].as_str()),
+        instance.launch_queued(ids[0].as_str()),
+    ]
+    .into_iter()
+    .map(|launched| launched.and_then(orch::RunHandle::wait))
+    .collect();
+    let ran = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Err(orch::MaterializeError::Storage(
+                    StorageError::NotQueued { .. }
+                ))
+            )
+        })
+        .count();
+    assert_eq!((ran, refused), (1, 1), "{results:?}");
+    assert!(results.iter().flatten().all(orch::RunResult::success));
     assert_eq!(tick_runs(first)[0].status, RunStatus::Succeeded);
 
     // skip_if_running: a run of the schedule still going (or queued) skips the tick, with
     // the reason.
     let (careful, _) = automation.schedule("careful").unwrap();
-    let going = automation.schedule_request(careful).unwrap();
+    let going = automation
+        .schedule_request(careful, jiff::Timestamp::now())
+        .unwrap();
     store
         .begin_run(&RunRecord::new(orch::RunId::new(), &going, 1), &[])
         .unwrap();
@@ -288,5 +304,138 @@ fn a_job_whose_selection_selects_nothing_is_a_startup_error() {
     assert!(
         text[1].starts_with("asset job `empty` (at f.rs:1 (m)): "),
         "{text:?}"
+    );
+}
+
+// ---- partitioned schedules ------------------------------------------------------------------
+
+#[asset(group = "events", partitions = daily("2026-03-01"))]
+fn daily_events(ctx: &AssetContext) -> String {
+    ctx.partition_key().unwrap_or_default().to_owned()
+}
+
+#[asset(group = "regions", partitions = static_partitions(["eu", "us"]))]
+fn regional() -> u32 {
+    1
+}
+
+schedule!(
+    events_at_one,
+    select = "daily_events",
+    cron = "0 1 * * *",
+    default_status = running,
+    catchup = 3
+);
+
+/// A schedule over daily partitions runs, at each tick, the day that ended last; after
+/// downtime it catches up on its `catchup` latest ticks (each its own partition, oldest
+/// first), and passes over the rest.
+#[test]
+fn a_partitioned_schedule_runs_the_partition_that_ended_and_catches_up_to_its_limit() {
+    use orch::automation::{Evaluated, TickOutcome, automation, evaluate_schedules};
+    use orch::storage::RunFilter;
+    let automation = automation().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let at = |t: &str| t.parse::<jiff::Timestamp>().unwrap();
+    let ours = |evaluations: Vec<orch::automation::ScheduleEvaluation>| {
+        evaluations
+            .into_iter()
+            .filter(|e| e.schedule == "events_at_one")
+            .map(|e| e.evaluated)
+            .collect::<Vec<_>>()
+    };
+    let queued_keys = || {
+        let mut runs = instance
+            .storage()
+            .runs(&RunFilter::default().tag("orch/schedule", "events_at_one"))
+            .unwrap();
+        runs.reverse();
+        runs.iter()
+            .map(|r| r.partitions.keys().join(","))
+            .collect::<Vec<_>>()
+    };
+
+    // Before its first partition ended: the tick is skipped, saying why.
+    let first =
+        ours(evaluate_schedules(&instance, automation, at("2026-02-28T12:00:00Z")).unwrap());
+    assert!(matches!(first[..], [Evaluated::Started { .. }]));
+    let early =
+        ours(evaluate_schedules(&instance, automation, at("2026-03-01T12:00:00Z")).unwrap());
+    let [
+        Evaluated::Ticked {
+            outcome: TickOutcome::Skipped(why),
+            ..
+        },
+    ] = &early[..]
+    else {
+        panic!("{early:?}")
+    };
+    assert!(
+        why.starts_with("no partition of its assets (daily from 2026-03-01"),
+        "{why}"
+    );
+
+    // The next morning: yesterday's partition.
+    ours(evaluate_schedules(&instance, automation, at("2026-03-02T01:00:00Z")).unwrap());
+    assert_eq!(queued_keys(), ["2026-03-01"]);
+
+    // Down for five days: five ticks due (the 3rd to the 7th), the latest three run.
+    let caught =
+        ours(evaluate_schedules(&instance, automation, at("2026-03-07T12:00:00Z")).unwrap());
+    assert_eq!(caught.len(), 3, "{caught:?}");
+    for e in &caught {
+        assert!(
+            matches!(
+                e,
+                Evaluated::Ticked {
+                    missed: 2,
+                    outcome: TickOutcome::Requested(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+    assert_eq!(
+        queued_keys(),
+        ["2026-03-01", "2026-03-04", "2026-03-05", "2026-03-06"]
+    );
+    // Evaluated again as of the same instant: nothing more.
+    let again =
+        ours(evaluate_schedules(&instance, automation, at("2026-03-07T12:00:00Z")).unwrap());
+    assert!(
+        matches!(again[..], [Evaluated::NothingDue { .. }]),
+        "{again:?}"
+    );
+    assert_eq!(queued_keys().len(), 4);
+}
+
+#[test]
+fn a_schedule_over_static_partitions_is_a_startup_error() {
+    let graph = orch::definitions().unwrap();
+    let schedule: &'static orch::ScheduleDef = Box::leak(Box::new(orch::ScheduleDef::from_parts(
+        orch::__private::ScheduleParts {
+            name: "regions_hourly",
+            target: orch::ScheduleTarget::Selection("regional"),
+            cron: "0 * * * *",
+            timezone: "UTC",
+            default_status: orch::DefaultStatus::Stopped,
+            description: None,
+            catchup: 5,
+            skip_if_running: false,
+            location: orch::__private::SourceLocation {
+                module: "m",
+                file: "f.rs",
+                line: 1,
+            },
+        },
+    )));
+    let errors =
+        orch::automation::Automation::check(graph, Vec::new(), vec![schedule]).unwrap_err();
+    let text = errors[0].to_string();
+    assert!(
+        text.starts_with("schedule `regions_hourly` (at f.rs:1 (m)): asset `regional` has static: eu, us partitions, and a tick cannot choose which to run"),
+        "{text}"
     );
 }

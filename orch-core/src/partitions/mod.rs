@@ -494,6 +494,16 @@ impl Partitions {
         }
     }
 
+    /// The last key that exists at `now` (for time windows: the window that ended last),
+    /// without listing the others.
+    pub fn last_key(&self, now: Timestamp, dynamic: &[String]) -> Option<String> {
+        match &*self.kind {
+            Kind::Time(t) => t.len(now).checked_sub(1).and_then(|i| t.key_at(i).ok()),
+            Kind::Static(keys) => keys.last().cloned(),
+            Kind::Dynamic(_) => dynamic.last().cloned(),
+        }
+    }
+
     /// How many keys exist at `now` (without listing them, for time windows).
     pub fn len(&self, now: Timestamp, dynamic: &[String]) -> u64 {
         match &*self.kind {

@@ -29,8 +29,9 @@ pub enum Evaluated {
         /// Its next tick.
         next: Option<Zoned>,
     },
-    /// A tick was due: the latest one was evaluated (at most once), earlier missed ones were
-    /// not.
+    /// A tick was due and was evaluated (at most once): the latest one, or for a partitioned
+    /// schedule each of the latest `catchup` (one evaluation each); `missed` earlier ones
+    /// were passed over.
     Ticked {
         /// The tick.
         tick: Zoned,
@@ -55,7 +56,9 @@ fn cursor_key(name: &str) -> String {
     format!("schedule:{name}")
 }
 
-/// Evaluates every schedule as of `at`, in name order, queuing the runs of due ticks.
+/// Evaluates every schedule as of `at`, in name order, queuing the runs of due ticks. A
+/// partitioned schedule catches up on up to `catchup` (default 5) of its latest missed ticks,
+/// each running its own partition, oldest first: one evaluation per tick in the answer.
 pub fn evaluate_schedules(
     instance: &Instance,
     automation: &Automation,
@@ -72,64 +75,82 @@ pub fn evaluate_schedules(
             None => schedule.default_status() == DefaultStatus::Running,
         };
         let key = cursor_key(name);
-        let evaluated = if paused {
-            Evaluated::Paused
-        } else if !running {
+        let push = |done: &mut Vec<ScheduleEvaluation>, evaluated| {
+            done.push(ScheduleEvaluation {
+                schedule: name,
+                evaluated,
+            });
+        };
+        if paused {
+            push(&mut done, Evaluated::Paused);
+            continue;
+        }
+        if !running {
             // Restarted later, it counts its ticks from then, not from before it stopped.
             store.set_cursor(&key, None)?;
-            Evaluated::Stopped
-        } else {
-            let since = store
-                .cursor(&key)?
-                .and_then(|c| c.parse::<Timestamp>().ok());
-            match since {
-                None => Evaluated::Started {
+            push(&mut done, Evaluated::Stopped);
+            continue;
+        }
+        let since = store
+            .cursor(&key)?
+            .and_then(|c| c.parse::<Timestamp>().ok());
+        let Some(since) = since else {
+            store.set_cursor(&key, Some(&at.to_string()))?;
+            push(
+                &mut done,
+                Evaluated::Started {
                     next: cron.next_after(at),
                 },
-                Some(since) => {
-                    let due: Vec<Zoned> = cron
-                        .ticks_after(since)
-                        .take_while(|t| t.timestamp() <= at)
-                        .collect();
-                    match due.last() {
-                        None => Evaluated::NothingDue {
-                            next: cron.next_after(at),
-                        },
-                        Some(tick) => {
-                            let cursor = at.to_string();
-                            Evaluated::Ticked {
-                                tick: tick.clone(),
-                                missed: due.len() - 1,
-                                outcome: request_tick(
-                                    instance,
-                                    automation,
-                                    schedule,
-                                    tick.timestamp(),
-                                    Some((&key, Some(&cursor))),
-                                )?,
-                            }
-                        }
-                    }
-                }
-            }
+            );
+            continue;
         };
-        let committed = matches!(
-            evaluated,
-            Evaluated::Ticked {
-                outcome: TickOutcome::Requested(_) | TickOutcome::Skipped(_),
-                ..
-            }
-        );
-        if !paused && running && !committed {
-            // A tick moved the cursor in its own transaction; otherwise it moves here. A
-            // process that dies before this line evaluates the same instants again, which
-            // the stored ticks turn into "already done".
+        let due: Vec<Zoned> = cron
+            .ticks_after(since)
+            .take_while(|t| t.timestamp() <= at)
+            .collect();
+        if due.is_empty() {
             store.set_cursor(&key, Some(&at.to_string()))?;
+            push(
+                &mut done,
+                Evaluated::NothingDue {
+                    next: cron.next_after(at),
+                },
+            );
+            continue;
         }
-        done.push(ScheduleEvaluation {
-            schedule: name,
-            evaluated,
-        });
+        // Unpartitioned: the latest tick only. Partitioned: the latest `catchup` of them.
+        let run = match automation.schedule_partitions(name) {
+            Some(_) => usize::try_from(schedule.catchup().max(1)).unwrap_or(usize::MAX),
+            None => 1,
+        }
+        .min(due.len());
+        let missed = due.len() - run;
+        let cursor = at.to_string();
+        let mut moved = false;
+        for (i, tick) in due[missed..].iter().enumerate() {
+            // The cursor moves with the last tick's commit: a process that dies between two
+            // ticks evaluates the rest again (the done ones answer "already done").
+            let last = i + 1 == run;
+            let outcome = request_tick(
+                instance,
+                automation,
+                schedule,
+                tick.timestamp(),
+                last.then_some((key.as_str(), Some(cursor.as_str()))),
+            )?;
+            moved = last && matches!(outcome, TickOutcome::Requested(_) | TickOutcome::Skipped(_));
+            push(
+                &mut done,
+                Evaluated::Ticked {
+                    tick: tick.clone(),
+                    missed,
+                    outcome,
+                },
+            );
+        }
+        if !moved {
+            store.set_cursor(&key, Some(&cursor))?;
+        }
     }
     Ok(done)
 }

@@ -9,9 +9,11 @@ mod tick;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use jiff::Timestamp;
 use orch_core::automation::{registered_jobs, registered_schedules};
 use orch_core::{
-    AssetGraph, AssetSelection, CronSchedule, DefinitionErrors, JobDef, ScheduleDef, ScheduleTarget,
+    AssetGraph, AssetSelection, CronSchedule, DefinitionErrors, JobDef, Partitions, ScheduleDef,
+    ScheduleTarget,
 };
 
 use crate::run::RunRequest;
@@ -64,6 +66,17 @@ pub enum AutomationError {
         /// What is wrong.
         reason: String,
     },
+    /// A schedule targets partitioned assets it cannot choose one partition of per tick
+    /// (static or dynamic partitions, or two different time-window definitions).
+    #[error("schedule `{name}` (at {location}): {reason}")]
+    Partitions {
+        /// The schedule.
+        name: String,
+        /// Where it is.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A schedule names a job that is not registered.
     #[error("schedule `{name}` (at {location}) runs job `{job}`, which is not registered")]
     UnknownJob {
@@ -81,6 +94,9 @@ pub enum AutomationError {
 pub struct Automation {
     jobs: Vec<&'static JobDef>,
     schedules: Vec<(&'static ScheduleDef, CronSchedule)>,
+    /// The time-window partitions of each partitioned schedule's target, by schedule name:
+    /// each tick runs the partition whose window ended last.
+    partitioned: HashMap<&'static str, Partitions>,
 }
 
 /// Every registered job and schedule, checked against the asset graph once per process.
@@ -159,8 +175,25 @@ impl Automation {
         }
         let by_name: HashMap<&str, &JobDef> = jobs.iter().map(|j| (j.name(), *j)).collect();
         let mut checked = Vec::with_capacity(schedules.len());
+        let mut partitioned = HashMap::new();
         for schedule in schedules {
             let location = schedule.location().to_string();
+            let selection = match schedule.target() {
+                ScheduleTarget::Job(job) => by_name.get(job).map(|j| j.selection()),
+                ScheduleTarget::Selection(text) => Some(text),
+                _ => None,
+            };
+            match selection.map(|text| target_partitions(graph, text)) {
+                Some(Ok(Some(partitions))) => {
+                    partitioned.insert(schedule.name(), partitions);
+                }
+                Some(Err(reason)) => errors.push(AutomationError::Partitions {
+                    name: schedule.name().to_owned(),
+                    location: location.clone(),
+                    reason,
+                }),
+                _ => {}
+            }
             match schedule.target() {
                 ScheduleTarget::Job(job) if !by_name.contains_key(job) => {
                     errors.push(AutomationError::UnknownJob {
@@ -193,6 +226,7 @@ impl Automation {
             Ok(Automation {
                 jobs,
                 schedules: checked,
+                partitioned,
             })
         } else {
             Err(errors)
@@ -226,16 +260,78 @@ impl Automation {
         Some(RunRequest::selection(selection).tag(JOB_TAG, job.name()))
     }
 
-    /// The run request a tick of `schedule` makes: its job's (or its own) selection, tagged
-    /// with the schedule (and the job).
-    pub fn schedule_request(&self, schedule: &ScheduleDef) -> Option<RunRequest> {
-        let request = match schedule.target() {
-            ScheduleTarget::Job(job) => self.job_request(job)?,
-            ScheduleTarget::Selection(text) => RunRequest::selection(text.parse().ok()?),
-            _ => return None,
-        };
-        Some(request.tag(SCHEDULE_TAG, schedule.name()))
+    /// The time-window partitions a tick of schedule `name` chooses from, if its target is
+    /// partitioned.
+    pub fn schedule_partitions(&self, name: &str) -> Option<&Partitions> {
+        self.partitioned.get(name)
     }
+
+    /// The run request the tick of `schedule` at `tick` makes: its job's (or its own)
+    /// selection, tagged with the schedule (and the job); for a partitioned target, of the
+    /// partition whose window ended last by `tick` (Dagster's
+    /// `build_schedule_from_partitioned_job`). `Err` says why the tick runs nothing: no
+    /// partition has ended yet.
+    pub fn schedule_request(
+        &self,
+        schedule: &ScheduleDef,
+        tick: Timestamp,
+    ) -> Result<RunRequest, String> {
+        let request = match schedule.target() {
+            ScheduleTarget::Job(job) => self.job_request(job),
+            ScheduleTarget::Selection(text) => text.parse().ok().map(RunRequest::selection),
+            _ => None,
+        }
+        .ok_or_else(|| "its target does not resolve to a run".to_owned())?
+        .tag(SCHEDULE_TAG, schedule.name());
+        match self.partitioned.get(schedule.name()) {
+            None => Ok(request),
+            Some(partitions) => match partitions.last_key(tick, &[]) {
+                Some(key) => Ok(request.partition(key)),
+                None => Err(format!(
+                    "no partition of its assets ({}) has ended by this tick",
+                    partitions.describe()
+                )),
+            },
+        }
+    }
+}
+
+/// The time-window partitions of the partitioned assets `selection` selects in `graph`
+/// (`None` if it selects none); an error if they are not time windows or not all the same.
+fn target_partitions(graph: &AssetGraph, selection: &str) -> Result<Option<Partitions>, String> {
+    let Ok(Ok(ids)) = selection
+        .parse::<AssetSelection>()
+        .map(|s| s.resolve(graph))
+    else {
+        return Ok(None); // reported as a selection error
+    };
+    let mut found: Option<(&Partitions, String)> = None;
+    for id in ids {
+        let node = graph.node(id);
+        let Some(partitions) = &node.partitions else {
+            continue;
+        };
+        if !partitions.is_time_window() {
+            return Err(format!(
+                "asset `{}` has {} partitions, and a tick cannot choose which to run; schedule a selection without it, or run its partitions with `backfill`",
+                node.key,
+                partitions.describe()
+            ));
+        }
+        match &found {
+            Some((first, key)) if first.declared() != partitions.declared() => {
+                return Err(format!(
+                    "its assets have different partitions (`{key}`: {}, `{}`: {}), and a tick runs one partition; give it one of them",
+                    first.describe(),
+                    node.key,
+                    partitions.describe()
+                ));
+            }
+            Some(_) => {}
+            None => found = Some((partitions, node.key.to_string())),
+        }
+    }
+    Ok(found.map(|(p, _)| p.clone()))
 }
 
 /// What a schedule's ticks run, as text: `job daily_refresh` or the selection.

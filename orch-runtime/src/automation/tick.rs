@@ -91,9 +91,16 @@ pub fn request_tick(
             return Ok(TickOutcome::Skipped(reason));
         }
     }
-    let request = automation
-        .schedule_request(schedule)
-        .ok_or_else(|| TickError::Target(name.to_owned()))?
+    let request = match automation.schedule_request(schedule, scheduled) {
+        Ok(request) => request,
+        Err(reason) => {
+            if !commit(TickStatus::Skipped, Some(&reason), &[])? {
+                return already();
+            }
+            return Ok(TickOutcome::Skipped(reason));
+        }
+    };
+    let request = request
         .tag(TICK_TAG, format!("{name}@{scheduled}"))
         .with_trigger(Trigger::Schedule {
             name: name.to_owned(),

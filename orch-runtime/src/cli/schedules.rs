@@ -236,8 +236,15 @@ fn schedule_command(env: &Env<'_>, command: ScheduleCommand) -> Result<u8, Strin
                 println!("schedule `{name}` has no tick after {at}");
                 return Ok(EXIT_OK);
             };
-            let Some(request) = automation.schedule_request(schedule) else {
-                return Err(format!("schedule `{name}`: its target does not resolve"));
+            let request = match automation.schedule_request(schedule, tick.timestamp()) {
+                Ok(request) => request,
+                Err(reason) => {
+                    println!(
+                        "schedule `{name}`: the tick at {} would run nothing: {reason}",
+                        tick.strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    );
+                    return Ok(EXIT_OK);
+                }
             };
             let tags: Vec<String> = request
                 .tags()

@@ -46,10 +46,11 @@ impl RunLock {
         let path = Self::path_for(dir, run_id);
         match try_lock(&path, true)? {
             Some(file) => Ok(RunLock { path, _file: file }),
-            None => Err(StorageError::io(
-                &path,
-                std::io::Error::other("the run's lock is already held"),
-            )),
+            // Only a launcher racing another for the same queued run gets here.
+            None => Err(StorageError::NotQueued {
+                run_id: run_id.to_owned(),
+                status: "starting in another launcher".to_owned(),
+            }),
         }
     }
 
