@@ -6,6 +6,8 @@
 //! cargo run --example scheduled -- schedules       # each schedule and its next tick
 //! cargo run --example scheduled -- schedule next business_hours --count 5
 //! cargo run --example scheduled -- materialize --job daily_refresh
+//! cargo run --example scheduled -- daemon          # ticks queue runs; the queue starts them
+//! cargo run --example scheduled -- daemon --once --at 2026-03-29T12:00:00Z
 //! ```
 
 use orch::prelude::*;
