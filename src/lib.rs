@@ -87,9 +87,10 @@ pub use orch_core::{
     Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetNode, AssetSelection, BoxError,
     CronError, CronSchedule, DefaultStatus, DefinitionError, DefinitionErrors, FileAsset,
     FileChanged, JobDef, KeyError, LogLevel, LogLine, MetadataValue, MissingResource, Resources,
-    RunId, ScheduleDef, ScheduleTarget, SelectionError,
+    RunId, ScheduleDef, ScheduleTarget, SelectionError, SensorContext, SensorDef, SensorKind,
+    SensorResult, SensorRun,
 };
-pub use orch_macros::{asset, asset_job, schedule};
+pub use orch_macros::{asset, asset_job, schedule, sensor};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
 #[cfg(feature = "polars")]
 pub use orch_runtime::sql;
@@ -115,7 +116,7 @@ pub mod prelude {
     pub use crate::sql::{Database, SqlParam};
     pub use crate::{
         AssetContext, AssetSelection, BoxError, FileAsset, Instance, Materialize, MetadataValue,
-        RunRequest, asset, asset_job, schedule,
+        RunRequest, SensorContext, SensorResult, SensorRun, asset, asset_job, schedule, sensor,
     };
 }
 

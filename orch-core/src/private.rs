@@ -8,7 +8,8 @@ pub use crate::asset::{
     Asset, AssetDef, AssetParts, BoxError, BoxFuture, Codec, Compute, SourceLocation, Value,
 };
 pub use crate::automation::{
-    DefaultStatus, Job, JobDef, Schedule, ScheduleDef, ScheduleParts, ScheduleTarget,
+    DefaultStatus, Job, JobDef, Schedule, ScheduleDef, ScheduleParts, ScheduleTarget, SensorDef,
+    SensorKind, SensorParts,
 };
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;

@@ -67,14 +67,14 @@ impl Parse for JobInput {
 }
 
 /// Checks a selection string at compile time.
-fn check_selection(what: &str, lit: &LitStr) -> syn::Result<()> {
+pub(crate) fn check_selection(what: &str, lit: &LitStr) -> syn::Result<()> {
     lit.value()
         .parse::<orch_core::AssetSelection>()
         .map(drop)
         .map_err(|e| syn::Error::new(lit.span(), format!("{what}: {e}")))
 }
 
-fn location(name: &Ident) -> TokenStream {
+pub(crate) fn location(name: &Ident) -> TokenStream {
     let line = quote_spanned!(name.span()=> ::core::line!());
     quote! {
         ::orch::__private::SourceLocation {
@@ -107,7 +107,7 @@ fn marker(
     }
 }
 
-fn description(given: Option<&LitStr>, attrs: &[Attribute]) -> TokenStream {
+pub(crate) fn description(given: Option<&LitStr>, attrs: &[Attribute]) -> TokenStream {
     match given.map(LitStr::value).or_else(|| doc_comment(attrs)) {
         Some(text) => quote!(::core::option::Option::Some(#text)),
         None => quote!(::core::option::Option::None),

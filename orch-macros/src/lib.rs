@@ -10,6 +10,7 @@ mod attr;
 mod automation;
 mod expand;
 mod hash;
+mod sensor;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -44,4 +45,21 @@ pub fn asset_job(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn schedule(input: TokenStream) -> TokenStream {
     automation::schedule(input.into()).into()
+}
+
+/// Declares a sensor: a function the daemon calls at most every `interval` (default 30 s),
+/// which decides from the outside world whether to run its job (`job = NAME`, checked by the
+/// compiler) or selection (`select = ".."`). Its cursor is kept between evaluations when one
+/// succeeds; a run with a run key is launched at most once per sensor, ever. An error, a
+/// panic or a time-out (`timeout`, default 60 s) records a failed tick and keeps the cursor.
+///
+/// ```ignore
+/// #[sensor(job = daily_refresh, interval = "30s")]
+/// fn new_files(ctx: &SensorContext) -> Result<SensorResult, BoxError> {
+///     Ok(SensorResult::new().run(SensorRun::keyed("orders-2024-01-05.csv")).cursor("42"))
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn sensor(args: TokenStream, item: TokenStream) -> TokenStream {
+    sensor::sensor(args.into(), item.into()).into()
 }

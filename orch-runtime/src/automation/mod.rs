@@ -4,21 +4,26 @@
 //! ([`Daemon`](crate::Daemon)) evaluates and starts the queued runs; the CLI lists them.
 
 mod evaluate;
+mod sensor;
 mod tick;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use jiff::Timestamp;
-use orch_core::automation::{registered_jobs, registered_schedules};
+use orch_core::automation::{registered_jobs, registered_schedules, registered_sensors};
 use orch_core::{
     AssetGraph, AssetSelection, CronSchedule, DefinitionErrors, JobDef, Partitions, ScheduleDef,
-    ScheduleTarget,
+    ScheduleTarget, SensorDef, SensorRun,
 };
 
 use crate::run::RunRequest;
 
 pub use evaluate::{Evaluated, ScheduleEvaluation, evaluate_schedules};
+pub use sensor::{
+    SensorEvaluated, SensorEvaluation, SensorOutcome, evaluate_sensors, preview_sensor, run_sensor,
+    sensor_cursor_key,
+};
 pub use tick::{TICK_TAG, TickError, TickOutcome, request_tick};
 
 /// The tag every run of an asset job carries, with the job's name (Dagster's
@@ -26,6 +31,8 @@ pub use tick::{TICK_TAG, TickError, TickOutcome, request_tick};
 pub const JOB_TAG: &str = "orch/job";
 /// The tag every run a schedule launches carries, with the schedule's name.
 pub const SCHEDULE_TAG: &str = "orch/schedule";
+/// The tag every run a sensor launches carries, with the sensor's name.
+pub const SENSOR_TAG: &str = "orch/sensor";
 
 /// A problem with the registered jobs and schedules, found at startup.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +100,7 @@ pub enum AutomationError {
 #[derive(Debug)]
 pub struct Automation {
     jobs: Vec<&'static JobDef>,
+    sensors: Vec<&'static SensorDef>,
     schedules: Vec<(&'static ScheduleDef, CronSchedule)>,
     /// The time-window partitions of each partitioned schedule's target, by schedule name:
     /// each tick runs the partition whose window ended last.
@@ -114,6 +122,7 @@ pub fn automation() -> Result<&'static Automation, &'static [AutomationError]> {
                 registered_jobs().collect(),
                 registered_schedules().collect(),
             )
+            .and_then(|a| a.with_sensors(graph, registered_sensors().collect()))
         })
         .as_ref()
         .map_err(Vec::as_slice)
@@ -225,12 +234,108 @@ impl Automation {
         if errors.is_empty() {
             Ok(Automation {
                 jobs,
+                sensors: Vec::new(),
                 schedules: checked,
                 partitioned,
             })
         } else {
             Err(errors)
         }
+    }
+
+    /// Adds `sensors`, checked against `graph` and the jobs: names unique among schedules and
+    /// sensors (they share the store's tick and status tables), known jobs, selections that
+    /// select assets.
+    pub fn with_sensors(
+        mut self,
+        graph: &AssetGraph,
+        mut sensors: Vec<&'static SensorDef>,
+    ) -> Result<Automation, Vec<AutomationError>> {
+        sensors.sort_by_key(|s| s.name());
+        let mut errors = Vec::new();
+        let mut seen: HashMap<&str, String> = self
+            .schedules
+            .iter()
+            .map(|(s, _)| (s.name(), s.location().to_string()))
+            .collect();
+        for sensor in &sensors {
+            let location = sensor.location().to_string();
+            if let Some(first) = seen.insert(sensor.name(), location.clone()) {
+                errors.push(AutomationError::Duplicate {
+                    kind: "schedule or sensor",
+                    name: sensor.name().to_owned(),
+                    first,
+                    second: location.clone(),
+                });
+            }
+            match sensor.target() {
+                ScheduleTarget::Job(job) if self.job(job).is_none() => {
+                    errors.push(AutomationError::UnknownJob {
+                        name: sensor.name().to_owned(),
+                        location,
+                        job: job.to_owned(),
+                    });
+                }
+                ScheduleTarget::Selection(text) => {
+                    let reason = match text.parse::<AssetSelection>().map(|s| s.resolve(graph)) {
+                        Ok(Ok(ids)) if !ids.is_empty() => None,
+                        Ok(Ok(_)) => Some("its selection selects no asset".to_owned()),
+                        Ok(Err(e)) | Err(e) => Some(e.to_string()),
+                    };
+                    if let Some(reason) = reason {
+                        errors.push(AutomationError::Selection {
+                            kind: "sensor",
+                            name: sensor.name().to_owned(),
+                            location,
+                            reason,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        if errors.is_empty() {
+            self.sensors = sensors;
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The sensors, by name.
+    pub fn sensors(&self) -> &[&'static SensorDef] {
+        &self.sensors
+    }
+
+    /// The sensor called `name`.
+    pub fn sensor(&self, name: &str) -> Option<&'static SensorDef> {
+        self.sensors.iter().copied().find(|s| s.name() == name)
+    }
+
+    /// The run request of one run a sensor asked for: its job's (or its own) selection, with
+    /// the run's partition and tags, tagged with the sensor (and the job, and the run key).
+    pub fn sensor_request(&self, sensor: &SensorDef, run: &SensorRun) -> Option<RunRequest> {
+        let mut request = match sensor.target() {
+            ScheduleTarget::Job(job) => self.job_request(job)?,
+            ScheduleTarget::Selection(text) => RunRequest::selection(text.parse().ok()?),
+            _ => return None,
+        };
+        for (k, v) in run.tags() {
+            request = request.tag(k, v);
+        }
+        if let Some(key) = run.partition_key() {
+            request = request.partition(key);
+        }
+        if let Some(key) = run.run_key() {
+            request = request.tag(crate::storage::RUN_KEY_TAG, key);
+        }
+        Some(
+            request
+                .tag(SENSOR_TAG, sensor.name())
+                .with_trigger(crate::run::Trigger::Sensor {
+                    name: sensor.name().to_owned(),
+                }),
+        )
     }
 
     /// The asset jobs, by name.

@@ -85,7 +85,7 @@ pub fn request_tick(
                 run.id.short(),
                 run.status.as_str()
             );
-            if !commit(TickStatus::Skipped, Some(&reason), &[])? {
+            if commit(TickStatus::Skipped, Some(&reason), &[])?.is_none() {
                 return already();
             }
             return Ok(TickOutcome::Skipped(reason));
@@ -94,7 +94,7 @@ pub fn request_tick(
     let request = match automation.schedule_request(schedule, scheduled) {
         Ok(request) => request,
         Err(reason) => {
-            if !commit(TickStatus::Skipped, Some(&reason), &[])? {
+            if commit(TickStatus::Skipped, Some(&reason), &[])?.is_none() {
                 return already();
             }
             return Ok(TickOutcome::Skipped(reason));
@@ -106,8 +106,8 @@ pub fn request_tick(
             name: name.to_owned(),
         });
     let run = RunRecord::queued(RunId::new(), &request);
-    if !commit(TickStatus::Success, None, std::slice::from_ref(&run))? {
-        return already();
+    match commit(TickStatus::Success, None, std::slice::from_ref(&run))? {
+        Some(queued) => Ok(TickOutcome::Requested(queued)),
+        None => already(),
     }
-    Ok(TickOutcome::Requested(vec![run.id]))
 }

@@ -8,7 +8,9 @@ use tokio_util::sync::CancellationToken;
 use super::materialize::{report, run_with_progress};
 use super::schedules::{checked, instant_or_now};
 use super::{EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, Env, fail_usage};
-use crate::automation::{Evaluated, ScheduleEvaluation, TickOutcome};
+use crate::automation::{
+    Evaluated, ScheduleEvaluation, SensorEvaluated, SensorEvaluation, SensorOutcome, TickOutcome,
+};
 use crate::daemon::{Daemon, DaemonEvent, DaemonOptions, EXIT_RETRY_LATER, Launcher};
 use crate::instance::LaunchMode;
 use crate::materialize::MaterializeError;
@@ -58,6 +60,41 @@ fn evaluation_line(e: &ScheduleEvaluation) -> String {
     }
 }
 
+/// One line for a sensor's evaluation.
+pub(super) fn sensor_line(e: &SensorEvaluation) -> String {
+    let name = e.sensor;
+    match &e.evaluated {
+        SensorEvaluated::Paused => format!("{name}: automation is paused"),
+        SensorEvaluated::Stopped => format!("{name}: stopped"),
+        SensorEvaluated::NotDue { next } => format!(
+            "{name}: not due until {}",
+            next.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        ),
+        SensorEvaluated::Evaluated(outcome) => format!("{name}: {}", sensor_outcome(outcome)),
+    }
+}
+
+/// What a sensor's evaluation decided, as text.
+pub(super) fn sensor_outcome(outcome: &SensorOutcome) -> String {
+    match outcome {
+        SensorOutcome::Requested { runs, repeated } => {
+            let ids: Vec<&str> = runs.iter().map(RunId::short).collect();
+            let mut text = match ids.is_empty() {
+                true => "no new run".to_owned(),
+                false => format!("queued run {}", ids.join(", ")),
+            };
+            if *repeated > 0 {
+                text.push_str(&format!(
+                    " ({repeated} run key(s) launched before, not again)"
+                ));
+            }
+            text
+        }
+        SensorOutcome::Skipped(reason) => format!("skipped: {reason}"),
+        SensorOutcome::Failed(cause) => format!("failed: {cause}"),
+    }
+}
+
 /// Prints what the daemon does, one line each.
 fn print_event(event: DaemonEvent<'_>) {
     match event {
@@ -66,6 +103,7 @@ fn print_event(event: DaemonEvent<'_>) {
             let line = evaluation_line(e);
             println!("{line}");
         }
+        DaemonEvent::Sensor(e) => println!("{}", sensor_line(e)),
         DaemonEvent::Launched(id) => println!("run {} started", id.short()),
         DaemonEvent::Ended(id, status) => println!("run {} {}", id.short(), status.as_str()),
         DaemonEvent::StillQueued(id, why) => {

@@ -10,6 +10,7 @@ mod materialize;
 mod partitions;
 mod progress;
 mod schedules;
+mod sensors;
 mod table;
 
 use materialize::{MaterializeArgs, materialize, materialize_everything, reexecute};
@@ -100,6 +101,13 @@ enum Command {
     RunQueued {
         /// The queued run's id.
         run_id: String,
+    },
+    /// The sensors (`#[sensor]`): target, interval, status, last evaluation, cursor.
+    Sensors,
+    /// One sensor: `start`, `stop`, `tick`, `preview`, `history`, `cursor`.
+    Sensor {
+        #[command(subcommand)]
+        command: sensors::SensorCommand,
     },
     /// All automation at once: `pause`, `resume` (persisted in the run store).
     Automation {
@@ -332,6 +340,8 @@ where
         Some(Command::Jobs) => schedules::print_jobs(),
         Some(Command::Schedules) => schedules::print_schedules(&env),
         Some(Command::Schedule { command }) => schedules::schedule(&env, command),
+        Some(Command::Sensors) => sensors::print_sensors(&env),
+        Some(Command::Sensor { command }) => sensors::sensor(&env, command),
         Some(Command::Automation { command }) => schedules::automation_command(&env, command),
         Some(Command::Daemon { once, at }) => daemon::daemon(&env, once, at),
         Some(Command::RunQueued { run_id }) => daemon::run_queued(&env, &run_id),

@@ -31,7 +31,10 @@ pub use launcher::{EXIT_RETRY_LATER, Launcher};
 use queue::runs_to_start;
 pub use queue::{QueueLimits, TagLimit};
 
-use crate::automation::{Automation, ScheduleEvaluation, TickError, evaluate_schedules};
+use crate::automation::{
+    Automation, ScheduleEvaluation, SensorEvaluated, SensorEvaluation, TickError,
+    evaluate_schedules, evaluate_sensors,
+};
 use crate::instance::Instance;
 use crate::storage::{
     LeaseHolder, LeaseOutcome, RunFilter, RunLock, RunRecord, RunStatus, StorageError,
@@ -114,6 +117,8 @@ pub enum DaemonEvent<'a> {
     /// A schedule was evaluated (only evaluations that did something, in the long-running
     /// daemon: a tick, or a schedule first seen running).
     Schedule(&'a ScheduleEvaluation),
+    /// A sensor was evaluated (only evaluations that ran it, in the long-running daemon).
+    Sensor(&'a SensorEvaluation),
     /// A queued run was started.
     Launched(&'a RunId),
     /// A run it started ended (its stored status).
@@ -134,6 +139,8 @@ pub enum DaemonEvent<'a> {
 pub struct OnceReport {
     /// The schedules' evaluations, in name order.
     pub evaluations: Vec<ScheduleEvaluation>,
+    /// The sensors' evaluations, in name order.
+    pub sensors: Vec<SensorEvaluation>,
     /// The runs it started, with how each ended, in the order they started.
     pub runs: Vec<(RunId, RunStatus)>,
     /// Runs it gave up on (recorded as failed), with why.
@@ -333,6 +340,10 @@ impl Daemon {
         for e in &done.evaluations {
             report(DaemonEvent::Schedule(e));
         }
+        done.sensors = evaluate_sensors(&self.instance, self.automation, at)?;
+        for e in &done.sensors {
+            report(DaemonEvent::Sensor(e));
+        }
         let mut launches = Launches::new(tx);
         // Runs it launched that another launcher started first (a killed daemon's child):
         // waited for by polling the store.
@@ -410,6 +421,7 @@ impl Daemon {
         let mut launches = Launches::new(tx);
         let store = Arc::clone(self.instance.storage());
         let mut wake = None;
+        let mut sensor_due: Option<Timestamp> = None;
         while !shutdown.is_cancelled() {
             if lease.lost.load(Ordering::Acquire) {
                 return Err(DaemonError::LeaseLost(
@@ -419,12 +431,13 @@ impl Daemon {
             if let Some(Wake::Launch(id, exit)) = wake.take() {
                 self.settle(&mut launches, &id, exit, report, None)?;
             }
-            if let Err(e) = self.pass(&mut launches, report) {
+            match self.pass(&mut launches, report) {
+                Ok(due) => sensor_due = due,
                 // One failed pass (the store busy or down) is not the end: try again.
-                report(DaemonEvent::Warning(&e.to_string()));
+                Err(e) => report(DaemonEvent::Warning(&e.to_string())),
             }
             let _ = store.recover_crashed();
-            wake = match rx.recv_timeout(self.sleep()) {
+            wake = match rx.recv_timeout(self.sleep(sensor_due)) {
                 Ok(w) => Some(w),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -443,14 +456,16 @@ impl Daemon {
         Ok(())
     }
 
-    /// One pass of the long-running daemon: schedules as of now, then the queue.
+    /// One pass of the long-running daemon: schedules and sensors as of now, then the queue.
+    /// Returns when the next running sensor is due.
     fn pass(
         &self,
         launches: &mut Launches,
         report: &mut dyn FnMut(DaemonEvent<'_>),
-    ) -> Result<(), DaemonError> {
+    ) -> Result<Option<Timestamp>, DaemonError> {
         use crate::automation::Evaluated;
-        for e in evaluate_schedules(&self.instance, self.automation, Timestamp::now())? {
+        let now = Timestamp::now();
+        for e in evaluate_schedules(&self.instance, self.automation, now)? {
             if matches!(
                 e.evaluated,
                 Evaluated::Ticked { .. } | Evaluated::Started { .. }
@@ -458,14 +473,37 @@ impl Daemon {
                 report(DaemonEvent::Schedule(&e));
             }
         }
+        let mut due: Option<Timestamp> = None;
+        for e in evaluate_sensors(&self.instance, self.automation, now)? {
+            let next = match &e.evaluated {
+                SensorEvaluated::NotDue { next } => Some(*next),
+                SensorEvaluated::Evaluated(_) => {
+                    report(DaemonEvent::Sensor(&e));
+                    self.automation
+                        .sensor(e.sensor)
+                        .and_then(|s| now.checked_add(s.interval()).ok())
+                }
+                _ => None,
+            };
+            due = match (due, next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
         self.start_queued(launches, report)?;
-        Ok(())
+        Ok(due)
     }
 
-    /// How long to sleep: until the next tick of any schedule, at most the poll interval.
-    fn sleep(&self) -> Duration {
+    /// How long to sleep: until the next tick of any schedule or the next due sensor, at most
+    /// the poll interval.
+    fn sleep(&self, sensor_due: Option<Timestamp>) -> Duration {
         let now = Timestamp::now();
         let mut sleep = self.options.poll;
+        if let Some(due) = sensor_due {
+            // At least a few milliseconds, so a store that keeps failing is not spun on.
+            let until = Duration::try_from(due.duration_since(now)).unwrap_or(Duration::ZERO);
+            sleep = sleep.min(until.max(Duration::from_millis(5)));
+        }
         for (_, cron) in self.automation.schedules() {
             if let Some(next) = cron.next_after(now)
                 && let Ok(until) = Duration::try_from(next.timestamp().duration_since(now))

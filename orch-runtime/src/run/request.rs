@@ -99,6 +99,11 @@ pub enum Trigger {
         /// The schedule's name.
         name: String,
     },
+    /// An evaluation of a sensor.
+    Sensor {
+        /// The sensor's name.
+        name: String,
+    },
 }
 
 impl Trigger {
@@ -109,6 +114,7 @@ impl Trigger {
             Trigger::Backfill { .. } => "backfill",
             Trigger::Reexecution => "reexecution",
             Trigger::Schedule { .. } => "schedule",
+            Trigger::Sensor { .. } => "sensor",
         }
     }
 
@@ -116,7 +122,7 @@ impl Trigger {
     pub(crate) fn detail(&self) -> Option<&str> {
         match self {
             Trigger::Backfill { backfill_id } => Some(backfill_id),
-            Trigger::Schedule { name } => Some(name),
+            Trigger::Schedule { name } | Trigger::Sensor { name } => Some(name),
             _ => None,
         }
     }
@@ -132,6 +138,9 @@ impl Trigger {
             "schedule" => Trigger::Schedule {
                 name: detail.unwrap_or_default(),
             },
+            "sensor" => Trigger::Sensor {
+                name: detail.unwrap_or_default(),
+            },
             _ => Trigger::Manual,
         }
     }
@@ -144,6 +153,7 @@ impl fmt::Display for Trigger {
                 write!(f, "backfill {backfill_id}")
             }
             Trigger::Schedule { name } => write!(f, "schedule {name}"),
+            Trigger::Sensor { name } => write!(f, "sensor {name}"),
             other => f.write_str(other.kind()),
         }
     }

@@ -35,6 +35,7 @@ pub(crate) fn run_all(factory: Factory<'_>) {
     a_queued_run_starts_once(&*factory());
     a_tick_commits_its_runs_and_cursor_at_once(&*factory());
     a_lease_has_one_holder_until_it_lapses(&*factory());
+    a_run_key_is_launched_once_ever(&*factory());
 }
 
 fn begin(store: &dyn Storage, id: &str, request: &RunRequest) -> RunRecord {
@@ -465,11 +466,14 @@ fn a_tick_commits_its_runs_and_cursor_at_once(store: &dyn Storage) {
         cursor: Some(("schedule:nightly", Some("c1"))),
     };
     // No started tick: nothing is committed.
-    assert!(!store.commit_tick(&commit).unwrap());
+    assert_eq!(store.commit_tick(&commit).unwrap(), None);
     assert!(store.runs(&RunFilter::default()).unwrap().is_empty());
 
     store.begin_tick("nightly", at).unwrap();
-    assert!(store.commit_tick(&commit).unwrap());
+    assert_eq!(
+        store.commit_tick(&commit).unwrap(),
+        Some(vec![RunId::from("t1"), RunId::from("t2")])
+    );
     let tick = &store.ticks("nightly", 1).unwrap()[0];
     assert_eq!(tick.status, TickStatus::Success);
     assert_eq!(tick.run_ids, [RunId::from("t1"), RunId::from("t2")]);
@@ -489,7 +493,7 @@ fn a_tick_commits_its_runs_and_cursor_at_once(store: &dyn Storage) {
         cursor: Some(("schedule:nightly", Some("c2"))),
         ..commit
     };
-    assert!(!store.commit_tick(&twice).unwrap());
+    assert_eq!(store.commit_tick(&twice).unwrap(), None);
     assert_eq!(store.runs(&RunFilter::default()).unwrap().len(), 2);
     assert_eq!(
         store.cursor("schedule:nightly").unwrap().as_deref(),
@@ -537,4 +541,60 @@ fn a_lease_has_one_holder_until_it_lapses(store: &dyn Storage) {
     assert!(store.lease("daemon").unwrap().is_some());
     store.release_lease("daemon", "b").unwrap();
     assert_eq!(store.lease("daemon").unwrap(), None);
+}
+
+fn a_run_key_is_launched_once_ever(store: &dyn Storage) {
+    let keyed = |id: &str, key: &str| {
+        RunRecord::queued(
+            RunId::from(id),
+            &RunRequest::all().tag(super::RUN_KEY_TAG, key),
+        )
+    };
+    let tick = |n: u64, runs: &[RunRecord]| {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + n);
+        store.begin_tick("files", at).unwrap();
+        store
+            .commit_tick(&TickCommit {
+                instigator: "files",
+                scheduled: at,
+                status: TickStatus::Success,
+                reason: None,
+                runs,
+                cursor: None,
+            })
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(
+        tick(0, &[keyed("k1", "a.csv"), keyed("k2", "b.csv")]),
+        [RunId::from("k1"), RunId::from("k2")]
+    );
+    // `a.csv` again (and a new file): only the new one.
+    assert_eq!(
+        tick(1, &[keyed("k3", "a.csv"), keyed("k4", "c.csv")]),
+        [RunId::from("k4")]
+    );
+    // Even after its run is gone (retention), the key stays launched.
+    store
+        .apply_retention(super::Retention {
+            logs: Duration::ZERO,
+            runs: Duration::ZERO,
+        })
+        .unwrap();
+    assert!(tick(2, &[keyed("k5", "a.csv")]).is_empty());
+    // Another instigator's keys are its own.
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    store.begin_tick("other", at).unwrap();
+    let other = [keyed("k6", "a.csv")];
+    let queued = store
+        .commit_tick(&TickCommit {
+            instigator: "other",
+            scheduled: at,
+            status: TickStatus::Success,
+            reason: None,
+            runs: &other,
+            cursor: None,
+        })
+        .unwrap();
+    assert_eq!(queued, Some(vec![RunId::from("k6")]));
 }

@@ -22,7 +22,10 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use orch_core::RunId;
+
 pub use locks::RunLock;
+pub use records::RUN_KEY_TAG;
 pub(crate) use records::owner;
 pub use records::{
     AssetState, EventKind, EventRecord, InstigatorState, InstigatorStatus, LeaseHolder,
@@ -249,9 +252,12 @@ pub trait Storage: Send + Sync {
     ) -> Result<(), StorageError>;
     /// Commits a tick's evaluation atomically: its runs recorded as queued, the tick ended
     /// with their ids, and the cursor set. A process killed before this call leaves the tick
-    /// started, to be evaluated again; after it, everything is there, once. Returns `false`
-    /// and changes nothing if the tick is not `started` (another process committed it).
-    fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<bool, StorageError>;
+    /// started, to be evaluated again; after it, everything is there, once.
+    ///
+    /// A run tagged [`RUN_KEY_TAG`] whose key this instigator has launched before, ever, is
+    /// dropped (run keys outlive retention). Returns the ids of the runs queued, or `None`
+    /// (changing nothing) if the tick is not `started` (another process committed it).
+    fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<Option<Vec<RunId>>, StorageError>;
     /// Takes the lease `name` for `holder` (its id and a description for people) for `ttl`,
     /// if it is free, has lapsed, or is the holder's already; otherwise says who holds it.
     fn acquire_lease(

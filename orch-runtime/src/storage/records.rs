@@ -493,6 +493,10 @@ pub struct TickRecord {
     pub ended: Option<std::time::SystemTime>,
 }
 
+/// The tag of a run's run key (a sensor's `SensorRun::keyed`): with the instigator, launched
+/// once ever.
+pub const RUN_KEY_TAG: &str = "orch/run_key";
+
 /// What one evaluation of a tick commits, in one transaction
 /// ([`Storage::commit_tick`](super::Storage::commit_tick)): the runs it requests (recorded
 /// as queued), how the tick ended, and the instigator's cursor.

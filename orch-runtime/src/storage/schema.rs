@@ -171,6 +171,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         heartbeat_us INTEGER NOT NULL,
         expires_us INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 12: run keys a sensor has launched, kept past retention: a key is launched once, ever.
+    "CREATE TABLE run_keys (
+        instigator TEXT NOT NULL,
+        run_key TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        time_us INTEGER NOT NULL,
+        PRIMARY KEY (instigator, run_key)
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

@@ -702,7 +702,7 @@ impl Storage for SqliteStorage {
         self.end_queued(run_id, status, reason)
     }
 
-    fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<bool, StorageError> {
+    fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<Option<Vec<RunId>>, StorageError> {
         self.write_tick_commit(commit)
     }
 

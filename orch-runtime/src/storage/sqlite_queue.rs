@@ -9,7 +9,7 @@ use rusqlite::params;
 
 use super::sqlite::SqliteStorage;
 use super::sqlite_rows::{insert_event, insert_run, micros, run_status};
-use super::{EventKind, EventRecord, RunRecord, RunStatus, StorageError, TickCommit};
+use super::{EventKind, EventRecord, RUN_KEY_TAG, RunRecord, RunStatus, StorageError, TickCommit};
 
 impl SqliteStorage {
     pub(super) fn insert_queued(&self, run: &RunRecord) -> Result<(), StorageError> {
@@ -49,7 +49,10 @@ impl SqliteStorage {
         Ok(true)
     }
 
-    pub(super) fn write_tick_commit(&self, commit: &TickCommit<'_>) -> Result<bool, StorageError> {
+    pub(super) fn write_tick_commit(
+        &self,
+        commit: &TickCommit<'_>,
+    ) -> Result<Option<Vec<RunId>>, StorageError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -62,19 +65,38 @@ impl SqliteStorage {
         ))
         .map_err(|e| self.err(e))?;
         if status.as_deref() != Some("started") {
-            return Ok(false);
+            return Ok(None);
         }
+        let mut queued = Vec::with_capacity(commit.runs.len());
         for run in commit.runs {
             // A run id is new per tick; one already stored means this commit ran before.
             if run_status(&tx, run.id.as_str())
                 .map_err(|e| self.err(e))?
                 .is_some()
             {
-                return Ok(false);
+                return Ok(None);
+            }
+            if let Some(key) = run.tags.get(RUN_KEY_TAG) {
+                let new = tx
+                    .execute(
+                        "INSERT INTO run_keys (instigator, run_key, run_id, time_us)
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (instigator, run_key) DO NOTHING",
+                        params![
+                            commit.instigator,
+                            key,
+                            run.id.as_str(),
+                            micros(SystemTime::now())
+                        ],
+                    )
+                    .map_err(|e| self.err(e))?;
+                if new == 0 {
+                    continue; // launched before: never again
+                }
             }
             insert_run(&tx, run).map_err(|e| self.err(e))?;
+            queued.push(run.id.clone());
         }
-        let ids: Vec<&str> = commit.runs.iter().map(|r| r.id.as_str()).collect();
+        let ids: Vec<&str> = queued.iter().map(RunId::as_str).collect();
         tx.execute(
             "UPDATE ticks SET status = ?3, run_ids = ?4, reason = ?5, ended_us = ?6
              WHERE instigator = ?1 AND scheduled_us = ?2",
@@ -99,6 +121,6 @@ impl SqliteStorage {
         }
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(true)
+        Ok(Some(queued))
     }
 }

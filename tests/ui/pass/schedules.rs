@@ -25,3 +25,19 @@ schedule!(
 schedule!(weekly, select = "orders", cron = "@weekly");
 
 fn main() {}
+
+/// New files in the landing bucket, each run once (its name is the run key).
+#[sensor(job = nightly_job_for_sensor, interval = "45s", timeout = "10s", default_status = running, skip_if_running = true)]
+fn landed_files(ctx: &SensorContext) -> Result<SensorResult, BoxError> {
+    let seen: usize = ctx.cursor().unwrap_or("0").parse()?;
+    Ok(SensorResult::new()
+        .run(SensorRun::keyed(format!("file-{seen}")).tag("source", "bucket"))
+        .cursor((seen + 1).to_string()))
+}
+
+asset_job!(nightly_job_for_sensor, "*");
+
+#[sensor(select = "*", description = "polled every 5 minutes")]
+fn by_selection(_ctx: &SensorContext) -> Result<SensorResult, BoxError> {
+    Ok(SensorResult::skip("nothing new"))
+}

@@ -1,0 +1,179 @@
+//! `#[sensor]`: checks the arguments (the job's name by the compiler; the selection, the
+//! interval and the time-out with orch-core's parsers) and the function's shape, keeps the
+//! function as written (so a test can call it), and registers the sensor through `inventory`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, ItemFn, LitBool, LitStr, Token};
+
+use crate::automation::{check_selection, description, location};
+
+/// `#[sensor(job = JOB | select = "..", [interval = "30s",] [timeout = "60s",]
+/// [default_status = running | stopped,] [description = "..",] [skip_if_running = BOOL])]`.
+#[derive(Default)]
+struct SensorArgs {
+    job: Option<syn::Path>,
+    select: Option<LitStr>,
+    interval: Option<LitStr>,
+    timeout: Option<LitStr>,
+    running: Option<bool>,
+    description: Option<LitStr>,
+    skip_if_running: Option<LitBool>,
+}
+
+const SENSOR_KEYS: &str =
+    "`job`, `select`, `interval`, `timeout`, `default_status`, `description`, `skip_if_running`";
+
+impl Parse for SensorArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut s = SensorArgs::default();
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let twice = || syn::Error::new(key.span(), format!("`{key}` is given twice"));
+            match key.to_string().as_str() {
+                "job" if s.job.is_none() => s.job = Some(input.parse()?),
+                "select" if s.select.is_none() => s.select = Some(input.parse()?),
+                "interval" if s.interval.is_none() => s.interval = Some(input.parse()?),
+                "timeout" if s.timeout.is_none() => s.timeout = Some(input.parse()?),
+                "description" if s.description.is_none() => s.description = Some(input.parse()?),
+                "skip_if_running" if s.skip_if_running.is_none() => {
+                    s.skip_if_running = Some(input.parse()?);
+                }
+                "default_status" if s.running.is_none() => {
+                    let status: Ident = input.parse()?;
+                    s.running = Some(match status.to_string().as_str() {
+                        "running" => true,
+                        "stopped" => false,
+                        other => {
+                            return Err(syn::Error::new(
+                                status.span(),
+                                format!(
+                                    "`default_status = {other}` is not a status; use `running` or `stopped`"
+                                ),
+                            ));
+                        }
+                    });
+                }
+                "job" | "select" | "interval" | "timeout" | "description" | "skip_if_running"
+                | "default_status" => return Err(twice()),
+                other => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("unknown key `{other}`; the keys are {SENSOR_KEYS}"),
+                    ));
+                }
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(s)
+    }
+}
+
+pub(crate) fn sensor(args: TokenStream, item: TokenStream) -> TokenStream {
+    let function: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            let mut out = syn::Error::new(
+                e.span(),
+                "#[sensor] goes on a function: `fn name(ctx: &SensorContext) -> Result<SensorResult, BoxError>`",
+            )
+            .to_compile_error();
+            out.extend(item);
+            return out;
+        }
+    };
+    match sensor_inner(args, &function) {
+        Ok(registration) => quote!(#function #registration),
+        Err(e) => {
+            let error = e.to_compile_error();
+            quote!(#function #error)
+        }
+    }
+}
+
+/// Milliseconds of a duration literal, checked with orch-core's parser.
+fn millis(who: &str, key: &str, lit: Option<&LitStr>, default: u64) -> syn::Result<u64> {
+    let Some(lit) = lit else {
+        return Ok(default);
+    };
+    let d = orch_core::automation::parse_interval(&lit.value())
+        .map_err(|e| syn::Error::new(lit.span(), format!("{who}: `{key}`: {e}")))?;
+    Ok(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn sensor_inner(args: TokenStream, function: &ItemFn) -> syn::Result<TokenStream> {
+    let name = &function.sig.ident;
+    let who = format!("sensor `{name}`");
+    let args: SensorArgs =
+        syn::parse2(args).map_err(|e| syn::Error::new(e.span(), format!("{who}: {e}")))?;
+    if let Some(asyncness) = &function.sig.asyncness {
+        return Err(syn::Error::new_spanned(
+            asyncness,
+            format!(
+                "{who}: a sensor function is not async (the daemon runs it on a thread of its own, with a time-out); block inside it if you must"
+            ),
+        ));
+    }
+    if function.sig.inputs.len() != 1 || !function.sig.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &function.sig,
+            format!(
+                "{who}: a sensor takes one parameter, `ctx: &SensorContext`, and returns `Result<SensorResult, BoxError>`"
+            ),
+        ));
+    }
+    let target = match (&args.job, &args.select) {
+        (Some(job), None) => quote!(::orch::__private::ScheduleTarget::Job(
+            <#job as ::orch::__private::Job>::NAME
+        )),
+        (None, Some(select)) => {
+            check_selection(&who, select)?;
+            quote!(::orch::__private::ScheduleTarget::Selection(#select))
+        }
+        (Some(job), Some(_)) => {
+            return Err(syn::Error::new_spanned(
+                job,
+                format!("{who}: give `job` or `select`, not both"),
+            ));
+        }
+        (None, None) => {
+            return Err(syn::Error::new(
+                name.span(),
+                format!(
+                    "{who}: say what its runs run, with `job = JOB` (an `asset_job!`) or `select = \"..\"`"
+                ),
+            ));
+        }
+    };
+    let interval = millis(&who, "interval", args.interval.as_ref(), 30_000)?;
+    let timeout = millis(&who, "timeout", args.timeout.as_ref(), 60_000)?;
+    let status = match args.running {
+        Some(true) => quote!(::orch::__private::DefaultStatus::Running),
+        _ => quote!(::orch::__private::DefaultStatus::Stopped),
+    };
+    let skip = args.skip_if_running.as_ref().is_some_and(LitBool::value);
+    let name_text = name.to_string();
+    let description = description(args.description.as_ref(), &function.attrs);
+    let location = location(name);
+    Ok(quote! {
+        const _: () = {
+            ::orch::__private::inventory::submit! {
+                ::orch::__private::SensorDef::from_parts(::orch::__private::SensorParts {
+                    name: #name_text,
+                    target: #target,
+                    kind: ::orch::__private::SensorKind::Custom(#name),
+                    interval_ms: #interval,
+                    timeout_ms: #timeout,
+                    default_status: #status,
+                    description: #description,
+                    skip_if_running: #skip,
+                    location: #location,
+                })
+            }
+        };
+    })
+}

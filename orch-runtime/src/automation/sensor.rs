@@ -1,0 +1,281 @@
+//! Sensor evaluations: each running sensor whose interval has passed is called on a thread of
+//! its own, with a time-out; what it decides is committed as one tick (its runs queued, the
+//! new cursor stored, in one transaction). An error, a panic or a time-out is a failed tick
+//! with the cause, and the cursor stays where it was. Run keys make each keyed run happen
+//! once per sensor, ever (the store drops repeats in the same transaction).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::time::SystemTime;
+
+use jiff::Timestamp;
+use orch_core::{DefaultStatus, RunId, SensorContext, SensorDef, SensorKind, SensorResult};
+
+use super::{Automation, SENSOR_TAG, TickError};
+use crate::instance::Instance;
+use crate::storage::{InstigatorStatus, RunFilter, RunRecord, RunStatus, TickCommit, TickStatus};
+
+/// What one evaluation of a sensor decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SensorOutcome {
+    /// It asked for runs: these were queued; `repeated` more had run keys launched before.
+    Requested {
+        /// The runs queued.
+        runs: Vec<RunId>,
+        /// Runs asked for whose run key this sensor launched before (dropped).
+        repeated: usize,
+    },
+    /// It asked for nothing (with its reason, or "no run requested").
+    Skipped(String),
+    /// It failed: an error, a panic or a time-out (the cause). Its cursor did not move.
+    Failed(String),
+}
+
+/// What one daemon pass did with one sensor.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SensorEvaluated {
+    /// All automation is paused.
+    Paused,
+    /// The sensor is stopped.
+    Stopped,
+    /// Its interval has not passed since its last evaluation.
+    NotDue {
+        /// When it is due.
+        next: Timestamp,
+    },
+    /// It was evaluated.
+    Evaluated(SensorOutcome),
+}
+
+/// One sensor's evaluation in a pass.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SensorEvaluation {
+    /// The sensor's name.
+    pub sensor: &'static str,
+    /// What happened.
+    pub evaluated: SensorEvaluated,
+}
+
+fn cursor_key(name: &str) -> String {
+    format!("sensor:{name}")
+}
+
+/// Evaluates every running sensor whose interval has passed as of `now`, in name order.
+pub fn evaluate_sensors(
+    instance: &Instance,
+    automation: &Automation,
+    now: Timestamp,
+) -> Result<Vec<SensorEvaluation>, TickError> {
+    let store = instance.storage();
+    let paused = store.automation_paused()?;
+    let states = store.instigator_states()?;
+    let mut done = Vec::with_capacity(automation.sensors().len());
+    for &sensor in automation.sensors() {
+        let name = sensor.name();
+        let running = match states.get(name) {
+            Some(state) => state.status == InstigatorStatus::Running,
+            None => sensor.default_status() == DefaultStatus::Running,
+        };
+        let evaluated = if paused {
+            SensorEvaluated::Paused
+        } else if !running {
+            SensorEvaluated::Stopped
+        } else {
+            match next_due(instance, sensor)? {
+                Some(next) if next > now => SensorEvaluated::NotDue { next },
+                _ => SensorEvaluated::Evaluated(run_sensor(instance, automation, sensor, now)?),
+            }
+        };
+        done.push(SensorEvaluation {
+            sensor: name,
+            evaluated,
+        });
+    }
+    Ok(done)
+}
+
+/// When `sensor` is next due: its last evaluation plus its interval (`None`: never evaluated).
+pub(crate) fn next_due(
+    instance: &Instance,
+    sensor: &SensorDef,
+) -> Result<Option<Timestamp>, TickError> {
+    let last = instance.storage().ticks(sensor.name(), 1)?;
+    Ok(last.first().and_then(|tick| {
+        let due = tick.scheduled + sensor.interval();
+        Timestamp::try_from(due).ok()
+    }))
+}
+
+/// Evaluates `sensor` once, as of `now`, whatever its interval and status (`sensor tick`).
+pub fn run_sensor(
+    instance: &Instance,
+    automation: &Automation,
+    sensor: &'static SensorDef,
+    now: Timestamp,
+) -> Result<SensorOutcome, TickError> {
+    let store = instance.storage();
+    let name = sensor.name();
+    let previous = store.ticks(name, 1)?;
+    // An evaluation its process never finished: recorded as such (it ran nothing).
+    if let Some(tick) = previous.first()
+        && tick.status == TickStatus::Started
+    {
+        store.end_tick(
+            name,
+            tick.scheduled,
+            TickStatus::Failure,
+            &[],
+            Some("interrupted: the process evaluating it stopped"),
+        )?;
+    }
+    let at = SystemTime::from(now);
+    let (tick, created) = store.begin_tick(name, at)?;
+    if !created {
+        // Evaluated at this very instant already (by another process, or `--at` again).
+        return Ok(match tick.status {
+            TickStatus::Failure => SensorOutcome::Failed(tick.reason.unwrap_or_default()),
+            TickStatus::Success => SensorOutcome::Requested {
+                runs: tick.run_ids,
+                repeated: 0,
+            },
+            _ => SensorOutcome::Skipped(tick.reason.unwrap_or_default()),
+        });
+    }
+    let key = cursor_key(name);
+    let ctx = SensorContext::new(
+        name,
+        store.cursor(&key)?,
+        previous
+            .first()
+            .and_then(|t| Timestamp::try_from(t.scheduled).ok()),
+        now,
+    );
+    let commit = |status, reason: Option<&str>, runs: &[RunRecord], cursor: Option<&str>| {
+        store.commit_tick(&TickCommit {
+            instigator: name,
+            scheduled: at,
+            status,
+            reason,
+            runs,
+            cursor: cursor.map(|c| (key.as_str(), Some(c))),
+        })
+    };
+    let result = match call(sensor, ctx) {
+        Ok(result) => result,
+        Err(cause) => {
+            commit(TickStatus::Failure, Some(&cause), &[], None)?;
+            return Ok(SensorOutcome::Failed(cause));
+        }
+    };
+    if result.requested().is_empty() {
+        let reason = result
+            .skip_reason()
+            .unwrap_or("no run requested")
+            .to_owned();
+        commit(TickStatus::Skipped, Some(&reason), &[], result.new_cursor())?;
+        return Ok(SensorOutcome::Skipped(reason));
+    }
+    if sensor.skip_if_running() {
+        let going = RunFilter::default()
+            .tag(SENSOR_TAG, name)
+            .status(RunStatus::Queued)
+            .status(RunStatus::Starting)
+            .status(RunStatus::Running);
+        if let Some(run) = store.runs(&going)?.first() {
+            // The cursor stays: the runs were not launched, so the next evaluation asks again.
+            let reason = format!(
+                "skip_if_running: run {} of this sensor is still {}",
+                run.id.short(),
+                run.status.as_str()
+            );
+            commit(TickStatus::Skipped, Some(&reason), &[], None)?;
+            return Ok(SensorOutcome::Skipped(reason));
+        }
+    }
+    let mut runs = Vec::with_capacity(result.requested().len());
+    for run in result.requested() {
+        let Some(request) = automation.sensor_request(sensor, run) else {
+            let cause = "its target does not resolve to a run".to_owned();
+            commit(TickStatus::Failure, Some(&cause), &[], None)?;
+            return Ok(SensorOutcome::Failed(cause));
+        };
+        runs.push(RunRecord::queued(RunId::new(), &request));
+    }
+    let queued = commit(TickStatus::Success, None, &runs, result.new_cursor())?.unwrap_or_default();
+    Ok(SensorOutcome::Requested {
+        repeated: runs.len() - queued.len(),
+        runs: queued,
+    })
+}
+
+/// Calls the sensor's function on a thread of its own, waiting at most its time-out. A
+/// function that does not return in time is left to finish on its thread; its result is
+/// dropped.
+fn call(sensor: &'static SensorDef, ctx: SensorContext) -> Result<SensorResult, String> {
+    let SensorKind::Custom(function) = sensor.kind() else {
+        return Err("this kind of sensor is evaluated by the daemon itself".to_owned());
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name(format!("orch-sensor-{}", sensor.name()))
+        .spawn(move || {
+            let answer = std::panic::catch_unwind(AssertUnwindSafe(|| function(&ctx)));
+            let _ = tx.send(answer);
+        })
+        .map_err(|e| format!("could not start a thread for it: {e}"))?;
+    let timeout = sensor.timeout();
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(Ok(result))) => Ok(result),
+        Ok(Ok(Err(error))) => {
+            let mut text = error.to_string();
+            let mut source = error.source();
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            Err(format!("it returned an error: {text}"))
+        }
+        Ok(Err(panic)) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_owned());
+            Err(format!("it panicked: {message}"))
+        }
+        Err(_) => Err(format!(
+            "it did not return within its time-out of {} (set `timeout` on the sensor); it is left to finish, and what it returns is ignored",
+            humantime::format_duration(timeout)
+        )),
+    }
+}
+
+/// What `sensor` would decide now, with its stored cursor, committing nothing (`sensor
+/// preview`): its result, or why it failed.
+pub fn preview_sensor(
+    instance: &Instance,
+    sensor: &'static SensorDef,
+    now: Timestamp,
+) -> Result<Result<SensorResult, String>, TickError> {
+    let store = instance.storage();
+    let last = store
+        .ticks(sensor.name(), 1)?
+        .first()
+        .and_then(|t| Timestamp::try_from(t.scheduled).ok());
+    let ctx = SensorContext::new(
+        sensor.name(),
+        store.cursor(&cursor_key(sensor.name()))?,
+        last,
+        now,
+    );
+    Ok(call(sensor, ctx))
+}
+
+/// The key the store keeps `sensor`'s cursor under.
+pub fn sensor_cursor_key(sensor: &str) -> String {
+    cursor_key(sensor)
+}
