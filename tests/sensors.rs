@@ -3,7 +3,7 @@
 //! interval is a minimum, and the cursor survives a restart.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use orch::automation::{
@@ -16,6 +16,9 @@ use orch::storage::{RunFilter, RunStatus, TickStatus};
 static FILES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 /// 0: list the files; 1: fail; 2: panic; 3: hang past the time-out.
 static MODE: AtomicU8 = AtomicU8::new(0);
+/// Lets a hanging evaluation return; set when it has.
+static RELEASE: AtomicBool = AtomicBool::new(false);
+static RETURNED: AtomicBool = AtomicBool::new(false);
 
 #[asset(group = "landing")]
 fn landed() -> u32 {
@@ -28,7 +31,13 @@ fn bucket(ctx: &SensorContext) -> Result<SensorResult, BoxError> {
     match MODE.load(Ordering::SeqCst) {
         1 => return Err("the bucket is unreachable".into()),
         2 => panic!("a listing with no files key"),
-        3 => std::thread::sleep(Duration::from_secs(3)),
+        3 => {
+            // Hangs until the test lets it go, long past its time-out.
+            while !RELEASE.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            RETURNED.store(true, Ordering::SeqCst);
+        }
         _ => {}
     }
     let files = FILES.lock().unwrap().clone();
@@ -113,7 +122,21 @@ fn a_sensor_keeps_its_cursor_on_success_only_and_launches_each_run_key_once() {
         why.starts_with("it did not return within its time-out of 300ms"),
         "{why}"
     );
+    // While it still hangs, the sensor is not called again (no second copy, no thread pile).
     MODE.store(0, Ordering::SeqCst);
+    let again = run_sensor(&instance, automation, sensor, at(51)).unwrap();
+    assert_eq!(
+        again,
+        SensorOutcome::Failed(
+            "its previous evaluation timed out and has not returned yet; it is not called again until it does"
+                .into()
+        )
+    );
+    RELEASE.store(true, Ordering::SeqCst);
+    while !RETURNED.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // What it returned late was dropped: the cursor is where it was.
     assert_eq!(cursor().as_deref(), Some("3"));
     assert_eq!(queued_files().len(), 3);
     let history = store.ticks("bucket", 10).unwrap();
@@ -124,13 +147,14 @@ fn a_sensor_keeps_its_cursor_on_success_only_and_launches_each_run_key_once() {
             TickStatus::Failure,
             TickStatus::Failure,
             TickStatus::Failure,
+            TickStatus::Failure,
             TickStatus::Skipped,
             TickStatus::Success,
             TickStatus::Success
         ]
     );
     assert_eq!(
-        history[2].reason.as_deref(),
+        history[3].reason.as_deref(),
         Some("it returned an error: the bucket is unreachable")
     );
 
@@ -143,8 +167,8 @@ fn a_sensor_keeps_its_cursor_on_success_only_and_launches_each_run_key_once() {
             .unwrap()
             .evaluated
     };
-    assert!(matches!(pass(50), SensorEvaluated::NotDue { .. }));
-    let SensorEvaluated::Evaluated(SensorOutcome::Requested { runs, repeated: 3 }) = pass(52)
+    assert!(matches!(pass(51), SensorEvaluated::NotDue { .. }));
+    let SensorEvaluated::Evaluated(SensorOutcome::Requested { runs, repeated: 3 }) = pass(53)
     else {
         panic!("due after its interval")
     };

@@ -3,11 +3,14 @@
 //! since its last evaluation (missed ones are not caught up, as Dagster does for
 //! unpartitioned schedules); a tick is evaluated at most once ([`request_tick`]), and its runs
 //! are queued, not started: the daemon's queue starts them.
+//!
+//! [`request_tick`]: super::request_tick
 
 use jiff::{Timestamp, Zoned};
 use orch_core::DefaultStatus;
 
-use super::{Automation, TickError, TickOutcome, request_tick};
+use super::tick::request_tick_after;
+use super::{Automation, TickError, TickOutcome};
 use crate::instance::Instance;
 use crate::storage::InstigatorStatus;
 
@@ -87,7 +90,9 @@ pub fn evaluate_schedules(
         }
         if !running {
             // Restarted later, it counts its ticks from then, not from before it stopped.
-            store.set_cursor(&key, None)?;
+            if store.cursor(&key)?.is_some() {
+                store.set_cursor(&key, None)?;
+            }
             push(&mut done, Evaluated::Stopped);
             continue;
         }
@@ -109,7 +114,8 @@ pub fn evaluate_schedules(
             .take_while(|t| t.timestamp() <= at)
             .collect();
         if due.is_empty() {
-            store.set_cursor(&key, Some(&at.to_string()))?;
+            // The cursor stays: nothing was due since it, so nothing is lost by keeping it,
+            // and a pass that finds nothing writes nothing.
             push(
                 &mut done,
                 Evaluated::NothingDue {
@@ -127,17 +133,22 @@ pub fn evaluate_schedules(
         let missed = due.len() - run;
         let cursor = at.to_string();
         let mut moved = false;
+        let mut queued_now: Vec<orch_core::RunId> = Vec::new();
         for (i, tick) in due[missed..].iter().enumerate() {
             // The cursor moves with the last tick's commit: a process that dies between two
             // ticks evaluates the rest again (the done ones answer "already done").
             let last = i + 1 == run;
-            let outcome = request_tick(
+            let outcome = request_tick_after(
                 instance,
                 automation,
                 schedule,
                 tick.timestamp(),
                 last.then_some((key.as_str(), Some(cursor.as_str()))),
+                &queued_now,
             )?;
+            if let TickOutcome::Requested(ids) = &outcome {
+                queued_now.extend(ids.iter().cloned());
+            }
             moved = last && matches!(outcome, TickOutcome::Requested(_) | TickOutcome::Skipped(_));
             push(
                 &mut done,

@@ -20,6 +20,7 @@ use orch_core::{
 use crate::run::RunRequest;
 
 pub use evaluate::{Evaluated, ScheduleEvaluation, evaluate_schedules};
+pub(crate) use sensor::sensor_states;
 pub use sensor::{
     SensorEvaluated, SensorEvaluation, SensorOutcome, evaluate_sensors, preview_sensor, run_sensor,
     sensor_cursor_key,

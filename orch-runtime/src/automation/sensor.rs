@@ -59,42 +59,67 @@ pub struct SensorEvaluation {
     pub evaluated: SensorEvaluated,
 }
 
+impl SensorEvaluation {
+    pub(crate) fn new(sensor: &'static str, evaluated: SensorEvaluated) -> SensorEvaluation {
+        SensorEvaluation { sensor, evaluated }
+    }
+}
+
 fn cursor_key(name: &str) -> String {
     format!("sensor:{name}")
 }
 
-/// Evaluates every running sensor whose interval has passed as of `now`, in name order.
+/// Evaluates every running sensor whose interval has passed as of `now`, one after another,
+/// in name order. (The long-running daemon evaluates each due sensor on a thread of its own
+/// instead, so a slow one delays nothing else.)
 pub fn evaluate_sensors(
     instance: &Instance,
     automation: &Automation,
     now: Timestamp,
 ) -> Result<Vec<SensorEvaluation>, TickError> {
-    let store = instance.storage();
-    let paused = store.automation_paused()?;
-    let states = store.instigator_states()?;
     let mut done = Vec::with_capacity(automation.sensors().len());
-    for &sensor in automation.sensors() {
-        let name = sensor.name();
-        let running = match states.get(name) {
-            Some(state) => state.status == InstigatorStatus::Running,
-            None => sensor.default_status() == DefaultStatus::Running,
-        };
-        let evaluated = if paused {
-            SensorEvaluated::Paused
-        } else if !running {
-            SensorEvaluated::Stopped
-        } else {
-            match next_due(instance, sensor)? {
-                Some(next) if next > now => SensorEvaluated::NotDue { next },
-                _ => SensorEvaluated::Evaluated(run_sensor(instance, automation, sensor, now)?),
-            }
+    for (sensor, state) in sensor_states(instance, automation, now)? {
+        let evaluated = match state {
+            None => SensorEvaluated::Evaluated(run_sensor(instance, automation, sensor, now)?),
+            Some(state) => state,
         };
         done.push(SensorEvaluation {
-            sensor: name,
+            sensor: sensor.name(),
             evaluated,
         });
     }
     Ok(done)
+}
+
+/// Each sensor with why it is not evaluated as of `now` (paused, stopped, not due), or `None`
+/// when it is due.
+pub(crate) fn sensor_states(
+    instance: &Instance,
+    automation: &Automation,
+    now: Timestamp,
+) -> Result<Vec<(&'static SensorDef, Option<SensorEvaluated>)>, TickError> {
+    let store = instance.storage();
+    let paused = store.automation_paused()?;
+    let states = store.instigator_states()?;
+    let mut found = Vec::with_capacity(automation.sensors().len());
+    for &sensor in automation.sensors() {
+        let running = match states.get(sensor.name()) {
+            Some(state) => state.status == InstigatorStatus::Running,
+            None => sensor.default_status() == DefaultStatus::Running,
+        };
+        let state = if paused {
+            Some(SensorEvaluated::Paused)
+        } else if !running {
+            Some(SensorEvaluated::Stopped)
+        } else {
+            match next_due(instance, sensor)? {
+                Some(next) if next > now => Some(SensorEvaluated::NotDue { next }),
+                _ => None,
+            }
+        };
+        found.push((sensor, state));
+    }
+    Ok(found)
 }
 
 /// When `sensor` is next due: its last evaluation plus its interval (`None`: never evaluated).
@@ -135,14 +160,10 @@ pub fn run_sensor(
     let (tick, created) = store.begin_tick(name, at)?;
     if !created {
         // Evaluated at this very instant already (by another process, or `--at` again).
-        return Ok(match tick.status {
-            TickStatus::Failure => SensorOutcome::Failed(tick.reason.unwrap_or_default()),
-            TickStatus::Success => SensorOutcome::Requested {
-                runs: tick.run_ids,
-                repeated: 0,
-            },
-            _ => SensorOutcome::Skipped(tick.reason.unwrap_or_default()),
-        });
+        return Ok(SensorOutcome::Skipped(format!(
+            "already evaluated at this instant ({}); nothing done again",
+            tick.status.as_str()
+        )));
     }
     let key = cursor_key(name);
     let ctx = SensorContext::new(
@@ -204,12 +225,20 @@ pub fn run_sensor(
         };
         runs.push(RunRecord::queued(RunId::new(), &request));
     }
-    let queued = commit(TickStatus::Success, None, &runs, result.new_cursor())?.unwrap_or_default();
-    Ok(SensorOutcome::Requested {
-        repeated: runs.len() - queued.len(),
-        runs: queued,
-    })
+    match commit(TickStatus::Success, None, &runs, result.new_cursor())? {
+        Some(queued) => Ok(SensorOutcome::Requested {
+            repeated: runs.len() - queued.len(),
+            runs: queued,
+        }),
+        None => Ok(SensorOutcome::Skipped(
+            "another process ended this evaluation first; nothing done".to_owned(),
+        )),
+    }
 }
+
+/// The sensors whose function is running in this process.
+static IN_FLIGHT: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 /// Calls the sensor's function on a thread of its own, waiting at most its time-out. A
 /// function that does not return in time is left to finish on its thread; its result is
@@ -218,14 +247,37 @@ fn call(sensor: &'static SensorDef, ctx: SensorContext) -> Result<SensorResult, 
     let SensorKind::Custom(function) = sensor.kind() else {
         return Err("this kind of sensor is evaluated by the daemon itself".to_owned());
     };
+    // One call per sensor at a time: one that timed out and still runs is not called again
+    // (threads would pile up, and two copies of the user's code would race) until it returns.
+    let name = sensor.name();
+    if !IN_FLIGHT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(name)
+    {
+        return Err(
+            "its previous evaluation timed out and has not returned yet; it is not called again until it does"
+                .to_owned(),
+        );
+    }
     let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(format!("orch-sensor-{}", sensor.name()))
+    let spawned = std::thread::Builder::new()
+        .name(format!("orch-sensor-{name}"))
         .spawn(move || {
             let answer = std::panic::catch_unwind(AssertUnwindSafe(|| function(&ctx)));
+            IN_FLIGHT
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(name);
             let _ = tx.send(answer);
-        })
-        .map_err(|e| format!("could not start a thread for it: {e}"))?;
+        });
+    if let Err(e) = spawned {
+        IN_FLIGHT
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        return Err(format!("could not start a thread for it: {e}"));
+    }
     let timeout = sensor.timeout();
     match rx.recv_timeout(timeout) {
         Ok(Ok(Ok(result))) => Ok(result),

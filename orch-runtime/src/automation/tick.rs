@@ -52,6 +52,20 @@ pub fn request_tick(
     scheduled: Timestamp,
     cursor: Option<(&str, Option<&str>)>,
 ) -> Result<TickOutcome, TickError> {
+    request_tick_after(instance, automation, schedule, scheduled, cursor, &[])
+}
+
+/// [`request_tick`], where `queued_now` are runs this schedule's earlier catch-up ticks
+/// queued in the same evaluation: `skip_if_running` does not count them (each missed
+/// partition gets its run).
+pub(super) fn request_tick_after(
+    instance: &Instance,
+    automation: &Automation,
+    schedule: &ScheduleDef,
+    scheduled: Timestamp,
+    cursor: Option<(&str, Option<&str>)>,
+    queued_now: &[RunId],
+) -> Result<TickOutcome, TickError> {
     let store = instance.storage();
     let name = schedule.name();
     let at = std::time::SystemTime::from(scheduled);
@@ -79,7 +93,11 @@ pub fn request_tick(
             .status(RunStatus::Queued)
             .status(RunStatus::Starting)
             .status(RunStatus::Running);
-        if let Some(run) = store.runs(&going)?.first() {
+        if let Some(run) = store
+            .runs(&going)?
+            .iter()
+            .find(|r| !queued_now.contains(&r.id))
+        {
             let reason = format!(
                 "skip_if_running: run {} of this schedule is still {}",
                 run.id.short(),

@@ -148,6 +148,19 @@ fn sensor_command(env: &Env<'_>, command: SensorCommand) -> Result<u8, String> {
             let sensor = find(automation, &name)?;
             let at = instant_or_now(at.as_deref())?;
             let instance = env.open()?;
+            // The daemon evaluates running sensors itself; two evaluators would read one
+            // cursor and both act on it.
+            if let Some(holder) = instance
+                .storage()
+                .lease(crate::daemon::DAEMON_LEASE)
+                .map_err(|e| e.to_string())?
+                .filter(|h| h.expires > std::time::SystemTime::now())
+            {
+                return Err(format!(
+                    "a daemon holds this store ({}) and evaluates sensors itself: `sensor tick` would race it; stop the daemon first, or read `sensor history {name}`",
+                    holder.description
+                ));
+            }
             let outcome =
                 run_sensor(&instance, automation, sensor, at).map_err(|e| e.to_string())?;
             println!("sensor `{name}`: {}", sensor_outcome(&outcome));

@@ -15,7 +15,7 @@ use orch_core::RunId;
 use super::Wake;
 use crate::instance::Instance;
 use crate::materialize::MaterializeError;
-use crate::storage::{RunStatus, StorageError};
+use crate::storage::{RunRecord, RunStatus, StorageError};
 
 /// The exit code of a child launcher whose run could not start yet (another run holds one of
 /// its assets, or the store was busy): the run stays queued and is tried again later.
@@ -134,6 +134,51 @@ impl Launches {
         Ok(())
     }
 
+    /// A launch that could not even begin (the program could not be spawned): tried again
+    /// later, and given up on (the run recorded as failed) after three tries.
+    pub(super) fn failed_to_launch(
+        &mut self,
+        instance: &Instance,
+        run_id: &RunId,
+        why: String,
+        retry_after: Duration,
+    ) -> Result<Ended, StorageError> {
+        self.retry_or_give_up(instance, run_id, why, false, retry_after)
+    }
+
+    /// Keeps a queued run for a later try (after a pause that doubles with each try, up to
+    /// 10 s), or, for a run that `always_retry` does not cover, gives up after three tries.
+    fn retry_or_give_up(
+        &mut self,
+        instance: &Instance,
+        run_id: &RunId,
+        why: String,
+        always_retry: bool,
+        retry_after: Duration,
+    ) -> Result<Ended, StorageError> {
+        let tries = self.backoff.get(run_id).map_or(0, |(_, n)| *n) + 1;
+        if always_retry || tries < 3 {
+            let pause = retry_after
+                .saturating_mul(1 << tries.min(6))
+                .min(Duration::from_secs(10));
+            self.backoff
+                .insert(run_id.clone(), (Instant::now() + pause, tries));
+            return Ok(Ended::StillQueued(why));
+        }
+        self.backoff.remove(run_id);
+        let reason = format!("the run could not start after {tries} tries: {why}");
+        instance
+            .storage()
+            .end_queued_run(run_id.as_str(), RunStatus::Failed, &reason)?;
+        Ok(Ended::GaveUp(reason))
+    }
+
+    /// Forgets the pauses of runs that are no longer queued.
+    pub(super) fn forget_except(&mut self, queued: &[RunRecord]) {
+        self.backoff
+            .retain(|id, _| queued.iter().any(|r| &r.id == id));
+    }
+
     /// Settles a launch that ended: reads how its run ended, keeps it queued for a later try,
     /// gives up on it, or has a run whose launcher died marked crashed.
     pub(super) fn ended(
@@ -156,22 +201,13 @@ impl Launches {
         };
         match status {
             RunStatus::Queued => {
-                let tries = self.backoff.get(run_id).map_or(0, |(_, n)| *n) + 1;
                 let retry = match &exit {
                     Exit::Child(s) => s.code() == Some(i32::from(EXIT_RETRY_LATER)),
                     // In process, a run that cannot start for good is ended by the launch
                     // itself; one still queued waits for its assets or the store.
                     Exit::InProcess(_) => true,
                 };
-                if retry || tries < 3 {
-                    self.backoff
-                        .insert(run_id.clone(), (Instant::now() + retry_after, tries));
-                    return Ok(Ended::StillQueued(why));
-                }
-                self.backoff.remove(run_id);
-                let reason = format!("the run could not start after {tries} tries: {why}");
-                store.end_queued_run(run_id.as_str(), RunStatus::Failed, &reason)?;
-                Ok(Ended::GaveUp(reason))
+                self.retry_or_give_up(instance, run_id, why, retry, retry_after)
             }
             RunStatus::Starting | RunStatus::Running => {
                 self.backoff.remove(run_id);

@@ -32,8 +32,8 @@ use queue::runs_to_start;
 pub use queue::{QueueLimits, TagLimit};
 
 use crate::automation::{
-    Automation, ScheduleEvaluation, SensorEvaluated, SensorEvaluation, TickError,
-    evaluate_schedules, evaluate_sensors,
+    Automation, ScheduleEvaluation, SensorEvaluated, SensorEvaluation, SensorOutcome, TickError,
+    evaluate_schedules, evaluate_sensors, run_sensor, sensor_states,
 };
 use crate::instance::Instance;
 use crate::storage::{
@@ -163,6 +163,14 @@ enum Wake {
     Stop,
     /// A run was queued in this process.
     Queued,
+    /// A sensor's evaluation (on its own thread) ended.
+    Sensor(&'static str, Result<SensorOutcome, TickError>),
+}
+
+/// The long-running daemon's sensors being evaluated, each on its own thread.
+struct Sensors {
+    evaluating: std::collections::HashSet<&'static str>,
+    wake: mpsc::Sender<Wake>,
 }
 
 /// A daemon over one instance: see the [module docs](self).
@@ -349,7 +357,8 @@ impl Daemon {
         // waited for by polling the store.
         let mut elsewhere: Vec<RunId> = Vec::new();
         loop {
-            let started = self.start_queued(&mut launches, report)?;
+            let (started, gave_up) = self.start_queued(&mut launches, report)?;
+            done.gave_up.extend(gave_up);
             elsewhere.retain(|id| match store.run(id.as_str()).map(|r| r.status) {
                 Ok(RunStatus::Starting | RunStatus::Running) | Err(_) => true,
                 Ok(status) => {
@@ -367,9 +376,7 @@ impl Daemon {
             }
             let wake = rx.recv_timeout(self.options.poll.min(Duration::from_millis(100)));
             if lease.lost.load(Ordering::Acquire) {
-                return Err(DaemonError::LeaseLost(
-                    "the runs it started go on and are recorded".to_owned(),
-                ));
+                return Err(DaemonError::LeaseLost(self.lost_lease_note()));
             }
             if let Ok(Wake::Launch(id, exit)) = wake
                 && self.settle(&mut launches, &id, exit, report, Some(&mut done))?
@@ -395,15 +402,18 @@ impl Daemon {
         report(DaemonEvent::Started {
             holder: &self.description,
         });
+        // Cancelled when `run` returns, however it returns, so the thread that turns the
+        // token into a wake-up ends with it.
+        let stop = shutdown.child_token();
+        let _stop_on_return = stop.clone().drop_guard();
         {
-            // A thread that turns the token into a wake-up.
-            let (tx, shutdown) = (tx.clone(), shutdown.clone());
+            let (tx, stop) = (tx.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("orch-daemon-stop".into())
                 .spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread().build();
                     if let Ok(rt) = rt {
-                        rt.block_on(shutdown.cancelled());
+                        rt.block_on(stop.cancelled());
                     }
                     let _ = tx.send(Wake::Stop);
                 })
@@ -418,42 +428,88 @@ impl Daemon {
             self.instance
                 .on_enqueue(Box::new(move || tx.send(Wake::Queued).is_ok()));
         }
+        let mut sensors = Sensors {
+            evaluating: std::collections::HashSet::new(),
+            wake: tx.clone(),
+        };
         let mut launches = Launches::new(tx);
         let store = Arc::clone(self.instance.storage());
-        let mut wake = None;
-        let mut sensor_due: Option<Timestamp> = None;
+        let mut sensor_due: Option<Timestamp>;
+        let settle = |launches: &mut Launches,
+                      sensors: &mut Sensors,
+                      wake: Wake,
+                      report: &mut dyn FnMut(DaemonEvent<'_>)| {
+            match wake {
+                Wake::Launch(id, exit) => {
+                    if let Err(e) = self.settle(launches, &id, exit, report, None) {
+                        // The store failed while reading how it ended: the next pass sees it.
+                        report(DaemonEvent::Warning(&e.to_string()));
+                    }
+                }
+                Wake::Sensor(name, outcome) => {
+                    sensors.evaluating.remove(name);
+                    match outcome {
+                        Ok(outcome) => report(DaemonEvent::Sensor(&SensorEvaluation::new(
+                            name,
+                            SensorEvaluated::Evaluated(outcome),
+                        ))),
+                        Err(e) => report(DaemonEvent::Warning(&format!(
+                            "sensor `{name}` could not be evaluated: {e}"
+                        ))),
+                    }
+                }
+                Wake::Stop | Wake::Queued => {}
+            }
+        };
         while !shutdown.is_cancelled() {
             if lease.lost.load(Ordering::Acquire) {
-                return Err(DaemonError::LeaseLost(
-                    "the runs it started go on and are recorded".to_owned(),
-                ));
+                return Err(DaemonError::LeaseLost(self.lost_lease_note()));
             }
-            if let Some(Wake::Launch(id, exit)) = wake.take() {
-                self.settle(&mut launches, &id, exit, report, None)?;
-            }
-            match self.pass(&mut launches, report) {
+            match self.pass(&mut launches, &mut sensors, report) {
                 Ok(due) => sensor_due = due,
-                // One failed pass (the store busy or down) is not the end: try again.
-                Err(e) => report(DaemonEvent::Warning(&e.to_string())),
+                // One failed pass (the store busy or down) is not the end: try again, at the
+                // poll interval rather than at an overdue sensor's pace.
+                Err(e) => {
+                    sensor_due = None;
+                    report(DaemonEvent::Warning(&e.to_string()));
+                }
             }
             let _ = store.recover_crashed();
-            wake = match rx.recv_timeout(self.sleep(sensor_due)) {
-                Ok(w) => Some(w),
-                Err(RecvTimeoutError::Timeout) => None,
+            // Everything that woke it is handled before the next pass: many runs ending or
+            // queued at once make one pass, not one each.
+            match rx.recv_timeout(self.sleep(sensor_due)) {
+                Ok(first) => {
+                    settle(&mut launches, &mut sensors, first, report);
+                    while let Ok(more) = rx.try_recv() {
+                        settle(&mut launches, &mut sensors, more, report);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
-            };
+            }
         }
         let in_process = self.options.launcher == Launcher::InProcess;
         report(DaemonEvent::Stopping(launches.in_flight.len()));
         // Children were sent the same signal by the terminal, or go on by themselves; runs in
         // this process end before it does.
         while in_process && !launches.in_flight.is_empty() {
-            if let Ok(Wake::Launch(id, exit)) = rx.recv_timeout(self.options.poll) {
-                self.settle(&mut launches, &id, exit, report, None)?;
+            if let Ok(wake) = rx.recv_timeout(self.options.poll) {
+                settle(&mut launches, &mut sensors, wake, report);
             }
         }
         drop(lease);
         Ok(())
+    }
+
+    /// What happens to the runs of a daemon that lost its lease.
+    fn lost_lease_note(&self) -> String {
+        match self.options.launcher {
+            Launcher::InProcess => {
+                "runs in this process stop with it and are marked crashed at the next start"
+                    .to_owned()
+            }
+            _ => "the runs it started in child processes go on and are recorded".to_owned(),
+        }
     }
 
     /// One pass of the long-running daemon: schedules and sensors as of now, then the queue.
@@ -461,6 +517,7 @@ impl Daemon {
     fn pass(
         &self,
         launches: &mut Launches,
+        sensors: &mut Sensors,
         report: &mut dyn FnMut(DaemonEvent<'_>),
     ) -> Result<Option<Timestamp>, DaemonError> {
         use crate::automation::Evaluated;
@@ -473,22 +530,35 @@ impl Daemon {
                 report(DaemonEvent::Schedule(&e));
             }
         }
+        // Each due sensor on a thread of its own: a slow one delays no tick and no run. Its
+        // end wakes the loop, whose next pass starts what it queued.
         let mut due: Option<Timestamp> = None;
-        for e in evaluate_sensors(&self.instance, self.automation, now)? {
-            let next = match &e.evaluated {
-                SensorEvaluated::NotDue { next } => Some(*next),
-                SensorEvaluated::Evaluated(_) => {
-                    report(DaemonEvent::Sensor(&e));
-                    self.automation
-                        .sensor(e.sensor)
-                        .and_then(|s| now.checked_add(s.interval()).ok())
+        for (sensor, state) in sensor_states(&self.instance, self.automation, now)? {
+            match state {
+                Some(SensorEvaluated::NotDue { next }) => {
+                    due = Some(due.map_or(next, |d| d.min(next)));
                 }
-                _ => None,
-            };
-            due = match (due, next) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+                Some(_) => {}
+                None if sensors.evaluating.insert(sensor.name()) => {
+                    let (instance, automation) = (self.instance.clone(), self.automation);
+                    let tx = sensors.wake.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("orch-sensor-tick-{}", sensor.name()))
+                        .spawn(move || {
+                            let outcome =
+                                run_sensor(&instance, automation, sensor, Timestamp::now());
+                            let _ = tx.send(Wake::Sensor(sensor.name(), outcome));
+                        });
+                    if let Err(e) = spawned {
+                        sensors.evaluating.remove(sensor.name());
+                        report(DaemonEvent::Warning(&format!(
+                            "sensor `{}` could not be evaluated: no thread ({e})",
+                            sensor.name()
+                        )));
+                    }
+                }
+                None => {} // still being evaluated
+            }
         }
         self.start_queued(launches, report)?;
         Ok(due)
@@ -523,16 +593,19 @@ impl Daemon {
             .is_empty())
     }
 
-    /// Starts the queued runs the limits allow; returns how many started.
+    /// Starts the queued runs the limits allow; returns how many started, and the runs it
+    /// gave up on (recorded as failed).
     fn start_queued(
         &self,
         launches: &mut Launches,
         report: &mut dyn FnMut(DaemonEvent<'_>),
-    ) -> Result<usize, DaemonError> {
+    ) -> Result<(usize, Vec<(RunId, String)>), DaemonError> {
         let store = self.instance.storage();
         let mut queued = store.runs(&RunFilter::default().status(RunStatus::Queued))?;
+        launches.forget_except(&queued);
+        let mut gave_up = Vec::new();
         if queued.is_empty() {
-            return Ok(0);
+            return Ok((0, gave_up));
         }
         queued.reverse(); // oldest first
         let now = Instant::now();
@@ -560,13 +633,20 @@ impl Daemon {
                     started += 1;
                     report(DaemonEvent::Launched(&id));
                 }
-                Err(why) => report(DaemonEvent::Warning(&format!(
-                    "run {} could not be launched: {why}",
-                    id.short()
-                ))),
+                Err(why) => {
+                    let why = format!("it could not be launched: {why}");
+                    match launches.failed_to_launch(&self.instance, &id, why, self.options.poll)? {
+                        Ended::GaveUp(why) => {
+                            report(DaemonEvent::GaveUp(&id, &why));
+                            gave_up.push((id.clone(), why));
+                        }
+                        Ended::StillQueued(why) => report(DaemonEvent::StillQueued(&id, &why)),
+                        _ => {}
+                    }
+                }
             }
         }
-        Ok(started)
+        Ok((started, gave_up))
     }
 
     /// Handles the end of a launch; `true` if the run goes on under another launcher.

@@ -285,6 +285,13 @@ impl Config {
             self.sources.insert("queue.max_concurrent_runs", from());
         }
         if let Some(limits) = file.queue.tag_limits {
+            if let Some(zero) = limits.iter().find(|l| l.limit == 0) {
+                return Err(bad(
+                    "queue.tag_limits",
+                    &zero.key,
+                    "`limit` must be at least 1 (a limit of 0 would hold its runs queued forever; stop the schedule or sensor instead)".to_owned(),
+                ));
+            }
             if let Some(both) = limits.iter().find(|l| l.per_value && l.value.is_some()) {
                 return Err(bad(
                     "queue.tag_limits",

@@ -314,6 +314,31 @@ fn retention_keeps_what_staleness_reads(store: &dyn Storage) {
     let latest = store.partition_materializations("daily").unwrap();
     assert_eq!(latest["2024-01-01"].run_id, "old-day");
     assert_eq!(latest["2024-01-02"].run_id, "new");
+
+    // Old ticks go too, except each instigator's latest and unfinished ones.
+    let day = |n: u64| old + Duration::from_secs(n * 86_400);
+    for n in 0..3 {
+        store.begin_tick("often", day(n)).unwrap();
+        store
+            .end_tick("often", day(n), TickStatus::Skipped, &[], None)
+            .unwrap();
+    }
+    store.begin_tick("stuck", day(0)).unwrap();
+    store.begin_tick("stuck", day(1)).unwrap();
+    store
+        .end_tick("stuck", day(1), TickStatus::Skipped, &[], None)
+        .unwrap();
+    store.apply_retention(super::Retention::days(30)).unwrap();
+    let kept = |name: &str| -> Vec<SystemTime> {
+        store
+            .ticks(name, 10)
+            .unwrap()
+            .iter()
+            .map(|t| t.scheduled)
+            .collect()
+    };
+    assert_eq!(kept("often").len(), 1);
+    assert_eq!(kept("stuck").len(), 2, "a started tick stays");
 }
 
 fn automation_state_is_kept(store: &dyn Storage) {

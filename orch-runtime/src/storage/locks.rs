@@ -29,6 +29,15 @@ fn try_lock(path: &Path, create: bool) -> Result<Option<File>, StorageError> {
     }
 }
 
+/// Whether `file` is the file at `path` now (not one deleted since it was opened).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
 /// Held by the process running a run; its absence after the fact means the process died.
 #[derive(Debug)]
 pub struct RunLock {
@@ -44,7 +53,20 @@ impl RunLock {
     /// Locks the run's file; it stays locked until this is dropped.
     pub fn acquire(dir: &Path, run_id: &str) -> Result<RunLock, StorageError> {
         let path = Self::path_for(dir, run_id);
-        match try_lock(&path, true)? {
+        // A holder that lets go deletes the file before closing it: a lock taken on a file it
+        // just deleted proves nothing to others (they find no file, and take the run for
+        // dead). Lock until the locked file is the one at the path.
+        let mut tries = 0;
+        let locked = loop {
+            let Some(file) = try_lock(&path, true)? else {
+                break None;
+            };
+            tries += 1;
+            if same_file(&file, &path) || tries == 5 {
+                break Some(file);
+            }
+        };
+        match locked {
             Some(file) => Ok(RunLock { path, _file: file }),
             // Only a launcher racing another for the same queued run gets here.
             None => Err(StorageError::NotQueued {

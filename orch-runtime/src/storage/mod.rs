@@ -242,6 +242,7 @@ pub trait Storage: Send + Sync {
         scheduled: SystemTime,
     ) -> Result<(TickRecord, bool), StorageError>;
     /// Records how a tick ended: its status, the runs it launched, why (skipped or failed).
+    /// Only a tick still `started` is changed: a tick ends once.
     fn end_tick(
         &self,
         instigator: &str,

@@ -142,7 +142,7 @@ impl SqliteStorage {
         self.conn()
             .execute(
                 "UPDATE ticks SET status = ?3, run_ids = ?4, reason = ?5, ended_us = ?6
-                 WHERE instigator = ?1 AND scheduled_us = ?2",
+                 WHERE instigator = ?1 AND scheduled_us = ?2 AND status = 'started'",
                 params![
                     instigator,
                     micros(scheduled),

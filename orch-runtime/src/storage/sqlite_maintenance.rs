@@ -77,7 +77,7 @@ impl SqliteStorage {
         Ok(crashed)
     }
 
-    /// Deletes logs and runs older than `retention` keeps; returns how many rows went.
+    /// Deletes logs, runs and ticks older than `retention` keeps; returns how many rows went.
     pub(super) fn delete_expired(&self, retention: Retention) -> Result<usize, StorageError> {
         let now = SystemTime::now();
         let cutoff = |age: Duration| micros(now.checked_sub(age).unwrap_or(UNIX_EPOCH));
@@ -99,6 +99,16 @@ impl SqliteStorage {
                                 JOIN latest_materialization l ON e.id = l.event_id)
                  AND id NOT IN (SELECT e.run_id FROM events e
                                 JOIN partition_status p ON e.id = p.event_id)",
+                params![cutoff(retention.runs)],
+            )
+            .map_err(|e| self.err(e))?;
+        // Old ticks go with the runs (a 1-second sensor adds 86,400 a day), except each
+        // schedule's or sensor's latest (its interval counts from it) and unfinished ones.
+        deleted += tx
+            .execute(
+                "DELETE FROM ticks WHERE scheduled_us < ?1 AND status != 'started'
+                 AND scheduled_us < (SELECT max(t.scheduled_us) FROM ticks t
+                                     WHERE t.instigator = ticks.instigator)",
                 params![cutoff(retention.runs)],
             )
             .map_err(|e| self.err(e))?;
