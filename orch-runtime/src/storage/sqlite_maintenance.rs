@@ -102,11 +102,13 @@ impl SqliteStorage {
                 params![cutoff(retention.runs)],
             )
             .map_err(|e| self.err(e))?;
-        // Old ticks go with the runs (a 1-second sensor adds 86,400 a day), except each
-        // schedule's or sensor's latest (its interval counts from it) and unfinished ones.
+        // Ticks recorded longer ago go with the runs (a 1-second sensor adds 86,400 a day),
+        // except each schedule's or sensor's latest (its interval counts from it) and
+        // unfinished ones. Their age is when they were recorded, not the instant they were
+        // for (`daemon --once --at` records past and future instants now).
         deleted += tx
             .execute(
-                "DELETE FROM ticks WHERE scheduled_us < ?1 AND status != 'started'
+                "DELETE FROM ticks WHERE started_us < ?1 AND status != 'started'
                  AND scheduled_us < (SELECT max(t.scheduled_us) FROM ticks t
                                      WHERE t.instigator = ticks.instigator)",
                 params![cutoff(retention.runs)],
