@@ -148,6 +148,20 @@ pub(crate) fn asset_job(input: TokenStream) -> TokenStream {
     }
 }
 
+/// `running` or `stopped`, after `default_status =` (true for running); `who` prefixes the
+/// error.
+pub(crate) fn parse_status(input: ParseStream<'_>, who: &str) -> syn::Result<bool> {
+    let status: Ident = input.parse()?;
+    match status.to_string().as_str() {
+        "running" => Ok(true),
+        "stopped" => Ok(false),
+        other => Err(syn::Error::new(
+            status.span(),
+            format!("{who}`default_status = {other}` is not a status; use `running` or `stopped`"),
+        )),
+    }
+}
+
 /// `schedule!(NAME, job = JOB | select = "..", cron = "..", [timezone = "..",]
 /// [default_status = running | stopped,] [description = "..",] [catchup = N,]
 /// [skip_if_running = BOOL])`.
@@ -205,19 +219,7 @@ impl Parse for ScheduleInput {
                     s.skip_if_running = Some(input.parse()?);
                 }
                 "default_status" if s.running.is_none() => {
-                    let status: Ident = input.parse()?;
-                    s.running = Some(match status.to_string().as_str() {
-                        "running" => true,
-                        "stopped" => false,
-                        other => {
-                            return Err(syn::Error::new(
-                                status.span(),
-                                format!(
-                                    "{who}: `default_status = {other}` is not a status; use `running` or `stopped`"
-                                ),
-                            ));
-                        }
-                    });
+                    s.running = Some(parse_status(input, &format!("{who}: "))?);
                 }
                 "job" | "select" | "cron" | "timezone" | "description" | "catchup"
                 | "skip_if_running" | "default_status" => return Err(twice()),

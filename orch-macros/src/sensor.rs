@@ -7,7 +7,7 @@ use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, ItemFn, LitBool, LitStr, Token};
 
-use crate::automation::{check_selection, description, location};
+use crate::automation::{check_selection, description, location, parse_status};
 
 /// `#[sensor(job = JOB | select = "..", [interval = "30s",] [timeout = "60s",]
 /// [default_status = running | stopped,] [description = "..",] [skip_if_running = BOOL])]`.
@@ -42,19 +42,7 @@ impl Parse for SensorArgs {
                     s.skip_if_running = Some(input.parse()?);
                 }
                 "default_status" if s.running.is_none() => {
-                    let status: Ident = input.parse()?;
-                    s.running = Some(match status.to_string().as_str() {
-                        "running" => true,
-                        "stopped" => false,
-                        other => {
-                            return Err(syn::Error::new(
-                                status.span(),
-                                format!(
-                                    "`default_status = {other}` is not a status; use `running` or `stopped`"
-                                ),
-                            ));
-                        }
-                    });
+                    s.running = Some(parse_status(input, "")?);
                 }
                 "job" | "select" | "interval" | "timeout" | "description" | "skip_if_running"
                 | "default_status" => return Err(twice()),

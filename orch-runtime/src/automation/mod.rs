@@ -448,3 +448,23 @@ pub fn target_text(schedule: &ScheduleDef) -> String {
         _ => String::new(),
     }
 }
+
+/// A run of the schedule or sensor `name` (tagged `tag=name`) that is still queued or going,
+/// other than `except`: what `skip_if_running` skips for.
+pub(crate) fn still_going(
+    store: &dyn crate::storage::Storage,
+    tag: &str,
+    name: &str,
+    except: &[orch_core::RunId],
+) -> Result<Option<crate::storage::RunRecord>, crate::storage::StorageError> {
+    use crate::storage::{RunFilter, RunStatus};
+    let going = RunFilter::default()
+        .tag(tag, name)
+        .status(RunStatus::Queued)
+        .status(RunStatus::Starting)
+        .status(RunStatus::Running);
+    Ok(store
+        .runs(&going)?
+        .into_iter()
+        .find(|r| !except.contains(&r.id)))
+}

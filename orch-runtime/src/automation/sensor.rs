@@ -13,7 +13,7 @@ use orch_core::{DefaultStatus, RunId, SensorContext, SensorDef, SensorKind, Sens
 
 use super::{Automation, SENSOR_TAG, TickError};
 use crate::instance::Instance;
-use crate::storage::{InstigatorStatus, RunFilter, RunRecord, RunStatus, TickCommit, TickStatus};
+use crate::storage::{InstigatorStatus, RunRecord, TickCommit, TickStatus};
 
 /// What one evaluation of a sensor decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,22 +199,17 @@ pub fn run_sensor(
         commit(TickStatus::Skipped, Some(&reason), &[], result.new_cursor())?;
         return Ok(SensorOutcome::Skipped(reason));
     }
-    if sensor.skip_if_running() {
-        let going = RunFilter::default()
-            .tag(SENSOR_TAG, name)
-            .status(RunStatus::Queued)
-            .status(RunStatus::Starting)
-            .status(RunStatus::Running);
-        if let Some(run) = store.runs(&going)?.first() {
-            // The cursor stays: the runs were not launched, so the next evaluation asks again.
-            let reason = format!(
-                "skip_if_running: run {} of this sensor is still {}",
-                run.id.short(),
-                run.status.as_str()
-            );
-            commit(TickStatus::Skipped, Some(&reason), &[], None)?;
-            return Ok(SensorOutcome::Skipped(reason));
-        }
+    if sensor.skip_if_running()
+        && let Some(run) = super::still_going(&**store, SENSOR_TAG, name, &[])?
+    {
+        // The cursor stays: the runs were not launched, so the next evaluation asks again.
+        let reason = format!(
+            "skip_if_running: run {} of this sensor is still {}",
+            run.id.short(),
+            run.status.as_str()
+        );
+        commit(TickStatus::Skipped, Some(&reason), &[], None)?;
+        return Ok(SensorOutcome::Skipped(reason));
     }
     let mut runs = Vec::with_capacity(result.requested().len());
     for run in result.requested() {

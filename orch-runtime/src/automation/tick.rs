@@ -10,9 +10,7 @@ use orch_core::{RunId, ScheduleDef};
 use super::{Automation, SCHEDULE_TAG};
 use crate::instance::Instance;
 use crate::run::Trigger;
-use crate::storage::{
-    RunFilter, RunRecord, RunStatus, StorageError, TickCommit, TickRecord, TickStatus,
-};
+use crate::storage::{RunRecord, StorageError, TickCommit, TickRecord, TickStatus};
 
 /// The tag a tick's run carries: `NAME@INSTANT` (the scheduled instant in UTC, RFC 3339).
 pub const TICK_TAG: &str = "orch/tick";
@@ -87,27 +85,18 @@ pub(super) fn request_tick_after(
         let (tick, _) = store.begin_tick(name, at)?;
         Ok(TickOutcome::AlreadyDone(tick))
     };
-    if schedule.skip_if_running() {
-        let going = RunFilter::default()
-            .tag(SCHEDULE_TAG, name)
-            .status(RunStatus::Queued)
-            .status(RunStatus::Starting)
-            .status(RunStatus::Running);
-        if let Some(run) = store
-            .runs(&going)?
-            .iter()
-            .find(|r| !queued_now.contains(&r.id))
-        {
-            let reason = format!(
-                "skip_if_running: run {} of this schedule is still {}",
-                run.id.short(),
-                run.status.as_str()
-            );
-            if commit(TickStatus::Skipped, Some(&reason), &[])?.is_none() {
-                return already();
-            }
-            return Ok(TickOutcome::Skipped(reason));
+    if schedule.skip_if_running()
+        && let Some(run) = super::still_going(&**store, SCHEDULE_TAG, name, queued_now)?
+    {
+        let reason = format!(
+            "skip_if_running: run {} of this schedule is still {}",
+            run.id.short(),
+            run.status.as_str()
+        );
+        if commit(TickStatus::Skipped, Some(&reason), &[])?.is_none() {
+            return already();
         }
+        return Ok(TickOutcome::Skipped(reason));
     }
     let request = match automation.schedule_request(schedule, scheduled) {
         Ok(request) => request,

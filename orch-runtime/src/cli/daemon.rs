@@ -259,3 +259,34 @@ pub(super) fn run_queued(env: &Env<'_>, run_id: &str) -> u8 {
         ok => report(ok),
     }
 }
+
+/// Starts the queued runs `ids` in this process, one after another, and prints each summary
+/// and `{label}run ID succeeded|failed`: what `schedule tick` and `sensor tick` do with the
+/// runs they queued. Exit code 1 if one did not succeed.
+pub(super) fn run_here(instance: &crate::Instance, ids: &[RunId], label: &str) -> u8 {
+    let mut code = EXIT_OK;
+    for id in ids {
+        let result = instance
+            .launch_queued(id.as_str())
+            .and_then(crate::run::RunHandle::wait);
+        let ok = match &result {
+            Ok(r) => {
+                super::table::print_summary(r);
+                r.success() && r.storage_error().is_none()
+            }
+            Err(e) => {
+                eprintln!("error: run {} could not start: {e}", id.short());
+                false
+            }
+        };
+        println!(
+            "{label}run {} {}",
+            id.short(),
+            if ok { "succeeded" } else { "failed" }
+        );
+        if !ok {
+            code = EXIT_ASSET_FAILED;
+        }
+    }
+    code
+}

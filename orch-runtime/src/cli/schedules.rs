@@ -311,31 +311,7 @@ fn tick_now(
         crate::automation::request_tick(&instance, automation, schedule, tick.timestamp(), None);
     match outcome {
         Ok(TickOutcome::Requested(ids)) => {
-            let mut code = EXIT_OK;
-            for id in ids {
-                let result = instance
-                    .launch_queued(id.as_str())
-                    .and_then(crate::run::RunHandle::wait);
-                let ok = match &result {
-                    Ok(r) => {
-                        super::table::print_summary(r);
-                        r.success() && r.storage_error().is_none()
-                    }
-                    Err(e) => {
-                        eprintln!("error: run {} could not start: {e}", id.short());
-                        false
-                    }
-                };
-                println!(
-                    "tick {when} of `{name}`: run {} {}",
-                    id.short(),
-                    if ok { "succeeded" } else { "failed" }
-                );
-                if !ok {
-                    code = super::EXIT_ASSET_FAILED;
-                }
-            }
-            code
+            super::daemon::run_here(&instance, &ids, &format!("tick {when} of `{name}`: "))
         }
         Ok(TickOutcome::AlreadyDone(record)) => {
             println!(

@@ -170,31 +170,7 @@ fn sensor_command(env: &Env<'_>, command: SensorCommand) -> Result<u8, String> {
                     _ => EXIT_OK,
                 });
             };
-            let mut code = EXIT_OK;
-            for id in runs {
-                let result = instance
-                    .launch_queued(id.as_str())
-                    .and_then(crate::run::RunHandle::wait);
-                let ok = match &result {
-                    Ok(r) => {
-                        super::table::print_summary(r);
-                        r.success() && r.storage_error().is_none()
-                    }
-                    Err(e) => {
-                        eprintln!("error: run {} could not start: {e}", id.short());
-                        false
-                    }
-                };
-                println!(
-                    "run {} {}",
-                    id.short(),
-                    if ok { "succeeded" } else { "failed" }
-                );
-                if !ok {
-                    code = EXIT_ASSET_FAILED;
-                }
-            }
-            Ok(code)
+            Ok(super::daemon::run_here(&instance, &runs, ""))
         }
         SensorCommand::Preview { name } => {
             let sensor = find(automation, &name)?;
