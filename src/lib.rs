@@ -84,11 +84,11 @@
 pub use jiff;
 pub use orch_core::partitions;
 pub use orch_core::{
-    Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetNode, AssetSelection, BoxError,
-    CronError, CronSchedule, DefaultStatus, DefinitionError, DefinitionErrors, FileAsset,
-    FileChanged, JobDef, KeyError, LogLevel, LogLine, MetadataValue, MissingResource, Resources,
-    RunId, ScheduleDef, ScheduleTarget, SelectionError, SensorContext, SensorDef, SensorKind,
-    SensorResult, SensorRun,
+    Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetMaterialization, AssetNode,
+    AssetSelection, BoxError, CronError, CronSchedule, DefaultStatus, DefinitionError,
+    DefinitionErrors, FileAsset, FileChanged, JobDef, KeyError, LogLevel, LogLine, MetadataValue,
+    MissingResource, Resources, RunId, ScheduleDef, ScheduleTarget, SelectionError, SensorContext,
+    SensorDef, SensorKind, SensorResult, SensorRun,
 };
 pub use orch_macros::{asset, asset_job, schedule, sensor};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
@@ -115,8 +115,9 @@ pub mod prelude {
     #[cfg(feature = "polars")]
     pub use crate::sql::{Database, SqlParam};
     pub use crate::{
-        AssetContext, AssetSelection, BoxError, FileAsset, Instance, Materialize, MetadataValue,
-        RunRequest, SensorContext, SensorResult, SensorRun, asset, asset_job, schedule, sensor,
+        AssetContext, AssetMaterialization, AssetSelection, BoxError, FileAsset, Instance,
+        Materialize, MetadataValue, RunRequest, SensorContext, SensorResult, SensorRun, asset,
+        asset_job, schedule, sensor,
     };
 }
 

@@ -206,3 +206,82 @@ fn a_sensor_keeps_its_cursor_on_success_only_and_launches_each_run_key_once() {
         "{outcome:?}"
     );
 }
+
+#[asset(group = "downstream")]
+fn summary() -> u32 {
+    2
+}
+
+/// Each new materialization of `landed` runs `summary` once.
+#[sensor(on_asset = landed, select = "summary", interval = "1s")]
+fn landed_updated(
+    _ctx: &SensorContext,
+    materialization: &AssetMaterialization,
+) -> Result<SensorResult, BoxError> {
+    Ok(SensorResult::new().run(SensorRun::new().tag("from_run", materialization.run_id.as_str())))
+}
+
+#[test]
+fn an_asset_sensor_acts_once_on_each_new_materialization() {
+    let automation = automation().unwrap();
+    let sensor = automation.sensor("landed_updated").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let materialize = || {
+        let result = instance
+            .materialize(RunRequest::select("landed").unwrap())
+            .run()
+            .unwrap();
+        assert!(result.success());
+        result.run_id().clone()
+    };
+    let t0: jiff::Timestamp = "2026-05-01T08:00:00Z".parse().unwrap();
+    let at = |secs: i64| t0 + jiff::SignedDuration::from_secs(secs);
+
+    // Materialized before the sensor first looks: history, not acted on.
+    materialize();
+    let first = run_sensor(&instance, automation, sensor, at(0)).unwrap();
+    let SensorOutcome::Skipped(why) = &first else {
+        panic!("{first:?}")
+    };
+    assert!(why.starts_with("watching `landed` from now on"), "{why}");
+
+    // Two new materializations: two runs of `summary`, each keyed by its materialization.
+    let runs = [materialize(), materialize()];
+    let outcome = run_sensor(&instance, automation, sensor, at(10)).unwrap();
+    let SensorOutcome::Requested {
+        runs: queued,
+        repeated: 0,
+    } = &outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(queued.len(), 2);
+    let store = instance.storage();
+    let mut from: Vec<String> = queued
+        .iter()
+        .map(|id| {
+            let run = store.run(id.as_str()).unwrap();
+            assert!(run.tags["orch/run_key"].starts_with("landed@"), "{run:?}");
+            assert_eq!(run.target, "summary");
+            run.tags["from_run"].clone()
+        })
+        .collect();
+    from.sort();
+    let mut expected: Vec<String> = runs.iter().map(ToString::to_string).collect();
+    expected.sort();
+    assert_eq!(from, expected);
+
+    // Nothing new: nothing more.
+    let again = run_sensor(&instance, automation, sensor, at(20)).unwrap();
+    assert_eq!(
+        again,
+        SensorOutcome::Skipped("no new materialization of `landed`".into())
+    );
+    materialize();
+    let one = run_sensor(&instance, automation, sensor, at(30)).unwrap();
+    assert!(
+        matches!(&one, SensorOutcome::Requested { runs, repeated: 0 } if runs.len() == 1),
+        "{one:?}"
+    );
+}

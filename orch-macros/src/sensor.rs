@@ -9,10 +9,11 @@ use syn::{Ident, ItemFn, LitBool, LitStr, Token};
 
 use crate::automation::{check_selection, description, location, parse_status};
 
-/// `#[sensor(job = JOB | select = "..", [interval = "30s",] [timeout = "60s",]
+/// `#[sensor([on_asset = ASSET,] job = JOB | select = "..", [interval = "30s",] [timeout = "60s",]
 /// [default_status = running | stopped,] [description = "..",] [skip_if_running = BOOL])]`.
 #[derive(Default)]
 struct SensorArgs {
+    on_asset: Option<syn::Path>,
     job: Option<syn::Path>,
     select: Option<LitStr>,
     interval: Option<LitStr>,
@@ -34,6 +35,7 @@ impl Parse for SensorArgs {
             let twice = || syn::Error::new(key.span(), format!("`{key}` is given twice"));
             match key.to_string().as_str() {
                 "job" if s.job.is_none() => s.job = Some(input.parse()?),
+                "on_asset" if s.on_asset.is_none() => s.on_asset = Some(input.parse()?),
                 "select" if s.select.is_none() => s.select = Some(input.parse()?),
                 "interval" if s.interval.is_none() => s.interval = Some(input.parse()?),
                 "timeout" if s.timeout.is_none() => s.timeout = Some(input.parse()?),
@@ -44,8 +46,8 @@ impl Parse for SensorArgs {
                 "default_status" if s.running.is_none() => {
                     s.running = Some(parse_status(input, "")?);
                 }
-                "job" | "select" | "interval" | "timeout" | "description" | "skip_if_running"
-                | "default_status" => return Err(twice()),
+                "job" | "select" | "on_asset" | "interval" | "timeout" | "description"
+                | "skip_if_running" | "default_status" => return Err(twice()),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
@@ -106,12 +108,20 @@ fn sensor_inner(args: TokenStream, function: &ItemFn) -> syn::Result<TokenStream
             ),
         ));
     }
-    if function.sig.inputs.len() != 1 || !function.sig.generics.params.is_empty() {
+    let (params, shape) = match &args.on_asset {
+        None => (
+            1,
+            "a sensor takes one parameter, `ctx: &SensorContext`, and returns `Result<SensorResult, BoxError>`",
+        ),
+        Some(_) => (
+            2,
+            "an asset sensor takes `ctx: &SensorContext, materialization: &AssetMaterialization` and returns `Result<SensorResult, BoxError>`",
+        ),
+    };
+    if function.sig.inputs.len() != params || !function.sig.generics.params.is_empty() {
         return Err(syn::Error::new_spanned(
             &function.sig,
-            format!(
-                "{who}: a sensor takes one parameter, `ctx: &SensorContext`, and returns `Result<SensorResult, BoxError>`"
-            ),
+            format!("{who}: {shape}"),
         ));
     }
     let target = match (&args.job, &args.select) {
@@ -144,6 +154,14 @@ fn sensor_inner(args: TokenStream, function: &ItemFn) -> syn::Result<TokenStream
         _ => quote!(::orch::__private::DefaultStatus::Stopped),
     };
     let skip = args.skip_if_running.as_ref().is_some_and(LitBool::value);
+    // `on_asset` names the asset's generated item: a typo is rustc's error at that token.
+    let kind = match &args.on_asset {
+        Some(asset) => quote!(::orch::__private::SensorKind::OnAsset {
+            asset: <#asset as ::orch::__private::Asset>::KEY,
+            function: #name,
+        }),
+        None => quote!(::orch::__private::SensorKind::Custom(#name)),
+    };
     let name_text = name.to_string();
     let description = description(args.description.as_ref(), &function.attrs);
     let location = location(name);
@@ -153,7 +171,7 @@ fn sensor_inner(args: TokenStream, function: &ItemFn) -> syn::Result<TokenStream
                 ::orch::__private::SensorDef::from_parts(::orch::__private::SensorParts {
                     name: #name_text,
                     target: #target,
-                    kind: ::orch::__private::SensorKind::Custom(#name),
+                    kind: #kind,
                     interval_ms: #interval,
                     timeout_ms: #timeout,
                     default_status: #status,

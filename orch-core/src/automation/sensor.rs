@@ -91,6 +91,12 @@ impl SensorRun {
         }
     }
 
+    /// Sets the run key (see [`SensorRun::keyed`]).
+    pub fn with_key(mut self, key: impl Into<String>) -> SensorRun {
+        self.run_key = Some(key.into());
+        self
+    }
+
     /// Runs partition `key` of the target's partitioned assets.
     pub fn partition(mut self, key: impl Into<String>) -> SensorRun {
         self.partition = Some(key.into());
@@ -180,15 +186,63 @@ impl SensorResult {
 /// A sensor's evaluation function.
 pub type SensorFn = fn(&SensorContext) -> Result<SensorResult, BoxError>;
 
+/// An asset sensor's function: called once per new materialization of its asset.
+pub type AssetSensorFn =
+    fn(&SensorContext, &AssetMaterialization) -> Result<SensorResult, BoxError>;
+
+/// One materialization of an asset, as an asset sensor sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AssetMaterialization {
+    /// The asset.
+    pub key: crate::AssetKey,
+    /// Its partition, for partitioned assets.
+    pub partition: Option<String>,
+    /// The run that materialized it.
+    pub run_id: crate::RunId,
+    /// When.
+    pub time: Timestamp,
+    /// The stored output's data version, when an I/O manager stored it.
+    pub data_version: Option<String>,
+    /// The store's sequence number of the event (increasing; the sensor's cursor).
+    pub seq: u64,
+}
+
+impl AssetMaterialization {
+    /// A materialization (the daemon builds them from the store; tests too).
+    pub fn new(
+        key: crate::AssetKey,
+        partition: Option<String>,
+        run_id: crate::RunId,
+        time: Timestamp,
+        data_version: Option<String>,
+        seq: u64,
+    ) -> AssetMaterialization {
+        AssetMaterialization {
+            key,
+            partition,
+            run_id,
+            time,
+            data_version,
+            seq,
+        }
+    }
+}
+
 /// What a sensor watches.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum SensorKind {
     /// Its own function decides.
     Custom(SensorFn),
-    /// Each new materialization of this asset requests one run (keyed by the
-    /// materialization, so each is acted on once).
-    OnAsset(StaticKey),
+    /// Each new materialization of `asset` is handed to `function`, once: the runs it asks
+    /// for are keyed by the materialization unless it keys them itself.
+    OnAsset {
+        /// The watched asset.
+        asset: StaticKey,
+        /// What to do about one materialization.
+        function: AssetSensorFn,
+    },
 }
 
 /// Everything `#[sensor]` declares. Not public API: read a sensor through [`SensorDef`].

@@ -184,7 +184,8 @@ pub fn run_sensor(
             cursor: cursor.map(|c| (key.as_str(), Some(c))),
         })
     };
-    let result = match call(sensor, ctx) {
+    let called = evaluate(instance, sensor, ctx)?;
+    let result = match called {
         Ok(result) => result,
         Err(cause) => {
             commit(TickStatus::Failure, Some(&cause), &[], None)?;
@@ -235,13 +236,32 @@ pub fn run_sensor(
 static IN_FLIGHT: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
 
-/// Calls the sensor's function on a thread of its own, waiting at most its time-out. A
-/// function that does not return in time is left to finish on its thread; its result is
-/// dropped.
-fn call(sensor: &'static SensorDef, ctx: SensorContext) -> Result<SensorResult, String> {
-    let SensorKind::Custom(function) = sensor.kind() else {
-        return Err("this kind of sensor is evaluated by the daemon itself".to_owned());
-    };
+/// Calls the sensor's function (for an asset sensor, once per new materialization) on a
+/// thread of its own, waiting at most its time-out. A function that does not return in time
+/// is left to finish on its thread; its result is dropped.
+fn evaluate(
+    instance: &Instance,
+    sensor: &'static SensorDef,
+    ctx: SensorContext,
+) -> Result<Result<SensorResult, String>, TickError> {
+    Ok(match sensor.kind() {
+        SensorKind::Custom(function) => call_with(sensor, move || function(&ctx)),
+        SensorKind::OnAsset { asset, function } => {
+            match asset_work(instance, asset, function, ctx)? {
+                AssetWork::Nothing(reason, cursor) => Ok(SensorResult::skip(reason).cursor(cursor)),
+                AssetWork::Call(work) => call_with(sensor, work),
+            }
+        }
+        _ => Err("this kind of sensor is not known to this orch".to_owned()),
+    })
+}
+
+/// Runs `work` (the user's code) on a thread of its own, at most one per sensor at a time,
+/// waiting at most the sensor's time-out.
+fn call_with(
+    sensor: &'static SensorDef,
+    work: impl FnOnce() -> Result<SensorResult, orch_core::BoxError> + Send + 'static,
+) -> Result<SensorResult, String> {
     // One call per sensor at a time: one that timed out and still runs is not called again
     // (threads would pile up, and two copies of the user's code would race) until it returns.
     let name = sensor.name();
@@ -259,7 +279,7 @@ fn call(sensor: &'static SensorDef, ctx: SensorContext) -> Result<SensorResult, 
     let spawned = std::thread::Builder::new()
         .name(format!("orch-sensor-{name}"))
         .spawn(move || {
-            let answer = std::panic::catch_unwind(AssertUnwindSafe(|| function(&ctx)));
+            let answer = std::panic::catch_unwind(AssertUnwindSafe(work));
             IN_FLIGHT
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -319,10 +339,98 @@ pub fn preview_sensor(
         last,
         now,
     );
-    Ok(call(sensor, ctx))
+    evaluate(instance, sensor, ctx)
 }
 
 /// The key the store keeps `sensor`'s cursor under.
 pub fn sensor_cursor_key(sensor: &str) -> String {
     cursor_key(sensor)
+}
+
+/// What an asset sensor's evaluation has to do.
+enum AssetWork {
+    /// Nothing to hand over: why, and the cursor to store.
+    Nothing(String, String),
+    /// Hand each new materialization to the function, on the sensor's thread.
+    Call(Box<dyn FnOnce() -> Result<SensorResult, orch_core::BoxError> + Send>),
+}
+
+/// How many events an asset sensor reads per evaluation (it goes on from there next time).
+const ASSET_EVENTS_PER_EVALUATION: usize = 10_000;
+
+/// Reads the materializations of `asset` since the sensor's cursor (the store's event
+/// sequence number) and prepares the calls of `function`, one per materialization. A run it
+/// asks for without a run key is keyed by the materialization (`ASSET@SEQ`), so each is acted
+/// on once. The cursor becomes the last event read; the function's own cursor is ignored.
+fn asset_work(
+    instance: &Instance,
+    asset: orch_core::StaticKey,
+    function: orch_core::automation::AssetSensorFn,
+    ctx: SensorContext,
+) -> Result<AssetWork, TickError> {
+    let store = instance.storage();
+    let key = asset.to_key();
+    let key_text = key.to_string();
+    let Some(since) = ctx.cursor().and_then(|c| c.parse::<u64>().ok()) else {
+        // First evaluation: from now on, not the asset's history.
+        let latest = store
+            .materializations(&key_text, 1)?
+            .first()
+            .and_then(|e| e.seq)
+            .unwrap_or(0);
+        return Ok(AssetWork::Nothing(
+            format!("watching `{key_text}` from now on (materializations after event {latest})"),
+            latest.to_string(),
+        ));
+    };
+    let events = store.events_since(since, ASSET_EVENTS_PER_EVALUATION)?;
+    let Some(last) = events.last().and_then(|e| e.seq) else {
+        return Ok(AssetWork::Nothing(
+            format!("no new materialization of `{key_text}`"),
+            since.to_string(),
+        ));
+    };
+    let materializations: Vec<orch_core::AssetMaterialization> = events
+        .into_iter()
+        .filter(|e| e.kind == crate::storage::EventKind::Materialized)
+        .filter(|e| e.asset.as_ref() == Some(&key))
+        .map(|e| {
+            orch_core::AssetMaterialization::new(
+                key.clone(),
+                e.partition,
+                e.run_id,
+                Timestamp::try_from(e.time).unwrap_or(Timestamp::UNIX_EPOCH),
+                e.data_version,
+                e.seq.unwrap_or(0),
+            )
+        })
+        .collect();
+    if materializations.is_empty() {
+        return Ok(AssetWork::Nothing(
+            format!("no new materialization of `{key_text}`"),
+            last.to_string(),
+        ));
+    }
+    Ok(AssetWork::Call(Box::new(move || {
+        let mut all = SensorResult::new();
+        for m in &materializations {
+            let result = function(&ctx, m)?;
+            let mut unkeyed = 0;
+            for run in result.requested() {
+                let run = match run.run_key() {
+                    Some(_) => run.clone(),
+                    None => {
+                        unkeyed += 1;
+                        let suffix = match unkeyed {
+                            1 => String::new(),
+                            n => format!("#{n}"),
+                        };
+                        run.clone().with_key(format!("{}@{}{suffix}", m.key, m.seq))
+                    }
+                };
+                all = all.run(run);
+            }
+        }
+        Ok(all.cursor(last.to_string()))
+    })))
 }

@@ -41,3 +41,12 @@ asset_job!(nightly_job_for_sensor, "*");
 fn by_selection(_ctx: &SensorContext) -> Result<SensorResult, BoxError> {
     Ok(SensorResult::skip("nothing new"))
 }
+
+/// Each new materialization of `orders` runs the nightly job once.
+#[sensor(on_asset = orders, job = nightly_job_for_sensor, interval = "5s")]
+fn orders_updated(
+    _ctx: &SensorContext,
+    materialization: &AssetMaterialization,
+) -> Result<SensorResult, BoxError> {
+    Ok(SensorResult::new().run(SensorRun::new().tag("partition", materialization.partition.clone().unwrap_or_default())))
+}
