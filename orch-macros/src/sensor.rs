@@ -23,8 +23,7 @@ struct SensorArgs {
     skip_if_running: Option<LitBool>,
 }
 
-const SENSOR_KEYS: &str =
-    "`job`, `select`, `interval`, `timeout`, `default_status`, `description`, `skip_if_running`";
+const SENSOR_KEYS: &str = "`job`, `select`, `on_asset`, `interval`, `timeout`, `default_status`, `description`, `skip_if_running`";
 
 impl Parse for SensorArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
