@@ -56,11 +56,19 @@ pub(super) enum SensorCommand {
     },
 }
 
+/// What its runs run, and for an asset sensor what it watches: `job nightly`,
+/// `summary (on orders_cleaned)`.
 fn target_text(sensor: &SensorDef) -> String {
-    match sensor.target() {
+    let target = match sensor.target() {
         ScheduleTarget::Job(job) => format!("job {job}"),
         ScheduleTarget::Selection(text) => text.to_owned(),
         _ => String::new(),
+    };
+    match sensor.kind() {
+        orch_core::SensorKind::OnAsset { asset, .. } => {
+            format!("{target} (on {})", asset.to_key())
+        }
+        _ => target,
     }
 }
 
