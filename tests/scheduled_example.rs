@@ -441,3 +441,65 @@ fn one_daemon_holds_a_store_and_a_dead_ones_lease_is_taken_over() {
     let out = once();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// The example's file-arrival sensor through the command line: each new file runs the job
+/// once, the cursor is the last file seen, and `sensor history` shows every evaluation.
+#[test]
+fn the_file_sensor_runs_the_job_once_per_new_file() {
+    let home = tempfile::tempdir().unwrap();
+    let landing = tempfile::tempdir().unwrap();
+    let landing_dir = landing.path().to_str().unwrap();
+    let sensor = |args: &[&str]| {
+        let out = common::example_with(
+            home.path(),
+            "scheduled",
+            args,
+            &[("LANDING_DIR", landing_dir)],
+        );
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (_, listed, _) = sensor(&["sensors"]);
+    assert!(listed.contains("new_files"), "{listed}");
+    assert!(listed.contains("job daily_refresh"), "{listed}");
+
+    for name in ["orders-2026-03-27.csv", "orders-2026-03-28.csv"] {
+        std::fs::write(landing.path().join(name), "id,amount\n").unwrap();
+    }
+    let (code, text, err) = sensor(&["sensor", "tick", "new_files"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(text.contains("sensor `new_files`: queued run "), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.ends_with(" succeeded") && l.starts_with("run "))
+            .count(),
+        2,
+        "{text}"
+    );
+    let (_, cursor, _) = sensor(&["sensor", "cursor", "new_files"]);
+    assert_eq!(cursor.trim(), "orders-2026-03-28.csv");
+
+    // Nothing new; then one more file: one more run.
+    let (_, text, _) = sensor(&["sensor", "tick", "new_files"]);
+    assert!(text.contains("skipped: no new file"), "{text}");
+    std::fs::write(landing.path().join("orders-2026-03-29.csv"), "id\n").unwrap();
+    let (_, text, _) = sensor(&["sensor", "tick", "new_files"]);
+    assert_eq!(
+        text.lines().filter(|l| l.ends_with(" succeeded")).count(),
+        1,
+        "{text}"
+    );
+
+    // Each run carries its file; the history shows the three evaluations.
+    let runs = stdout(&common::example_in(
+        home.path(),
+        "scheduled",
+        &["runs", "--tag", "orch/sensor=new_files"],
+    ));
+    assert_eq!(runs.lines().skip(1).count(), 3, "{runs}");
+    let (_, history, _) = sensor(&["sensor", "history", "new_files"]);
+    assert_eq!(history.lines().skip(1).count(), 3, "{history}");
+    // A typo gets "did you mean".
+    let (code, _, err) = sensor(&["sensor", "tick", "new_file"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("did you mean `new_files`?"), "{err}");
+}

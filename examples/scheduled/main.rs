@@ -1,11 +1,13 @@
-//! Schedules: the seed's `daily_refresh` job (sources and transforms) with the five common
-//! schedules, in their time zones.
+//! Schedules and a sensor: the seed's `daily_refresh` job (sources and transforms) with the
+//! five common schedules, in their time zones, and a sensor that runs it for each new file in
+//! a landing directory.
 //!
 //! ```sh
 //! cargo run --example scheduled -- jobs            # the job, its selection and schedules
 //! cargo run --example scheduled -- schedules       # each schedule and its next tick
 //! cargo run --example scheduled -- schedule next business_hours --count 5
 //! cargo run --example scheduled -- materialize --job daily_refresh
+//! cargo run --example scheduled -- sensor tick new_files   # a run per new file in landing/
 //! cargo run --example scheduled -- daemon          # ticks queue runs; the queue starts them
 //! cargo run --example scheduled -- daemon --once --at 2026-03-29T12:00:00Z
 //! ```
@@ -66,6 +68,33 @@ schedule!(
     default_status = running,
     skip_if_running = true
 );
+
+/// New order files in the landing directory (`$LANDING_DIR`, default `landing/`): each file
+/// runs the job once (its name is the run key); the cursor is the last file name seen, so
+/// files are read in name order (e.g. `orders-2026-03-28.csv`).
+#[sensor(job = daily_refresh, interval = "30s", timeout = "10s")]
+fn new_files(ctx: &SensorContext) -> Result<SensorResult, BoxError> {
+    let dir = std::env::var("LANDING_DIR").unwrap_or_else(|_| "landing".to_owned());
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| ctx.cursor().is_none_or(|seen| name.as_str() > seen))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(SensorResult::skip(format!(
+                "no landing directory `{dir}` yet"
+            )));
+        }
+        Err(e) => return Err(format!("cannot list `{dir}`: {e}").into()),
+    };
+    names.sort();
+    let Some(last) = names.last().cloned() else {
+        return Ok(SensorResult::skip("no new file"));
+    };
+    Ok(SensorResult::new()
+        .runs(names.iter().map(|n| SensorRun::keyed(n).tag("file", n)))
+        .cursor(last))
+}
 
 fn main() -> std::process::ExitCode {
     orch::main()
