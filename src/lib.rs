@@ -87,8 +87,8 @@ pub use orch_core::{
     Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetMaterialization, AssetNode,
     AssetSelection, BoxError, CronError, CronSchedule, DefaultStatus, DefinitionError,
     DefinitionErrors, FileAsset, FileChanged, JobDef, KeyError, LogLevel, LogLine, MetadataValue,
-    MissingResource, Resources, RunId, ScheduleDef, ScheduleTarget, SelectionError, SensorContext,
-    SensorDef, SensorKind, SensorResult, SensorRun,
+    MissingResource, Resources, RunFailure, RunId, ScheduleDef, ScheduleTarget, SelectionError,
+    SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
 };
 pub use orch_macros::{asset, asset_job, schedule, sensor};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
@@ -116,8 +116,8 @@ pub mod prelude {
     pub use crate::sql::{Database, SqlParam};
     pub use crate::{
         AssetContext, AssetMaterialization, AssetSelection, BoxError, FileAsset, Instance,
-        Materialize, MetadataValue, RunRequest, SensorContext, SensorResult, SensorRun, asset,
-        asset_job, schedule, sensor,
+        Materialize, MetadataValue, RunFailure, RunRequest, SensorContext, SensorResult, SensorRun,
+        asset, asset_job, schedule, sensor,
     };
 }
 

@@ -285,3 +285,60 @@ fn an_asset_sensor_acts_once_on_each_new_materialization() {
         "{one:?}"
     );
 }
+
+#[asset(group = "fragile")]
+fn fragile() -> Result<u32, BoxError> {
+    Err("the disk is full".into())
+}
+
+/// What the run-failure sensor was told, one line per failed run.
+static ALERTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// An alert for each run that fails (no target: it only alerts).
+#[sensor(on_run_failure, interval = "1s")]
+fn alert_on_failure(_ctx: &SensorContext, run: &RunFailure) -> Result<SensorResult, BoxError> {
+    ALERTS
+        .lock()
+        .unwrap()
+        .push(format!("{} {}: {:?}", run.status, run.target, run.failures));
+    Ok(SensorResult::new())
+}
+
+#[test]
+fn a_run_failure_sensor_hears_of_each_failed_run_once() {
+    let automation = automation().unwrap();
+    let sensor = automation.sensor("alert_on_failure").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let fail = || {
+        let result = instance
+            .materialize(RunRequest::select("fragile").unwrap())
+            .run()
+            .unwrap();
+        assert!(!result.success());
+    };
+    let t0: jiff::Timestamp = "2026-05-01T08:00:00Z".parse().unwrap();
+    let at = |secs: i64| t0 + jiff::SignedDuration::from_secs(secs);
+
+    // A failure before it first looks is not alerted on.
+    fail();
+    let first = run_sensor(&instance, automation, sensor, at(0)).unwrap();
+    assert!(
+        matches!(&first, SensorOutcome::Skipped(why) if why.starts_with("watching for failed runs from now on")),
+        "{first:?}"
+    );
+    fail();
+    let told = run_sensor(&instance, automation, sensor, at(10)).unwrap();
+    assert!(
+        matches!(&told, SensorOutcome::Skipped(why) if why == "no run requested"),
+        "{told:?}"
+    );
+    assert_eq!(
+        *ALERTS.lock().unwrap(),
+        ["failed fragile: [(\"fragile\", \"the disk is full\")]"]
+    );
+    // Once: nothing new, nothing more.
+    let again = run_sensor(&instance, automation, sensor, at(20)).unwrap();
+    assert_eq!(again, SensorOutcome::Skipped("no run failed".into()));
+    assert_eq!(ALERTS.lock().unwrap().len(), 1);
+}

@@ -9,11 +9,12 @@ use syn::{Ident, ItemFn, LitBool, LitStr, Token};
 
 use crate::automation::{check_selection, description, location, parse_status};
 
-/// `#[sensor([on_asset = ASSET,] job = JOB | select = "..", [interval = "30s",] [timeout = "60s",]
+/// `#[sensor([on_asset = ASSET | on_run_failure,] job = JOB | select = "..", [interval = "30s",] [timeout = "60s",]
 /// [default_status = running | stopped,] [description = "..",] [skip_if_running = BOOL])]`.
 #[derive(Default)]
 struct SensorArgs {
     on_asset: Option<syn::Path>,
+    on_run_failure: bool,
     job: Option<syn::Path>,
     select: Option<LitStr>,
     interval: Option<LitStr>,
@@ -23,13 +24,26 @@ struct SensorArgs {
     skip_if_running: Option<LitBool>,
 }
 
-const SENSOR_KEYS: &str = "`job`, `select`, `on_asset`, `interval`, `timeout`, `default_status`, `description`, `skip_if_running`";
+const SENSOR_KEYS: &str = "`job`, `select`, `on_asset`, `on_run_failure`, `interval`, `timeout`, `default_status`, `description`, `skip_if_running`";
 
 impl Parse for SensorArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut s = SensorArgs::default();
         while !input.is_empty() {
             let key: Ident = input.parse()?;
+            if key == "on_run_failure" {
+                if s.on_run_failure {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        "`on_run_failure` is given twice",
+                    ));
+                }
+                s.on_run_failure = true;
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+                continue;
+            }
             input.parse::<Token![=]>()?;
             let twice = || syn::Error::new(key.span(), format!("`{key}` is given twice"));
             match key.to_string().as_str() {
@@ -107,14 +121,24 @@ fn sensor_inner(args: TokenStream, function: &ItemFn) -> syn::Result<TokenStream
             ),
         ));
     }
-    let (params, shape) = match &args.on_asset {
-        None => (
-            1,
-            "a sensor takes one parameter, `ctx: &SensorContext`, and returns `Result<SensorResult, BoxError>`",
-        ),
-        Some(_) => (
+    if args.on_run_failure && args.on_asset.is_some() {
+        return Err(syn::Error::new(
+            name.span(),
+            format!("{who}: give `on_asset` or `on_run_failure`, not both"),
+        ));
+    }
+    let (params, shape) = match (&args.on_asset, args.on_run_failure) {
+        (Some(_), _) => (
             2,
             "an asset sensor takes `ctx: &SensorContext, materialization: &AssetMaterialization` and returns `Result<SensorResult, BoxError>`",
+        ),
+        (None, true) => (
+            2,
+            "a run-failure sensor takes `ctx: &SensorContext, run: &RunFailure` and returns `Result<SensorResult, BoxError>`",
+        ),
+        (None, false) => (
+            1,
+            "a sensor takes one parameter, `ctx: &SensorContext`, and returns `Result<SensorResult, BoxError>`",
         ),
     };
     if function.sig.inputs.len() != params || !function.sig.generics.params.is_empty() {
@@ -124,12 +148,14 @@ fn sensor_inner(args: TokenStream, function: &ItemFn) -> syn::Result<TokenStream
         ));
     }
     let target = match (&args.job, &args.select) {
-        (Some(job), None) => quote!(::orch::__private::ScheduleTarget::Job(
-            <#job as ::orch::__private::Job>::NAME
+        (Some(job), None) => quote!(::core::option::Option::Some(
+            ::orch::__private::ScheduleTarget::Job(<#job as ::orch::__private::Job>::NAME)
         )),
         (None, Some(select)) => {
             check_selection(&who, select)?;
-            quote!(::orch::__private::ScheduleTarget::Selection(#select))
+            quote!(::core::option::Option::Some(
+                ::orch::__private::ScheduleTarget::Selection(#select)
+            ))
         }
         (Some(job), Some(_)) => {
             return Err(syn::Error::new_spanned(
@@ -137,6 +163,8 @@ fn sensor_inner(args: TokenStream, function: &ItemFn) -> syn::Result<TokenStream
                 format!("{who}: give `job` or `select`, not both"),
             ));
         }
+        // A run-failure sensor may only alert.
+        (None, None) if args.on_run_failure => quote!(::core::option::Option::None),
         (None, None) => {
             return Err(syn::Error::new(
                 name.span(),
@@ -159,6 +187,9 @@ fn sensor_inner(args: TokenStream, function: &ItemFn) -> syn::Result<TokenStream
             asset: <#asset as ::orch::__private::Asset>::KEY,
             function: #name,
         }),
+        None if args.on_run_failure => {
+            quote!(::orch::__private::SensorKind::OnRunFailure(#name))
+        }
         None => quote!(::orch::__private::SensorKind::Custom(#name)),
     };
     let name_text = name.to_string();

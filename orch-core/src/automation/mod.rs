@@ -13,6 +13,6 @@ pub use schedule::{
     DefaultStatus, Schedule, ScheduleDef, ScheduleParts, ScheduleTarget, registered_schedules,
 };
 pub use sensor::{
-    AssetMaterialization, AssetSensorFn, SensorContext, SensorDef, SensorFn, SensorKind,
-    SensorParts, SensorResult, SensorRun, parse_interval, registered_sensors,
+    AssetMaterialization, AssetSensorFn, RunFailure, RunFailureSensorFn, SensorContext, SensorDef,
+    SensorFn, SensorKind, SensorParts, SensorResult, SensorRun, parse_interval, registered_sensors,
 };

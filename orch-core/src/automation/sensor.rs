@@ -229,6 +229,50 @@ impl AssetMaterialization {
     }
 }
 
+/// A run-status sensor's function: called once per run that failed or crashed.
+pub type RunFailureSensorFn = fn(&SensorContext, &RunFailure) -> Result<SensorResult, BoxError>;
+
+/// A run that ended badly, as a run-status sensor sees it (for an alert: what ran, what
+/// failed and why).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunFailure {
+    /// The run.
+    pub run_id: crate::RunId,
+    /// `failed` (an asset failed) or `crashed` (its process died).
+    pub status: String,
+    /// What it targeted, as stored (`group:sources or group:transforms`).
+    pub target: String,
+    /// Its tags (`orch/job`, `orch/schedule`, ...).
+    pub tags: BTreeMap<String, String>,
+    /// Each asset that failed, with its error.
+    pub failures: Vec<(String, String)>,
+    /// When it ended.
+    pub ended: Timestamp,
+    /// The store's sequence number of its end event (the sensor's cursor).
+    pub seq: u64,
+}
+
+impl RunFailure {
+    /// A failed run (the daemon builds them from the store; tests too).
+    pub fn new(
+        run_id: crate::RunId,
+        status: impl Into<String>,
+        ended: Timestamp,
+        seq: u64,
+    ) -> RunFailure {
+        RunFailure {
+            run_id,
+            status: status.into(),
+            target: String::new(),
+            tags: BTreeMap::new(),
+            failures: Vec::new(),
+            ended,
+            seq,
+        }
+    }
+}
+
 /// What a sensor watches.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
@@ -243,6 +287,8 @@ pub enum SensorKind {
         /// What to do about one materialization.
         function: AssetSensorFn,
     },
+    /// Each run that fails or crashes is handed to the function, once (for alerts).
+    OnRunFailure(RunFailureSensorFn),
 }
 
 /// Everything `#[sensor]` declares. Not public API: read a sensor through [`SensorDef`].
@@ -251,8 +297,8 @@ pub enum SensorKind {
 pub struct SensorParts {
     /// The name (the function's).
     pub name: &'static str,
-    /// What its runs run.
-    pub target: ScheduleTarget,
+    /// What its runs run (`None`: it asks for no runs, as an alert).
+    pub target: Option<ScheduleTarget>,
     /// What decides.
     pub kind: SensorKind,
     /// The least time between two evaluations, in milliseconds.
@@ -288,8 +334,8 @@ impl SensorDef {
         self.parts.name
     }
 
-    /// What its runs run.
-    pub fn target(&self) -> ScheduleTarget {
+    /// What its runs run (`None` for a run-status sensor that only alerts).
+    pub fn target(&self) -> Option<ScheduleTarget> {
         self.parts.target
     }
 

@@ -270,14 +270,14 @@ impl Automation {
                 });
             }
             match sensor.target() {
-                ScheduleTarget::Job(job) if self.job(job).is_none() => {
+                Some(ScheduleTarget::Job(job)) if self.job(job).is_none() => {
                     errors.push(AutomationError::UnknownJob {
                         name: sensor.name().to_owned(),
                         location,
                         job: job.to_owned(),
                     });
                 }
-                ScheduleTarget::Selection(text) => {
+                Some(ScheduleTarget::Selection(text)) => {
                     let reason = match text.parse::<AssetSelection>().map(|s| s.resolve(graph)) {
                         Ok(Ok(ids)) if !ids.is_empty() => None,
                         Ok(Ok(_)) => Some("its selection selects no asset".to_owned()),
@@ -315,8 +315,9 @@ impl Automation {
 
     /// The run request of one run a sensor asked for: its job's (or its own) selection, with
     /// the run's partition and tags, tagged with the sensor (and the job, and the run key).
+    /// `None` for a sensor without a target (a run-failure sensor that only alerts).
     pub fn sensor_request(&self, sensor: &SensorDef, run: &SensorRun) -> Option<RunRequest> {
-        let mut request = match sensor.target() {
+        let mut request = match sensor.target()? {
             ScheduleTarget::Job(job) => self.job_request(job)?,
             ScheduleTarget::Selection(text) => RunRequest::selection(text.parse().ok()?),
             _ => return None,

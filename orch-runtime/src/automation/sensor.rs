@@ -215,7 +215,10 @@ pub fn run_sensor(
     let mut runs = Vec::with_capacity(result.requested().len());
     for run in result.requested() {
         let Some(request) = automation.sensor_request(sensor, run) else {
-            let cause = "its target does not resolve to a run".to_owned();
+            let cause = match sensor.target() {
+                None => "it asked for a run, but it has no `job` or `select` to run".to_owned(),
+                Some(_) => "its target does not resolve to a run".to_owned(),
+            };
             commit(TickStatus::Failure, Some(&cause), &[], None)?;
             return Ok(SensorOutcome::Failed(cause));
         };
@@ -252,6 +255,10 @@ fn evaluate(
                 AssetWork::Call(work) => call_with(sensor, work),
             }
         }
+        SensorKind::OnRunFailure(function) => match run_failure_work(instance, function, ctx)? {
+            AssetWork::Nothing(reason, cursor) => Ok(SensorResult::skip(reason).cursor(cursor)),
+            AssetWork::Call(work) => call_with(sensor, work),
+        },
         _ => Err("this kind of sensor is not known to this orch".to_owned()),
     })
 }
@@ -415,21 +422,108 @@ fn asset_work(
         let mut all = SensorResult::new();
         for m in &materializations {
             let result = function(&ctx, m)?;
-            let mut unkeyed = 0;
-            for run in result.requested() {
-                let run = match run.run_key() {
-                    Some(_) => run.clone(),
-                    None => {
-                        unkeyed += 1;
-                        let suffix = match unkeyed {
-                            1 => String::new(),
-                            n => format!("#{n}"),
-                        };
-                        run.clone().with_key(format!("{}@{}{suffix}", m.key, m.seq))
-                    }
+            all = keyed_by_event(&result, &m.key.to_string(), m.seq, all);
+        }
+        Ok(all.cursor(last.to_string()))
+    })))
+}
+
+/// Keys a run the function asked for without a key by the event it answers (`PREFIX@SEQ`, and
+/// `#N` after the first), so each event is acted on once even if an evaluation is retried.
+fn keyed_by_event(
+    result: &SensorResult,
+    prefix: &str,
+    seq: u64,
+    into: SensorResult,
+) -> SensorResult {
+    let mut all = into;
+    let mut unkeyed = 0;
+    for run in result.requested() {
+        let run = match run.run_key() {
+            Some(_) => run.clone(),
+            None => {
+                unkeyed += 1;
+                let suffix = match unkeyed {
+                    1 => String::new(),
+                    n => format!("#{n}"),
                 };
-                all = all.run(run);
+                run.clone().with_key(format!("{prefix}@{seq}{suffix}"))
             }
+        };
+        all = all.run(run);
+    }
+    all
+}
+
+/// Reads the runs that failed or crashed since the sensor's cursor (the store's event
+/// sequence number) and prepares the calls of `function`, one per run, with what failed and
+/// why. The first evaluation starts from now (past failures are not alerted on).
+fn run_failure_work(
+    instance: &Instance,
+    function: orch_core::automation::RunFailureSensorFn,
+    ctx: SensorContext,
+) -> Result<AssetWork, TickError> {
+    use crate::storage::{EventKind, RunStatus};
+    let store = instance.storage();
+    let Some(since) = ctx.cursor().and_then(|c| c.parse::<u64>().ok()) else {
+        let latest = store.latest_seq()?;
+        return Ok(AssetWork::Nothing(
+            format!("watching for failed runs from now on (after event {latest})"),
+            latest.to_string(),
+        ));
+    };
+    let events = store.events_since(since, ASSET_EVENTS_PER_EVALUATION)?;
+    let Some(last) = events.last().and_then(|e| e.seq) else {
+        return Ok(AssetWork::Nothing(
+            "no run failed".to_owned(),
+            since.to_string(),
+        ));
+    };
+    let mut failures = Vec::new();
+    for e in events {
+        let status = match e.kind {
+            EventKind::RunEnded(s @ (RunStatus::Failed | RunStatus::Crashed)) => s,
+            _ => continue,
+        };
+        let mut failure = orch_core::RunFailure::new(
+            e.run_id.clone(),
+            status.as_str(),
+            Timestamp::try_from(e.time).unwrap_or(Timestamp::UNIX_EPOCH),
+            e.seq.unwrap_or(0),
+        );
+        if let Ok(run) = store.run(e.run_id.as_str()) {
+            failure.target = run.describe();
+            failure.tags = run.tags;
+        }
+        failure.failures = store
+            .events(e.run_id.as_str())?
+            .into_iter()
+            .filter(|a| a.kind == EventKind::Failed)
+            .filter_map(|a| Some((a.asset?.to_string(), a.message.unwrap_or_default())))
+            .collect();
+        if failure.failures.is_empty()
+            && let Some(why) = e.message
+        {
+            failure.failures.push((String::new(), why));
+        }
+        failures.push(failure);
+    }
+    if failures.is_empty() {
+        return Ok(AssetWork::Nothing(
+            "no run failed".to_owned(),
+            last.to_string(),
+        ));
+    }
+    Ok(AssetWork::Call(Box::new(move || {
+        let mut all = SensorResult::new();
+        for failure in &failures {
+            let result = function(&ctx, failure)?;
+            all = keyed_by_event(
+                &result,
+                &format!("run-failure:{}", failure.run_id),
+                failure.seq,
+                all,
+            );
         }
         Ok(all.cursor(last.to_string()))
     })))

@@ -60,14 +60,15 @@ pub(super) enum SensorCommand {
 /// `summary (on orders_cleaned)`.
 fn target_text(sensor: &SensorDef) -> String {
     let target = match sensor.target() {
-        ScheduleTarget::Job(job) => format!("job {job}"),
-        ScheduleTarget::Selection(text) => text.to_owned(),
-        _ => String::new(),
+        Some(ScheduleTarget::Job(job)) => format!("job {job}"),
+        Some(ScheduleTarget::Selection(text)) => text.to_owned(),
+        _ => "-".to_owned(),
     };
     match sensor.kind() {
         orch_core::SensorKind::OnAsset { asset, .. } => {
             format!("{target} (on {})", asset.to_key())
         }
+        orch_core::SensorKind::OnRunFailure(_) => format!("{target} (on run failure)"),
         _ => target,
     }
 }

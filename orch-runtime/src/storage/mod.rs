@@ -192,6 +192,9 @@ pub trait Storage: Send + Sync {
     /// Every run's events with a sequence number above `seq`, in order, at most `limit` (0:
     /// all): how another process follows everything that happens.
     fn events_since(&self, seq: u64, limit: usize) -> Result<Vec<EventRecord>, StorageError>;
+    /// The sequence number of the latest event (0 when there is none): where a follower that
+    /// wants only what happens from now on starts.
+    fn latest_seq(&self) -> Result<u64, StorageError>;
     /// A run's log lines in order.
     fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StorageError>;
     /// The latest materialization of every asset that has one (with its consumed input

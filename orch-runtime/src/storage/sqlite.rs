@@ -434,6 +434,14 @@ impl Storage for SqliteStorage {
         .map_err(|e| self.err(e))
     }
 
+    fn latest_seq(&self) -> Result<u64, StorageError> {
+        let max: Option<i64> = self
+            .conn()
+            .query_row("SELECT max(id) FROM events", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok(max.and_then(|m| u64::try_from(m).ok()).unwrap_or(0))
+    }
+
     fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn

@@ -50,3 +50,10 @@ fn orders_updated(
 ) -> Result<SensorResult, BoxError> {
     Ok(SensorResult::new().run(SensorRun::new().tag("partition", materialization.partition.clone().unwrap_or_default())))
 }
+
+/// An alert for each failed run.
+#[sensor(on_run_failure, interval = "10s")]
+fn alert(_ctx: &SensorContext, run: &RunFailure) -> Result<SensorResult, BoxError> {
+    eprintln!("run {} {}: {:?}", run.run_id, run.status, run.failures);
+    Ok(SensorResult::new())
+}
