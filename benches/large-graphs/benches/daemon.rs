@@ -6,7 +6,9 @@
 //! - tick → run started: a `* * * * *` schedule run by the long-running daemon with the
 //!   child-process launcher, for `ORCH_BENCH_TICKS` real minute ticks (default 3; 0 skips it);
 //! - memory: resident memory over `ORCH_BENCH_RUNS` (default 10,000) runs queued and started
-//!   one after another by one daemon, sampled every 100 runs.
+//!   one after another by one daemon, sampled every 100 runs;
+//! - one evaluation of 1,000 running schedules with nothing due (the daemon's every wake-up),
+//!   with 10,000 more assets registered (the fan-out graph).
 //!
 //! With `__run-queued RUN_ID` it is orch's command line instead: the child-process launcher
 //! runs this binary.
@@ -14,13 +16,18 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use orch::daemon::{Daemon, DaemonEvent, DaemonOptions, Launcher};
-use orch::prelude::*;
+// `use orch::prelude::*;` comes with the included fan-out graph below.
 use orch::storage::{InstigatorStatus, RunFilter, RunStatus};
 
 #[asset]
 fn noop() -> u32 {
     1
 }
+
+// 10,000 more assets (the fan-out graph) and 1,000 daily schedules on `noop`, stopped by
+// default: the evaluation figure starts them in its own store.
+include!(concat!(env!("OUT_DIR"), "/fanout.rs"));
+include!(concat!(env!("OUT_DIR"), "/schedules.rs"));
 
 schedule!(
     every_minute,
@@ -183,6 +190,36 @@ fn tick_to_start(ticks: usize) -> Vec<Duration> {
         .collect()
 }
 
+/// One evaluation of every schedule (the 1,000 generated ones running, nothing due), as the
+/// daemon makes it on each wake-up, with 10,000 assets registered: the median of `runs`.
+fn schedule_evaluation(runs: usize) -> (usize, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let automation = orch::automation::automation().unwrap();
+    for (schedule, _) in automation.schedules() {
+        if schedule.name().starts_with('s') && schedule.name() != "every_minute" {
+            instance
+                .storage()
+                .set_instigator_status(schedule.name(), "schedule", InstigatorStatus::Running)
+                .unwrap();
+        }
+    }
+    // Just after midnight UTC, no daily tick due in the next minutes: the steady state.
+    let at: jiff::Timestamp = "2026-12-04T00:00:30Z".parse().unwrap();
+    // The first pass sees them running and stores their cursors.
+    orch::automation::evaluate_schedules(&instance, automation, at).unwrap();
+    let mut samples = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let now = at + jiff::SignedDuration::from_millis(i as i64);
+        let t = Instant::now();
+        let evaluations = orch::automation::evaluate_schedules(&instance, automation, now).unwrap();
+        samples.push(t.elapsed());
+        assert_eq!(evaluations.len(), automation.schedules().len());
+    }
+    samples.sort_unstable();
+    (automation.schedules().len(), samples[samples.len() / 2])
+}
+
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -222,6 +259,13 @@ fn main() -> std::process::ExitCode {
         return orch::main();
     }
     let t0 = Instant::now();
+    let (schedules, evaluation) = schedule_evaluation(21);
+    println!(
+        "one evaluation of {schedules} schedules ({} running, nothing due; {} assets): median {:.2} ms",
+        schedules - 1,
+        orch::definitions().unwrap().len(),
+        evaluation.as_secs_f64() * 1e3
+    );
     let in_process = queue_to_start(Launcher::InProcess, env("ORCH_BENCH_QUEUED", 200));
     println!(
         "queue -> run started, in process:      {}",

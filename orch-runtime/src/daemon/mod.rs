@@ -434,7 +434,9 @@ impl Daemon {
         };
         let mut launches = Launches::new(tx);
         let store = Arc::clone(self.instance.storage());
-        let mut sensor_due: Option<Timestamp>;
+        let mut sensor_due: Option<Timestamp> = None;
+        let mut next_tick: Option<Timestamp> = None;
+        let mut evaluated_at: Option<Instant> = None;
         let settle = |launches: &mut Launches,
                       sensors: &mut Sensors,
                       wake: Wake,
@@ -465,19 +467,34 @@ impl Daemon {
             if lease.lost.load(Ordering::Acquire) {
                 return Err(DaemonError::LeaseLost(self.lost_lease_note()));
             }
-            match self.pass(&mut launches, &mut sensors, report) {
-                Ok(due) => sensor_due = due,
+            // Schedules and sensors are evaluated when one is due, and every poll interval (to
+            // notice `schedule start`, `automation pause`); a wake-up for a queued or ended
+            // run only starts what the queue allows, at once.
+            let now = Timestamp::now();
+            let evaluate = evaluated_at.is_none_or(|t: Instant| t.elapsed() >= self.options.poll)
+                || next_tick.is_some_and(|t| t <= now)
+                || sensor_due.is_some_and(|t| t <= now);
+            let passed = match evaluate {
+                true => self.pass(&mut launches, &mut sensors, report).map(|due| {
+                    sensor_due = due;
+                    evaluated_at = Some(Instant::now());
+                    next_tick = self.next_tick(now);
+                }),
+                false => self.start_queued(&mut launches, report).map(drop),
+            };
+            if let Err(e) = passed {
                 // One failed pass (the store busy or down) is not the end: try again, at the
                 // poll interval rather than at an overdue sensor's pace.
-                Err(e) => {
-                    sensor_due = None;
-                    report(DaemonEvent::Warning(&e.to_string()));
-                }
+                sensor_due = None;
+                evaluated_at = Some(Instant::now());
+                report(DaemonEvent::Warning(&e.to_string()));
             }
-            let _ = store.recover_crashed();
+            if evaluate {
+                let _ = store.recover_crashed();
+            }
             // Everything that woke it is handled before the next pass: many runs ending or
             // queued at once make one pass, not one each.
-            match rx.recv_timeout(self.sleep(sensor_due)) {
+            match rx.recv_timeout(self.sleep(sensor_due, next_tick, evaluated_at)) {
                 Ok(first) => {
                     settle(&mut launches, &mut sensors, first, report);
                     while let Ok(more) = rx.try_recv() {
@@ -564,24 +581,38 @@ impl Daemon {
         Ok(due)
     }
 
-    /// How long to sleep: until the next tick of any schedule or the next due sensor, at most
-    /// the poll interval.
-    fn sleep(&self, sensor_due: Option<Timestamp>) -> Duration {
+    /// How long to sleep: until the next tick of any schedule, the next due sensor, or the
+    /// next poll, whichever comes first.
+    fn sleep(
+        &self,
+        sensor_due: Option<Timestamp>,
+        next_tick: Option<Timestamp>,
+        evaluated_at: Option<Instant>,
+    ) -> Duration {
         let now = Timestamp::now();
-        let mut sleep = self.options.poll;
+        let until =
+            |t: Timestamp| Duration::try_from(t.duration_since(now)).unwrap_or(Duration::ZERO);
+        let mut sleep = evaluated_at.map_or(Duration::ZERO, |t| {
+            self.options.poll.saturating_sub(t.elapsed())
+        });
         if let Some(due) = sensor_due {
             // At least a few milliseconds, so a store that keeps failing is not spun on.
-            let until = Duration::try_from(due.duration_since(now)).unwrap_or(Duration::ZERO);
-            sleep = sleep.min(until.max(Duration::from_millis(5)));
+            sleep = sleep.min(until(due).max(Duration::from_millis(5)));
         }
-        for (_, cron) in self.automation.schedules() {
-            if let Some(next) = cron.next_after(now)
-                && let Ok(until) = Duration::try_from(next.timestamp().duration_since(now))
-            {
-                sleep = sleep.min(until);
-            }
+        if let Some(tick) = next_tick {
+            sleep = sleep.min(until(tick));
         }
         sleep
+    }
+
+    /// The next tick of any schedule after `now`.
+    fn next_tick(&self, now: Timestamp) -> Option<Timestamp> {
+        self.automation
+            .schedules()
+            .iter()
+            .filter_map(|(_, cron)| cron.next_after(now))
+            .map(|t| t.timestamp())
+            .min()
     }
 
     fn has_queued(&self) -> Result<bool, StorageError> {
