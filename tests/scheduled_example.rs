@@ -423,6 +423,18 @@ fn one_daemon_holds_a_store_and_a_dead_ones_lease_is_taken_over() {
         "{}",
         stderr(&out)
     );
+    // A sensor cannot be ticked by hand while the daemon evaluates it.
+    let out = Command::new(&binary)
+        .args(["sensor", "tick", "new_files"])
+        .env("ORCH_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a daemon holds this store (daemon pid "),
+        "{}",
+        stderr(&out)
+    );
     // SIGTERM: it stops and lets go.
     let term = Command::new("kill")
         .arg(holder.id().to_string())

@@ -161,10 +161,8 @@ impl Automation {
             schedules.iter().map(|s| (s.name(), s.location())).collect(),
         ));
         let selects = |kind, name: &str, location: String, text: &str, errors: &mut Vec<_>| {
-            let reason = match text.parse::<AssetSelection>().map(|s| s.resolve(graph)) {
-                Ok(Ok(ids)) if !ids.is_empty() => return,
-                Ok(Ok(_)) => "its selection selects no asset".to_owned(),
-                Ok(Err(e)) | Err(e) => e.to_string(),
+            let Some(reason) = selection_problem(graph, text) else {
+                return;
             };
             errors.push(AutomationError::Selection {
                 kind,
@@ -278,11 +276,7 @@ impl Automation {
                     });
                 }
                 Some(ScheduleTarget::Selection(text)) => {
-                    let reason = match text.parse::<AssetSelection>().map(|s| s.resolve(graph)) {
-                        Ok(Ok(ids)) if !ids.is_empty() => None,
-                        Ok(Ok(_)) => Some("its selection selects no asset".to_owned()),
-                        Ok(Err(e)) | Err(e) => Some(e.to_string()),
-                    };
+                    let reason = selection_problem(graph, text);
                     if let Some(reason) = reason {
                         errors.push(AutomationError::Selection {
                             kind: "sensor",
@@ -400,6 +394,16 @@ impl Automation {
                 )),
             },
         }
+    }
+}
+
+/// What is wrong with a job's, schedule's or sensor's selection `text` in `graph`, if
+/// anything: it does not parse, names an unknown asset, or selects none.
+fn selection_problem(graph: &AssetGraph, text: &str) -> Option<String> {
+    match text.parse::<AssetSelection>().map(|s| s.resolve(graph)) {
+        Ok(Ok(ids)) if !ids.is_empty() => None,
+        Ok(Ok(_)) => Some("its selection selects no asset".to_owned()),
+        Ok(Err(e)) | Err(e) => Some(e.to_string()),
     }
 }
 

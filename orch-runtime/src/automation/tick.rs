@@ -35,9 +35,6 @@ pub enum TickError {
     /// The store could not be read or written.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The schedule's target does not resolve (a job that is not registered).
-    #[error("schedule `{0}`: its target does not resolve to a run")]
-    Target(String),
 }
 
 /// Evaluates the tick of `schedule` scheduled at `scheduled`, at most once per (schedule,

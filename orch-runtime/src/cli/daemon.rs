@@ -14,7 +14,7 @@ use crate::automation::{
 use crate::daemon::{Daemon, DaemonEvent, DaemonOptions, EXIT_RETRY_LATER, Launcher};
 use crate::instance::LaunchMode;
 use crate::materialize::MaterializeError;
-use crate::storage::{RunStatus, StorageError};
+use crate::storage::StorageError;
 
 /// The hidden command the child-process launcher runs.
 pub(super) const RUN_QUEUED: &str = "__run-queued";
@@ -216,44 +216,27 @@ pub(super) fn run_queued(env: &Env<'_>, run_id: &str) -> u8 {
         Ok(instance) => instance,
         Err(e) => return fail_usage(&e),
     };
-    let store = std::sync::Arc::clone(instance.storage());
-    let record = match store.run(run_id) {
-        Ok(record) => record,
-        Err(e) => return fail_usage(&e),
-    };
-    if record.status != RunStatus::Queued {
-        println!(
-            "run {} is {}: nothing to start",
-            record.id.short(),
-            record.status.as_str()
-        );
-        return EXIT_OK;
-    }
-    let request = match record.request() {
-        Ok(request) => request,
-        Err(e) => {
-            let reason = format!("its stored target no longer parses: {e}");
-            let _ = store.end_queued_run(run_id, RunStatus::Failed, &reason);
-            return fail_usage(&reason);
+    let (id, request) = match instance.queued_request(run_id) {
+        Ok(found) => found,
+        Err(MaterializeError::Storage(StorageError::NotQueued { run_id, status })) => {
+            println!("run {run_id} is {status}: nothing to start");
+            return EXIT_OK;
         }
+        Err(e) => return fail_usage(&e),
     };
     let jobs = env.config.jobs();
     let builder = instance.materialize(request).jobs(jobs).keep_outputs(false);
-    match run_with_progress(builder, Some(&instance), record.id.clone()) {
+    match run_with_progress(builder, Some(&instance), id.clone()) {
         Err(MaterializeError::Storage(StorageError::NotQueued { status, .. })) => {
-            println!(
-                "run {} was started by someone else ({status})",
-                record.id.short()
-            );
+            println!("run {} was started by someone else ({status})", id.short());
             EXIT_OK
         }
         Err(e) if crate::daemon::retry_later(&e) => {
-            eprintln!("run {} stays queued: {e}", record.id.short());
+            eprintln!("run {} stays queued: {e}", id.short());
             EXIT_RETRY_LATER
         }
         Err(e) => {
-            let reason = format!("the run could not start: {e}");
-            let _ = store.end_queued_run(run_id, RunStatus::Failed, &reason);
+            crate::instance::fail_if_never_startable(&**instance.storage(), &id, &e);
             report(Err(e))
         }
         ok => report(ok),

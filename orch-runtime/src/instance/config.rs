@@ -614,6 +614,56 @@ mod tests {
     }
 
     #[test]
+    fn the_daemon_and_queue_settings_are_read_and_bad_ones_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |text: &str| {
+            std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+            Config::discover(dir.path(), env(&[])).map_err(|e| e.to_string())
+        };
+        let config = read(
+            "[daemon]\nlauncher = \"in_process\"\nlease = \"10s\"\n[queue]\nmax_concurrent_runs = 2\n\
+             tag_limits = [{ key = \"db\", value = \"warehouse\", limit = 1 }, { key = \"team\", per_value = true, limit = 3 }]\n",
+        )
+        .unwrap();
+        assert_eq!(config.launch_mode(), LaunchMode::InProcess);
+        assert_eq!(config.daemon_lease(), Duration::from_secs(10));
+        assert_eq!(config.queue_limits().max_concurrent_runs, 2);
+        assert_eq!(config.queue_limits().tag_limits.len(), 2);
+        let shown: Vec<String> = config
+            .entries()
+            .iter()
+            .map(|(k, v, _)| format!("{k}={v}"))
+            .collect();
+        assert!(
+            shown.contains(&"queue.tag_limits=db=warehouse:1, team=each:3".to_owned()),
+            "{shown:?}"
+        );
+
+        for (text, expected) in [
+            (
+                "[daemon]\nlauncher = \"thread\"\n",
+                "invalid daemon.launcher `thread`",
+            ),
+            ("[daemon]\nlease = \"1ms\"\n", "at least 100ms"),
+            (
+                "[queue]\nmax_concurrent_runs = 0\n",
+                "invalid queue.max_concurrent_runs `0`",
+            ),
+            (
+                "[queue]\ntag_limits = [{ key = \"db\", limit = 0 }]\n",
+                "`limit` must be at least 1",
+            ),
+            (
+                "[queue]\ntag_limits = [{ key = \"db\", value = \"w\", per_value = true, limit = 1 }]\n",
+                "`per_value` and `value` exclude each other",
+            ),
+        ] {
+            let err = read(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn retention_days_from_the_environment_set_both() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::discover(dir.path(), env(&[("ORCH_RETENTION_DAYS", "2")])).unwrap();

@@ -202,6 +202,16 @@ impl Instance {
     /// resolves, a partition is invalid, a resource is missing), it is recorded as failed with
     /// the reason.
     pub fn launch_queued(&self, run_id: &str) -> Result<RunHandle, MaterializeError> {
+        let (id, request) = self.queued_request(run_id)?;
+        Ok(self.start(id, request, true))
+    }
+
+    /// The id and stored request of the queued run `run_id`: [`StorageError::NotQueued`] if
+    /// it is not queued; a run whose stored target no longer parses is recorded as failed.
+    pub(crate) fn queued_request(
+        &self,
+        run_id: &str,
+    ) -> Result<(RunId, RunRequest), MaterializeError> {
         let record = self.inner.storage.run(run_id)?;
         if record.status != RunStatus::Queued {
             return Err(StorageError::NotQueued {
@@ -211,7 +221,7 @@ impl Instance {
             .into());
         }
         match record.request() {
-            Ok(request) => Ok(self.start(record.id, request, true)),
+            Ok(request) => Ok((record.id, request)),
             Err(e) => {
                 let reason = format!("its stored target no longer parses: {e}");
                 self.inner.storage.end_queued_run(
@@ -239,12 +249,7 @@ impl Instance {
         let task = async move {
             let result = run.run_async().await;
             if queued && let Err(e) = &result {
-                let not_now = crate::daemon::retry_later(e)
-                    || matches!(e, MaterializeError::Storage(StorageError::NotQueued { .. }));
-                if !not_now {
-                    let reason = format!("the run could not start: {e}");
-                    let _ = storage.end_queued_run(id.as_str(), RunStatus::Failed, &reason);
-                }
+                fail_if_never_startable(&*storage, &id, e);
             }
             let _ = tx.send(result);
         };
@@ -295,6 +300,18 @@ impl Instance {
                 .build()
                 .expect("the OS can start the run threads")
         })
+    }
+}
+
+/// Records the queued run `run_id`, which could not start because of `e`, as failed, unless
+/// `e` says to try again later (its assets are busy, the store failed) or another launcher
+/// started it.
+pub(crate) fn fail_if_never_startable(storage: &dyn Storage, run_id: &RunId, e: &MaterializeError) {
+    let not_now = crate::daemon::retry_later(e)
+        || matches!(e, MaterializeError::Storage(StorageError::NotQueued { .. }));
+    if !not_now {
+        let reason = format!("the run could not start: {e}");
+        let _ = storage.end_queued_run(run_id.as_str(), RunStatus::Failed, &reason);
     }
 }
 
