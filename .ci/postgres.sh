@@ -48,7 +48,8 @@ start_postgres() {
     cat "$PG_DATA/server.log" >&2
     return 1
   fi
-  trap stop_postgres EXIT
+  # After whatever the caller already runs on exit (.ci/run prunes its target dir).
+  trap "$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT\$/\1; /")stop_postgres" EXIT
   export ORCH_TEST_POSTGRES_URL="postgres://orch@127.0.0.1:$PG_PORT/postgres"
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
 }
