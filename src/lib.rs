@@ -82,13 +82,15 @@
 /// The jiff crate orch computes time with (schedule ticks, partition windows):
 /// `orch::jiff::Timestamp` is the type `CronSchedule::ticks_after` takes.
 pub use jiff;
+/// Declarative automation conditions (`#[asset(automation = eager())]`), with `&`, `|`, `!`.
+pub use orch_core::automation::conditions;
 pub use orch_core::partitions;
 pub use orch_core::{
     Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetMaterialization, AssetNode,
-    AssetSelection, BoxError, CronError, CronSchedule, DefaultStatus, DefinitionError,
-    DefinitionErrors, FileAsset, FileChanged, JobDef, KeyError, LogLevel, LogLine, MetadataValue,
-    MissingResource, Resources, RunFailure, RunId, ScheduleDef, ScheduleTarget, SelectionError,
-    SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
+    AssetSelection, AutomationCondition, BoxError, CronError, CronSchedule, DefaultStatus,
+    DefinitionError, DefinitionErrors, FileAsset, FileChanged, JobDef, KeyError, LogLevel, LogLine,
+    MetadataValue, MissingResource, Resources, RunFailure, RunId, ScheduleDef, ScheduleTarget,
+    SelectionError, SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
 };
 pub use orch_macros::{asset, asset_job, schedule, sensor};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
@@ -115,9 +117,9 @@ pub mod prelude {
     #[cfg(feature = "polars")]
     pub use crate::sql::{Database, SqlParam};
     pub use crate::{
-        AssetContext, AssetMaterialization, AssetSelection, BoxError, FileAsset, Instance,
-        Materialize, MetadataValue, RunFailure, RunRequest, SensorContext, SensorResult, SensorRun,
-        asset, asset_job, schedule, sensor,
+        AssetContext, AssetMaterialization, AssetSelection, AutomationCondition, BoxError,
+        FileAsset, Instance, Materialize, MetadataValue, RunFailure, RunRequest, SensorContext,
+        SensorResult, SensorRun, asset, asset_job, schedule, sensor,
     };
 }
 

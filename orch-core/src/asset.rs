@@ -134,6 +134,8 @@ pub struct AssetParts {
     /// `partition_by = "date"`: the output column that splits the frame of a run over a range
     /// of partitions into its partitions; an asset without it runs one partition per run.
     pub partition_by: Option<&'static str>,
+    /// `automation = eager()`: when the daemon requests it (checked at startup).
+    pub automation: Option<fn() -> crate::automation::AutomationCondition>,
     /// The types of its `#[resource]` parameters.
     pub resources: &'static [crate::resources::ResourceKey],
     /// How many times to retry after a failure (0 = run once).
@@ -246,6 +248,11 @@ impl AssetDef {
     /// `partition_by = "column"`.
     pub fn partition_by(&self) -> Option<&'static str> {
         self.parts.partition_by
+    }
+
+    /// `automation = ...`: when the daemon requests it.
+    pub fn automation_condition(&self) -> Option<crate::automation::AutomationCondition> {
+        self.parts.automation.map(|condition| condition())
     }
 
     /// The types of its `#[resource]` parameters.

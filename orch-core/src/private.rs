@@ -8,8 +8,8 @@ pub use crate::asset::{
     Asset, AssetDef, AssetParts, BoxError, BoxFuture, Codec, Compute, SourceLocation, Value,
 };
 pub use crate::automation::{
-    DefaultStatus, Job, JobDef, Schedule, ScheduleDef, ScheduleParts, ScheduleTarget, SensorDef,
-    SensorKind, SensorParts,
+    AutomationCondition, DefaultStatus, Job, JobDef, Schedule, ScheduleDef, ScheduleParts,
+    ScheduleTarget, SensorDef, SensorKind, SensorParts, conditions,
 };
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;

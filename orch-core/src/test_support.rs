@@ -48,6 +48,7 @@ pub(crate) fn def(
         always_run: false,
         partitions: None,
         partition_by: None,
+        automation: None,
         resources: &[],
         io_manager: None,
         codec: None,

@@ -21,6 +21,7 @@ const IO_MANAGER: &str = "io_manager";
 const ALWAYS_RUN: &str = "always_run";
 const PARTITIONS: &str = "partitions";
 const PARTITION_BY: &str = "partition_by";
+const AUTOMATION: &str = "automation";
 
 /// Every key `#[asset]` accepts, in the order the error message lists them.
 const VALID_KEYS: &[&str] = &[
@@ -38,6 +39,7 @@ const VALID_KEYS: &[&str] = &[
     ALWAYS_RUN,
     PARTITIONS,
     PARTITION_BY,
+    AUTOMATION,
 ];
 
 /// An order-only dependency from `deps = [...]`.
@@ -72,6 +74,10 @@ pub(crate) struct AssetAttrs {
     /// `partition_by = "date"`: the output column that splits a range run's frame into its
     /// partitions (the asset can run over a range of partitions).
     pub(crate) partition_by: Option<LitStr>,
+    /// `automation = eager()`: an expression of `AutomationCondition`, type-checked where it is
+    /// written, with the condition functions in scope. Cron strings written as literals in
+    /// it are checked here.
+    pub(crate) automation: Option<Expr>,
 }
 
 /// Parses the attribute's arguments. Returns what could be parsed and every error found.
@@ -128,6 +134,10 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAtt
         let value = ungroup(&value).clone();
         match name.as_str() {
             PARTITIONS => attrs.partitions = Some(value),
+            AUTOMATION => {
+                crate::automation::check_condition_crons(&value, errors);
+                attrs.automation = Some(value);
+            }
             RETRY_DELAY => match string(&value).map(|s| (s, parse_duration_ms(&s.value()))) {
                 Some((_, Ok(ms))) => attrs.retry_delay_ms = ms,
                 Some((s, Err(why))) => errors.push(syn::Error::new(
@@ -351,6 +361,7 @@ fn example(name: &str) -> &'static str {
         ALWAYS_RUN => "`always_run = true`",
         PARTITIONS => "`partitions = daily(\"2024-01-01\")`",
         PARTITION_BY => "`partition_by = \"date\"`",
+        AUTOMATION => "`automation = eager()`",
         _ => "`key = \"value\"`",
     }
 }

@@ -334,3 +334,60 @@ fn schedule_inner(input: TokenStream) -> syn::Result<TokenStream> {
         };
     })
 }
+
+/// Checks the literal cron strings and time zones in an `automation = ...` condition
+/// (`on_cron("..")`, `on_cron_in("..", "Zone")`, `cron_tick_passed("..")`,
+/// `all_deps_updated_since_cron("..")`), wherever they are nested: each bad one is an error at
+/// its string. Strings built at run time are checked at startup instead.
+pub(crate) fn check_condition_crons(expr: &syn::Expr, errors: &mut Vec<syn::Error>) {
+    use syn::Expr;
+    match expr {
+        Expr::Binary(b) => {
+            check_condition_crons(&b.left, errors);
+            check_condition_crons(&b.right, errors);
+        }
+        Expr::Unary(u) => check_condition_crons(&u.expr, errors),
+        Expr::Paren(p) => check_condition_crons(&p.expr, errors),
+        Expr::Group(g) => check_condition_crons(&g.expr, errors),
+        Expr::MethodCall(m) => {
+            check_condition_crons(&m.receiver, errors);
+            m.args.iter().for_each(|a| check_condition_crons(a, errors));
+        }
+        Expr::Call(call) => {
+            let name = match &*call.func {
+                Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                _ => None,
+            };
+            let lit = |i: usize| match call.args.iter().nth(i) {
+                Some(Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                })) => Some(s),
+                _ => None,
+            };
+            match name.as_deref() {
+                Some(
+                    "on_cron" | "on_cron_in" | "cron_tick_passed" | "all_deps_updated_since_cron",
+                ) => {
+                    let who = name.unwrap_or_default();
+                    if let Some(cron) = lit(0)
+                        && let Err(e) = orch_core::automation::cron::parse_cron(&cron.value())
+                    {
+                        errors.push(syn::Error::new(cron.span(), format!("`{who}`: {e}")));
+                    }
+                    if who == "on_cron_in"
+                        && let Some(tz) = lit(1)
+                        && let Err(e) = orch_core::automation::cron::parse_time_zone(&tz.value())
+                    {
+                        errors.push(syn::Error::new(tz.span(), format!("`{who}`: {e}")));
+                    }
+                }
+                _ => call
+                    .args
+                    .iter()
+                    .for_each(|a| check_condition_crons(a, errors)),
+            }
+        }
+        _ => {}
+    }
+}

@@ -369,6 +369,19 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
         },
         None => quote!(::core::option::Option::None),
     };
+    let automation = match &attrs.automation {
+        Some(expr) => quote_spanned! {expr.span()=>
+            ::core::option::Option::Some({
+                fn __orch_automation() -> #krate::AutomationCondition {
+                    #[allow(unused_imports)]
+                    use #krate::conditions::*;
+                    #expr
+                }
+                __orch_automation
+            })
+        },
+        None => quote!(::core::option::Option::None),
+    };
     let output_type = type_text(out_ty);
     let line = quote_spanned!(name.span()=> ::core::line!());
     let marker_doc = format!(
@@ -425,6 +438,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     always_run: #always_run,
                     partitions: #partitions,
                     partition_by: #partition_by,
+                    automation: #automation,
                     resources: &[#(#resources),*],
                     io_manager: #io_manager,
                     codec: #codec,

@@ -219,6 +219,7 @@ mod tests {
             always_run: false,
             partitions: None,
             partition_by: None,
+            automation: None,
             resources: &[],
             io_manager: None,
             codec: None,

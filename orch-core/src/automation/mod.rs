@@ -2,11 +2,13 @@
 //! as the `asset_job!`, `schedule!` and `#[sensor]` macros register them, and [`CronSchedule`], the ticks of a
 //! cron string in a time zone. The runtime discovers them beside the assets.
 
+pub mod condition;
 pub mod cron;
 mod job;
 mod schedule;
 mod sensor;
 
+pub use condition::{AutomationCondition, Cron, conditions};
 pub use cron::{CronError, CronSchedule, Ticks};
 pub use job::{Job, JobDef, registered_jobs};
 pub use schedule::{

@@ -3,6 +3,7 @@
 //! evaluation ([`evaluate_schedules`]), which queues runs. The daemon
 //! ([`Daemon`](crate::Daemon)) evaluates and starts the queued runs; the CLI lists them.
 
+mod declarative;
 mod evaluate;
 mod sensor;
 mod tick;
@@ -11,14 +12,17 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use jiff::Timestamp;
-use orch_core::automation::{registered_jobs, registered_schedules, registered_sensors};
+use orch_core::automation::{Cron, registered_jobs, registered_schedules, registered_sensors};
 use orch_core::{
-    AssetGraph, AssetSelection, CronSchedule, DefinitionErrors, JobDef, Partitions, ScheduleDef,
-    ScheduleTarget, SensorDef, SensorRun,
+    AssetGraph, AssetId, AssetSelection, AutomationCondition, CronSchedule, DefinitionErrors,
+    JobDef, Partitions, ScheduleDef, ScheduleTarget, SensorDef, SensorRun,
 };
 
 use crate::run::RunRequest;
 
+pub use declarative::{
+    AUTOMATION_TAG, AssetEvaluation, AutomationEvaluation, AutomationEvaluator, ConditionNode,
+};
 pub use evaluate::{Evaluated, ScheduleEvaluation, evaluate_schedules};
 pub(crate) use sensor::sensor_states;
 pub use sensor::{
@@ -85,6 +89,16 @@ pub enum AutomationError {
         /// What is wrong.
         reason: String,
     },
+    /// An asset's automation condition cannot be evaluated (a bad cron string, partitions).
+    #[error("asset `{asset}` (at {location}): its automation condition: {reason}")]
+    Condition {
+        /// The asset.
+        asset: String,
+        /// Where it is.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A schedule names a job that is not registered.
     #[error("schedule `{name}` (at {location}) runs job `{job}`, which is not registered")]
     UnknownJob {
@@ -106,6 +120,18 @@ pub struct Automation {
     /// The time-window partitions of each partitioned schedule's target, by schedule name:
     /// each tick runs the partition whose window ended last.
     partitioned: HashMap<&'static str, Partitions>,
+    /// The assets' declarative automation conditions.
+    conditions: Option<Conditions>,
+}
+
+/// The assets with an `automation = ...` condition, checked.
+#[derive(Debug)]
+struct Conditions {
+    graph: &'static AssetGraph,
+    /// In topological order: the asset, its condition, and the condition as written.
+    assets: Vec<(AssetId, AutomationCondition, String)>,
+    /// Every cron string they name, parsed.
+    crons: HashMap<Cron, CronSchedule>,
 }
 
 /// Every registered job and schedule, checked against the asset graph once per process.
@@ -124,6 +150,7 @@ pub fn automation() -> Result<&'static Automation, &'static [AutomationError]> {
                 registered_schedules().collect(),
             )
             .and_then(|a| a.with_sensors(graph, registered_sensors().collect()))
+            .and_then(|a| a.with_conditions(graph))
         })
         .as_ref()
         .map_err(Vec::as_slice)
@@ -236,6 +263,7 @@ impl Automation {
                 sensors: Vec::new(),
                 schedules: checked,
                 partitioned,
+                conditions: None,
             })
         } else {
             Err(errors)
@@ -295,6 +323,76 @@ impl Automation {
         } else {
             Err(errors)
         }
+    }
+
+    /// Adds the assets' `automation = ...` conditions, checked: cron strings and time zones
+    /// that parse, on unpartitioned assets.
+    pub fn with_conditions(
+        mut self,
+        graph: &'static AssetGraph,
+    ) -> Result<Automation, Vec<AutomationError>> {
+        let mut errors = Vec::new();
+        let mut assets = Vec::new();
+        let mut crons = HashMap::new();
+        for &id in graph.topological_order() {
+            let node = graph.node(id);
+            let Some(condition) = node.def.automation_condition() else {
+                continue;
+            };
+            let problem = |reason: String| AutomationError::Condition {
+                asset: node.key.to_string(),
+                location: node.def.location().to_string(),
+                reason,
+            };
+            if let Some(partitions) = &node.partitions {
+                errors.push(problem(format!(
+                    "it has {} partitions, and automation conditions are evaluated for unpartitioned assets only so far; run its partitions with a partitioned schedule or `backfill`",
+                    partitions.describe()
+                )));
+                continue;
+            }
+            for cron in condition.crons() {
+                match cron.schedule() {
+                    Ok(schedule) => {
+                        crons.insert(cron.clone(), schedule);
+                    }
+                    Err(e) => errors.push(problem(format!("`{cron}`: {e}"))),
+                }
+            }
+            let written = condition.to_string();
+            assets.push((id, condition, written));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        self.conditions = Some(Conditions {
+            graph,
+            assets,
+            crons,
+        });
+        Ok(self)
+    }
+
+    /// The assets with an automation condition, in topological order: the asset, its
+    /// condition, and the condition as written.
+    pub fn conditions(&self) -> &[(AssetId, AutomationCondition, String)] {
+        self.conditions.as_ref().map_or(&[], |c| &c.assets)
+    }
+
+    /// The asset graph the conditions are evaluated on.
+    ///
+    /// # Panics
+    /// If no conditions were added ([`Automation::with_conditions`]).
+    pub fn graph(&self) -> &'static AssetGraph {
+        self.conditions
+            .as_ref()
+            .map(|c| c.graph)
+            .expect("Automation::graph is called after with_conditions")
+    }
+
+    /// The parsed schedule of a cron string a condition names.
+    pub fn condition_cron(&self, cron: &Cron) -> Option<&CronSchedule> {
+        self.conditions.as_ref()?.crons.get(cron)
     }
 
     /// The sensors, by name.

@@ -9,7 +9,8 @@ use super::materialize::{report, run_with_progress};
 use super::schedules::{checked, instant_or_now};
 use super::{EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, Env, fail_usage};
 use crate::automation::{
-    Evaluated, ScheduleEvaluation, SensorEvaluated, SensorEvaluation, SensorOutcome, TickOutcome,
+    AutomationEvaluation, Evaluated, ScheduleEvaluation, SensorEvaluated, SensorEvaluation,
+    SensorOutcome, TickOutcome,
 };
 use crate::daemon::{Daemon, DaemonEvent, DaemonOptions, EXIT_RETRY_LATER, Launcher};
 use crate::instance::LaunchMode;
@@ -95,6 +96,29 @@ pub(super) fn sensor_outcome(outcome: &SensorOutcome) -> String {
     }
 }
 
+/// One line for an evaluation of the assets' automation conditions (none if no asset has
+/// one).
+pub(super) fn automation_line(e: &AutomationEvaluation) -> Option<String> {
+    if e.assets == 0 {
+        return None;
+    }
+    Some(match (&e.run, e.paused) {
+        (_, true) => "automation: paused".to_owned(),
+        (Some(run), _) => {
+            let keys: Vec<String> = e.requested.iter().map(ToString::to_string).collect();
+            format!(
+                "automation: requested {} (queued run {})",
+                keys.join(", "),
+                run.short()
+            )
+        }
+        (None, _) => format!(
+            "automation: {} asset(s) evaluated, none requested (`automation explain ASSET` says why)",
+            e.assets
+        ),
+    })
+}
+
 /// Prints what the daemon does, one line each.
 fn print_event(event: DaemonEvent<'_>) {
     match event {
@@ -104,6 +128,11 @@ fn print_event(event: DaemonEvent<'_>) {
             println!("{line}");
         }
         DaemonEvent::Sensor(e) => println!("{}", sensor_line(e)),
+        DaemonEvent::Automation(e) => {
+            if let Some(line) = automation_line(e) {
+                println!("{line}");
+            }
+        }
         DaemonEvent::Launched(id) => println!("run {} started", id.short()),
         DaemonEvent::Ended(id, status) => println!("run {} {}", id.short(), status.as_str()),
         DaemonEvent::StillQueued(id, why) => {

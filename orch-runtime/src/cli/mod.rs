@@ -3,6 +3,7 @@
 //! Exit codes: 0 when every asset succeeded, 1 when an asset failed, 2 for a usage or
 //! definition error (a bad selection, duplicate keys, ...).
 
+mod conditions;
 mod daemon;
 mod history;
 mod lineage;
@@ -109,7 +110,8 @@ enum Command {
         #[command(subcommand)]
         command: sensors::SensorCommand,
     },
-    /// All automation at once: `pause`, `resume` (persisted in the run store).
+    /// All automation at once: `pause`, `resume` (persisted in the run store); `explain ASSET`
+    /// (why its automation condition did or did not request it).
     Automation {
         #[command(subcommand)]
         command: schedules::AutomationCommand,

@@ -65,10 +65,16 @@ pub(super) enum ScheduleCommand {
 /// `automation ...`.
 #[derive(Subcommand, Debug)]
 pub(super) enum AutomationCommand {
-    /// Pause every schedule (and, next, sensors and automation conditions), store-wide.
+    /// Pause every schedule, sensor and automation condition, store-wide.
     Pause,
     /// Resume them.
     Resume,
+    /// Why declarative automation did or did not request an asset: its condition's tree as
+    /// the latest evaluation found it.
+    Explain {
+        /// The asset key.
+        asset: String,
+    },
 }
 
 /// The checked jobs and schedules, or the startup errors (asset definitions first).
@@ -400,6 +406,9 @@ fn set_status(env: &Env<'_>, name: &str, status: InstigatorStatus) -> u8 {
 
 /// `automation pause | resume`.
 pub(super) fn automation_command(env: &Env<'_>, command: AutomationCommand) -> u8 {
+    if let AutomationCommand::Explain { asset } = &command {
+        return super::conditions::explain(env, asset);
+    }
     let paused = matches!(command, AutomationCommand::Pause);
     match env.open().and_then(|i| {
         i.storage()
@@ -407,11 +416,15 @@ pub(super) fn automation_command(env: &Env<'_>, command: AutomationCommand) -> u
             .map_err(|e| e.to_string())
     }) {
         Ok(()) if paused => {
-            println!("automation is paused: no schedule runs until `automation resume`");
+            println!(
+                "automation is paused: no schedule, sensor or automation condition runs until `automation resume`"
+            );
             EXIT_OK
         }
         Ok(()) => {
-            println!("automation resumed: running schedules tick again");
+            println!(
+                "automation resumed: running schedules, sensors and conditions evaluate again"
+            );
             EXIT_OK
         }
         Err(e) => fail_usage(&e),

@@ -32,7 +32,7 @@ use queue::runs_to_start;
 pub use queue::{QueueLimits, TagLimit};
 
 use crate::automation::{
-    Automation, ScheduleEvaluation, SensorEvaluated, SensorEvaluation, SensorOutcome, TickError,
+    Automation, AutomationEvaluation, AutomationEvaluator, ScheduleEvaluation, SensorEvaluated, SensorEvaluation, SensorOutcome, TickError,
     evaluate_schedules, evaluate_sensors, run_sensor, sensor_states,
 };
 use crate::instance::Instance;
@@ -40,6 +40,11 @@ use crate::storage::{
     LeaseHolder, LeaseOutcome, RunFilter, RunLock, RunRecord, RunStatus, StorageError,
 };
 use launcher::{Ended, Exit, Launches};
+
+/// How often the daemon looks for new events in the store when assets have automation
+/// conditions: an eager downstream starts this soon after its upstream is materialized, by
+/// whichever process.
+const AUTOMATION_POLL: Duration = Duration::from_millis(50);
 
 /// The name of the daemon's lease in the store.
 pub const DAEMON_LEASE: &str = "daemon";
@@ -119,6 +124,9 @@ pub enum DaemonEvent<'a> {
     Schedule(&'a ScheduleEvaluation),
     /// A sensor was evaluated (only evaluations that ran it, in the long-running daemon).
     Sensor(&'a SensorEvaluation),
+    /// Declarative automation requested assets (only evaluations that did, in the
+    /// long-running daemon).
+    Automation(&'a AutomationEvaluation),
     /// A queued run was started.
     Launched(&'a RunId),
     /// A run it started ended (its stored status).
@@ -141,6 +149,8 @@ pub struct OnceReport {
     pub evaluations: Vec<ScheduleEvaluation>,
     /// The sensors' evaluations, in name order.
     pub sensors: Vec<SensorEvaluation>,
+    /// The evaluation of the assets' automation conditions.
+    pub automation: AutomationEvaluation,
     /// The runs it started, with how each ended, in the order they started.
     pub runs: Vec<(RunId, RunStatus)>,
     /// Runs it gave up on (recorded as failed), with why.
@@ -180,6 +190,8 @@ pub struct Daemon {
     options: DaemonOptions,
     holder: String,
     description: String,
+    /// What declarative automation read of the store, between evaluations.
+    evaluator: std::sync::Mutex<AutomationEvaluator>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -230,6 +242,7 @@ impl Daemon {
             instance,
             automation,
             options,
+            evaluator: std::sync::Mutex::new(AutomationEvaluator::new()),
         }
     }
 
@@ -352,6 +365,8 @@ impl Daemon {
         for e in &done.sensors {
             report(DaemonEvent::Sensor(e));
         }
+        done.automation = self.evaluate_automation(at)?;
+        report(DaemonEvent::Automation(&done.automation));
         let mut launches = Launches::new(tx);
         // Runs it launched that another launcher started first (a killed daemon's child):
         // waited for by polling the store.
@@ -480,7 +495,11 @@ impl Daemon {
                     evaluated_at = Some(Instant::now());
                     next_tick = self.next_tick(now);
                 }),
-                false => self.start_queued(&mut launches, report).map(drop),
+                // Something new in the store (a materialization, a run that ended) is what
+                // automation conditions wait for.
+                false => self
+                    .automation_if_changed(report)
+                    .and_then(|()| self.start_queued(&mut launches, report).map(drop)),
             };
             if let Err(e) = passed {
                 // One failed pass (the store busy or down) is not the end: try again, at the
@@ -577,8 +596,41 @@ impl Daemon {
                 None => {} // still being evaluated
             }
         }
+        let evaluated = self.evaluate_automation(now)?;
+        if evaluated.run.is_some() {
+            report(DaemonEvent::Automation(&evaluated));
+        }
         self.start_queued(launches, report)?;
         Ok(due)
+    }
+
+    /// Evaluates the assets' automation conditions as of `at`.
+    fn evaluate_automation(&self, at: Timestamp) -> Result<AutomationEvaluation, DaemonError> {
+        let mut evaluator = self.evaluator.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(evaluator.evaluate(&self.instance, self.automation, at)?)
+    }
+
+    /// Evaluates the assets' automation conditions if the store recorded an event since the
+    /// last evaluation.
+    fn automation_if_changed(
+        &self,
+        report: &mut dyn FnMut(DaemonEvent<'_>),
+    ) -> Result<(), DaemonError> {
+        if self.automation.conditions().is_empty() {
+            return Ok(());
+        }
+        let seen = self
+            .evaluator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .seq();
+        if self.instance.storage().latest_seq()? > seen {
+            let evaluated = self.evaluate_automation(Timestamp::now())?;
+            if evaluated.run.is_some() {
+                report(DaemonEvent::Automation(&evaluated));
+            }
+        }
+        Ok(())
     }
 
     /// How long to sleep: until the next tick of any schedule, the next due sensor, or the
@@ -601,6 +653,9 @@ impl Daemon {
         }
         if let Some(tick) = next_tick {
             sleep = sleep.min(until(tick));
+        }
+        if !self.automation.conditions().is_empty() {
+            sleep = sleep.min(AUTOMATION_POLL);
         }
         sleep
     }

@@ -104,6 +104,8 @@ pub enum Trigger {
         /// The sensor's name.
         name: String,
     },
+    /// An evaluation of declarative automation (`#[asset(automation = ...)]`).
+    Automation,
 }
 
 impl Trigger {
@@ -115,6 +117,7 @@ impl Trigger {
             Trigger::Reexecution => "reexecution",
             Trigger::Schedule { .. } => "schedule",
             Trigger::Sensor { .. } => "sensor",
+            Trigger::Automation => "automation",
         }
     }
 
@@ -141,6 +144,7 @@ impl Trigger {
             "sensor" => Trigger::Sensor {
                 name: detail.unwrap_or_default(),
             },
+            "automation" => Trigger::Automation,
             _ => Trigger::Manual,
         }
     }

@@ -25,12 +25,12 @@ use std::time::{Duration, SystemTime};
 use orch_core::RunId;
 
 pub use locks::RunLock;
-pub use records::RUN_KEY_TAG;
 pub(crate) use records::owner;
+pub use records::{AUTOMATION_TICKS, RUN_KEY_TAG};
 pub use records::{
-    AssetState, EventKind, EventRecord, InstigatorState, InstigatorStatus, LeaseHolder,
-    LeaseOutcome, LogRecord, PartitionStatus, RunFilter, RunRecord, RunStatus, TickCommit,
-    TickRecord, TickStatus,
+    AssetState, AutomationAssetRecord, AutomationCommit, EventKind, EventRecord, InstigatorState,
+    InstigatorStatus, LeaseHolder, LeaseOutcome, LogRecord, PartitionStatus, RunFilter, RunRecord,
+    RunStatus, TickCommit, TickRecord, TickStatus,
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
@@ -262,6 +262,15 @@ pub trait Storage: Send + Sync {
     /// dropped (run keys outlive retention). Returns the ids of the runs queued, or `None`
     /// (changing nothing) if the tick is not `started` (another process committed it).
     fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<Option<Vec<RunId>>, StorageError>;
+    /// Commits one evaluation of declarative automation atomically: its runs recorded as
+    /// queued, the assets' states and evaluations stored, and (if it requested runs) a tick
+    /// of [`AUTOMATION_TICKS`] with their ids. A process killed before this call evaluates
+    /// again; after it, every request is there once.
+    fn commit_automation(&self, commit: &AutomationCommit<'_>) -> Result<(), StorageError>;
+    /// Every asset's stored automation state and latest evaluation.
+    fn automation_assets(&self) -> Result<Vec<AutomationAssetRecord>, StorageError>;
+    /// One asset's.
+    fn automation_asset(&self, asset: &str) -> Result<Option<AutomationAssetRecord>, StorageError>;
     /// Takes the lease `name` for `holder` (its id and a description for people) for `ttl`,
     /// if it is free, has lapsed, or is the holder's already; otherwise says who holds it.
     fn acquire_lease(

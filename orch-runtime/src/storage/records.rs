@@ -516,6 +516,48 @@ pub struct TickCommit<'a> {
     pub cursor: Option<(&'a str, Option<&'a str>)>,
 }
 
+/// The instigator name of declarative automation's ticks (one per evaluation that requested
+/// runs): not a Rust identifier, so no schedule or sensor can have it.
+pub const AUTOMATION_TICKS: &str = "orch/automation";
+
+/// One asset's declarative automation state and latest evaluation, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutomationAssetRecord {
+    /// The asset's key.
+    pub asset: String,
+    /// Its condition as written (`eager()`): a different one starts afresh.
+    pub condition: String,
+    /// The store's latest event sequence number when the condition was first evaluated:
+    /// updates before it do not count.
+    pub since_seq: u64,
+    /// When the condition was first evaluated: cron ticks before it do not count.
+    pub since: SystemTime,
+    /// The latest event sequence number seen by the evaluation that last requested it.
+    pub requested_seq: Option<u64>,
+    /// When it was last requested.
+    pub requested: Option<SystemTime>,
+    /// The run that request queued.
+    pub requested_run: Option<RunId>,
+    /// When it was last evaluated with this result and tree.
+    pub evaluated: SystemTime,
+    /// Whether that evaluation requested it.
+    pub result: bool,
+    /// Why: the evaluated condition tree, as JSON.
+    pub tree: String,
+}
+
+/// What one evaluation of declarative automation changes, written atomically: the runs it
+/// requests (each [`RunRecord::queued`]) and the assets whose state or evaluation changed.
+#[derive(Clone, Debug)]
+pub struct AutomationCommit<'a> {
+    /// When it evaluated (the tick recorded for it, if it requested runs).
+    pub evaluated: SystemTime,
+    /// The runs it requests.
+    pub runs: &'a [RunRecord],
+    /// The assets to store.
+    pub assets: &'a [AutomationAssetRecord],
+}
+
 /// Who holds a lease (the daemon's hold on a store), as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -179,6 +179,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
         time_us INTEGER NOT NULL,
         PRIMARY KEY (instigator, run_key)
     ) WITHOUT ROWID;",
+    // 13: declarative automation: per asset, its condition, when it was first evaluated, when
+    // it was last requested (what `eager()` and `on_cron()` count from) and its latest
+    // evaluation (what `automation explain` prints).
+    "CREATE TABLE automation_assets (
+        asset TEXT PRIMARY KEY,
+        condition TEXT NOT NULL,
+        since_seq INTEGER NOT NULL,
+        since_us INTEGER NOT NULL,
+        requested_seq INTEGER,
+        requested_us INTEGER,
+        requested_run TEXT,
+        evaluated_us INTEGER NOT NULL,
+        result INTEGER NOT NULL,
+        tree TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

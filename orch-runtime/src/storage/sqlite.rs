@@ -15,8 +15,9 @@ use super::sqlite_rows::{
     read_events, read_runs, run_status, seq_param, time,
 };
 use super::{
-    AssetState, EventKind, EventRecord, LeaseHolder, LeaseOutcome, LogRecord, PartitionStatus,
-    Retention, RunFilter, RunRecord, RunStatus, Storage, StorageError, TickCommit,
+    AssetState, AutomationAssetRecord, AutomationCommit, EventKind, EventRecord, LeaseHolder,
+    LeaseOutcome, LogRecord, PartitionStatus, Retention, RunFilter, RunRecord, RunStatus, Storage,
+    StorageError, TickCommit,
 };
 
 /// The embedded store: `<state dir>/orch.db`, or a database in memory for an ephemeral
@@ -712,6 +713,18 @@ impl Storage for SqliteStorage {
 
     fn commit_tick(&self, commit: &TickCommit<'_>) -> Result<Option<Vec<RunId>>, StorageError> {
         self.write_tick_commit(commit)
+    }
+
+    fn commit_automation(&self, commit: &AutomationCommit<'_>) -> Result<(), StorageError> {
+        self.write_automation(commit)
+    }
+
+    fn automation_assets(&self) -> Result<Vec<AutomationAssetRecord>, StorageError> {
+        self.read_automation_assets(None)
+    }
+
+    fn automation_asset(&self, asset: &str) -> Result<Option<AutomationAssetRecord>, StorageError> {
+        Ok(self.read_automation_assets(Some(asset))?.pop())
     }
 
     fn acquire_lease(

@@ -8,8 +8,13 @@ use std::time::SystemTime;
 use rusqlite::{OptionalExtension, params};
 
 use super::sqlite::SqliteStorage;
-use super::sqlite_rows::{micros, time};
-use super::{InstigatorState, InstigatorStatus, StorageError, TickRecord, TickStatus};
+use orch_core::RunId;
+
+use super::sqlite_rows::{insert_run, micros, seq_param, time};
+use super::{
+    AUTOMATION_TICKS, AutomationAssetRecord, AutomationCommit, InstigatorState, InstigatorStatus,
+    StorageError, TickRecord, TickStatus,
+};
 
 impl SqliteStorage {
     pub(super) fn read_instigator_states(
@@ -193,4 +198,89 @@ fn tick_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TickRecord> {
         started: time(r.get(5)?),
         ended: r.get::<_, Option<i64>>(6)?.map(time),
     })
+}
+
+impl SqliteStorage {
+    pub(super) fn write_automation(
+        &self,
+        commit: &AutomationCommit<'_>,
+    ) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        for run in commit.runs {
+            insert_run(&tx, run).map_err(|e| self.err(e))?;
+        }
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO automation_assets (asset, condition, since_seq, since_us,
+                        requested_seq, requested_us, requested_run, evaluated_us, result, tree)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT (asset) DO UPDATE SET condition = ?2, since_seq = ?3,
+                        since_us = ?4, requested_seq = ?5, requested_us = ?6, requested_run = ?7,
+                        evaluated_us = ?8, result = ?9, tree = ?10",
+                )
+                .map_err(|e| self.err(e))?;
+            for a in commit.assets {
+                upsert
+                    .execute(params![
+                        a.asset,
+                        a.condition,
+                        seq_param(a.since_seq),
+                        micros(a.since),
+                        a.requested_seq.map(seq_param),
+                        a.requested.map(micros),
+                        a.requested_run.as_ref().map(RunId::as_str),
+                        micros(a.evaluated),
+                        a.result,
+                        a.tree,
+                    ])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        if !commit.runs.is_empty() {
+            let ids: Vec<&str> = commit.runs.iter().map(|r| r.id.as_str()).collect();
+            let at = micros(commit.evaluated);
+            tx.execute(
+                "INSERT INTO ticks (instigator, scheduled_us, status, run_ids, started_us, ended_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (instigator, scheduled_us) DO NOTHING",
+                params![AUTOMATION_TICKS, at, TickStatus::Success.as_str(), ids.join(","), at],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    pub(super) fn read_automation_assets(
+        &self,
+        asset: Option<&str>,
+    ) -> Result<Vec<AutomationAssetRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT asset, condition, since_seq, since_us, requested_seq, requested_us,
+                    requested_run, evaluated_us, result, tree
+                 FROM automation_assets WHERE ?1 IS NULL OR asset = ?1 ORDER BY asset",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![asset], |r| {
+                Ok(AutomationAssetRecord {
+                    asset: r.get(0)?,
+                    condition: r.get(1)?,
+                    since_seq: r.get::<_, i64>(2)?.max(0) as u64,
+                    since: time(r.get(3)?),
+                    requested_seq: r.get::<_, Option<i64>>(4)?.map(|s| s.max(0) as u64),
+                    requested: r.get::<_, Option<i64>>(5)?.map(time),
+                    requested_run: r.get::<_, Option<String>>(6)?.map(RunId::from),
+                    evaluated: time(r.get(7)?),
+                    result: r.get(8)?,
+                    tree: r.get(9)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
 }

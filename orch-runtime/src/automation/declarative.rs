@@ -1,0 +1,706 @@
+//! Declarative automation: each asset's `automation = ...` condition evaluated against the
+//! store (what is materialized, what is in progress, what was requested), in topological
+//! order so that an upstream requested in this evaluation counts for its downstream. The
+//! assets requested together become one queued run; the run, the assets' states and why each
+//! asset was or was not requested are committed in one transaction
+//! ([`Storage::commit_automation`](crate::storage::Storage::commit_automation)), so a request
+//! is made once even if the process dies right after.
+//!
+//! The evaluator keeps what it read in memory and reads only the events recorded since its
+//! last evaluation, so evaluating often (the daemon does on every new event) costs little.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::time::SystemTime;
+
+use jiff::Timestamp;
+use orch_core::{AssetGraph, AssetId, AssetKey, AssetSelection, AutomationCondition, RunId};
+use serde::{Deserialize, Serialize};
+
+use super::Automation;
+use crate::instance::Instance;
+use crate::run::{RunRequest, Trigger};
+use crate::storage::{
+    AutomationAssetRecord, AutomationCommit, EventKind, RunFilter, RunRecord, RunStatus, Storage,
+    StorageError,
+};
+
+/// The tag on every run declarative automation requests.
+pub const AUTOMATION_TAG: &str = "orch/automation";
+
+/// One node of an evaluated condition: why an asset was or was not requested.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConditionNode {
+    /// The condition as written (`eager()`, `!any_deps_missing()`).
+    pub label: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What it found (`updated: raw_orders`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The conditions it is made of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ConditionNode>,
+}
+
+impl ConditionNode {
+    fn leaf(label: impl Into<String>, passed: bool, detail: String) -> ConditionNode {
+        ConditionNode {
+            label: label.into(),
+            passed,
+            detail: Some(detail),
+            children: Vec::new(),
+        }
+    }
+
+    fn all(label: impl Into<String>, children: Vec<ConditionNode>) -> ConditionNode {
+        ConditionNode {
+            label: label.into(),
+            passed: children.iter().all(|c| c.passed),
+            detail: None,
+            children,
+        }
+    }
+
+    fn any(label: impl Into<String>, children: Vec<ConditionNode>) -> ConditionNode {
+        ConditionNode {
+            label: label.into(),
+            passed: children.iter().any(|c| c.passed),
+            detail: None,
+            children,
+        }
+    }
+
+    fn not(self) -> ConditionNode {
+        ConditionNode {
+            label: format!("!{}", self.label),
+            passed: !self.passed,
+            detail: self.detail,
+            children: self.children,
+        }
+    }
+
+    /// The tree as indented lines, `✓` for a condition that held and `✗` for one that did
+    /// not: what `automation explain` prints.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.render_into(&mut out, 0);
+        out
+    }
+
+    fn render_into(&self, out: &mut String, depth: usize) {
+        use std::fmt::Write as _;
+        let mark = if self.passed { '✓' } else { '✗' };
+        let _ = write!(
+            out,
+            "{:indent$}{mark} {}",
+            "",
+            self.label,
+            indent = depth * 2
+        );
+        if let Some(detail) = &self.detail {
+            let _ = write!(out, ": {detail}");
+        }
+        out.push('\n');
+        for child in &self.children {
+            child.render_into(out, depth + 1);
+        }
+    }
+}
+
+/// What one evaluation did.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct AutomationEvaluation {
+    /// When it evaluated.
+    pub at: Option<Timestamp>,
+    /// Whether automation is paused (`automation pause`): nothing was evaluated.
+    pub paused: bool,
+    /// How many assets have a condition.
+    pub assets: usize,
+    /// The assets it requested, in topological order.
+    pub requested: Vec<AssetKey>,
+    /// The run it queued for them.
+    pub run: Option<RunId>,
+}
+
+/// One asset's evaluation, unstored (`automation explain` before any daemon ran).
+#[derive(Clone, Debug)]
+pub struct AssetEvaluation {
+    /// The asset.
+    pub asset: AssetKey,
+    /// Its condition as written.
+    pub condition: String,
+    /// Whether it would be requested.
+    pub requested: bool,
+    /// Why.
+    pub tree: ConditionNode,
+}
+
+/// The evaluator's memory between evaluations: see the [module docs](self). One per process
+/// that evaluates (the daemon); [`AutomationEvaluator::evaluate`] is the whole API.
+#[derive(Debug, Default)]
+pub struct AutomationEvaluator {
+    /// The store's events are read through this sequence number.
+    seq: u64,
+    loaded: bool,
+    /// Each asset's latest materialization: `(seq, time)`, by asset id.
+    mats: Vec<Option<(u64, Timestamp)>>,
+    /// The stored state of each asset with a condition, by asset id.
+    states: HashMap<AssetId, AutomationAssetRecord>,
+    /// What was stored of each asset's latest evaluation: `(result, hash of its tree)`.
+    written: HashMap<AssetId, (bool, u64)>,
+    /// The assets each run target selects (runs in progress).
+    targets: HashMap<String, Vec<AssetId>>,
+}
+
+impl AutomationEvaluator {
+    /// A fresh evaluator: its first evaluation reads the store's state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The store's latest event this evaluator has read: a daemon evaluates again when the
+    /// store has a newer one.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Evaluates every asset's condition as of `at`, queues one run of the assets it
+    /// requests, and stores why each asset was or was not requested.
+    pub fn evaluate(
+        &mut self,
+        instance: &Instance,
+        automation: &Automation,
+        at: Timestamp,
+    ) -> Result<AutomationEvaluation, StorageError> {
+        let mut done = AutomationEvaluation {
+            at: Some(at),
+            assets: automation.conditions().len(),
+            ..AutomationEvaluation::default()
+        };
+        if automation.conditions().is_empty() {
+            return Ok(done);
+        }
+        let store = instance.storage().as_ref();
+        if store.automation_paused()? {
+            done.paused = true;
+            return Ok(done);
+        }
+        let graph = automation.graph();
+        self.refresh(store, graph)?;
+        let in_progress = self.in_progress(store, graph)?;
+        let evaluated = self.evaluate_all(automation, at, &in_progress);
+        let mut rows = Vec::new();
+        let mut request = Vec::new();
+        let now = SystemTime::from(at);
+        let run_id = RunId::new();
+        for (id, condition, state, node) in &evaluated {
+            let fresh = state.is_none();
+            let mut row = match state {
+                Some(s) => s.clone(),
+                None => AutomationAssetRecord {
+                    asset: graph.node(*id).key.to_string(),
+                    condition: condition.clone(),
+                    since_seq: self.seq,
+                    since: now,
+                    requested_seq: None,
+                    requested: None,
+                    requested_run: None,
+                    evaluated: now,
+                    result: false,
+                    tree: String::new(),
+                },
+            };
+            let tree = serde_json::to_string(node).unwrap_or_default();
+            let hash = hash_of(&tree);
+            if node.passed {
+                request.push(graph.node(*id).key.clone());
+                row.requested_seq = Some(self.seq);
+                row.requested = Some(now);
+                row.requested_run = Some(run_id.clone());
+            }
+            if fresh || node.passed || self.written.get(id) != Some(&(node.passed, hash)) {
+                row.evaluated = now;
+                row.result = node.passed;
+                row.tree = tree;
+                rows.push((*id, row, hash));
+            }
+        }
+        let runs = match request.is_empty() {
+            true => Vec::new(),
+            false => {
+                let request = RunRequest::selection(AssetSelection::Keys(request.clone()))
+                    .tag(AUTOMATION_TAG, "true")
+                    .with_trigger(Trigger::Automation);
+                vec![RunRecord::queued(run_id.clone(), &request)]
+            }
+        };
+        if !rows.is_empty() {
+            let assets: Vec<AutomationAssetRecord> =
+                rows.iter().map(|(_, r, _)| r.clone()).collect();
+            store.commit_automation(&AutomationCommit {
+                evaluated: now,
+                runs: &runs,
+                assets: &assets,
+            })?;
+            for (id, row, hash) in rows {
+                self.written.insert(id, (row.result, hash));
+                self.states.insert(id, row);
+            }
+            if !runs.is_empty() {
+                instance.notify_enqueued();
+            }
+        }
+        if !request.is_empty() {
+            done.run = Some(run_id);
+            done.requested = request;
+        }
+        Ok(done)
+    }
+
+    /// Every asset's evaluation as of `at`, without storing or queuing anything.
+    pub fn preview(
+        &mut self,
+        instance: &Instance,
+        automation: &Automation,
+        at: Timestamp,
+    ) -> Result<Vec<AssetEvaluation>, StorageError> {
+        let store = instance.storage().as_ref();
+        self.refresh(store, automation.graph())?;
+        let in_progress = self.in_progress(store, automation.graph())?;
+        let evaluated = self.evaluate_all(automation, at, &in_progress);
+        Ok(evaluated
+            .into_iter()
+            .map(|(id, condition, _, tree)| AssetEvaluation {
+                asset: automation.graph().node(id).key.clone(),
+                condition,
+                requested: tree.passed,
+                tree,
+            })
+            .collect())
+    }
+
+    /// Evaluates every condition in topological order: `(asset, condition as written, its
+    /// stored state if it is still the same condition, tree)`.
+    fn evaluate_all(
+        &self,
+        automation: &Automation,
+        at: Timestamp,
+        in_progress: &[Option<RunId>],
+    ) -> Vec<(
+        AssetId,
+        String,
+        Option<AutomationAssetRecord>,
+        ConditionNode,
+    )> {
+        let graph = automation.graph();
+        let mut requested = vec![false; graph.len()];
+        let mut ticks: HashMap<&orch_core::automation::Cron, Option<Timestamp>> = HashMap::new();
+        let mut evaluated = Vec::with_capacity(automation.conditions().len());
+        for (id, condition, written) in automation.conditions() {
+            let state = self
+                .states
+                .get(id)
+                .filter(|s| s.condition == *written)
+                .cloned();
+            let cx = Cx {
+                graph,
+                id: *id,
+                mats: &self.mats,
+                in_progress,
+                requested: &requested,
+                state: state.as_ref(),
+                seq: self.seq,
+                at,
+            };
+            let node = cx.eval(condition, &mut ticks, automation);
+            if node.passed {
+                requested[*id] = true;
+            }
+            evaluated.push((*id, written.clone(), state, node));
+        }
+        evaluated
+    }
+
+    /// Reads what the store recorded since the last call: the stored states on the first
+    /// call, then each new materialization.
+    fn refresh(&mut self, store: &dyn Storage, graph: &AssetGraph) -> Result<(), StorageError> {
+        if !self.loaded {
+            self.mats = vec![None; graph.len()];
+            // The sequence number first: a materialization recorded in between is read again
+            // by the next call, which changes nothing.
+            self.seq = store.latest_seq()?;
+            for (key, event) in store.latest_materializations()? {
+                if let Some(id) = key.parse().ok().and_then(|k| graph.id_of(&k)) {
+                    self.mats[id] = Some((event.seq.unwrap_or(0), timestamp(event.time)));
+                }
+            }
+            for record in store.automation_assets()? {
+                if let Some(id) = record.asset.parse().ok().and_then(|k| graph.id_of(&k)) {
+                    self.written
+                        .insert(id, (record.result, hash_of(&record.tree)));
+                    self.states.insert(id, record);
+                }
+            }
+            self.loaded = true;
+            return Ok(());
+        }
+        const PAGE: usize = 10_000;
+        loop {
+            let events = store.events_since(self.seq, PAGE)?;
+            for event in &events {
+                let seq = event.seq.unwrap_or(self.seq);
+                self.seq = self.seq.max(seq);
+                if event.kind != EventKind::Materialized {
+                    continue;
+                }
+                if let Some(id) = event.asset.as_ref().and_then(|k| graph.id_of(k)) {
+                    let newer = self.mats[id].is_none_or(|(s, _)| s < seq);
+                    if newer {
+                        self.mats[id] = Some((seq, timestamp(event.time)));
+                    }
+                }
+            }
+            if events.len() < PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The run each asset is in, if a queued or going run's target selects it.
+    fn in_progress(
+        &mut self,
+        store: &dyn Storage,
+        graph: &AssetGraph,
+    ) -> Result<Vec<Option<RunId>>, StorageError> {
+        let going = RunFilter::default()
+            .status(RunStatus::Queued)
+            .status(RunStatus::Starting)
+            .status(RunStatus::Running);
+        if self.targets.len() > 1_000 {
+            self.targets.clear(); // bounded memory however many different targets run
+        }
+        let mut found = vec![None; graph.len()];
+        for run in store.runs(&going)? {
+            let selected = self.targets.entry(run.target.clone()).or_insert_with(|| {
+                run.target
+                    .parse::<AssetSelection>()
+                    .ok()
+                    .and_then(|s| s.resolve(graph).ok())
+                    .unwrap_or_default()
+            });
+            for &id in selected.iter() {
+                found[id].get_or_insert_with(|| run.id.clone());
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn hash_of(text: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+fn timestamp(t: SystemTime) -> Timestamp {
+    Timestamp::try_from(t).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// `2026-12-04T10:00:00Z`, to the second.
+fn show(t: Timestamp) -> String {
+    t.round(jiff::Unit::Second).unwrap_or(t).to_string()
+}
+
+/// One asset's evaluation context.
+struct Cx<'a> {
+    graph: &'a AssetGraph,
+    id: AssetId,
+    mats: &'a [Option<(u64, Timestamp)>],
+    in_progress: &'a [Option<RunId>],
+    /// Assets requested earlier in this evaluation.
+    requested: &'a [bool],
+    state: Option<&'a AutomationAssetRecord>,
+    /// The store's latest event read.
+    seq: u64,
+    at: Timestamp,
+}
+
+impl Cx<'_> {
+    fn key(&self, id: AssetId) -> String {
+        self.graph.node(id).key.to_string()
+    }
+
+    fn upstream(&self) -> &[AssetId] {
+        &self.graph.node(self.id).upstream
+    }
+
+    /// The sequence number updates must come after to count as new: the last request, the
+    /// asset's own last update, or the condition's first evaluation.
+    fn reset_seq(&self) -> u64 {
+        let state = self
+            .state
+            .map_or(self.seq, |s| s.since_seq.max(s.requested_seq.unwrap_or(0)));
+        state.max(self.mats[self.id].map_or(0, |(seq, _)| seq))
+    }
+
+    /// The same as an instant, for cron ticks.
+    fn reset_time(&self) -> Timestamp {
+        let since = self.state.map_or(self.at, |s| {
+            let requested = s.requested.map_or(s.since, |r| r.max(s.since));
+            timestamp(requested)
+        });
+        self.mats[self.id].map_or(since, |(_, t)| since.max(t))
+    }
+
+    fn eval<'c>(
+        &self,
+        condition: &'c AutomationCondition,
+        ticks: &mut HashMap<&'c orch_core::automation::Cron, Option<Timestamp>>,
+        automation: &Automation,
+    ) -> ConditionNode {
+        use AutomationCondition as C;
+        match condition {
+            C::Eager => ConditionNode::all(
+                "eager()",
+                vec![
+                    ConditionNode::any(
+                        "missing or any upstream updated, since last requested or updated",
+                        vec![self.missing_unrequested(), self.any_deps_updated()],
+                    ),
+                    self.any_deps_missing().not(),
+                    self.any_deps_in_progress().not(),
+                    self.in_progress().not(),
+                ],
+            ),
+            C::OnMissing => ConditionNode::all(
+                "on_missing()",
+                vec![
+                    self.missing_unrequested(),
+                    self.any_deps_missing().not(),
+                    self.any_deps_in_progress().not(),
+                    self.in_progress().not(),
+                ],
+            ),
+            C::OnCron(cron) => ConditionNode::all(
+                condition.to_string(),
+                vec![
+                    self.cron_tick_passed(cron, ticks, automation),
+                    self.all_deps_updated_since_cron(cron, ticks, automation),
+                ],
+            ),
+            C::Missing => self.missing(),
+            C::InProgress => self.in_progress(),
+            C::AnyDepsUpdated => self.any_deps_updated(),
+            C::AnyDepsMissing => self.any_deps_missing(),
+            C::AnyDepsInProgress => self.any_deps_in_progress(),
+            C::CronTickPassed(cron) => self.cron_tick_passed(cron, ticks, automation),
+            C::AllDepsUpdatedSinceCron(cron) => {
+                self.all_deps_updated_since_cron(cron, ticks, automation)
+            }
+            C::And(all) => ConditionNode::all(
+                condition.to_string(),
+                all.iter()
+                    .map(|c| self.eval(c, ticks, automation))
+                    .collect(),
+            ),
+            C::Or(any) => ConditionNode::any(
+                condition.to_string(),
+                any.iter()
+                    .map(|c| self.eval(c, ticks, automation))
+                    .collect(),
+            ),
+            C::Not(c) => self.eval(c, ticks, automation).not(),
+            _ => ConditionNode::leaf(
+                condition.to_string(),
+                false,
+                "not understood by this version of orch".to_owned(),
+            ),
+        }
+    }
+
+    fn missing(&self) -> ConditionNode {
+        match self.mats[self.id] {
+            None => ConditionNode::leaf("missing()", true, "never materialized".to_owned()),
+            Some((_, t)) => {
+                ConditionNode::leaf("missing()", false, format!("materialized at {}", show(t)))
+            }
+        }
+    }
+
+    /// Missing, and not requested since it went missing (a failed request is not repeated).
+    fn missing_unrequested(&self) -> ConditionNode {
+        let mut node = self.missing();
+        if node.passed
+            && let Some(s) = self.state
+            && let Some(at) = s.requested
+        {
+            node.passed = false;
+            node.detail = Some(format!(
+                "never materialized, and already requested at {}{}",
+                show(timestamp(at)),
+                s.requested_run
+                    .as_ref()
+                    .map(|r| format!(" (run {})", r.short()))
+                    .unwrap_or_default()
+            ));
+        }
+        node
+    }
+
+    fn in_progress(&self) -> ConditionNode {
+        match &self.in_progress[self.id] {
+            Some(run) => {
+                ConditionNode::leaf("in_progress()", true, format!("in run {}", run.short()))
+            }
+            None => ConditionNode::leaf(
+                "in_progress()",
+                false,
+                "in no queued or running run".to_owned(),
+            ),
+        }
+    }
+
+    fn any_deps_updated(&self) -> ConditionNode {
+        let reset = self.reset_seq();
+        let updated: Vec<String> = self
+            .upstream()
+            .iter()
+            .filter_map(|&d| {
+                if self.requested[d] {
+                    Some(format!("{} (requested now)", self.key(d)))
+                } else {
+                    match self.mats[d] {
+                        Some((seq, t)) if seq > reset => {
+                            Some(format!("{} (at {})", self.key(d), show(t)))
+                        }
+                        _ => None,
+                    }
+                }
+            })
+            .collect();
+        let detail = match (updated.is_empty(), self.upstream().is_empty()) {
+            (_, true) => "it has no upstream assets".to_owned(),
+            (true, false) => {
+                "no upstream updated since it was last requested or updated".to_owned()
+            }
+            (false, false) => format!("updated: {}", list(&updated)),
+        };
+        ConditionNode::leaf("any_deps_updated()", !updated.is_empty(), detail)
+    }
+
+    fn any_deps_missing(&self) -> ConditionNode {
+        let missing: Vec<String> = self
+            .upstream()
+            .iter()
+            .filter(|&&d| self.mats[d].is_none() && !self.requested[d])
+            .map(|&d| self.key(d))
+            .collect();
+        let detail = match missing.is_empty() {
+            true => "every upstream is materialized or requested now".to_owned(),
+            false => format!("missing: {}", list(&missing)),
+        };
+        ConditionNode::leaf("any_deps_missing()", !missing.is_empty(), detail)
+    }
+
+    fn any_deps_in_progress(&self) -> ConditionNode {
+        let going: Vec<String> = self
+            .upstream()
+            .iter()
+            .filter_map(|&d| {
+                self.in_progress[d]
+                    .as_ref()
+                    .map(|run| format!("{} (run {})", self.key(d), run.short()))
+            })
+            .collect();
+        let detail = match going.is_empty() {
+            true => "no upstream in a queued or running run".to_owned(),
+            false => format!("in progress: {}", list(&going)),
+        };
+        ConditionNode::leaf("any_deps_in_progress()", !going.is_empty(), detail)
+    }
+
+    fn latest_tick<'c>(
+        &self,
+        cron: &'c orch_core::automation::Cron,
+        ticks: &mut HashMap<&'c orch_core::automation::Cron, Option<Timestamp>>,
+        automation: &Automation,
+    ) -> Option<Timestamp> {
+        *ticks.entry(cron).or_insert_with(|| {
+            automation
+                .condition_cron(cron)
+                .and_then(|s| s.latest_at_or_before(self.at))
+                .map(|z| z.timestamp())
+        })
+    }
+
+    fn cron_tick_passed<'c>(
+        &self,
+        cron: &'c orch_core::automation::Cron,
+        ticks: &mut HashMap<&'c orch_core::automation::Cron, Option<Timestamp>>,
+        automation: &Automation,
+    ) -> ConditionNode {
+        let label = format!("cron_tick_passed({cron})");
+        let reset = self.reset_time();
+        match self.latest_tick(cron, ticks, automation) {
+            Some(tick) if tick > reset => ConditionNode::leaf(
+                label,
+                true,
+                format!(
+                    "tick at {}, after its last request or update ({})",
+                    show(tick),
+                    show(reset)
+                ),
+            ),
+            Some(tick) => ConditionNode::leaf(
+                label,
+                false,
+                format!(
+                    "latest tick at {}, not after its last request or update ({})",
+                    show(tick),
+                    show(reset)
+                ),
+            ),
+            None => ConditionNode::leaf(label, false, "no tick yet".to_owned()),
+        }
+    }
+
+    fn all_deps_updated_since_cron<'c>(
+        &self,
+        cron: &'c orch_core::automation::Cron,
+        ticks: &mut HashMap<&'c orch_core::automation::Cron, Option<Timestamp>>,
+        automation: &Automation,
+    ) -> ConditionNode {
+        let label = format!("all_deps_updated_since_cron({cron})");
+        let Some(tick) = self.latest_tick(cron, ticks, automation) else {
+            return ConditionNode::leaf(label, false, "no tick yet".to_owned());
+        };
+        let stale: Vec<String> = self
+            .upstream()
+            .iter()
+            .filter(|&&d| !self.requested[d] && self.mats[d].is_none_or(|(_, t)| t < tick))
+            .map(|&d| self.key(d))
+            .collect();
+        let detail = match stale.is_empty() {
+            true => format!("every upstream updated since {}", show(tick)),
+            false => format!("not updated since {}: {}", show(tick), list(&stale)),
+        };
+        ConditionNode::leaf(label, stale.is_empty(), detail)
+    }
+}
+
+/// `a, b, c` or `a, b, c and 4 more`.
+fn list(items: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    text
+}

@@ -1,0 +1,267 @@
+//! Declarative automation through the daemon, in process: `eager()` along a chain (one run
+//! from empty, one more run downstream after the root is re-materialized, never a second
+//! request for the same update), `on_missing()`, `on_cron()`, the recorded reasons, the global
+//! pause, and a restart that does not request again.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use jiff::{Timestamp, ToSpan};
+use orch::automation::{AutomationEvaluator, ConditionNode};
+use orch::daemon::{Daemon, DaemonOptions};
+use orch::prelude::*;
+use orch::storage::RunStatus;
+
+static RUNS_A: AtomicUsize = AtomicUsize::new(0);
+static RUNS_B: AtomicUsize = AtomicUsize::new(0);
+static RUNS_C: AtomicUsize = AtomicUsize::new(0);
+/// One test at a time: they count the chain's runs, and every evaluation requests what is
+/// missing, so parallel tests would run the same assets at once (and wait for each other).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[asset(automation = eager())]
+fn chain_a() -> u32 {
+    RUNS_A.fetch_add(1, Ordering::SeqCst) as u32
+}
+
+#[asset(automation = eager())]
+fn chain_b(chain_a: &u32) -> u32 {
+    RUNS_B.fetch_add(1, Ordering::SeqCst);
+    chain_a + 1
+}
+
+#[asset(automation = eager())]
+fn chain_c(chain_b: &u32) -> u32 {
+    RUNS_C.fetch_add(1, Ordering::SeqCst);
+    chain_b + 1
+}
+
+/// No condition: materialized by hand in the tests.
+#[asset]
+fn landing() -> u32 {
+    1
+}
+
+#[asset(automation = on_missing())]
+fn first_load(landing: &u32) -> u32 {
+    *landing
+}
+
+#[asset(automation = on_cron("0 * * * *"))]
+fn hourly_report(landing: &u32) -> u32 {
+    *landing
+}
+
+fn daemon(instance: &Instance) -> Daemon {
+    Daemon::new(
+        instance.clone(),
+        orch::automation::automation().unwrap(),
+        DaemonOptions::default(),
+    )
+}
+
+/// One `daemon --once` as of `at`: the assets it requested (in one run), after that run
+/// ended.
+fn once(instance: &Instance, at: Timestamp) -> Vec<String> {
+    let report = daemon(instance).once(at, &mut |_| {}).unwrap();
+    assert!(report.success(), "{report:?}");
+    let requested: Vec<String> = report
+        .automation
+        .requested
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(report.automation.run.is_some(), !requested.is_empty());
+    if let Some(run) = &report.automation.run {
+        assert_eq!(report.runs, [(run.clone(), RunStatus::Succeeded)]);
+    }
+    requested
+}
+
+fn materialize(instance: &Instance, selection: &str) {
+    let result = instance
+        .materialize(RunRequest::select(selection).unwrap())
+        .run()
+        .unwrap();
+    assert!(result.success());
+}
+
+/// The stored reasons of `asset`'s latest evaluation.
+fn reasons(instance: &Instance, asset: &str) -> (bool, ConditionNode) {
+    let record = instance.storage().automation_asset(asset).unwrap().unwrap();
+    (record.result, serde_json::from_str(&record.tree).unwrap())
+}
+
+fn search<'a>(node: &'a ConditionNode, label: &str) -> Option<&'a ConditionNode> {
+    match node.label == label {
+        true => Some(node),
+        false => node.children.iter().find_map(|c| search(c, label)),
+    }
+}
+
+fn find<'a>(node: &'a ConditionNode, label: &str) -> &'a ConditionNode {
+    search(node, label).unwrap_or_else(|| panic!("no `{label}` in\n{}", node.render()))
+}
+
+fn only_chain(requested: Vec<String>) -> Vec<String> {
+    requested
+        .into_iter()
+        .filter(|k| k.starts_with("chain_"))
+        .collect()
+}
+
+#[test]
+fn eager_runs_a_chain_once_from_empty_and_once_more_after_its_root_is_updated() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let (a0, b0, c0) = (
+        RUNS_A.load(Ordering::SeqCst),
+        RUNS_B.load(Ordering::SeqCst),
+        RUNS_C.load(Ordering::SeqCst),
+    );
+    let counts = || {
+        (
+            RUNS_A.load(Ordering::SeqCst) - a0,
+            RUNS_B.load(Ordering::SeqCst) - b0,
+            RUNS_C.load(Ordering::SeqCst) - c0,
+        )
+    };
+
+    // From empty: all three missing, requested together (an upstream requested in the same
+    // evaluation is neither missing nor in the way), in one run.
+    let now = Timestamp::now();
+    assert_eq!(
+        only_chain(once(&instance, now)),
+        ["chain_a", "chain_b", "chain_c"]
+    );
+    assert_eq!(counts(), (1, 1, 1));
+    // Each materialized after its upstream: nothing more to do, however often it evaluates
+    // (each `once` is a new daemon: the state comes from the store).
+    assert!(only_chain(once(&instance, now)).is_empty());
+    assert!(only_chain(once(&instance, now)).is_empty());
+    let (requested, tree) = reasons(&instance, "chain_b");
+    assert!(!requested);
+    assert!(
+        !find(&tree, "any_deps_updated()").passed,
+        "{}",
+        tree.render()
+    );
+
+    // The root updated by hand: exactly one more run, of the two downstream assets.
+    materialize(&instance, "chain_a");
+    assert_eq!(counts(), (2, 1, 1));
+    assert_eq!(only_chain(once(&instance, now)), ["chain_b", "chain_c"]);
+    assert_eq!(counts(), (2, 2, 2));
+    assert!(only_chain(once(&instance, now)).is_empty());
+    assert_eq!(counts(), (2, 2, 2));
+
+    // Why `chain_b` was requested is what `automation explain` prints.
+    let record = instance
+        .storage()
+        .automation_asset("chain_b")
+        .unwrap()
+        .unwrap();
+    assert!(record.requested_run.is_some());
+    assert_eq!(record.condition, "eager()");
+
+    // Paused: nothing is evaluated, even with the root updated; resumed: the run comes.
+    materialize(&instance, "chain_a");
+    instance.storage().set_automation_paused(true).unwrap();
+    let report = daemon(&instance).once(now, &mut |_| {}).unwrap();
+    assert!(report.automation.paused);
+    assert!(report.runs.is_empty());
+    instance.storage().set_automation_paused(false).unwrap();
+    assert_eq!(only_chain(once(&instance, now)), ["chain_b", "chain_c"]);
+}
+
+#[test]
+fn eager_waits_while_its_upstream_is_in_progress_and_records_why() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    // A queued run of `chain_a` (nobody starts it: the evaluator only reads the queue).
+    let queued = instance
+        .enqueue(RunRequest::select("chain_a").unwrap())
+        .unwrap();
+    let automation = orch::automation::automation().unwrap();
+    let mut evaluator = AutomationEvaluator::new();
+    let done = evaluator
+        .evaluate(&instance, automation, Timestamp::now())
+        .unwrap();
+    // `chain_a` is in progress, so nothing of the chain is requested: `chain_b` waits for it.
+    assert!(only_chain(done.requested.iter().map(ToString::to_string).collect()).is_empty());
+    let (requested, tree) = reasons(&instance, "chain_b");
+    assert!(!requested);
+    let blocked = find(&tree, "!any_deps_in_progress()");
+    assert!(!blocked.passed);
+    assert!(
+        blocked
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains(&format!("chain_a (run {})", queued.short())),
+        "{}",
+        tree.render()
+    );
+    let rendered = tree.render();
+    assert!(rendered.starts_with("✗ eager()\n"), "{rendered}");
+}
+
+#[test]
+fn on_missing_requests_once_after_its_upstream_arrives() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let now = Timestamp::now();
+    let mentions = |requested: &[String], key: &str| requested.iter().any(|k| k == key);
+
+    // `landing` is missing and nothing requests it: `first_load` waits.
+    assert!(!mentions(&once(&instance, now), "first_load"));
+    let (_, tree) = reasons(&instance, "first_load");
+    let waiting = find(&tree, "!any_deps_missing()");
+    assert_eq!(waiting.detail.as_deref(), Some("missing: landing"));
+
+    materialize(&instance, "landing");
+    assert!(mentions(&once(&instance, now), "first_load"));
+    // Materialized now: never again, whatever its upstream does.
+    materialize(&instance, "landing");
+    assert!(!mentions(&once(&instance, now), "first_load"));
+}
+
+#[test]
+fn on_cron_requests_after_a_tick_once_every_upstream_has_updated_since() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let now = Timestamp::now();
+    let hour = Timestamp::from_second(now.as_second() / 3600 * 3600).unwrap();
+    let mentions = |requested: &[String]| requested.iter().any(|k| k == "hourly_report");
+
+    // First evaluated half an hour before the latest tick: ticks before that do not count.
+    assert!(!mentions(&once(&instance, hour - 30.minutes())));
+    // The tick passed, but `landing` has not updated since: not yet.
+    assert!(!mentions(&once(&instance, now)));
+    let (_, tree) = reasons(&instance, "hourly_report");
+    assert!(
+        find(&tree, "cron_tick_passed(\"0 * * * *\")").passed,
+        "{}",
+        tree.render()
+    );
+    assert!(!find(&tree, "all_deps_updated_since_cron(\"0 * * * *\")").passed);
+
+    // `landing` updated after the tick: requested, once for this tick.
+    materialize(&instance, "landing");
+    assert!(mentions(&once(&instance, now)));
+    assert!(!mentions(&once(&instance, now)));
+    let (_, tree) = reasons(&instance, "hourly_report");
+    assert!(
+        !find(&tree, "cron_tick_passed(\"0 * * * *\")").passed,
+        "{}",
+        tree.render()
+    );
+}
