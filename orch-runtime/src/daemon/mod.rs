@@ -32,8 +32,9 @@ use queue::runs_to_start;
 pub use queue::{QueueLimits, TagLimit};
 
 use crate::automation::{
-    Automation, AutomationEvaluation, AutomationEvaluator, ScheduleEvaluation, SensorEvaluated, SensorEvaluation, SensorOutcome, TickError,
-    evaluate_schedules, evaluate_sensors, run_sensor, sensor_states,
+    Automation, AutomationEvaluation, AutomationEvaluator, ScheduleEvaluation, SensorEvaluated,
+    SensorEvaluation, SensorOutcome, TickError, evaluate_schedules, evaluate_sensors, run_sensor,
+    sensor_states,
 };
 use crate::instance::Instance;
 use crate::storage::{
@@ -303,6 +304,12 @@ impl Daemon {
                     let (flag, cvar) = &*stop;
                     let mut stopped = flag.lock().unwrap_or_else(|p| p.into_inner());
                     loop {
+                        // Checked before waiting too: a stop asked before this thread first
+                        // took the lock would otherwise be missed, and the daemon's exit
+                        // would wait out a whole heartbeat interval.
+                        if *stopped {
+                            return;
+                        }
                         stopped = cvar
                             .wait_timeout(stopped, every)
                             .unwrap_or_else(|p| p.into_inner())
