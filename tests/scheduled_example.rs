@@ -277,11 +277,72 @@ fn daemon_once_runs_what_is_due_as_of_each_instant_and_never_twice() {
     let id = &line[queued.len()..queued.len() + 8];
     assert!(text.contains(&format!("run {id} started")), "{text}");
     assert!(text.contains(&format!("run {id} succeeded")), "{text}");
-    // The same instant again: nothing is due.
+    // The nightly run was in progress when automation evaluated, so the eager summary
+    // waited for it.
+    assert!(
+        text.contains("automation: 1 asset(s) evaluated, none requested"),
+        "{text}"
+    );
+    // The same instant again: no tick is due, and the eager summary follows the update of
+    // `orders_cleaned` by the nightly run, once.
     let text = daemon("2026-03-30T12:00:00Z");
     assert!(
         text.contains("nightly: nothing due; next tick 2026-03-31T02:00:00+02:00"),
         "{text}"
+    );
+    assert!(
+        text.contains("automation: requested order_summary (queued run "),
+        "{text}"
+    );
+    let explain = stdout(&example_in(
+        home.path(),
+        "scheduled",
+        &["automation", "explain", "order_summary"],
+    ));
+    assert!(
+        explain.starts_with("order_summary: automation = eager()\nlast requested "),
+        "{explain}"
+    );
+    assert!(
+        explain.contains("✓ any_deps_updated(): updated: orders_cleaned (at "),
+        "{explain}"
+    );
+    assert!(
+        daemon("2026-03-30T12:00:00Z").contains("automation: 1 asset(s) evaluated, none requested"),
+    );
+    let explain = stdout(&example_in(
+        home.path(),
+        "scheduled",
+        &["automation", "explain", "order_summary"],
+    ));
+    assert!(explain.contains("✗ eager()\n"), "{explain}");
+    assert!(
+        explain.contains(
+            "✗ any_deps_updated(): no upstream updated since it was last requested or updated"
+        ),
+        "{explain}"
+    );
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["automation", "explain", "order_sumary"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did you mean `order_summary`?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = example_in(
+        home.path(),
+        "scheduled",
+        &["automation", "explain", "orders_raw"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("has no automation condition"),
+        "{}",
+        stderr(&out)
     );
     let history = stdout(&example_in(
         home.path(),
@@ -289,11 +350,11 @@ fn daemon_once_runs_what_is_due_as_of_each_instant_and_never_twice() {
         &["schedule", "history", "nightly"],
     ));
     assert_eq!(history.lines().count(), 2, "{history}");
-    // The first materialization, two ticks of the report, one nightly.
+    // The first materialization, two ticks of the report, one nightly, one eager summary.
     let runs = stdout(&example_in(home.path(), "scheduled", &["runs"]));
     assert_eq!(
         runs.lines().filter(|l| l.contains("succeeded")).count(),
-        4,
+        5,
         "{runs}"
     );
 

@@ -1,6 +1,7 @@
-//! Schedules and a sensor: the seed's `daily_refresh` job (sources and transforms) with the
-//! five common schedules, in their time zones, and a sensor that runs it for each new file in
-//! a landing directory.
+//! Schedules, a sensor and declarative automation: the seed's `daily_refresh` job (sources
+//! and transforms) with the five common schedules, in their time zones; a sensor that runs it
+//! for each new file in a landing directory; and an eager asset that follows whatever updates
+//! its upstream.
 //!
 //! ```sh
 //! cargo run --example scheduled -- jobs            # the job, its selection and schedules
@@ -10,6 +11,7 @@
 //! cargo run --example scheduled -- sensor tick new_files   # a run per new file in landing/
 //! cargo run --example scheduled -- daemon          # ticks queue runs; the queue starts them
 //! cargo run --example scheduled -- daemon --once --at 2026-03-29T12:00:00Z
+//! cargo run --example scheduled -- automation explain order_summary   # why it ran, or not
 //! ```
 
 use orch::prelude::*;
@@ -37,6 +39,14 @@ fn orders_cleaned(orders_raw: &Vec<u32>) -> Vec<u32> {
 fn revenue_report(orders_cleaned: &Vec<u32>, customers_raw: &Vec<String>) -> String {
     let total: u32 = orders_cleaned.iter().sum();
     format!("{} customers, revenue {total}", customers_raw.len())
+}
+
+/// Order counts by size, kept up to date by declarative automation: requested whenever
+/// `orders_cleaned` is updated (by the nightly job, a sensor's run or by hand) and not in
+/// progress.
+#[asset(group = "reports", automation = eager())]
+fn order_summary(orders_cleaned: &Vec<u32>) -> (usize, u32) {
+    (orders_cleaned.len(), orders_cleaned.iter().sum())
 }
 
 asset_job!(
