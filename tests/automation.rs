@@ -265,3 +265,54 @@ fn on_cron_requests_after_a_tick_once_every_upstream_has_updated_since() {
         tree.render()
     );
 }
+
+/// The long-running daemon keeps one evaluator: after the first evaluation it reads only new
+/// events, skips assets whose inputs did not change, and rewrites no reasons that did not
+/// change; an update still reaches everything downstream.
+#[test]
+fn one_evaluator_across_evaluations_sees_each_update_and_rewrites_only_what_changed() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let automation = orch::automation::automation().unwrap();
+    let mut evaluator = AutomationEvaluator::new();
+    let t0 = Timestamp::now();
+    let requested = |e: &orch::automation::AutomationEvaluation| -> Vec<String> {
+        only_chain(e.requested.iter().map(ToString::to_string).collect())
+    };
+    let first = evaluator.evaluate(&instance, automation, t0).unwrap();
+    assert_eq!(requested(&first), ["chain_a", "chain_b", "chain_c"]);
+    // Queued, not started: in progress, so nothing more is requested.
+    let again = evaluator
+        .evaluate(&instance, automation, t0 + 1.second())
+        .unwrap();
+    assert!(requested(&again).is_empty());
+    // Run what was queued (the daemon's job), then evaluate: nothing new to request.
+    let run = first.run.clone().unwrap();
+    assert!(
+        instance
+            .launch_queued(run.as_str())
+            .unwrap()
+            .wait()
+            .unwrap()
+            .success()
+    );
+    let settled = evaluator
+        .evaluate(&instance, automation, t0 + 2.seconds())
+        .unwrap();
+    assert!(requested(&settled).is_empty(), "{settled:?}");
+    let stored = |key: &str| instance.storage().automation_asset(key).unwrap().unwrap();
+    let before = stored("chain_c");
+    // Nothing changed: the stored reasons are not rewritten.
+    evaluator
+        .evaluate(&instance, automation, t0 + 3.seconds())
+        .unwrap();
+    assert_eq!(stored("chain_c"), before);
+
+    materialize(&instance, "chain_a");
+    let after = evaluator
+        .evaluate(&instance, automation, t0 + 4.seconds())
+        .unwrap();
+    assert_eq!(requested(&after), ["chain_b", "chain_c"]);
+    assert_ne!(stored("chain_c"), before);
+}

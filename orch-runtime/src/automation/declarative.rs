@@ -29,7 +29,7 @@ use crate::storage::{
 pub const AUTOMATION_TAG: &str = "orch/automation";
 
 /// One node of an evaluated condition: why an asset was or was not requested.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConditionNode {
     /// The condition as written (`eager()`, `!any_deps_missing()`).
     pub label: String,
@@ -137,6 +137,17 @@ pub struct AssetEvaluation {
     pub tree: ConditionNode,
 }
 
+/// One asset's evaluation.
+struct Evaluated {
+    /// Its index in [`Automation::conditions`].
+    index: usize,
+    /// What it depended on, hashed.
+    fingerprint: u64,
+    /// Why it was or was not requested; `None` if nothing it depends on changed since its
+    /// last evaluation (which did not request it).
+    tree: Option<ConditionNode>,
+}
+
 /// The evaluator's memory between evaluations: see the [module docs](self). One per process
 /// that evaluates (the daemon); [`AutomationEvaluator::evaluate`] is the whole API.
 #[derive(Debug, Default)]
@@ -150,6 +161,8 @@ pub struct AutomationEvaluator {
     states: HashMap<AssetId, AutomationAssetRecord>,
     /// What was stored of each asset's latest evaluation: `(result, hash of its tree)`.
     written: HashMap<AssetId, (bool, u64)>,
+    /// A hash of what each asset's evaluation depended on, as of its last evaluation.
+    fingerprints: HashMap<AssetId, u64>,
     /// The assets each run target selects (runs in progress).
     targets: HashMap<String, Vec<AssetId>>,
 }
@@ -190,18 +203,21 @@ impl AutomationEvaluator {
         let graph = automation.graph();
         self.refresh(store, graph)?;
         let in_progress = self.in_progress(store, graph)?;
-        let evaluated = self.evaluate_all(automation, at, &in_progress);
+        let evaluated = self.evaluate_all(automation, at, &in_progress, true);
         let mut rows = Vec::new();
         let mut request = Vec::new();
         let now = SystemTime::from(at);
         let run_id = RunId::new();
-        for (id, condition, state, node) in &evaluated {
-            let fresh = state.is_none();
-            let mut row = match state {
+        for e in &evaluated {
+            let Some(node) = &e.tree else {
+                continue; // nothing it depends on changed: neither did its reasons
+            };
+            let (id, _, written) = &automation.conditions()[e.index];
+            let mut row = match self.state(*id, written) {
                 Some(s) => s.clone(),
                 None => AutomationAssetRecord {
                     asset: graph.node(*id).key.to_string(),
-                    condition: condition.clone(),
+                    condition: written.clone(),
                     since_seq: self.seq,
                     since: now,
                     requested_seq: None,
@@ -212,8 +228,8 @@ impl AutomationEvaluator {
                     tree: String::new(),
                 },
             };
-            let tree = serde_json::to_string(node).unwrap_or_default();
-            let hash = hash_of(&tree);
+            let fresh = self.state(*id, written).is_none();
+            let hash = hash_of(node);
             if node.passed {
                 request.push(graph.node(*id).key.clone());
                 row.requested_seq = Some(self.seq);
@@ -223,7 +239,8 @@ impl AutomationEvaluator {
             if fresh || node.passed || self.written.get(id) != Some(&(node.passed, hash)) {
                 row.evaluated = now;
                 row.result = node.passed;
-                row.tree = tree;
+                // Serialized only when it changed.
+                row.tree = serde_json::to_string(node).unwrap_or_default();
                 rows.push((*id, row, hash));
             }
         }
@@ -244,12 +261,20 @@ impl AutomationEvaluator {
                 runs: &runs,
                 assets: &assets,
             })?;
-            for (id, row, hash) in rows {
+            for (id, mut row, hash) in rows {
                 self.written.insert(id, (row.result, hash));
+                row.tree = String::new(); // stored; not kept in memory
                 self.states.insert(id, row);
             }
             if !runs.is_empty() {
                 instance.notify_enqueued();
+            }
+        }
+        // Only after the commit: an evaluation that failed to store is made again in full.
+        for e in &evaluated {
+            if e.tree.is_some() {
+                self.fingerprints
+                    .insert(automation.conditions()[e.index].0, e.fingerprint);
             }
         }
         if !request.is_empty() {
@@ -269,56 +294,78 @@ impl AutomationEvaluator {
         let store = instance.storage().as_ref();
         self.refresh(store, automation.graph())?;
         let in_progress = self.in_progress(store, automation.graph())?;
-        let evaluated = self.evaluate_all(automation, at, &in_progress);
+        let evaluated = self.evaluate_all(automation, at, &in_progress, false);
         Ok(evaluated
             .into_iter()
-            .map(|(id, condition, _, tree)| AssetEvaluation {
-                asset: automation.graph().node(id).key.clone(),
-                condition,
-                requested: tree.passed,
-                tree,
+            .filter_map(|e| {
+                let (id, _, written) = &automation.conditions()[e.index];
+                let tree = e.tree?;
+                Some(AssetEvaluation {
+                    asset: automation.graph().node(*id).key.clone(),
+                    condition: written.clone(),
+                    requested: tree.passed,
+                    tree,
+                })
             })
             .collect())
     }
 
-    /// Evaluates every condition in topological order: `(asset, condition as written, its
-    /// stored state if it is still the same condition, tree)`.
+    /// The stored state of `id`, if it is of the condition `written` (a changed condition
+    /// starts afresh).
+    fn state(&self, id: AssetId, written: &str) -> Option<&AutomationAssetRecord> {
+        self.states.get(&id).filter(|s| s.condition == written)
+    }
+
+    /// Evaluates every condition in topological order. With `reuse`, an asset whose inputs
+    /// (its state, its own and its upstream assets' materializations, requests and runs in
+    /// progress, the latest ticks of its crons) are what they were at its last evaluation,
+    /// which did not request it, is not evaluated again (`tree: None`): in the steady state
+    /// an evaluation of 10,000 conditions is 10,000 hashes.
     fn evaluate_all(
         &self,
         automation: &Automation,
         at: Timestamp,
         in_progress: &[Option<RunId>],
-    ) -> Vec<(
-        AssetId,
-        String,
-        Option<AutomationAssetRecord>,
-        ConditionNode,
-    )> {
+        reuse: bool,
+    ) -> Vec<Evaluated> {
         let graph = automation.graph();
         let mut requested = vec![false; graph.len()];
         let mut ticks: HashMap<&orch_core::automation::Cron, Option<Timestamp>> = HashMap::new();
         let mut evaluated = Vec::with_capacity(automation.conditions().len());
-        for (id, condition, written) in automation.conditions() {
-            let state = self
-                .states
-                .get(id)
-                .filter(|s| s.condition == *written)
-                .cloned();
+        for (index, (id, condition, written)) in automation.conditions().iter().enumerate() {
+            let state = self.state(*id, written);
             let cx = Cx {
                 graph,
                 id: *id,
                 mats: &self.mats,
                 in_progress,
                 requested: &requested,
-                state: state.as_ref(),
+                state,
                 seq: self.seq,
                 at,
             };
+            let fingerprint = cx.fingerprint(automation.crons_of(index), &mut ticks, automation);
+            let unchanged = reuse
+                && state.is_some()
+                && self.fingerprints.get(id) == Some(&fingerprint)
+                && self.written.get(id).is_some_and(|(result, _)| !result);
+            if unchanged {
+                evaluated.push(Evaluated {
+                    index,
+                    fingerprint,
+                    tree: None,
+                });
+                continue;
+            }
             let node = cx.eval(condition, &mut ticks, automation);
             if node.passed {
                 requested[*id] = true;
             }
-            evaluated.push((*id, written.clone(), state, node));
+            evaluated.push(Evaluated {
+                index,
+                fingerprint,
+                tree: Some(node),
+            });
         }
         evaluated
     }
@@ -338,9 +385,16 @@ impl AutomationEvaluator {
             }
             for record in store.automation_assets()? {
                 if let Some(id) = record.asset.parse().ok().and_then(|k| graph.id_of(&k)) {
-                    self.written
-                        .insert(id, (record.result, hash_of(&record.tree)));
-                    self.states.insert(id, record);
+                    if let Ok(tree) = serde_json::from_str::<ConditionNode>(&record.tree) {
+                        self.written.insert(id, (record.result, hash_of(&tree)));
+                    }
+                    self.states.insert(
+                        id,
+                        AutomationAssetRecord {
+                            tree: String::new(), // only its hash is needed
+                            ..record
+                        },
+                    );
                 }
             }
             self.loaded = true;
@@ -398,9 +452,9 @@ impl AutomationEvaluator {
     }
 }
 
-fn hash_of(text: &str) -> u64 {
+fn hash_of(node: &ConditionNode) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
+    node.hash(&mut h);
     h.finish()
 }
 
@@ -428,6 +482,29 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// A hash of everything the asset's evaluation depends on (but the condition itself, the
+    /// same for the life of the process).
+    fn fingerprint<'c>(
+        &self,
+        crons: &'c [orch_core::automation::Cron],
+        ticks: &mut HashMap<&'c orch_core::automation::Cron, Option<Timestamp>>,
+        automation: &Automation,
+    ) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        if let Some(s) = self.state {
+            (s.since_seq, s.since, s.requested_seq, s.requested).hash(&mut h);
+        }
+        let seq = |id: AssetId| self.mats[id].map(|(seq, _)| seq);
+        (seq(self.id), &self.in_progress[self.id]).hash(&mut h);
+        for &d in self.upstream() {
+            (seq(d), self.requested[d], &self.in_progress[d]).hash(&mut h);
+        }
+        for cron in crons {
+            self.latest_tick(cron, ticks, automation).hash(&mut h);
+        }
+        h.finish()
+    }
+
     fn key(&self, id: AssetId) -> String {
         self.graph.node(id).key.to_string()
     }

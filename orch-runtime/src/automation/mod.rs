@@ -132,6 +132,8 @@ struct Conditions {
     assets: Vec<(AssetId, AutomationCondition, String)>,
     /// Every cron string they name, parsed.
     crons: HashMap<Cron, CronSchedule>,
+    /// The cron strings of each condition, in the order of `assets`.
+    crons_of: Vec<Vec<Cron>>,
 }
 
 /// Every registered job and schedule, checked against the asset graph once per process.
@@ -334,6 +336,7 @@ impl Automation {
         let mut errors = Vec::new();
         let mut assets = Vec::new();
         let mut crons = HashMap::new();
+        let mut crons_of = Vec::new();
         for &id in graph.topological_order() {
             let node = graph.node(id);
             let Some(condition) = node.def.automation_condition() else {
@@ -360,6 +363,7 @@ impl Automation {
                 }
             }
             let written = condition.to_string();
+            crons_of.push(condition.crons().into_iter().cloned().collect());
             assets.push((id, condition, written));
         }
         if !errors.is_empty() {
@@ -369,6 +373,7 @@ impl Automation {
             graph,
             assets,
             crons,
+            crons_of,
         });
         Ok(self)
     }
@@ -388,6 +393,14 @@ impl Automation {
             .as_ref()
             .map(|c| c.graph)
             .expect("Automation::graph is called after with_conditions")
+    }
+
+    /// The cron strings of the `index`th condition (in [`Automation::conditions`]' order).
+    pub(crate) fn crons_of(&self, index: usize) -> &[Cron] {
+        self.conditions
+            .as_ref()
+            .and_then(|c| c.crons_of.get(index))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The parsed schedule of a cron string a condition names.

@@ -69,7 +69,7 @@ pub(super) fn explain(env: &Env<'_>, asset: &str) -> u8 {
         None => {
             let now = Timestamp::now();
             let preview = AutomationEvaluator::new().preview(&instance, automation, now);
-            match preview.map(|all| all.into_iter().find(|e| e.asset.to_string() == asset)) {
+            match preview.map(|all| all.into_iter().find(|e| e.asset == *asset)) {
                 Ok(Some(e)) => {
                     println!(
                         "not evaluated by a daemon yet; evaluated now, launching nothing: {}",
