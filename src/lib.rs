@@ -84,13 +84,16 @@
 pub use jiff;
 /// Declarative automation conditions (`#[asset(automation = eager())]`), with `&`, `|`, `!`.
 pub use orch_core::automation::conditions;
+/// Freshness policies (`#[asset(freshness = freshness::window("1h").warn("30m"))]`).
+pub use orch_core::automation::freshness;
 pub use orch_core::partitions;
 pub use orch_core::{
     Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetMaterialization, AssetNode,
     AssetSelection, AutomationCondition, BoxError, CronError, CronSchedule, DefaultStatus,
-    DefinitionError, DefinitionErrors, FileAsset, FileChanged, JobDef, KeyError, LogLevel, LogLine,
-    MetadataValue, MissingResource, Resources, RunFailure, RunId, ScheduleDef, ScheduleTarget,
-    SelectionError, SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
+    DefinitionError, DefinitionErrors, FileAsset, FileChanged, FreshnessPolicy, FreshnessState,
+    JobDef, KeyError, LogLevel, LogLine, MetadataValue, MissingResource, Resources, RunFailure,
+    RunId, ScheduleDef, ScheduleTarget, SelectionError, SensorContext, SensorDef, SensorKind,
+    SensorResult, SensorRun,
 };
 pub use orch_macros::{asset, asset_job, schedule, sensor};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.

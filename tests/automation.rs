@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::{Timestamp, ToSpan};
+use orch::FreshnessState;
 use orch::automation::{AutomationEvaluator, ConditionNode};
 use orch::daemon::{Daemon, DaemonOptions};
 use orch::prelude::*;
@@ -54,6 +55,12 @@ fn first_load(landing: &u32) -> u32 {
 #[asset(automation = on_cron("0 * * * *"))]
 fn hourly_report(landing: &u32) -> u32 {
     *landing
+}
+
+/// No condition; fresh within an hour, warned after half of it.
+#[asset(freshness = freshness::window("1h").warn("30m"))]
+fn exchange_rates() -> f64 {
+    1.08
 }
 
 fn daemon(instance: &Instance) -> Daemon {
@@ -315,4 +322,67 @@ fn one_evaluator_across_evaluations_sees_each_update_and_rewrites_only_what_chan
         .unwrap();
     assert_eq!(requested(&after), ["chain_b", "chain_c"]);
     assert_ne!(stored("chain_c"), before);
+}
+
+/// The daemon's freshness watch records each change of state, once: pass, warn, fail as the
+/// materialization ages, pass again after a new one.
+#[test]
+fn freshness_changes_are_recorded_once_each_as_the_materialization_ages() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    let automation = orch::automation::automation().unwrap();
+    let mut monitor = orch::automation::FreshnessMonitor::new();
+    let mut watch = |at: Timestamp| -> Vec<(String, Option<FreshnessState>, FreshnessState)> {
+        monitor
+            .evaluate(&instance, automation, at)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.asset == "exchange_rates")
+            .map(|c| (c.asset, c.previous, c.state))
+            .collect()
+    };
+    let now = Timestamp::now();
+    let change = |previous, state| vec![("exchange_rates".to_owned(), previous, state)];
+    assert_eq!(watch(now), change(None, FreshnessState::Unknown));
+    materialize(&instance, "exchange_rates");
+    let done = Timestamp::now();
+    assert_eq!(
+        watch(done + 10.minutes()),
+        change(Some(FreshnessState::Unknown), FreshnessState::Pass)
+    );
+    assert!(
+        watch(done + 20.minutes()).is_empty(),
+        "no change, nothing recorded"
+    );
+    assert_eq!(
+        watch(done + 45.minutes()),
+        change(Some(FreshnessState::Pass), FreshnessState::Warn)
+    );
+    assert_eq!(
+        watch(done + 2.hours()),
+        change(Some(FreshnessState::Warn), FreshnessState::Fail)
+    );
+    // What `health` reads: the states now, with the recorded change's time.
+    let states =
+        orch::automation::freshness_states(&instance, automation, done + 2.hours()).unwrap();
+    let rates = states.iter().find(|f| f.asset == "exchange_rates").unwrap();
+    assert_eq!(rates.state, FreshnessState::Fail);
+    assert!(rates.detail.contains("more than 1h"), "{}", rates.detail);
+    let history = instance
+        .storage()
+        .freshness_changes(Some("exchange_rates"), 0)
+        .unwrap();
+    let states: Vec<FreshnessState> = history.iter().map(|c| c.state).collect();
+    use FreshnessState::*;
+    assert_eq!(states, [Fail, Warn, Pass, Unknown], "newest first");
+    // A new monitor (the daemon restarted) starts from what was recorded.
+    let mut restarted = orch::automation::FreshnessMonitor::new();
+    assert!(
+        restarted
+            .evaluate(&instance, automation, done + 3.hours())
+            .unwrap()
+            .iter()
+            .all(|c| c.asset != "exchange_rates")
+    );
 }

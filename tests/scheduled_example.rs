@@ -576,3 +576,75 @@ fn the_file_sensor_runs_the_job_once_per_new_file() {
     assert_eq!(code, Some(2));
     assert!(err.contains("did you mean `new_files`?"), "{err}");
 }
+
+/// `health --at` as `orders_cleaned` (fresh within 1h, warned after 30m) ages: pass, warn,
+/// fail (exit 1); `list` shows the state; the daemon records the change it saw.
+#[test]
+fn health_passes_then_warns_then_fails_as_the_materialization_ages() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| example_in(home.path(), "scheduled", args);
+    let health = |at: jiff::Timestamp| {
+        let out = run(&["health", "--at", &at.to_string()]);
+        (out.status.code(), stdout(&out))
+    };
+    let now = jiff::Timestamp::now();
+    let (code, text) = health(now);
+    assert_eq!(code, Some(0));
+    assert!(
+        text.contains("0 of 1 asset(s) with a freshness policy pass; 1 never materialized"),
+        "{text}"
+    );
+
+    let out = run(&["materialize", "--job", "daily_refresh"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let done = jiff::Timestamp::now();
+    let (code, text) = health(done + jiff::SignedDuration::from_mins(20));
+    assert_eq!(code, Some(0));
+    assert!(
+        text.contains("1 of 1 asset(s) with a freshness policy pass"),
+        "{text}"
+    );
+    let list = stdout(&run(&["list"]));
+    assert!(list.lines().next().unwrap().contains("FRESHNESS"), "{list}");
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("orders_cleaned"))
+        .unwrap();
+    assert!(row.contains(" pass "), "{list}");
+
+    let (code, text) = health(done + jiff::SignedDuration::from_mins(45));
+    assert_eq!(code, Some(0), "a warning is not a failure");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("orders_cleaned"))
+        .unwrap();
+    assert!(row.contains(" warn "), "{text}");
+    assert!(row.contains("within 1h (warn after 30m)"), "{text}");
+    assert!(row.contains("last materialized 45m"), "{text}");
+    assert!(text.contains("0 failing, 1 warning, 0 passing"), "{text}");
+
+    let late = done + jiff::SignedDuration::from_hours(2);
+    let (code, text) = health(late);
+    assert_eq!(code, Some(1), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("orders_cleaned"))
+        .unwrap();
+    assert!(row.contains(" fail "), "{text}");
+    assert!(row.contains(", more than 1h"), "{text}");
+    assert!(row.contains(" - "), "no daemon recorded it yet: {text}");
+
+    // The daemon records the change it sees; `health` then says since when.
+    let out = run(&["daemon", "--once", "--at", &late.to_string()]);
+    assert!(
+        stdout(&out).contains("freshness: orders_cleaned new -> fail: last materialized 2h"),
+        "{}",
+        stdout(&out)
+    );
+    let (_, text) = health(late);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("orders_cleaned"))
+        .unwrap();
+    assert!(!row.contains(" - "), "{text}");
+}

@@ -1,7 +1,7 @@
 //! Schedules, a sensor and declarative automation: the seed's `daily_refresh` job (sources
 //! and transforms) with the five common schedules, in their time zones; a sensor that runs it
-//! for each new file in a landing directory; and an eager asset that follows whatever updates
-//! its upstream.
+//! for each new file in a landing directory; an eager asset that follows whatever updates its
+//! upstream; and a freshness policy.
 //!
 //! ```sh
 //! cargo run --example scheduled -- jobs            # the job, its selection and schedules
@@ -12,6 +12,7 @@
 //! cargo run --example scheduled -- daemon          # ticks queue runs; the queue starts them
 //! cargo run --example scheduled -- daemon --once --at 2026-03-29T12:00:00Z
 //! cargo run --example scheduled -- automation explain order_summary   # why it ran, or not
+//! cargo run --example scheduled -- health          # freshness: warns and fails (exit 1)
 //! ```
 
 use orch::prelude::*;
@@ -28,8 +29,11 @@ fn customers_raw() -> Vec<String> {
     vec!["acme".into(), "globex".into()]
 }
 
-/// Orders over 50.
-#[asset(group = "transforms")]
+/// Orders over 50: stale after an hour (`health` fails), worth a warning after half of it.
+#[asset(
+    group = "transforms",
+    freshness = freshness::window("1h").warn("30m")
+)]
 fn orders_cleaned(orders_raw: &Vec<u32>) -> Vec<u32> {
     orders_raw.iter().copied().filter(|&o| o > 50).collect()
 }

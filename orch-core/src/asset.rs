@@ -136,6 +136,8 @@ pub struct AssetParts {
     pub partition_by: Option<&'static str>,
     /// `automation = eager()`: when the daemon requests it (checked at startup).
     pub automation: Option<fn() -> crate::automation::AutomationCondition>,
+    /// `freshness = "1h"`: how recent its latest materialization should be.
+    pub freshness: Option<fn() -> crate::automation::FreshnessPolicy>,
     /// The types of its `#[resource]` parameters.
     pub resources: &'static [crate::resources::ResourceKey],
     /// How many times to retry after a failure (0 = run once).
@@ -253,6 +255,11 @@ impl AssetDef {
     /// `automation = ...`: when the daemon requests it.
     pub fn automation_condition(&self) -> Option<crate::automation::AutomationCondition> {
         self.parts.automation.map(|condition| condition())
+    }
+
+    /// `freshness = ...`: how recent its latest materialization should be.
+    pub fn freshness_policy(&self) -> Option<crate::automation::FreshnessPolicy> {
+        self.parts.freshness.map(|policy| policy())
     }
 
     /// The types of its `#[resource]` parameters.

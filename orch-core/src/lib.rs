@@ -31,9 +31,9 @@ pub(crate) mod test_support;
 
 pub use asset::{Asset, AssetDef, BoxError};
 pub use automation::{
-    AssetMaterialization, AutomationCondition, CronError, CronSchedule, DefaultStatus, Job, JobDef,
-    RunFailure, Schedule, ScheduleDef, ScheduleTarget, SensorContext, SensorDef, SensorKind,
-    SensorResult, SensorRun,
+    AssetMaterialization, AutomationCondition, CronError, CronSchedule, DefaultStatus,
+    FreshnessPolicy, FreshnessState, Job, JobDef, RunFailure, Schedule, ScheduleDef,
+    ScheduleTarget, SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
 };
 pub use context::{
     AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LogLevel, LogLine,

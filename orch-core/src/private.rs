@@ -8,8 +8,8 @@ pub use crate::asset::{
     Asset, AssetDef, AssetParts, BoxError, BoxFuture, Codec, Compute, SourceLocation, Value,
 };
 pub use crate::automation::{
-    AutomationCondition, DefaultStatus, Job, JobDef, Schedule, ScheduleDef, ScheduleParts,
-    ScheduleTarget, SensorDef, SensorKind, SensorParts, conditions,
+    AutomationCondition, DefaultStatus, FreshnessPolicy, Job, JobDef, Schedule, ScheduleDef,
+    ScheduleParts, ScheduleTarget, SensorDef, SensorKind, SensorParts, conditions, freshness,
 };
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;

@@ -49,6 +49,7 @@ pub(crate) fn def(
         partitions: None,
         partition_by: None,
         automation: None,
+        freshness: None,
         resources: &[],
         io_manager: None,
         codec: None,

@@ -22,6 +22,7 @@ const ALWAYS_RUN: &str = "always_run";
 const PARTITIONS: &str = "partitions";
 const PARTITION_BY: &str = "partition_by";
 const AUTOMATION: &str = "automation";
+const FRESHNESS: &str = "freshness";
 
 /// Every key `#[asset]` accepts, in the order the error message lists them.
 const VALID_KEYS: &[&str] = &[
@@ -40,6 +41,7 @@ const VALID_KEYS: &[&str] = &[
     PARTITIONS,
     PARTITION_BY,
     AUTOMATION,
+    FRESHNESS,
 ];
 
 /// An order-only dependency from `deps = [...]`.
@@ -78,6 +80,9 @@ pub(crate) struct AssetAttrs {
     /// written, with the condition functions in scope. Cron strings written as literals in
     /// it are checked here.
     pub(crate) automation: Option<Expr>,
+    /// `freshness = "1h"` or an expression of `FreshnessPolicy`; literal durations, cron
+    /// strings and time zones in it are checked here.
+    pub(crate) freshness: Option<Expr>,
 }
 
 /// Parses the attribute's arguments. Returns what could be parsed and every error found.
@@ -134,6 +139,10 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAtt
         let value = ungroup(&value).clone();
         match name.as_str() {
             PARTITIONS => attrs.partitions = Some(value),
+            FRESHNESS => {
+                crate::automation::check_freshness(&value, errors);
+                attrs.freshness = Some(value);
+            }
             AUTOMATION => {
                 crate::automation::check_condition_crons(&value, errors);
                 attrs.automation = Some(value);
@@ -362,6 +371,9 @@ fn example(name: &str) -> &'static str {
         PARTITIONS => "`partitions = daily(\"2024-01-01\")`",
         PARTITION_BY => "`partition_by = \"date\"`",
         AUTOMATION => "`automation = eager()`",
+        FRESHNESS => {
+            "`freshness = \"1h\"` or `freshness = freshness::window(\"1h\").warn(\"30m\")`"
+        }
         _ => "`key = \"value\"`",
     }
 }

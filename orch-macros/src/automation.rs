@@ -391,3 +391,68 @@ pub(crate) fn check_condition_crons(expr: &syn::Expr, errors: &mut Vec<syn::Erro
         _ => {}
     }
 }
+
+/// Checks the literals of a `freshness = ...` policy: a duration string (`"1h"`), and in
+/// `window("..")`, `.warn("..")`, `cron("..", "..")` and `.timezone("..")` the durations, the
+/// cron string and the time zone. Each bad one is an error at its string.
+pub(crate) fn check_freshness(expr: &syn::Expr, errors: &mut Vec<syn::Error>) {
+    use syn::Expr;
+    let lit = |e: Option<&Expr>| match e {
+        Some(Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        })) => Some(s.clone()),
+        _ => None,
+    };
+    let duration = |s: Option<syn::LitStr>, errors: &mut Vec<syn::Error>| {
+        if let Some(s) = s
+            && let Err(e) = orch_core::automation::parse_interval(&s.value())
+        {
+            errors.push(syn::Error::new(
+                s.span(),
+                format!("invalid freshness window: {e}"),
+            ));
+        }
+    };
+    match expr {
+        Expr::Lit(_) => duration(lit(Some(expr)), errors),
+        Expr::Paren(p) => check_freshness(&p.expr, errors),
+        Expr::Group(g) => check_freshness(&g.expr, errors),
+        Expr::MethodCall(m) => {
+            check_freshness(&m.receiver, errors);
+            match m.method.to_string().as_str() {
+                "warn" => duration(lit(m.args.first()), errors),
+                "timezone" => {
+                    if let Some(tz) = lit(m.args.first())
+                        && let Err(e) = orch_core::automation::cron::parse_time_zone(&tz.value())
+                    {
+                        errors.push(syn::Error::new(tz.span(), e.to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Expr::Call(call) => {
+            let name = match &*call.func {
+                Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                _ => None,
+            };
+            match name.as_deref() {
+                Some("window") => duration(lit(call.args.first()), errors),
+                Some("cron") => {
+                    if let Some(c) = lit(call.args.first())
+                        && let Err(e) = orch_core::automation::cron::parse_cron(&c.value())
+                    {
+                        errors.push(syn::Error::new(
+                            c.span(),
+                            format!("freshness deadline: {e}"),
+                        ));
+                    }
+                    duration(lit(call.args.iter().nth(1)), errors);
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+}

@@ -382,6 +382,19 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
         },
         None => quote!(::core::option::Option::None),
     };
+    let freshness = match &attrs.freshness {
+        Some(expr) => quote_spanned! {expr.span()=>
+            ::core::option::Option::Some({
+                fn __orch_freshness() -> #krate::FreshnessPolicy {
+                    #[allow(unused_imports)]
+                    use #krate::freshness::{self, *};
+                    ::core::convert::Into::into(#expr)
+                }
+                __orch_freshness
+            })
+        },
+        None => quote!(::core::option::Option::None),
+    };
     let output_type = type_text(out_ty);
     let line = quote_spanned!(name.span()=> ::core::line!());
     let marker_doc = format!(
@@ -439,6 +452,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     partitions: #partitions,
                     partition_by: #partition_by,
                     automation: #automation,
+                    freshness: #freshness,
                     resources: &[#(#resources),*],
                     io_manager: #io_manager,
                     codec: #codec,

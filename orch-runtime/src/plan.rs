@@ -220,6 +220,7 @@ mod tests {
             partitions: None,
             partition_by: None,
             automation: None,
+            freshness: None,
             resources: &[],
             io_manager: None,
             codec: None,

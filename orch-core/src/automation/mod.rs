@@ -4,12 +4,14 @@
 
 pub mod condition;
 pub mod cron;
+pub mod freshness;
 mod job;
 mod schedule;
 mod sensor;
 
 pub use condition::{AutomationCondition, Cron, conditions};
 pub use cron::{CronError, CronSchedule, Ticks};
+pub use freshness::{FreshnessPolicy, FreshnessState, ResolvedFreshness};
 pub use job::{Job, JobDef, registered_jobs};
 pub use schedule::{
     DefaultStatus, Schedule, ScheduleDef, ScheduleParts, ScheduleTarget, registered_schedules,

@@ -5,6 +5,7 @@
 
 mod declarative;
 mod evaluate;
+mod freshness;
 mod sensor;
 mod tick;
 
@@ -12,10 +13,12 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use jiff::Timestamp;
-use orch_core::automation::{Cron, registered_jobs, registered_schedules, registered_sensors};
+use orch_core::automation::{
+    Cron, ResolvedFreshness, registered_jobs, registered_schedules, registered_sensors,
+};
 use orch_core::{
     AssetGraph, AssetId, AssetSelection, AutomationCondition, CronSchedule, DefinitionErrors,
-    JobDef, Partitions, ScheduleDef, ScheduleTarget, SensorDef, SensorRun,
+    FreshnessPolicy, JobDef, Partitions, ScheduleDef, ScheduleTarget, SensorDef, SensorRun,
 };
 
 use crate::run::RunRequest;
@@ -24,6 +27,7 @@ pub use declarative::{
     AUTOMATION_TAG, AssetEvaluation, AutomationEvaluation, AutomationEvaluator, ConditionNode,
 };
 pub use evaluate::{Evaluated, ScheduleEvaluation, evaluate_schedules};
+pub use freshness::{AssetFreshness, FreshnessMonitor, freshness_states};
 pub(crate) use sensor::sensor_states;
 pub use sensor::{
     SensorEvaluated, SensorEvaluation, SensorOutcome, evaluate_sensors, preview_sensor, run_sensor,
@@ -99,6 +103,17 @@ pub enum AutomationError {
         /// What is wrong.
         reason: String,
     },
+    /// An asset's freshness policy cannot be evaluated (a bad duration, cron string or time
+    /// zone).
+    #[error("asset `{asset}` (at {location}): its freshness policy: {reason}")]
+    Freshness {
+        /// The asset.
+        asset: String,
+        /// Where it is.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A schedule names a job that is not registered.
     #[error("schedule `{name}` (at {location}) runs job `{job}`, which is not registered")]
     UnknownJob {
@@ -122,6 +137,8 @@ pub struct Automation {
     partitioned: HashMap<&'static str, Partitions>,
     /// The assets' declarative automation conditions.
     conditions: Option<Conditions>,
+    /// The assets' freshness policies, in topological order.
+    freshness: Vec<(AssetId, FreshnessPolicy, ResolvedFreshness)>,
 }
 
 /// The assets with an `automation = ...` condition, checked.
@@ -152,7 +169,7 @@ pub fn automation() -> Result<&'static Automation, &'static [AutomationError]> {
                 registered_schedules().collect(),
             )
             .and_then(|a| a.with_sensors(graph, registered_sensors().collect()))
-            .and_then(|a| a.with_conditions(graph))
+            .and_then(|a| a.with_assets(graph))
         })
         .as_ref()
         .map_err(Vec::as_slice)
@@ -266,6 +283,7 @@ impl Automation {
                 schedules: checked,
                 partitioned,
                 conditions: None,
+                freshness: Vec::new(),
             })
         } else {
             Err(errors)
@@ -327,9 +345,10 @@ impl Automation {
         }
     }
 
-    /// Adds the assets' `automation = ...` conditions, checked: cron strings and time zones
-    /// that parse, on unpartitioned assets.
-    pub fn with_conditions(
+    /// Adds the assets' `automation = ...` conditions and `freshness = ...` policies,
+    /// checked: cron strings, time zones and durations that parse; conditions on
+    /// unpartitioned assets.
+    pub fn with_assets(
         mut self,
         graph: &'static AssetGraph,
     ) -> Result<Automation, Vec<AutomationError>> {
@@ -339,6 +358,16 @@ impl Automation {
         let mut crons_of = Vec::new();
         for &id in graph.topological_order() {
             let node = graph.node(id);
+            if let Some(policy) = node.def.freshness_policy() {
+                match policy.resolve() {
+                    Ok(resolved) => self.freshness.push((id, policy, resolved)),
+                    Err(reason) => errors.push(AutomationError::Freshness {
+                        asset: node.key.to_string(),
+                        location: node.def.location().to_string(),
+                        reason,
+                    }),
+                }
+            }
             let Some(condition) = node.def.automation_condition() else {
                 continue;
             };
@@ -384,15 +413,20 @@ impl Automation {
         self.conditions.as_ref().map_or(&[], |c| &c.assets)
     }
 
+    /// The assets' freshness policies, in topological order: the asset, its policy, resolved.
+    pub fn freshness(&self) -> &[(AssetId, FreshnessPolicy, ResolvedFreshness)] {
+        &self.freshness
+    }
+
     /// The asset graph the conditions are evaluated on.
     ///
     /// # Panics
-    /// If no conditions were added ([`Automation::with_conditions`]).
+    /// If the assets were not added ([`Automation::with_assets`]).
     pub fn graph(&self) -> &'static AssetGraph {
         self.conditions
             .as_ref()
             .map(|c| c.graph)
-            .expect("Automation::graph is called after with_conditions")
+            .expect("Automation::graph is called after with_assets")
     }
 
     /// The cron strings of the `index`th condition (in [`Automation::conditions`]' order).

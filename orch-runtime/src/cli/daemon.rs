@@ -128,6 +128,13 @@ fn print_event(event: DaemonEvent<'_>) {
             println!("{line}");
         }
         DaemonEvent::Sensor(e) => println!("{}", sensor_line(e)),
+        DaemonEvent::Freshness(c) => println!(
+            "freshness: {} {} -> {}: {}",
+            c.asset,
+            c.previous.map_or("new", |p| p.as_str()),
+            c.state,
+            c.detail
+        ),
         DaemonEvent::Automation(e) => {
             if let Some(line) = automation_line(e) {
                 println!("{line}");

@@ -119,6 +119,12 @@ enum Command {
     /// The effective configuration: each setting, its value and where it came from
     /// (`orch.toml`, an environment variable, or the default).
     Config,
+    /// Every asset whose freshness policy warns or fails (exit 1 on a fail): for monitoring.
+    Health {
+        /// As of this instant (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// One run: its per-asset timeline and logs.
     Run {
         #[command(subcommand)]
@@ -430,6 +436,7 @@ where
         Some(Command::History { asset, limit }) => {
             with_store(&env, |store| history::print_history(store, &asset, limit))
         }
+        Some(Command::Health { at }) => conditions::health(&env, at.as_deref()),
         Some(Command::Config) => {
             print_config(&env.config);
             EXIT_OK

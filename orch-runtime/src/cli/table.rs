@@ -44,15 +44,36 @@ pub(super) fn print_list(
     states: &std::collections::HashMap<String, AssetState>,
     stale: &[Option<crate::StaleReason>],
 ) {
-    let mut rows = vec![vec![
+    // A FRESHNESS column when an asset has a policy: its state now.
+    let now = jiff::Timestamp::now();
+    let fresh = ids
+        .iter()
+        .any(|&id| graph.node(id).def.freshness_policy().is_some());
+    let freshness = |node: &orch_core::AssetNode, last: Option<std::time::SystemTime>| {
+        let Some(policy) = node.def.freshness_policy() else {
+            return "-".to_owned();
+        };
+        match policy.resolve() {
+            Ok(resolved) => {
+                let last = last.and_then(|t| jiff::Timestamp::try_from(t).ok());
+                resolved.state(last, now).0.to_string()
+            }
+            Err(e) => format!("invalid policy: {e}"),
+        }
+    };
+    let mut header = vec![
         "ASSET".to_owned(),
         "GROUP".to_owned(),
         "UPSTREAM".to_owned(),
         "LAST MATERIALIZED".to_owned(),
         "STATUS".to_owned(),
         "STALE".to_owned(),
-        "DESCRIPTION".to_owned(),
-    ]];
+    ];
+    if fresh {
+        header.push("FRESHNESS".to_owned());
+    }
+    header.push("DESCRIPTION".to_owned());
+    let mut rows = vec![header];
     for &id in ids {
         let node = graph.node(id);
         let upstream: Vec<String> = node
@@ -61,7 +82,7 @@ pub(super) fn print_list(
             .map(|&u| graph.node(u).key.to_string())
             .collect();
         let state = states.get(&node.key.to_string());
-        rows.push(vec![
+        let mut row = vec![
             node.key.to_string(),
             node.group().to_owned(),
             if upstream.is_empty() {
@@ -79,12 +100,18 @@ pub(super) fn print_list(
             stale[id]
                 .as_ref()
                 .map_or_else(|| "up to date".to_owned(), ToString::to_string),
+        ];
+        if fresh {
+            row.push(freshness(node, state.and_then(|s| s.last_materialized)));
+        }
+        row.push(
             node.def
                 .description()
                 .and_then(|d| d.lines().next())
                 .unwrap_or("")
                 .to_owned(),
-        ]);
+        );
+        rows.push(row);
     }
     print_rows(&rows);
 }

@@ -32,13 +32,14 @@ use queue::runs_to_start;
 pub use queue::{QueueLimits, TagLimit};
 
 use crate::automation::{
-    Automation, AutomationEvaluation, AutomationEvaluator, ScheduleEvaluation, SensorEvaluated,
-    SensorEvaluation, SensorOutcome, TickError, evaluate_schedules, evaluate_sensors, run_sensor,
-    sensor_states,
+    Automation, AutomationEvaluation, AutomationEvaluator, FreshnessMonitor, ScheduleEvaluation,
+    SensorEvaluated, SensorEvaluation, SensorOutcome, TickError, evaluate_schedules,
+    evaluate_sensors, run_sensor, sensor_states,
 };
 use crate::instance::Instance;
 use crate::storage::{
-    LeaseHolder, LeaseOutcome, RunFilter, RunLock, RunRecord, RunStatus, StorageError,
+    FreshnessChange, LeaseHolder, LeaseOutcome, RunFilter, RunLock, RunRecord, RunStatus,
+    StorageError,
 };
 use launcher::{Ended, Exit, Launches};
 
@@ -128,6 +129,8 @@ pub enum DaemonEvent<'a> {
     /// Declarative automation requested assets (only evaluations that did, in the
     /// long-running daemon).
     Automation(&'a AutomationEvaluation),
+    /// An asset's freshness state changed (recorded in the store).
+    Freshness(&'a FreshnessChange),
     /// A queued run was started.
     Launched(&'a RunId),
     /// A run it started ended (its stored status).
@@ -152,6 +155,8 @@ pub struct OnceReport {
     pub sensors: Vec<SensorEvaluation>,
     /// The evaluation of the assets' automation conditions.
     pub automation: AutomationEvaluation,
+    /// The changes of freshness states it recorded.
+    pub freshness: Vec<FreshnessChange>,
     /// The runs it started, with how each ended, in the order they started.
     pub runs: Vec<(RunId, RunStatus)>,
     /// Runs it gave up on (recorded as failed), with why.
@@ -193,6 +198,8 @@ pub struct Daemon {
     description: String,
     /// What declarative automation read of the store, between evaluations.
     evaluator: std::sync::Mutex<AutomationEvaluator>,
+    /// The freshness states it recorded.
+    freshness: std::sync::Mutex<FreshnessMonitor>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -244,6 +251,7 @@ impl Daemon {
             automation,
             options,
             evaluator: std::sync::Mutex::new(AutomationEvaluator::new()),
+            freshness: std::sync::Mutex::new(FreshnessMonitor::new()),
         }
     }
 
@@ -374,6 +382,10 @@ impl Daemon {
         }
         done.automation = self.evaluate_automation(at)?;
         report(DaemonEvent::Automation(&done.automation));
+        done.freshness = self.watch_freshness(at)?;
+        for change in &done.freshness {
+            report(DaemonEvent::Freshness(change));
+        }
         let mut launches = Launches::new(tx);
         // Runs it launched that another launcher started first (a killed daemon's child):
         // waited for by polling the store.
@@ -607,8 +619,17 @@ impl Daemon {
         if evaluated.run.is_some() {
             report(DaemonEvent::Automation(&evaluated));
         }
+        for change in self.watch_freshness(now)? {
+            report(DaemonEvent::Freshness(&change));
+        }
         self.start_queued(launches, report)?;
         Ok(due)
+    }
+
+    /// Evaluates the assets' freshness policies as of `at`; records and returns the changes.
+    fn watch_freshness(&self, at: Timestamp) -> Result<Vec<FreshnessChange>, DaemonError> {
+        let mut monitor = self.freshness.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(monitor.evaluate(&self.instance, self.automation, at)?)
     }
 
     /// Evaluates the assets' automation conditions as of `at`.

@@ -28,9 +28,9 @@ pub use locks::RunLock;
 pub(crate) use records::owner;
 pub use records::{AUTOMATION_TICKS, RUN_KEY_TAG};
 pub use records::{
-    AssetState, AutomationAssetRecord, AutomationCommit, EventKind, EventRecord, InstigatorState,
-    InstigatorStatus, LeaseHolder, LeaseOutcome, LogRecord, PartitionStatus, RunFilter, RunRecord,
-    RunStatus, TickCommit, TickRecord, TickStatus,
+    AssetState, AutomationAssetRecord, AutomationCommit, EventKind, EventRecord, FreshnessChange,
+    InstigatorState, InstigatorStatus, LeaseHolder, LeaseOutcome, LogRecord, PartitionStatus,
+    RunFilter, RunRecord, RunStatus, TickCommit, TickRecord, TickStatus,
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
@@ -271,6 +271,19 @@ pub trait Storage: Send + Sync {
     fn automation_assets(&self) -> Result<Vec<AutomationAssetRecord>, StorageError>;
     /// One asset's.
     fn automation_asset(&self, asset: &str) -> Result<Option<AutomationAssetRecord>, StorageError>;
+    /// Records changes of assets' freshness states, atomically.
+    fn record_freshness(&self, changes: &[FreshnessChange]) -> Result<(), StorageError>;
+    /// The latest recorded change of each asset's freshness state (its current state as the
+    /// daemon last saw it), by asset key.
+    fn freshness(&self)
+    -> Result<std::collections::HashMap<String, FreshnessChange>, StorageError>;
+    /// The recorded changes of `asset`'s freshness state (of every asset with `None`), newest
+    /// first, at most `limit`.
+    fn freshness_changes(
+        &self,
+        asset: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FreshnessChange>, StorageError>;
     /// Takes the lease `name` for `holder` (its id and a description for people) for `ttl`,
     /// if it is free, has lapsed, or is the holder's already; otherwise says who holds it.
     fn acquire_lease(

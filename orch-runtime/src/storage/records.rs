@@ -546,6 +546,21 @@ pub struct AutomationAssetRecord {
     pub tree: String,
 }
 
+/// A change of an asset's freshness state, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreshnessChange {
+    /// The asset's key.
+    pub asset: String,
+    /// Its new state.
+    pub state: orch_core::FreshnessState,
+    /// Its state before (`None`: first seen).
+    pub previous: Option<orch_core::FreshnessState>,
+    /// Why (`last materialized 2h ago, more than 1h`).
+    pub detail: String,
+    /// When it changed (the instant evaluated).
+    pub at: SystemTime,
+}
+
 /// What one evaluation of declarative automation changes, written atomically: the runs it
 /// requests (each [`RunRecord::queued`]) and the assets whose state or evaluation changed.
 #[derive(Clone, Debug)]

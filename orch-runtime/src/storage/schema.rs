@@ -194,6 +194,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
         result INTEGER NOT NULL,
         tree TEXT NOT NULL
     ) WITHOUT ROWID;",
+    // 14: each change of an asset's freshness state (pass, warn, fail, unknown), as the daemon
+    // saw it; the latest per asset is its current recorded state.
+    "CREATE TABLE freshness_changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        asset TEXT NOT NULL,
+        state TEXT NOT NULL,
+        previous TEXT,
+        detail TEXT NOT NULL,
+        at_us INTEGER NOT NULL
+    );
+    CREATE INDEX freshness_changes_by_asset ON freshness_changes (asset, id);",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

@@ -15,9 +15,9 @@ use super::sqlite_rows::{
     read_events, read_runs, run_status, seq_param, time,
 };
 use super::{
-    AssetState, AutomationAssetRecord, AutomationCommit, EventKind, EventRecord, LeaseHolder,
-    LeaseOutcome, LogRecord, PartitionStatus, Retention, RunFilter, RunRecord, RunStatus, Storage,
-    StorageError, TickCommit,
+    AssetState, AutomationAssetRecord, AutomationCommit, EventKind, EventRecord, FreshnessChange,
+    LeaseHolder, LeaseOutcome, LogRecord, PartitionStatus, Retention, RunFilter, RunRecord,
+    RunStatus, Storage, StorageError, TickCommit,
 };
 
 /// The embedded store: `<state dir>/orch.db`, or a database in memory for an ephemeral
@@ -725,6 +725,26 @@ impl Storage for SqliteStorage {
 
     fn automation_asset(&self, asset: &str) -> Result<Option<AutomationAssetRecord>, StorageError> {
         Ok(self.read_automation_assets(Some(asset))?.pop())
+    }
+
+    fn record_freshness(&self, changes: &[FreshnessChange]) -> Result<(), StorageError> {
+        self.write_freshness(changes)
+    }
+
+    fn freshness(&self) -> Result<HashMap<String, FreshnessChange>, StorageError> {
+        Ok(self
+            .read_freshness(None, 0, true)?
+            .into_iter()
+            .map(|c| (c.asset.clone(), c))
+            .collect())
+    }
+
+    fn freshness_changes(
+        &self,
+        asset: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FreshnessChange>, StorageError> {
+        self.read_freshness(asset, limit, false)
     }
 
     fn acquire_lease(

@@ -8,12 +8,12 @@ use std::time::SystemTime;
 use rusqlite::{OptionalExtension, params};
 
 use super::sqlite::SqliteStorage;
-use orch_core::RunId;
+use orch_core::{FreshnessState, RunId};
 
-use super::sqlite_rows::{insert_run, micros, seq_param, time};
+use super::sqlite_rows::{insert_run, limit_param, micros, seq_param, time};
 use super::{
-    AUTOMATION_TICKS, AutomationAssetRecord, AutomationCommit, InstigatorState, InstigatorStatus,
-    StorageError, TickRecord, TickStatus,
+    AUTOMATION_TICKS, AutomationAssetRecord, AutomationCommit, FreshnessChange, InstigatorState,
+    InstigatorStatus, StorageError, TickRecord, TickStatus,
 };
 
 impl SqliteStorage {
@@ -278,6 +278,66 @@ impl SqliteStorage {
                     evaluated: time(r.get(7)?),
                     result: r.get(8)?,
                     tree: r.get(9)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+}
+
+impl SqliteStorage {
+    pub(super) fn write_freshness(&self, changes: &[FreshnessChange]) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO freshness_changes (asset, state, previous, detail, at_us)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| self.err(e))?;
+            for c in changes {
+                insert
+                    .execute(params![
+                        c.asset,
+                        c.state.as_str(),
+                        c.previous.map(FreshnessState::as_str),
+                        c.detail,
+                        micros(c.at)
+                    ])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Changes newest first: of `asset` (or all), at most `limit` (0: all); with `latest`,
+    /// only the latest of each asset.
+    pub(super) fn read_freshness(
+        &self,
+        asset: Option<&str>,
+        limit: usize,
+        latest: bool,
+    ) -> Result<Vec<FreshnessChange>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT asset, state, previous, detail, at_us FROM freshness_changes
+                 WHERE (?1 IS NULL OR asset = ?1)
+                   AND (?2 = 0 OR id IN (SELECT MAX(id) FROM freshness_changes GROUP BY asset))
+                 ORDER BY id DESC LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![asset, latest, limit_param(limit)], |r| {
+                let state: String = r.get(1)?;
+                let previous: Option<String> = r.get(2)?;
+                Ok(FreshnessChange {
+                    asset: r.get(0)?,
+                    state: FreshnessState::parse(&state).unwrap_or(FreshnessState::Unknown),
+                    previous: previous.as_deref().and_then(FreshnessState::parse),
+                    detail: r.get(3)?,
+                    at: time(r.get(4)?),
                 })
             })
             .map_err(|e| self.err(e))?;
