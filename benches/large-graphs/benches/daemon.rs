@@ -8,7 +8,11 @@
 //! - memory: resident memory over `ORCH_BENCH_RUNS` (default 10,000) runs queued and started
 //!   one after another by one daemon, sampled every 100 runs;
 //! - one evaluation of 1,000 running schedules with nothing due (the daemon's every wake-up),
-//!   with 10,000 more assets registered (the fan-out graph).
+//!   with 10,000 more assets registered (the fan-out graph);
+//! - sensor → run started: a sensor (every 100 ms) that asks for a run at each evaluation, run
+//!   by the long-running daemon with the child-process launcher; for each run, the time from
+//!   the end of the evaluation that asked for it (its tick recorded, with the run queued) to
+//!   the start its store records (`ORCH_BENCH_SENSOR`, default 30 runs).
 //!
 //! With `__run-queued RUN_ID` it is orch's command line instead: the child-process launcher
 //! runs this binary.
@@ -35,6 +39,12 @@ schedule!(
     cron = "* * * * *",
     description = "Started only by the tick benchmark"
 );
+
+/// Asks for a run at every evaluation (started only by the sensor figure).
+#[sensor(select = "noop", interval = "100ms")]
+fn every_100ms(_ctx: &SensorContext) -> Result<SensorResult, BoxError> {
+    Ok(SensorResult::new().run(SensorRun::new()))
+}
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -190,6 +200,43 @@ fn tick_to_start(ticks: usize) -> Vec<Duration> {
         .collect()
 }
 
+/// `runs` runs of `every_100ms` with the child-process launcher: for each, the time from the
+/// end of the sensor evaluation that queued it (its tick's recorded end) to its recorded start.
+fn sensor_to_start(runs: usize) -> Vec<Duration> {
+    let (ended_tx, ended) = std::sync::mpsc::channel();
+    let daemon = Running::start(
+        child(),
+        |instance| {
+            instance
+                .storage()
+                .set_instigator_status("every_100ms", "sensor", InstigatorStatus::Running)
+                .unwrap();
+        },
+        move |e| {
+            if let DaemonEvent::Ended(id, _) = e {
+                let _ = ended_tx.send(id.clone());
+            }
+        },
+    );
+    for _ in 0..runs {
+        ended.recv_timeout(Duration::from_secs(60)).unwrap();
+    }
+    let store = daemon.instance.storage();
+    let mut samples = Vec::new();
+    for tick in store.ticks("every_100ms", 100_000).unwrap() {
+        let Some(tick_ended) = tick.ended else {
+            continue;
+        };
+        for id in &tick.run_ids {
+            let run = store.run(id.as_str()).unwrap();
+            if run.status == RunStatus::Succeeded {
+                samples.push(since(tick_ended, run.started));
+            }
+        }
+    }
+    samples
+}
+
 /// One evaluation of every schedule (the 1,000 generated ones running, nothing due), as the
 /// daemon makes it on each wake-up, with 10,000 assets registered: the median of `runs`.
 fn schedule_evaluation(runs: usize) -> (usize, Duration) {
@@ -282,6 +329,13 @@ fn main() -> std::process::ExitCode {
         println!(
             "tick -> run started, child process:    {}",
             summary(tick_to_start(ticks))
+        );
+    }
+    let sensed = env("ORCH_BENCH_SENSOR", 30);
+    if sensed > 0 {
+        println!(
+            "sensor -> run started, child process:  {}",
+            summary(sensor_to_start(sensed))
         );
     }
     let curve = memory(env("ORCH_BENCH_RUNS", 10_000));
