@@ -440,6 +440,40 @@ fn a_killed_daemon_never_launches_a_tick_twice() {
     );
     let history = run(&["schedule", "history", "nightly", "-n", "100"]);
     assert_eq!(history.lines().count(), 21, "{history}");
+
+    // The eager `order_summary` followed the nightly updates of `orders_cleaned`, killed
+    // daemons or not: never requested twice for one update (between two of its automation
+    // runs, `orders_cleaned` was materialized again), and up to date once settled.
+    // (The first runs the day's nightly tick, the second the summary that follows it, the
+    // third finds nothing to do.)
+    for _ in 0..3 {
+        run(&["daemon", "--once", "--at", "2026-04-22T12:00:00Z"]);
+    }
+    let instance = orch::Instance::open(home.path()).unwrap();
+    let store = instance.storage();
+    let mut automated: Vec<std::time::SystemTime> = store
+        .runs(&orch::storage::RunFilter::default().tag("orch/automation", "true"))
+        .unwrap()
+        .iter()
+        .map(|r| r.started)
+        .collect();
+    automated.sort();
+    let updates: Vec<std::time::SystemTime> = store
+        .materializations("orders_cleaned", 1_000)
+        .unwrap()
+        .iter()
+        .map(|e| e.time)
+        .collect();
+    assert!(automated.len() >= 10, "{} automation runs", automated.len());
+    assert!(automated.len() <= updates.len());
+    for pair in automated.windows(2) {
+        assert!(
+            updates.iter().any(|&u| pair[0] < u && u < pair[1]),
+            "two automation runs of order_summary with no update of orders_cleaned between"
+        );
+    }
+    let explain = run(&["automation", "explain", "order_summary"]);
+    assert!(explain.contains("✗ eager()"), "{explain}");
 }
 
 /// One daemon per store: a second one is refused with the holder's pid; SIGTERM stops the
