@@ -196,13 +196,17 @@ impl AutomationEvaluator {
             return Ok(done);
         }
         let store = instance.storage().as_ref();
+        let graph = automation.graph();
+        // Runs in progress first, then the events: a run that materializes an asset and ends
+        // in between is then seen with its materialization (its events are written before
+        // it ends), never as ended without it.
+        let in_progress = self.in_progress(store, graph)?;
+        // Read even while paused, so the daemon does not take the events as new every time.
+        self.refresh(store, graph)?;
         if store.automation_paused()? {
             done.paused = true;
             return Ok(done);
         }
-        let graph = automation.graph();
-        self.refresh(store, graph)?;
-        let in_progress = self.in_progress(store, graph)?;
         let evaluated = self.evaluate_all(automation, at, &in_progress, true);
         let mut rows = Vec::new();
         let mut request = Vec::new();
@@ -213,7 +217,9 @@ impl AutomationEvaluator {
                 continue; // nothing it depends on changed: neither did its reasons
             };
             let (id, _, written) = &automation.conditions()[e.index];
-            let mut row = match self.state(*id, written) {
+            let stored = self.state(*id, written);
+            let fresh = stored.is_none();
+            let mut row = match stored {
                 Some(s) => s.clone(),
                 None => AutomationAssetRecord {
                     asset: graph.node(*id).key.to_string(),
@@ -228,7 +234,6 @@ impl AutomationEvaluator {
                     tree: String::new(),
                 },
             };
-            let fresh = self.state(*id, written).is_none();
             let hash = hash_of(node);
             if node.passed {
                 request.push(graph.node(*id).key.clone());
@@ -291,9 +296,12 @@ impl AutomationEvaluator {
         automation: &Automation,
         at: Timestamp,
     ) -> Result<Vec<AssetEvaluation>, StorageError> {
+        if automation.conditions().is_empty() {
+            return Ok(Vec::new());
+        }
         let store = instance.storage().as_ref();
-        self.refresh(store, automation.graph())?;
         let in_progress = self.in_progress(store, automation.graph())?;
+        self.refresh(store, automation.graph())?;
         let evaluated = self.evaluate_all(automation, at, &in_progress, false);
         Ok(evaluated
             .into_iter()
@@ -373,7 +381,7 @@ impl AutomationEvaluator {
     /// Reads what the store recorded since the last call: the stored states on the first
     /// call, then each new materialization.
     fn refresh(&mut self, store: &dyn Storage, graph: &AssetGraph) -> Result<(), StorageError> {
-        if !self.loaded {
+        if !self.loaded || self.mats.len() != graph.len() {
             self.mats = vec![None; graph.len()];
             // The sequence number first: a materialization recorded in between is read again
             // by the next call, which changes nothing.
@@ -432,17 +440,28 @@ impl AutomationEvaluator {
             .status(RunStatus::Queued)
             .status(RunStatus::Starting)
             .status(RunStatus::Running);
-        if self.targets.len() > 1_000 {
-            self.targets.clear(); // bounded memory however many different targets run
-        }
         let mut found = vec![None; graph.len()];
-        for run in store.runs(&going)? {
+        let runs = store.runs(&going)?;
+        // Only the targets of runs in progress are kept: bounded by what runs at once.
+        self.targets
+            .retain(|target, _| runs.iter().any(|r| r.target == *target));
+        for run in &runs {
             let selected = self.targets.entry(run.target.clone()).or_insert_with(|| {
-                run.target
+                match run
+                    .target
                     .parse::<AssetSelection>()
-                    .ok()
-                    .and_then(|s| s.resolve(graph).ok())
-                    .unwrap_or_default()
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| s.resolve(graph).map_err(|e| e.to_string()))
+                {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        tracing::warn!(
+                            "run {} (in progress) has a target this program cannot resolve ({e}); automation does not count its assets as in progress",
+                            run.id.short()
+                        );
+                        Vec::new()
+                    }
+                }
             });
             for &id in selected.iter() {
                 found[id].get_or_insert_with(|| run.id.clone());

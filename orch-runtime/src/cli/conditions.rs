@@ -138,12 +138,12 @@ pub(super) fn explain(env: &Env<'_>, asset: &str) -> u8 {
                 _ => println!("never requested"),
             }
             println!(
-                "latest evaluation {}: {}",
-                timestamp(record.evaluated),
+                "latest evaluation: {} (the same reasons since {})",
                 match record.result {
                     true => "requested",
                     false => "not requested",
-                }
+                },
+                timestamp(record.evaluated),
             );
             match serde_json::from_str::<ConditionNode>(&record.tree) {
                 Ok(tree) => print!("{}", tree.render()),

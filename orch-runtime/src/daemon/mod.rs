@@ -471,6 +471,8 @@ impl Daemon {
         let mut sensor_due: Option<Timestamp> = None;
         let mut next_tick: Option<Timestamp> = None;
         let mut evaluated_at: Option<Instant> = None;
+        // Whether something (a run ending or queued, a sensor) woke the loop last time.
+        let mut woken = true;
         let settle = |launches: &mut Launches,
                       sensors: &mut Sensors,
                       wake: Wake,
@@ -515,10 +517,22 @@ impl Daemon {
                     next_tick = self.next_tick(now);
                 }),
                 // Something new in the store (a materialization, a run that ended) is what
-                // automation conditions wait for.
-                false => self
-                    .automation_if_changed(report)
-                    .and_then(|()| self.start_queued(&mut launches, report).map(drop)),
+                // automation conditions wait for; the queue is looked at when something woke
+                // the daemon or automation queued a run, not at every 50 ms look at the store.
+                false => {
+                    let queued = match self.automation_if_changed(report) {
+                        Ok(queued) => queued,
+                        Err(e) => {
+                            // Not a failed pass: the sensors' and schedules' timing stays.
+                            report(DaemonEvent::Warning(&e.to_string()));
+                            false
+                        }
+                    };
+                    match woken || queued {
+                        true => self.start_queued(&mut launches, report).map(drop),
+                        false => Ok(()),
+                    }
+                }
             };
             if let Err(e) = passed {
                 // One failed pass (the store busy or down) is not the end: try again, at the
@@ -532,8 +546,10 @@ impl Daemon {
             }
             // Everything that woke it is handled before the next pass: many runs ending or
             // queued at once make one pass, not one each.
+            woken = false;
             match rx.recv_timeout(self.sleep(sensor_due, next_tick, evaluated_at)) {
                 Ok(first) => {
+                    woken = true;
                     settle(&mut launches, &mut sensors, first, report);
                     while let Ok(more) = rx.try_recv() {
                         settle(&mut launches, &mut sensors, more, report);
@@ -615,12 +631,25 @@ impl Daemon {
                 None => {} // still being evaluated
             }
         }
-        let evaluated = self.evaluate_automation(now)?;
-        if evaluated.run.is_some() {
-            report(DaemonEvent::Automation(&evaluated));
+        // Automation and freshness failing (the store busy) hold up no queued run.
+        match self.evaluate_automation(now) {
+            Ok(evaluated) if evaluated.run.is_some() => {
+                report(DaemonEvent::Automation(&evaluated));
+            }
+            Ok(_) => {}
+            Err(e) => report(DaemonEvent::Warning(&format!(
+                "automation conditions could not be evaluated: {e}"
+            ))),
         }
-        for change in self.watch_freshness(now)? {
-            report(DaemonEvent::Freshness(&change));
+        match self.watch_freshness(now) {
+            Ok(changes) => {
+                for change in &changes {
+                    report(DaemonEvent::Freshness(change));
+                }
+            }
+            Err(e) => report(DaemonEvent::Warning(&format!(
+                "freshness could not be evaluated: {e}"
+            ))),
         }
         self.start_queued(launches, report)?;
         Ok(due)
@@ -639,13 +668,13 @@ impl Daemon {
     }
 
     /// Evaluates the assets' automation conditions if the store recorded an event since the
-    /// last evaluation.
+    /// last evaluation; `true` if that queued a run.
     fn automation_if_changed(
         &self,
         report: &mut dyn FnMut(DaemonEvent<'_>),
-    ) -> Result<(), DaemonError> {
+    ) -> Result<bool, DaemonError> {
         if self.automation.conditions().is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let seen = self
             .evaluator
@@ -656,9 +685,10 @@ impl Daemon {
             let evaluated = self.evaluate_automation(Timestamp::now())?;
             if evaluated.run.is_some() {
                 report(DaemonEvent::Automation(&evaluated));
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// How long to sleep: until the next tick of any schedule, the next due sensor, or the

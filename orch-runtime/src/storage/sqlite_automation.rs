@@ -242,11 +242,21 @@ impl SqliteStorage {
         }
         if !commit.runs.is_empty() {
             let ids: Vec<&str> = commit.runs.iter().map(|r| r.id.as_str()).collect();
-            let at = micros(commit.evaluated);
+            // Keyed by the instant evaluated; recorded now (what retention ages it by). Two
+            // evaluations as of one instant (`daemon --once --at T` twice) share its tick.
+            let now = micros(SystemTime::now());
             tx.execute(
                 "INSERT INTO ticks (instigator, scheduled_us, status, run_ids, started_us, ended_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (instigator, scheduled_us) DO NOTHING",
-                params![AUTOMATION_TICKS, at, TickStatus::Success.as_str(), ids.join(","), at],
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (instigator, scheduled_us)
+                 DO UPDATE SET run_ids = run_ids || ',' || excluded.run_ids, ended_us = excluded.ended_us",
+                params![
+                    AUTOMATION_TICKS,
+                    micros(commit.evaluated),
+                    TickStatus::Success.as_str(),
+                    ids.join(","),
+                    now
+                ],
             )
             .map_err(|e| self.err(e))?;
         }
