@@ -89,13 +89,13 @@ pub use orch_core::automation::freshness;
 pub use orch_core::partitions;
 pub use orch_core::{
     Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetMaterialization, AssetNode,
-    AssetSelection, AutomationCondition, BoxError, CronError, CronSchedule, DefaultStatus,
-    DefinitionError, DefinitionErrors, FileAsset, FileChanged, FreshnessPolicy, FreshnessState,
-    JobDef, KeyError, LogLevel, LogLine, MetadataValue, MissingResource, Resources, RunFailure,
-    RunId, ScheduleDef, ScheduleTarget, SelectionError, SensorContext, SensorDef, SensorKind,
-    SensorResult, SensorRun,
+    AssetSelection, AutomationCondition, BoxError, CheckDef, CheckResult, CheckSeverity, CronError,
+    CronSchedule, DefaultStatus, DefinitionError, DefinitionErrors, FileAsset, FileChanged,
+    FreshnessPolicy, FreshnessState, JobDef, KeyError, LogLevel, LogLine, MetadataValue,
+    MissingResource, Resources, RunFailure, RunId, ScheduleDef, ScheduleTarget, SelectionError,
+    SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
 };
-pub use orch_macros::{asset, asset_job, schedule, sensor};
+pub use orch_macros::{asset, asset_check, asset_job, schedule, sensor};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
 #[cfg(feature = "polars")]
 pub use orch_runtime::sql;
@@ -109,7 +109,7 @@ pub use orch_runtime::{
     StaleInputs, StaleReason, Staleness, Trigger, default_jobs, definitions, main, run_cli,
     stale_assets, staleness,
 };
-pub use orch_runtime::{automation, daemon, io, storage};
+pub use orch_runtime::{automation, checks, daemon, io, storage};
 /// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's
 /// frames the same types as orch's.
 #[cfg(feature = "polars")]
@@ -121,8 +121,9 @@ pub mod prelude {
     pub use crate::sql::{Database, SqlParam};
     pub use crate::{
         AssetContext, AssetMaterialization, AssetSelection, AutomationCondition, BoxError,
-        FileAsset, Instance, Materialize, MetadataValue, RunFailure, RunRequest, SensorContext,
-        SensorResult, SensorRun, asset, asset_job, schedule, sensor,
+        CheckResult, CheckSeverity, FileAsset, Instance, Materialize, MetadataValue, RunFailure,
+        RunRequest, SensorContext, SensorResult, SensorRun, asset, asset_check, asset_job,
+        schedule, sensor,
     };
 }
 

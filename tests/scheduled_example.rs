@@ -682,3 +682,65 @@ fn health_passes_then_warns_then_fails_as_the_materialization_ages() {
         .unwrap();
     assert!(!row.contains(" - "), "{text}");
 }
+
+/// The asset checks through the command line: they run after `orders_cleaned` in every run,
+/// `checks` lists them with their latest results, `check run` runs them alone on the stored
+/// value, and `list` and `history` show them.
+#[test]
+fn checks_run_with_their_asset_and_alone_and_are_listed() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| example_in(home.path(), "scheduled", args);
+    let text = stdout(&run(&["checks"]));
+    let row = text.lines().find(|l| l.contains("orders_over_50")).unwrap();
+    assert!(row.starts_with("orders_cleaned"), "{text}");
+    assert!(
+        row.contains(" yes ") && row.contains(" error ") && row.contains("never run"),
+        "{text}"
+    );
+
+    let out = run(&["materialize", "--job", "daily_refresh"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&run(&["checks", "orders_cleaned"]));
+    let over = text.lines().find(|l| l.contains("orders_over_50")).unwrap();
+    assert!(over.contains(" passed "), "{text}");
+    // Three orders are over 50 (120, 80, 300): enough, so the warning check passes.
+    let enough = text.lines().find(|l| l.contains("enough_orders")).unwrap();
+    assert!(
+        enough.contains(" warn ") && enough.contains(" passed "),
+        "{text}"
+    );
+
+    let out = run(&["check", "run", "orders_cleaned"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("2 check(s) of orders_cleaned on its stored value"),
+        "{text}"
+    );
+    assert!(text.contains("passed  orders_over_50"), "{text}");
+
+    let list = stdout(&run(&["list"]));
+    assert!(list.lines().next().unwrap().contains("CHECKS"), "{list}");
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("orders_cleaned"))
+        .unwrap();
+    assert!(row.contains("2 passed"), "{list}");
+    let history = stdout(&run(&["history", "orders_cleaned"]));
+    assert!(
+        history.contains("orders_over_50 passed, enough_orders passed")
+            || history.contains("enough_orders passed, orders_over_50 passed"),
+        "{history}"
+    );
+
+    let out = run(&["check", "run", "orders_cleand"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did you mean `orders_cleaned`?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["check", "run", "orders_raw"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("has no checks"), "{}", stderr(&out));
+}

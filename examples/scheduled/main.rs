@@ -1,7 +1,7 @@
 //! Schedules, a sensor and declarative automation: the seed's `daily_refresh` job (sources
 //! and transforms) with the five common schedules, in their time zones; a sensor that runs it
 //! for each new file in a landing directory; an eager asset that follows whatever updates its
-//! upstream; and a freshness policy.
+//! upstream; a freshness policy; and a blocking and a warning asset check.
 //!
 //! ```sh
 //! cargo run --example scheduled -- jobs            # the job, its selection and schedules
@@ -13,6 +13,8 @@
 //! cargo run --example scheduled -- daemon --once --at 2026-03-29T12:00:00Z
 //! cargo run --example scheduled -- automation explain order_summary   # why it ran, or not
 //! cargo run --example scheduled -- health          # freshness: warns and fails (exit 1)
+//! cargo run --example scheduled -- checks          # the asset checks and their latest results
+//! cargo run --example scheduled -- check run orders_cleaned
 //! ```
 
 use orch::prelude::*;
@@ -43,6 +45,25 @@ fn orders_cleaned(orders_raw: &Vec<u32>) -> Vec<u32> {
 fn revenue_report(orders_cleaned: &Vec<u32>, customers_raw: &Vec<String>) -> String {
     let total: u32 = orders_cleaned.iter().sum();
     format!("{} customers, revenue {total}", customers_raw.len())
+}
+
+/// Every cleaned order is over 50: a wrong filter must not reach the summary and the report
+/// (a blocking check: if it fails, the run skips `orders_cleaned`'s downstream).
+#[asset_check(asset = orders_cleaned, blocking = true)]
+fn orders_over_50(orders_cleaned: &Vec<u32>) -> CheckResult {
+    let bad = orders_cleaned.iter().filter(|&&o| o <= 50).count();
+    CheckResult::new(bad == 0)
+        .description(format!("{bad} order(s) of 50 or less"))
+        .metadata("orders", orders_cleaned.len())
+}
+
+/// A day with fewer than three orders is worth a look, not a stop.
+#[asset_check(asset = orders_cleaned, severity = warn)]
+fn enough_orders(orders_cleaned: &Vec<u32>) -> CheckResult {
+    match orders_cleaned.len() {
+        n if n < 3 => CheckResult::failed(format!("only {n} order(s)")),
+        _ => CheckResult::passed(),
+    }
 }
 
 /// Order counts by size, kept up to date by declarative automation: requested whenever

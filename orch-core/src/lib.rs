@@ -7,6 +7,7 @@
 
 pub mod asset;
 pub mod automation;
+pub mod check;
 pub mod context;
 pub mod error;
 pub mod file;
@@ -35,6 +36,7 @@ pub use automation::{
     FreshnessPolicy, FreshnessState, Job, JobDef, RunFailure, Schedule, ScheduleDef,
     ScheduleTarget, SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
 };
+pub use check::{CheckDef, CheckResult, CheckSeverity};
 pub use context::{
     AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LogLevel, LogLine,
     MetadataValue, RunId, RunScope, TestContext,

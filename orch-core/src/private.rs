@@ -11,6 +11,9 @@ pub use crate::automation::{
     AutomationCondition, DefaultStatus, FreshnessPolicy, Job, JobDef, Schedule, ScheduleDef,
     ScheduleParts, ScheduleTarget, SensorDef, SensorKind, SensorParts, conditions, freshness,
 };
+pub use crate::check::{
+    CheckDef, CheckParts, CheckResult, CheckSeverity, downcast as check_downcast,
+};
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;
 pub use crate::partitions::{self, PartitionMapping, PartitionsDefinition};

@@ -8,6 +8,7 @@
 mod ast;
 mod attr;
 mod automation;
+mod check;
 mod expand;
 mod hash;
 mod sensor;
@@ -62,4 +63,21 @@ pub fn schedule(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn sensor(args: TokenStream, item: TokenStream) -> TokenStream {
     sensor::sensor(args.into(), item.into()).into()
+}
+
+/// Declares an asset check: a function over an asset's output (`asset = ASSET`, checked by the
+/// compiler) that returns a `CheckResult`. It runs after the asset in every run that
+/// materializes it, and alone with `check run ASSET`. A failure of a `blocking = true` check
+/// with `error` severity (the default; `severity = warn` never blocks) skips the asset's
+/// downstream in that run.
+///
+/// ```ignore
+/// #[asset_check(asset = orders_cleaned, blocking = true)]
+/// fn amounts_positive(orders_cleaned: &Vec<i64>) -> CheckResult {
+///     CheckResult::new(orders_cleaned.iter().all(|&a| a > 0))
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn asset_check(args: TokenStream, item: TokenStream) -> TokenStream {
+    check::asset_check(args.into(), item.into()).into()
 }

@@ -53,6 +53,13 @@ pub enum RunEvent<'a> {
         /// version and metadata (empty otherwise).
         partitions: &'a [StoredPartition],
     },
+    /// One of an asset's checks ran (right after the asset materialized).
+    CheckEvaluated {
+        /// The asset.
+        key: &'a AssetKey,
+        /// Its result.
+        check: &'a crate::checks::CheckOutcome,
+    },
     /// An asset failed on its last attempt.
     AssetFailed {
         /// The asset.

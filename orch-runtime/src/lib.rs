@@ -4,6 +4,7 @@
 mod app;
 pub mod automation;
 mod capture;
+pub mod checks;
 mod cli;
 pub mod daemon;
 mod events;

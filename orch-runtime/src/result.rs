@@ -66,6 +66,8 @@ pub struct AssetOutcome {
     /// In a run over a range of partitions: each stored partition, with its own data version
     /// and metadata.
     pub partitions: Vec<crate::io::StoredPartition>,
+    /// Its checks' results, run right after it materialized (in name order).
+    pub checks: Vec<crate::checks::CheckOutcome>,
 }
 
 impl AssetOutcome {
@@ -81,6 +83,7 @@ impl AssetOutcome {
             data_version: None,
             input_versions: Vec::new(),
             partitions: Vec::new(),
+            checks: Vec::new(),
         }
     }
 }

@@ -249,11 +249,33 @@ pub(super) fn print_history(
         return Ok(());
     }
     let partitioned = materializations.iter().any(|e| e.partition.is_some());
+    // The checks that ran with each materialization, by run.
+    let checks = store.check_results(Some(asset), false, 1_000)?;
+    let checked = !checks.is_empty();
+    let checks_of_run = |run: &orch_core::RunId| {
+        let mut found: Vec<String> = checks
+            .iter()
+            .filter(|e| e.run_id == *run)
+            .filter_map(|e| {
+                let c = e.check.as_ref()?;
+                Some(format!("{} {}", c.name, super::checks::result_label(e)))
+            })
+            .collect();
+        found.reverse(); // in the order they ran
+        match found.is_empty() {
+            true => "-".to_owned(),
+            false => found.join(", "),
+        }
+    };
     let mut header = vec!["MATERIALIZED", "RUN"];
     if partitioned {
         header.push("PARTITION");
     }
-    header.extend(["DURATION", "CODE VERSION", "DATA VERSION", "METADATA"]);
+    header.extend(["DURATION", "CODE VERSION", "DATA VERSION"]);
+    if checked {
+        header.push("CHECKS");
+    }
+    header.push("METADATA");
     let mut rows = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
     // Multi-line values (a frame's preview) do not fit a table row: the latest one is printed
     // below it.
@@ -279,8 +301,11 @@ pub(super) fn print_history(
             e.code_version.unwrap_or_default(),
             e.data_version
                 .map_or_else(|| "-".to_owned(), |v| prefix(&v, 16).to_owned()),
-            short.join(" "),
         ]);
+        if checked {
+            row.push(checks_of_run(&e.run_id));
+        }
+        row.push(short.join(" "));
         rows.push(row);
     }
     print_rows(&rows);

@@ -3,6 +3,7 @@
 //! Exit codes: 0 when every asset succeeded, 1 when an asset failed, 2 for a usage or
 //! definition error (a bad selection, duplicate keys, ...).
 
+mod checks;
 mod conditions;
 mod daemon;
 mod history;
@@ -119,6 +120,16 @@ enum Command {
     /// The effective configuration: each setting, its value and where it came from
     /// (`orch.toml`, an environment variable, or the default).
     Config,
+    /// The asset checks (`#[asset_check]`): asset, blocking, severity, latest result.
+    Checks {
+        /// Only this asset's.
+        asset: Option<String>,
+    },
+    /// Asset checks: `run ASSET` (on its stored value).
+    Check {
+        #[command(subcommand)]
+        command: checks::CheckCommand,
+    },
     /// Every asset whose freshness policy warns or fails (exit 1 on a fail): for monitoring.
     Health {
         /// As of this instant (RFC 3339; default now).
@@ -354,12 +365,13 @@ where
         Some(Command::Daemon { once, at }) => daemon::daemon(&env, once, at),
         Some(Command::RunQueued { run_id }) => daemon::run_queued(&env, &run_id),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
-            let (states, inputs) = match env.existing().and_then(|found| match found {
+            let (states, inputs, checks) = match env.existing().and_then(|found| match found {
                 Some(i) => {
                     let s = &**i.storage();
                     Ok((
                         s.asset_states().map_err(|e| e.to_string())?,
                         StaleInputs::load(graph, s).map_err(|e| e.to_string())?,
+                        s.check_results(None, true, 0).map_err(|e| e.to_string())?,
                     ))
                 }
                 None => Ok(Default::default()),
@@ -368,7 +380,7 @@ where
                 Err(e) => return fail_usage(&e),
             };
             let stale = crate::staleness::stale_assets(graph, &inputs);
-            table::print_list(graph, ids, &states, &stale);
+            table::print_list(graph, ids, &states, &stale, &checks);
             EXIT_OK
         }),
         Some(Command::Runs {
@@ -436,6 +448,8 @@ where
         Some(Command::History { asset, limit }) => {
             with_store(&env, |store| history::print_history(store, &asset, limit))
         }
+        Some(Command::Checks { asset }) => checks::print_checks(&env, asset.as_deref()),
+        Some(Command::Check { command }) => checks::check_command(&env, command),
         Some(Command::Health { at }) => conditions::health(&env, at.as_deref()),
         Some(Command::Config) => {
             print_config(&env.config);

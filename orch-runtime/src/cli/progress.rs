@@ -12,6 +12,8 @@ pub(super) struct Progress {
     bar: Option<ProgressBar>,
     tty: bool,
     running: BTreeSet<String>,
+    /// Assets a blocking check stopped, with the check: their downstream is skipped for it.
+    blocked: std::collections::HashMap<String, &'static str>,
 }
 
 impl Progress {
@@ -20,6 +22,7 @@ impl Progress {
             bar: None,
             tty,
             running: BTreeSet::new(),
+            blocked: std::collections::HashMap::new(),
         }
     }
 
@@ -116,10 +119,23 @@ impl EventSink for Progress {
                 }
                 self.update_message();
             }
+            RunEvent::CheckEvaluated { key, check } => {
+                let mut line = format!("  check    {key}: {} {}", check.name, check.label());
+                if let Some(why) = check.description.as_deref().filter(|_| !check.passed) {
+                    line.push_str(&format!(" ({why})"));
+                }
+                if check.blocks() {
+                    line.push_str("; its downstream is skipped");
+                    self.blocked.insert(key.to_string(), check.name);
+                }
+                self.line(&line);
+            }
             RunEvent::AssetSkipped { key, because_of } => {
-                self.line(&format!(
-                    "  skipped  {key} (upstream `{because_of}` failed)"
-                ));
+                let why = match self.blocked.get(&because_of.to_string()) {
+                    Some(check) => format!("check `{check}` of `{because_of}` failed"),
+                    None => format!("upstream `{because_of}` failed"),
+                };
+                self.line(&format!("  skipped  {key} ({why})"));
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }

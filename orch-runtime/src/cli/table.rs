@@ -43,6 +43,7 @@ pub(super) fn print_list(
     ids: &[usize],
     states: &std::collections::HashMap<String, AssetState>,
     stale: &[Option<crate::StaleReason>],
+    checks: &[crate::storage::EventRecord],
 ) {
     // A FRESHNESS column when an asset has a policy: its state now.
     let now = jiff::Timestamp::now();
@@ -61,6 +62,35 @@ pub(super) fn print_list(
             Err(e) => format!("invalid policy: {e}"),
         }
     };
+    // A CHECKS column when an asset has checks: their latest results.
+    let checked = ids
+        .iter()
+        .any(|&id| !crate::checks::checks_of(&graph.node(id).key).is_empty());
+    let check_summary = |key: &orch_core::AssetKey| {
+        let declared = crate::checks::checks_of(key);
+        if declared.is_empty() {
+            return "-".to_owned();
+        }
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for check in declared {
+            let label = checks
+                .iter()
+                .find(|e| {
+                    e.asset.as_ref() == Some(key)
+                        && e.check.as_ref().is_some_and(|c| c.name == check.name())
+                })
+                .map_or("never run", super::checks::result_label);
+            match counts.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((label, 1)),
+            }
+        }
+        counts
+            .iter()
+            .map(|(label, n)| format!("{n} {label}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut header = vec![
         "ASSET".to_owned(),
         "GROUP".to_owned(),
@@ -71,6 +101,9 @@ pub(super) fn print_list(
     ];
     if fresh {
         header.push("FRESHNESS".to_owned());
+    }
+    if checked {
+        header.push("CHECKS".to_owned());
     }
     header.push("DESCRIPTION".to_owned());
     let mut rows = vec![header];
@@ -104,6 +137,9 @@ pub(super) fn print_list(
         if fresh {
             row.push(freshness(node, state.and_then(|s| s.last_materialized)));
         }
+        if checked {
+            row.push(check_summary(&node.key));
+        }
         row.push(
             node.def
                 .description()
@@ -131,13 +167,29 @@ pub(super) fn print_summary(result: &RunResult) {
             outcome.status,
             AssetStatus::Succeeded | AssetStatus::Injected | AssetStatus::Loaded
         );
-        if ok && !show_all {
+        if ok && !show_all && outcome.checks.iter().all(|c| c.passed) {
             hidden += 1;
             continue;
         }
+        let blocking = |key: &orch_core::AssetKey| {
+            result
+                .outcome(&key.to_string())
+                .and_then(|o| o.checks.iter().find(|c| c.blocks()))
+                .map(|c| c.name)
+        };
+        let failed_checks: Vec<String> = outcome
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("check {} {}", c.name, c.label()))
+            .collect();
         let note = match &outcome.status {
             AssetStatus::Failed(failure) => failure.to_string(),
-            AssetStatus::Skipped { because_of } => format!("upstream `{because_of}` failed"),
+            AssetStatus::Skipped { because_of } => match blocking(because_of) {
+                Some(check) => format!("check `{check}` of `{because_of}` failed"),
+                None => format!("upstream `{because_of}` failed"),
+            },
+            _ if !failed_checks.is_empty() => failed_checks.join(", "),
             _ if outcome.attempts > 1 => format!("succeeded on attempt {}", outcome.attempts),
             _ => String::new(),
         };

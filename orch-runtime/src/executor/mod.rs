@@ -362,15 +362,20 @@ fn emit(
         Queued::Finished(outcome) => {
             let key = &outcome.key;
             match &outcome.status {
-                AssetStatus::Succeeded => sink.on_event(&RunEvent::AssetSucceeded {
-                    key,
-                    duration: outcome.duration,
-                    metadata: &outcome.metadata,
-                    logs: &outcome.logs,
-                    data_version: outcome.data_version.as_deref(),
-                    input_versions: &outcome.input_versions,
-                    partitions: &outcome.partitions,
-                }),
+                AssetStatus::Succeeded => {
+                    sink.on_event(&RunEvent::AssetSucceeded {
+                        key,
+                        duration: outcome.duration,
+                        metadata: &outcome.metadata,
+                        logs: &outcome.logs,
+                        data_version: outcome.data_version.as_deref(),
+                        input_versions: &outcome.input_versions,
+                        partitions: &outcome.partitions,
+                    });
+                    for check in &outcome.checks {
+                        sink.on_event(&RunEvent::CheckEvaluated { key, check });
+                    }
+                }
                 AssetStatus::Failed(error) => sink.on_event(&RunEvent::AssetFailed {
                     key,
                     duration: outcome.duration,

@@ -470,6 +470,13 @@ impl Task {
         let shared = Arc::clone(&self.shared);
         let graph = shared.graph;
         let node = graph.node(self.id);
+        // Its checks, on this worker, before anything downstream may start: a blocking check
+        // that fails keeps the downstream from ever seeing the value.
+        let checks = match &attempt.result {
+            Ok(value) if crate::checks::any() => crate::checks::run_checks(&node.key, value),
+            _ => Vec::new(),
+        };
+        let blocked = checks.iter().any(crate::checks::CheckOutcome::blocks);
         let mut state = shared.lock();
         state.task_ended(self.id, self.sync);
         let mut ready = Vec::new();
@@ -491,10 +498,10 @@ impl Task {
         state.versions[self.id] = data_version.as_deref().map(Arc::from);
         let status = match attempt.result {
             Ok(value) => {
-                if shared.keep_outputs || state.consumers_left[self.id] > 0 {
+                if (shared.keep_outputs || state.consumers_left[self.id] > 0) && !blocked {
                     state.values[self.id] = Some(value);
                 }
-                for &down in &node.downstream {
+                for &down in node.downstream.iter().filter(|_| !blocked) {
                     if state.node[down] == NodeState::Waiting {
                         state.pending[down] -= 1;
                         if state.pending[down] == 0 {
@@ -517,8 +524,9 @@ impl Task {
             data_version,
             input_versions,
             partitions,
+            checks,
         }));
-        if failed {
+        if failed || blocked {
             skip_downstream(&shared, &mut state, self.id);
         }
         let next = dispatch(&shared, &mut state, ready, self.sync);

@@ -28,9 +28,9 @@ pub use locks::RunLock;
 pub(crate) use records::owner;
 pub use records::{AUTOMATION_TICKS, RUN_KEY_TAG};
 pub use records::{
-    AssetState, AutomationAssetRecord, AutomationCommit, EventKind, EventRecord, FreshnessChange,
-    InstigatorState, InstigatorStatus, LeaseHolder, LeaseOutcome, LogRecord, PartitionStatus,
-    RunFilter, RunRecord, RunStatus, TickCommit, TickRecord, TickStatus,
+    AssetState, AutomationAssetRecord, AutomationCommit, CheckRecord, EventKind, EventRecord,
+    FreshnessChange, InstigatorState, InstigatorStatus, LeaseHolder, LeaseOutcome, LogRecord,
+    PartitionStatus, RunFilter, RunRecord, RunStatus, TickCommit, TickRecord, TickStatus,
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
@@ -271,6 +271,15 @@ pub trait Storage: Send + Sync {
     fn automation_assets(&self) -> Result<Vec<AutomationAssetRecord>, StorageError>;
     /// One asset's.
     fn automation_asset(&self, asset: &str) -> Result<Option<AutomationAssetRecord>, StorageError>;
+    /// Asset check results (events of kind [`EventKind::CheckEvaluated`]) of `asset` (of every
+    /// asset with `None`): with `latest`, only the latest of each check, by asset and check
+    /// name; otherwise every result, newest first, at most `limit` (0: all).
+    fn check_results(
+        &self,
+        asset: Option<&str>,
+        latest: bool,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StorageError>;
     /// Records changes of assets' freshness states, atomically.
     fn record_freshness(&self, changes: &[FreshnessChange]) -> Result<(), StorageError>;
     /// The latest recorded change of each asset's freshness state (its current state as the

@@ -202,6 +202,8 @@ pub enum EventKind {
     Skipped,
     /// The run was canceled before it ran.
     Canceled,
+    /// One of its checks ran (the result is [`EventRecord::check`]).
+    CheckEvaluated,
 }
 
 impl EventKind {
@@ -222,6 +224,7 @@ impl EventKind {
             EventKind::Failed => "failed",
             EventKind::Skipped => "skipped",
             EventKind::Canceled => "canceled",
+            EventKind::CheckEvaluated => "check",
         }
     }
 
@@ -239,6 +242,7 @@ impl EventKind {
             "failed" => EventKind::Failed,
             "skipped" => EventKind::Skipped,
             "canceled" => EventKind::Canceled,
+            "check" => EventKind::CheckEvaluated,
             _ => return None,
         })
     }
@@ -283,6 +287,23 @@ pub struct EventRecord {
     pub data_version: Option<String>,
     /// The data versions of the upstream values consumed (materialized), by upstream key.
     pub inputs: Vec<(String, Option<String>)>,
+    /// A check's result (check evaluated); its description is `message`, its metadata
+    /// `metadata`, its duration `duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<Box<CheckRecord>>,
+}
+
+/// An asset check's result, as an event records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    /// The check's name.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// The severity of a failure.
+    pub severity: orch_core::CheckSeverity,
+    /// Whether the check is blocking.
+    pub blocking: bool,
 }
 
 impl EventRecord {
@@ -302,6 +323,7 @@ impl EventRecord {
             metadata: Vec::new(),
             data_version: None,
             inputs: Vec::new(),
+            check: None,
         }
     }
 

@@ -205,6 +205,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         at_us INTEGER NOT NULL
     );
     CREATE INDEX freshness_changes_by_asset ON freshness_changes (asset, id);",
+    // 15: asset check results, as events of kind `check` (the description in `message`, the
+    // metadata in event_metadata); indexed for each asset's latest result per check.
+    "ALTER TABLE events ADD COLUMN check_name TEXT;
+    ALTER TABLE events ADD COLUMN check_passed INTEGER;
+    ALTER TABLE events ADD COLUMN check_severity TEXT;
+    ALTER TABLE events ADD COLUMN check_blocking INTEGER;
+    CREATE INDEX events_checks ON events (asset, check_name, id) WHERE kind = 'check';",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

@@ -727,6 +727,27 @@ impl Storage for SqliteStorage {
         Ok(self.read_automation_assets(Some(asset))?.pop())
     }
 
+    fn check_results(
+        &self,
+        asset: Option<&str>,
+        latest: bool,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StorageError> {
+        let conn = self.conn();
+        let filter = match latest {
+            true => {
+                "WHERE e.id IN (SELECT MAX(id) FROM events WHERE kind = 'check'
+                     AND (?1 IS NULL OR asset = ?1) GROUP BY asset, check_name)
+                 ORDER BY e.asset, e.check_name LIMIT ?2"
+            }
+            false => {
+                "WHERE e.kind = 'check' AND (?1 IS NULL OR e.asset = ?1)
+                 ORDER BY e.id DESC LIMIT ?2"
+            }
+        };
+        read_events(&conn, filter, params![asset, limit_param(limit)]).map_err(|e| self.err(e))
+    }
+
     fn record_freshness(&self, changes: &[FreshnessChange]) -> Result<(), StorageError> {
         self.write_freshness(changes)
     }

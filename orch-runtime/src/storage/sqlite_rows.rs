@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use orch_core::{AssetKey, LogLevel, MetadataValue, RunId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{EventKind, EventRecord, RunRecord, RunStatus};
+use super::{CheckRecord, EventKind, EventRecord, RunRecord, RunStatus};
 use crate::run::{PartitionScope, Trigger};
 
 pub(super) fn micros(t: SystemTime) -> i64 {
@@ -126,8 +126,9 @@ pub(super) fn insert_event(
     e: &EventRecord,
 ) -> rusqlite::Result<i64> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version, data_version, partition)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version, data_version, partition,
+            check_name, check_passed, check_severity, check_blocking)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     insert.insert(params![
         e.run_id.as_str(),
@@ -142,7 +143,11 @@ pub(super) fn insert_event(
         e.message,
         e.code_version,
         e.data_version,
-        e.partition
+        e.partition,
+        e.check.as_ref().map(|c| c.name.as_str()),
+        e.check.as_ref().map(|c| c.passed),
+        e.check.as_ref().map(|c| c.severity.as_str()),
+        e.check.as_ref().map(|c| c.blocking),
     ])
 }
 
@@ -165,7 +170,8 @@ pub(super) fn read_events(
     params: impl rusqlite::Params,
 ) -> rusqlite::Result<Vec<EventRecord>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT e.id, e.run_id, e.asset, e.kind, e.time_us, e.attempt, e.duration_us, e.message, e.code_version, e.data_version, e.partition
+        "SELECT e.id, e.run_id, e.asset, e.kind, e.time_us, e.attempt, e.duration_us, e.message, e.code_version, e.data_version, e.partition,
+            e.check_name, e.check_passed, e.check_severity, e.check_blocking
          FROM events e {filter}"
     ))?;
     let mut meta = conn.prepare_cached(
@@ -196,13 +202,29 @@ pub(super) fn read_events(
                     data_version: r.get(9)?,
                     metadata: Vec::new(),
                     inputs: Vec::new(),
+                    check: match r.get::<_, Option<String>>(11)? {
+                        Some(name) => Some(Box::new(CheckRecord {
+                            name,
+                            passed: r.get::<_, Option<bool>>(12)?.unwrap_or(false),
+                            severity: r
+                                .get::<_, Option<String>>(13)?
+                                .as_deref()
+                                .and_then(orch_core::CheckSeverity::parse)
+                                .unwrap_or_default(),
+                            blocking: r.get::<_, Option<bool>>(14)?.unwrap_or(false),
+                        })),
+                        None => None,
+                    },
                 },
             ))
         })?
         .collect::<Result<_, _>>()?;
     let mut events = Vec::with_capacity(rows.len());
     for (id, mut event) in rows {
-        if event.kind == EventKind::Materialized {
+        if matches!(
+            event.kind,
+            EventKind::Materialized | EventKind::CheckEvaluated
+        ) {
             event.metadata = meta
                 .query_map(params![id], |r| {
                     Ok((

@@ -300,6 +300,18 @@ impl EventSink for StoreSink {
                     ..self.event(key, EventKind::Failed)
                 }
             }
+            // One event for the run, even over a range of partitions (the check saw the
+            // range's value once); it carries the run's first partition.
+            RunEvent::CheckEvaluated { key, check } => {
+                let template = self.event(key, EventKind::CheckEvaluated);
+                self.send(Row::Event(crate::checks::check_event(
+                    &self.run_id,
+                    template.partition,
+                    template.code_version,
+                    check,
+                )));
+                return;
+            }
             RunEvent::AssetSkipped { key, because_of } => EventRecord {
                 message: Some(format!("upstream `{because_of}` failed")),
                 ..self.event(key, EventKind::Skipped)
