@@ -6,6 +6,7 @@
 mod declarative;
 mod evaluate;
 mod freshness;
+mod reasons;
 mod sensor;
 mod tick;
 

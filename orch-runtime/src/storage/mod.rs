@@ -12,6 +12,7 @@ mod locks;
 mod records;
 mod schema;
 mod sqlite;
+mod sqlite_assets;
 mod sqlite_automation;
 mod sqlite_lease;
 mod sqlite_maintenance;

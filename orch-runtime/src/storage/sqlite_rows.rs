@@ -242,6 +242,28 @@ pub(super) fn read_events(
     Ok(events)
 }
 
+/// Asset check results of `asset` (of all with `None`): with `latest`, the latest of each
+/// check by asset and check name; otherwise newest first, at most `limit` (0: all).
+pub(super) fn read_check_results(
+    conn: &Connection,
+    asset: Option<&str>,
+    latest: bool,
+    limit: usize,
+) -> rusqlite::Result<Vec<EventRecord>> {
+    let filter = match latest {
+        true => {
+            "WHERE e.id IN (SELECT MAX(id) FROM events WHERE kind = 'check'
+                 AND (?1 IS NULL OR asset = ?1) GROUP BY asset, check_name)
+             ORDER BY e.asset, e.check_name LIMIT ?2"
+        }
+        false => {
+            "WHERE e.kind = 'check' AND (?1 IS NULL OR e.asset = ?1)
+             ORDER BY e.id DESC LIMIT ?2"
+        }
+    };
+    read_events(conn, filter, params![asset, limit_param(limit)])
+}
+
 /// Inserts a run with its partitions and tags (no event).
 pub(super) fn insert_run(conn: &Connection, run: &RunRecord) -> rusqlite::Result<()> {
     let id = run.id.as_str();
