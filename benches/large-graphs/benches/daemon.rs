@@ -165,16 +165,16 @@ fn queue_to_start(launcher: Launcher, n: usize) -> Vec<Duration> {
     samples
 }
 
-/// Real minute ticks of `every_minute` with the child-process launcher: for each run, the
-/// time from its tick's instant to the start its store records.
-fn tick_to_start(ticks: usize) -> Vec<Duration> {
+/// A long-running daemon with the child-process launcher and the schedule or sensor `name`
+/// started, once `runs` of the runs it launched have ended (each within `within`).
+fn after_runs(name: &str, kind: &str, runs: usize, within: Duration) -> Running {
     let (ended_tx, ended) = std::sync::mpsc::channel();
     let daemon = Running::start(
         child(),
         |instance| {
             instance
                 .storage()
-                .set_instigator_status("every_minute", "schedule", InstigatorStatus::Running)
+                .set_instigator_status(name, kind, InstigatorStatus::Running)
                 .unwrap();
         },
         move |e| {
@@ -183,9 +183,16 @@ fn tick_to_start(ticks: usize) -> Vec<Duration> {
             }
         },
     );
-    for _ in 0..ticks {
-        ended.recv_timeout(Duration::from_secs(90)).unwrap();
+    for _ in 0..runs {
+        ended.recv_timeout(within).unwrap();
     }
+    daemon
+}
+
+/// Real minute ticks of `every_minute` with the child-process launcher: for each run, the
+/// time from its tick's instant to the start its store records.
+fn tick_to_start(ticks: usize) -> Vec<Duration> {
+    let daemon = after_runs("every_minute", "schedule", ticks, Duration::from_secs(90));
     let runs = daemon
         .instance
         .storage()
@@ -203,24 +210,7 @@ fn tick_to_start(ticks: usize) -> Vec<Duration> {
 /// `runs` runs of `every_100ms` with the child-process launcher: for each, the time from the
 /// end of the sensor evaluation that queued it (its tick's recorded end) to its recorded start.
 fn sensor_to_start(runs: usize) -> Vec<Duration> {
-    let (ended_tx, ended) = std::sync::mpsc::channel();
-    let daemon = Running::start(
-        child(),
-        |instance| {
-            instance
-                .storage()
-                .set_instigator_status("every_100ms", "sensor", InstigatorStatus::Running)
-                .unwrap();
-        },
-        move |e| {
-            if let DaemonEvent::Ended(id, _) = e {
-                let _ = ended_tx.send(id.clone());
-            }
-        },
-    );
-    for _ in 0..runs {
-        ended.recv_timeout(Duration::from_secs(60)).unwrap();
-    }
+    let daemon = after_runs("every_100ms", "sensor", runs, Duration::from_secs(60));
     let store = daemon.instance.storage();
     let mut samples = Vec::new();
     for tick in store.ticks("every_100ms", 100_000).unwrap() {

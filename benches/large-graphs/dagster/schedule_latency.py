@@ -7,15 +7,12 @@ start, as Dagster records them. Prints one line per figure, as the orch bench do
 usage: python schedule_latency.py [TICKS]   (default 3; takes about TICKS + 1 minutes)
 """
 
-import os
-import signal
-import statistics
-import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from datetime import timezone
+
+from daemon_home import running_daemon, summary
 
 DEFS = textwrap.dedent(
     """
@@ -41,22 +38,10 @@ DEFS = textwrap.dedent(
 
 def main() -> None:
     ticks = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    home = tempfile.mkdtemp(prefix="dagster-sched-")
-    defs = os.path.join(home, "defs.py")
-    with open(defs, "w") as f:
-        f.write(DEFS)
-    open(os.path.join(home, "dagster.yaml"), "w").close()
-    env = dict(os.environ, DAGSTER_HOME=home)
-    os.environ["DAGSTER_HOME"] = home
-    daemon_bin = os.path.join(os.path.dirname(sys.executable), "dagster-daemon")
-    log = open(os.path.join(home, "daemon.log"), "w")
-    daemon = subprocess.Popen(
-        [daemon_bin, "run", "-f", defs], env=env, cwd=home, stdout=log, stderr=log
-    )
     from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-    deadline = time.time() + 60 * ticks + 150
-    try:
+    with running_daemon(DEFS, "dagster-sched-"):
+        deadline = time.time() + 60 * ticks + 150
         while time.time() < deadline:
             time.sleep(2)
             with DagsterInstance.get() as instance:
@@ -68,12 +53,6 @@ def main() -> None:
                 )
             if len(done) >= ticks:
                 break
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
 
     queued, started = [], []
     with DagsterInstance.get() as instance:
@@ -91,17 +70,8 @@ def main() -> None:
             if record.start_time is not None:
                 started.append(record.start_time - tick.timestamp())
 
-    def line(name, xs):
-        if not xs:
-            return f"{name}: no run"
-        xs = sorted(xs)
-        return (
-            f"{name}: median {statistics.median(xs) * 1e3:.0f} ms, "
-            f"max {xs[-1] * 1e3:.0f} ms (n = {len(xs)})"
-        )
-
-    print(line("dagster tick -> run queued", queued))
-    print(line("dagster tick -> run started", started))
+    print(summary("dagster tick -> run queued", queued))
+    print(summary("dagster tick -> run started", started))
 
 
 if __name__ == "__main__":

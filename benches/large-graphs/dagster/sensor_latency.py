@@ -8,15 +8,12 @@ one line, as the orch bench does.
 usage: python sensor_latency.py [RUNS]   (default 10)
 """
 
-import os
-import signal
-import statistics
-import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from datetime import timezone
+
+from daemon_home import running_daemon, summary
 
 DEFS = textwrap.dedent(
     """
@@ -44,22 +41,10 @@ DEFS = textwrap.dedent(
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    home = tempfile.mkdtemp(prefix="dagster-sensor-")
-    defs = os.path.join(home, "defs.py")
-    with open(defs, "w") as f:
-        f.write(DEFS)
-    open(os.path.join(home, "dagster.yaml"), "w").close()
-    env = dict(os.environ, DAGSTER_HOME=home)
-    os.environ["DAGSTER_HOME"] = home
-    daemon_bin = os.path.join(os.path.dirname(sys.executable), "dagster-daemon")
-    log = open(os.path.join(home, "daemon.log"), "w")
-    daemon = subprocess.Popen(
-        [daemon_bin, "run", "-f", defs], env=env, cwd=home, stdout=log, stderr=log
-    )
     from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-    deadline = time.time() + 30 * runs + 120
-    try:
+    with running_daemon(DEFS, "dagster-sensor-"):
+        deadline = time.time() + 30 * runs + 120
         while time.time() < deadline:
             time.sleep(2)
             with DagsterInstance.get() as instance:
@@ -68,12 +53,6 @@ def main() -> None:
                 )
             if len(done) >= runs:
                 break
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
 
     started = []
     with DagsterInstance.get() as instance:
@@ -82,14 +61,7 @@ def main() -> None:
             if created.tzinfo is None:
                 created = created.replace(tzinfo=timezone.utc)
             started.append(record.start_time - created.timestamp())
-    if not started:
-        print("dagster sensor -> run started: no run")
-        return
-    started.sort()
-    print(
-        f"dagster sensor -> run started: median {statistics.median(started) * 1e3:.0f} ms, "
-        f"max {started[-1] * 1e3:.0f} ms (n = {len(started)})"
-    )
+    print(summary("dagster sensor -> run started", started))
 
 
 if __name__ == "__main__":
