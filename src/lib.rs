@@ -92,8 +92,8 @@ pub use orch_core::{
     AssetSelection, AutomationCondition, BoxError, CheckDef, CheckResult, CheckSeverity, CronError,
     CronSchedule, DefaultStatus, DefinitionError, DefinitionErrors, FileAsset, FileChanged,
     FreshnessPolicy, FreshnessState, JobDef, KeyError, LogLevel, LogLine, MetadataValue,
-    MissingResource, Resources, RunFailure, RunId, ScheduleDef, ScheduleTarget, SelectionError,
-    SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
+    MissingResource, Resources, RunFailure, RunId, ScheduleContext, ScheduleDecision, ScheduleDef,
+    ScheduleTarget, SelectionError, SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
 };
 pub use orch_macros::{asset, asset_check, asset_job, schedule, sensor};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
@@ -122,8 +122,8 @@ pub mod prelude {
     pub use crate::{
         AssetContext, AssetMaterialization, AssetSelection, AutomationCondition, BoxError,
         CheckResult, CheckSeverity, FileAsset, Instance, Materialize, MetadataValue, RunFailure,
-        RunRequest, SensorContext, SensorResult, SensorRun, asset, asset_check, asset_job,
-        schedule, sensor,
+        RunRequest, ScheduleContext, ScheduleDecision, SensorContext, SensorResult, SensorRun,
+        asset, asset_check, asset_job, schedule, sensor,
     };
 }
 

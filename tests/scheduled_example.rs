@@ -744,3 +744,61 @@ fn checks_run_with_their_asset_and_alone_and_are_listed() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("has no checks"), "{}", stderr(&out));
 }
+
+/// `business_hours` decides per tick: a market holiday runs nothing (recorded as skipped with
+/// the reason), another day runs the job tagged with the hour.
+#[test]
+fn the_business_hours_schedule_decides_each_tick() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| example_in(home.path(), "scheduled", args);
+    // The first tick after 23:00 UTC on Christmas Eve is Christmas, 09:00 in New York.
+    let text = stdout(&run(&[
+        "schedule",
+        "preview",
+        "business_hours",
+        "--at",
+        "2026-12-24T23:00:00Z",
+    ]));
+    assert!(
+        text.contains("would run nothing: 2026-12-25 is a market holiday"),
+        "{text}"
+    );
+    // `schedule tick --at` runs the latest tick at or before the instant: 09:00 on Christmas.
+    let out = run(&[
+        "schedule",
+        "tick",
+        "business_hours",
+        "--at",
+        "2026-12-25T14:30:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("skipped: 2026-12-25 is a market holiday"),
+        "{}",
+        stdout(&out)
+    );
+    // The next business day's 10:00 tick runs the job, tagged with its hour.
+    let text = stdout(&run(&[
+        "schedule",
+        "preview",
+        "business_hours",
+        "--at",
+        "2026-12-28T14:30:00Z",
+    ]));
+    assert!(text.contains("hour=10"), "{text}");
+    let out = run(&[
+        "schedule",
+        "tick",
+        "business_hours",
+        "--at",
+        "2026-12-28T15:30:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runs = stdout(&run(&["runs", "--tag", "hour=10"]));
+    assert_eq!(runs.lines().skip(1).count(), 1, "{runs}");
+    let history = stdout(&run(&["schedule", "history", "business_hours"]));
+    assert!(
+        history.contains("skipped") && history.contains("market holiday"),
+        "{history}"
+    );
+}

@@ -429,6 +429,7 @@ fn a_schedule_over_static_partitions_is_a_startup_error() {
                 file: "f.rs",
                 line: 1,
             },
+            decide: None,
         },
     )));
     let errors =
@@ -438,4 +439,91 @@ fn a_schedule_over_static_partitions_is_a_startup_error() {
         text.starts_with("schedule `regions_hourly` (at f.rs:1 (m)): asset `regional` has static: eu, us partitions, and a tick cannot choose which to run"),
         "{text}"
     );
+}
+
+/// A schedule with logic: decides per tick (Dagster's `@schedule` function).
+fn decide_by_hour(ctx: &ScheduleContext) -> Result<ScheduleDecision, BoxError> {
+    let hour = ctx.scheduled().hour();
+    match hour {
+        9 => Ok(ScheduleDecision::skip(
+            "the warehouse is loading until 10:00",
+        )),
+        13 => panic!("a bug at lunch"),
+        15 => Err("the holiday calendar is unreachable".into()),
+        // Two runs at 17:00, each once per key ever; one at every other hour.
+        17 => Ok(ScheduleDecision::runs([
+            orch::SensorRun::keyed(format!("eu-{}", ctx.scheduled().date())).tag("region", "eu"),
+            orch::SensorRun::keyed(format!("us-{}", ctx.scheduled().date())).tag("region", "us"),
+        ])),
+        _ => Ok(ScheduleDecision::run()),
+    }
+}
+
+schedule!(
+    decided,
+    select = "orders_raw",
+    cron = "0 * * * *",
+    timezone = "Europe/Paris",
+    decide = decide_by_hour
+);
+
+#[test]
+fn a_schedule_with_logic_decides_each_tick_and_its_failures_are_failed_ticks() {
+    use orch::automation::{TICK_TAG, TickOutcome, automation, request_tick};
+    use orch::storage::{RunFilter, TickStatus};
+    let automation = automation().unwrap();
+    let (schedule, _) = automation.schedule("decided").unwrap();
+    assert!(schedule.decide().is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(dir.path()).unwrap();
+    // Paris wall-clock hours in winter (UTC+1).
+    let tick = |paris: &str| {
+        let at: jiff::Timestamp = format!("2026-02-10T{paris}+01:00").parse().unwrap();
+        request_tick(&instance, automation, schedule, at, None).unwrap()
+    };
+    let ran = |outcome: &TickOutcome| match outcome {
+        TickOutcome::Requested(ids) => ids.len(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(ran(&tick("08:00:00")), 1);
+    assert!(
+        matches!(tick("09:00:00"), TickOutcome::Skipped(r) if r == "the warehouse is loading until 10:00")
+    );
+    match tick("13:00:00") {
+        TickOutcome::Failed(reason) => {
+            assert_eq!(reason, "its decide function panicked: a bug at lunch")
+        }
+        other => panic!("{other:?}"),
+    }
+    match tick("15:00:00") {
+        TickOutcome::Failed(reason) => assert_eq!(
+            reason,
+            "its decide function returned an error: the holiday calendar is unreachable"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ran(&tick("17:00:00")), 2);
+    // A failed tick is recorded as failed and not evaluated again.
+    let store = instance.storage();
+    let failed: Vec<_> = store
+        .ticks("decided", 100)
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.status == TickStatus::Failure)
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert!(matches!(tick("13:00:00"), TickOutcome::AlreadyDone(_)));
+    // The 17:00 runs carry their tags, run keys and the tick; the keys are launched once.
+    let runs = store
+        .runs(&RunFilter::default().tag(TICK_TAG, "decided@2026-02-10T16:00:00Z"))
+        .unwrap();
+    let mut regions: Vec<&str> = runs.iter().map(|r| r.tags["region"].as_str()).collect();
+    regions.sort();
+    assert_eq!(regions, ["eu", "us"]);
+    assert!(
+        runs.iter()
+            .all(|r| r.tags["orch/run_key"].ends_with("-2026-02-10"))
+    );
+    // Another tick in the same hour asks for the same keys: nothing is launched again.
+    assert_eq!(ran(&tick("17:30:00")), 0, "run keys are once, ever");
 }

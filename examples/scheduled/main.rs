@@ -7,6 +7,7 @@
 //! cargo run --example scheduled -- jobs            # the job, its selection and schedules
 //! cargo run --example scheduled -- schedules       # each schedule and its next tick
 //! cargo run --example scheduled -- schedule next business_hours --count 5
+//! cargo run --example scheduled -- schedule preview business_hours --at 2026-12-24T23:00:00Z
 //! cargo run --example scheduled -- materialize --job daily_refresh
 //! cargo run --example scheduled -- sensor tick new_files   # a run per new file in landing/
 //! cargo run --example scheduled -- daemon          # ticks queue runs; the queue starts them
@@ -94,8 +95,21 @@ schedule!(
     job = daily_refresh,
     cron = "0 9-17 * * 1-5",
     timezone = "America/New_York",
-    description = "Every hour of the New York business day"
+    description = "Every hour of the New York business day, but on market holidays",
+    decide = business_hours_runs
 );
+
+/// A schedule with logic: each tick of `business_hours` decides what runs. Market holidays
+/// (a fixed list here; a real one would read a calendar) run nothing, with the reason
+/// recorded; other ticks run the job once, tagged with the hour they serve.
+fn business_hours_runs(ctx: &ScheduleContext) -> ScheduleDecision {
+    const HOLIDAYS: [(i8, i8); 3] = [(1, 1), (7, 4), (12, 25)];
+    let day = ctx.scheduled().date();
+    if HOLIDAYS.contains(&(day.month(), day.day())) {
+        return ScheduleDecision::skip(format!("{day} is a market holiday"));
+    }
+    ScheduleDecision::runs([SensorRun::new().tag("hour", ctx.scheduled().hour().to_string())])
+}
 schedule!(
     quarter_hourly,
     select = "revenue_report",

@@ -33,8 +33,9 @@ pub(crate) mod test_support;
 pub use asset::{Asset, AssetDef, BoxError};
 pub use automation::{
     AssetMaterialization, AutomationCondition, CronError, CronSchedule, DefaultStatus,
-    FreshnessPolicy, FreshnessState, Job, JobDef, RunFailure, Schedule, ScheduleDef,
-    ScheduleTarget, SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
+    FreshnessPolicy, FreshnessState, Job, JobDef, RunFailure, Schedule, ScheduleContext,
+    ScheduleDecision, ScheduleDef, ScheduleTarget, SensorContext, SensorDef, SensorKind,
+    SensorResult, SensorRun,
 };
 pub use check::{CheckDef, CheckResult, CheckSeverity};
 pub use context::{

@@ -8,8 +8,9 @@ pub use crate::asset::{
     Asset, AssetDef, AssetParts, BoxError, BoxFuture, Codec, Compute, SourceLocation, Value,
 };
 pub use crate::automation::{
-    AutomationCondition, DefaultStatus, FreshnessPolicy, Job, JobDef, Schedule, ScheduleDef,
-    ScheduleParts, ScheduleTarget, SensorDef, SensorKind, SensorParts, conditions, freshness,
+    AutomationCondition, DefaultStatus, FreshnessPolicy, IntoScheduleDecision, Job, JobDef,
+    Schedule, ScheduleContext, ScheduleDecision, ScheduleDef, ScheduleParts, ScheduleTarget,
+    SensorDef, SensorKind, SensorParts, conditions, freshness,
 };
 pub use crate::check::{
     CheckDef, CheckParts, CheckResult, CheckSeverity, downcast as check_downcast,

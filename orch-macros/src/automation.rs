@@ -1,10 +1,12 @@
 //! `asset_job!` and `schedule!`: parse the arguments, check the selection, cron string and time
 //! zone at compile time (with orch-core's own parsers, so the compiler and the runtime agree),
-//! and register the definition through `inventory`.
+//! and register the definition through `inventory`. Also the compile-time checks of the
+//! literals in `#[asset(automation = ..)]` conditions and `freshness = ..` policies.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
 use syn::{Attribute, Ident, LitBool, LitInt, LitStr, Token, Visibility};
 
 use crate::ast::doc_comment;
@@ -177,9 +179,10 @@ struct ScheduleInput {
     description: Option<LitStr>,
     catchup: Option<LitInt>,
     skip_if_running: Option<LitBool>,
+    decide: Option<syn::Path>,
 }
 
-const SCHEDULE_KEYS: &str = "`job`, `select`, `cron`, `timezone`, `default_status`, `description`, `catchup`, `skip_if_running`";
+const SCHEDULE_KEYS: &str = "`job`, `select`, `cron`, `timezone`, `default_status`, `description`, `catchup`, `skip_if_running`, `decide`";
 
 impl Parse for ScheduleInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -198,6 +201,7 @@ impl Parse for ScheduleInput {
             description: None,
             catchup: None,
             skip_if_running: None,
+            decide: None,
         };
         let who = format!("schedule `{}`", s.name);
         while input.peek(Token![,]) {
@@ -218,11 +222,12 @@ impl Parse for ScheduleInput {
                 "skip_if_running" if s.skip_if_running.is_none() => {
                     s.skip_if_running = Some(input.parse()?);
                 }
+                "decide" if s.decide.is_none() => s.decide = Some(input.parse()?),
                 "default_status" if s.running.is_none() => {
                     s.running = Some(parse_status(input, &format!("{who}: "))?);
                 }
                 "job" | "select" | "cron" | "timezone" | "description" | "catchup"
-                | "skip_if_running" | "default_status" => return Err(twice()),
+                | "skip_if_running" | "default_status" | "decide" => return Err(twice()),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
@@ -301,6 +306,24 @@ fn schedule_inner(input: TokenStream) -> syn::Result<TokenStream> {
         None => quote!(5),
     };
     let skip = s.skip_if_running.as_ref().is_some_and(LitBool::value);
+    // `decide = FN`: a function of `&ScheduleContext` returning a decision (or a `Result` of
+    // one); a function of another shape is rustc's error at the path.
+    let decide = match &s.decide {
+        Some(path) => quote_spanned! {path.span()=>
+            ::core::option::Option::Some({
+                fn __orch_decide(
+                    ctx: &::orch::__private::ScheduleContext,
+                ) -> ::core::result::Result<
+                    ::orch::__private::ScheduleDecision,
+                    ::orch::__private::BoxError,
+                > {
+                    ::orch::__private::IntoScheduleDecision::into_decision(#path(ctx))
+                }
+                __orch_decide
+            })
+        },
+        None => quote!(::core::option::Option::None),
+    };
     let name_text = name.to_string();
     let description = description(s.description.as_ref(), &s.attrs);
     let location = location(name);
@@ -329,6 +352,7 @@ fn schedule_inner(input: TokenStream) -> syn::Result<TokenStream> {
                     catchup: #catchup,
                     skip_if_running: #skip,
                     location: #location,
+                    decide: #decide,
                 })
             }
         };

@@ -14,7 +14,8 @@ pub use cron::{CronError, CronSchedule, Ticks};
 pub use freshness::{FreshnessPolicy, FreshnessState, ResolvedFreshness};
 pub use job::{Job, JobDef, registered_jobs};
 pub use schedule::{
-    DefaultStatus, Schedule, ScheduleDef, ScheduleParts, ScheduleTarget, registered_schedules,
+    DefaultStatus, IntoScheduleDecision, Schedule, ScheduleContext, ScheduleDecision, ScheduleDef,
+    ScheduleFn, ScheduleParts, ScheduleTarget, registered_schedules,
 };
 pub use sensor::{
     AssetMaterialization, AssetSensorFn, RunFailure, RunFailureSensorFn, SensorContext, SensorDef,

@@ -53,6 +53,125 @@ pub struct ScheduleParts {
     pub skip_if_running: bool,
     /// Where it is declared.
     pub location: SourceLocation,
+    /// `decide = FN`: decides per tick what runs (or why nothing does).
+    pub decide: Option<ScheduleFn>,
+}
+
+/// A schedule's `decide` function, as the macro wraps it.
+pub type ScheduleFn = fn(&ScheduleContext) -> Result<ScheduleDecision, crate::asset::BoxError>;
+
+/// What a schedule's `decide` function knows of its tick.
+#[derive(Clone, Debug)]
+pub struct ScheduleContext {
+    schedule: String,
+    scheduled: jiff::Zoned,
+    partition: Option<String>,
+}
+
+impl ScheduleContext {
+    /// The tick of `schedule` scheduled at `scheduled` (in the schedule's time zone); for a
+    /// partitioned target, `partition` is the partition it runs by default.
+    pub fn new(
+        schedule: impl Into<String>,
+        scheduled: jiff::Zoned,
+        partition: Option<String>,
+    ) -> Self {
+        ScheduleContext {
+            schedule: schedule.into(),
+            scheduled,
+            partition,
+        }
+    }
+
+    /// A context for calling a `decide` function in a unit test.
+    pub fn for_test(scheduled: jiff::Zoned) -> Self {
+        Self::new("test", scheduled, None)
+    }
+
+    /// The schedule's name.
+    pub fn schedule_name(&self) -> &str {
+        &self.schedule
+    }
+
+    /// The tick's instant, in the schedule's time zone.
+    pub fn scheduled(&self) -> &jiff::Zoned {
+        &self.scheduled
+    }
+
+    /// For a partitioned target: the partition whose window ended last by the tick (what the
+    /// tick runs unless it says otherwise).
+    pub fn partition_key(&self) -> Option<&str> {
+        self.partition.as_deref()
+    }
+}
+
+/// What a tick runs: runs of the schedule's target (each with its own tags, partition or run
+/// key, as a sensor's), or nothing, with the reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct ScheduleDecision {
+    runs: Vec<super::SensorRun>,
+    skip: Option<String>,
+}
+
+impl ScheduleDecision {
+    /// One run of the schedule's target, as a plain schedule's tick would make.
+    pub fn run() -> Self {
+        Self::runs([super::SensorRun::new()])
+    }
+
+    /// These runs of the schedule's target (a run key is launched once per schedule, ever).
+    pub fn runs(runs: impl IntoIterator<Item = super::SensorRun>) -> Self {
+        ScheduleDecision {
+            runs: runs.into_iter().collect(),
+            skip: None,
+        }
+    }
+
+    /// Nothing this tick, with the reason (recorded with the tick).
+    pub fn skip(reason: impl Into<String>) -> Self {
+        ScheduleDecision {
+            runs: Vec::new(),
+            skip: Some(reason.into()),
+        }
+    }
+
+    /// The runs asked for.
+    pub fn requested_runs(&self) -> &[super::SensorRun] {
+        &self.runs
+    }
+
+    /// Why it runs nothing, if it skips (asking for no run is a skip too).
+    pub fn skip_reason(&self) -> Option<&str> {
+        match (&self.skip, self.runs.is_empty()) {
+            (Some(reason), _) => Some(reason),
+            (None, true) => Some("its decide function asked for no run"),
+            (None, false) => None,
+        }
+    }
+}
+
+/// What a `decide` function may return: a decision, or a `Result` of one.
+#[diagnostic::on_unimplemented(
+    message = "a schedule's `decide` function returns `ScheduleDecision` or `Result<ScheduleDecision, E>`, not `{Self}`",
+    label = "this function returns `{Self}`",
+    note = "write it `fn name(ctx: &ScheduleContext) -> ScheduleDecision`"
+)]
+pub trait IntoScheduleDecision {
+    /// The decision, or the error.
+    fn into_decision(self) -> Result<ScheduleDecision, crate::asset::BoxError>;
+}
+
+impl IntoScheduleDecision for ScheduleDecision {
+    fn into_decision(self) -> Result<ScheduleDecision, crate::asset::BoxError> {
+        Ok(self)
+    }
+}
+
+impl<E: Into<crate::asset::BoxError>> IntoScheduleDecision for Result<ScheduleDecision, E> {
+    fn into_decision(self) -> Result<ScheduleDecision, crate::asset::BoxError> {
+        self.map_err(Into::into)
+    }
 }
 
 /// One registered schedule: a cron string in a time zone, on a job or a selection.
@@ -112,6 +231,11 @@ impl ScheduleDef {
     /// Where it is declared.
     pub fn location(&self) -> SourceLocation {
         self.parts.location
+    }
+
+    /// Its `decide` function, if it has one.
+    pub fn decide(&self) -> Option<ScheduleFn> {
+        self.parts.decide
     }
 
     /// Its cron string in its time zone, to compute ticks.

@@ -149,7 +149,11 @@ pub fn evaluate_schedules(
             if let TickOutcome::Requested(ids) = &outcome {
                 queued_now.extend(ids.iter().cloned());
             }
-            moved = last && matches!(outcome, TickOutcome::Requested(_) | TickOutcome::Skipped(_));
+            moved = last
+                && matches!(
+                    outcome,
+                    TickOutcome::Requested(_) | TickOutcome::Skipped(_) | TickOutcome::Failed(_)
+                );
             push(
                 &mut done,
                 Evaluated::Ticked {

@@ -513,6 +513,64 @@ impl Automation {
         self.partitioned.get(name)
     }
 
+    /// What the tick of `schedule` at `tick` does: its run request, or, for a schedule with a
+    /// `decide` function, what that function asks for (each run with its tags, partition and
+    /// run key; an error or a panic in it is a failed tick, not a crash).
+    pub fn decide_tick(&self, schedule: &ScheduleDef, tick: Timestamp) -> TickDecision {
+        let request = match self.schedule_request(schedule, tick) {
+            Ok(request) => request,
+            Err(reason) => return TickDecision::Skip(reason),
+        };
+        let Some(decide) = schedule.decide() else {
+            return TickDecision::Run(vec![request]);
+        };
+        let zone = self
+            .schedule(schedule.name())
+            .map_or(jiff::tz::TimeZone::UTC, |(_, cron)| cron.zone().clone());
+        let partition = self
+            .schedule_partitions(schedule.name())
+            .and_then(|p| p.last_key(tick, &[]));
+        let ctx = orch_core::ScheduleContext::new(schedule.name(), tick.to_zoned(zone), partition);
+        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(&ctx)));
+        let decision = match decided {
+            Ok(Ok(decision)) => decision,
+            Ok(Err(e)) => {
+                return TickDecision::Fail(format!(
+                    "its decide function returned an error: {}",
+                    crate::events::AssetFailure::from_error(&*e)
+                ));
+            }
+            Err(panic) => {
+                return TickDecision::Fail(format!(
+                    "its decide function {}",
+                    crate::events::AssetFailure::from_panic(&*panic)
+                ));
+            }
+        };
+        if let Some(reason) = decision.skip_reason() {
+            return TickDecision::Skip(reason.to_owned());
+        }
+        TickDecision::Run(
+            decision
+                .requested_runs()
+                .iter()
+                .map(|run| {
+                    let mut r = request.clone();
+                    for (k, v) in run.tags() {
+                        r = r.tag(k, v);
+                    }
+                    if let Some(key) = run.partition_key() {
+                        r = r.partition(key);
+                    }
+                    if let Some(key) = run.run_key() {
+                        r = r.tag(crate::storage::RUN_KEY_TAG, key);
+                    }
+                    r
+                })
+                .collect(),
+        )
+    }
+
     /// The run request the tick of `schedule` at `tick` makes: its job's (or its own)
     /// selection, tagged with the schedule (and the job); for a partitioned target, of the
     /// partition whose window ended last by `tick` (Dagster's
@@ -589,6 +647,18 @@ fn target_partitions(graph: &AssetGraph, selection: &str) -> Result<Option<Parti
         }
     }
     Ok(found.map(|(p, _)| p.clone()))
+}
+
+/// What one tick of a schedule does.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TickDecision {
+    /// Queue these runs (one for a plain schedule; what its `decide` function asked for).
+    Run(Vec<RunRequest>),
+    /// Nothing, on purpose (why).
+    Skip(String),
+    /// Nothing: its `decide` function returned an error or panicked (why).
+    Fail(String),
 }
 
 /// What a schedule's ticks run, as text: `job daily_refresh` or the selection.

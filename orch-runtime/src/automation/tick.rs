@@ -7,7 +7,7 @@
 use jiff::Timestamp;
 use orch_core::{RunId, ScheduleDef};
 
-use super::{Automation, SCHEDULE_TAG};
+use super::{Automation, SCHEDULE_TAG, TickDecision};
 use crate::instance::Instance;
 use crate::run::Trigger;
 use crate::storage::{RunRecord, StorageError, TickCommit, TickRecord, TickStatus};
@@ -26,6 +26,9 @@ pub enum TickOutcome {
     AlreadyDone(TickRecord),
     /// Skipped on purpose (the reason; recorded).
     Skipped(String),
+    /// Its `decide` function returned an error or panicked (the reason; recorded as a failed
+    /// tick, which is not tried again).
+    Failed(String),
 }
 
 /// Why a tick could not be evaluated.
@@ -95,22 +98,33 @@ pub(super) fn request_tick_after(
         }
         return Ok(TickOutcome::Skipped(reason));
     }
-    let request = match automation.schedule_request(schedule, scheduled) {
-        Ok(request) => request,
-        Err(reason) => {
+    let requests = match automation.decide_tick(schedule, scheduled) {
+        TickDecision::Run(requests) => requests,
+        TickDecision::Skip(reason) => {
             if commit(TickStatus::Skipped, Some(&reason), &[])?.is_none() {
                 return already();
             }
             return Ok(TickOutcome::Skipped(reason));
         }
+        TickDecision::Fail(reason) => {
+            if commit(TickStatus::Failure, Some(&reason), &[])?.is_none() {
+                return already();
+            }
+            return Ok(TickOutcome::Failed(reason));
+        }
     };
-    let request = request
-        .tag(TICK_TAG, format!("{name}@{scheduled}"))
-        .with_trigger(Trigger::Schedule {
-            name: name.to_owned(),
-        });
-    let run = RunRecord::queued(RunId::new(), &request);
-    match commit(TickStatus::Success, None, std::slice::from_ref(&run))? {
+    let runs: Vec<RunRecord> = requests
+        .into_iter()
+        .map(|request| {
+            let request = request
+                .tag(TICK_TAG, format!("{name}@{scheduled}"))
+                .with_trigger(Trigger::Schedule {
+                    name: name.to_owned(),
+                });
+            RunRecord::queued(RunId::new(), &request)
+        })
+        .collect();
+    match commit(TickStatus::Success, None, &runs)? {
         Some(queued) => Ok(TickOutcome::Requested(queued)),
         None => already(),
     }

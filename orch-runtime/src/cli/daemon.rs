@@ -55,6 +55,7 @@ fn evaluation_line(e: &ScheduleEvaluation) -> String {
                     format!("already evaluated ({})", record.status.as_str())
                 }
                 TickOutcome::Skipped(reason) => format!("skipped: {reason}"),
+                TickOutcome::Failed(reason) => format!("failed: {reason}"),
             };
             format!("{name}: tick {}: {what}{missed}", show(tick))
         }

@@ -5,8 +5,8 @@ use clap::Subcommand;
 use jiff::Timestamp;
 
 use super::table::print_rows;
-use super::{EXIT_OK, Env, fail_usage};
-use crate::automation::{Automation, TickOutcome, automation, target_text};
+use super::{EXIT_ASSET_FAILED, EXIT_OK, Env, fail_usage};
+use crate::automation::{Automation, TickDecision, TickOutcome, automation, target_text};
 use crate::materialize::definitions;
 use crate::storage::InstigatorStatus;
 
@@ -242,33 +242,36 @@ fn schedule_command(env: &Env<'_>, command: ScheduleCommand) -> Result<u8, Strin
                 println!("schedule `{name}` has no tick after {at}");
                 return Ok(EXIT_OK);
             };
-            let request = match automation.schedule_request(schedule, tick.timestamp()) {
-                Ok(request) => request,
-                Err(reason) => {
-                    println!(
-                        "schedule `{name}`: the tick at {} would run nothing: {reason}",
-                        tick.strftime("%Y-%m-%dT%H:%M:%S%:z")
-                    );
+            let when = tick.strftime("%Y-%m-%dT%H:%M:%S%:z");
+            let requests = match automation.decide_tick(schedule, tick.timestamp()) {
+                TickDecision::Run(requests) => requests,
+                TickDecision::Skip(reason) => {
+                    println!("schedule `{name}`: the tick at {when} would run nothing: {reason}");
                     return Ok(EXIT_OK);
                 }
+                TickDecision::Fail(reason) => {
+                    println!("schedule `{name}`: the tick at {when} would fail: {reason}");
+                    return Ok(EXIT_ASSET_FAILED);
+                }
             };
-            let tags: Vec<String> = request
-                .tags()
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            println!(
-                "schedule `{name}`: the tick at {} would run `{request}` (tags: {}); nothing runs now",
-                tick.strftime("%Y-%m-%dT%H:%M:%S%:z"),
-                tags.join(", ")
-            );
-            // The plan, against the store if there is one (never creating it).
+            // The plan of each run, against the store if there is one (never creating it).
             let instance = match env.existing()? {
                 Some(instance) => instance,
                 None => env.app.ephemeral_instance(env.config.clone()),
             };
-            let plan = instance.plan(&request).map_err(|e| e.to_string())?;
-            print!("{plan}");
+            for request in &requests {
+                let tags: Vec<String> = request
+                    .tags()
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                println!(
+                    "schedule `{name}`: the tick at {when} would run `{request}` (tags: {}); nothing runs now",
+                    tags.join(", ")
+                );
+                let plan = instance.plan(request).map_err(|e| e.to_string())?;
+                print!("{plan}");
+            }
             Ok(EXIT_OK)
         }
         ScheduleCommand::Tick { name, at } => {
@@ -334,6 +337,10 @@ fn tick_now(
         Ok(TickOutcome::Skipped(reason)) => {
             println!("tick {when} of `{name}` skipped: {reason}");
             EXIT_OK
+        }
+        Ok(TickOutcome::Failed(reason)) => {
+            eprintln!("tick {when} of `{name}` failed: {reason}");
+            EXIT_ASSET_FAILED
         }
         Err(e) => fail_usage(&e),
     }
