@@ -430,6 +430,7 @@ fn a_schedule_over_static_partitions_is_a_startup_error() {
                 line: 1,
             },
             decide: None,
+            decide_timeout_ms: 60_000,
         },
     )));
     let errors =
@@ -526,4 +527,36 @@ fn a_schedule_with_logic_decides_each_tick_and_its_failures_are_failed_ticks() {
     );
     // Another tick in the same hour asks for the same keys: nothing is launched again.
     assert_eq!(ran(&tick("17:30:00")), 0, "run keys are once, ever");
+}
+
+fn hangs(_ctx: &ScheduleContext) -> ScheduleDecision {
+    std::thread::sleep(std::time::Duration::from_secs(30));
+    ScheduleDecision::run()
+}
+
+schedule!(
+    stuck,
+    select = "orders_raw",
+    cron = "0 * * * *",
+    decide = hangs,
+    timeout = "100ms"
+);
+
+/// A `decide` function that hangs fails its tick after its time-out, and the caller (the
+/// daemon) goes on.
+#[test]
+fn a_decide_function_that_hangs_fails_its_tick_after_its_time_out() {
+    use orch::automation::{TickOutcome, automation, request_tick};
+    let automation = automation().unwrap();
+    let (schedule, _) = automation.schedule("stuck").unwrap();
+    let instance = Instance::ephemeral();
+    let at: jiff::Timestamp = "2026-02-10T08:00:00Z".parse().unwrap();
+    // (It sleeps 30 s: a tick that waited for it would not fail with this reason.)
+    match request_tick(&instance, automation, schedule, at, None).unwrap() {
+        TickOutcome::Failed(reason) => assert_eq!(
+            reason,
+            "its decide function did not return within its time-out of 100ms (set `timeout` on the schedule)"
+        ),
+        other => panic!("{other:?}"),
+    }
 }

@@ -180,9 +180,10 @@ struct ScheduleInput {
     catchup: Option<LitInt>,
     skip_if_running: Option<LitBool>,
     decide: Option<syn::Path>,
+    timeout: Option<LitStr>,
 }
 
-const SCHEDULE_KEYS: &str = "`job`, `select`, `cron`, `timezone`, `default_status`, `description`, `catchup`, `skip_if_running`, `decide`";
+const SCHEDULE_KEYS: &str = "`job`, `select`, `cron`, `timezone`, `default_status`, `description`, `catchup`, `skip_if_running`, `decide`, `timeout`";
 
 impl Parse for ScheduleInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -202,6 +203,7 @@ impl Parse for ScheduleInput {
             catchup: None,
             skip_if_running: None,
             decide: None,
+            timeout: None,
         };
         let who = format!("schedule `{}`", s.name);
         while input.peek(Token![,]) {
@@ -223,11 +225,14 @@ impl Parse for ScheduleInput {
                     s.skip_if_running = Some(input.parse()?);
                 }
                 "decide" if s.decide.is_none() => s.decide = Some(input.parse()?),
+                "timeout" if s.timeout.is_none() => s.timeout = Some(input.parse()?),
                 "default_status" if s.running.is_none() => {
                     s.running = Some(parse_status(input, &format!("{who}: "))?);
                 }
                 "job" | "select" | "cron" | "timezone" | "description" | "catchup"
-                | "skip_if_running" | "default_status" | "decide" => return Err(twice()),
+                | "skip_if_running" | "default_status" | "decide" | "timeout" => {
+                    return Err(twice());
+                }
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
@@ -324,6 +329,18 @@ fn schedule_inner(input: TokenStream) -> syn::Result<TokenStream> {
         },
         None => quote!(::core::option::Option::None),
     };
+    let decide_timeout_ms: u64 = match (&s.timeout, &s.decide) {
+        (None, _) => 60_000,
+        (Some(lit), None) => {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("{who}: `timeout` limits a `decide` function, and this schedule has none"),
+            ));
+        }
+        (Some(lit), Some(_)) => orch_core::automation::parse_interval(&lit.value())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .map_err(|e| syn::Error::new(lit.span(), format!("{who}: `timeout`: {e}")))?,
+    };
     let name_text = name.to_string();
     let description = description(s.description.as_ref(), &s.attrs);
     let location = location(name);
@@ -353,6 +370,7 @@ fn schedule_inner(input: TokenStream) -> syn::Result<TokenStream> {
                     skip_if_running: #skip,
                     location: #location,
                     decide: #decide,
+                    decide_timeout_ms: #decide_timeout_ms,
                 })
             }
         };

@@ -55,6 +55,8 @@ pub struct ScheduleParts {
     pub location: SourceLocation,
     /// `decide = FN`: decides per tick what runs (or why nothing does).
     pub decide: Option<ScheduleFn>,
+    /// `timeout = "10s"`: how long `decide` may take (default 60 s).
+    pub decide_timeout_ms: u64,
 }
 
 /// A schedule's `decide` function, as the macro wraps it.
@@ -236,6 +238,11 @@ impl ScheduleDef {
     /// Its `decide` function, if it has one.
     pub fn decide(&self) -> Option<ScheduleFn> {
         self.parts.decide
+    }
+
+    /// How long its `decide` function may take before the tick fails.
+    pub fn decide_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.parts.decide_timeout_ms)
     }
 
     /// Its cron string in its time zone, to compute ticks.

@@ -531,19 +531,40 @@ impl Automation {
             .schedule_partitions(schedule.name())
             .and_then(|p| p.last_key(tick, &[]));
         let ctx = orch_core::ScheduleContext::new(schedule.name(), tick.to_zoned(zone), partition);
-        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(&ctx)));
-        let decision = match decided {
-            Ok(Ok(decision)) => decision,
-            Ok(Err(e)) => {
+        // On a thread of its own, with a time-out: a function that hangs fails its tick
+        // instead of holding up the daemon (it is left to finish; what it returns is ignored).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("orch-schedule-{}", schedule.name()))
+            .spawn(move || {
+                let decided =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(&ctx)));
+                let _ = tx.send(decided);
+            });
+        if let Err(e) = spawned {
+            return TickDecision::Fail(format!(
+                "its decide function could not be called: no thread ({e})"
+            ));
+        }
+        let timeout = schedule.decide_timeout();
+        let decision = match rx.recv_timeout(timeout) {
+            Ok(Ok(Ok(decision))) => decision,
+            Ok(Ok(Err(e))) => {
                 return TickDecision::Fail(format!(
                     "its decide function returned an error: {}",
                     crate::events::AssetFailure::from_error(&*e)
                 ));
             }
-            Err(panic) => {
+            Ok(Err(panic)) => {
                 return TickDecision::Fail(format!(
                     "its decide function {}",
                     crate::events::AssetFailure::from_panic(&*panic)
+                ));
+            }
+            Err(_) => {
+                return TickDecision::Fail(format!(
+                    "its decide function did not return within its time-out of {} (set `timeout` on the schedule)",
+                    humantime::format_duration(timeout)
                 ));
             }
         };

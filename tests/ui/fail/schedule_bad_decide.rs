@@ -13,4 +13,7 @@ fn every_other(hour: u32) -> bool {
 
 schedule!(hourly, select = "orders", cron = "0 * * * *", decide = every_other);
 
+// `timeout` limits a decide function; a plain schedule has none.
+schedule!(plain, select = "orders", cron = "0 * * * *", timeout = "5s");
+
 fn main() {}
