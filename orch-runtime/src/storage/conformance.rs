@@ -36,6 +36,9 @@ pub(crate) fn run_all(factory: Factory<'_>) {
     a_tick_commits_its_runs_and_cursor_at_once(&*factory());
     a_lease_has_one_holder_until_it_lapses(&*factory());
     a_run_key_is_launched_once_ever(&*factory());
+    check_results_are_read_latest_per_check(&*factory());
+    freshness_changes_keep_each_assets_latest(&*factory());
+    an_automation_commit_queues_and_stores_at_once(&*factory());
 }
 
 fn begin(store: &dyn Storage, id: &str, request: &RunRequest) -> RunRecord {
@@ -629,4 +632,137 @@ fn a_run_key_is_launched_once_ever(store: &dyn Storage) {
         })
         .unwrap();
     assert_eq!(queued, Some(vec![RunId::from("k6")]));
+}
+
+fn check_results_are_read_latest_per_check(store: &dyn Storage) {
+    use super::CheckRecord;
+    let check = |run: &str, asset: &str, name: &str, passed: bool| EventRecord {
+        check: Some(Box::new(CheckRecord {
+            name: name.to_owned(),
+            passed,
+            severity: orch_core::CheckSeverity::Error,
+            blocking: true,
+        })),
+        message: Some(format!("{name} in {run}")),
+        metadata: vec![("rows".to_owned(), orch_core::MetadataValue::Int(3))],
+        ..asset_event(run, asset, EventKind::CheckEvaluated)
+    };
+    let request = RunRequest::all();
+    begin(store, "c1", &request);
+    begin(store, "c2", &request);
+    store
+        .append(
+            &[
+                check("c1", "orders", "positive", true),
+                check("c1", "orders", "unique", true),
+                check("c1", "users", "positive", true),
+            ],
+            &[],
+        )
+        .unwrap();
+    store
+        .append(&[check("c2", "orders", "positive", false)], &[])
+        .unwrap();
+    let latest = store.check_results(Some("orders"), true, 0).unwrap();
+    let seen: Vec<(&str, bool, &str)> = latest
+        .iter()
+        .map(|e| {
+            let c = e.check.as_ref().unwrap();
+            (c.name.as_str(), c.passed, e.run_id.as_str())
+        })
+        .collect();
+    assert_eq!(seen, [("positive", false, "c2"), ("unique", true, "c1")]);
+    assert_eq!(latest[0].message.as_deref(), Some("positive in c2"));
+    assert_eq!(latest[0].metadata.len(), 1);
+    assert_eq!(store.check_results(None, true, 0).unwrap().len(), 3);
+    let history = store.check_results(Some("orders"), false, 2).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].run_id.as_str(), "c2", "newest first");
+}
+
+fn freshness_changes_keep_each_assets_latest(store: &dyn Storage) {
+    use super::FreshnessChange;
+    use orch_core::FreshnessState::{Fail, Pass, Warn};
+    let change = |asset: &str, previous, state, secs: u64| FreshnessChange {
+        asset: asset.to_owned(),
+        state,
+        previous,
+        detail: format!("{asset} {state}"),
+        at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+    };
+    store
+        .record_freshness(&[change("a", None, Pass, 10), change("b", None, Pass, 10)])
+        .unwrap();
+    store
+        .record_freshness(&[change("a", Some(Pass), Warn, 20)])
+        .unwrap();
+    store
+        .record_freshness(&[change("a", Some(Warn), Fail, 30)])
+        .unwrap();
+    let now = store.freshness().unwrap();
+    assert_eq!(now["a"].state, Fail);
+    assert_eq!(now["a"].previous, Some(Warn));
+    assert_eq!(now["b"].state, Pass);
+    let a: Vec<_> = store
+        .freshness_changes(Some("a"), 0)
+        .unwrap()
+        .iter()
+        .map(|c| c.state)
+        .collect();
+    assert_eq!(a, [Fail, Warn, Pass]);
+    // Retention drops old changes but each asset's latest, its current state.
+    store
+        .apply_retention(super::Retention {
+            logs: Duration::ZERO,
+            runs: Duration::ZERO,
+        })
+        .unwrap();
+    assert_eq!(store.freshness_changes(Some("a"), 0).unwrap().len(), 1);
+    assert_eq!(store.freshness().unwrap()["a"].state, Fail);
+    assert_eq!(store.freshness().unwrap()["b"].state, Pass);
+}
+
+fn an_automation_commit_queues_and_stores_at_once(store: &dyn Storage) {
+    use super::{AUTOMATION_TICKS, AutomationAssetRecord, AutomationCommit};
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let record = |asset: &str, run: Option<&str>| AutomationAssetRecord {
+        asset: asset.to_owned(),
+        condition: "eager()".to_owned(),
+        since_seq: 1,
+        since: at,
+        requested_seq: run.map(|_| 7),
+        requested: run.map(|_| at),
+        requested_run: run.map(RunId::from),
+        evaluated: at,
+        result: run.is_some(),
+        tree: "{}".to_owned(),
+    };
+    let runs = [RunRecord::queued(RunId::from("auto1"), &RunRequest::all())];
+    let assets = [record("b", Some("auto1")), record("c", None)];
+    store
+        .commit_automation(&AutomationCommit {
+            evaluated: at,
+            runs: &runs,
+            assets: &assets,
+        })
+        .unwrap();
+    assert_eq!(store.run("auto1").unwrap().status, RunStatus::Queued);
+    assert_eq!(store.automation_asset("b").unwrap().unwrap(), assets[0]);
+    assert_eq!(store.automation_assets().unwrap().len(), 2);
+    // A second evaluation as of the same instant shares its tick.
+    let more = [RunRecord::queued(RunId::from("auto2"), &RunRequest::all())];
+    store
+        .commit_automation(&AutomationCommit {
+            evaluated: at,
+            runs: &more,
+            assets: &[record("c", Some("auto2"))],
+        })
+        .unwrap();
+    let ticks = store.ticks(AUTOMATION_TICKS, 10).unwrap();
+    assert_eq!(ticks.len(), 1);
+    assert_eq!(
+        ticks[0].run_ids,
+        [RunId::from("auto1"), RunId::from("auto2")]
+    );
+    assert!(store.automation_asset("c").unwrap().unwrap().result);
 }

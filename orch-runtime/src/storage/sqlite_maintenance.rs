@@ -114,6 +114,15 @@ impl SqliteStorage {
                 params![cutoff(retention.runs)],
             )
             .map_err(|e| self.err(e))?;
+        // Freshness changes as old as the runs, but each asset's latest (its current state).
+        deleted += tx
+            .execute(
+                "DELETE FROM freshness_changes WHERE at_us < ?1
+                 AND id < (SELECT max(f.id) FROM freshness_changes f
+                           WHERE f.asset = freshness_changes.asset)",
+                params![cutoff(retention.runs)],
+            )
+            .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(deleted)
     }
