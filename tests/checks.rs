@@ -124,6 +124,16 @@ fn checks_run_after_their_asset_and_a_failed_blocking_check_skips_the_downstream
         &result.outcome("report").unwrap().status,
         orch::AssetStatus::Skipped { because_of } if because_of == "cleaned"
     ));
+    // The caller who keeps outputs still gets the blocked value (the asset succeeded).
+    let kept = Materialize::select("raw_amounts | cleaned")
+        .keep_outputs(true)
+        .run()
+        .unwrap();
+    assert_eq!(kept.output::<cleaned>(), &vec![120, 80, -5]);
+    assert!(
+        !kept.success(),
+        "a blocking check that fails fails the run, downstream or not"
+    );
 }
 
 #[test]
@@ -199,6 +209,16 @@ fn results_are_recorded_and_checks_run_alone_on_the_stored_value() {
     NEGATIVE.store(true, Ordering::SeqCst);
     let bad = instance.materialize(RunRequest::all()).run().unwrap();
     assert!(!bad.success());
+    let skipped = store
+        .events(bad.run_id().as_str())
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == EventKind::Skipped)
+        .unwrap();
+    assert_eq!(
+        skipped.message.as_deref(),
+        Some("check `amounts_positive` of `cleaned` failed")
+    );
     let alone = instance.check("cleaned", None).unwrap();
     assert!(!alone.success());
     assert_eq!(

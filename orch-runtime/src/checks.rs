@@ -169,11 +169,11 @@ pub struct CheckRun {
 }
 
 impl CheckRun {
-    /// Whether no check failed with error severity (warnings are fine).
+    /// Whether no blocking check failed with error severity: the rule a materializing run
+    /// follows too (a warning, or a failed non-blocking check, is recorded and shown, and
+    /// fails nothing).
     pub fn success(&self) -> bool {
-        self.outcomes
-            .iter()
-            .all(|c| c.passed || c.severity == CheckSeverity::Warn)
+        !self.outcomes.iter().any(CheckOutcome::blocks)
     }
 }
 
@@ -280,6 +280,12 @@ impl crate::Instance {
         }
         let run_id = orch_core::RunId::new();
         let store = self.storage();
+        // Held until the run ends, as for any run: another process's crash recovery sees the
+        // run's owner alive.
+        let _alive = match self.home_for_locks() {
+            Some(dir) => Some(crate::storage::RunLock::acquire(dir, run_id.as_str())?),
+            None => None,
+        };
         store.begin_run(
             &crate::storage::RunRecord::new(run_id.clone(), &request, 0),
             &[],
@@ -305,11 +311,11 @@ impl crate::Instance {
             asset: key,
             outcomes,
         };
-        let status = match done.success() {
+        let recorded = store.append(&events, &[]);
+        let status = match done.success() && recorded.is_ok() {
             true => RunStatus::Succeeded,
             false => RunStatus::Failed,
         };
-        let recorded = store.append(&events, &[]);
         store.end_run(run_id.as_str(), status, std::time::SystemTime::now())?;
         recorded?;
         Ok(done)

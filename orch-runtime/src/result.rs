@@ -164,7 +164,7 @@ impl RunResult {
                 matches!(
                     o.status,
                     AssetStatus::Succeeded | AssetStatus::Injected | AssetStatus::Loaded
-                )
+                ) && !o.checks.iter().any(crate::checks::CheckOutcome::blocks)
             })
     }
 

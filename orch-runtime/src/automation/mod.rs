@@ -532,16 +532,38 @@ impl Automation {
             .and_then(|p| p.last_key(tick, &[]));
         let ctx = orch_core::ScheduleContext::new(schedule.name(), tick.to_zoned(zone), partition);
         // On a thread of its own, with a time-out: a function that hangs fails its tick
-        // instead of holding up the daemon (it is left to finish; what it returns is ignored).
+        // instead of holding up the daemon (it is left to finish; what it returns is ignored),
+        // and is not called again until it returns: a hung call costs one thread, not one per
+        // tick.
+        static IN_FLIGHT: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let name = schedule.name();
+        {
+            let mut going = IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner());
+            if going.contains(&name) {
+                return TickDecision::Fail(
+                    "its previous decide call timed out and has not returned yet; it is not called again until it does"
+                        .to_owned(),
+                );
+            }
+            going.push(name);
+        }
+        let done = move || {
+            IN_FLIGHT
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|n| *n != name);
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
-            .name(format!("orch-schedule-{}", schedule.name()))
+            .name(format!("orch-schedule-{name}"))
             .spawn(move || {
                 let decided =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(&ctx)));
+                done();
                 let _ = tx.send(decided);
             });
         if let Err(e) = spawned {
+            done();
             return TickDecision::Fail(format!(
                 "its decide function could not be called: no thread ({e})"
             ));
@@ -577,8 +599,12 @@ impl Automation {
                 .iter()
                 .map(|run| {
                     let mut r = request.clone();
+                    // orch's own tags (`orch/schedule`, `orch/job`) are kept: `skip_if_running`
+                    // and `runs --tag` rely on them.
                     for (k, v) in run.tags() {
-                        r = r.tag(k, v);
+                        if !request.tags().contains_key(k) {
+                            r = r.tag(k, v);
+                        }
                     }
                     if let Some(key) = run.partition_key() {
                         r = r.partition(key);

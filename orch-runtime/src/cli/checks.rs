@@ -18,7 +18,7 @@ use crate::storage::EventRecord;
 #[derive(Subcommand, Debug)]
 pub(super) enum CheckCommand {
     /// Run an asset's checks on its stored value (nothing is materialized); the results are
-    /// recorded as a run. Exit 1 if a check fails with error severity.
+    /// recorded as a run. Exit 1 if a blocking check fails with error severity.
     Run {
         /// The asset key.
         asset: String,

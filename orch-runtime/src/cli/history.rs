@@ -109,6 +109,7 @@ pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageErro
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join(" "),
+            EventKind::CheckEvaluated => check_detail(&e),
             _ => e.message.unwrap_or_default(),
         };
         rows.push(vec![
@@ -226,6 +227,7 @@ fn follow_line(e: &EventRecord) -> String {
             .filter(|t| !t.contains('\n'))
             .collect::<Vec<_>>()
             .join(" "),
+        EventKind::CheckEvaluated => check_detail(e),
         _ => e.message.clone().unwrap_or_default(),
     };
     format!(
@@ -236,6 +238,16 @@ fn follow_line(e: &EventRecord) -> String {
     )
     .trim_end()
     .to_owned()
+}
+
+/// A check event as text: `amounts_positive failed: 3 non-positive amount(s)`.
+fn check_detail(e: &EventRecord) -> String {
+    let name = e.check.as_ref().map_or("?", |c| c.name.as_str());
+    let mut text = format!("{name} {}", super::checks::result_label(e));
+    if let Some(message) = &e.message {
+        text.push_str(&format!(": {message}"));
+    }
+    text
 }
 
 pub(super) fn print_history(

@@ -498,7 +498,9 @@ impl Task {
         state.versions[self.id] = data_version.as_deref().map(Arc::from);
         let status = match attempt.result {
             Ok(value) => {
-                if (shared.keep_outputs || state.consumers_left[self.id] > 0) && !blocked {
+                // Kept for the caller even when a check blocked it (the asset succeeded);
+                // never handed to the downstream then.
+                if shared.keep_outputs || (state.consumers_left[self.id] > 0 && !blocked) {
                     state.values[self.id] = Some(value);
                 }
                 for &down in node.downstream.iter().filter(|_| !blocked) {

@@ -51,6 +51,8 @@ pub struct StoreSink {
     run_versions: std::collections::HashMap<String, Option<String>>,
     /// For the stored versions of partitions written by earlier runs.
     storage: Arc<dyn Storage>,
+    /// Assets a blocking check stopped, with the check: the reason their downstream skipped.
+    blocked: std::collections::HashMap<String, &'static str>,
 }
 
 impl std::fmt::Debug for StoreSink {
@@ -88,6 +90,7 @@ impl StoreSink {
             range_versions: std::collections::HashMap::new(),
             run_versions: std::collections::HashMap::new(),
             storage: reader,
+            blocked: std::collections::HashMap::new(),
         }
     }
 
@@ -303,6 +306,9 @@ impl EventSink for StoreSink {
             // One event for the run, even over a range of partitions (the check saw the
             // range's value once); it carries the run's first partition.
             RunEvent::CheckEvaluated { key, check } => {
+                if check.blocks() {
+                    self.blocked.insert(key.to_string(), check.name);
+                }
                 let template = self.event(key, EventKind::CheckEvaluated);
                 self.send(Row::Event(crate::checks::check_event(
                     &self.run_id,
@@ -313,7 +319,10 @@ impl EventSink for StoreSink {
                 return;
             }
             RunEvent::AssetSkipped { key, because_of } => EventRecord {
-                message: Some(format!("upstream `{because_of}` failed")),
+                message: Some(match self.blocked.get(&because_of.to_string()) {
+                    Some(check) => format!("check `{check}` of `{because_of}` failed"),
+                    None => format!("upstream `{because_of}` failed"),
+                }),
                 ..self.event(key, EventKind::Skipped)
             },
             RunEvent::AssetCanceled { key } => EventRecord {
