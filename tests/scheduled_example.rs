@@ -718,6 +718,16 @@ fn checks_run_with_their_asset_and_alone_and_are_listed() {
         "{text}"
     );
     assert!(text.contains("passed  orders_over_50"), "{text}");
+    // Re-executing a check-only run would materialize the asset: refused, with the way.
+    let id = &text["run ".len().."run ".len() + 8];
+    let out = run(&["reexecute", id]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("only ran asset checks")
+            && stderr(&out).contains("`check run orders_cleaned`"),
+        "{}",
+        stderr(&out)
+    );
 
     let list = stdout(&run(&["list"]));
     assert!(list.lines().next().unwrap().contains("CHECKS"), "{list}");

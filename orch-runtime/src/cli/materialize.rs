@@ -63,6 +63,15 @@ pub(super) fn reexecute(env: &Env<'_>, run: &str, from_failure: bool, jobs: Opti
         Ok(found) => found,
         Err(e) => return fail_usage(&e),
     };
+    if reexecution.checks_only() {
+        let parent = reexecution.parent();
+        return fail_usage(&format!(
+            "run {} only ran asset checks, and re-executing it would materialize `{}`; run the checks again with `check run {}`",
+            parent.id.short(),
+            parent.target,
+            parent.target.trim_start_matches("key:")
+        ));
+    }
     if from_failure {
         reexecution = reexecution.from_failure();
     }

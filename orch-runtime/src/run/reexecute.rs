@@ -41,6 +41,13 @@ impl Reexecution {
         &self.parent
     }
 
+    /// Whether the earlier run only ran asset checks (`check run`, tagged
+    /// [`CHECKS_TAG`](crate::checks::CHECKS_TAG)): [`Reexecution::request`] would materialize
+    /// its asset instead; run its checks again with [`Instance::check`](crate::Instance::check).
+    pub fn checks_only(&self) -> bool {
+        self.parent.tags.contains_key(crate::checks::CHECKS_TAG)
+    }
+
     /// The request for the new run, or `None` when there is nothing to do (every asset of
     /// the run succeeded and only failures were asked for). Its assets are the earlier run's
     /// target resolved again; for a `--stale` run, or a target that no longer resolves, the
