@@ -122,7 +122,8 @@ fn checks_run_after_their_asset_and_a_failed_blocking_check_skips_the_downstream
     assert_eq!(result.outcome("cleaned").unwrap().status.label(), "ok");
     assert!(matches!(
         &result.outcome("report").unwrap().status,
-        orch::AssetStatus::Skipped { because_of } if because_of == "cleaned"
+        orch::AssetStatus::Skipped { because_of, check: Some("amounts_positive") }
+            if because_of == "cleaned"
     ));
     // The caller who keeps outputs still gets the blocked value (the asset succeeded).
     let kept = Materialize::select("raw_amounts | cleaned")

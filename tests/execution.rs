@@ -215,7 +215,8 @@ fn a_failure_skips_its_downstream_and_spares_independent_branches() {
         assert_eq!(
             status(key),
             AssetStatus::Skipped {
-                because_of: "broken_source".parse().unwrap()
+                because_of: "broken_source".parse().unwrap(),
+                check: None,
             }
         );
     }

@@ -71,12 +71,14 @@ pub enum RunEvent<'a> {
         /// Log lines it wrote.
         logs: &'a [LogLine],
     },
-    /// An asset was not run because an upstream failed.
+    /// An asset was not run because an upstream failed (or a blocking check of it did).
     AssetSkipped {
         /// The asset.
         key: &'a AssetKey,
         /// The failed upstream.
         because_of: &'a AssetKey,
+        /// The blocking check of `because_of` that failed, if that was why.
+        check: Option<&'static str>,
     },
     /// An asset did not run, or (async) was dropped while running, because the run was
     /// canceled.

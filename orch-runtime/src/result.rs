@@ -16,10 +16,12 @@ pub enum AssetStatus {
     Succeeded,
     /// Its last attempt failed.
     Failed(AssetFailure),
-    /// It did not run because this upstream failed.
+    /// It did not run because this upstream failed, or a blocking check of it failed.
     Skipped {
         /// The failed upstream.
         because_of: AssetKey,
+        /// The blocking check of `because_of` that failed, if that was why.
+        check: Option<&'static str>,
     },
     /// The run was canceled before it ran, or (an async asset) while it ran.
     Canceled,

@@ -12,8 +12,6 @@ pub(super) struct Progress {
     bar: Option<ProgressBar>,
     tty: bool,
     running: BTreeSet<String>,
-    /// Assets a blocking check stopped, with the check: their downstream is skipped for it.
-    blocked: std::collections::HashMap<String, &'static str>,
 }
 
 impl Progress {
@@ -22,7 +20,6 @@ impl Progress {
             bar: None,
             tty,
             running: BTreeSet::new(),
-            blocked: std::collections::HashMap::new(),
         }
     }
 
@@ -126,15 +123,15 @@ impl EventSink for Progress {
                 }
                 if check.blocks() {
                     line.push_str("; its downstream is skipped");
-                    self.blocked.insert(key.to_string(), check.name);
                 }
                 self.line(&line);
             }
-            RunEvent::AssetSkipped { key, because_of } => {
-                let why = match self.blocked.get(&because_of.to_string()) {
-                    Some(check) => format!("check `{check}` of `{because_of}` failed"),
-                    None => format!("upstream `{because_of}` failed"),
-                };
+            RunEvent::AssetSkipped {
+                key,
+                because_of,
+                check,
+            } => {
+                let why = crate::storage::skip_reason(because_of, *check);
                 self.line(&format!("  skipped  {key} ({why})"));
                 if let Some(bar) = &self.bar {
                     bar.inc(1);

@@ -171,12 +171,6 @@ pub(super) fn print_summary(result: &RunResult) {
             hidden += 1;
             continue;
         }
-        let blocking = |key: &orch_core::AssetKey| {
-            result
-                .outcome(&key.to_string())
-                .and_then(|o| o.checks.iter().find(|c| c.blocks()))
-                .map(|c| c.name)
-        };
         let failed_checks: Vec<String> = outcome
             .checks
             .iter()
@@ -185,10 +179,9 @@ pub(super) fn print_summary(result: &RunResult) {
             .collect();
         let note = match &outcome.status {
             AssetStatus::Failed(failure) => failure.to_string(),
-            AssetStatus::Skipped { because_of } => match blocking(because_of) {
-                Some(check) => format!("check `{check}` of `{because_of}` failed"),
-                None => format!("upstream `{because_of}` failed"),
-            },
+            AssetStatus::Skipped { because_of, check } => {
+                crate::storage::skip_reason(because_of, *check)
+            }
             _ if !failed_checks.is_empty() => failed_checks.join(", "),
             _ if outcome.attempts > 1 => format!("succeeded on attempt {}", outcome.attempts),
             _ => String::new(),

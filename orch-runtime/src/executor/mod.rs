@@ -382,8 +382,12 @@ fn emit(
                     error,
                     logs: &outcome.logs,
                 }),
-                AssetStatus::Skipped { because_of } => {
-                    sink.on_event(&RunEvent::AssetSkipped { key, because_of })
+                AssetStatus::Skipped { because_of, check } => {
+                    sink.on_event(&RunEvent::AssetSkipped {
+                        key,
+                        because_of,
+                        check: *check,
+                    })
                 }
                 AssetStatus::Canceled => sink.on_event(&RunEvent::AssetCanceled { key }),
                 AssetStatus::Injected | AssetStatus::Loaded => {}
@@ -502,9 +506,14 @@ fn cancel_waiting(shared: &Shared, state: &mut State) {
     shared.wake.notify_one();
 }
 
-/// Marks every waiting asset downstream of `failed` as skipped (and lets go of the values only
-/// they would have consumed).
-fn skip_downstream(shared: &Shared, state: &mut State, failed: AssetId) {
+/// Marks every waiting asset downstream of `failed` as skipped, because of it or of its
+/// blocking `check` (and lets go of the values only they would have consumed).
+fn skip_downstream(
+    shared: &Shared,
+    state: &mut State,
+    failed: AssetId,
+    check: Option<&'static str>,
+) {
     let graph = shared.graph;
     let because_of = &graph.node(failed).key;
     let mut stack: Vec<AssetId> = graph.node(failed).downstream.clone();
@@ -518,6 +527,7 @@ fn skip_downstream(shared: &Shared, state: &mut State, failed: AssetId) {
             down,
             AssetStatus::Skipped {
                 because_of: because_of.clone(),
+                check,
             },
         );
         stack.extend(graph.node(down).downstream.iter().copied());

@@ -37,7 +37,7 @@ impl Drop for Task {
                 panicked: true,
             }),
         )));
-        skip_downstream(shared, &mut state, self.id);
+        skip_downstream(shared, &mut state, self.id, None);
         // The freed job slot may start a waiting sync asset.
         let inline = dispatch(shared, &mut state, Vec::new(), false);
         debug_assert!(inline.is_none());
@@ -476,7 +476,7 @@ impl Task {
             Ok(value) if crate::checks::any() => crate::checks::run_checks(&node.key, value),
             _ => Vec::new(),
         };
-        let blocked = checks.iter().any(crate::checks::CheckOutcome::blocks);
+        let blocked = checks.iter().find(|c| c.blocks()).map(|c| c.name);
         let mut state = shared.lock();
         state.task_ended(self.id, self.sync);
         let mut ready = Vec::new();
@@ -500,10 +500,10 @@ impl Task {
             Ok(value) => {
                 // Kept for the caller even when a check blocked it (the asset succeeded);
                 // never handed to the downstream then.
-                if shared.keep_outputs || (state.consumers_left[self.id] > 0 && !blocked) {
+                if shared.keep_outputs || (state.consumers_left[self.id] > 0 && blocked.is_none()) {
                     state.values[self.id] = Some(value);
                 }
-                for &down in node.downstream.iter().filter(|_| !blocked) {
+                for &down in node.downstream.iter().filter(|_| blocked.is_none()) {
                     if state.node[down] == NodeState::Waiting {
                         state.pending[down] -= 1;
                         if state.pending[down] == 0 {
@@ -528,8 +528,8 @@ impl Task {
             partitions,
             checks,
         }));
-        if failed || blocked {
-            skip_downstream(&shared, &mut state, self.id);
+        if failed || blocked.is_some() {
+            skip_downstream(&shared, &mut state, self.id, blocked);
         }
         let next = dispatch(&shared, &mut state, ready, self.sync);
         self.finished = true;

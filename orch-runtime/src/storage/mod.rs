@@ -35,6 +35,7 @@ pub use records::{
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
+pub(crate) use writer::skip_reason;
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]

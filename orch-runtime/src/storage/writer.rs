@@ -51,8 +51,6 @@ pub struct StoreSink {
     run_versions: std::collections::HashMap<String, Option<String>>,
     /// For the stored versions of partitions written by earlier runs.
     storage: Arc<dyn Storage>,
-    /// Assets a blocking check stopped, with the check: the reason their downstream skipped.
-    blocked: std::collections::HashMap<String, &'static str>,
 }
 
 impl std::fmt::Debug for StoreSink {
@@ -90,7 +88,6 @@ impl StoreSink {
             range_versions: std::collections::HashMap::new(),
             run_versions: std::collections::HashMap::new(),
             storage: reader,
-            blocked: std::collections::HashMap::new(),
         }
     }
 
@@ -306,9 +303,6 @@ impl EventSink for StoreSink {
             // One event for the run, even over a range of partitions (the check saw the
             // range's value once); it carries the run's first partition.
             RunEvent::CheckEvaluated { key, check } => {
-                if check.blocks() {
-                    self.blocked.insert(key.to_string(), check.name);
-                }
                 let template = self.event(key, EventKind::CheckEvaluated);
                 self.send(Row::Event(crate::checks::check_event(
                     &self.run_id,
@@ -318,11 +312,12 @@ impl EventSink for StoreSink {
                 )));
                 return;
             }
-            RunEvent::AssetSkipped { key, because_of } => EventRecord {
-                message: Some(match self.blocked.get(&because_of.to_string()) {
-                    Some(check) => format!("check `{check}` of `{because_of}` failed"),
-                    None => format!("upstream `{because_of}` failed"),
-                }),
+            RunEvent::AssetSkipped {
+                key,
+                because_of,
+                check,
+            } => EventRecord {
+                message: Some(skip_reason(because_of, *check)),
                 ..self.event(key, EventKind::Skipped)
             },
             RunEvent::AssetCanceled { key } => EventRecord {
@@ -346,6 +341,15 @@ impl EventSink for StoreSink {
                 }));
             }
         }
+    }
+}
+
+/// Why an asset was skipped, for people: `upstream `X` failed`, or `check `c` of `X`
+/// failed`.
+pub(crate) fn skip_reason(because_of: &AssetKey, check: Option<&str>) -> String {
+    match check {
+        Some(check) => format!("check `{check}` of `{because_of}` failed"),
+        None => format!("upstream `{because_of}` failed"),
     }
 }
 
