@@ -7,7 +7,6 @@ use clap::Subcommand;
 
 use super::history::timestamp;
 use super::progress::format_duration;
-use super::schedules::unknown;
 use super::table::print_rows;
 use super::{EXIT_ASSET_FAILED, EXIT_OK, Env, fail_usage};
 use crate::checks::{CheckError, check_problems, checks_of};
@@ -28,22 +27,28 @@ pub(super) enum CheckCommand {
     },
 }
 
-/// The latest result of each check, by `(asset, check)`, from the store if there is one.
-fn latest_results(env: &Env<'_>) -> Result<HashMap<(String, String), EventRecord>, String> {
-    let Some(instance) = env.existing()? else {
-        return Ok(HashMap::new());
-    };
-    Ok(instance
-        .storage()
-        .check_results(None, true, 0)
-        .map_err(|e| e.to_string())?
+/// Check results by `(asset, check)`.
+pub(super) type ByCheck = HashMap<(String, String), EventRecord>;
+
+/// `results` (the latest of each check) by `(asset, check)`.
+pub(super) fn by_check(results: Vec<EventRecord>) -> ByCheck {
+    results
         .into_iter()
         .filter_map(|e| {
             let asset = e.asset.as_ref()?.to_string();
             let name = e.check.as_ref()?.name.clone();
             Some(((asset, name), e))
         })
-        .collect())
+        .collect()
+}
+
+/// The latest result of each check, from the store if there is one.
+fn latest_results(env: &Env<'_>) -> Result<ByCheck, String> {
+    let Some(instance) = env.existing()? else {
+        return Ok(HashMap::new());
+    };
+    let results = instance.storage().check_results(None, true, 0);
+    Ok(by_check(results.map_err(|e| e.to_string())?))
 }
 
 /// `passed`, `failed`, `warned` for a recorded result.
@@ -66,13 +71,9 @@ pub(super) fn print_checks(env: &Env<'_>, asset: Option<&str>) -> u8 {
         return fail_usage(problem);
     }
     let keys: Vec<orch_core::AssetKey> = match asset {
-        Some(text) => match text.parse().ok().filter(|k| graph.id_of(k).is_some()) {
-            Some(key) => vec![key],
-            None => {
-                let all: Vec<String> = graph.nodes().iter().map(|n| n.key.to_string()).collect();
-                let all: Vec<&str> = all.iter().map(String::as_str).collect();
-                return fail_usage(&unknown("an asset", text, &all, "list"));
-            }
+        Some(text) => match super::asset_key(graph, text) {
+            Ok(key) => vec![key],
+            Err(e) => return fail_usage(&e),
         },
         None => graph
             .topological_order()
@@ -151,13 +152,10 @@ pub(super) fn check_command(env: &Env<'_>, command: CheckCommand) -> u8 {
     let done = match instance.check(&asset, partition.as_deref()) {
         Ok(done) => done,
         Err(CheckError::UnknownAsset(text)) => {
-            let graph = match definitions() {
-                Ok(graph) => graph,
-                Err(e) => return fail_usage(&e),
+            return match definitions() {
+                Ok(graph) => fail_usage(&super::asset_key(graph, &text).err().unwrap_or_default()),
+                Err(e) => fail_usage(&e),
             };
-            let all: Vec<String> = graph.nodes().iter().map(|n| n.key.to_string()).collect();
-            let all: Vec<&str> = all.iter().map(String::as_str).collect();
-            return fail_usage(&unknown("an asset", &text, &all, "list"));
         }
         Err(e) => return fail_usage(&e),
     };

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use orch_core::FreshnessState;
 
 use super::history::timestamp;
-use super::schedules::{checked, instant_or_now, unknown};
+use super::schedules::{checked, instant_or_now};
 use super::table::print_rows;
 use super::{EXIT_ASSET_FAILED, EXIT_OK, Env, fail_usage};
 use crate::automation::{AutomationEvaluator, ConditionNode, freshness_states};
@@ -109,15 +109,12 @@ pub(super) fn explain(env: &Env<'_>, asset: &str) -> u8 {
             Ok(graph) => graph,
             Err(e) => return fail_usage(&e),
         };
-        let exists = asset.parse().ok().and_then(|k| graph.id_of(&k)).is_some();
-        if exists {
-            return fail_usage(&format!(
+        return fail_usage(&match super::asset_key(graph, asset) {
+            Ok(_) => format!(
                 "asset `{asset}` has no automation condition: declarative automation never requests it (add e.g. `#[asset(automation = eager())]`)"
-            ));
-        }
-        let keys: Vec<String> = graph.nodes().iter().map(|n| n.key.to_string()).collect();
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        return fail_usage(&unknown("an asset", asset, &keys, "list"));
+            ),
+            Err(e) => e,
+        });
     };
     let condition = &automation.conditions()[index].2;
     let instance = match env.open() {

@@ -371,7 +371,9 @@ where
                     Ok((
                         s.asset_states().map_err(|e| e.to_string())?,
                         StaleInputs::load(graph, s).map_err(|e| e.to_string())?,
-                        s.check_results(None, true, 0).map_err(|e| e.to_string())?,
+                        checks::by_check(
+                            s.check_results(None, true, 0).map_err(|e| e.to_string())?,
+                        ),
                     ))
                 }
                 None => Ok(Default::default()),
@@ -508,6 +510,18 @@ fn with_selection(select: Option<&str>, f: impl FnOnce(&AssetGraph, &[usize]) ->
         Ok(ids) => f(graph, &ids),
         Err(e) => fail_usage(&e),
     }
+}
+
+/// The key of the asset named `text`, or the selection resolver's error for it ("no asset
+/// has the key `x`; did you mean `y`?").
+fn asset_key(graph: &AssetGraph, text: &str) -> Result<orch_core::AssetKey, String> {
+    let key: orch_core::AssetKey = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not an asset key: {e}"))?;
+    AssetSelection::Keys(vec![key.clone()])
+        .resolve(graph)
+        .map_err(|e| e.to_string())?;
+    Ok(key)
 }
 
 fn with_store(env: &Env<'_>, f: impl FnOnce(&dyn Storage) -> Result<(), StorageError>) -> u8 {

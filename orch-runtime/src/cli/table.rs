@@ -43,7 +43,7 @@ pub(super) fn print_list(
     ids: &[usize],
     states: &std::collections::HashMap<String, AssetState>,
     stale: &[Option<crate::StaleReason>],
-    checks: &[crate::storage::EventRecord],
+    checks: &super::checks::ByCheck,
 ) {
     // A FRESHNESS column when an asset has a policy: its state now.
     let now = jiff::Timestamp::now();
@@ -74,11 +74,7 @@ pub(super) fn print_list(
         let mut counts: Vec<(&str, usize)> = Vec::new();
         for check in declared {
             let label = checks
-                .iter()
-                .find(|e| {
-                    e.asset.as_ref() == Some(key)
-                        && e.check.as_ref().is_some_and(|c| c.name == check.name())
-                })
+                .get(&(key.to_string(), check.name().to_owned()))
                 .map_or("never run", super::checks::result_label);
             match counts.iter_mut().find(|(l, _)| *l == label) {
                 Some((_, n)) => *n += 1,
