@@ -20,6 +20,7 @@ mod run;
 pub mod sql;
 mod staleness;
 pub mod storage;
+pub mod web;
 
 pub use app::App;
 pub use capture::CaptureLayer;
@@ -33,8 +34,9 @@ pub use plan::PlanError;
 pub use result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
 pub use run::{
     BACKFILL_TAG, Backfill, BackfillError, BackfillPlan, BackfillReport, BackfillStep,
-    PartitionOutcome, PartitionScope, PartitionStatus, PlannedAsset, PlannedLoad, Reexecution,
-    RunHandle, RunPlan, RunRequest, RunTarget, Trigger,
+    PartitionOutcome, PartitionScope, PartitionSpan, PartitionSpanState, PartitionStatus,
+    PlannedAsset, PlannedLoad, Reexecution, RunHandle, RunPlan, RunRequest, RunTarget, Trigger,
+    partition_spans,
 };
 pub use staleness::{StaleInputs, StaleReason, Staleness, stale_assets, staleness};
 /// Cancels a run (see [`RunHandle::cancel_token`] and [`Materialize::cancel_token`]).

@@ -121,7 +121,7 @@ pub(super) fn automation_line(e: &AutomationEvaluation) -> Option<String> {
 }
 
 /// Prints what the daemon does, one line each.
-fn print_event(event: DaemonEvent<'_>) {
+pub(super) fn print_event(event: DaemonEvent<'_>) {
     match event {
         DaemonEvent::Started { holder } => eprintln!("{holder} holds the store"),
         DaemonEvent::Schedule(e) => {
@@ -172,19 +172,9 @@ pub(super) fn daemon(env: &Env<'_>, once: bool, at: Option<String>) -> u8 {
         Ok(instance) => instance,
         Err(e) => return fail_usage(&e),
     };
-    let launcher = match env.config.launch_mode() {
-        LaunchMode::InProcess => Launcher::InProcess,
-        LaunchMode::ChildProcess => match std::env::current_exe() {
-            Ok(program) => Launcher::ChildProcess {
-                program,
-                args: vec![RUN_QUEUED.into()],
-            },
-            Err(e) => {
-                return fail_usage(&format!(
-                    "cannot find this program to launch runs in child processes ({e}); set `launcher = \"in_process\"` under [daemon] in orch.toml"
-                ));
-            }
-        },
+    let launcher = match launcher(env) {
+        Ok(l) => l,
+        Err(e) => return fail_usage(&e),
     };
     let options = DaemonOptions {
         lease: env.config.daemon_lease(),
@@ -208,8 +198,27 @@ pub(super) fn daemon(env: &Env<'_>, once: bool, at: Option<String>) -> u8 {
     }
 }
 
+/// How the daemon launches runs, as configured: in this process, or each in a child process
+/// running this program.
+pub(super) fn launcher(env: &Env<'_>) -> Result<Launcher, String> {
+    Ok(match env.config.launch_mode() {
+        LaunchMode::InProcess => Launcher::InProcess,
+        LaunchMode::ChildProcess => match std::env::current_exe() {
+            Ok(program) => Launcher::ChildProcess {
+                program,
+                args: vec![RUN_QUEUED.into()],
+            },
+            Err(e) => {
+                return Err(format!(
+                    "cannot find this program to launch runs in child processes ({e}); set `launcher = \"in_process\"` under [daemon] in orch.toml"
+                ));
+            }
+        },
+    })
+}
+
 /// Ctrl-C or SIGTERM stops the daemon; a second one exits at once.
-fn stop_on_signals(shutdown: CancellationToken) {
+pub(super) fn stop_on_signals(shutdown: CancellationToken) {
     let spawned = std::thread::Builder::new()
         .name("orch-daemon-signals".into())
         .spawn(move || {

@@ -14,6 +14,7 @@ mod progress;
 mod schedules;
 mod sensors;
 mod table;
+mod web;
 
 use materialize::{MaterializeArgs, materialize, materialize_everything, reexecute};
 
@@ -129,6 +130,19 @@ enum Command {
     Check {
         #[command(subcommand)]
         command: checks::CheckCommand,
+    },
+    /// The web UI and the daemon in one process, on http://127.0.0.1:3000 until Ctrl-C:
+    /// the lineage graph, runs with live logs, jobs, schedules. Runs launched from the UI are
+    /// queued for the daemon.
+    Dev {
+        #[command(flatten)]
+        web: web::WebArgs,
+    },
+    /// The web UI alone over the same store (no daemon: runs launched from it start in this
+    /// process; schedules and sensors are read-only).
+    Ui {
+        #[command(flatten)]
+        web: web::WebArgs,
     },
     /// Every asset whose freshness policy warns or fails (exit 1 on a fail): for monitoring.
     Health {
@@ -453,6 +467,8 @@ where
         Some(Command::Checks { asset }) => checks::print_checks(&env, asset.as_deref()),
         Some(Command::Check { command }) => checks::check_command(&env, command),
         Some(Command::Health { at }) => conditions::health(&env, at.as_deref()),
+        Some(Command::Dev { web }) => web::serve(&env, web, crate::web::WebMode::Dev),
+        Some(Command::Ui { web }) => web::serve(&env, web, crate::web::WebMode::UiOnly),
         Some(Command::Config) => {
             print_config(&env.config);
             EXIT_OK

@@ -8,9 +8,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, Env, fail_usage};
 use crate::instance::Instance;
-use crate::run::partitions::dynamic_keys;
-use crate::run::{BACKFILL_TAG, BackfillPlan, BackfillStep, PartitionStatus};
-use crate::storage::{EventKind, RunFilter, RunStatus};
+use crate::run::{
+    BACKFILL_TAG, BackfillPlan, BackfillStep, PartitionSpanState, PartitionStatus, partition_spans,
+};
+use crate::storage::{RunFilter, RunStatus};
 
 /// Runs a planned backfill with a Ctrl-C handler, printing as it goes; `label` names
 /// the selection in what it prints.
@@ -180,27 +181,6 @@ async fn cancel_backfill_on_ctrl_c(cancel: CancellationToken, instance: Instance
     }
 }
 
-/// Consecutive runs of keys with the same state, as `first..last (n)`.
-fn ranges<'k>(
-    keys: &'k [String],
-    state: &[Option<EventKind>],
-    want: Option<EventKind>,
-) -> Vec<(&'k str, &'k str, usize)> {
-    let mut out: Vec<(&str, &str, usize)> = Vec::new();
-    let mut open: Option<(usize, usize)> = None;
-    for (i, s) in state.iter().enumerate() {
-        if *s == want {
-            open = Some(open.map_or((i, i), |(a, _)| (a, i)));
-        } else if let Some((a, b)) = open.take() {
-            out.push((&keys[a], &keys[b], b - a + 1));
-        }
-    }
-    if let Some((a, b)) = open {
-        out.push((&keys[a], &keys[b], b - a + 1));
-    }
-    out
-}
-
 /// Prints which partitions of `asset` are materialized, failed or missing; with `add`, first
 /// adds those keys to its dynamic partitions.
 pub(super) fn print_partitions(env: &Env<'_>, asset: &str, add: &[String]) -> u8 {
@@ -243,54 +223,32 @@ pub(super) fn print_partitions(env: &Env<'_>, asset: &str, add: &[String]) -> u8
             Err(e) => return fail_usage(&e),
         }
     }
-    let found = env.existing().and_then(|i| match i {
-        Some(i) => {
-            let s = &**i.storage();
-            let read = || -> Result<_, crate::storage::StorageError> {
-                Ok((
-                    s.partition_statuses(&node.key.to_string())?,
-                    dynamic_keys(Some(s), partitions)?,
-                ))
-            };
-            read().map_err(|e| e.to_string())
-        }
-        None => Ok(Default::default()),
-    });
-    let (statuses, dynamic) = match found {
-        Ok(found) => found,
+    let spans = match env.existing().and_then(|i| {
+        partition_spans(i.as_ref().map(|i| &**i.storage()), node).map_err(|e| e.to_string())
+    }) {
+        Ok(spans) => spans,
         Err(e) => return fail_usage(&e),
     };
-    let keys = partitions.keys(jiff::Timestamp::now(), &dynamic);
-    let by_key: std::collections::HashMap<&str, EventKind> = statuses
-        .iter()
-        .map(|s| (s.partition.as_str(), s.kind))
-        .collect();
-    let state: Vec<Option<EventKind>> = keys
-        .iter()
-        .map(|k| by_key.get(k.as_str()).copied())
-        .collect();
     println!(
         "{} — {}: {} partitions",
         node.key,
         partitions.describe(),
-        keys.len()
+        spans.iter().map(|s| s.count).sum::<usize>()
     );
-    for (label, want) in [
-        ("materialized", Some(EventKind::Materialized)),
-        ("failed", Some(EventKind::Failed)),
-        ("missing", None),
+    for state in [
+        PartitionSpanState::Materialized,
+        PartitionSpanState::Failed,
+        PartitionSpanState::Missing,
     ] {
-        let found = ranges(&keys, &state, want);
-        let total: usize = found.iter().map(|r| r.2).sum();
+        let found: Vec<&crate::run::PartitionSpan> =
+            spans.iter().filter(|s| s.state == state).collect();
+        let total: usize = found.iter().map(|s| s.count).sum();
         let shown: Vec<String> = found
             .iter()
             .take(8)
-            .map(|(a, b, n)| {
-                if n == &1 {
-                    (*a).to_owned()
-                } else {
-                    format!("{a}..{b}")
-                }
+            .map(|s| match s.count {
+                1 => s.first.clone(),
+                _ => format!("{}..{}", s.first, s.last),
             })
             .collect();
         let more = if found.len() > 8 {
@@ -298,6 +256,7 @@ pub(super) fn print_partitions(env: &Env<'_>, asset: &str, add: &[String]) -> u8
         } else {
             String::new()
         };
+        let label = state.as_str();
         if shown.is_empty() {
             println!("  {label:<12} {total:>7}");
         } else {
@@ -305,23 +264,4 @@ pub(super) fn print_partitions(env: &Env<'_>, asset: &str, add: &[String]) -> u8
         }
     }
     EXIT_OK
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn states_fold_into_ranges() {
-        let keys: Vec<String> = (1..=6).map(|d| format!("d{d}")).collect();
-        let m = Some(EventKind::Materialized);
-        let f = Some(EventKind::Failed);
-        let state = [m, m, None, f, m, None];
-        assert_eq!(ranges(&keys, &state, m), [("d1", "d2", 2), ("d5", "d5", 1)]);
-        assert_eq!(ranges(&keys, &state, f), [("d4", "d4", 1)]);
-        assert_eq!(
-            ranges(&keys, &state, None),
-            [("d3", "d3", 1), ("d6", "d6", 1)]
-        );
-    }
 }

@@ -19,7 +19,9 @@ use crate::io::{InputContext, LoadError};
 use crate::materialize::{MaterializeError, definitions};
 use crate::plan::PlanError;
 use crate::result::RunResult;
-use crate::storage::{EventKind, EventRecord, RunLock, RunRecord, StorageError, StoreSink};
+use crate::storage::{
+    CANCEL_POLL, EventKind, EventRecord, RunLock, RunRecord, Storage, StorageError, StoreSink,
+};
 
 /// Everything a launch needs besides the request.
 pub(crate) struct Launch<'s> {
@@ -173,8 +175,12 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     for (key, versions) in loaded_versions {
         store.known_partition_versions(key, versions);
     }
+    // A cancellation asked for through the store (the web UI, another process) cancels the
+    // run as its own token would; the watch ends with the run.
+    let watching = watch_cancel_requests(Arc::clone(&storage), run_id.clone(), opts.cancel.clone());
     let mut result =
         executor::execute(graph, plan, provided, opts, &mut Tee(sink, &mut store)).await;
+    watching.abort();
     let written = store.finish();
     // Outputs are durable before the run is recorded as ended.
     let flushed = instance
@@ -192,6 +198,29 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     });
     result.storage_error = written.and(flushed).and(ended).err();
     Ok(result)
+}
+
+/// Polls the store every [`CANCEL_POLL`] for a request to cancel `run_id` and cancels `token`
+/// when there is one. A store that cannot be read is tried again at the next poll.
+fn watch_cancel_requests(
+    storage: Arc<dyn Storage>,
+    run_id: RunId,
+    token: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CANCEL_POLL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = token.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            if matches!(storage.cancel_requested(run_id.as_str()), Ok(true)) {
+                token.cancel();
+                return;
+            }
+        }
+    })
 }
 
 /// Loads from their I/O managers the inputs that the plan reads from storage, as stored by

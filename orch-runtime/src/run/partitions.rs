@@ -7,7 +7,7 @@ use orch_core::{AssetGraph, AssetId};
 
 use crate::materialize::MaterializeError;
 use crate::plan::PlanError;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{EventKind, Storage, StorageError};
 
 /// The run store as the place `ctx.add_dynamic_partitions` writes to.
 pub(crate) struct StoredDynamicPartitions(pub(crate) Arc<dyn Storage>);
@@ -244,5 +244,116 @@ pub(crate) fn dynamic_keys(
     match (partitions.dynamic_name(), storage) {
         (Some(name), Some(storage)) => storage.dynamic_partitions(name),
         _ => Ok(Vec::new()),
+    }
+}
+
+/// The last outcome of a partition, as [`partition_spans`] groups them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionSpanState {
+    /// Its latest outcome is a materialization.
+    Materialized,
+    /// Its latest outcome is a failure.
+    Failed,
+    /// It never ran (or its runs were deleted by retention).
+    Missing,
+}
+
+impl PartitionSpanState {
+    /// `materialized`, `failed` or `missing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartitionSpanState::Materialized => "materialized",
+            PartitionSpanState::Failed => "failed",
+            PartitionSpanState::Missing => "missing",
+        }
+    }
+}
+
+/// Consecutive partitions (in the definition's order) in one state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionSpan {
+    /// Their state.
+    pub state: PartitionSpanState,
+    /// The first key.
+    pub first: String,
+    /// The last key.
+    pub last: String,
+    /// How many partitions.
+    pub count: usize,
+}
+
+/// Every partition of a partitioned asset now (with the stored dynamic keys), folded into
+/// spans of one state, in key order: what `partitions ASSET` prints and the web UI's
+/// partition bar draws. Empty for an unpartitioned asset; every partition missing without a
+/// store.
+pub fn partition_spans(
+    storage: Option<&dyn Storage>,
+    node: &orch_core::AssetNode,
+) -> Result<Vec<PartitionSpan>, StorageError> {
+    let Some(partitions) = &node.partitions else {
+        return Ok(Vec::new());
+    };
+    let statuses = match storage {
+        Some(storage) => storage.partition_statuses(&node.key.to_string())?,
+        None => Vec::new(),
+    };
+    let dynamic = dynamic_keys(storage, partitions)?;
+    let keys = partitions.keys(jiff::Timestamp::now(), &dynamic);
+    let by_key: std::collections::HashMap<&str, EventKind> = statuses
+        .iter()
+        .map(|s| (s.partition.as_str(), s.kind))
+        .collect();
+    let states = keys.iter().map(|k| match by_key.get(k.as_str()) {
+        Some(EventKind::Materialized) => PartitionSpanState::Materialized,
+        Some(EventKind::Failed) => PartitionSpanState::Failed,
+        _ => PartitionSpanState::Missing,
+    });
+    Ok(spans(&keys, states))
+}
+
+/// Folds keys and their states (in the same order) into spans.
+fn spans(keys: &[String], states: impl Iterator<Item = PartitionSpanState>) -> Vec<PartitionSpan> {
+    let mut out: Vec<PartitionSpan> = Vec::new();
+    for (key, state) in keys.iter().zip(states) {
+        match out.last_mut() {
+            Some(span) if span.state == state => {
+                span.last.clone_from(key);
+                span.count += 1;
+            }
+            _ => out.push(PartitionSpan {
+                state,
+                first: key.clone(),
+                last: key.clone(),
+                count: 1,
+            }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+
+    #[test]
+    fn states_fold_into_spans_in_key_order() {
+        use PartitionSpanState::{Failed as F, Materialized as M, Missing as N};
+        let keys: Vec<String> = (1..=7).map(|d| format!("d{d}")).collect();
+        let folded = spans(&keys, [M, M, N, F, M, N, N].into_iter());
+        let got: Vec<(PartitionSpanState, &str, &str, usize)> = folded
+            .iter()
+            .map(|s| (s.state, s.first.as_str(), s.last.as_str(), s.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (M, "d1", "d2", 2),
+                (N, "d3", "d3", 1),
+                (F, "d4", "d4", 1),
+                (M, "d5", "d5", 1),
+                (N, "d6", "d7", 2),
+            ]
+        );
+        assert!(spans(&[], std::iter::empty()).is_empty());
     }
 }

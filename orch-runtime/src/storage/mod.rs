@@ -29,9 +29,10 @@ pub use locks::RunLock;
 pub(crate) use records::owner;
 pub use records::{AUTOMATION_TICKS, RUN_KEY_TAG};
 pub use records::{
-    AssetState, AutomationAssetRecord, AutomationCommit, CheckRecord, EventKind, EventRecord,
-    FreshnessChange, InstigatorState, InstigatorStatus, LeaseHolder, LeaseOutcome, LogRecord,
-    PartitionStatus, RunFilter, RunRecord, RunStatus, TickCommit, TickRecord, TickStatus,
+    AssetState, AutomationAssetRecord, AutomationCommit, CANCEL_POLL, CancelOutcome, CheckRecord,
+    EventKind, EventRecord, FreshnessChange, InstigatorState, InstigatorStatus, LeaseHolder,
+    LeaseOutcome, LogPage, LogRecord, PartitionStatus, RunFilter, RunRecord, RunStatus, TickCommit,
+    TickRecord, TickStatus,
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
@@ -198,7 +199,24 @@ pub trait Storage: Send + Sync {
     /// wants only what happens from now on starts.
     fn latest_seq(&self) -> Result<u64, StorageError>;
     /// A run's log lines in order.
-    fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StorageError>;
+    fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StorageError> {
+        Ok(self
+            .logs_page(run_id, LogPage::After { id: 0, limit: 0 })?
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect())
+    }
+    /// One page of a run's log lines, in order, each with its id (increasing within a run):
+    /// the lines after a cursor (following a run), or the ones just before it (paging back
+    /// from the end of a long log).
+    fn logs_page(&self, run_id: &str, page: LogPage)
+    -> Result<Vec<(u64, LogRecord)>, StorageError>;
+    /// Asks run `id_or_prefix` to stop: a queued run ends canceled at once; a starting or
+    /// running one is asked (its process, wherever it runs, sees the request within
+    /// [`CANCEL_POLL`] and cancels as Ctrl-C would); an ended one is left as it is.
+    fn request_cancel(&self, id_or_prefix: &str) -> Result<CancelOutcome, StorageError>;
+    /// Whether someone asked run `run_id` to stop ([`Storage::request_cancel`]).
+    fn cancel_requested(&self, run_id: &str) -> Result<bool, StorageError>;
     /// The latest materialization of every asset that has one (with its consumed input
     /// versions), by asset key.
     fn latest_materializations(

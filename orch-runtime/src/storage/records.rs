@@ -361,6 +361,39 @@ pub struct LogRecord {
     pub message: String,
 }
 
+/// Which page of a run's log lines [`Storage::logs_page`](super::Storage::logs_page) reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogPage {
+    /// The first `limit` lines (0: all) with an id above `id` (0: from the start), in order.
+    After {
+        /// The last id already seen.
+        id: u64,
+        /// At most this many (0: all).
+        limit: usize,
+    },
+    /// The last `limit` lines (0: all) with an id below `id` (`u64::MAX`: the end), in order.
+    Before {
+        /// The first id already seen.
+        id: u64,
+        /// At most this many (0: all).
+        limit: usize,
+    },
+}
+
+/// What [`Storage::request_cancel`](super::Storage::request_cancel) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The run was queued: it is now canceled and will not start.
+    Canceled,
+    /// The run is starting or running: its process was asked to stop.
+    Requested,
+    /// The run had already ended, with this status: nothing changed.
+    AlreadyEnded(RunStatus),
+}
+
+/// How often a running run looks in the store for a cancellation request.
+pub const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The latest thing that happened to one asset, for `list`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AssetState {

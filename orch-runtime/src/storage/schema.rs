@@ -212,6 +212,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN check_severity TEXT;
     ALTER TABLE events ADD COLUMN check_blocking INTEGER;
     CREATE INDEX events_checks ON events (asset, check_name, id) WHERE kind = 'check';",
+    // 16: a request to cancel a run (from the web UI or another process), read by the run's
+    // own process.
+    "ALTER TABLE runs ADD COLUMN cancel_requested_us INTEGER;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

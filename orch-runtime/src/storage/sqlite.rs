@@ -15,9 +15,9 @@ use super::sqlite_rows::{
     read_check_results, read_events, read_runs, run_status, seq_param, time,
 };
 use super::{
-    AssetState, AutomationAssetRecord, AutomationCommit, EventKind, EventRecord, FreshnessChange,
-    LeaseHolder, LeaseOutcome, LogRecord, PartitionStatus, Retention, RunFilter, RunRecord,
-    RunStatus, Storage, StorageError, TickCommit,
+    AssetState, AutomationAssetRecord, AutomationCommit, CancelOutcome, EventKind, EventRecord,
+    FreshnessChange, LeaseHolder, LeaseOutcome, LogPage, LogRecord, PartitionStatus, Retention,
+    RunFilter, RunRecord, RunStatus, Storage, StorageError, TickCommit,
 };
 
 /// The embedded store: `<state dir>/orch.db`, or a database in memory for an ephemeral
@@ -443,24 +443,89 @@ impl Storage for SqliteStorage {
         Ok(max.and_then(|m| u64::try_from(m).ok()).unwrap_or(0))
     }
 
-    fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StorageError> {
+    fn logs_page(
+        &self,
+        run_id: &str,
+        page: LogPage,
+    ) -> Result<Vec<(u64, LogRecord)>, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT asset, time_us, level, message FROM logs WHERE run_id = ?1 ORDER BY id",
-            )
-            .map_err(|e| self.err(e))?;
+        // A page before an id is read newest first (so LIMIT keeps the lines nearest it), then
+        // put back in order.
+        let (sql, bound, limit, newest_first) = match page {
+            LogPage::After { id, limit } => (
+                "SELECT id, asset, time_us, level, message FROM logs WHERE run_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                id,
+                limit,
+                false,
+            ),
+            LogPage::Before { id, limit } => (
+                "SELECT id, asset, time_us, level, message FROM logs WHERE run_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                id,
+                limit,
+                true,
+            ),
+        };
+        let bound = i64::try_from(bound).unwrap_or(i64::MAX);
+        let limit = match limit {
+            0 => -1,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        };
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![run_id], |r| {
-                Ok(LogRecord {
-                    asset: r.get(0)?,
-                    time: time(r.get(1)?),
-                    level: parse_level(&r.get::<_, String>(2)?),
-                    message: r.get(3)?,
-                })
+            .query_map(params![run_id, bound, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    LogRecord {
+                        asset: r.get(1)?,
+                        time: time(r.get(2)?),
+                        level: parse_level(&r.get::<_, String>(3)?),
+                        message: r.get(4)?,
+                    },
+                ))
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let mut lines: Vec<(u64, LogRecord)> =
+            rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        if newest_first {
+            lines.reverse();
+        }
+        Ok(lines)
+    }
+
+    fn request_cancel(&self, run_id: &str) -> Result<CancelOutcome, StorageError> {
+        let run = self.run(run_id)?;
+        let id = run.id.as_str();
+        match run.status {
+            RunStatus::Queued => {
+                if self.end_queued(id, RunStatus::Canceled, "canceled before it started")? {
+                    return Ok(CancelOutcome::Canceled);
+                }
+                // It started meanwhile: ask the running run.
+                self.request_cancel(id)
+            }
+            RunStatus::Starting | RunStatus::Running => {
+                self.conn()
+                    .execute(
+                        "UPDATE runs SET cancel_requested_us = coalesce(cancel_requested_us, ?2) WHERE id = ?1",
+                        params![id, micros(SystemTime::now())],
+                    )
+                    .map_err(|e| self.err(e))?;
+                Ok(CancelOutcome::Requested)
+            }
+            status => Ok(CancelOutcome::AlreadyEnded(status)),
+        }
+    }
+
+    fn cancel_requested(&self, run_id: &str) -> Result<bool, StorageError> {
+        self.conn()
+            .query_row(
+                "SELECT cancel_requested_us IS NOT NULL FROM runs WHERE id = ?1",
+                params![run_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(|found| found.unwrap_or(false))
+            .map_err(|e| self.err(e))
     }
 
     fn latest_materializations(&self) -> Result<HashMap<String, EventRecord>, StorageError> {
