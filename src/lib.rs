@@ -104,12 +104,12 @@ pub use orch_runtime::{
     BackfillPlan, BackfillReport, BackfillStep, CONFIG_FILE, CancellationToken, CaptureLayer,
     Config, ConfigError, EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, EventSink,
     Instance, InstanceBuilder, InstanceError, LaunchMode, Materialize, MaterializeError,
-    PartitionOutcome, PartitionScope, PartitionStatus, PlanError, PlannedAsset, PlannedLoad,
-    Reexecution, RunEvent, RunHandle, RunPlan, RunRequest, RunResult, RunTarget, Source,
-    StaleInputs, StaleReason, Staleness, Trigger, default_jobs, definitions, main, run_cli,
-    stale_assets, staleness,
+    PartitionOutcome, PartitionScope, PartitionSpan, PartitionSpanState, PartitionStatus,
+    PlanError, PlannedAsset, PlannedLoad, Reexecution, RunEvent, RunHandle, RunPlan, RunRequest,
+    RunResult, RunTarget, Source, StaleInputs, StaleReason, Staleness, Trigger, default_jobs,
+    definitions, main, partition_spans, run_cli, stale_assets, staleness,
 };
-pub use orch_runtime::{automation, checks, daemon, io, storage};
+pub use orch_runtime::{automation, checks, daemon, io, storage, web};
 /// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's
 /// frames the same types as orch's.
 #[cfg(feature = "polars")]

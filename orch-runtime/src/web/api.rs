@@ -20,6 +20,22 @@ use crate::storage::{CancelOutcome, InstigatorStatus, RunFilter, RunStatus};
 
 type ApiResult = Result<Json<Value>, WebError>;
 
+/// A JSON request body, or why it cannot be read (413 over the limit, 400 otherwise).
+fn json_body<T>(
+    body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, WebError> {
+    match body {
+        Ok(Json(body)) => Ok(body),
+        Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(WebError::TooLarge(format!(
+                "the request body is over 64 KiB: {}",
+                e.body_text()
+            )))
+        }
+        Err(e) => Err(WebError::BadRequest(e.body_text())),
+    }
+}
+
 fn to_json<T: serde::Serialize>(value: T) -> ApiResult {
     serde_json::to_value(value)
         .map(Json)
@@ -218,7 +234,7 @@ pub(crate) async fn materialize(
     State(ui): State<Arc<Ui>>,
     body: Result<Json<MaterializeBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(|e| WebError::BadRequest(e.body_text()))?;
+    let body = json_body(body)?;
     let id = blocking(&ui, move |ui| {
         if body.assets.len() > ui.graph.len() {
             return Err(WebError::BadRequest("more assets than there are".into()));
@@ -267,7 +283,7 @@ pub(crate) async fn backfill(
     State(ui): State<Arc<Ui>>,
     body: Result<Json<BackfillBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(|e| WebError::BadRequest(e.body_text()))?;
+    let body = json_body(body)?;
     let (id, runs) = blocking(&ui, move |ui| {
         let key = ui.graph.node(asset_id(ui.graph, &body.asset)?).key.clone();
         let plan = Backfill::range(AssetSelection::Keys(vec![key]), body.from, body.to)
@@ -410,7 +426,7 @@ pub(crate) async fn schedule_status(
     Path(name): Path<String>,
     body: Result<Json<StatusBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(|e| WebError::BadRequest(e.body_text()))?;
+    let body = json_body(body)?;
     let v = blocking(&ui, move |ui| {
         ui.automation
             .schedule(&name)
@@ -426,7 +442,7 @@ pub(crate) async fn sensor_status(
     Path(name): Path<String>,
     body: Result<Json<StatusBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(|e| WebError::BadRequest(e.body_text()))?;
+    let body = json_body(body)?;
     let v = blocking(&ui, move |ui| {
         ui.automation
             .sensor(&name)
@@ -447,7 +463,7 @@ pub(crate) async fn set_paused(
     State(ui): State<Arc<Ui>>,
     body: Result<Json<PausedBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(|e| WebError::BadRequest(e.body_text()))?;
+    let body = json_body(body)?;
     let v = blocking(&ui, move |ui| {
         dev_only(ui, "the global pause")?;
         ui.instance.storage().set_automation_paused(body.paused)?;

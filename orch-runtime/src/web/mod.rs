@@ -100,6 +100,9 @@ pub enum WebError {
     /// A request that cannot be honoured as sent (400).
     #[error("{0}")]
     BadRequest(String),
+    /// A request body over the limit (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// A request that conflicts with the state (409), e.g. canceling an ended run.
     #[error("{0}")]
     Conflict(String),
@@ -115,6 +118,7 @@ impl WebError {
                 StatusCode::NOT_FOUND
             }
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Conflict(_) | WebError::Storage(StorageError::AssetBusy { .. }) => {
                 StatusCode::CONFLICT
             }
