@@ -239,12 +239,37 @@ struct Inner {
 /// (the counts are shared by the run's threads).
 #[doc(hidden)]
 #[derive(Clone, Debug)]
-pub struct RunScope(Arc<(RunId, Option<Cancellation>)>);
+pub struct RunScope(Arc<(RunId, Option<Cancellation>, Option<LiveLog>)>);
 
 impl RunScope {
     /// The scope of run `run_id`, cancelled as `cancel` says.
     pub fn new(run_id: RunId, cancel: Option<Cancellation>) -> Self {
-        RunScope(Arc::new((run_id, cancel)))
+        RunScope(Arc::new((run_id, cancel, None)))
+    }
+
+    /// The same, with every log line also handed to `live` as it is written (the run store
+    /// records it at once, so a UI can show it while the asset runs).
+    pub fn with_live_log(self, live: Option<LiveLog>) -> Self {
+        let (run_id, cancel, _) = &*self.0;
+        RunScope(Arc::new((run_id.clone(), cancel.clone(), live)))
+    }
+}
+
+/// Where a run's log lines go as they are written (see [`RunScope::with_live_log`]).
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct LiveLog(Arc<dyn Fn(&AssetKey, &LogLine) + Send + Sync>);
+
+impl LiveLog {
+    /// Hands each line to `f`.
+    pub fn new(f: impl Fn(&AssetKey, &LogLine) + Send + Sync + 'static) -> Self {
+        LiveLog(Arc::new(f))
+    }
+}
+
+impl fmt::Debug for LiveLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LiveLog")
     }
 }
 
@@ -558,11 +583,15 @@ impl AssetContext {
     /// tracing layer uses this for `tracing::info!` calls made inside an asset).
     #[doc(hidden)]
     pub fn capture_log(&self, level: LogLevel, message: String) {
-        self.captured().logs.push(LogLine {
+        let line = LogLine {
             time: SystemTime::now(),
             level,
             message,
-        });
+        };
+        if let Some(live) = &self.inner.run.0.2 {
+            (live.0)(&self.inner.key, &line);
+        }
+        self.captured().logs.push(line);
     }
 
     /// Moves the captured logs and metadata out (the executor calls this when the attempt ends).

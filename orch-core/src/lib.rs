@@ -39,7 +39,7 @@ pub use automation::{
 };
 pub use check::{CheckDef, CheckResult, CheckSeverity};
 pub use context::{
-    AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LogLevel, LogLine,
+    AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LiveLog, LogLevel, LogLine,
     MetadataValue, RunId, RunScope, TestContext,
 };
 pub use error::{DefinitionError, DefinitionErrors};

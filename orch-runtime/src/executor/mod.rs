@@ -60,6 +60,8 @@ pub(crate) struct ExecOptions {
     pub(crate) dynamic: Option<Arc<dyn orch_core::DynamicPartitionsStore>>,
     /// Cancels the run: nothing new starts, async assets are dropped at their next await.
     pub(crate) cancel: CancellationToken,
+    /// Where log lines go as assets write them (the run store, for recorded runs).
+    pub(crate) live_log: Option<orch_core::LiveLog>,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it).
@@ -263,7 +265,8 @@ pub(crate) async fn execute(
             Some(orch_core::Cancellation::new(move || {
                 cancelled.load(Ordering::Acquire)
             })),
-        ),
+        )
+        .with_live_log(opts.live_log),
         cancel: opts.cancel,
     });
     // A run canceled before it starts starts nothing.

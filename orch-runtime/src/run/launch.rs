@@ -102,6 +102,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         resources: Arc::clone(resources),
         dynamic: None,
         cancel,
+        live_log: None,
     };
     let Some(instance) = instance else {
         return Ok(executor::execute(graph, plan, provided, opts, sink).await);
@@ -175,6 +176,11 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     for (key, versions) in loaded_versions {
         store.known_partition_versions(key, versions);
     }
+    // Log lines reach the store as they are written, not when their asset ends.
+    let opts = ExecOptions {
+        live_log: Some(store.live_log()),
+        ..opts
+    };
     // A cancellation asked for through the store (the web UI, another process) cancels the
     // run as its own token would; the watch ends with the run.
     let watching = watch_cancel_requests(Arc::clone(&storage), run_id.clone(), opts.cancel.clone());

@@ -51,6 +51,11 @@ pub struct StoreSink {
     run_versions: std::collections::HashMap<String, Option<String>>,
     /// For the stored versions of partitions written by earlier runs.
     storage: Arc<dyn Storage>,
+    /// The writer's channel as [`StoreSink::live_log`] holds it: emptied by `finish`, so a
+    /// context that outlives the run (a detached asset thread) cannot keep the writer open.
+    /// Set when log lines come through it (then the lines an asset's end event carries are
+    /// not written again).
+    live: Option<Arc<std::sync::Mutex<Option<Sender<Row>>>>>,
 }
 
 impl std::fmt::Debug for StoreSink {
@@ -88,7 +93,26 @@ impl StoreSink {
             range_versions: std::collections::HashMap::new(),
             run_versions: std::collections::HashMap::new(),
             storage: reader,
+            live: None,
         }
+    }
+
+    /// Where the run's assets' log lines go as they are written: straight to the writer, so
+    /// a follower (the web UI, `run show --follow`) sees them while the asset runs.
+    pub(crate) fn live_log(&mut self) -> orch_core::LiveLog {
+        let tx = Arc::new(std::sync::Mutex::new(self.tx.clone()));
+        self.live = Some(Arc::clone(&tx));
+        orch_core::LiveLog::new(move |key: &AssetKey, line: &LogLine| {
+            let tx = tx.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(tx) = &*tx {
+                let _ = tx.send(Row::Log(LogRecord {
+                    asset: key.to_string(),
+                    time: line.time,
+                    level: line.level,
+                    message: line.message.clone(),
+                }));
+            }
+        })
     }
 
     /// In a run over a range: the stored versions of the partitions of loaded upstream `key`.
@@ -103,6 +127,9 @@ impl StoreSink {
     /// Writes everything still queued and stops the thread; returns the first write error.
     pub fn finish(mut self) -> Result<(), StorageError> {
         self.tx.take();
+        if let Some(live) = &self.live {
+            live.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
         match self.writer.take() {
             Some(handle) => handle.join().unwrap_or_else(|_| {
                 Err(StorageError::Io {
@@ -189,6 +216,9 @@ impl StoreSink {
     }
 
     fn logs(&self, key: &AssetKey, logs: &[LogLine]) {
+        if self.live.is_some() {
+            return;
+        }
         for line in logs {
             self.send(Row::Log(LogRecord {
                 asset: key.to_string(),
@@ -340,6 +370,15 @@ impl EventSink for StoreSink {
                     ..template.clone()
                 }));
             }
+        }
+    }
+}
+
+impl Drop for StoreSink {
+    /// A sink dropped without `finish` (the run failed to start) lets its writer end too.
+    fn drop(&mut self) {
+        if let Some(live) = &self.live {
+            live.lock().unwrap_or_else(|e| e.into_inner()).take();
         }
     }
 }

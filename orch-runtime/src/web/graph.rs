@@ -95,11 +95,8 @@ fn layered(vertices: &[(u32, (f64, f64))], edges: &[(u32, u32)]) -> (Vec<(f64, f
     if vertices.is_empty() {
         return (at, 0.0, 0.0);
     }
-    let index: std::collections::HashMap<u32, usize> = vertices
-        .iter()
-        .enumerate()
-        .map(|(i, (v, _))| (*v, i))
-        .collect();
+    // Edges name vertices by id; the layouts that come back name them by their position in
+    // `vertices` (petgraph's node index).
     // Sugiyama draws top-down; ours is left to right, so width and height swap going in and
     // coordinates swap coming out. Each layer is as deep as its widest node plus a gap.
     let swapped: Vec<(u32, (f64, f64))> = vertices
@@ -112,9 +109,8 @@ fn layered(vertices: &[(u32, (f64, f64))], edges: &[(u32, u32)]) -> (Vec<(f64, f
     for (coords, _, _) in components {
         let placed: Vec<(usize, f64, f64)> = coords
             .iter()
-            .filter_map(|&(v, (sx, sy))| {
-                let i = *index.get(&u32::try_from(v).ok()?)?;
-                let (w, h) = vertices[i].1;
+            .filter_map(|&(i, (sx, sy))| {
+                let (w, h) = vertices.get(i)?.1;
                 // Center (sx, sy) in Sugiyama's frame is (sy, sx) in ours.
                 Some((i, sy - w / 2.0, sx - h / 2.0))
             })
@@ -376,6 +372,18 @@ mod tests {
         for &(x, y) in &at {
             assert!(x >= 0.0 && y >= 0.0 && x + 120.0 <= w + 0.01 && y + NODE_H <= h + 0.01);
         }
+    }
+
+    #[test]
+    fn vertices_keep_their_places_whatever_their_ids() {
+        // A group's members have the graph's ids, not 0..n.
+        let vertices = [(9, (200.0, NODE_H)), (4, (120.0, NODE_H))];
+        let (at, w, _) = layered(&vertices, &[(4, 9)]);
+        assert!(
+            at[1].0 + 120.0 <= at[0].0,
+            "4 feeds 9, so 4 is left of it: {at:?}"
+        );
+        assert!(w >= 320.0, "{w}");
     }
 
     #[test]

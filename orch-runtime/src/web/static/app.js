@@ -1,6 +1,17 @@
 // orch web UI: actions, live updates, the lineage graph, log streaming. No dependencies.
 "use strict";
 
+// Script errors, failed loads and blocked content, for people (the console) and for the
+// browser tests (which require it to stay empty).
+window.orchErrors = [];
+addEventListener("error", (e) => {
+  window.orchErrors.push(e.message || `failed to load ${e.target?.src || e.target?.href || e.target?.tagName}`);
+}, true);
+addEventListener("unhandledrejection", (e) => window.orchErrors.push(String(e.reason)));
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.orchErrors.push(`blocked by the content security policy: ${e.violatedDirective} ${e.blockedURI}`);
+});
+
 const csrf = () => document.querySelector('meta[name="csrf"]')?.content || "";
 
 function toast(text, bad) {
