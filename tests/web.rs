@@ -128,6 +128,17 @@ fn materialize_selected_runs_the_assets_and_the_pages_show_it() {
     let (status, page) = c.get(&format!("/runs/{id}"));
     assert_eq!(status, 200);
     assert!(page.contains("middle line 2") && page.contains("orch/launched_by=web"));
+    // A frame's page previews its first rows.
+    let run = c.post_ok("/api/materialize", &json!({ "assets": ["frame"] }));
+    server.wait_run(run["run_id"].as_str().unwrap());
+    let frame = c.get_json("/api/assets/frame");
+    let preview = frame["preview"].as_str().unwrap();
+    assert!(
+        preview.contains("Oslo") && preview.contains("visits"),
+        "{preview}"
+    );
+    let (_, page) = c.get("/assets/frame");
+    assert!(page.contains("Oslo"));
     let sink = c.get_json("/api/assets/sink");
     assert_eq!(sink["series"][0][0], "rows");
     assert_eq!(sink["series"][0][1][0][1], 210.0);
@@ -397,12 +408,17 @@ fn cancel_stops_a_run_started_here_and_one_started_elsewhere_through_the_store()
         .submit(RunRequest::select("+after_slow").unwrap());
     let id = handle.run_id().to_string();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !c.get_json(&format!("/api/runs/{id}"))["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|s| s["asset"] == "slow")
-    {
+    // The run is recorded once it starts (a 404 until then).
+    let slow_started = || {
+        let (status, body) = c.get(&format!("/api/runs/{id}"));
+        status == 200
+            && serde_json::from_str::<Value>(&body).unwrap()["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["asset"] == "slow")
+    };
+    while !slow_started() {
         assert!(std::time::Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -656,7 +672,10 @@ fn a_partition_range_backfills_and_the_bar_shows_materialized_and_missing_spans(
     assert_eq!(bar["missing"], 1);
     assert_eq!(
         bar["spans"],
-        json!([["materialized", "a", "b", 2], ["missing", "c", "c", 1]])
+        json!([
+            { "state": "materialized", "first": "a", "last": "b", "count": 2 },
+            { "state": "missing", "first": "c", "last": "c", "count": 1 }
+        ])
     );
     let (_, page) = c.get("/assets/daily");
     assert!(page.contains("Backfill this range") && page.contains("p-missing"));

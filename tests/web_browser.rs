@@ -361,6 +361,15 @@ async fn journeys(driver: &Driver) {
     .await;
     b.no_errors("the job's run").await;
 
+    // The overview after all that.
+    b.open("/").await;
+    b.until(
+        "the runs on the overview",
+        "return document.querySelectorAll('table.runs tbody tr').length > 0",
+    )
+    .await;
+    b.shot("overview").await;
+
     // A phone-sized window still shows the navigation and the tables.
     b.client.set_window_size(390, 844).await.unwrap();
     b.open("/").await;

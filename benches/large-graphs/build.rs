@@ -4,7 +4,8 @@
 //! `orch_bench::seed()`, which the harness changes to make every output change between runs.
 //! Also `$OUT_DIR/schedules.rs`: 1,000 daily schedules for the daemon bench, and
 //! `$OUT_DIR/eager.rs`: the fan-out graph with `automation = eager()` on every asset, for the
-//! automation bench.
+//! automation bench. `$OUT_DIR/chain1k.rs` (1,000 assets, as Dagster's `dev_startup.py`) and
+//! `$OUT_DIR/grouped.rs` (`ORCH_BENCH_N` assets in groups of 100) are the web UI's graphs.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -26,6 +27,43 @@ fn main() {
     write("layered.rs", layered(n));
     write("schedules.rs", schedules(1_000));
     write("eager.rs", eager(n));
+    write("chain1k.rs", chain(1_000));
+    write("grouped.rs", grouped(n));
+}
+
+/// `n` assets in groups of 100 (`g000` ...), each group ten layers of ten; an asset takes two
+/// of the layer before in its group, and the first layer of each group takes one asset of the
+/// group before: the web UI's 10,000-asset lineage graph.
+fn grouped(n: usize) -> String {
+    let mut s = String::from(HEADER);
+    for i in 0..n {
+        let (group, k) = (i / 100, i % 100);
+        let (layer, w) = (k / 10, k % 10);
+        let mut ups: Vec<usize> = match (layer, group) {
+            (0, 0) => Vec::new(),
+            (0, _) => vec![i - 100 + 90 + w],
+            _ => vec![i - 10, i - 10 - w + (w + 3) % 10],
+        };
+        ups.retain(|&u| u < i);
+        ups.sort_unstable();
+        ups.dedup();
+        let params: Vec<String> = ups.iter().map(|u| format!("w{u:05}: &u64")).collect();
+        let body = match ups.len() {
+            0 => "orch_bench::seed()".to_owned(),
+            1 => format!("*w{:05}", ups[0]),
+            _ => ups
+                .iter()
+                .map(|u| format!("w{u:05}"))
+                .collect::<Vec<_>>()
+                .join(" + "),
+        };
+        let _ = writeln!(
+            s,
+            "#[asset(group = \"g{group:03}\")]\nfn w{i:05}({}) -> u64 {{\n    {body}\n}}",
+            params.join(", ")
+        );
+    }
+    s
 }
 
 /// `n` assets, `g_src` and `n - 1` fanned out from it, each `automation = eager()`.

@@ -258,7 +258,10 @@ impl RunScope {
 /// Where a run's log lines go as they are written (see [`RunScope::with_live_log`]).
 #[doc(hidden)]
 #[derive(Clone)]
-pub struct LiveLog(Arc<dyn Fn(&AssetKey, &LogLine) + Send + Sync>);
+pub struct LiveLog(Arc<LiveLogFn>);
+
+/// What a [`LiveLog`] calls with each line.
+type LiveLogFn = dyn Fn(&AssetKey, &LogLine) + Send + Sync;
 
 impl LiveLog {
     /// Hands each line to `f`.

@@ -90,6 +90,13 @@ fn daily(ctx: &AssetContext) -> String {
     ctx.partition_key().unwrap_or_default().to_owned()
 }
 
+/// A frame, stored as Parquet: its page shows a preview.
+#[asset(group = "frames")]
+fn frame() -> orch::polars::prelude::PolarsResult<orch::polars::prelude::DataFrame> {
+    use orch::polars::prelude::*;
+    df!("city" => ["Lyon", "Oslo"], "visits" => [3i64, 5])
+}
+
 asset_job!(
     /// The core assets.
     core_job,

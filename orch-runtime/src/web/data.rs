@@ -360,6 +360,10 @@ pub(crate) struct AssetDetail {
     pub(crate) checks: Vec<CheckResultView>,
     pub(crate) evaluation: Option<Evaluation>,
     pub(crate) partitions: Option<PartitionBar>,
+    /// The latest materialization's preview of its frame (the first rows, as text), and its
+    /// schema.
+    pub(crate) preview: Option<String>,
+    pub(crate) schema: Option<String>,
 }
 
 /// One materialization.
@@ -406,8 +410,89 @@ pub(crate) struct PartitionBar {
     pub(crate) materialized: usize,
     pub(crate) failed: usize,
     pub(crate) missing: usize,
-    /// `(state, first key, last key, count)`.
-    pub(crate) spans: Vec<(&'static str, String, String, usize)>,
+    /// The spans of one state in key order, or, past [`BAR_SEGMENTS`] spans, that many equal
+    /// buckets of partitions, each in the state most of its partitions are in (`failed` if any
+    /// failed).
+    pub(crate) spans: Vec<BarSegment>,
+    /// Whether `spans` are buckets rather than exact spans.
+    pub(crate) bucketed: bool,
+}
+
+/// One segment of a partition bar.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub(crate) struct BarSegment {
+    /// `materialized`, `failed` or `missing`.
+    pub(crate) state: &'static str,
+    pub(crate) first: String,
+    pub(crate) last: String,
+    pub(crate) count: usize,
+}
+
+/// At most this many segments in a partition bar (a bar is about 1,000 pixels wide).
+pub(crate) const BAR_SEGMENTS: usize = 400;
+
+/// The bar's segments: the spans as they are when there are few, else equal buckets.
+fn bar_segments(spans: &[crate::run::PartitionSpan], total: usize) -> (Vec<BarSegment>, bool) {
+    if spans.len() <= BAR_SEGMENTS {
+        let exact = spans
+            .iter()
+            .map(|s| BarSegment {
+                state: s.state.as_str(),
+                first: s.first.clone(),
+                last: s.last.clone(),
+                count: s.count,
+            })
+            .collect();
+        return (exact, false);
+    }
+    let per = total.div_ceil(BAR_SEGMENTS);
+    let mut buckets: Vec<BarSegment> = Vec::new();
+    // Counts of (materialized, failed, missing) in the bucket being filled, its first and
+    // last keys.
+    let mut counts = [0usize; 3];
+    let mut first: Option<String> = None;
+    let mut last = String::new();
+    let mut filled = 0;
+    let close = |counts: &mut [usize; 3], first: &mut Option<String>, last: &str, filled: usize| {
+        let state = match *counts {
+            [_, f, _] if f > 0 => PartitionSpanState::Failed,
+            [m, _, n] if m >= n => PartitionSpanState::Materialized,
+            _ => PartitionSpanState::Missing,
+        };
+        *counts = [0; 3];
+        BarSegment {
+            state: state.as_str(),
+            first: first.take().unwrap_or_default(),
+            last: last.to_owned(),
+            count: filled,
+        }
+    };
+    for span in spans {
+        // A span can cover several buckets; walk it in pieces. Keys inside a span are not
+        // known here, so a bucket that starts or ends inside one names the span's ends.
+        let mut left = span.count;
+        while left > 0 {
+            let take = left.min(per - filled);
+            let slot = match span.state {
+                PartitionSpanState::Materialized => 0,
+                PartitionSpanState::Failed => 1,
+                PartitionSpanState::Missing => 2,
+            };
+            counts[slot] += take;
+            first.get_or_insert_with(|| span.first.clone());
+            last.clone_from(&span.last);
+            filled += take;
+            left -= take;
+            if filled == per {
+                buckets.push(close(&mut counts, &mut first, &last, filled));
+                filled = 0;
+            }
+        }
+    }
+    if filled > 0 {
+        buckets.push(close(&mut counts, &mut first, &last, filled));
+    }
+    (buckets, true)
 }
 
 /// Resolves an asset key typed in a URL or a request: a 404 naming the closest asset if it
@@ -459,6 +544,15 @@ pub(crate) fn asset_detail(ui: &Ui, key: &str) -> Result<AssetDetail, WebError> 
             }
         }
     }
+    let latest_text = |name: &str| {
+        events.first().and_then(|e| {
+            e.metadata
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    let (preview, schema) = (latest_text("preview"), latest_text("schema"));
     let materializations = events.iter().map(materialization).collect();
     let checks = store
         .check_results(Some(&key), false, 50)?
@@ -483,16 +577,16 @@ pub(crate) fn asset_detail(ui: &Ui, key: &str) -> Result<AssetDetail, WebError> 
                     .map(|s| s.count)
                     .sum()
             };
+            let total = spans.iter().map(|s| s.count).sum();
+            let (segments, bucketed) = bar_segments(&spans, total);
             Some(PartitionBar {
                 definition: p.describe(),
-                total: spans.iter().map(|s| s.count).sum(),
+                total,
                 materialized: count(PartitionSpanState::Materialized),
                 failed: count(PartitionSpanState::Failed),
                 missing: count(PartitionSpanState::Missing),
-                spans: spans
-                    .into_iter()
-                    .map(|s| (s.state.as_str(), s.first, s.last, s.count))
-                    .collect(),
+                spans: segments,
+                bucketed,
             })
         }
         None => None,
@@ -522,6 +616,8 @@ pub(crate) fn asset_detail(ui: &Ui, key: &str) -> Result<AssetDetail, WebError> 
         checks,
         evaluation,
         partitions,
+        preview,
+        schema,
     })
 }
 
@@ -536,7 +632,14 @@ fn materialization(e: &EventRecord) -> Materialization {
         metadata: e
             .metadata
             .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
+            .filter(|(k, _)| k != "preview" && k != "schema")
+            .map(|(k, v)| {
+                let text = v.to_string();
+                match text.split_once('\n') {
+                    Some((first, _)) => (k.clone(), format!("{first} …")),
+                    None => (k.clone(), text),
+                }
+            })
             .collect(),
     }
 }
@@ -929,4 +1032,57 @@ pub(crate) fn runs_page(ui: &Ui, filter: &RunFilter) -> Result<RunsPage, WebErro
         runs: runs.iter().map(RunSummary::of).collect(),
         next: next.flatten(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::PartitionSpan;
+
+    fn span(state: PartitionSpanState, first: usize, count: usize) -> PartitionSpan {
+        PartitionSpan {
+            state,
+            first: format!("k{first}"),
+            last: format!("k{}", first + count - 1),
+            count,
+        }
+    }
+
+    #[test]
+    fn few_spans_are_drawn_as_they_are() {
+        let spans = [
+            span(PartitionSpanState::Materialized, 0, 3),
+            span(PartitionSpanState::Missing, 3, 1),
+        ];
+        let (segments, bucketed) = bar_segments(&spans, 4);
+        assert!(!bucketed);
+        let missing = &segments[1];
+        assert_eq!(
+            (missing.state, missing.first.as_str(), missing.count),
+            ("missing", "k3", 1)
+        );
+    }
+
+    #[test]
+    fn many_spans_become_equal_buckets_that_keep_failures_visible() {
+        // 100,000 partitions alternating materialized and missing two by two, one failure.
+        let mut spans = Vec::new();
+        let mut i = 0;
+        while i < 100_000 {
+            let state = match (i / 2) % 2 {
+                _ if i == 50_000 => PartitionSpanState::Failed,
+                0 => PartitionSpanState::Materialized,
+                _ => PartitionSpanState::Missing,
+            };
+            spans.push(span(state, i, 2));
+            i += 2;
+        }
+        let (segments, bucketed) = bar_segments(&spans, 100_000);
+        assert!(bucketed);
+        assert_eq!(segments.len(), BAR_SEGMENTS);
+        assert_eq!(segments.iter().map(|s| s.count).sum::<usize>(), 100_000);
+        assert_eq!(segments.iter().filter(|s| s.state == "failed").count(), 1);
+        assert_eq!(segments[0].first, "k0");
+        assert_eq!(segments.last().unwrap().last, "k99999");
+    }
 }

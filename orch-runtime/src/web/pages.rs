@@ -404,11 +404,19 @@ pub(crate) async fn asset(State(ui): State<Arc<Ui>>, Path(key): Path<String>) ->
                 span.bad { (bar.failed) " failed" } " · "
                 span.muted { (bar.missing) " missing" } }
             (partition_bar(bar))
+            @if bar.bucketed {
+                p.muted { "Each segment is about " (bar.total.div_ceil(data::BAR_SEGMENTS)) " partitions, drawn in the state most of them are in (failed if any failed). Click one to fill the range." }
+            }
             form.backfill data-asset=(a.key) {
-                label { "From " input name="from" required value=(bar.spans.first().map(|s| s.1.as_str()).unwrap_or("")); }
-                label { "to " input name="to" required value=(bar.spans.last().map(|s| s.2.as_str()).unwrap_or("")); }
+                label { "From " input name="from" required value=(bar.spans.first().map(|s| s.first.as_str()).unwrap_or("")); }
+                label { "to " input name="to" required value=(bar.spans.last().map(|s| s.last.as_str()).unwrap_or("")); }
                 button type="submit" { "Backfill this range" }
             }
+        }
+        @if let Some(preview) = &d.preview {
+            h2 { "Preview" }
+            pre.preview-table { (preview) }
+            @if let Some(schema) = &d.schema { details { summary { "Schema" } pre { (schema) } } }
         }
         @if !d.series.is_empty() {
             h2 { "Metadata over time" }
@@ -459,21 +467,21 @@ pub(crate) async fn asset(State(ui): State<Arc<Ui>>, Path(key): Path<String>) ->
 fn partition_bar(bar: &data::PartitionBar) -> Markup {
     let total = bar.total.max(1) as f64;
     let mut x = 0.0;
-    let segments: Vec<(f64, f64, &(&'static str, String, String, usize))> = bar
+    let segments: Vec<(f64, f64, &data::BarSegment)> = bar
         .spans
         .iter()
         .map(|span| {
-            let w = span.3 as f64 / total * 1000.0;
+            let w = span.count as f64 / total * 1000.0;
             x += w;
             (x - w, w, span)
         })
         .collect();
     html! {
         svg.partitions viewBox="0 0 1000 24" preserveAspectRatio="none" role="img" aria-label="Partition status" {
-            @for (x, w, (state, first, last, count)) in segments {
-                rect class=(format!("p-{state}")) x=(format!("{x:.2}")) y="0" width=(format!("{:.2}", w.max(0.5))) height="24"
-                    data-first=(first) data-last=(last) {
-                    title { (state) ": " (first) @if *count > 1 { " … " (last) } " (" (count) ")" }
+            @for (x, w, s) in segments {
+                rect class=(format!("p-{}", s.state)) x=(format!("{x:.2}")) y="0" width=(format!("{:.2}", w.max(0.5))) height="24"
+                    data-first=(s.first) data-last=(s.last) {
+                    title { (s.state) ": " (s.first) @if s.count > 1 { " … " (s.last) } " (" (s.count) ")" }
                 }
             }
         }
