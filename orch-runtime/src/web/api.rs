@@ -201,10 +201,22 @@ pub(crate) fn launch(ui: &Ui, request: RunRequest) -> Result<RunId, WebError> {
 
 /// Starts queued run `id` in this process and keeps its handle (to cancel it at once).
 fn start_here(ui: &Ui, id: &RunId) -> Result<(), WebError> {
-    let handle = ui
-        .instance
-        .launch_queued(id.as_str())
-        .map_err(|e| WebError::Conflict(e.to_string()))?;
+    let handle = match ui.instance.launch_queued(id.as_str()) {
+        Ok(handle) => handle,
+        Err(e) => {
+            // Not left queued for a daemon that may never come (not even when its assets are
+            // busy): recorded as failed, with why.
+            let _ = ui.instance.storage().end_queued_run(
+                id.as_str(),
+                crate::storage::RunStatus::Failed,
+                &format!("could not start: {e}"),
+            );
+            return Err(WebError::Conflict(format!(
+                "run {} could not start: {e}",
+                id.short()
+            )));
+        }
+    };
     let mut handles = ui.handles.lock().unwrap_or_else(|e| e.into_inner());
     // Forget runs that ended (their handles only hold a token).
     let store = ui.instance.storage();

@@ -169,17 +169,24 @@ async function refresh() {
   if (again) { again = false; refresh(); }
 }
 
+// At most one refresh per quarter second however fast events come (a busy run records
+// thousands), and always one after the last of them.
+let pending = null;
+function soon() {
+  if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 250);
+}
+
 function follow() {
   if (!document.body.dataset.live) return;
   const source = new EventSource("/api/events");
   const conn = document.getElementById("conn");
-  let timer = null;
   source.onopen = () => conn?.classList.add("live");
   source.onerror = () => conn?.classList.remove("live");
-  source.addEventListener("change", () => {
-    clearTimeout(timer);
-    timer = setTimeout(refresh, 150);
-  });
+  source.addEventListener("change", soon);
+  // Ticks that launch nothing and the daemon's heartbeat record no run event: these pages
+  // also look again every few seconds.
+  const tab = document.body.dataset.tab;
+  if (tab === "schedules" || tab === "overview") setInterval(soon, 5000);
 }
 
 // ---- the run page: logs and events stream in ----
@@ -213,7 +220,6 @@ function runPage() {
   if (logs.dataset.finished) return;
   const conn = document.getElementById("conn");
   const source = new EventSource(`/api/runs/${logs.dataset.run}/stream?after=${logs.dataset.seq}-${logs.dataset.log}`);
-  let timer = null;
   source.onopen = () => conn?.classList.add("live");
   source.onerror = () => conn?.classList.remove("live");
   source.addEventListener("log", (m) => {
@@ -232,8 +238,7 @@ function runPage() {
       }
       body.appendChild(tr);
     }
-    clearTimeout(timer);
-    timer = setTimeout(refresh, 100);
+    soon();
   });
   source.addEventListener("end", () => { source.close(); conn?.classList.remove("live"); refresh(); });
 }
