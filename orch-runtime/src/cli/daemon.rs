@@ -172,15 +172,9 @@ pub(super) fn daemon(env: &Env<'_>, once: bool, at: Option<String>) -> u8 {
         Ok(instance) => instance,
         Err(e) => return fail_usage(&e),
     };
-    let launcher = match launcher(env) {
-        Ok(l) => l,
+    let options = match daemon_options(env) {
+        Ok(options) => options,
         Err(e) => return fail_usage(&e),
-    };
-    let options = DaemonOptions {
-        lease: env.config.daemon_lease(),
-        launcher,
-        limits: env.config.queue_limits().clone(),
-        ..DaemonOptions::default()
     };
     let daemon = Daemon::new(instance, automation, options);
     if once {
@@ -198,10 +192,10 @@ pub(super) fn daemon(env: &Env<'_>, once: bool, at: Option<String>) -> u8 {
     }
 }
 
-/// How the daemon launches runs, as configured: in this process, or each in a child process
-/// running this program.
-pub(super) fn launcher(env: &Env<'_>) -> Result<Launcher, String> {
-    Ok(match env.config.launch_mode() {
+/// The daemon's options as configured: its lease, its queue's limits, and how it launches
+/// runs (in this process, or each in a child process running this program).
+pub(super) fn daemon_options(env: &Env<'_>) -> Result<DaemonOptions, String> {
+    let launcher = match env.config.launch_mode() {
         LaunchMode::InProcess => Launcher::InProcess,
         LaunchMode::ChildProcess => match std::env::current_exe() {
             Ok(program) => Launcher::ChildProcess {
@@ -214,6 +208,12 @@ pub(super) fn launcher(env: &Env<'_>) -> Result<Launcher, String> {
                 ));
             }
         },
+    };
+    Ok(DaemonOptions {
+        lease: env.config.daemon_lease(),
+        launcher,
+        limits: env.config.queue_limits().clone(),
+        ..DaemonOptions::default()
     })
 }
 

@@ -5,10 +5,10 @@ use std::net::IpAddr;
 
 use tokio_util::sync::CancellationToken;
 
-use super::daemon::{launcher, print_event, stop_on_signals};
+use super::daemon::{daemon_options, print_event, stop_on_signals};
 use super::schedules::checked;
 use super::{EXIT_OK, Env, fail_usage};
-use crate::daemon::{Daemon, DaemonOptions};
+use crate::daemon::Daemon;
 use crate::materialize::definitions;
 use crate::web::{DEFAULT_PORT, WebMode, WebOptions, WebServer};
 
@@ -72,15 +72,9 @@ pub(super) fn serve(env: &Env<'_>, args: WebArgs, mode: WebMode) -> u8 {
     let daemon = match mode {
         WebMode::UiOnly => None,
         WebMode::Dev => {
-            let launcher = match launcher(env) {
-                Ok(l) => l,
+            let options = match daemon_options(env) {
+                Ok(options) => options,
                 Err(e) => return fail_usage(&e),
-            };
-            let options = DaemonOptions {
-                lease: env.config.daemon_lease(),
-                launcher,
-                limits: env.config.queue_limits().clone(),
-                ..DaemonOptions::default()
             };
             let daemon = Daemon::new(instance, automation, options);
             let stop = shutdown.clone();

@@ -421,16 +421,34 @@ pub(crate) struct StatusBody {
     running: bool,
 }
 
-fn set_status(ui: &Ui, name: &str, kind: &str, running: bool) -> Result<Value, WebError> {
-    dev_only(ui, "schedules and sensors")?;
-    let status = match running {
-        true => InstigatorStatus::Running,
-        false => InstigatorStatus::Stopped,
-    };
-    ui.instance
-        .storage()
-        .set_instigator_status(name, kind, status)?;
-    Ok(json!({ "name": name, "status": status.as_str() }))
+/// Starts or stops schedule (or sensor) `name`, which must exist.
+async fn set_status(
+    ui: Arc<Ui>,
+    name: String,
+    kind: &'static str,
+    body: Result<Json<StatusBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let body = json_body(body)?;
+    let v = blocking(&ui, move |ui| {
+        let exists = match kind {
+            "schedule" => ui.automation.schedule(&name).is_some(),
+            _ => ui.automation.sensor(&name).is_some(),
+        };
+        if !exists {
+            return Err(WebError::NotFound(format!("`{name}` is not a {kind}")));
+        }
+        dev_only(ui, "schedules and sensors")?;
+        let status = match body.running {
+            true => InstigatorStatus::Running,
+            false => InstigatorStatus::Stopped,
+        };
+        ui.instance
+            .storage()
+            .set_instigator_status(&name, kind, status)?;
+        Ok(json!({ "name": name, "status": status.as_str() }))
+    })
+    .await?;
+    Ok(Json(v))
 }
 
 pub(crate) async fn schedule_status(
@@ -438,15 +456,7 @@ pub(crate) async fn schedule_status(
     Path(name): Path<String>,
     body: Result<Json<StatusBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let body = json_body(body)?;
-    let v = blocking(&ui, move |ui| {
-        ui.automation
-            .schedule(&name)
-            .ok_or_else(|| WebError::NotFound(format!("`{name}` is not a schedule")))?;
-        set_status(ui, &name, "schedule", body.running)
-    })
-    .await?;
-    Ok(Json(v))
+    set_status(ui, name, "schedule", body).await
 }
 
 pub(crate) async fn sensor_status(
@@ -454,15 +464,7 @@ pub(crate) async fn sensor_status(
     Path(name): Path<String>,
     body: Result<Json<StatusBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let body = json_body(body)?;
-    let v = blocking(&ui, move |ui| {
-        ui.automation
-            .sensor(&name)
-            .ok_or_else(|| WebError::NotFound(format!("`{name}` is not a sensor")))?;
-        set_status(ui, &name, "sensor", body.running)
-    })
-    .await?;
-    Ok(Json(v))
+    set_status(ui, name, "sensor", body).await
 }
 
 #[derive(Deserialize)]
