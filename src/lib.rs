@@ -107,7 +107,7 @@ pub use orch_runtime::{
     PartitionOutcome, PartitionScope, PartitionSpan, PartitionSpanState, PartitionStatus,
     PlanError, PlannedAsset, PlannedLoad, Reexecution, RunEvent, RunHandle, RunPlan, RunRequest,
     RunResult, RunTarget, Source, StaleInputs, StaleReason, Staleness, Trigger, default_jobs,
-    definitions, main, partition_spans, run_cli, stale_assets, staleness,
+    definitions, main, partition_spans, partition_states, run_cli, stale_assets, staleness,
 };
 pub use orch_runtime::{automation, checks, daemon, io, storage, web};
 /// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's

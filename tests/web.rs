@@ -174,6 +174,16 @@ fn mutating_requests_need_the_csrf_token_and_the_servers_own_origin_and_host() {
             .unwrap()
             .is_empty()
     );
+    // The server's own origin, plain or behind a TLS proxy, is accepted.
+    for scheme in ["http", "https"] {
+        let origin = format!("{scheme}://{}", server.addr);
+        let (status, answer) = c.post_with(
+            "/api/materialize",
+            body,
+            &[("x-orch-csrf", &c.csrf), ("origin", &origin)],
+        );
+        assert_eq!(status, 200, "{origin}: {answer}");
+    }
     // DNS rebinding: a page served as evil.example:PORT that resolves to 127.0.0.1.
     let port = server.addr.port();
     let (status, body) = server.raw(&format!(
@@ -222,7 +232,7 @@ fn a_token_guards_every_request_and_a_public_address_requires_one() {
     let e = refused.unwrap_err().to_string();
     assert!(e.contains("ORCH_UI_TOKEN"), "{e}");
 
-    let server = Server::start(WebMode::UiOnly, Some("s3cret-token"), false);
+    let server = Server::start(WebMode::UiOnly, Some("s3cret-token-0123456789"), false);
     let port = server.addr.port();
     let get = |headers: &str, path: &str| {
         server.raw(&format!(
@@ -235,14 +245,17 @@ fn a_token_guards_every_request_and_a_public_address_requires_one() {
         get("Authorization: Bearer wrong\r\n", "/api/session").0,
         401
     );
-    let (status, body) = get("Authorization: Bearer s3cret-token\r\n", "/api/session");
+    let (status, body) = get(
+        "Authorization: Bearer s3cret-token-0123456789\r\n",
+        "/api/session",
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(get("", "/login?token=wrong").0, 401);
     let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
     use std::io::Write;
     write!(
         stream,
-        "GET /login?token=s3cret-token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET /login?token=s3cret-token-0123456789 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut answer = String::new();
@@ -348,6 +361,7 @@ fn malformed_input_is_a_4xx_with_a_message() {
         ("/api/runs?status=sleeping", 400),
         ("/api/runs?since=yesterday", 400),
         ("/api/runs?tag=novalue", 400),
+        ("/api/runs?job=core_job&tag=a=b", 400),
         ("/jobs/nope", 404),
         ("/api/nothing", 404),
         ("/nothing", 404),

@@ -67,6 +67,25 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// ChromeDriver's command for the browser's console log since the last call (its
+/// `goog:loggingPrefs` extension; WebDriver itself has none).
+#[derive(Debug)]
+struct ConsoleLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ConsoleLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+    }
+}
+
 struct Browser {
     client: Client,
     base: String,
@@ -125,6 +144,8 @@ impl Browser {
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// Nothing went to the console at error level (script errors, failed loads, blocked
+    /// content) and the page's own error hook caught nothing.
     async fn no_errors(&self, page: &str) {
         let errors = self
             .client
@@ -132,6 +153,12 @@ impl Browser {
             .await
             .unwrap();
         assert_eq!(errors, json!([]), "script errors on {page}");
+        let console = self.client.issue_cmd(ConsoleLog).await.unwrap();
+        let severe: Vec<&Value> = console
+            .as_array()
+            .map(|entries| entries.iter().filter(|e| e["level"] == "SEVERE").collect())
+            .unwrap_or_default();
+        assert!(severe.is_empty(), "console errors on {page}: {severe:?}");
     }
 
     async fn url(&self) -> String {
@@ -154,6 +181,7 @@ async fn journeys(driver: &Driver) {
     let _special = special();
     let server = Server::dev();
     let mut caps = serde_json::Map::new();
+    caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
     caps.insert(
         "goog:chromeOptions".into(),
         json!({

@@ -36,7 +36,7 @@ pub use run::{
     BACKFILL_TAG, Backfill, BackfillError, BackfillPlan, BackfillReport, BackfillStep,
     PartitionOutcome, PartitionScope, PartitionSpan, PartitionSpanState, PartitionStatus,
     PlannedAsset, PlannedLoad, Reexecution, RunHandle, RunPlan, RunRequest, RunTarget, Trigger,
-    partition_spans,
+    partition_spans, partition_states,
 };
 pub use staleness::{StaleInputs, StaleReason, Staleness, stale_assets, staleness};
 /// Cancels a run (see [`RunHandle::cancel_token`] and [`Materialize::cancel_token`]).

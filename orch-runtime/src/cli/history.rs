@@ -327,6 +327,38 @@ pub(super) fn print_history(
     Ok(())
 }
 
+/// `run cancel ID`: asks the run to stop through the store; the exit code says whether there
+/// was anything to cancel.
+pub(super) fn cancel(store: &dyn Storage, id: &str) -> u8 {
+    // A run whose process died is crashed: nothing would hear the request.
+    let _ = store.recover_crashed();
+    let outcome = store
+        .run(id)
+        .and_then(|run| Ok((store.request_cancel(run.id.as_str())?, run.id)));
+    match outcome {
+        Ok((crate::storage::CancelOutcome::Canceled, id)) => {
+            println!("run {} canceled before it started", id.short());
+            super::EXIT_OK
+        }
+        Ok((crate::storage::CancelOutcome::Requested, id)) => {
+            println!(
+                "run {} asked to stop: it cancels what has not started and ends canceled (`run show {} --follow` watches it)",
+                id.short(),
+                id.short()
+            );
+            super::EXIT_OK
+        }
+        Ok((crate::storage::CancelOutcome::AlreadyEnded(status), id)) => {
+            eprintln!(
+                "run {} already ended ({status}): nothing to cancel",
+                id.short()
+            );
+            super::EXIT_ASSET_FAILED
+        }
+        Err(e) => super::fail_usage(&e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -230,6 +230,13 @@ enum RunCommand {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Cancel a run, wherever it runs: a queued one at once; a running one stops within a
+    /// fraction of a second (its process reads the request from the run store), as Ctrl-C
+    /// would stop it. Exit 1 if it had already ended.
+    Cancel {
+        /// The run id or prefix.
+        id: String,
+    },
 }
 
 /// Run states, as `runs --status` takes them.
@@ -429,6 +436,12 @@ where
             }
             Ok(())
         }),
+        Some(Command::Run {
+            command: RunCommand::Cancel { id },
+        }) => match env.open() {
+            Ok(instance) => history::cancel(&**instance.storage(), &id),
+            Err(e) => fail_usage(&e),
+        },
         Some(Command::Reexecute {
             run,
             from_failure,

@@ -183,10 +183,14 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     };
     // A cancellation asked for through the store (the web UI, another process) cancels the
     // run as its own token would; the watch ends with the run.
-    let watching = watch_cancel_requests(Arc::clone(&storage), run_id.clone(), opts.cancel.clone());
+    let watching = AbortOnDrop(watch_cancel_requests(
+        Arc::clone(&storage),
+        run_id.clone(),
+        opts.cancel.clone(),
+    ));
     let mut result =
         executor::execute(graph, plan, provided, opts, &mut Tee(sink, &mut store)).await;
-    watching.abort();
+    drop(watching);
     let written = store.finish();
     // Outputs are durable before the run is recorded as ended.
     let flushed = instance
@@ -221,12 +225,25 @@ fn watch_cancel_requests(
                 () = token.cancelled() => return,
                 _ = every.tick() => {}
             }
-            if matches!(storage.cancel_requested(run_id.as_str()), Ok(true)) {
+            // On the blocking pool: the store's lock may be held by the run's writer.
+            let (store, id) = (Arc::clone(&storage), run_id.clone());
+            let asked = tokio::task::spawn_blocking(move || store.cancel_requested(id.as_str()));
+            if matches!(asked.await, Ok(Ok(true))) {
                 token.cancel();
                 return;
             }
         }
     })
+}
+
+/// Aborts its task when dropped: however the launch ends (returns, fails, or its future is
+/// dropped), its cancellation watch ends with it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Loads from their I/O managers the inputs that the plan reads from storage, as stored by

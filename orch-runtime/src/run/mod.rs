@@ -15,7 +15,7 @@ pub use backfill::{
     PartitionOutcome, PartitionStatus,
 };
 pub use handle::RunHandle;
-pub use partitions::{PartitionSpan, PartitionSpanState, partition_spans};
+pub use partitions::{PartitionSpan, PartitionSpanState, partition_spans, partition_states};
 pub(crate) use plan::prepare;
 pub use plan::{PlannedAsset, PlannedLoad, RunPlan};
 pub use reexecute::Reexecution;

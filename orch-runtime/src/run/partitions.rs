@@ -290,8 +290,18 @@ pub fn partition_spans(
     storage: Option<&dyn Storage>,
     node: &orch_core::AssetNode,
 ) -> Result<Vec<PartitionSpan>, StorageError> {
+    let (keys, states) = partition_states(storage, node)?;
+    Ok(spans(&keys, states.into_iter()))
+}
+
+/// Every partition of a partitioned asset now, in key order, with the state of each (what
+/// [`partition_spans`] folds).
+pub fn partition_states(
+    storage: Option<&dyn Storage>,
+    node: &orch_core::AssetNode,
+) -> Result<(Vec<String>, Vec<PartitionSpanState>), StorageError> {
     let Some(partitions) = &node.partitions else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
     let statuses = match storage {
         Some(storage) => storage.partition_statuses(&node.key.to_string())?,
@@ -303,12 +313,20 @@ pub fn partition_spans(
         .iter()
         .map(|s| (s.partition.as_str(), s.kind))
         .collect();
-    let states = keys.iter().map(|k| match by_key.get(k.as_str()) {
-        Some(EventKind::Materialized) => PartitionSpanState::Materialized,
-        Some(EventKind::Failed) => PartitionSpanState::Failed,
-        _ => PartitionSpanState::Missing,
-    });
-    Ok(spans(&keys, states))
+    let states = keys
+        .iter()
+        .map(|k| match by_key.get(k.as_str()) {
+            Some(EventKind::Materialized) => PartitionSpanState::Materialized,
+            Some(EventKind::Failed) => PartitionSpanState::Failed,
+            _ => PartitionSpanState::Missing,
+        })
+        .collect();
+    Ok((keys, states))
+}
+
+/// Folds keys and their states (in the same order) into spans.
+pub(crate) fn fold_spans(keys: &[String], states: &[PartitionSpanState]) -> Vec<PartitionSpan> {
+    spans(keys, states.iter().copied())
 }
 
 /// Folds keys and their states (in the same order) into spans.

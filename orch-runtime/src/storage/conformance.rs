@@ -39,6 +39,111 @@ pub(crate) fn run_all(factory: Factory<'_>) {
     check_results_are_read_latest_per_check(&*factory());
     freshness_changes_keep_each_assets_latest(&*factory());
     an_automation_commit_queues_and_stores_at_once(&*factory());
+    log_lines_page_forward_and_back(&*factory());
+    a_cancel_request_ends_a_queued_run_and_reaches_a_running_one(&*factory());
+}
+
+fn log_lines_page_forward_and_back(store: &dyn Storage) {
+    use super::{LogPage, LogRecord};
+    begin(store, "r1", &RunRequest::all());
+    begin(store, "r2", &RunRequest::all());
+    let line = |run: &str, i: usize| {
+        (
+            run.to_owned(),
+            LogRecord {
+                asset: "a".into(),
+                time: SystemTime::now(),
+                level: orch_core::LogLevel::Info,
+                message: format!("{run} line {i}"),
+            },
+        )
+    };
+    // Two runs' lines interleaved: each run pages through its own.
+    let lines: Vec<(String, LogRecord)> = (0..10)
+        .flat_map(|i| [line("r1", i), line("r2", i)])
+        .collect();
+    store.append(&[], &lines).unwrap();
+    let text = |page: Vec<(u64, LogRecord)>| -> Vec<String> {
+        page.into_iter().map(|(_, l)| l.message).collect()
+    };
+    let all = store
+        .logs_page("r1", LogPage::After { id: 0, limit: 0 })
+        .unwrap();
+    assert_eq!(all.len(), 10);
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
+    assert_eq!(store.logs("r1").unwrap().len(), 10);
+    let after = store
+        .logs_page(
+            "r1",
+            LogPage::After {
+                id: all[2].0,
+                limit: 2,
+            },
+        )
+        .unwrap();
+    assert_eq!(text(after), ["r1 line 3", "r1 line 4"]);
+    let last = store
+        .logs_page(
+            "r1",
+            LogPage::Before {
+                id: u64::MAX,
+                limit: 3,
+            },
+        )
+        .unwrap();
+    assert_eq!(text(last), ["r1 line 7", "r1 line 8", "r1 line 9"]);
+    let before = store
+        .logs_page(
+            "r1",
+            LogPage::Before {
+                id: all[7].0,
+                limit: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(before.len(), 7);
+    assert_eq!(before[0].1.message, "r1 line 0");
+}
+
+fn a_cancel_request_ends_a_queued_run_and_reaches_a_running_one(store: &dyn Storage) {
+    use super::CancelOutcome;
+    store
+        .enqueue_run(&RunRecord::queued(
+            RunId::from("queued"),
+            &RunRequest::all(),
+        ))
+        .unwrap();
+    assert_eq!(
+        store.request_cancel("queued").unwrap(),
+        CancelOutcome::Canceled
+    );
+    assert_eq!(store.run("queued").unwrap().status, RunStatus::Canceled);
+    begin(store, "running", &RunRequest::all());
+    assert!(!store.cancel_requested("running").unwrap());
+    assert_eq!(
+        store.request_cancel("runn").unwrap(),
+        CancelOutcome::Requested,
+        "by prefix"
+    );
+    assert!(store.cancel_requested("running").unwrap());
+    // Asked twice: still one request, still running until its process stops it.
+    assert_eq!(
+        store.request_cancel("running").unwrap(),
+        CancelOutcome::Requested
+    );
+    assert_eq!(store.run("running").unwrap().status, RunStatus::Running);
+    store
+        .end_run("running", RunStatus::Canceled, SystemTime::now())
+        .unwrap();
+    assert_eq!(
+        store.request_cancel("running").unwrap(),
+        CancelOutcome::AlreadyEnded(RunStatus::Canceled)
+    );
+    assert!(matches!(
+        store.request_cancel("nope"),
+        Err(StorageError::NoSuchRun(_))
+    ));
+    assert!(!store.cancel_requested("nope").unwrap());
 }
 
 fn begin(store: &dyn Storage, id: &str, request: &RunRequest) -> RunRecord {

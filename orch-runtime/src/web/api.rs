@@ -125,6 +125,11 @@ impl RunQuery {
             filter = filter.tag(crate::automation::JOB_TAG, job);
         }
         if let Some(tag) = self.tag.as_deref().filter(|t| !t.is_empty()) {
+            if filter.tag.is_some() {
+                return Err(WebError::BadRequest(
+                    "filter by a job or by a tag, not both (a job is the tag orch/job=NAME)".into(),
+                ));
+            }
             let (k, v) = tag.split_once('=').ok_or_else(|| {
                 WebError::BadRequest(format!("`{tag}` is not a tag: write `key=value`"))
             })?;
@@ -187,46 +192,16 @@ pub(crate) async fn schedules(State(ui): State<Arc<Ui>>) -> ApiResult {
 }
 
 /// Queues `request` (after planning it, so a bad request is a 400 and queues nothing); without
-/// a daemon in this process, starts it here.
+/// a daemon in this process, this process starts it (see `local.rs`).
 pub(crate) fn launch(ui: &Ui, request: RunRequest) -> Result<RunId, WebError> {
     ui.instance
         .plan(&request)
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
     let id = ui.instance.enqueue(request)?;
     if ui.mode == WebMode::UiOnly {
-        start_here(ui, &id)?;
+        ui.local.start(ui.instance.clone(), id.clone());
     }
     Ok(id)
-}
-
-/// Starts queued run `id` in this process and keeps its handle (to cancel it at once).
-fn start_here(ui: &Ui, id: &RunId) -> Result<(), WebError> {
-    let handle = match ui.instance.launch_queued(id.as_str()) {
-        Ok(handle) => handle,
-        Err(e) => {
-            // Not left queued for a daemon that may never come (not even when its assets are
-            // busy): recorded as failed, with why.
-            let _ = ui.instance.storage().end_queued_run(
-                id.as_str(),
-                crate::storage::RunStatus::Failed,
-                &format!("could not start: {e}"),
-            );
-            return Err(WebError::Conflict(format!(
-                "run {} could not start: {e}",
-                id.short()
-            )));
-        }
-    };
-    let mut handles = ui.handles.lock().unwrap_or_else(|e| e.into_inner());
-    // Forget runs that ended (their handles only hold a token).
-    let store = ui.instance.storage();
-    handles.retain(|(id, _)| {
-        store
-            .run(id.as_str())
-            .is_ok_and(|r| !r.status.is_finished())
-    });
-    handles.push((id.clone(), handle));
-    Ok(())
 }
 
 /// `POST /api/materialize`: `{"assets": [...]}`, `{"selection": "..."}`, `{"stale": true}`
@@ -314,13 +289,12 @@ pub(crate) async fn backfill(
 
 pub(crate) async fn cancel(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> ApiResult {
     let outcome = blocking(&ui, move |ui| {
+        // A run whose process died is crashed, not "asked to stop" (nothing would hear it).
+        let _ = ui.instance.storage().recover_crashed();
         let run = ui.instance.storage().run(&id)?;
         let outcome = ui.instance.storage().request_cancel(run.id.as_str())?;
         // A run started here stops without waiting for its next look at the store.
-        let handles = ui.handles.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, handle)) = handles.iter().find(|(h, _)| *h == run.id) {
-            handle.cancel();
-        }
+        ui.local.cancel(&run.id);
         match outcome {
             CancelOutcome::AlreadyEnded(status) => Err(WebError::Conflict(format!(
                 "run {} already ended ({status}): nothing to cancel",
@@ -344,9 +318,9 @@ pub(crate) struct ReexecuteBody {
 pub(crate) async fn reexecute(
     State(ui): State<Arc<Ui>>,
     Path(id): Path<String>,
-    body: Option<Json<ReexecuteBody>>,
+    body: Result<Json<ReexecuteBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let from_failure = body.is_some_and(|Json(b)| b.from_failure);
+    let from_failure = json_body(body)?.from_failure;
     let new = blocking(&ui, move |ui| {
         let mut re = Reexecution::of(&**ui.instance.storage(), &id)?;
         if re.checks_only() {
@@ -380,9 +354,9 @@ pub(crate) struct LaunchBody {
 pub(crate) async fn launch_job(
     State(ui): State<Arc<Ui>>,
     Path(name): Path<String>,
-    body: Option<Json<LaunchBody>>,
+    body: Result<Json<LaunchBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let tags = body.map(|Json(b)| b.tags).unwrap_or_default();
+    let tags = json_body(body)?.tags;
     let id = blocking(&ui, move |ui| {
         let mut request = ui
             .automation
@@ -553,7 +527,7 @@ pub(crate) async fn launch_tick(State(ui): State<Arc<Ui>>, Path(name): Path<Stri
                 ui.instance.notify_enqueued();
                 if ui.mode == WebMode::UiOnly {
                     for id in &ids {
-                        start_here(ui, id)?;
+                        ui.local.start(ui.instance.clone(), id.clone());
                     }
                 }
                 let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{Ui, WebError};
 use crate::automation::{JOB_TAG, freshness_states, target_text};
 use crate::daemon::DAEMON_LEASE;
-use crate::run::{PartitionSpanState, partition_spans};
+use crate::run::{PartitionSpanState, partition_states};
 use crate::staleness::{StaleInputs, staleness};
 use crate::storage::{
     EventKind, EventRecord, InstigatorStatus, LogPage, LogRecord, RunFilter, RunRecord, RunStatus,
@@ -431,67 +431,45 @@ pub(crate) struct BarSegment {
 /// At most this many segments in a partition bar (a bar is about 1,000 pixels wide).
 pub(crate) const BAR_SEGMENTS: usize = 400;
 
-/// The bar's segments: the spans as they are when there are few, else equal buckets.
-fn bar_segments(spans: &[crate::run::PartitionSpan], total: usize) -> (Vec<BarSegment>, bool) {
+/// The bar's segments: the spans as they are when there are few, else equal buckets of
+/// partitions, each naming its own first and last key.
+fn bar_segments(keys: &[String], states: &[PartitionSpanState]) -> (Vec<BarSegment>, bool) {
+    let spans = crate::run::partitions::fold_spans(keys, states);
     if spans.len() <= BAR_SEGMENTS {
         let exact = spans
-            .iter()
+            .into_iter()
             .map(|s| BarSegment {
                 state: s.state.as_str(),
-                first: s.first.clone(),
-                last: s.last.clone(),
+                first: s.first,
+                last: s.last,
                 count: s.count,
             })
             .collect();
         return (exact, false);
     }
-    let per = total.div_ceil(BAR_SEGMENTS);
-    let mut buckets: Vec<BarSegment> = Vec::new();
-    // Counts of (materialized, failed, missing) in the bucket being filled, its first and
-    // last keys.
-    let mut counts = [0usize; 3];
-    let mut first: Option<String> = None;
-    let mut last = String::new();
-    let mut filled = 0;
-    let close = |counts: &mut [usize; 3], first: &mut Option<String>, last: &str, filled: usize| {
-        let state = match *counts {
-            [_, f, _] if f > 0 => PartitionSpanState::Failed,
-            [m, _, n] if m >= n => PartitionSpanState::Materialized,
-            _ => PartitionSpanState::Missing,
-        };
-        *counts = [0; 3];
-        BarSegment {
-            state: state.as_str(),
-            first: first.take().unwrap_or_default(),
-            last: last.to_owned(),
-            count: filled,
-        }
-    };
-    for span in spans {
-        // A span can cover several buckets; walk it in pieces. Keys inside a span are not
-        // known here, so a bucket that starts or ends inside one names the span's ends.
-        let mut left = span.count;
-        while left > 0 {
-            let take = left.min(per - filled);
-            let slot = match span.state {
-                PartitionSpanState::Materialized => 0,
-                PartitionSpanState::Failed => 1,
-                PartitionSpanState::Missing => 2,
+    let per = keys.len().div_ceil(BAR_SEGMENTS);
+    let buckets = keys
+        .chunks(per)
+        .zip(states.chunks(per))
+        .map(|(keys, states)| {
+            let count = |want| states.iter().filter(|&&s| s == want).count();
+            let state = match (
+                count(PartitionSpanState::Materialized),
+                count(PartitionSpanState::Failed),
+                count(PartitionSpanState::Missing),
+            ) {
+                (_, f, _) if f > 0 => PartitionSpanState::Failed,
+                (m, _, n) if m >= n => PartitionSpanState::Materialized,
+                _ => PartitionSpanState::Missing,
             };
-            counts[slot] += take;
-            first.get_or_insert_with(|| span.first.clone());
-            last.clone_from(&span.last);
-            filled += take;
-            left -= take;
-            if filled == per {
-                buckets.push(close(&mut counts, &mut first, &last, filled));
-                filled = 0;
+            BarSegment {
+                state: state.as_str(),
+                first: keys[0].clone(),
+                last: keys[keys.len() - 1].clone(),
+                count: keys.len(),
             }
-        }
-    }
-    if filled > 0 {
-        buckets.push(close(&mut counts, &mut first, &last, filled));
-    }
+        })
+        .collect();
     (buckets, true)
 }
 
@@ -569,19 +547,12 @@ pub(crate) fn asset_detail(ui: &Ui, key: &str) -> Result<AssetDetail, WebError> 
     });
     let partitions = match &node.partitions {
         Some(p) => {
-            let spans = partition_spans(Some(store), node)?;
-            let count = |state: PartitionSpanState| {
-                spans
-                    .iter()
-                    .filter(|s| s.state == state)
-                    .map(|s| s.count)
-                    .sum()
-            };
-            let total = spans.iter().map(|s| s.count).sum();
-            let (segments, bucketed) = bar_segments(&spans, total);
+            let (keys, states) = partition_states(Some(store), node)?;
+            let count = |want: PartitionSpanState| states.iter().filter(|&&s| s == want).count();
+            let (segments, bucketed) = bar_segments(&keys, &states);
             Some(PartitionBar {
                 definition: p.describe(),
-                total,
+                total: keys.len(),
                 materialized: count(PartitionSpanState::Materialized),
                 failed: count(PartitionSpanState::Failed),
                 missing: count(PartitionSpanState::Missing),
@@ -1037,24 +1008,15 @@ pub(crate) fn runs_page(ui: &Ui, filter: &RunFilter) -> Result<RunsPage, WebErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::PartitionSpan;
+    use PartitionSpanState::{Failed as F, Materialized as M, Missing as N};
 
-    fn span(state: PartitionSpanState, first: usize, count: usize) -> PartitionSpan {
-        PartitionSpan {
-            state,
-            first: format!("k{first}"),
-            last: format!("k{}", first + count - 1),
-            count,
-        }
+    fn keys(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("k{i}")).collect()
     }
 
     #[test]
     fn few_spans_are_drawn_as_they_are() {
-        let spans = [
-            span(PartitionSpanState::Materialized, 0, 3),
-            span(PartitionSpanState::Missing, 3, 1),
-        ];
-        let (segments, bucketed) = bar_segments(&spans, 4);
+        let (segments, bucketed) = bar_segments(&keys(4), &[M, M, M, N]);
         assert!(!bucketed);
         let missing = &segments[1];
         assert_eq!(
@@ -1064,25 +1026,41 @@ mod tests {
     }
 
     #[test]
-    fn many_spans_become_equal_buckets_that_keep_failures_visible() {
+    fn many_spans_become_equal_buckets_naming_their_own_keys_and_keeping_failures() {
         // 100,000 partitions alternating materialized and missing two by two, one failure.
-        let mut spans = Vec::new();
-        let mut i = 0;
-        while i < 100_000 {
-            let state = match (i / 2) % 2 {
-                _ if i == 50_000 => PartitionSpanState::Failed,
-                0 => PartitionSpanState::Materialized,
-                _ => PartitionSpanState::Missing,
-            };
-            spans.push(span(state, i, 2));
-            i += 2;
-        }
-        let (segments, bucketed) = bar_segments(&spans, 100_000);
+        let states: Vec<PartitionSpanState> = (0..100_000)
+            .map(|i| match (i / 2) % 2 {
+                _ if i == 50_001 => F,
+                0 => M,
+                _ => N,
+            })
+            .collect();
+        let (segments, bucketed) = bar_segments(&keys(100_000), &states);
         assert!(bucketed);
         assert_eq!(segments.len(), BAR_SEGMENTS);
         assert_eq!(segments.iter().map(|s| s.count).sum::<usize>(), 100_000);
         assert_eq!(segments.iter().filter(|s| s.state == "failed").count(), 1);
-        assert_eq!(segments[0].first, "k0");
+        assert_eq!(
+            (segments[0].first.as_str(), segments[0].last.as_str()),
+            ("k0", "k249")
+        );
+        assert_eq!(segments[1].first, "k250");
         assert_eq!(segments.last().unwrap().last, "k99999");
+    }
+
+    #[test]
+    fn one_long_span_is_cut_into_buckets_with_their_own_ranges() {
+        let (segments, bucketed) = bar_segments(&keys(10_000), &vec![M; 10_000]);
+        // One span: drawn as it is.
+        assert!(!bucketed && segments.len() == 1);
+        let mut states = vec![M; 10_000];
+        for s in states.iter_mut().step_by(2) {
+            *s = N;
+        }
+        let (segments, _) = bar_segments(&keys(10_000), &states);
+        assert_eq!(
+            (segments[3].first.as_str(), segments[3].last.as_str()),
+            ("k75", "k99")
+        );
     }
 }

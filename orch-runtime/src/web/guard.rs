@@ -36,6 +36,23 @@ pub(crate) fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Why `token` cannot be the access token, if it cannot: it travels in a header and a cookie,
+/// so it must be visible ASCII without separators, and long enough to guess at no cost.
+pub(crate) fn check_token(token: &str) -> Result<(), String> {
+    if token.len() < 16 {
+        return Err("ORCH_UI_TOKEN is shorter than 16 characters: use a long random value (e.g. `openssl rand -hex 16`)".into());
+    }
+    if let Some(c) = token
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, ';' | ',' | '"' | '\\'))
+    {
+        return Err(format!(
+            "ORCH_UI_TOKEN holds {c:?}, which cannot travel in a cookie: use letters, digits and - _ . ~"
+        ));
+    }
+    Ok(())
+}
+
 /// Compares secrets in time independent of where they differ.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -105,8 +122,14 @@ pub(crate) async fn check(State(ui): State<Arc<Ui>>, request: Request, next: Nex
             );
         }
         if let Some(origin) = headers.get(header::ORIGIN) {
-            let expected = format!("http://{host}");
-            if origin.to_str().ok() != Some(expected.as_str()) {
+            // `https` too: behind a TLS proxy (the usual setup with a token) the page's origin
+            // is https while the proxy talks http to us.
+            let origin = origin.to_str().unwrap_or("");
+            let same = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                .is_some_and(|o| o.eq_ignore_ascii_case(host));
+            if !same {
                 return refuse(
                     StatusCode::FORBIDDEN,
                     "cross-origin request refused: changes can only come from this server's pages",
@@ -185,6 +208,18 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn tokens_must_be_long_and_cookie_safe() {
+        assert!(check_token("0123456789abcdef").is_ok());
+        assert!(check_token("short").unwrap_err().contains("16"));
+        assert!(
+            check_token("0123456789abcdef;x")
+                .unwrap_err()
+                .contains("';'")
+        );
+        assert!(check_token("0123456789 abcdef").is_err());
     }
 
     #[test]

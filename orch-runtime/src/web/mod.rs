@@ -13,21 +13,22 @@ mod api;
 mod data;
 mod graph;
 mod guard;
+mod local;
 mod pages;
 mod stream;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use orch_core::{AssetGraph, RunId};
+use orch_core::AssetGraph;
 use tokio_util::sync::CancellationToken;
 
 use crate::automation::Automation;
 use crate::instance::Instance;
-use crate::run::RunHandle;
 use crate::storage::StorageError;
 
 pub use graph::{GraphLayout, layout_graph, layout_of};
@@ -91,6 +92,9 @@ pub enum WebError {
         "serving on {0} (not loopback) lets anyone on the network launch runs: set ORCH_UI_TOKEN to a secret first"
     )]
     TokenRequired(IpAddr),
+    /// The token cannot be used.
+    #[error("{0}")]
+    BadToken(String),
     /// Serving failed.
     #[error("the web server stopped: {0}")]
     Serve(std::io::Error),
@@ -158,8 +162,8 @@ pub(crate) struct Ui {
     pub(crate) layout: OnceLock<Arc<GraphLayout>>,
     /// Its SVG, rendered once.
     pub(crate) svg: OnceLock<Arc<String>>,
-    /// Runs this process started (without a daemon), by id.
-    pub(crate) handles: Mutex<Vec<(RunId, RunHandle)>>,
+    /// Runs this process starts itself (`ui`: no daemon).
+    pub(crate) local: Arc<local::LocalRuns>,
     /// Cancelled when the server stops: open event streams end.
     pub(crate) stop: CancellationToken,
 }
@@ -214,6 +218,9 @@ impl WebServer {
         if !loopback && options.token.is_none() {
             return Err(WebError::TokenRequired(options.host));
         }
+        if let Some(token) = &options.token {
+            guard::check_token(token).map_err(WebError::BadToken)?;
+        }
         let addr = SocketAddr::new(options.host, options.port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -230,6 +237,7 @@ impl WebServer {
                 addr.to_string(),
             ]
         });
+        let instance_limit = instance.config().queue_limits().max_concurrent_runs;
         let ui = Arc::new(Ui {
             instance,
             graph,
@@ -240,7 +248,7 @@ impl WebServer {
             hosts,
             layout: OnceLock::new(),
             svg: OnceLock::new(),
-            handles: Mutex::new(Vec::new()),
+            local: local::LocalRuns::new(instance_limit),
             stop: CancellationToken::new(),
         });
         let router = routes(Arc::clone(&ui));
@@ -267,15 +275,32 @@ impl WebServer {
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), WebError> {
         let ui = Arc::clone(&self.ui);
         tokio::task::spawn_blocking(move || drop(ui.layout()));
+        // Runs whose process died are marked crashed (the daemon does it under `dev`; under
+        // `ui` nothing else would, and their pages would wait for them forever).
+        let ui = Arc::clone(&self.ui);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = ui.stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+                let store = Arc::clone(ui.instance.storage());
+                let _ = tokio::task::spawn_blocking(move || store.recover_crashed()).await;
+            }
+        });
+        let local = Arc::clone(&self.ui.local);
         let streams = self.ui.stop.clone();
         let stop = async move {
             shutdown.cancelled().await;
             streams.cancel();
         };
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(stop)
             .await
-            .map_err(WebError::Serve)
+            .map_err(WebError::Serve);
+        // The runs this UI started end canceled, not crashed.
+        let _ = tokio::task::spawn_blocking(move || local.shutdown(Duration::from_secs(10))).await;
+        served
     }
 }
 

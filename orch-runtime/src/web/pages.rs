@@ -98,6 +98,8 @@ fn frame(ui: &Ui, tab: &str, title: &str, live: bool, body: Markup) -> Html<Stri
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     meta name="csrf" content=(ui.csrf);
                     meta name="color-scheme" content="light dark";
+                    // No favicon request (a 404 in the console on every page).
+                    link rel="icon" href="data:,";
                     title { (title) " · orch" }
                     link rel="stylesheet" href="/static/style.css";
                     script src="/static/app.js" defer {}
@@ -131,6 +133,11 @@ fn badge(status: &str) -> Markup {
 
 fn run_link(r: &RunSummary) -> Markup {
     html! { a.mono href=(format!("/runs/{}", r.id)) { (r.short) } }
+}
+
+/// The first `n` characters of `text` (ids and versions, shortened for a table).
+fn prefix(text: &str, n: usize) -> &str {
+    text.char_indices().nth(n).map_or(text, |(i, _)| &text[..i])
 }
 
 fn duration(ms: Option<i64>) -> String {
@@ -431,7 +438,7 @@ pub(crate) async fn asset(State(ui): State<Arc<Ui>>, Path(key): Path<String>) ->
                     td { a.mono href=(format!("/runs/{}", m.run_id)) { (m.run_short) } }
                     td { (m.partition.clone().unwrap_or_default()) }
                     td.num { (duration(m.duration_ms.map(|d| d as i64))) }
-                    td.mono { (m.data_version.as_deref().map(|v| &v[..v.len().min(12)]).unwrap_or("")) }
+                    td.mono { (m.data_version.as_deref().map(|v| prefix(v, 12)).unwrap_or("")) }
                     td { @for (k, v) in &m.metadata { span.tag { (k) "=" (v) } " " } }
                 } } }
             } }
@@ -445,7 +452,7 @@ pub(crate) async fn asset(State(ui): State<Arc<Ui>>, Path(key): Path<String>) ->
                     td { @if c.passed { span.badge.st-pass { "passed" } } @else { span class=(format!("badge st-{}", if c.severity == "warn" { "warn" } else { "fail" })) { "failed" } } }
                     td { (c.severity) }
                     td { time datetime=(c.at) { (c.at) } }
-                    td { a.mono href=(format!("/runs/{}", c.run_id)) { (&c.run_id[..c.run_id.len().min(8)]) } }
+                    td { a.mono href=(format!("/runs/{}", c.run_id)) { (prefix(&c.run_id, 8)) } }
                     td { (c.detail) }
                 } } }
             } }
@@ -455,7 +462,7 @@ pub(crate) async fn asset(State(ui): State<Arc<Ui>>, Path(key): Path<String>) ->
             p { "Condition " code { (e.condition) } ", evaluated " time datetime=(e.evaluated) { (e.evaluated) } ": "
                 @if e.requested { strong.ok { "requested a run" } } @else { "did not request a run" }
                 @if let (Some(at), Some(run)) = (&e.last_requested, &e.last_run) {
-                    " · last requested " (at) " (run " a.mono href=(format!("/runs/{run}")) { (&run[..run.len().min(8)]) } ")"
+                    " · last requested " (at) " (run " a.mono href=(format!("/runs/{run}")) { (prefix(run, 8)) } ")"
                 } }
             pre.tree { (e.tree) }
         }
@@ -629,7 +636,7 @@ pub(crate) async fn run(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Pa
                 dt { "Started" } dd { time datetime=(r.started) { (r.started) } }
                 dt { "Duration" } dd { (duration(r.duration_ms)) }
                 dt { "Assets" } dd { (r.materialized) " materialized, " (r.failed) " failed, " (r.skipped) " skipped of " (r.planned) }
-                @if let Some(p) = &r.parent { dt { "Re-executes" } dd { a.mono href=(format!("/runs/{p}")) { (&p[..p.len().min(8)]) } } }
+                @if let Some(p) = &r.parent { dt { "Re-executes" } dd { a.mono href=(format!("/runs/{p}")) { (prefix(p, 8)) } } }
                 @if !r.tags.is_empty() { dt { "Tags" } dd { @for (k, v) in &r.tags { span.tag { (k) "=" (v) } " " } } }
             }
             @if let Some(e) = &d.error { h2 { "Error" } pre.error { (e) } }
@@ -791,7 +798,7 @@ fn ticks(ticks: &[data::TickView]) -> Markup {
             details { summary { (ticks.len()) " latest ticks" }
                 table { tbody { @for t in ticks { tr {
                     td { (t.at) } td { (badge(t.status)) }
-                    td { @for r in &t.runs { a.mono href=(format!("/runs/{r}")) { (&r[..r.len().min(8)]) } " " } }
+                    td { @for r in &t.runs { a.mono href=(format!("/runs/{r}")) { (prefix(r, 8)) } " " } }
                     td { (t.reason.clone().unwrap_or_default()) }
                 } } } }
             }

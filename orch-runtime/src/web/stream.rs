@@ -23,6 +23,8 @@ use crate::storage::LogPage;
 
 /// How often a stream looks at the store when nothing woke it.
 const POLL: Duration = Duration::from_millis(40);
+/// The shortest time between two looks at the store.
+const MIN_GAP: Duration = Duration::from_millis(10);
 /// At most this many rows per look.
 const BATCH: usize = 1_000;
 
@@ -57,16 +59,25 @@ pub(crate) struct StreamQuery {
     tail: Option<bool>,
 }
 
-/// Waits until something woke the stream or `POLL` passed; `false` when the server stops.
+/// Waits until something woke the stream or `POLL` passed; `false` when the server stops or
+/// the client went away (so a closed page stops costing store reads at once, not at the next
+/// event).
 async fn wait(
     ui: &Ui,
     feed: &mut tokio::sync::broadcast::Receiver<crate::storage::EventRecord>,
+    tx: &mpsc::Sender<Event>,
 ) -> bool {
-    tokio::select! {
+    let woke = tokio::select! {
         () = ui.stop.cancelled() => false,
+        () = tx.closed() => false,
         _ = feed.recv() => true,
         () = tokio::time::sleep(POLL) => true,
+    };
+    // However busy the feed, at most one look at the store per `MIN_GAP`.
+    if woke {
+        tokio::time::sleep(MIN_GAP).await;
     }
+    woke && !tx.is_closed()
 }
 
 /// `GET /api/runs/{id}/stream`: events `event` (an event of the run), `log` (a log line) and
@@ -109,6 +120,10 @@ pub(crate) async fn run_stream(
             let store = Arc::clone(ui.instance.storage());
             let id = run_id.clone();
             let read = tokio::task::spawn_blocking(move || {
+                // The status first: a run that had ended before the reads has nothing after
+                // them, so the stream can end once they are drained. (Read last, the writer's
+                // final lines could land between the reads and the status, and be lost.)
+                let ended = store.run(&id)?.status.is_finished();
                 let events = store.events_after(&id, seq, BATCH)?;
                 let logs = store.logs_page(
                     &id,
@@ -117,7 +132,6 @@ pub(crate) async fn run_stream(
                         limit: BATCH,
                     },
                 )?;
-                let ended = store.run(&id)?.status.is_finished();
                 Ok::<_, crate::storage::StorageError>((events, logs, ended))
             })
             .await;
@@ -151,7 +165,7 @@ pub(crate) async fn run_stream(
                 let _ = tx.send(Event::default().event("end").data("{}")).await;
                 return;
             }
-            if drained && !wait(&ui, &mut feed).await {
+            if drained && !wait(&ui, &mut feed, &tx).await {
                 return;
             }
         }
@@ -201,7 +215,7 @@ pub(crate) async fn all_events(
                     return;
                 }
             }
-            if drained && !wait(&ui, &mut feed).await {
+            if drained && !wait(&ui, &mut feed, &tx).await {
                 return;
             }
         }

@@ -24,7 +24,7 @@ function toast(text, bad) {
   setTimeout(() => msg.remove(), bad ? 9000 : 4000);
 }
 
-async function post(url, body) {
+async function post(url, body, retried) {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", "x-orch-csrf": csrf() },
@@ -32,6 +32,12 @@ async function post(url, body) {
   });
   let data = {};
   try { data = await response.json(); } catch (_) { /* empty body */ }
+  if (response.status === 403 && !retried && /CSRF/.test(data.error || "")) {
+    // The server restarted since this page loaded: take its new token and try once more.
+    const session = await (await fetch("/api/session")).json();
+    document.querySelector('meta[name="csrf"]').content = session.csrf;
+    return post(url, body, true);
+  }
   if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
   return data;
 }
@@ -144,24 +150,44 @@ document.addEventListener("submit", async (event) => {
 let refreshing = null;
 let again = false;
 
+// The refreshed part of the page as the server last sent it (before times were localised),
+// so a refresh that changes nothing swaps nothing.
+let served = null;
+const refreshTarget = () => document.querySelector("[data-refresh]")?.dataset.refresh || "#main";
+
+// Whether someone is typing in `root` (a swap would throw their input away).
+function editing(root) {
+  const a = document.activeElement;
+  return !!a && root.contains(a) && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName) && a.type !== "checkbox";
+}
+
 async function refresh() {
   if (refreshing) { again = true; return; }
   refreshing = (async () => {
     try {
+      // The graph updates its nodes' classes: no need for the (large) page itself.
+      if (graph) { await graph.updateStatus(); return; }
       const response = await fetch(location.href, { headers: { accept: "text/html" } });
       if (!response.ok) return;
       const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-      if (graph) { graph.updateStatus(); return; }
-      const target = document.querySelector("[data-refresh]")?.dataset.refresh || "#main";
+      const target = refreshTarget();
       const fresh = doc.querySelector(target);
       const old = document.querySelector(target);
-      if (fresh && old && fresh.innerHTML !== old.innerHTML) {
-        const focused = document.activeElement?.name;
-        old.innerHTML = fresh.innerHTML;
-        localTimes(old);
-        selectionChanged();
-        if (focused) old.querySelector(`[name="${focused}"]`)?.focus();
+      if (!fresh || !old || fresh.innerHTML === served) return;
+      if (editing(old)) { setTimeout(soon, 1000); return; }
+      // What the person opened or asked for stays: open <details>, previews shown.
+      const open = [...old.querySelectorAll("details")].map((d) => d.open);
+      const previews = new Map([...old.querySelectorAll("article[id] pre.preview:not([hidden])")]
+        .map((p) => [p.closest("article").id, p.textContent]));
+      served = fresh.innerHTML;
+      old.innerHTML = fresh.innerHTML;
+      old.querySelectorAll("details").forEach((d, i) => { if (open[i]) d.open = true; });
+      for (const [id, text] of previews) {
+        const p = document.getElementById(id)?.querySelector("pre.preview");
+        if (p) { p.hidden = false; p.textContent = text; }
       }
+      localTimes(old);
+      selectionChanged();
     } catch (_) { /* next change retries */ }
   })();
   await refreshing;
@@ -400,6 +426,7 @@ document.addEventListener("click", (e) => {
 });
 
 document.addEventListener("DOMContentLoaded", () => {
+  served = document.querySelector(refreshTarget())?.innerHTML ?? null;
   localTimes(document);
   graph = lineage();
   runPage();
