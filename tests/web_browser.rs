@@ -204,6 +204,16 @@ async fn journeys(driver: &Driver) {
     let api = server.client();
     let confirm_yes = "window.confirm = () => true; return true";
 
+    // The console reader sees what a page logs (else "no console errors" would prove
+    // nothing); it returns what was logged since the last read.
+    b.client.goto(&format!("{}/", b.base)).await.unwrap();
+    b.client
+        .execute("console.error('console probe'); return true", vec![])
+        .await
+        .unwrap();
+    let probe = b.client.issue_cmd(ConsoleLog).await.unwrap();
+    assert!(probe.to_string().contains("console probe"), "{probe}");
+
     // The overview.
     b.open("/").await;
     b.until(

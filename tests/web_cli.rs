@@ -28,7 +28,11 @@ fn run_cancel_ends_a_queued_run_and_refuses_an_ended_one() {
     );
     let again = example_in(home.path(), "scheduled", &["run", "cancel", id.as_str()]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(stderr(&again).contains("already ended (canceled)"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already ended (canceled)"),
+        "{}",
+        stderr(&again)
+    );
     let unknown = example_in(home.path(), "scheduled", &["run", "cancel", "zzzz"]);
     assert_eq!(unknown.status.code(), Some(2));
 }
