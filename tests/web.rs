@@ -70,9 +70,22 @@ fn every_page_and_endpoint_answers_with_the_tabs_and_the_data() {
     let overview = c.get_json("/api/overview");
     assert_eq!(overview["health"]["assets"], json!(keys.len()));
     assert_eq!(overview["health"]["never"], json!(keys.len()));
-    // The lineage page carries the graph as SVG, one node per asset.
+    // The lineage page carries the graph as SVG, one node per asset; collapsed, only the
+    // groups, whose members come one group at a time.
     let (_, page) = c.get("/lineage");
     assert_eq!(page.matches("class=\"node\"").count(), keys.len());
+    let (_, page) = c.get("/lineage?collapse=1");
+    assert_eq!(page.matches("class=\"node\"").count(), 0);
+    let groups = graph["groups"].as_array().unwrap();
+    let core = groups.iter().position(|g| g["name"] == "core").unwrap();
+    let (status, part) = c.get(&format!("/api/graph/groups/{core}"));
+    assert_eq!(status, 200);
+    assert!(part.contains("data-key=\"middle\"") && part.contains("data-key=\"sink\""));
+    assert!(
+        !part.contains("data-key=\"source\""),
+        "only the group's members"
+    );
+    assert_eq!(c.get(&format!("/api/graph/groups/{}", groups.len())).0, 404);
 }
 
 #[test]

@@ -120,8 +120,14 @@ impl Browser {
                 let url = self.client.current_url().await.unwrap();
                 let shot = self.shots.join("failed.png");
                 let _ = std::fs::write(&shot, self.client.screenshot().await.unwrap());
+                let console = self.client.issue_cmd(ConsoleLog).await.unwrap_or_default();
+                let errors = self
+                    .client
+                    .execute("return window.orchErrors", vec![])
+                    .await
+                    .unwrap_or_default();
                 panic!(
-                    "timed out waiting for {what} on {url} (screenshot {})",
+                    "timed out waiting for {what} on {url} (screenshot {}); console: {console}; script errors: {errors}",
                     shot.display()
                 );
             }
@@ -238,6 +244,29 @@ async fn journeys(driver: &Driver) {
         .await;
     assert_eq!(nodes, json!(orch::definitions().unwrap().len()));
     b.shot("lineage").await;
+    // Collapsed (as above 2,000 assets): no member is drawn until its group opens.
+    b.open("/lineage?collapse=1").await;
+    b.until(
+        "graph statuses",
+        "return document.getElementById('graph').dataset.ready",
+    )
+    .await;
+    let drawn = b
+        .client
+        .execute(
+            "return document.querySelectorAll('#graph .node').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(drawn, json!(0));
+    b.click("#graph .group[data-name='core'] .group-label")
+        .await;
+    b.until(
+        "the core group's members",
+        "const n = document.querySelector(\"#graph .node[data-key='middle']\"); return n && !n.classList.contains('hidden') && n.getBoundingClientRect().width > 0",
+    )
+    .await;
     b.click("#graph .node[data-key='middle'] rect").await;
     b.until(
         "the asset page",

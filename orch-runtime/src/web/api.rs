@@ -84,6 +84,29 @@ pub(crate) async fn asset(State(ui): State<Arc<Ui>>, Path(key): Path<String>) ->
     to_json(blocking(&ui, move |ui| data::asset_detail(ui, &key)).await?)
 }
 
+/// `GET /api/graph/groups/{g}`: group `g`'s members and their edges, as SVG for the lineage
+/// page to insert when the group opens.
+pub(crate) async fn graph_group(
+    State(ui): State<Arc<Ui>>,
+    Path(g): Path<usize>,
+) -> Result<axum::response::Response, WebError> {
+    use axum::response::IntoResponse;
+    let svg = blocking(&ui, move |ui| {
+        ui.layout()
+            .group_svg(g)
+            .ok_or_else(|| WebError::NotFound(format!("the graph has no group {g}")))
+    })
+    .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "image/svg+xml; charset=utf-8",
+        )],
+        svg,
+    )
+        .into_response())
+}
+
 pub(crate) async fn graph(State(ui): State<Arc<Ui>>) -> ApiResult {
     let layout = blocking(&ui, |ui| Ok(ui.layout())).await?;
     to_json(&*layout)

@@ -71,7 +71,7 @@ pub struct GraphLayout {
 }
 
 fn node_width(key: &str) -> f64 {
-    (key.chars().count().min(34) as f64 * 7.2 + 28.0).clamp(120.0, 280.0)
+    (key.chars().count().min(34) as f64 * 7.8 + 34.0).clamp(120.0, 300.0)
 }
 
 fn config(n: usize) -> Config {
@@ -268,10 +268,15 @@ fn label(key: &str) -> String {
 }
 
 impl GraphLayout {
-    /// The SVG of the whole graph, statuses left to the page's script (so this string is
-    /// built once and served as is). Groups start collapsed when `collapsed`.
+    /// The SVG of the graph, statuses left to the page's script (so this string is built once
+    /// and served as is). With `collapsed`, every group starts collapsed and its members are
+    /// not in it: the page asks for them ([`GraphLayout::group_svg`]) when a group opens, so
+    /// a graph of 10,000 assets costs the browser its group boxes only.
     pub fn svg(&self, collapsed: bool) -> String {
-        let mut s = String::with_capacity(self.nodes.len() * 320 + 4096);
+        let mut s = String::with_capacity(match collapsed {
+            true => self.groups.len() * 600 + 4096,
+            false => self.nodes.len() * 320 + 4096,
+        });
         let _ = write!(
             s,
             r#"<svg id="lineage" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0} {h:.0}" data-width="{w:.0}" data-height="{h:.0}" role="img" aria-label="Lineage graph of {n} assets"><defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z"/></marker></defs><g class="viewport">"#,
@@ -282,8 +287,9 @@ impl GraphLayout {
         for (g, group) in self.groups.iter().enumerate() {
             let _ = write!(
                 s,
-                r#"<g class="group{c}" data-g="{g}" data-name="{name}"><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="8"/><text class="group-label" x="{tx:.1}" y="{ty:.1}" tabindex="0" role="button" aria-label="Group {name}: {n} assets (Enter expands or collapses)">{name} · {n}</text></g>"#,
+                r#"<g class="group{c}" data-g="{g}" data-name="{name}"{lazy}><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="8"/><text class="group-label" x="{tx:.1}" y="{ty:.1}" tabindex="0" role="button" aria-label="Group {name}: {n} assets (Enter expands or collapses)">{name} · {n}</text></g>"#,
                 c = if collapsed { " collapsed" } else { "" },
+                lazy = if collapsed { r#" data-lazy="1""# } else { "" },
                 name = esc(group.name),
                 x = group.x,
                 y = group.y,
@@ -306,35 +312,69 @@ impl GraphLayout {
             );
         }
         s.push_str(r#"</g><g class="edges">"#);
-        for &(a, b) in &self.edges {
-            let (na, nb) = (&self.nodes[a], &self.nodes[b]);
-            let from = (na.x + na.w, na.y + NODE_H / 2.0);
-            let to = (nb.x, nb.y + NODE_H / 2.0);
-            let _ = write!(
-                s,
-                r#"<path data-a="{a}" data-b="{b}" data-ga="{}" data-gb="{}" d="{}" marker-end="url(#arrow)"/>"#,
-                na.group,
-                nb.group,
-                curve(from, to)
-            );
+        if !collapsed {
+            for &(a, b) in &self.edges {
+                self.edge(&mut s, a, b);
+            }
         }
         s.push_str(r#"</g><g class="nodes">"#);
-        for (i, node) in self.nodes.iter().enumerate() {
-            let _ = write!(
-                s,
-                r#"<g class="node" id="n{i}" data-i="{i}" data-g="{g}" data-key="{key}" transform="translate({x:.1},{y:.1})" tabindex="0" role="link" aria-label="{key}"><rect width="{w:.1}" height="{NODE_H}" rx="6"/><circle cx="14" cy="{cy}" r="5"/><text x="26" y="{ty}">{label}</text></g>"#,
-                g = node.group,
-                key = esc(&node.key),
-                x = node.x,
-                y = node.y,
-                w = node.w,
-                cy = NODE_H / 2.0,
-                ty = NODE_H / 2.0 + 4.5,
-                label = esc(&label(&node.key))
-            );
+        if !collapsed {
+            for i in 0..self.nodes.len() {
+                self.node(&mut s, i);
+            }
         }
         s.push_str("</g></g></svg>");
         s
+    }
+
+    /// Group `g`'s members and every edge that touches them, as the two parts the page puts
+    /// into its `edges` and `nodes` layers: `<g class="edges">...</g><g class="nodes">...</g>`
+    /// inside an `<svg>` (so it parses on its own). `None` if there is no group `g`.
+    pub fn group_svg(&self, g: usize) -> Option<String> {
+        self.groups.get(g)?;
+        let mut s = String::from(r#"<svg xmlns="http://www.w3.org/2000/svg"><g class="edges">"#);
+        for &(a, b) in &self.edges {
+            if self.nodes[a].group == g || self.nodes[b].group == g {
+                self.edge(&mut s, a, b);
+            }
+        }
+        s.push_str(r#"</g><g class="nodes">"#);
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.group == g {
+                self.node(&mut s, i);
+            }
+        }
+        s.push_str("</g></svg>");
+        Some(s)
+    }
+
+    fn edge(&self, s: &mut String, a: usize, b: usize) {
+        let (na, nb) = (&self.nodes[a], &self.nodes[b]);
+        let from = (na.x + na.w, na.y + NODE_H / 2.0);
+        let to = (nb.x, nb.y + NODE_H / 2.0);
+        let _ = write!(
+            s,
+            r#"<path data-a="{a}" data-b="{b}" data-ga="{}" data-gb="{}" d="{}" marker-end="url(#arrow)"/>"#,
+            na.group,
+            nb.group,
+            curve(from, to)
+        );
+    }
+
+    fn node(&self, s: &mut String, i: usize) {
+        let node = &self.nodes[i];
+        let _ = write!(
+            s,
+            r#"<g class="node" id="n{i}" data-i="{i}" data-g="{g}" data-key="{key}" transform="translate({x:.1},{y:.1})" tabindex="0" role="link" aria-label="{key}"><rect width="{w:.1}" height="{NODE_H}" rx="6"/><circle cx="14" cy="{cy}" r="5"/><text x="26" y="{ty}">{label}</text></g>"#,
+            g = node.group,
+            key = esc(&node.key),
+            x = node.x,
+            y = node.y,
+            w = node.w,
+            cy = NODE_H / 2.0,
+            ty = NODE_H / 2.0 + 4.5,
+            label = esc(&label(&node.key))
+        );
     }
 }
 
@@ -384,6 +424,57 @@ mod tests {
             "4 feeds 9, so 4 is left of it: {at:?}"
         );
         assert!(w >= 320.0, "{w}");
+    }
+
+    #[test]
+    fn collapsed_groups_leave_their_members_to_be_asked_for() {
+        let layout = GraphLayout {
+            width: 10.0,
+            height: 10.0,
+            nodes: vec![
+                NodeBox {
+                    key: "a".into(),
+                    group: 0,
+                    x: 0.0,
+                    y: 0.0,
+                    w: 120.0,
+                },
+                NodeBox {
+                    key: "b<&>".into(),
+                    group: 1,
+                    x: 200.0,
+                    y: 0.0,
+                    w: 120.0,
+                },
+            ],
+            groups: ["one", "two"]
+                .iter()
+                .map(|&name| GroupBox {
+                    name,
+                    x: 0.0,
+                    y: 0.0,
+                    w: 1.0,
+                    h: 1.0,
+                    assets: 1,
+                })
+                .collect(),
+            edges: vec![(0, 1)],
+            group_edges: vec![(0, 1)],
+        };
+        let open = layout.svg(false);
+        assert_eq!(open.matches(r#"class="node""#).count(), 2);
+        let closed = layout.svg(true);
+        assert_eq!(closed.matches(r#"class="node""#).count(), 0);
+        assert_eq!(closed.matches(r#"data-lazy="1""#).count(), 2);
+        let two = layout.group_svg(1).unwrap();
+        assert_eq!(two.matches(r#"class="node""#).count(), 1);
+        assert!(two.contains("b&lt;&amp;&gt;"), "keys are escaped: {two}");
+        assert_eq!(
+            two.matches(r#"data-a="0" data-b="1""#).count(),
+            1,
+            "the edge into it"
+        );
+        assert!(layout.group_svg(2).is_none());
     }
 
     #[test]

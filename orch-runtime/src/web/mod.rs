@@ -160,8 +160,8 @@ pub(crate) struct Ui {
     pub(crate) hosts: Option<Vec<String>>,
     /// The lineage graph's layout, computed once.
     pub(crate) layout: OnceLock<Arc<GraphLayout>>,
-    /// Its SVG, rendered once.
-    pub(crate) svg: OnceLock<Arc<String>>,
+    /// Its SVG, rendered once: all open, and with every group collapsed (members on demand).
+    pub(crate) svg: [OnceLock<Arc<String>>; 2],
     /// Runs this process starts itself (`ui`: no daemon).
     pub(crate) local: Arc<local::LocalRuns>,
     /// Cancelled when the server stops: open event streams end.
@@ -247,7 +247,7 @@ impl WebServer {
             token: options.token,
             hosts,
             layout: OnceLock::new(),
-            svg: OnceLock::new(),
+            svg: [OnceLock::new(), OnceLock::new()],
             local: local::LocalRuns::new(instance_limit),
             stop: CancellationToken::new(),
         });
@@ -324,6 +324,7 @@ fn routes(ui: Arc<Ui>) -> Router {
         .route("/api/assets", get(api::assets))
         .route("/api/assets/{*key}", get(api::asset))
         .route("/api/graph", get(api::graph))
+        .route("/api/graph/groups/{g}", get(api::graph_group))
         .route("/api/runs", get(api::runs))
         .route("/api/runs/{id}", get(api::run))
         .route("/api/runs/{id}/logs", get(api::logs))

@@ -291,10 +291,17 @@ pub(crate) async fn assets(State(ui): State<Arc<Ui>>, Query(q): Query<AssetQuery
     Ok(frame(&ui, "assets", "Assets", true, body))
 }
 
-pub(crate) async fn lineage(State(ui): State<Arc<Ui>>) -> Page {
-    let (layout, svg) = blocking(&ui, |ui| {
+/// `/lineage?collapse=1` starts with every group collapsed whatever the graph's size.
+#[derive(serde::Deserialize)]
+pub(crate) struct LineageQuery {
+    collapse: Option<u8>,
+}
+
+pub(crate) async fn lineage(State(ui): State<Arc<Ui>>, Query(q): Query<LineageQuery>) -> Page {
+    let (layout, svg) = blocking(&ui, move |ui| {
         let layout = ui.layout();
-        Ok((Arc::clone(&layout), ui.lineage_svg(&layout)))
+        let collapsed = q.collapse == Some(1) || layout.nodes.len() > COLLAPSE_ABOVE;
+        Ok((Arc::clone(&layout), ui.lineage_svg(&layout, collapsed)))
     })
     .await?;
     let body = html! {
@@ -316,12 +323,10 @@ pub(crate) async fn lineage(State(ui): State<Arc<Ui>>) -> Page {
 }
 
 impl Ui {
-    /// The lineage SVG, built once (groups collapsed above [`COLLAPSE_ABOVE`] assets).
-    fn lineage_svg(&self, layout: &GraphLayout) -> Arc<String> {
-        Arc::clone(
-            self.svg
-                .get_or_init(|| Arc::new(layout.svg(layout.nodes.len() > COLLAPSE_ABOVE))),
-        )
+    /// The lineage SVG, built once for each way of starting (groups open, or collapsed with
+    /// their members on demand).
+    fn lineage_svg(&self, layout: &GraphLayout, collapsed: bool) -> Arc<String> {
+        Arc::clone(self.svg[usize::from(collapsed)].get_or_init(|| Arc::new(layout.svg(collapsed))))
     }
 }
 
@@ -683,7 +688,7 @@ fn job_graph(ui: &Ui, assets: &[String]) -> Markup {
         .filter_map(|k| data::asset_id(ui.graph, k).ok())
         .collect();
     let layout = super::graph::layout_of(ui.graph, &ids);
-    html! { div.graph.small { (PreEscaped(layout.svg(false))) } }
+    html! { div #graph.graph.small { (PreEscaped(layout.svg(false))) } }
 }
 
 pub(crate) async fn jobs(State(ui): State<Arc<Ui>>) -> Page {
@@ -731,8 +736,10 @@ pub(crate) async fn job(State(ui): State<Arc<Ui>>, Path(name): Path<String>) -> 
             dt { "Schedules" } dd { @if job.schedules.is_empty() { "none" } @else { (job.schedules.join(", ")) } }
         }
         (graph)
-        h2 { "Runs" }
-        (runs_table(&job.runs))
+        section #job-runs data-refresh="#job-runs" {
+            h2 { "Runs" }
+            (runs_table(&job.runs))
+        }
     };
     Ok(frame(&ui, "jobs", job.name, true, body))
 }

@@ -165,9 +165,15 @@ async function refresh() {
   if (refreshing) { again = true; return; }
   refreshing = (async () => {
     try {
-      // The graph updates its nodes' classes: no need for the (large) page itself.
-      if (graph) { await graph.updateStatus(); return; }
-      const response = await fetch(location.href, { headers: { accept: "text/html" } });
+      // A graph updates its nodes' classes; the lineage page needs nothing else (and is
+      // large), a job's page also refreshes its runs.
+      if (graph) await graph.updateStatus();
+      if (graph && !document.querySelector("[data-refresh]")) return;
+      // A stuck request must not stop every later refresh.
+      const response = await fetch(location.href, {
+        headers: { accept: "text/html" },
+        signal: AbortSignal.timeout(10000),
+      });
       if (!response.ok) return;
       const doc = new DOMParser().parseFromString(await response.text(), "text/html");
       const target = refreshTarget();
@@ -202,9 +208,21 @@ function soon() {
   if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 250);
 }
 
+// Event streams are closed when the page is left: a browser allows six connections to one
+// host, and a page kept in its back/forward cache would hold its stream open. A page shown
+// again from that cache reloads (its data is old).
+const streams = [];
+function stream(url) {
+  const source = new EventSource(url);
+  streams.push(source);
+  return source;
+}
+addEventListener("pagehide", () => { for (const s of streams.splice(0)) s.close(); });
+addEventListener("pageshow", (e) => { if (e.persisted) location.reload(); });
+
 function follow() {
   if (!document.body.dataset.live) return;
-  const source = new EventSource("/api/events");
+  const source = stream("/api/events");
   const conn = document.getElementById("conn");
   source.onopen = () => conn?.classList.add("live");
   source.onerror = () => conn?.classList.remove("live");
@@ -245,7 +263,7 @@ function runPage() {
   });
   if (logs.dataset.finished) return;
   const conn = document.getElementById("conn");
-  const source = new EventSource(`/api/runs/${logs.dataset.run}/stream?after=${logs.dataset.seq}-${logs.dataset.log}`);
+  const source = stream(`/api/runs/${logs.dataset.run}/stream?after=${logs.dataset.seq}-${logs.dataset.log}`);
   source.onopen = () => conn?.classList.add("live");
   source.onerror = () => conn?.classList.remove("live");
   source.addEventListener("log", (m) => {
@@ -279,16 +297,42 @@ function lineage() {
   const full = { w: +svg.dataset.width, h: +svg.dataset.height };
   let view = { x: 0, y: 0, w: full.w, h: full.h };
   const apply = () => svg.setAttribute("viewBox", `${view.x} ${view.y} ${view.w} ${view.h}`);
-  const nodes = [...svg.querySelectorAll(".node")];
-  const edges = [...svg.querySelectorAll(".edges path")];
-  const up = nodes.map(() => []);
-  const down = nodes.map(() => []);
-  for (const e of edges) { up[+e.dataset.b].push(e); down[+e.dataset.a].push(e); }
   const groups = [...svg.querySelectorAll(".group")];
+  // What is drawn so far (a collapsed group's members arrive when it opens), indexed.
+  let nodes = [], edges = [], byIndex = new Map(), byKey = new Map(), up = new Map(), down = new Map();
+  function index() {
+    nodes = [...svg.querySelectorAll(".node")];
+    edges = [...svg.querySelectorAll(".edges path")];
+    byIndex = new Map(nodes.map((n) => [+n.dataset.i, n]));
+    byKey = new Map(nodes.map((n) => [n.dataset.key, n]));
+    up = new Map(); down = new Map();
+    for (const e of edges) {
+      (up.get(+e.dataset.b) ?? up.set(+e.dataset.b, []).get(+e.dataset.b)).push(e);
+      (down.get(+e.dataset.a) ?? down.set(+e.dataset.a, []).get(+e.dataset.a)).push(e);
+    }
+  }
+
+  // Fetches a lazy group's members and edges and draws them (each edge once).
+  async function load(group) {
+    if (!group.dataset.lazy) return;
+    delete group.dataset.lazy;
+    const response = await fetch(`/api/graph/groups/${group.dataset.g}`);
+    if (!response.ok) { group.dataset.lazy = "1"; throw new Error(`group ${group.dataset.name}: ${response.status}`); }
+    const part = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
+    const drawn = new Set(edges.map((e) => `${e.dataset.a}-${e.dataset.b}`));
+    const layer = (name) => svg.querySelector(`.viewport > .${name}`);
+    for (const e of part.querySelectorAll(".edges path")) {
+      const id = `${e.dataset.a}-${e.dataset.b}`;
+      if (!drawn.has(id)) { drawn.add(id); layer("edges").appendChild(document.importNode(e, true)); }
+    }
+    for (const n of part.querySelectorAll(".node")) layer("nodes").appendChild(document.importNode(n, true));
+    index();
+  }
 
   function fit() {
     const r = box.getBoundingClientRect();
-    const scale = Math.max(full.w / r.width, full.h / r.height, 0.6);
+    // Never larger than life: a small graph sits in the middle at its own size.
+    const scale = Math.max(full.w / r.width, full.h / r.height, 1);
     view = { w: r.width * scale, h: r.height * scale, x: 0, y: 0 };
     view.x = (full.w - view.w) / 2; view.y = (full.h - view.h) / 2;
     apply();
@@ -303,20 +347,29 @@ function lineage() {
     }
   }
 
+  async function setCollapsed(list, collapsed) {
+    if (!collapsed) await Promise.all(list.map(load));
+    for (const g of list) g.classList.toggle("collapsed", collapsed);
+    layoutCollapsed();
+    if (!collapsed) await updateStatus();
+  }
+  const toggle = (group) =>
+    setCollapsed([group], !group.classList.contains("collapsed")).catch((e) => toast(e.message, true));
+
   function highlight(i) {
     box.classList.add("hovering");
     const seen = new Set([i]);
     for (const [adj, end] of [[up, "a"], [down, "b"]]) {
       const stack = [i];
       while (stack.length) {
-        for (const e of adj[stack.pop()]) {
+        for (const e of adj.get(stack.pop()) ?? []) {
           e.classList.add("hl");
           const next = +e.dataset[end];
           if (!seen.has(next)) { seen.add(next); stack.push(next); }
         }
       }
     }
-    for (const j of seen) nodes[j].classList.add("hl");
+    for (const j of seen) byIndex.get(j)?.classList.add("hl");
   }
   function clearHighlight() {
     box.classList.remove("hovering");
@@ -362,14 +415,14 @@ function lineage() {
   svg.addEventListener("click", (e) => {
     if (moved) return;
     const label = e.target.closest(".group-label");
-    if (label) { label.parentNode.classList.toggle("collapsed"); layoutCollapsed(); return; }
+    if (label) { toggle(label.parentNode); return; }
     const n = e.target.closest(".node");
     if (n) open(n, e);
   });
   svg.addEventListener("keydown", (e) => {
     const label = e.target.closest(".group-label");
     if (label && (e.key === "Enter" || e.key === " ")) {
-      e.preventDefault(); label.parentNode.classList.toggle("collapsed"); layoutCollapsed(); return;
+      e.preventDefault(); toggle(label.parentNode); return;
     }
     const n = e.target.closest(".node");
     if (!n) return;
@@ -381,19 +434,14 @@ function lineage() {
   filter?.addEventListener("input", () => {
     const q = filter.value.trim().toLowerCase();
     for (const n of nodes) n.classList.toggle("match", q !== "" && n.dataset.key.toLowerCase().includes(q));
-    if (q) {
-      const hit = nodes.find((n) => n.classList.contains("match"));
-      if (hit) {
-        const g = groups.find((g) => g.dataset.g === hit.dataset.g);
-        if (g?.classList.contains("collapsed")) { g.classList.remove("collapsed"); layoutCollapsed(); }
-      }
-    }
+    const hit = q && nodes.find((n) => n.classList.contains("match"));
+    const g = hit && groups.find((g) => g.dataset.g === hit.dataset.g);
+    if (g?.classList.contains("collapsed")) toggle(g);
   });
 
-  const byKey = new Map(nodes.map((n) => [n.dataset.key, n]));
   async function updateStatus() {
     try {
-      const assets = await (await fetch("/api/assets")).json();
+      const assets = await (await fetch("/api/assets", { signal: AbortSignal.timeout(10000) })).json();
       for (const a of assets) {
         const n = byKey.get(a.key);
         if (!n) continue;
@@ -406,12 +454,13 @@ function lineage() {
     } catch (_) { /* the next change retries */ }
   }
 
+  index();
   layoutCollapsed();
   fit();
   updateStatus();
   return {
     fit, updateStatus,
-    setAll(collapsed) { for (const g of groups) g.classList.toggle("collapsed", collapsed); layoutCollapsed(); },
+    setAll(collapsed) { setCollapsed(groups, collapsed).catch((e) => toast(e.message, true)); },
   };
 }
 
