@@ -146,8 +146,8 @@ fn main() {
     );
     println!("  lineage page, first byte (cached)  {ttfb:9.1} ms");
     println!(
-        "  lineage page, whole (cached)       {whole:9.1} ms ({:.1} MB)",
-        size as f64 / 1e6
+        "  lineage page, whole (cached)       {whole:9.1} ms ({:.0} kB; collapsed groups send no members)",
+        size as f64 / 1e3
     );
     let shots = dir.path().join("shots");
     std::fs::create_dir_all(&shots).unwrap();
