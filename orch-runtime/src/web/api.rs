@@ -73,8 +73,8 @@ pub(crate) async fn assets(
     Query(query): Query<AssetQuery>,
 ) -> ApiResult {
     let all = blocking(&ui, data::asset_summaries).await?;
-    let found: Vec<_> = all
-        .into_iter()
+    let found: Vec<&data::AssetSummary> = all
+        .iter()
         .filter(|a| matches(a, query.q.as_deref()))
         .collect();
     to_json(found)

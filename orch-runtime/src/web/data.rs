@@ -3,6 +3,7 @@
 //! Nothing here writes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use jiff::Timestamp;
@@ -112,7 +113,27 @@ pub(crate) struct AssetSummary {
 
 /// Everything the asset list, the graph and the overview need about every asset, read in a
 /// few queries (not one per asset).
-pub(crate) fn asset_summaries(ui: &Ui) -> Result<Vec<AssetSummary>, WebError> {
+pub(crate) fn asset_summaries(ui: &Ui) -> Result<Arc<Vec<AssetSummary>>, WebError> {
+    // Every open page refreshes on every event: the summaries are computed once per change
+    // of the store (its latest event), and at least every few seconds (freshness is a
+    // matter of time too).
+    let seq = ui.instance.storage().latest_seq()?;
+    let mut cache = ui.summaries.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at_seq, at, summaries)) = &*cache
+        && *at_seq == seq
+        && at.elapsed() < SUMMARIES_FOR
+    {
+        return Ok(Arc::clone(summaries));
+    }
+    let summaries = Arc::new(compute_summaries(ui)?);
+    *cache = Some((seq, std::time::Instant::now(), Arc::clone(&summaries)));
+    Ok(summaries)
+}
+
+/// How long cached summaries stand when nothing was recorded.
+const SUMMARIES_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn compute_summaries(ui: &Ui) -> Result<Vec<AssetSummary>, WebError> {
     let graph = ui.graph;
     let store = &**ui.instance.storage();
     let states = store.asset_states()?;
@@ -248,7 +269,7 @@ pub(crate) fn overview(ui: &Ui) -> Result<Overview, WebError> {
         assets: summaries.len(),
         ..Health::default()
     };
-    for a in &summaries {
+    for a in summaries.iter() {
         match a.status {
             "materialized" => health.materialized += 1,
             "failed" => health.failed += 1,
@@ -496,8 +517,8 @@ pub(crate) fn asset_detail(ui: &Ui, key: &str) -> Result<AssetDetail, WebError> 
     let key = node.key.to_string();
     let store = &**ui.instance.storage();
     let summary = asset_summaries(ui)?
-        .into_iter()
-        .nth(id)
+        .get(id)
+        .cloned()
         .ok_or_else(|| WebError::NotFound(format!("`{key}` is not an asset")))?;
     let events = store.materializations(&key, 50)?;
     let mut series: Vec<(String, Vec<(i64, f64)>)> = Vec::new();

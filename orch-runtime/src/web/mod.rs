@@ -146,6 +146,9 @@ impl IntoResponse for WebError {
     }
 }
 
+/// See [`Ui::summaries`].
+pub(crate) type SummaryCache = (u64, std::time::Instant, Arc<Vec<data::AssetSummary>>);
+
 /// What every handler reads: the instance, its definitions, and the server's secrets.
 pub(crate) struct Ui {
     pub(crate) instance: Instance,
@@ -162,6 +165,8 @@ pub(crate) struct Ui {
     pub(crate) layout: OnceLock<Arc<GraphLayout>>,
     /// Its SVG, rendered once: all open, and with every group collapsed (members on demand).
     pub(crate) svg: [OnceLock<Arc<String>>; 2],
+    /// The assets' summaries, with the store's latest event and when they were computed.
+    pub(crate) summaries: std::sync::Mutex<Option<SummaryCache>>,
     /// Runs this process starts itself (`ui`: no daemon).
     pub(crate) local: Arc<local::LocalRuns>,
     /// Cancelled when the server stops: open event streams end.
@@ -249,6 +254,7 @@ impl WebServer {
             layout: OnceLock::new(),
             svg: [OnceLock::new(), OnceLock::new()],
             local: local::LocalRuns::new(instance_limit),
+            summaries: std::sync::Mutex::new(None),
             stop: CancellationToken::new(),
         });
         let router = routes(Arc::clone(&ui));

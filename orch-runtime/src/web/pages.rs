@@ -264,10 +264,7 @@ pub(crate) async fn assets(State(ui): State<Arc<Ui>>, Query(q): Query<AssetQuery
     let all = blocking(&ui, data::asset_summaries).await?;
     let total = all.len();
     let query = q.q.clone().unwrap_or_default();
-    let shown: Vec<AssetSummary> = all
-        .into_iter()
-        .filter(|a| matches(a, q.q.as_deref()))
-        .collect();
+    let shown: Vec<&AssetSummary> = all.iter().filter(|a| matches(a, q.q.as_deref())).collect();
     let body = html! {
         h1 { "Assets" }
         div.toolbar {
