@@ -53,12 +53,7 @@ fn latest_results(env: &Env<'_>) -> Result<ByCheck, String> {
 
 /// `passed`, `failed`, `warned` for a recorded result.
 pub(super) fn result_label(e: &EventRecord) -> &'static str {
-    match &e.check {
-        Some(c) if c.passed => "passed",
-        Some(c) if c.severity == orch_core::CheckSeverity::Warn => "warned",
-        Some(_) => "failed",
-        None => "-",
-    }
+    e.check.as_ref().map_or("-", |c| c.label())
 }
 
 /// `checks [ASSET]`.

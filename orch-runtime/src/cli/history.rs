@@ -102,16 +102,7 @@ pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageErro
             continue;
         };
         let at = e.time.duration_since(run.started).unwrap_or(Duration::ZERO);
-        let detail = match e.kind {
-            EventKind::Materialized => e
-                .metadata
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            EventKind::CheckEvaluated => check_detail(&e),
-            _ => e.message.unwrap_or_default(),
-        };
+        let detail = e.detail();
         rows.push(vec![
             format!("+{}", format_duration(at)),
             asset,
@@ -219,17 +210,7 @@ fn follow_line(e: &EventRecord) -> String {
         .partition
         .as_ref()
         .map_or_else(String::new, |p| format!("[{p}]"));
-    let detail = match e.kind {
-        EventKind::Materialized => e
-            .metadata
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .filter(|t| !t.contains('\n'))
-            .collect::<Vec<_>>()
-            .join(" "),
-        EventKind::CheckEvaluated => check_detail(e),
-        _ => e.message.clone().unwrap_or_default(),
-    };
+    let detail = e.detail();
     format!(
         "{} {}  {asset}{partition}  {}  {detail}",
         timestamp(e.time),
@@ -238,16 +219,6 @@ fn follow_line(e: &EventRecord) -> String {
     )
     .trim_end()
     .to_owned()
-}
-
-/// A check event as text: `amounts_positive failed: 3 non-positive amount(s)`.
-fn check_detail(e: &EventRecord) -> String {
-    let name = e.check.as_ref().map_or("?", |c| c.name.as_str());
-    let mut text = format!("{name} {}", super::checks::result_label(e));
-    if let Some(message) = &e.message {
-        text.push_str(&format!(": {message}"));
-    }
-    text
 }
 
 pub(super) fn print_history(

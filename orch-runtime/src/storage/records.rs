@@ -306,7 +306,45 @@ pub struct CheckRecord {
     pub blocking: bool,
 }
 
+impl CheckRecord {
+    /// `passed`, `warned` (failed with warn severity) or `failed`.
+    pub fn label(&self) -> &'static str {
+        match (self.passed, self.severity) {
+            (true, _) => "passed",
+            (false, orch_core::CheckSeverity::Warn) => "warned",
+            (false, _) => "failed",
+        }
+    }
+}
+
 impl EventRecord {
+    /// What the event says, for people, on one line: a materialization's metadata
+    /// (`rows=3 path=...`, multi-line values such as a frame's preview left out), a check's
+    /// name, result and description, otherwise its message. What `run show`, `runs --follow`
+    /// and the web UI's run page print.
+    pub fn detail(&self) -> String {
+        match self.kind {
+            EventKind::Materialized => self
+                .metadata
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .filter(|t| !t.contains('\n'))
+                .collect::<Vec<_>>()
+                .join(" "),
+            EventKind::CheckEvaluated => {
+                let (name, label) = self
+                    .check
+                    .as_ref()
+                    .map_or(("?", "-"), |c| (c.name.as_str(), c.label()));
+                match &self.message {
+                    Some(message) => format!("{name} {label}: {message}"),
+                    None => format!("{name} {label}"),
+                }
+            }
+            _ => self.message.clone().unwrap_or_default(),
+        }
+    }
+
     /// An event of `kind` in run `run_id`, now, with nothing else filled in.
     pub fn new(run_id: RunId, asset: Option<AssetKey>, kind: EventKind) -> EventRecord {
         EventRecord {

@@ -684,27 +684,7 @@ pub(crate) struct EventView {
 }
 
 pub(crate) fn event_view(e: &EventRecord) -> EventView {
-    let message = match e.kind {
-        EventKind::Materialized => e
-            .metadata
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-        EventKind::CheckEvaluated => match &e.check {
-            Some(c) => format!(
-                "check `{}` {}{}",
-                c.name,
-                if c.passed { "passed" } else { "failed" },
-                e.message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
-            None => String::new(),
-        },
-        _ => e.message.clone().unwrap_or_default(),
-    };
+    let message = e.detail();
     EventView {
         seq: e.seq.unwrap_or(0),
         at: instant(e.time),
