@@ -8,6 +8,8 @@
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod conformance_automation;
 mod locks;
 mod records;
 mod schema;

@@ -1,0 +1,142 @@
+//! Jobs, schedules and sensors.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use maud::{Markup, PreEscaped, html};
+
+use crate::web::data::{self};
+use crate::web::{Ui, WebError, WebMode, blocking};
+
+use super::*;
+
+fn job_graph(ui: &Ui, assets: &[String]) -> Markup {
+    let ids: Vec<usize> = assets
+        .iter()
+        .filter_map(|k| data::asset_id(ui.graph, k).ok())
+        .collect();
+    let layout = crate::web::graph::layout_of(ui.graph, &ids);
+    html! { div #graph.graph.small { (PreEscaped(layout.svg(false))) } }
+}
+
+pub(crate) async fn jobs(State(ui): State<Arc<Ui>>) -> Page {
+    let jobs = blocking(&ui, |ui| data::jobs(ui, 1)).await?;
+    let body = html! {
+        h1 { "Jobs" }
+        @if jobs.is_empty() { p.empty { "No asset jobs: declare one with " code { "asset_job!(name, \"selection\")" } "." } }
+        div.scroll { table {
+            thead { tr { th { "Job" } th { "Selection" } th.num { "Assets" } th { "Schedules" } th { "Last run" } th {} } }
+            tbody { @for j in &jobs { tr {
+                td { a href=(format!("/jobs/{}", j.name)) { (j.name) } @if let Some(d) = j.description { br; span.muted { (d) } } }
+                td.mono { (j.selection) }
+                td.num { (j.assets.len()) }
+                td { (j.schedules.join(", ")) }
+                td { @match j.runs.first() { Some(r) => { (run_link(r)) " " (badge(r.status)) }, None => "–" } }
+                td { button data-post=(format!("/api/jobs/{}/launch", j.name)) data-body="{}" data-go="run" { "Launch" } }
+            } } }
+        } }
+    };
+    Ok(frame(&ui, "jobs", "Jobs", true, body))
+}
+
+pub(crate) async fn job(State(ui): State<Arc<Ui>>, Path(name): Path<String>) -> Page {
+    let (job, graph) = blocking(&ui, move |ui| {
+        let job = data::jobs(ui, 20)?
+            .into_iter()
+            .find(|j| j.name == name)
+            .ok_or_else(|| WebError::NotFound(format!("`{name}` is not an asset job")))?;
+        let graph = job_graph(ui, &job.assets);
+        Ok((job, graph))
+    })
+    .await?;
+    let body = html! {
+        div.toolbar {
+            h1 { "Job " (job.name) }
+            form.launch data-job=(job.name) {
+                label { "Tags " input name="tags" placeholder="key=value, key=value" size="28"; }
+                button type="submit" { "Launch" }
+            }
+        }
+        @if let Some(d) = job.description { p.description { (d) } }
+        dl.facts {
+            dt { "Selection" } dd.mono { (job.selection) }
+            dt { "Assets" } dd { (job.assets.len()) }
+            dt { "Schedules" } dd { @if job.schedules.is_empty() { "none" } @else { (job.schedules.join(", ")) } }
+        }
+        (graph)
+        section #job-runs data-refresh="#job-runs" {
+            h2 { "Runs" }
+            (runs_table(&job.runs))
+        }
+    };
+    Ok(frame(&ui, "jobs", job.name, true, body))
+}
+
+pub(crate) async fn schedules(State(ui): State<Arc<Ui>>) -> Page {
+    let all = blocking(&ui, |ui| data::instigators(ui, 10)).await?;
+    let editable = ui.mode == WebMode::Dev;
+    let body = html! {
+        div.toolbar {
+            h1 { "Schedules and sensors" }
+            @if all.paused {
+                span.badge.st-failed { "automation paused" }
+                button data-post="/api/automation/paused" data-body=r#"{"paused":false}"# disabled[!editable] { "Resume all" }
+            } @else {
+                button data-post="/api/automation/paused" data-body=r#"{"paused":true}"# disabled[!editable] data-confirm="Pause every schedule, sensor and automation condition?" { "Pause all" }
+            }
+        }
+        @if !editable { p.muted { "Read-only: `ui` runs no daemon. Start `dev` (or use the command line) to change them." } }
+        h2 { "Schedules" }
+        @if all.schedules.is_empty() { p.empty { "No schedules." } }
+        @for s in &all.schedules {
+            article.instigator #(format!("schedule-{}", s.name)) data-name=(s.name) {
+                div.toolbar {
+                    h3 { (s.name) }
+                    span class=(if s.running { "badge st-running" } else { "badge st-stopped" }) { (if s.running { "running" } else { "stopped" }) }
+                    button.toggle data-post=(format!("/api/schedules/{}/status", s.name))
+                        data-body=(serde_json::json!({"running": !s.running}).to_string()) disabled[!editable]
+                        aria-pressed=(s.running.to_string()) { (if s.running { "Stop" } else { "Start" }) }
+                    button data-post=(format!("/api/schedules/{}/preview", s.name)) data-show="preview" { "Preview tick" }
+                    button data-post=(format!("/api/schedules/{}/tick", s.name)) data-confirm="Run the latest tick now?" { "Launch tick" }
+                }
+                @if let Some(d) = s.description { p.muted { (d) } }
+                p { "Runs " span.mono { (s.target) } " at " code { (s.cron) } " (" (s.timezone) ")" }
+                p { "Next: " (s.next.join(" · ")) }
+                pre.preview hidden {}
+                (ticks(&s.ticks))
+            }
+        }
+        h2 { "Sensors" }
+        @if all.sensors.is_empty() { p.empty { "No sensors." } }
+        @for s in &all.sensors {
+            article.instigator #(format!("sensor-{}", s.name)) data-name=(s.name) {
+                div.toolbar {
+                    h3 { (s.name) }
+                    span class=(if s.running { "badge st-running" } else { "badge st-stopped" }) { (if s.running { "running" } else { "stopped" }) }
+                    button.toggle data-post=(format!("/api/sensors/{}/status", s.name))
+                        data-body=(serde_json::json!({"running": !s.running}).to_string()) disabled[!editable]
+                        aria-pressed=(s.running.to_string()) { (if s.running { "Stop" } else { "Start" }) }
+                }
+                @if let Some(d) = s.description { p.muted { (d) } }
+                p { "Every " (s.interval) @if let Some(t) = &s.target { ", runs " span.mono { (t) } } }
+                p { "Cursor: " code { (s.cursor.clone().unwrap_or_else(|| "none".into())) } }
+                (ticks(&s.ticks))
+            }
+        }
+    };
+    Ok(frame(&ui, "schedules", "Schedules", true, body))
+}
+
+fn ticks(ticks: &[data::TickView]) -> Markup {
+    html! {
+        @if ticks.is_empty() { p.empty { "No ticks yet." } } @else {
+            details { summary { (ticks.len()) " latest ticks" }
+                table { tbody { @for t in ticks { tr {
+                    td { (t.at) } td { (badge(t.status)) }
+                    td { @for r in &t.runs { a.mono href=(format!("/runs/{r}")) { (prefix(r, 8)) } " " } }
+                    td { (t.reason.clone().unwrap_or_default()) }
+                } } } }
+            }
+        }
+    }
+}
