@@ -100,12 +100,7 @@ fn materialize_selected_runs_the_assets_and_the_pages_show_it() {
     let done = server.wait_run(&id);
     assert_eq!(done["run"]["status"], "succeeded", "{done}");
     assert_eq!(done["run"]["materialized"], 2);
-    let steps: Vec<&str> = done["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["asset"].as_str().unwrap())
-        .collect();
+    let steps = strings(done["steps"].clone(), "asset");
     assert_eq!(steps, ["source", "middle"]);
     assert!(done["steps"][1]["start_ms"].is_number() && done["steps"][1]["end_ms"].is_number());
     let middle = c.get_json("/api/assets/middle");
@@ -130,12 +125,7 @@ fn materialize_selected_runs_the_assets_and_the_pages_show_it() {
     );
     let done = server.wait_run(stale["run_id"].as_str().unwrap());
     assert_eq!(done["run"]["status"], "succeeded");
-    let steps: Vec<&str> = done["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["asset"].as_str().unwrap())
-        .collect();
+    let steps = strings(done["steps"].clone(), "asset");
     assert_eq!(steps, ["sink"], "{done}");
     // The run page shows it, with its tags.
     let (status, page) = c.get(&format!("/runs/{id}"));
@@ -491,13 +481,17 @@ fn a_failed_run_is_re_executed_from_its_failure() {
     let done = server.wait_run(again["run_id"].as_str().unwrap());
     assert_eq!(done["run"]["status"], "succeeded", "{done}");
     assert_eq!(done["run"]["parent"], id.as_str());
-    let steps: Vec<&str> = done["steps"]
-        .as_array()
+    let steps = strings(done["steps"].clone(), "asset");
+    assert_eq!(steps, ["flaky"], "only the failure runs again");
+}
+
+/// Field `field` of every element of the array `list`.
+fn strings(list: Value, field: &str) -> Vec<String> {
+    list.as_array()
         .unwrap()
         .iter()
-        .map(|s| s["asset"].as_str().unwrap())
-        .collect();
-    assert_eq!(steps, ["flaky"], "only the failure runs again");
+        .map(|v| v[field].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The `event:`/`id:`/`data:` records of an SSE body.
@@ -726,21 +720,11 @@ fn runs_filter_by_status_job_and_tag_and_page_with_a_cursor() {
     server.wait_run(&failed);
     FAIL.store(false, Ordering::Release);
     let page = c.get_json("/api/runs?limit=2");
-    let got: Vec<&str> = page["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let got = strings(page["runs"].clone(), "id");
     assert_eq!(got, [failed.as_str(), ids[2].as_str()]);
     let cursor = page["next"].as_str().unwrap();
     let next = c.get_json(&format!("/api/runs?limit=2&cursor={cursor}"));
-    let got: Vec<&str> = next["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let got = strings(next["runs"].clone(), "id");
     assert_eq!(got, [ids[1].as_str(), ids[0].as_str()]);
     assert!(next["next"].is_null());
     let only_failed = c.get_json("/api/runs?status=failed,crashed");

@@ -5,7 +5,6 @@
 //! token that only the server's own pages (and `/api/session`, which no other site can read)
 //! hand out.
 
-use std::io::Read;
 use std::sync::Arc;
 
 use axum::extract::{Query, Request, State};
@@ -20,20 +19,12 @@ pub(crate) const CSRF_HEADER: &str = "x-orch-csrf";
 /// The cookie `/login` sets.
 const TOKEN_COOKIE: &str = "orch_token";
 
-/// 128 random bits as hex, from the OS.
-pub(crate) fn random_token() -> String {
+/// 128 random bits as hex, from the OS (without its randomness there is no safe token to
+/// make, and the UI does not serve).
+pub(crate) fn random_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 16];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if read.is_err() {
-        // No /dev/urandom: the standard library's hasher keys come from the OS's randomness.
-        use std::hash::{BuildHasher, Hasher};
-        for chunk in bytes.chunks_mut(8) {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(0);
-            chunk.copy_from_slice(&h.finish().to_le_bytes());
-        }
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Why `token` cannot be the access token, if it cannot: it travels in a header and a cookie,
@@ -204,7 +195,7 @@ mod tests {
 
     #[test]
     fn tokens_are_random_hex() {
-        let (a, b) = (random_token(), random_token());
+        let (a, b) = (random_token().unwrap(), random_token().unwrap());
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);

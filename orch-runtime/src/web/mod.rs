@@ -243,12 +243,17 @@ impl WebServer {
             ]
         });
         let instance_limit = instance.config().queue_limits().max_concurrent_runs;
+        let csrf = guard::random_token().map_err(|e| {
+            WebError::Serve(std::io::Error::other(format!(
+                "no random bytes from the operating system for the CSRF token: {e}"
+            )))
+        })?;
         let ui = Arc::new(Ui {
             instance,
             graph,
             automation,
             mode: options.mode,
-            csrf: guard::random_token(),
+            csrf,
             token: options.token,
             hosts,
             layout: OnceLock::new(),

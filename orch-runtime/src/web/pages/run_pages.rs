@@ -32,11 +32,10 @@ pub(crate) async fn runs(State(ui): State<Arc<Ui>>, Query(q): Query<RunQuery>) -
             params.push(("limit", limit.to_string()));
         }
         params.push(("cursor", cursor.clone()));
-        let query: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", url_encode(v)))
-            .collect();
-        format!("/runs?{}", query.join("&"))
+        format!(
+            "/runs?{}",
+            serde_urlencoded::to_string(&params).unwrap_or_default()
+        )
     });
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     let body = html! {
@@ -65,17 +64,6 @@ pub(crate) async fn runs(State(ui): State<Arc<Ui>>, Query(q): Query<RunQuery>) -
         @if let Some(next) = next { p { a.button href=(next) { "Older runs →" } } }
     };
     Ok(frame(&ui, "runs", "Runs", true, body))
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The run's per-asset timeline, as SVG (bars from each step's start to its end, or to now).
