@@ -86,6 +86,9 @@ pub use jiff;
 pub use orch_core::automation::conditions;
 /// Freshness policies (`#[asset(freshness = freshness::window("1h").warn("30m"))]`).
 pub use orch_core::automation::freshness;
+/// Ops and op jobs: the [`ops::OpContext`] ops receive, the [`ops::RunConfig`] their `#[config]`
+/// parameters read, and the registrations.
+pub use orch_core::op as ops;
 pub use orch_core::partitions;
 pub use orch_core::{
     Asset, AssetContext, AssetGraph, AssetKey, AssetLogger, AssetMaterialization, AssetNode,
@@ -95,7 +98,7 @@ pub use orch_core::{
     MissingResource, Resources, RunFailure, RunId, ScheduleContext, ScheduleDecision, ScheduleDef,
     ScheduleTarget, SelectionError, SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
 };
-pub use orch_macros::{asset, asset_check, asset_job, schedule, sensor};
+pub use orch_macros::{asset, asset_check, asset_job, job, op, schedule, sensor};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
 #[cfg(feature = "polars")]
 pub use orch_runtime::sql;
@@ -123,8 +126,9 @@ pub mod prelude {
         AssetContext, AssetMaterialization, AssetSelection, AutomationCondition, BoxError,
         CheckResult, CheckSeverity, FileAsset, Instance, Materialize, MetadataValue, RunFailure,
         RunRequest, ScheduleContext, ScheduleDecision, SensorContext, SensorResult, SensorRun,
-        asset, asset_check, asset_job, schedule, sensor,
+        asset, asset_check, asset_job, job, op, schedule, sensor,
     };
+    pub use orch_core::op::OpContext;
 }
 
 /// Testing helpers: Dagster's `build_asset_context` and `materialize_to_memory`, typed.

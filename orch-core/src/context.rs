@@ -234,24 +234,48 @@ struct Inner {
     captured: Mutex<Captured>,
 }
 
-/// What every context of one run shares, made once per run: the run id and the run's
-/// cancellation. One reference-counted value, so a context costs one count, not one per part
-/// (the counts are shared by the run's threads).
+/// What every context of one run shares, made once per run: the run id, the run's
+/// cancellation, where log lines go live, and the run's config (op jobs). One
+/// reference-counted value, so a context costs one count, not one per part (the counts are
+/// shared by the run's threads).
 #[doc(hidden)]
 #[derive(Clone, Debug)]
-pub struct RunScope(Arc<(RunId, Option<Cancellation>, Option<LiveLog>)>);
+pub struct RunScope(Arc<ScopeParts>);
+
+#[derive(Debug, Clone)]
+struct ScopeParts {
+    run_id: RunId,
+    cancel: Option<Cancellation>,
+    live: Option<LiveLog>,
+    config: Option<Arc<crate::op::RunConfig>>,
+}
 
 impl RunScope {
     /// The scope of run `run_id`, cancelled as `cancel` says.
     pub fn new(run_id: RunId, cancel: Option<Cancellation>) -> Self {
-        RunScope(Arc::new((run_id, cancel, None)))
+        RunScope(Arc::new(ScopeParts {
+            run_id,
+            cancel,
+            live: None,
+            config: None,
+        }))
     }
 
     /// The same, with every log line also handed to `live` as it is written (the run store
     /// records it at once, so a UI can show it while the asset runs).
     pub fn with_live_log(self, live: Option<LiveLog>) -> Self {
-        let (run_id, cancel, _) = &*self.0;
-        RunScope(Arc::new((run_id.clone(), cancel.clone(), live)))
+        RunScope(Arc::new(ScopeParts {
+            live,
+            ..(*self.0).clone()
+        }))
+    }
+
+    /// The same, with the run's config (what ops' `#[config]` parameters read).
+    pub fn with_config(self, config: Option<Arc<crate::op::RunConfig>>) -> Self {
+        RunScope(Arc::new(ScopeParts {
+            config,
+            ..(*self.0).clone()
+        }))
     }
 }
 
@@ -426,7 +450,7 @@ impl AssetContext {
 
     /// The run this materialization belongs to.
     pub fn run_id(&self) -> &RunId {
-        &self.inner.run.0.0
+        &self.inner.run.0.run_id
     }
 
     /// The partition being materialized; `None` for unpartitioned assets, and in a run over
@@ -481,6 +505,12 @@ impl AssetContext {
         self
     }
 
+    /// The run's config (op jobs; `None` for asset runs and test contexts without one).
+    #[doc(hidden)]
+    pub fn run_config(&self) -> Option<&crate::op::RunConfig> {
+        self.inner.run.0.config.as_deref()
+    }
+
     /// Whether the run was asked to stop ([`RunHandle::cancel`](../orch/struct.RunHandle.html),
     /// or Ctrl-C on the command line). A long sync asset checks it between chunks of work and
     /// returns early (an error, or what it has); an async asset is also dropped at its next
@@ -489,7 +519,7 @@ impl AssetContext {
         self.inner
             .run
             .0
-            .1
+            .cancel
             .as_ref()
             .is_some_and(Cancellation::is_cancelled)
     }
@@ -591,7 +621,7 @@ impl AssetContext {
             level,
             message,
         };
-        if let Some(live) = &self.inner.run.0.2 {
+        if let Some(live) = &self.inner.run.0.live {
             (live.0)(&self.inner.key, &line);
         }
         self.captured().logs.push(line);

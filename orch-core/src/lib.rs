@@ -15,6 +15,7 @@ pub mod file;
 pub mod frame;
 pub mod graph;
 pub mod key;
+pub mod op;
 pub mod partitions;
 pub mod resources;
 pub mod selection;
@@ -46,6 +47,7 @@ pub use error::{DefinitionError, DefinitionErrors};
 pub use file::{FileAsset, FileChanged};
 pub use graph::{AssetGraph, AssetId, AssetNode};
 pub use key::{AssetKey, KeyError, StaticKey};
+pub use op::{OpContext, OpDef, OpJobDef, RunConfig};
 pub use partitions::{
     PartitionKeyRange, PartitionMapping, Partitions, PartitionsDefinition, PartitionsError,
     TimeWindow,

@@ -17,6 +17,10 @@ pub use crate::check::{
 };
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;
+pub use crate::op::{
+    ConfigSchema, Handle, InputAt, JobBuilder, NoOutput, Op, OpContext, OpDef, OpJob, OpJobDef,
+    OpJobParts, OpJobRegistration, OpOutput, OpParts, Wire, check_config, check_input,
+};
 pub use crate::partitions::{self, PartitionMapping, PartitionsDefinition};
 pub use crate::resources::ResourceKey;
 /// "Did you mean": the runtime uses it for names outside the graph (jobs, schedules).
@@ -96,6 +100,28 @@ impl<Down, E: Into<BoxError>> ReportableError<Down> for E {
     fn into_box_error(self) -> BoxError {
         self.into()
     }
+}
+
+/// Checks that an op's by-value input can be cloned out of the shared output.
+#[diagnostic::on_unimplemented(
+    message = "op `{Down}` takes `{Self}` by value, but `{Self}` is not `Clone`",
+    label = "take it by reference instead: `&{Self}`",
+    note = "an op's output is shared by every op that takes it; a by-value input gets a clone"
+)]
+pub trait CloneOpInput<Down>: Sized {
+    /// Clones the value.
+    fn clone_op_input(&self) -> Self;
+}
+#[diagnostic::do_not_recommend]
+impl<Down, T: Clone> CloneOpInput<Down> for T {
+    fn clone_op_input(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Clones an op's by-value input; see [`CloneOpInput`].
+pub fn clone_op_input<T: CloneOpInput<Down>, Down>(value: &T) -> T {
+    value.clone_op_input()
 }
 
 /// Calling it asserts [`InputOf`], with the caller's span (the macro spans each call on the
@@ -289,4 +315,34 @@ where
     T: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     Ok(std::sync::Arc::new(postcard::from_bytes::<T>(bytes)?))
+}
+
+/// The output of an op returning `Option<T>`: the value, or [`NoOutput`] for `None`.
+pub fn share_optional<T: SendOutput<Down>, Down>(value: Option<T>) -> Result<Value, BoxError> {
+    match value {
+        Some(v) => Ok(v.into_value()),
+        None => Ok(std::sync::Arc::new(NoOutput)),
+    }
+}
+
+/// The output of an op returning `Result<Option<T>, E>`.
+pub fn share_optional_result<T: SendOutput<Down>, E: ReportableError<Down>, Down>(
+    result: Result<Option<T>, E>,
+) -> Result<Value, BoxError> {
+    match result {
+        Ok(v) => share_optional::<T, Down>(v),
+        Err(e) => Err(e.into_box_error()),
+    }
+}
+
+/// An op's `#[config]` parameter: its table of the run's config, as `T`.
+pub fn op_config<T: serde::de::DeserializeOwned>(ctx: &AssetContext) -> Result<T, BoxError> {
+    crate::op::OpContext::from_step(ctx)
+        .op_config::<T>()
+        .map_err(Into::into)
+}
+
+/// The node of a handle passed to `.after(..)`.
+pub fn after_node<T, P>(handle: &Handle<T, P>) -> usize {
+    handle.node()
 }

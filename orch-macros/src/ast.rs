@@ -14,6 +14,8 @@ pub(crate) struct ItemFn {
     pub(crate) body: TokenStream,
     /// Per parameter: whether it was marked `#[resource]`.
     pub(crate) resource_marks: Vec<bool>,
+    /// Per parameter: the `#[config]` mark, if it has one (ops only).
+    pub(crate) config_marks: Vec<Option<Attribute>>,
     /// Per parameter: its `#[partitions(...)]` mapping attributes (one at most is valid).
     pub(crate) partition_marks: Vec<Vec<Attribute>>,
 }
@@ -36,6 +38,7 @@ impl Parse for ItemFn {
         let mut sig: Signature = input.parse()?;
         let body: TokenStream = input.parse()?;
         let mut partition_marks = Vec::new();
+        let mut config_marks = Vec::new();
         let resource_marks = sig
             .inputs
             .iter_mut()
@@ -44,6 +47,12 @@ impl Parse for ItemFn {
                     let before = pat_type.attrs.len();
                     pat_type.attrs.retain(|a| !a.path().is_ident("resource"));
                     let marked = pat_type.attrs.len() != before;
+                    let config = pat_type
+                        .attrs
+                        .iter()
+                        .position(|a| a.path().is_ident("config"))
+                        .map(|i| pat_type.attrs.remove(i));
+                    config_marks.push(config);
                     // Every `#[partitions(...)]` comes off (rustc knows no such attribute);
                     // a second one is reported by validation.
                     let mut found: Vec<Attribute> = Vec::new();
@@ -59,6 +68,7 @@ impl Parse for ItemFn {
                 }
                 syn::FnArg::Receiver(_) => {
                     partition_marks.push(Vec::new());
+                    config_marks.push(None);
                     false
                 }
             })
@@ -69,6 +79,7 @@ impl Parse for ItemFn {
             sig,
             body,
             resource_marks,
+            config_marks,
             partition_marks,
         })
     }

@@ -44,6 +44,16 @@ const VALID_KEYS: &[&str] = &[
     FRESHNESS,
 ];
 
+/// Every key `#[op]` accepts.
+const OP_KEYS: &[&str] = &[
+    DESCRIPTION,
+    CODE_VERSION,
+    TAGS,
+    RETRIES,
+    RETRY_DELAY,
+    IO_MANAGER,
+];
+
 /// An order-only dependency from `deps = [...]`.
 pub(crate) enum Dep {
     /// An asset named like a parameter (a path to its function), checked by the compiler.
@@ -87,22 +97,46 @@ pub(crate) struct AssetAttrs {
 
 /// Parses the attribute's arguments. Returns what could be parsed and every error found.
 pub(crate) fn parse(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAttrs {
+    parse_for(args, errors, "asset", VALID_KEYS)
+}
+
+/// Parses the arguments of `#[op(...)]`: the keys an asset and an op share.
+pub(crate) fn parse_op(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAttrs {
+    parse_for(args, errors, "op", OP_KEYS)
+}
+
+/// Parses the arguments of `#[job(...)]`.
+pub(crate) fn parse_job(args: TokenStream, errors: &mut Vec<syn::Error>) -> AssetAttrs {
+    parse_for(args, errors, "job", &[DESCRIPTION, TAGS])
+}
+
+fn parse_for(
+    args: TokenStream,
+    errors: &mut Vec<syn::Error>,
+    which: &str,
+    valid: &[&str],
+) -> AssetAttrs {
     let mut attrs = AssetAttrs::default();
     let mut seen: Vec<String> = Vec::new();
     let parser = syn::meta::parser(|meta| {
         let Some(ident) = meta.path.get_ident() else {
-            errors.push(unknown_key(meta.path.span(), &path_text(&meta.path)));
+            errors.push(unknown_key(
+                meta.path.span(),
+                &path_text(&meta.path),
+                which,
+                valid,
+            ));
             return skip_value(meta.input);
         };
         let name = ident.to_string();
-        if !VALID_KEYS.contains(&name.as_str()) {
-            errors.push(unknown_key(ident.span(), &name));
+        if !valid.contains(&name.as_str()) {
+            errors.push(unknown_key(ident.span(), &name, which, valid));
             return skip_value(meta.input);
         }
         if seen.contains(&name) {
             errors.push(syn::Error::new(
                 ident.span(),
-                format!("duplicate `{name}` in #[asset]: give each key once"),
+                format!("duplicate `{name}` in #[{which}]: give each key once"),
             ));
             return skip_value(meta.input);
         }
@@ -342,12 +376,12 @@ fn path_text(path: &syn::Path) -> String {
     quote::quote!(#path).to_string().replace(' ', "")
 }
 
-fn unknown_key(span: Span, name: &str) -> syn::Error {
+fn unknown_key(span: Span, name: &str, which: &str, valid: &[&str]) -> syn::Error {
     syn::Error::new(
         span,
         format!(
-            "unknown key `{name}` in #[asset]; the valid keys are {}",
-            VALID_KEYS
+            "unknown key `{name}` in #[{which}]; the valid keys are {}",
+            valid
                 .iter()
                 .map(|k| format!("`{k}`"))
                 .collect::<Vec<_>>()

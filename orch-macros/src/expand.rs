@@ -479,7 +479,7 @@ pub(crate) fn is_frame(ty: &syn::Type) -> bool {
 }
 
 /// The type as a person writes it: `Vec<User>`, not `Vec < User >`.
-fn type_text(ty: &syn::Type) -> String {
+pub(crate) fn type_text(ty: &syn::Type) -> String {
     let raw = ty.to_token_stream().to_string();
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars().peekable();

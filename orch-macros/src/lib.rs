@@ -11,6 +11,8 @@ mod automation;
 mod check;
 mod expand;
 mod hash;
+mod job;
+mod op;
 mod sensor;
 mod valid;
 
@@ -80,4 +82,30 @@ pub fn sensor(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn asset_check(args: TokenStream, item: TokenStream) -> TokenStream {
     check::asset_check(args.into(), item.into()).into()
+}
+
+/// Declares an op: a step of an op job, whose parameters are inputs wired in a `#[job]` body
+/// (plus the optional `&OpContext`, one `#[config]` and `#[resource]` parameters).
+///
+/// ```ignore
+/// #[op(retries = 2)]
+/// fn fetch_data(ctx: &OpContext, #[config] cfg: &FetchConfig) -> Result<Vec<Row>, BoxError> { .. }
+/// ```
+#[proc_macro_attribute]
+pub fn op(args: TokenStream, item: TokenStream) -> TokenStream {
+    op::op(args.into(), item.into()).into()
+}
+
+/// Declares an op job: a body of op calls whose wiring the compiler type-checks.
+///
+/// ```ignore
+/// #[job]
+/// fn my_pipeline() {
+///     let data = fetch_data();
+///     process_data(data);
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {
+    job::job(args.into(), item.into()).into()
 }

@@ -99,6 +99,16 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
             continue;
         }
         let mapping_attr = marks.into_iter().next();
+        if let Some(Some(config)) = item.config_marks.get(position) {
+            err(
+                errors,
+                config.span(),
+                format!(
+                    "asset `{asset}` cannot take `#[config]`: run config is for ops (`#[op]`); give an asset its settings through a `#[resource]`"
+                ),
+            );
+            continue;
+        }
         let is_resource = item.resource_marks.get(position).copied().unwrap_or(false);
         if let Some(attr) = &mapping_attr
             && (is_resource || is_context(&pat_type.ty))

@@ -80,6 +80,13 @@ pub enum RunEvent<'a> {
         /// The blocking check of `because_of` that failed, if that was why.
         check: Option<&'static str>,
     },
+    /// A step of an op job did not run because an upstream op's optional output was `None`.
+    AssetNotRequired {
+        /// The step.
+        key: &'a AssetKey,
+        /// The op that produced no output.
+        because_of: &'a AssetKey,
+    },
     /// An asset did not run, or (async) was dropped while running, because the run was
     /// canceled.
     AssetCanceled {

@@ -11,6 +11,7 @@ mod events;
 mod executor;
 mod instance;
 pub mod io;
+pub mod jobs;
 mod logging;
 mod materialize;
 mod plan;

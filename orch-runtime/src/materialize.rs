@@ -5,7 +5,9 @@
 use std::sync::{Arc, OnceLock};
 
 use orch_core::__private::Value;
-use orch_core::{Asset, AssetGraph, AssetSelection, DefinitionErrors, RunId, SelectionError};
+use orch_core::{
+    Asset, AssetGraph, AssetSelection, DefinitionErrors, RunId, SelectionError, StaticKey,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::events::EventSink;
@@ -64,6 +66,20 @@ pub enum MaterializeError {
         resource: String,
         /// The configured resources' short names.
         configured: Vec<String>,
+    },
+    /// The op job does not exist, or the program's op jobs are invalid.
+    #[error(transparent)]
+    Job(#[from] crate::jobs::JobError),
+    /// The run config does not fit the job's ops (checked before anything runs).
+    #[error("{0}; nothing ran")]
+    Config(#[from] orch_core::op::ConfigError),
+    /// The request asks an op job for something only assets have (partitions, `--stale`).
+    #[error("op job `{job}` {what}")]
+    JobRequest {
+        /// The job.
+        job: String,
+        /// What cannot be asked.
+        what: String,
     },
     /// The tokio runtime could not start.
     #[error("could not start the async runtime: {0}")]
@@ -171,6 +187,12 @@ impl<'s> Materialize<'s> {
         A::Output: Send + Sync,
     {
         self.injected.push((A::KEY, std::sync::Arc::new(value)));
+        self
+    }
+
+    /// Uses `value` as the output of the asset (or op job step) with key `key`.
+    pub(crate) fn inject_value(mut self, key: StaticKey, value: Value) -> Self {
+        self.injected.push((key, value));
         self
     }
 

@@ -25,6 +25,12 @@ pub enum AssetStatus {
     },
     /// The run was canceled before it ran, or (an async asset) while it ran.
     Canceled,
+    /// It did not run because this upstream op's optional output was `None` (an op job's
+    /// way to skip a branch; the run still succeeds).
+    NotRequired {
+        /// The op that produced no output.
+        because_of: AssetKey,
+    },
     /// Its value was injected by the caller instead of computed.
     Injected,
     /// Its value was loaded from its I/O manager (stored by an earlier run) because a
@@ -40,6 +46,7 @@ impl AssetStatus {
             AssetStatus::Failed(_) => "FAILED",
             AssetStatus::Skipped { .. } => "skipped",
             AssetStatus::Canceled => "canceled",
+            AssetStatus::NotRequired { .. } => "not run",
             AssetStatus::Injected => "injected",
             AssetStatus::Loaded => "loaded",
         }
@@ -165,7 +172,10 @@ impl RunResult {
             && self.outcomes.iter().all(|o| {
                 matches!(
                     o.status,
-                    AssetStatus::Succeeded | AssetStatus::Injected | AssetStatus::Loaded
+                    AssetStatus::Succeeded
+                        | AssetStatus::Injected
+                        | AssetStatus::Loaded
+                        | AssetStatus::NotRequired { .. }
                 ) && !o.checks.iter().any(crate::checks::CheckOutcome::blocks)
             })
     }
@@ -185,6 +195,17 @@ impl RunResult {
         self.outcomes
             .iter()
             .filter(|o| matches!(o.status, AssetStatus::Failed(_)))
+    }
+
+    /// The typed output of the step named `step` of an op job's run (the key's last segment),
+    /// if it ran (or was injected) and produced one.
+    pub fn step_output<T: 'static>(&self, step: &str) -> Option<&T> {
+        let node = self
+            .graph
+            .nodes()
+            .iter()
+            .position(|n| n.key.name() == step)?;
+        self.output_by_id(node)?.downcast_ref::<T>()
     }
 
     /// The typed output of asset `A`, if it was materialized (or injected) and kept.

@@ -250,7 +250,9 @@ impl Automation {
                 _ => {}
             }
             match schedule.target() {
-                ScheduleTarget::Job(job) if !by_name.contains_key(job) => {
+                ScheduleTarget::Job(job)
+                    if !by_name.contains_key(job) && crate::jobs::op_job(job).is_err() =>
+                {
                     errors.push(AutomationError::UnknownJob {
                         name: schedule.name().to_owned(),
                         location: location.clone(),
@@ -317,7 +319,9 @@ impl Automation {
                 });
             }
             match sensor.target() {
-                Some(ScheduleTarget::Job(job)) if self.job(job).is_none() => {
+                Some(ScheduleTarget::Job(job))
+                    if self.job(job).is_none() && crate::jobs::op_job(job).is_err() =>
+                {
                     errors.push(AutomationError::UnknownJob {
                         name: sensor.name().to_owned(),
                         location,
@@ -500,9 +504,13 @@ impl Automation {
         self.schedules.iter().find(|(s, _)| s.name() == name)
     }
 
-    /// The run request of job `name`: its selection, tagged with [`JOB_TAG`].
+    /// The run request of job `name`: an asset job's selection, or all the steps of an op
+    /// job, tagged with [`JOB_TAG`].
     pub fn job_request(&self, name: &str) -> Option<RunRequest> {
-        let job = self.job(name)?;
+        let Some(job) = self.job(name) else {
+            let job = crate::jobs::op_job(name).ok()?;
+            return Some(RunRequest::job(job.name()).tag(JOB_TAG, job.name()));
+        };
         let selection = job.selection().parse().ok()?;
         Some(RunRequest::selection(selection).tag(JOB_TAG, job.name()))
     }

@@ -168,7 +168,9 @@ pub(super) fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
     // each, as a backfill of just those.
     if args.stale && request.partition_scope() == &crate::run::PartitionScope::None {
         let graph = definitions().expect("checked above");
-        let crate::run::RunTarget::Selection(selection) = request.target();
+        let crate::run::RunTarget::Selection(selection) = request.target() else {
+            unreachable!("`materialize` builds a selection")
+        };
         let ids = match selection.resolve(graph) {
             Ok(ids) => ids,
             Err(e) => return fail_usage(&e),
@@ -283,7 +285,7 @@ fn materialize_stale_partitions(
 /// Runs with the progress display and prints the summary; returns the exit code. The first
 /// Ctrl-C cancels the run gracefully; a second aborts the process, recording the run as
 /// canceled first.
-fn finish_run(builder: Materialize<'_>, instance: Option<&Instance>) -> u8 {
+pub(super) fn finish_run(builder: Materialize<'_>, instance: Option<&Instance>) -> u8 {
     report(run_with_progress(builder, instance, RunId::new()))
 }
 

@@ -7,6 +7,7 @@ mod checks;
 mod conditions;
 mod daemon;
 mod history;
+mod jobs;
 mod lineage;
 mod materialize;
 mod partitions;
@@ -77,8 +78,14 @@ enum Command {
         #[arg(long, short)]
         follow: bool,
     },
-    /// The asset jobs (`asset_job!`): selection, how many assets, schedules, description.
+    /// The jobs: asset jobs (`asset_job!`: selection, assets, schedules) and op jobs
+    /// (`#[job]`: ops, which take config).
     Jobs,
+    /// One op job (`#[job]`): `show` its ops and wiring, `run` it with a config file.
+    Job {
+        #[command(subcommand)]
+        command: jobs::JobCommand,
+    },
     /// The schedules (`schedule!`): target, cron string, time zone, status, next tick.
     Schedules,
     /// One schedule: `next`, `start`, `stop`, `preview`.
@@ -377,7 +384,11 @@ where
     let code = match cli.command {
         None => materialize_everything(&env),
         Some(Command::Materialize(args)) => materialize(&env, args),
-        Some(Command::Jobs) => schedules::print_jobs(),
+        Some(Command::Jobs) => match schedules::print_jobs() {
+            EXIT_OK => jobs::print_op_jobs(),
+            failed => failed,
+        },
+        Some(Command::Job { command }) => jobs::job_command(&env, command),
         Some(Command::Schedules) => schedules::print_schedules(&env),
         Some(Command::Schedule { command }) => schedules::schedule(&env, command),
         Some(Command::Sensors) => sensors::print_sensors(&env),

@@ -77,12 +77,21 @@ impl EventSink for Progress {
                     crate::logging::set_active_bar(Some(bar.clone()));
                     self.bar = Some(bar);
                 }
-                self.line(&format!(
-                    "run {}: materializing {} asset{}",
-                    run_id.short(),
-                    planned.len(),
-                    if planned.len() == 1 { "" } else { "s" }
-                ));
+                let plural = if planned.len() == 1 { "" } else { "s" };
+                let line = match planned.first().and_then(|k| crate::jobs::job_of_step(k)) {
+                    Some(job) => format!(
+                        "run {}: running {} step{plural} of job {}",
+                        run_id.short(),
+                        planned.len(),
+                        job.name()
+                    ),
+                    None => format!(
+                        "run {}: materializing {} asset{plural}",
+                        run_id.short(),
+                        planned.len()
+                    ),
+                };
+                self.line(&line);
             }
             RunEvent::AssetStarted { key, .. } => {
                 self.running.insert(key.to_string());
@@ -133,6 +142,13 @@ impl EventSink for Progress {
             } => {
                 let why = crate::storage::skip_reason(because_of, *check);
                 self.line(&format!("  skipped  {key} ({why})"));
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+            }
+            RunEvent::AssetNotRequired { key, because_of } => {
+                let why = crate::storage::not_required_reason(because_of);
+                self.line(&format!("  not run  {key} ({why})"));
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }

@@ -106,7 +106,11 @@ pub(super) fn print_jobs() -> u8 {
     };
     let graph = definitions().expect("checked above");
     if automation.jobs().is_empty() {
-        println!("no asset jobs: declare one with `asset_job!(name, \"selection\")`");
+        if crate::jobs::op_jobs().is_ok_and(<[_]>::is_empty) {
+            println!(
+                "no jobs: declare an asset job with `asset_job!(name, \"selection\")`, or an op job with `#[job]`"
+            );
+        }
         return EXIT_OK;
     }
     let mut rows = vec![vec![

@@ -151,8 +151,11 @@ pub(super) fn print_list(
 pub(super) fn print_summary(result: &RunResult) {
     let outcomes = result.outcomes();
     let show_all = outcomes.len() <= SUMMARY_ROWS;
+    let steps = outcomes
+        .first()
+        .is_some_and(|o| crate::jobs::job_of_step(&o.key).is_some());
     let mut rows = vec![vec![
-        "ASSET".to_owned(),
+        if steps { "STEP" } else { "ASSET" }.to_owned(),
         "STATUS".to_owned(),
         "DURATION".to_owned(),
         "NOTE".to_owned(),
@@ -161,7 +164,10 @@ pub(super) fn print_summary(result: &RunResult) {
     for outcome in outcomes {
         let ok = matches!(
             outcome.status,
-            AssetStatus::Succeeded | AssetStatus::Injected | AssetStatus::Loaded
+            AssetStatus::Succeeded
+                | AssetStatus::Injected
+                | AssetStatus::Loaded
+                | AssetStatus::NotRequired { .. }
         );
         if ok && !show_all && outcome.checks.iter().all(|c| c.passed) {
             hidden += 1;
@@ -177,6 +183,9 @@ pub(super) fn print_summary(result: &RunResult) {
             AssetStatus::Failed(failure) => failure.to_string(),
             AssetStatus::Skipped { because_of, check } => {
                 crate::storage::skip_reason(because_of, *check)
+            }
+            AssetStatus::NotRequired { because_of } => {
+                crate::storage::not_required_reason(because_of)
             }
             _ if !failed_checks.is_empty() => failed_checks.join(", "),
             _ if outcome.attempts > 1 => format!("succeeded on attempt {}", outcome.attempts),
@@ -202,12 +211,16 @@ pub(super) fn print_summary(result: &RunResult) {
     let succeeded = count(|s| matches!(s, AssetStatus::Succeeded));
     let failed = count(|s| matches!(s, AssetStatus::Failed(_)));
     let skipped = count(|s| matches!(s, AssetStatus::Skipped { .. }));
+    let not_required = count(|s| matches!(s, AssetStatus::NotRequired { .. }));
     let loaded = count(|s| matches!(s, AssetStatus::Loaded));
     let injected = count(|s| matches!(s, AssetStatus::Injected));
     let mut line = format!(
         "\nrun {}: {succeeded} succeeded, {failed} failed, {skipped} skipped",
         result.run_id().short()
     );
+    if not_required > 0 {
+        line.push_str(&format!(", {not_required} not required"));
+    }
     if loaded > 0 {
         line.push_str(&format!(", {loaded} loaded from storage"));
     }

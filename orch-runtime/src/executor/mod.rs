@@ -62,6 +62,10 @@ pub(crate) struct ExecOptions {
     pub(crate) cancel: CancellationToken,
     /// Where log lines go as assets write them (the run store, for recorded runs).
     pub(crate) live_log: Option<orch_core::LiveLog>,
+    /// Outputs are stored per run (the steps of an op job), not per asset.
+    pub(crate) run_scoped_outputs: bool,
+    /// The run config ops' `#[config]` parameters read.
+    pub(crate) config: Option<Arc<orch_core::RunConfig>>,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it).
@@ -127,6 +131,7 @@ struct Shared {
     runtime: tokio::runtime::Handle,
     _liveness: Option<Arc<dyn Send + Sync>>,
     io: Option<Arc<IoManagers>>,
+    run_scoped_outputs: bool,
     partition: Option<String>,
     range: Option<Arc<[String]>>,
     resources: Arc<orch_core::Resources>,
@@ -255,6 +260,7 @@ pub(crate) async fn execute(
         runtime: tokio::runtime::Handle::current(),
         _liveness: opts.liveness,
         io: opts.io,
+        run_scoped_outputs: opts.run_scoped_outputs,
         partition: opts.partition,
         range: opts.range,
         resources: opts.resources,
@@ -266,7 +272,8 @@ pub(crate) async fn execute(
                 cancelled.load(Ordering::Acquire)
             })),
         )
-        .with_live_log(opts.live_log),
+        .with_live_log(opts.live_log)
+        .with_config(opts.config),
         cancel: opts.cancel,
     });
     // A run canceled before it starts starts nothing.
@@ -393,6 +400,9 @@ fn emit(
                     })
                 }
                 AssetStatus::Canceled => sink.on_event(&RunEvent::AssetCanceled { key }),
+                AssetStatus::NotRequired { because_of } => {
+                    sink.on_event(&RunEvent::AssetNotRequired { key, because_of })
+                }
                 AssetStatus::Injected | AssetStatus::Loaded => {}
             }
             outcomes.push(outcome);
@@ -507,6 +517,28 @@ fn cancel_waiting(shared: &Shared, state: &mut State) {
         }
     }
     shared.wake.notify_one();
+}
+
+/// Marks every waiting step downstream of `id`, whose optional output was `None`, as not
+/// required (the run goes on, and succeeds without them).
+fn not_required_downstream(shared: &Shared, state: &mut State, id: AssetId) {
+    let graph = shared.graph;
+    let because_of = &graph.node(id).key;
+    let mut stack: Vec<AssetId> = graph.node(id).downstream.clone();
+    while let Some(down) = stack.pop() {
+        if state.node[down] != NodeState::Waiting {
+            continue;
+        }
+        decide_waiting(
+            shared,
+            state,
+            down,
+            AssetStatus::NotRequired {
+                because_of: because_of.clone(),
+            },
+        );
+        stack.extend(graph.node(down).downstream.iter().copied());
+    }
 }
 
 /// Marks every waiting asset downstream of `failed` as skipped, because of it or of its

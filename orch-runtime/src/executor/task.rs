@@ -173,8 +173,16 @@ impl Task {
         let manager = io
             .for_asset(&node.key, node.def)
             .map_err(|e| AssetFailure::from_error(&e))?;
+        let scoped;
+        let key = match self.shared.run_scoped_outputs {
+            true => {
+                scoped = crate::jobs::step_output_key(&node.key, self.shared.run_id.as_str());
+                &scoped
+            }
+            false => &node.key,
+        };
         let ctx = OutputContext {
-            key: &node.key,
+            key,
             run_id: &self.shared.run_id,
             partition: self.shared.partition_of(self.id),
             output_type: node.def.output_type(),
@@ -213,6 +221,10 @@ impl Task {
         metadata: &mut Vec<(String, MetadataValue)>,
     ) -> Persisted {
         let result = match &attempt.result {
+            // An optional output that was `None`: nothing to store.
+            Ok(value) if value.is::<orch_core::__private::NoOutput>() => {
+                return Persisted::default();
+            }
             Ok(value) => self.persist(value),
             Err(_) => return Persisted::default(),
         };
@@ -496,7 +508,12 @@ impl Task {
             Vec::new()
         };
         state.versions[self.id] = data_version.as_deref().map(Arc::from);
+        let mut no_output = false;
         let status = match attempt.result {
+            Ok(value) if value.is::<orch_core::__private::NoOutput>() => {
+                no_output = true;
+                AssetStatus::Succeeded
+            }
             Ok(value) => {
                 // Kept for the caller even when a check blocked it (the asset succeeded);
                 // never handed to the downstream then.
@@ -530,6 +547,9 @@ impl Task {
         }));
         if failed || blocked.is_some() {
             skip_downstream(&shared, &mut state, self.id, blocked);
+        }
+        if no_output {
+            super::not_required_downstream(&shared, &mut state, self.id);
         }
         let next = dispatch(&shared, &mut state, ready, self.sync);
         self.finished = true;

@@ -149,7 +149,7 @@ impl Instance {
     /// stop the run from starting (a bad selection or partition, a missing resource, an
     /// unknown I/O manager) is returned here too. What `materialize --dry-run` prints.
     pub fn plan(&self, request: &RunRequest) -> Result<RunPlan, MaterializeError> {
-        let graph = crate::materialize::definitions().map_err(MaterializeError::Definitions)?;
+        let graph = crate::run::launch::graph_of(request)?;
         let prepared = crate::run::prepare(graph, request, Some(self), &[], None)?;
         RunPlan::describe(graph, request, &prepared, Some(self))
     }

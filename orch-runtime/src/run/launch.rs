@@ -49,7 +49,7 @@ impl EventSink for Tee<'_, '_> {
 /// Runs the launch to its end. Errors are reasons the run could not start; an asset that
 /// fails is an outcome in the [`RunResult`].
 pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeError> {
-    let graph = definitions().map_err(MaterializeError::Definitions)?;
+    let graph = graph_of(&launch.request)?;
     let Launch {
         request,
         run_id,
@@ -103,12 +103,14 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         dynamic: None,
         cancel,
         live_log: None,
+        run_scoped_outputs: request.target.job().is_some(),
+        config: request.config.clone(),
     };
     let Some(instance) = instance else {
         return Ok(executor::execute(graph, plan, provided, opts, sink).await);
     };
     let storage = Arc::clone(instance.storage());
-    load_stored_inputs(graph, &instance, &prepared, &mut provided)?;
+    load_stored_inputs(graph, &instance, &request, &prepared, &mut provided)?;
     let (range, keys) = (range.clone(), keys.clone());
 
     // Held until the run is recorded as ended and its last task is over; if the process
@@ -125,7 +127,8 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         ..opts
     };
     // Claims are per asset, and per partition for partitioned assets, so runs of different
-    // partitions of one asset go on side by side.
+    // partitions of one asset go on side by side. An op job claims nothing: its steps' outputs
+    // belong to the run, so two runs of one job go on side by side too.
     let planned: Vec<String> = plan
         .order
         .iter()
@@ -140,6 +143,10 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
             }
         })
         .collect();
+    let claims: &[String] = match request.target.job() {
+        Some(_) => &[],
+        None => &planned,
+    };
     // In a run over a range, a consumer's partitions record the versions of the loaded
     // partitions they read (read now: nothing has started).
     let mut loaded_versions = Vec::new();
@@ -161,7 +168,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         &request,
         u32::try_from(planned.len()).unwrap_or(u32::MAX),
     );
-    storage.begin_run(&record, &planned)?;
+    storage.begin_run(&record, claims)?;
     instance.publish(EventRecord {
         message: Some(record.describe()),
         ..EventRecord::new(run_id.clone(), None, EventKind::RunStarted)
@@ -252,6 +259,7 @@ impl Drop for AbortOnDrop {
 fn load_stored_inputs(
     graph: &'static AssetGraph,
     instance: &Instance,
+    request: &RunRequest,
     prepared: &Prepared,
     provided: &mut Vec<Provided>,
 ) -> Result<(), MaterializeError> {
@@ -259,6 +267,38 @@ fn load_stored_inputs(
     for load in &prepared.loads {
         let (consumer, up) = (load.consumer, load.up);
         let node = graph.node(up);
+        // A step of an op job that this run does not compute: its output in the parent run.
+        if let Some(job) = request.target.job() {
+            let Some(parent) = &request.parent else {
+                return Err(MaterializeError::JobRequest {
+                    job: job.to_owned(),
+                    what: format!(
+                        "cannot run step `{}` without `{}`, whose output only a run of the job makes: run the whole job, or re-execute a run",
+                        graph.node(consumer).key.name(),
+                        node.key.name()
+                    ),
+                });
+            };
+            let manager = instance.io_managers().for_asset(&node.key, node.def)?;
+            let value = load_step_output(storage, manager, node, parent).map_err(|e| match e {
+                Some(e) => e,
+                None => MaterializeError::JobRequest {
+                    job: job.to_owned(),
+                    what: format!(
+                        "cannot re-execute from run {}: step `{}` has no stored output there or in the runs it re-executes (it did not succeed, or its output is kept in memory); re-execute the whole run",
+                        parent.short(),
+                        node.key.name()
+                    ),
+                },
+            })?;
+            provided.push(Provided {
+                id: up,
+                value,
+                loaded: true,
+                data_version: None,
+            });
+            continue;
+        }
         if let LoadKind::Mapped(mapping) = load.kind {
             // The version recorded as the consumer's input: that of the partitions its
             // mapping reads.
@@ -342,6 +382,44 @@ fn load_stored_inputs(
         });
     }
     Ok(())
+}
+
+/// The output of step `node` as stored by run `parent`, or else by the run that run
+/// re-executes, and so on up the chain (a re-execution loads, and so does not store, the
+/// steps it does not repeat). `Err(None)`: no run of the chain stored it.
+fn load_step_output(
+    storage: &dyn Storage,
+    manager: &dyn crate::io::IoManager,
+    node: &orch_core::AssetNode,
+    parent: &RunId,
+) -> Result<orch_core::__private::Value, Option<MaterializeError>> {
+    let mut run = Some(parent.clone());
+    // A chain of re-executions is short; the bound keeps a corrupt store from looping.
+    for _ in 0..1000 {
+        let Some(id) = run else { break };
+        let key = crate::jobs::step_output_key(&node.key, id.as_str());
+        let ctx = InputContext {
+            key: &key,
+            partition: None,
+            output_type: node.def.output_type(),
+            codec: node.def.storage_codec(),
+        };
+        match manager.load_input(&ctx) {
+            Ok(value) => return Ok(value),
+            Err(LoadError::Missing { .. }) => {}
+            Err(e) => return Err(Some(e.into())),
+        }
+        run = storage.run(id.as_str()).map_err(|e| Some(e.into()))?.parent;
+    }
+    Err(None)
+}
+
+/// The graph a request runs in: the assets, or the steps of its op job.
+pub(crate) fn graph_of(request: &RunRequest) -> Result<&'static AssetGraph, MaterializeError> {
+    match request.target.job() {
+        Some(job) => Ok(crate::jobs::op_job(job)?.graph()),
+        None => definitions().map_err(MaterializeError::Definitions),
+    }
 }
 
 /// The selection of a request built from text, parsed (errors surface at launch).

@@ -64,8 +64,10 @@ pub(crate) fn prepare(
     injected: &[AssetId],
     resources: Option<Arc<orch_core::Resources>>,
 ) -> Result<Prepared, MaterializeError> {
-    let RunTarget::Selection(selection) = &request.target;
-    let mut selected = selection.resolve(graph)?;
+    let mut selected = match &request.target {
+        RunTarget::Selection(selection) => selection.resolve(graph)?,
+        RunTarget::Job { name, steps } => job_steps(graph, name, steps, request)?,
+    };
     let (partition, range): (Option<String>, Option<Arc<[String]>>) = match &request.partitions {
         PartitionScope::None => (None, None),
         PartitionScope::Key(key) => (Some(key.clone()), None),
@@ -145,6 +147,45 @@ pub(crate) fn prepare(
     prepared.selected = selected;
     prepared.plan = Some(plan);
     Ok(prepared)
+}
+
+/// The steps of op job `name` a request runs (all, or the named ones), after checking that
+/// it asks nothing an op job cannot do and that its config fits every op.
+fn job_steps(
+    graph: &AssetGraph,
+    name: &str,
+    steps: &[String],
+    request: &RunRequest,
+) -> Result<Vec<AssetId>, MaterializeError> {
+    let job = crate::jobs::op_job(name)?;
+    let refuse = |what: &str| MaterializeError::JobRequest {
+        job: name.to_owned(),
+        what: what.to_owned(),
+    };
+    if request.partitions != PartitionScope::None {
+        return Err(refuse("has no partitions: run it without `--partition`"));
+    }
+    if request.only_stale {
+        return Err(refuse(
+            "has no staleness (its steps run whenever it runs): run it without `--stale`",
+        ));
+    }
+    job.check_config(
+        request
+            .config
+            .as_deref()
+            .unwrap_or(&orch_core::RunConfig::empty()),
+    )?;
+    if steps.is_empty() {
+        return Ok((0..graph.len()).collect());
+    }
+    steps
+        .iter()
+        .map(|step| {
+            job.step(step)
+                .ok_or_else(|| refuse(&format!("has no step `{step}` (it was renamed or removed)")))
+        })
+        .collect()
 }
 
 /// How each input the selection does not compute is read from storage.

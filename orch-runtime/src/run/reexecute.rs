@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
-use orch_core::{AssetGraph, AssetSelection};
+use orch_core::{AssetGraph, AssetKey, AssetSelection};
 
-use super::{PartitionScope, RunRequest, Trigger};
+use super::{PartitionScope, RunRequest, RunTarget, Trigger};
 use crate::storage::{EventKind, EventRecord, RunRecord, Storage, StorageError};
 
 /// An earlier run to make again: all of it, or (with [`Reexecution::from_failure`]) only what
@@ -56,6 +56,11 @@ impl Reexecution {
         &self,
         graph: &AssetGraph,
     ) -> Result<Option<RunRequest>, orch_core::SelectionError> {
+        if let Ok(RunTarget::Job { name, steps }) = RunTarget::parse_stored(&self.parent.target)
+            && self.parent.target.starts_with("job:")
+        {
+            return Ok(self.job_request(name, steps));
+        }
         let resolved = match self.parent.only_stale {
             true => None,
             false => self
@@ -96,6 +101,52 @@ impl Reexecution {
             .parent(self.parent.id.clone());
         request.tags = self.parent.tags.clone();
         Ok(Some(request))
+    }
+
+    /// The request repeating a run of op job `name` (of `steps`, or all of them): from a
+    /// failure, the steps that did not succeed; a step not run because an optional output was
+    /// `None` did what it should and is not repeated. The config and tags are the parent's;
+    /// the outputs of the steps not repeated are read from the parent run.
+    fn job_request(&self, name: String, steps: Vec<String>) -> Option<RunRequest> {
+        let mut request = match self.parent.request() {
+            Ok(request) => request,
+            Err(_) => RunRequest::job(name.clone()),
+        };
+        if self.from_failure {
+            let mut all: Vec<String> = match (steps.is_empty(), crate::jobs::op_job(&name)) {
+                (true, Ok(job)) => (0..job.graph().len())
+                    .map(|id| job.step_name(id).to_owned())
+                    .collect(),
+                (true, Err(_)) => self
+                    .events
+                    .iter()
+                    .filter_map(|e| e.asset.as_ref().map(|k| k.name().to_owned()))
+                    .collect(),
+                (false, _) => steps,
+            };
+            all.sort();
+            all.dedup();
+            let done: HashSet<&str> = self
+                .events
+                .iter()
+                .filter(|e| {
+                    e.kind == EventKind::Materialized
+                        || (e.kind == EventKind::Skipped
+                            && e.message
+                                .as_deref()
+                                .is_some_and(|m| m.starts_with(crate::storage::NOT_REQUIRED)))
+                })
+                .filter_map(|e| e.asset.as_ref().map(AssetKey::name))
+                .collect();
+            all.retain(|s| !done.contains(s.as_str()));
+            if all.is_empty() {
+                return None;
+            }
+            request.target = RunTarget::Job { name, steps: all };
+        }
+        request.trigger = Trigger::Reexecution;
+        request.parent = Some(self.parent.id.clone());
+        Some(request)
     }
 
     /// The earlier run's partitions: as recorded with it, in the definition's order. A run

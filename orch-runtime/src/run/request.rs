@@ -7,18 +7,60 @@ use std::fmt;
 
 use orch_core::{AssetSelection, RunId};
 
-/// Which assets a run targets.
+/// What a run targets: assets, or an op job.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum RunTarget {
     /// The assets of a selection (`*` for everything).
     Selection(AssetSelection),
+    /// An op job (`#[job]`): all its steps, or (a re-execution) only these, by name.
+    Job {
+        /// The job's name.
+        name: String,
+        /// The steps to run; empty for all of them.
+        steps: Vec<String>,
+    },
+}
+
+impl RunTarget {
+    /// Reads a stored target: `job:NAME`, `job:NAME[a,b]`, or a selection.
+    pub(crate) fn parse_stored(text: &str) -> Result<RunTarget, orch_core::SelectionError> {
+        if let Some(job) = text.strip_prefix("job:") {
+            let (name, steps) = match job.split_once('[') {
+                Some((name, rest)) => (
+                    name,
+                    rest.trim_end_matches(']')
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+                None => (job, Vec::new()),
+            };
+            return Ok(RunTarget::Job {
+                name: name.to_owned(),
+                steps,
+            });
+        }
+        Ok(RunTarget::Selection(text.parse()?))
+    }
+
+    /// The op job it targets, if it does.
+    pub fn job(&self) -> Option<&str> {
+        match self {
+            RunTarget::Job { name, .. } => Some(name),
+            RunTarget::Selection(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for RunTarget {
+    /// As stored: a selection, or `job:NAME` (`job:NAME[a,b]` for some steps).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunTarget::Selection(selection) => write!(f, "{selection}"),
+            RunTarget::Job { name, steps } if steps.is_empty() => write!(f, "job:{name}"),
+            RunTarget::Job { name, steps } => write!(f, "job:{name}[{}]", steps.join(",")),
         }
     }
 }
@@ -185,6 +227,8 @@ pub struct RunRequest {
     pub(crate) trigger: Trigger,
     pub(crate) parent: Option<RunId>,
     pub(crate) only_stale: bool,
+    /// An op job's run config.
+    pub(crate) config: Option<std::sync::Arc<orch_core::RunConfig>>,
 }
 
 impl RunRequest {
@@ -202,7 +246,30 @@ impl RunRequest {
             trigger: Trigger::Manual,
             parent: None,
             only_stale: false,
+            config: None,
         }
+    }
+
+    /// All the steps of op job `name` (`#[job]`).
+    pub fn job(name: impl Into<String>) -> Self {
+        RunRequest {
+            target: RunTarget::Job {
+                name: name.into(),
+                steps: Vec::new(),
+            },
+            ..Self::all()
+        }
+    }
+
+    /// The run config an op job's `#[config]` parameters read (checked before anything runs).
+    pub fn config(mut self, config: orch_core::RunConfig) -> Self {
+        self.config = (!config.is_empty()).then(|| std::sync::Arc::new(config));
+        self
+    }
+
+    /// The run config, if one was given.
+    pub fn run_config(&self) -> Option<&orch_core::RunConfig> {
+        self.config.as_deref()
     }
 
     /// The assets of a selection in the CLI's syntax (`"+report"`, `"group:sources"`).

@@ -38,7 +38,7 @@ pub use records::{
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
-pub(crate) use writer::skip_reason;
+pub(crate) use writer::{NOT_REQUIRED, not_required_reason, skip_reason};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]

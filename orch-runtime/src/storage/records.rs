@@ -95,6 +95,8 @@ pub struct RunRecord {
     pub parent: Option<RunId>,
     /// Whether its target was narrowed to the stale assets.
     pub only_stale: bool,
+    /// The run config of an op job's run, as JSON (`None`: none given).
+    pub config: Option<String>,
     /// Where it is.
     pub status: RunStatus,
     /// When it started.
@@ -122,6 +124,7 @@ impl RunRecord {
             trigger: request.trigger.clone(),
             parent: request.parent.clone(),
             only_stale: request.only_stale,
+            config: request.config.as_ref().map(|c| c.to_json()),
             status: RunStatus::Running,
             started: SystemTime::now(),
             ended: None,
@@ -148,8 +151,14 @@ impl RunRecord {
     /// target no longer parses (runs recorded before targets were stored apart from their
     /// `--stale` flag and partitions).
     pub fn request(&self) -> Result<RunRequest, orch_core::SelectionError> {
+        let config = self
+            .config
+            .as_deref()
+            .and_then(|c| orch_core::RunConfig::from_json(c).ok())
+            .map(std::sync::Arc::new);
         Ok(RunRequest {
-            target: RunTarget::Selection(self.target.parse()?),
+            target: RunTarget::parse_stored(&self.target)?,
+            config,
             partitions: self.partitions.clone(),
             tags: self.tags.clone(),
             trigger: self.trigger.clone(),

@@ -215,6 +215,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 16: a request to cancel a run (from the web UI or another process), read by the run's
     // own process.
     "ALTER TABLE runs ADD COLUMN cancel_requested_us INTEGER;",
+    // 17: the run config of an op job's run (JSON), kept so a re-execution runs with it.
+    "ALTER TABLE runs ADD COLUMN config TEXT;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

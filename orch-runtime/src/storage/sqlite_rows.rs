@@ -78,6 +78,7 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         partitions: PartitionScope::None,
         owner: row.get(14)?,
         heartbeat: row.get::<_, Option<i64>>(15)?.map(time),
+        config: row.get(16)?,
         tags: Default::default(),
     })
 }
@@ -118,7 +119,7 @@ const RUN_COLUMNS: &str =
     (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'materialized'),
     (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'failed'),
     (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'skipped'),
-    r.trigger_detail, r.parent_run_id, r.only_stale, r.partition_scope, r.owner, r.heartbeat_us";
+    r.trigger_detail, r.parent_run_id, r.only_stale, r.partition_scope, r.owner, r.heartbeat_us, r.config";
 
 /// Appends one event row; returns its id (the event's sequence number).
 pub(super) fn insert_event(
@@ -269,8 +270,9 @@ pub(super) fn insert_run(conn: &Connection, run: &RunRecord) -> rusqlite::Result
     let id = run.id.as_str();
     conn.execute(
         "INSERT INTO runs (id, selection, status, trigger, started_us, ended_us, planned,
-            trigger_detail, parent_run_id, only_stale, partition_scope, owner, heartbeat_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            trigger_detail, parent_run_id, only_stale, partition_scope, owner, heartbeat_us,
+            config)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             id,
             run.target,
@@ -285,6 +287,7 @@ pub(super) fn insert_run(conn: &Connection, run: &RunRecord) -> rusqlite::Result
             run.partitions.kind(),
             run.owner,
             run.heartbeat.map(micros),
+            run.config,
         ],
     )?;
     let mut key =

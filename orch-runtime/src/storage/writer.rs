@@ -350,6 +350,10 @@ impl EventSink for StoreSink {
                 message: Some(skip_reason(because_of, *check)),
                 ..self.event(key, EventKind::Skipped)
             },
+            RunEvent::AssetNotRequired { key, because_of } => EventRecord {
+                message: Some(not_required_reason(because_of)),
+                ..self.event(key, EventKind::Skipped)
+            },
             RunEvent::AssetCanceled { key } => EventRecord {
                 message: Some("the run was canceled".to_owned()),
                 ..self.event(key, EventKind::Canceled)
@@ -392,6 +396,15 @@ pub(crate) fn skip_reason(because_of: &AssetKey, check: Option<&str>) -> String 
     }
 }
 
+/// Why a step did not run when an upstream op's optional output was `None`. The message of
+/// its `skipped` event starts with [`NOT_REQUIRED`], which re-execution reads.
+pub(crate) fn not_required_reason(because_of: &AssetKey) -> String {
+    format!("{NOT_REQUIRED} `{because_of}` produced no output")
+}
+
+/// How the message of a `skipped` event that is not a failure starts.
+pub(crate) const NOT_REQUIRED: &str = "not required: upstream";
+
 /// The asset an event is about.
 fn row_key<'e>(event: &'e RunEvent<'_>) -> Option<&'e AssetKey> {
     match event {
@@ -400,6 +413,7 @@ fn row_key<'e>(event: &'e RunEvent<'_>) -> Option<&'e AssetKey> {
         | RunEvent::AssetSucceeded { key, .. }
         | RunEvent::AssetFailed { key, .. }
         | RunEvent::AssetSkipped { key, .. }
+        | RunEvent::AssetNotRequired { key, .. }
         | RunEvent::AssetCanceled { key } => Some(key),
         _ => None,
     }

@@ -1,0 +1,212 @@
+//! Op jobs: what `#[job]` registers ([`OpJobDef`]), and the [`JobBuilder`] its body becomes.
+//!
+//! A job body is ordinary Rust that the macro rewrites call by call: each call of an op adds a
+//! node to the builder and returns a typed [`Handle`] to its output, which later calls take.
+//! The handle's type is what makes the compiler check the wiring (see [`Wire`]).
+
+use std::marker::PhantomData;
+
+use super::{Op, OpDef};
+use crate::asset::SourceLocation;
+
+/// A typed reference to one op call's output inside a job body: `T` is what it carries, `P`
+/// the op that produces it. Copy it into as many calls as read it (the op runs once).
+pub struct Handle<T, P> {
+    node: usize,
+    _types: PhantomData<fn() -> (T, P)>,
+}
+
+impl<T, P> Handle<T, P> {
+    /// The node it refers to.
+    #[doc(hidden)]
+    pub fn node(&self) -> usize {
+        self.node
+    }
+}
+
+impl<T, P> Clone for Handle<T, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T, P> Copy for Handle<T, P> {}
+
+impl<T, P> std::fmt::Debug for Handle<T, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Handle(#{})", self.node)
+    }
+}
+
+/// Implemented by `#[op]` for the tuple of handles op `O` takes, in parameter order; each
+/// handle's type is checked against the parameter's by a trait of the op's own, whose message
+/// names the op, the parameter and the producer.
+#[diagnostic::on_unimplemented(
+    message = "these are not the inputs of op `{O}`",
+    label = "not the inputs op `{O}` takes",
+    note = "pass one handle per input parameter of the op, in order (the context, `#[config]` and `#[resource]` parameters are not passed)"
+)]
+pub trait Wire<O> {
+    /// The nodes of the handles, in order.
+    fn nodes(&self) -> Vec<usize>;
+}
+
+/// Implemented by `#[op]` for each of its inputs `I` and any handle type whose `T` fits the
+/// parameter: the bound a handle of another type fails is the op's own trait, whose message
+/// names the op, the parameter and the producer. Checked per argument, so the error is at it.
+#[diagnostic::on_unimplemented(
+    message = "op `{O}` takes fewer inputs than are passed here",
+    label = "one input too many for op `{O}`"
+)]
+pub trait InputAt<O, const I: usize> {}
+
+/// Checks the handle passed as input `I` of op `O` (spanned on the argument).
+#[doc(hidden)]
+pub fn check_input<O, const I: usize, H: InputAt<O, I>>(_: &H) {}
+
+/// One node of a job: a call of an op.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct JobNode {
+    /// Its name in the job: the op's, `<op>_2` for a second call, or `.named("..")`.
+    pub name: &'static str,
+    /// The op it calls.
+    pub op: &'static OpDef,
+    /// The nodes whose outputs it takes, in parameter order.
+    pub inputs: Vec<usize>,
+    /// The nodes it runs after without taking their output (`.after(handle)`).
+    pub after: Vec<usize>,
+}
+
+/// The graph a job body builds. The runtime builds each job once per process.
+#[derive(Debug, Default)]
+pub struct JobBuilder {
+    nodes: Vec<JobNode>,
+}
+
+impl JobBuilder {
+    /// An empty job.
+    #[doc(hidden)]
+    pub fn new() -> Self {
+        JobBuilder::default()
+    }
+
+    /// Adds a call of op `O` named `name`, taking `args` and ordered after `after`.
+    #[doc(hidden)]
+    pub fn call<O, A>(
+        &mut self,
+        name: &'static str,
+        args: A,
+        after: &[usize],
+    ) -> Handle<O::Output, O>
+    where
+        O: Op,
+        A: Wire<O>,
+    {
+        let node = self.nodes.len();
+        self.nodes.push(JobNode {
+            name,
+            op: O::DEF,
+            inputs: args.nodes(),
+            after: after.to_vec(),
+        });
+        Handle {
+            node,
+            _types: PhantomData,
+        }
+    }
+
+    /// The nodes, in the order the body calls them (every node's inputs come before it).
+    pub fn nodes(&self) -> &[JobNode] {
+        &self.nodes
+    }
+
+    /// The nodes, taken.
+    pub fn into_nodes(self) -> Vec<JobNode> {
+        self.nodes
+    }
+}
+
+/// Implemented by the marker type `#[job]` emits: `execute_job::<my_pipeline>()` and
+/// `schedule!(.., job = my_pipeline)` name the job as an item.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an op job",
+    label = "this names `{Self}`, which is not declared with `#[job]`"
+)]
+pub trait OpJob: 'static {
+    /// Its definition.
+    const DEF: &'static OpJobDef;
+}
+
+/// Everything `#[job]` knows about one job. Not public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct OpJobParts {
+    /// The job's name (its function's).
+    pub name: &'static str,
+    /// The doc comment or `description = ".."`.
+    pub description: Option<&'static str>,
+    /// Where it is declared.
+    pub location: SourceLocation,
+    /// `tags = { "k" = "v" }`: put on every run of the job.
+    pub tags: &'static [(&'static str, &'static str)],
+    /// The body, as graph construction.
+    pub build: fn(&mut JobBuilder),
+}
+
+/// One registered op job.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct OpJobDef {
+    parts: OpJobParts,
+}
+
+impl OpJobDef {
+    /// What the macro generates.
+    #[doc(hidden)]
+    pub const fn from_parts(parts: OpJobParts) -> OpJobDef {
+        OpJobDef { parts }
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &'static str {
+        self.parts.name
+    }
+
+    /// Its description.
+    pub fn description(&self) -> Option<&'static str> {
+        self.parts.description
+    }
+
+    /// Where it is declared.
+    pub fn location(&self) -> SourceLocation {
+        self.parts.location
+    }
+
+    /// The tags its runs carry.
+    pub fn tags(&self) -> &'static [(&'static str, &'static str)] {
+        self.parts.tags
+    }
+
+    /// Runs the body: the job's nodes, in call order.
+    pub fn nodes(&self) -> Vec<JobNode> {
+        let mut builder = JobBuilder::new();
+        (self.parts.build)(&mut builder);
+        builder.into_nodes()
+    }
+}
+
+/// What `#[job]` submits to `inventory`: its definition, which lives in the marker's `OpJob`
+/// impl (so `execute_job::<J>()` reaches it without a search).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct OpJobRegistration(pub &'static OpJobDef);
+
+inventory::collect!(OpJobRegistration);
+
+/// Every op job registered in this binary, in link order.
+pub fn registered_op_jobs() -> impl Iterator<Item = &'static OpJobDef> {
+    inventory::iter::<OpJobRegistration>
+        .into_iter()
+        .map(|registration| registration.0)
+}
