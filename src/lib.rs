@@ -95,8 +95,9 @@ pub use orch_core::{
     AssetSelection, AutomationCondition, BoxError, CheckDef, CheckResult, CheckSeverity, CronError,
     CronSchedule, DefaultStatus, DefinitionError, DefinitionErrors, FileAsset, FileChanged,
     FreshnessPolicy, FreshnessState, JobDef, KeyError, LogLevel, LogLine, MetadataValue,
-    MissingResource, Resources, RunFailure, RunId, ScheduleContext, ScheduleDecision, ScheduleDef,
-    ScheduleTarget, SelectionError, SensorContext, SensorDef, SensorKind, SensorResult, SensorRun,
+    MissingResource, Resources, RunConfig, RunFailure, RunId, ScheduleContext, ScheduleDecision,
+    ScheduleDef, ScheduleTarget, SelectionError, SensorContext, SensorDef, SensorKind,
+    SensorResult, SensorRun,
 };
 pub use orch_macros::{asset, asset_check, asset_job, job, op, schedule, sensor};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
@@ -112,7 +113,7 @@ pub use orch_runtime::{
     RunResult, RunTarget, Source, StaleInputs, StaleReason, Staleness, Trigger, default_jobs,
     definitions, main, partition_spans, partition_states, run_cli, stale_assets, staleness,
 };
-pub use orch_runtime::{automation, checks, daemon, io, storage, web};
+pub use orch_runtime::{automation, checks, daemon, io, jobs, storage, web};
 /// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's
 /// frames the same types as orch's.
 #[cfg(feature = "polars")]
@@ -128,12 +129,31 @@ pub mod prelude {
         RunRequest, ScheduleContext, ScheduleDecision, SensorContext, SensorResult, SensorRun,
         asset, asset_check, asset_job, job, op, schedule, sensor,
     };
+    pub use orch_core::RunConfig;
     pub use orch_core::op::OpContext;
 }
 
 /// Testing helpers: Dagster's `build_asset_context` and `materialize_to_memory`, typed.
 pub mod testing {
+    pub use orch_core::op::{OpContext, OpTestContext};
     pub use orch_core::{AssetContext, TestContext};
+    pub use orch_runtime::jobs::{ExecuteJob, JobResult};
+
+    /// Runs op job `J` in this process (nothing recorded unless
+    /// [`ExecuteJob::instance`] is given): Dagster's `execute_in_process`, with config,
+    /// resources, injected op outputs and outputs read by op.
+    ///
+    /// ```ignore
+    /// let result = orch::testing::execute_job::<my_pipeline>()
+    ///     .config(RunConfig::parse("[ops.fetch_data]\nlimit = 3")?)
+    ///     .inject::<fetch_data>(vec![])
+    ///     .run()?;
+    /// assert!(result.success());
+    /// let summary = result.output::<process_data>();
+    /// ```
+    pub fn execute_job<J: orch_core::op::OpJob>() -> ExecuteJob {
+        ExecuteJob::new::<J>()
+    }
 
     /// Materializes `selection` in memory (nothing recorded, nothing stored) and returns
     /// every output: Dagster's `materialize_to_memory`. To inject upstream values or set

@@ -318,20 +318,20 @@ where
 }
 
 /// The output of an op returning `Option<T>`: the value, or [`NoOutput`] for `None`.
-pub fn share_optional<T: SendOutput<Down>, Down>(value: Option<T>) -> Result<Value, BoxError> {
+pub fn share_optional<T: OpSendOutput<Down>, Down>(value: Option<T>) -> Result<Value, BoxError> {
     match value {
-        Some(v) => Ok(v.into_value()),
+        Some(v) => Ok(v.into_op_value()),
         None => Ok(std::sync::Arc::new(NoOutput)),
     }
 }
 
 /// The output of an op returning `Result<Option<T>, E>`.
-pub fn share_optional_result<T: SendOutput<Down>, E: ReportableError<Down>, Down>(
+pub fn share_optional_result<T: OpSendOutput<Down>, E: OpReportableError<Down>, Down>(
     result: Result<Option<T>, E>,
 ) -> Result<Value, BoxError> {
     match result {
         Ok(v) => share_optional::<T, Down>(v),
-        Err(e) => Err(e.into_box_error()),
+        Err(e) => Err(e.into_op_error()),
     }
 }
 
@@ -345,4 +345,91 @@ pub fn op_config<T: serde::de::DeserializeOwned>(ctx: &AssetContext) -> Result<T
 /// The node of a handle passed to `.after(..)`.
 pub fn after_node<T, P>(handle: &Handle<T, P>) -> usize {
     handle.node()
+}
+
+// The same checks for ops, whose messages name an op.
+
+/// Checks that an op's output can be shared across the executor's threads.
+#[diagnostic::on_unimplemented(
+    message = "the output of op `{Down}` is `{Self}`, which cannot be shared between threads",
+    label = "`{Self}` must be `Send + Sync + 'static`",
+    note = "ops run in parallel and each output goes to every op that takes it; use `Arc` instead of `Rc`, `Mutex` instead of `RefCell`, and owned data instead of borrows"
+)]
+pub trait OpSendOutput<Down> {
+    /// Wraps the output for sharing.
+    fn into_op_value(self) -> Value;
+}
+#[diagnostic::do_not_recommend]
+impl<Down, T: Send + Sync + 'static> OpSendOutput<Down> for T {
+    fn into_op_value(self) -> Value {
+        std::sync::Arc::new(self)
+    }
+}
+
+/// Checks that a `Result` output of an op has an error orch can report.
+#[diagnostic::on_unimplemented(
+    message = "op `{Down}` returns `Result<_, {Self}>`, but `{Self}` is not an error type orch can report",
+    label = "the error type must convert into `Box<dyn std::error::Error + Send + Sync>`",
+    note = "use any `E: std::error::Error + Send + Sync + 'static`, `anyhow::Error`, or `Box<dyn Error + Send + Sync>`"
+)]
+pub trait OpReportableError<Down> {
+    /// Boxes the error.
+    fn into_op_error(self) -> BoxError;
+}
+#[diagnostic::do_not_recommend]
+impl<Down, E: Into<BoxError>> OpReportableError<Down> for E {
+    fn into_op_error(self) -> BoxError {
+        self.into()
+    }
+}
+
+/// Checks that the default I/O manager can store an op's output (each step's output is
+/// stored with its run, for re-execution from a failure).
+#[diagnostic::on_unimplemented(
+    message = "the output of op `{Down}` is `{Self}`, which the default I/O manager cannot store",
+    label = "`{Self}` must implement serde's `Serialize` and `Deserialize`",
+    note = "derive them (`#[derive(serde::Serialize, serde::Deserialize)]`), or keep the output in memory only with `#[op(io_manager = \"memory\")]` (a re-execution then runs the op again)"
+)]
+pub trait OpStorable<Down>: Sized {
+    /// The output's codec.
+    const CODEC: Codec;
+}
+#[diagnostic::do_not_recommend]
+impl<Down, T> OpStorable<Down> for T
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    const CODEC: Codec = <T as Storable<Down>>::CODEC;
+}
+
+impl<T: FrameStorable<Down>, Down> FrameKind<T, Down> {
+    /// The frame codec, for an op's output.
+    pub fn op_codec(self) -> Codec {
+        T::CODEC
+    }
+}
+
+impl<T, Down> SerdeKind<T, Down> {
+    /// The serde codec of an op's output; requires `T: OpStorable<Down>`.
+    pub fn op_codec(self) -> Codec
+    where
+        T: OpStorable<Down>,
+    {
+        T::CODEC
+    }
+}
+
+/// An op's output, shared; see [`OpSendOutput`].
+pub fn op_share<T: OpSendOutput<Down>, Down>(value: T) -> Result<Value, BoxError> {
+    Ok(value.into_op_value())
+}
+
+/// An op's `Result` output; see [`OpReportableError`].
+pub fn op_share_result<T: OpSendOutput<Down>, E: OpReportableError<Down>, Down>(
+    result: Result<T, E>,
+) -> Result<Value, BoxError> {
+    match result {
+        Ok(v) => Ok(v.into_op_value()),
+        Err(e) => Err(e.into_op_error()),
+    }
 }

@@ -278,7 +278,7 @@ impl Wiring {
             let var = quote::format_ident!("__orch_arg_{}", i, span = span);
             checks.push(quote_spanned! {span=>
                 let #var = #handle;
-                ::orch::__private::check_input::<#op_path, #i, _>(&#var);
+                ::orch::__private::check_input::<__orch_op, #i, _>(&#var);
             });
             args.push(quote!(#var));
         }
@@ -286,10 +286,18 @@ impl Wiring {
         let span = call.span();
         // Spanned on the call, so "not an op" lands on it; each argument's check is spanned on
         // the argument.
+        // The op is named once, by an alias spanned on its path: a path that is not a type (a
+        // plain function) is then one error there, not one per use.
+        let op_span = op_path.span();
+        let alias = quote_spanned! {op_span=>
+            #[allow(non_camel_case_types)]
+            type __orch_op = #op_path;
+        };
         Some(quote_spanned! {span=>
             {
+                #alias
                 #(#checks)*
-                __orch_b.call::<#op_path, _>(#node, (#(#args,)*), &[#(#after),*])
+                __orch_b.call::<__orch_op, _>(#node, (#(#args,)*), &[#(#after),*])
             }
         })
     }

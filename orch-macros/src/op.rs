@@ -408,8 +408,10 @@ fn generate(attrs: &AssetAttrs, item: &ItemFn, params: &[OpParam], out: &OpOut) 
         ReturnType::Default => name.span(),
     };
     let finish = match (out.fallible, out.optional) {
-        (false, false) => quote_spanned!(out_span=> #krate::share::<_, #name>(__orch_out)),
-        (true, false) => quote_spanned!(out_span=> #krate::share_result::<_, _, #name>(__orch_out)),
+        (false, false) => quote_spanned!(out_span=> #krate::op_share::<_, #name>(__orch_out)),
+        (true, false) => {
+            quote_spanned!(out_span=> #krate::op_share_result::<_, _, #name>(__orch_out))
+        }
         (false, true) => quote_spanned!(out_span=> #krate::share_optional::<_, #name>(__orch_out)),
         (true, true) => {
             quote_spanned!(out_span=> #krate::share_optional_result::<_, _, #name>(__orch_out))
@@ -448,7 +450,7 @@ fn generate(attrs: &AssetAttrs, item: &ItemFn, params: &[OpParam], out: &OpOut) 
                 fn __orch_codec() -> #krate::Codec {
                     #[allow(unused_imports)]
                     use #krate::{ProbeFrame as _, ProbeSerde as _};
-                    (&&#krate::CodecProbe::<#out_ty, #name>::new()).kind().codec()
+                    (&&#krate::CodecProbe::<#out_ty, #name>::new()).kind().op_codec()
                 }
                 __orch_codec
             })

@@ -45,7 +45,10 @@ pub enum ConfigError {
         hint: String,
     },
     /// An op's table does not deserialize into its config type.
-    #[error("the config of op `{op}` is invalid at `{path}`: {message}")]
+    #[error(
+        "the config of op `{op}` is invalid{}: {message}",
+        if path == "." { format!(" (in `[ops.{op}]`)") } else { format!(" at `{path}`") }
+    )]
     Invalid {
         /// The op (its node name in the job).
         op: String,

@@ -1,0 +1,507 @@
+//! Ops and op jobs: wiring, fan-out computed once, concurrency, failure isolation, optional
+//! outputs, run config checked before anything runs, re-execution from a failure, and testing
+//! ops as plain functions with `OpContext::for_test`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+
+use orch::prelude::*;
+use orch::testing::execute_job;
+use orch::{AssetStatus, Reexecution, RunConfig};
+
+// --- fan-out and fan-in, counted ----------------------------------------------------------
+
+static SOURCE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[op]
+fn source() -> Vec<u32> {
+    SOURCE_CALLS.fetch_add(1, Ordering::SeqCst);
+    vec![1, 2, 3, 4]
+}
+
+#[op]
+fn total(values: &Vec<u32>) -> u32 {
+    values.iter().sum()
+}
+
+#[op]
+fn largest(values: Vec<u32>) -> u32 {
+    values.into_iter().max().unwrap_or_default()
+}
+
+#[op]
+fn combine(total: &u32, largest: &u32) -> String {
+    format!("{total}/{largest}")
+}
+
+/// Fan out from one source, and back in.
+#[job]
+fn fan() {
+    let values = source();
+    let a = total(values);
+    let b = largest(values);
+    combine(a, b);
+    // A second call of an op is a second step (`total_2`); `.named` names one.
+    total(values).named("total_again").after(b);
+    total(values);
+}
+
+#[test]
+fn a_fanned_out_output_is_computed_once_and_every_step_runs() {
+    let before = SOURCE_CALLS.load(Ordering::SeqCst);
+    let result = execute_job::<fan>().run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(SOURCE_CALLS.load(Ordering::SeqCst) - before, 1);
+    assert_eq!(result.output::<combine>(), "10/4");
+    assert_eq!(*result.output::<largest>(), 4);
+    assert_eq!(result.step_output::<u32>("total_again"), Some(&10));
+    assert_eq!(result.step_output::<u32>("total_2"), Some(&10));
+    assert_eq!(result.outcomes().len(), 6);
+    let keys: Vec<String> = result
+        .outcomes()
+        .iter()
+        .map(|o| o.key.to_string())
+        .collect();
+    assert!(keys.contains(&"fan/total_again".to_owned()), "{keys:?}");
+}
+
+#[test]
+fn a_job_is_listed_with_its_steps_and_wiring() {
+    let job = orch::jobs::op_job("fan").unwrap();
+    assert_eq!(job.graph().len(), 6);
+    let combine = job.step("combine").unwrap();
+    let ups: Vec<&str> = job
+        .graph()
+        .node(combine)
+        .inputs
+        .iter()
+        .map(|&u| job.step_name(u))
+        .collect();
+    assert_eq!(ups, ["total", "largest"]);
+    // `.after(b)` is an order-only edge: upstream, not an input.
+    let again = job.graph().node(job.step("total_again").unwrap());
+    assert_eq!(again.inputs.len(), 1);
+    assert_eq!(again.upstream.len(), 2);
+    assert_eq!(
+        job.def().description(),
+        Some("Fan out from one source, and back in.")
+    );
+    let err = orch::jobs::op_job("fam").unwrap_err().to_string();
+    assert!(err.contains("did you mean `fan`?"), "{err}");
+}
+
+// --- concurrency, proven with a barrier ---------------------------------------------------
+
+static BARRIER: std::sync::LazyLock<Barrier> = std::sync::LazyLock::new(|| Barrier::new(2));
+
+#[op]
+fn left() -> u8 {
+    // Both sides must be inside at once for either to go on.
+    BARRIER.wait();
+    1
+}
+
+#[op]
+fn right() -> u8 {
+    BARRIER.wait();
+    2
+}
+
+#[op]
+fn join(a: &u8, b: &u8) -> u8 {
+    a + b
+}
+
+#[job]
+fn parallel() {
+    join(left(), right());
+}
+
+#[test]
+fn independent_ops_run_at_the_same_time() {
+    let result = execute_job::<parallel>().jobs(2).run().unwrap();
+    assert!(result.success());
+    assert_eq!(*result.output::<join>(), 3);
+}
+
+// --- failure isolation and re-execution from the failure ----------------------------------
+
+static FLAKY_FAILS: Mutex<bool> = Mutex::new(true);
+static STABLE_CALLS: AtomicUsize = AtomicUsize::new(0);
+static AFTER_FLAKY_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[op]
+fn stable() -> Vec<String> {
+    STABLE_CALLS.fetch_add(1, Ordering::SeqCst);
+    vec!["a".into(), "b".into()]
+}
+
+#[op]
+fn flaky(rows: &Vec<String>) -> Result<usize, BoxError> {
+    match *FLAKY_FAILS.lock().unwrap() {
+        true => Err("the warehouse is down".into()),
+        false => Ok(rows.len()),
+    }
+}
+
+#[op]
+fn after_flaky(n: &usize) -> usize {
+    AFTER_FLAKY_CALLS.fetch_add(1, Ordering::SeqCst);
+    n * 10
+}
+
+#[op]
+fn independent(rows: &Vec<String>) -> String {
+    rows.join(",")
+}
+
+#[job]
+fn recovering() {
+    let rows = stable();
+    after_flaky(flaky(rows));
+    independent(rows);
+}
+
+#[test]
+fn a_failure_skips_only_its_downstream_and_reexecution_reruns_only_what_failed() {
+    let instance = orch::testing::ephemeral_instance();
+    *FLAKY_FAILS.lock().unwrap() = true;
+    let stable_before = STABLE_CALLS.load(Ordering::SeqCst);
+    let failed = execute_job::<recovering>()
+        .instance(&instance)
+        .run()
+        .unwrap();
+    assert!(!failed.success());
+    let status = |result: &orch::testing::JobResult, step: &str| {
+        result
+            .outcome(&format!("recovering/{step}"))
+            .map(|o| o.status.label())
+            .unwrap()
+    };
+    assert_eq!(status(&failed, "flaky"), "FAILED");
+    assert_eq!(status(&failed, "after_flaky"), "skipped");
+    assert_eq!(status(&failed, "independent"), "ok");
+    assert_eq!(status(&failed, "stable"), "ok");
+    assert_eq!(STABLE_CALLS.load(Ordering::SeqCst) - stable_before, 1);
+
+    // The warehouse is back: re-execute from the failure.
+    *FLAKY_FAILS.lock().unwrap() = false;
+    let reexecution = Reexecution::of(&**instance.storage(), failed.run_id().as_str())
+        .unwrap()
+        .from_failure();
+    let request = reexecution
+        .request(orch::definitions().unwrap())
+        .unwrap()
+        .expect("something failed");
+    assert_eq!(
+        request.target().to_string(),
+        "job:recovering[after_flaky,flaky]"
+    );
+    let after_before = AFTER_FLAKY_CALLS.load(Ordering::SeqCst);
+    let again = instance.materialize(request).run().unwrap();
+    assert!(again.success(), "{:?}", again.outcomes());
+    // `stable` ran once in all: the re-execution loaded its output from the first run.
+    assert_eq!(STABLE_CALLS.load(Ordering::SeqCst) - stable_before, 1);
+    assert_eq!(AFTER_FLAKY_CALLS.load(Ordering::SeqCst) - after_before, 1);
+    assert_eq!(
+        again.outcome("recovering/stable").unwrap().status,
+        AssetStatus::Loaded
+    );
+    assert!(again.outcome("recovering/independent").is_none());
+    // The store has it as a re-execution of the first run, under the job's target.
+    let record = instance.storage().run(again.run_id().as_str()).unwrap();
+    assert_eq!(record.parent.as_ref(), Some(failed.run_id()));
+    assert_eq!(record.target, "job:recovering[after_flaky,flaky]");
+    // Nothing left to do.
+    let done = Reexecution::of(&**instance.storage(), again.run_id().as_str())
+        .unwrap()
+        .from_failure()
+        .request(orch::definitions().unwrap())
+        .unwrap();
+    assert!(done.is_none());
+}
+
+// --- optional outputs ---------------------------------------------------------------------
+
+static NOTIFIED: AtomicUsize = AtomicUsize::new(0);
+
+#[op]
+fn maybe_alert(#[config] cfg: &AlertConfig) -> Option<String> {
+    (cfg.threshold < 10).then(|| format!("over {}", cfg.threshold))
+}
+
+#[derive(serde::Deserialize)]
+struct AlertConfig {
+    threshold: u32,
+}
+
+#[op]
+fn notify(message: &String) -> usize {
+    NOTIFIED.fetch_add(1, Ordering::SeqCst);
+    message.len()
+}
+
+#[op]
+fn after_notify(n: &usize) -> usize {
+    *n
+}
+
+#[op]
+fn always() -> u8 {
+    7
+}
+
+#[job]
+fn alerting() {
+    after_notify(notify(maybe_alert()));
+    always();
+}
+
+#[test]
+fn a_none_output_skips_its_downstream_and_the_run_still_succeeds() {
+    let before = NOTIFIED.load(Ordering::SeqCst);
+    let config = RunConfig::parse("[ops.maybe_alert]\nthreshold = 50").unwrap();
+    let result = execute_job::<alerting>().config(config).run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(NOTIFIED.load(Ordering::SeqCst), before);
+    for step in ["notify", "after_notify"] {
+        let outcome = result.outcome(&format!("alerting/{step}")).unwrap();
+        assert!(
+            matches!(&outcome.status, AssetStatus::NotRequired { because_of } if because_of.name() == "maybe_alert"),
+            "{step}: {:?}",
+            outcome.status
+        );
+    }
+    assert!(result.try_output::<maybe_alert>().is_none());
+    assert_eq!(*result.output::<always>(), 7);
+
+    let config = RunConfig::parse("[ops.maybe_alert]\nthreshold = 5").unwrap();
+    let result = execute_job::<alerting>().config(config).run().unwrap();
+    assert!(result.success());
+    assert_eq!(*result.output::<after_notify>(), "over 5".len());
+}
+
+#[test]
+fn a_none_output_is_recorded_as_not_required_and_not_reexecuted() {
+    let instance = orch::testing::ephemeral_instance();
+    let config = RunConfig::parse("[ops.maybe_alert]\nthreshold = 50").unwrap();
+    let result = execute_job::<alerting>()
+        .config(config)
+        .instance(&instance)
+        .run()
+        .unwrap();
+    assert!(result.success());
+    let events = instance.storage().events(result.run_id().as_str()).unwrap();
+    let skipped: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == orch::storage::EventKind::Skipped)
+        .map(|e| e.message.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(
+        skipped[0].contains("`alerting/maybe_alert` produced no output"),
+        "{skipped:?}"
+    );
+    let record = instance.storage().run(result.run_id().as_str()).unwrap();
+    assert_eq!(record.status, orch::storage::RunStatus::Succeeded);
+    // The config is kept with the run, and nothing is left to re-execute.
+    assert!(record.config.as_deref().unwrap().contains("threshold"));
+    let again = Reexecution::of(&**instance.storage(), result.run_id().as_str())
+        .unwrap()
+        .from_failure()
+        .request(orch::definitions().unwrap())
+        .unwrap();
+    assert!(again.is_none());
+}
+
+// --- run config ---------------------------------------------------------------------------
+
+static CONFIGURED_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FetchConfig {
+    limit: u32,
+    #[serde(default)]
+    source: SourceConfig,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SourceConfig {
+    #[serde(default)]
+    retries: u8,
+}
+
+#[op]
+fn first_step() -> u8 {
+    CONFIGURED_CALLS.fetch_add(1, Ordering::SeqCst);
+    1
+}
+
+#[op]
+fn configured(ctx: &OpContext, #[config] cfg: FetchConfig, _first: &u8) -> u32 {
+    CONFIGURED_CALLS.fetch_add(1, Ordering::SeqCst);
+    ctx.log().info(format!("limit {}", cfg.limit));
+    cfg.limit + u32::from(cfg.source.retries)
+}
+
+#[job]
+fn with_config() {
+    configured(first_step());
+}
+
+#[test]
+fn config_reaches_the_op_and_bad_config_runs_nothing_and_names_the_field() {
+    let config = RunConfig::parse("[ops.configured]\nlimit = 5\nsource = { retries = 2 }").unwrap();
+    let result = execute_job::<with_config>().config(config).run().unwrap();
+    assert!(result.success());
+    assert_eq!(*result.output::<configured>(), 7);
+
+    let before = CONFIGURED_CALLS.load(Ordering::SeqCst);
+    let cases = [
+        ("[ops.configured]\nlimit = \"many\"", "invalid at `limit`"),
+        (
+            "[ops.configured]\nlimit = 1\nsource = { retries = 300 }",
+            "at `source.retries`",
+        ),
+        (
+            "[ops.configured]\nlimit = 1\nlimt = 2",
+            "unknown field `limt`",
+        ),
+        ("", "missing field `limit`"),
+        ("[ops.configurd]\nlimit = 1", "did you mean `configured`?"),
+    ];
+    for (text, expected) in cases {
+        let config = RunConfig::parse(text).unwrap();
+        let err = execute_job::<with_config>()
+            .config(config)
+            .run()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{text}: {err}");
+        assert!(err.contains("configur"), "{text}: {err}");
+    }
+    // Not even the op without config ran.
+    assert_eq!(CONFIGURED_CALLS.load(Ordering::SeqCst), before);
+}
+
+// --- resources, injections, async ops, testing ops directly -------------------------------
+
+/// A client the tests replace with a mock.
+struct Api {
+    rows: Vec<u32>,
+    calls: AtomicUsize,
+}
+
+#[op]
+fn fetch(ctx: &OpContext, #[resource] api: &Api) -> Vec<u32> {
+    api.calls.fetch_add(1, Ordering::SeqCst);
+    ctx.log()
+        .info(format!("fetched {} rows from the api", api.rows.len()));
+    api.rows.clone()
+}
+
+#[op]
+async fn double(rows: Vec<u32>) -> Vec<u32> {
+    tokio_yield().await;
+    rows.into_iter().map(|r| r * 2).collect()
+}
+
+async fn tokio_yield() {
+    // An await point without a timer: the op is polled on the runtime's workers.
+    std::future::ready(()).await
+}
+
+#[op]
+fn summed(rows: &Vec<u32>) -> u32 {
+    rows.iter().sum()
+}
+
+#[job]
+fn with_resource() {
+    summed(double(fetch()));
+}
+
+#[test]
+fn an_op_is_a_plain_function_with_a_test_context() {
+    let api = Api {
+        rows: vec![1, 2],
+        calls: AtomicUsize::new(0),
+    };
+    let ctx = OpContext::for_test().op("fetch").build();
+    assert_eq!(fetch(&ctx, &api), [1, 2]);
+    assert_eq!(api.calls.load(Ordering::SeqCst), 1);
+    let logs = ctx.logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].message, "fetched 2 rows from the api");
+    assert_eq!(ctx.op_name(), "fetch");
+
+    // The config the context carries is what `op_config` reads.
+    let ctx = OpContext::for_test()
+        .config(serde_json::json!({ "limit": 3 }))
+        .build();
+    let cfg: FetchConfig = ctx.op_config().unwrap();
+    assert_eq!(cfg.limit, 3);
+    let ctx = OpContext::for_test().resource(7u8).build();
+    assert_eq!(*ctx.resource::<u8>().unwrap(), 7);
+}
+
+#[test]
+fn a_job_takes_a_mock_resource_and_injected_outputs() {
+    let result = execute_job::<with_resource>()
+        .resource(Api {
+            rows: vec![1, 2, 3],
+            calls: AtomicUsize::new(0),
+        })
+        .run()
+        .unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(*result.output::<summed>(), 12);
+    let fetch_logs = &result.outcome("with_resource/fetch").unwrap().logs;
+    assert_eq!(fetch_logs[0].message, "fetched 3 rows from the api");
+
+    // Pretend `fetch` produced this: it does not run, and needs no resource.
+    let result = execute_job::<with_resource>()
+        .inject::<fetch>(vec![10])
+        .run()
+        .unwrap();
+    assert!(result.success());
+    assert_eq!(*result.output::<summed>(), 20);
+
+    // Without the resource, the run does not start, and says which resource is missing.
+    let err = execute_job::<with_resource>()
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Api"), "{err}");
+}
+
+// --- the store: runs of one job side by side, each with its own outputs -------------------
+
+#[test]
+fn two_runs_of_one_job_go_on_side_by_side_with_their_own_outputs() {
+    let instance = orch::testing::ephemeral_instance();
+    let a = instance.submit(orch::RunRequest::job("fan"));
+    let b = instance.submit(orch::RunRequest::job("fan"));
+    let (a, b) = (a.wait().unwrap(), b.wait().unwrap());
+    assert!(a.success() && b.success());
+    let runs = instance
+        .storage()
+        .runs(&orch::storage::RunFilter::recent(20))
+        .unwrap();
+    let ours: Vec<_> = runs.iter().filter(|r| r.target == "job:fan").collect();
+    assert_eq!(ours.len(), 2);
+    // Each step of each run has its own stored output.
+    let one = orch::storage::EventKind::Materialized;
+    for run in [a.run_id(), b.run_id()] {
+        let events = instance.storage().events(run.as_str()).unwrap();
+        assert_eq!(events.iter().filter(|e| e.kind == one).count(), 6);
+    }
+    // A job cannot be asked for partitions or staleness.
+    let err = instance
+        .materialize(orch::RunRequest::job("fan").partition("2024-01-01"))
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("op job `fan` has no partitions"), "{err}");
+}
