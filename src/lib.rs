@@ -99,7 +99,7 @@ pub use orch_core::{
     ScheduleDef, ScheduleTarget, SelectionError, SensorContext, SensorDef, SensorKind,
     SensorResult, SensorRun,
 };
-pub use orch_macros::{asset, asset_check, asset_job, job, op, schedule, sensor};
+pub use orch_macros::{asset, asset_check, asset_job, graph, job, op, schedule, sensor};
 /// SQL databases as resources: [`sql::Database`] (SQLite, PostgreSQL), results as DataFrames.
 #[cfg(feature = "polars")]
 pub use orch_runtime::sql;
@@ -127,7 +127,7 @@ pub mod prelude {
         AssetContext, AssetMaterialization, AssetSelection, AutomationCondition, BoxError,
         CheckResult, CheckSeverity, FileAsset, Instance, Materialize, MetadataValue, RunFailure,
         RunRequest, ScheduleContext, ScheduleDecision, SensorContext, SensorResult, SensorRun,
-        asset, asset_check, asset_job, job, op, schedule, sensor,
+        asset, asset_check, asset_job, graph, job, op, schedule, sensor,
     };
     pub use orch_core::RunConfig;
     pub use orch_core::op::OpContext;

@@ -505,3 +505,84 @@ fn two_runs_of_one_job_go_on_side_by_side_with_their_own_outputs() {
         .to_string();
     assert!(err.contains("op job `fan` has no partitions"), "{err}");
 }
+
+// --- graphs: reusable, nested wiring --------------------------------------------------------
+
+#[op]
+fn validate(rows: Vec<i64>) -> Vec<i64> {
+    rows.into_iter().filter(|r| *r >= 0).collect()
+}
+
+#[op]
+fn dedupe(mut rows: Vec<i64>) -> Vec<i64> {
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+#[op]
+fn raw_rows() -> Vec<i64> {
+    vec![3, -1, 3, 2]
+}
+
+#[op]
+fn count_rows(rows: &Vec<i64>) -> usize {
+    rows.len()
+}
+
+/// Validates, then de-duplicates.
+#[graph]
+fn clean(raw: Vec<i64>) -> Vec<i64> {
+    let valid = validate(raw);
+    dedupe(valid)
+}
+
+/// Cleans, then counts: a graph inside a graph.
+#[graph]
+fn clean_and_count(raw: &Vec<i64>) -> usize {
+    count_rows(clean(raw))
+}
+
+#[job]
+fn with_graphs() {
+    let raw = raw_rows();
+    let n = clean_and_count(raw);
+    let cleaned = clean(raw).named("cleaned_again").after(n);
+    count_rows(cleaned);
+}
+
+#[test]
+fn graphs_nest_and_name_their_steps_after_the_call() {
+    let job = orch::jobs::op_job("with_graphs").unwrap();
+    let mut names: Vec<&str> = (0..job.graph().len()).map(|id| job.step_name(id)).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "clean_and_count.clean.dedupe",
+            "clean_and_count.clean.validate",
+            "clean_and_count.count_rows",
+            "cleaned_again.dedupe",
+            "cleaned_again.validate",
+            "count_rows",
+            "raw_rows",
+        ]
+    );
+    // Every step of `cleaned_again` runs after `clean_and_count`'s output.
+    let validate = job
+        .graph()
+        .node(job.step("cleaned_again.validate").unwrap());
+    let after = job.step("clean_and_count.count_rows").unwrap();
+    assert!(validate.upstream.contains(&after));
+    let result = execute_job::<with_graphs>().run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(
+        result.step_output::<usize>("clean_and_count.count_rows"),
+        Some(&2)
+    );
+    assert_eq!(result.step_output::<usize>("count_rows"), Some(&2));
+    assert_eq!(
+        result.step_output::<Vec<i64>>("cleaned_again.dedupe"),
+        Some(&vec![2, 3])
+    );
+}

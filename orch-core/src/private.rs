@@ -18,8 +18,9 @@ pub use crate::check::{
 pub use crate::context::AssetContext;
 pub use crate::key::StaticKey;
 pub use crate::op::{
-    ConfigSchema, Handle, InputAt, JobBuilder, NoOutput, Op, OpContext, OpDef, OpJob, OpJobDef,
-    OpJobParts, OpJobRegistration, OpOutput, OpParts, Wire, check_config, check_input,
+    Callable, ConfigSchema, Handle, InputAt, JobBuilder, NoOutput, Op, OpContext, OpDef, OpJob,
+    OpJobDef, OpJobParts, OpJobRegistration, OpOutput, OpParts, Wire, check_config, check_input,
+    graph_output,
 };
 pub use crate::partitions::{self, PartitionMapping, PartitionsDefinition};
 pub use crate::resources::ResourceKey;

@@ -64,12 +64,7 @@ pub(crate) fn job(args: TokenStream, item: TokenStream) -> TokenStream {
             format!("job `{plain}` must be a plain `fn` without generics or `async`"),
         ));
     }
-    let mut wiring = Wiring {
-        job: plain.clone(),
-        names: HashMap::new(),
-        counts: HashMap::new(),
-        errors: Vec::new(),
-    };
+    let mut wiring = Wiring::new("job", &plain);
     let body: Vec<TokenStream> = func
         .block
         .stmts
@@ -131,34 +126,44 @@ pub(crate) fn job(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-struct Wiring {
+pub(crate) struct Wiring {
+    /// `job `x`` or `graph `x``, for messages.
     job: String,
     /// Node names given so far, with where.
     names: HashMap<String, Span>,
     /// Calls per op name so far.
     counts: HashMap<String, usize>,
-    errors: Vec<syn::Error>,
+    pub(crate) errors: Vec<syn::Error>,
 }
 
 impl Wiring {
+    pub(crate) fn new(kind: &str, name: &str) -> Self {
+        Wiring {
+            job: format!("{kind} `{name}`"),
+            names: HashMap::new(),
+            counts: HashMap::new(),
+            errors: Vec::new(),
+        }
+    }
+
     fn error(&mut self, span: Span, message: String) {
         self.errors.push(syn::Error::new(span, message));
     }
 
-    fn stmt(&mut self, stmt: &Stmt) -> Option<TokenStream> {
+    pub(crate) fn stmt(&mut self, stmt: &Stmt) -> Option<TokenStream> {
         match stmt {
             Stmt::Local(local) => {
                 let Some(init) = &local.init else {
                     self.error(
                         local.span(),
-                        format!("job `{}`: a `let` needs an op call: {ALLOWED}", self.job),
+                        format!("{}: a `let` needs an op call: {ALLOWED}", self.job),
                     );
                     return None;
                 };
                 if let Some((_, diverge)) = &init.diverge {
                     self.error(
                         diverge.span(),
-                        format!("job `{}`: `let .. else` is not wiring; {ALLOWED}", self.job),
+                        format!("{}: `let .. else` is not wiring; {ALLOWED}", self.job),
                     );
                     return None;
                 }
@@ -169,7 +174,7 @@ impl Wiring {
                         self.error(
                             other.span(),
                             format!(
-                                "job `{}`: bind an op's output to one name (`let data = fetch_data();`)",
+                                "{}: bind an op's output to one name (`let data = fetch_data();`)",
                                 self.job
                             ),
                         );
@@ -188,7 +193,7 @@ impl Wiring {
                 self.error(
                     item.span(),
                     format!(
-                        "job `{}` cannot declare items in its body: define ops and helpers outside the job",
+                        "{} cannot declare items in its body: define ops and helpers outside the job",
                         self.job
                     ),
                 );
@@ -198,7 +203,7 @@ impl Wiring {
                 self.error(
                     m.span(),
                     format!(
-                        "job `{}` cannot call macros in its body: {ALLOWED}; log or compute inside an op",
+                        "{} cannot call macros in its body: {ALLOWED}; log or compute inside an op",
                         self.job
                     ),
                 );
@@ -208,7 +213,7 @@ impl Wiring {
     }
 
     /// An op call chain: `op(args)`, then `.named("..")` and `.after(h)` in any order.
-    fn call(&mut self, expr: &Expr) -> Option<TokenStream> {
+    pub(crate) fn call(&mut self, expr: &Expr) -> Option<TokenStream> {
         let mut named: Option<syn::LitStr> = None;
         let mut after: Vec<TokenStream> = Vec::new();
         let mut current = expr;
@@ -227,7 +232,7 @@ impl Wiring {
                             self.error(
                                 m.span(),
                                 format!(
-                                    "job `{}`: `.named(..)` takes one string literal, once per call (`.named(\"summary\")`)",
+                                    "{}: `.named(..)` takes one string literal, once per call (`.named(\"summary\")`)",
                                     self.job
                                 ),
                             );
@@ -256,10 +261,7 @@ impl Wiring {
         let Expr::Path(path) = &*call.func else {
             self.error(
                 call.func.span(),
-                format!(
-                    "job `{}`: call an op by its name or path; {ALLOWED}",
-                    self.job
-                ),
+                format!("{}: call an op by its name or path; {ALLOWED}", self.job),
             );
             return None;
         };
@@ -303,7 +305,7 @@ impl Wiring {
     }
 
     /// An argument: a handle's name, or a nested op call.
-    fn handle(&mut self, expr: &Expr) -> Option<TokenStream> {
+    pub(crate) fn handle(&mut self, expr: &Expr) -> Option<TokenStream> {
         match expr {
             Expr::Path(p) if p.path.get_ident().is_some() && p.qself.is_none() => Some(quote!(#p)),
             Expr::Call(_) | Expr::MethodCall(_) => {
@@ -315,7 +317,7 @@ impl Wiring {
                 self.error(
                     r.span(),
                     format!(
-                        "job `{}`: pass the handle itself (`{}`), not a reference: handles are copied",
+                        "{}: pass the handle itself (`{}`), not a reference: handles are copied",
                         self.job,
                         quote::ToTokens::to_token_stream(&r.expr)
                     ),
@@ -326,7 +328,7 @@ impl Wiring {
                 self.error(
                     other.span(),
                     format!(
-                        "job `{}`: an op's input is the output of another op (a handle from `let x = op();`), not a value computed in the job; to pass a constant, use `#[config]` on the op",
+                        "{}: an op's input is the output of another op (a handle from `let x = op();`), not a value computed in the job; to pass a constant, use `#[config]` on the op",
                         self.job
                     ),
                 );
@@ -351,10 +353,7 @@ impl Wiring {
             }
             _ => "only wires ops",
         };
-        self.error(
-            expr.span(),
-            format!("job `{}` {what} ({ALLOWED})", self.job),
-        );
+        self.error(expr.span(), format!("{} {what} ({ALLOWED})", self.job));
     }
 
     fn node_name(&mut self, op: &str, named: Option<&syn::LitStr>, span: Span) -> Option<String> {
@@ -369,7 +368,7 @@ impl Wiring {
                     self.error(
                         lit.span(),
                         format!(
-                            "job `{}`: `{name}` cannot name a step: use ASCII letters, digits, `_` and `-`",
+                            "{}: `{name}` cannot name a step: use ASCII letters, digits, `_` and `-`",
                             self.job
                         ),
                     );
@@ -391,7 +390,7 @@ impl Wiring {
             self.error(
                 span,
                 format!(
-                    "job `{}` has two steps named `{name}`: give one another name with `.named(\"..\")`",
+                    "{} has two steps named `{name}`: give one another name with `.named(\"..\")`",
                     self.job
                 ),
             );

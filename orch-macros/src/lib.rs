@@ -10,6 +10,7 @@ mod attr;
 mod automation;
 mod check;
 mod expand;
+mod graph;
 mod hash;
 mod job;
 mod op;
@@ -108,4 +109,18 @@ pub fn op(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {
     job::job(args.into(), item.into()).into()
+}
+
+/// Declares a graph: reusable wiring of ops with inputs and an output, called in job bodies
+/// (and other graphs) like an op. Its steps are named `<call>.<step>`.
+///
+/// ```ignore
+/// #[graph]
+/// fn clean(raw: Vec<Row>) -> Vec<Row> {
+///     dedupe(validate(raw))
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn graph(args: TokenStream, item: TokenStream) -> TokenStream {
+    graph::graph(args.into(), item.into()).into()
 }

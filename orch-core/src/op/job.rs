@@ -6,7 +6,7 @@
 
 use std::marker::PhantomData;
 
-use super::{Op, OpDef};
+use super::OpDef;
 use crate::asset::SourceLocation;
 
 /// A typed reference to one op call's output inside a job body: `T` is what it carries, `P`
@@ -17,6 +17,15 @@ pub struct Handle<T, P> {
 }
 
 impl<T, P> Handle<T, P> {
+    /// The handle of node `node`.
+    #[doc(hidden)]
+    pub fn at(node: usize) -> Self {
+        Handle {
+            node,
+            _types: PhantomData,
+        }
+    }
+
     /// The node it refers to.
     #[doc(hidden)]
     pub fn node(&self) -> usize {
@@ -78,10 +87,30 @@ pub struct JobNode {
     pub after: Vec<usize>,
 }
 
+/// Implemented by what a job body may call: each `#[op]` (one step) and each `#[graph]` (its
+/// steps, named `<graph>.<step>`). Adds the call to the builder and returns the node of its
+/// output.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an op or a graph",
+    label = "this calls `{Self}`, which is not an `#[op]` or `#[graph]` function",
+    note = "a job body calls `#[op]` and `#[graph]` functions; compute other values inside an op"
+)]
+pub trait Callable: 'static {
+    /// What the call produces.
+    type Output: 'static;
+    /// Adds the call named `name` with input nodes `inputs`, ordered after `after`; returns
+    /// the node of its output.
+    #[doc(hidden)]
+    fn add(b: &mut JobBuilder, name: &'static str, inputs: Vec<usize>, after: &[usize]) -> usize;
+}
+
 /// The graph a job body builds. The runtime builds each job once per process.
 #[derive(Debug, Default)]
 pub struct JobBuilder {
     nodes: Vec<JobNode>,
+    /// The `#[graph]` calls being expanded, outermost first: each step's name is prefixed with
+    /// theirs, and each step runs after what the graph call runs after.
+    scopes: Vec<(&'static str, Vec<usize>)>,
 }
 
 impl JobBuilder {
@@ -91,7 +120,8 @@ impl JobBuilder {
         JobBuilder::default()
     }
 
-    /// Adds a call of op `O` named `name`, taking `args` and ordered after `after`.
+    /// Adds a call of `O` (an op or a graph) named `name`, taking `args` and ordered after
+    /// `after`.
     #[doc(hidden)]
     pub fn call<O, A>(
         &mut self,
@@ -100,20 +130,65 @@ impl JobBuilder {
         after: &[usize],
     ) -> Handle<O::Output, O>
     where
-        O: Op,
+        O: Callable,
         A: Wire<O>,
     {
-        let node = self.nodes.len();
+        Handle::at(O::add(self, name, args.nodes(), after))
+    }
+
+    /// Adds one step calling `op` (what an op's [`Callable::add`] does).
+    #[doc(hidden)]
+    pub fn push_op(
+        &mut self,
+        op: &'static OpDef,
+        name: &'static str,
+        inputs: Vec<usize>,
+        after: &[usize],
+    ) -> usize {
+        let mut after = after.to_vec();
+        let name = match self.scopes.is_empty() {
+            true => name,
+            false => {
+                let mut full = String::new();
+                for (scope, scope_after) in &self.scopes {
+                    full.push_str(scope);
+                    full.push('.');
+                    after.extend_from_slice(scope_after);
+                }
+                full.push_str(name);
+                // Jobs are built once per process: the name lives as long as the job.
+                Box::leak(full.into_boxed_str())
+            }
+        };
+        after.sort_unstable();
+        after.dedup();
+        after.retain(|a| !inputs.contains(a));
         self.nodes.push(JobNode {
             name,
-            op: O::DEF,
-            inputs: args.nodes(),
-            after: after.to_vec(),
+            op,
+            inputs,
+            after,
         });
-        Handle {
-            node,
-            _types: PhantomData,
-        }
+        self.nodes.len() - 1
+    }
+
+    /// Starts expanding the graph call `name` (ordered after `after`).
+    #[doc(hidden)]
+    pub fn enter(&mut self, name: &'static str, after: &[usize]) {
+        self.scopes.push((name, after.to_vec()));
+    }
+
+    /// Ends the innermost graph call.
+    #[doc(hidden)]
+    pub fn leave(&mut self) {
+        self.scopes.pop();
+    }
+
+    /// The last step added: the "output" of a graph without one, so `.after(graph_call)`
+    /// waits for it.
+    #[doc(hidden)]
+    pub fn last_node(&self) -> usize {
+        self.nodes.len().saturating_sub(1)
     }
 
     /// The nodes, in the order the body calls them (every node's inputs come before it).
@@ -125,6 +200,20 @@ impl JobBuilder {
     pub fn into_nodes(self) -> Vec<JobNode> {
         self.nodes
     }
+}
+
+/// Checks a graph's output: its last call's handle carries the type the graph declares.
+#[diagnostic::on_unimplemented(
+    message = "graph `{G}` returns `{T}`, but its last call produces `{Self}`",
+    label = "this produces `{Self}`"
+)]
+pub trait GraphOutput<G, T> {}
+impl<G, T> GraphOutput<G, T> for T {}
+
+/// The node of a graph's output handle, checked against the declared type `T`.
+#[doc(hidden)]
+pub fn graph_output<G, T, U: GraphOutput<G, T>, P>(handle: &Handle<U, P>) -> usize {
+    handle.node()
 }
 
 /// Implemented by the marker type `#[job]` emits: `execute_job::<my_pipeline>()` and

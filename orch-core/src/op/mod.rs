@@ -15,8 +15,8 @@ use std::time::Duration;
 pub use config::{ConfigError, RunConfig};
 pub use context::{OpContext, OpTestContext};
 pub use job::{
-    Handle, InputAt, JobBuilder, JobNode, OpJob, OpJobDef, OpJobParts, OpJobRegistration, Wire,
-    check_input, registered_op_jobs,
+    Callable, GraphOutput, Handle, InputAt, JobBuilder, JobNode, OpJob, OpJobDef, OpJobParts,
+    OpJobRegistration, Wire, check_input, graph_output, registered_op_jobs,
 };
 
 use crate::asset::{Codec, Compute, SourceLocation};
