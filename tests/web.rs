@@ -59,8 +59,9 @@ fn every_page_and_endpoint_answers_with_the_tabs_and_the_data() {
     let graph = c.get_json("/api/graph");
     assert_eq!(graph["nodes"].as_array().unwrap().len(), keys.len());
     let jobs = c.get_json("/api/jobs");
-    assert_eq!(jobs[0]["name"], "core_job");
-    assert_eq!(jobs[0]["assets"], json!(["middle", "sink"]));
+    assert_eq!(jobs["asset_jobs"][0]["name"], "core_job");
+    assert_eq!(jobs["asset_jobs"][0]["assets"], json!(["middle", "sink"]));
+    assert_eq!(jobs["op_jobs"][0]["name"], "greeting");
     let schedules = c.get_json("/api/schedules");
     assert_eq!(schedules["schedules"][0]["name"], "core_nightly");
     assert_eq!(
@@ -318,7 +319,7 @@ fn malformed_input_is_a_4xx_with_a_message() {
         ),
         ("/api/runs/nope/cancel", json!({}), 404, "nope"),
         ("/api/runs/nope/reexecute", json!({}), 404, "nope"),
-        ("/api/jobs/nope/launch", json!({}), 404, "not an asset job"),
+        ("/api/jobs/nope/launch", json!({}), 404, "not a job"),
         (
             "/api/jobs/core_job/launch",
             json!({"tags": {"orch/x": "1"}}),
@@ -739,4 +740,86 @@ fn runs_filter_by_status_job_and_tag_and_page_with_a_cursor() {
     );
     let (_, html) = c.get("/runs?status=failed");
     assert!(html.contains(&failed[..8]) && !html.contains(&ids[0][..8]));
+}
+
+#[test]
+fn an_op_job_shows_its_ops_and_launches_with_a_config_checked_first() {
+    let server = Server::ui();
+    let c = server.client();
+    let page = c.get_ok("/jobs/greeting");
+    for expected in [
+        "op job",
+        "greet",
+        "shout",
+        "text: String ← greet",
+        "GreetConfig",
+        "[ops.greet]",
+    ] {
+        assert!(page.contains(expected), "{expected} not on the page");
+    }
+    let list = c.get_ok("/jobs");
+    assert!(list.contains("Op jobs") && list.contains("/jobs/greeting"));
+    // A config that does not fit is refused before anything is queued, naming the field.
+    let runs_before = server
+        .instance
+        .storage()
+        .runs(&orch::storage::RunFilter::recent(100))
+        .unwrap()
+        .len();
+    let (status, answer) = c.post(
+        "/api/jobs/greeting/launch",
+        &json!({ "config": "[ops.greet]\nnam = \"x\"" }),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.to_string().contains("unknown field `nam`"),
+        "{answer}"
+    );
+    let (status, answer) = c.post("/api/jobs/greeting/launch", &json!({}));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.to_string().contains("missing field `name`"),
+        "{answer}"
+    );
+    let (status, answer) = c.post("/api/jobs/core_job/launch", &json!({ "config": "[ops.x]" }));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("asset job"), "{answer}");
+    let runs_after = server
+        .instance
+        .storage()
+        .runs(&orch::storage::RunFilter::recent(100))
+        .unwrap()
+        .len();
+    assert_eq!(runs_before, runs_after);
+
+    // As TOML text (what the page's form sends), or as a JSON object.
+    for config in [
+        json!("[ops.greet]\nname = \"ada\""),
+        json!({"ops": {"greet": {"name": "ada"}}}),
+    ] {
+        let launched = c.post_ok("/api/jobs/greeting/launch", &json!({ "config": config }));
+        let done = server.wait_run(launched["run_id"].as_str().unwrap());
+        assert_eq!(done["run"]["status"], "succeeded", "{done}");
+        assert_eq!(done["run"]["job"], "greeting");
+        let steps: Vec<&str> = done["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["asset"].as_str().unwrap())
+            .collect();
+        assert_eq!(steps, ["greeting/greet", "greeting/shout"], "{done}");
+        let record = server
+            .instance
+            .storage()
+            .run(launched["run_id"].as_str().unwrap())
+            .unwrap();
+        assert!(record.config.unwrap().contains("ada"));
+    }
+    // The run page links each step to the job's page, not to an asset page.
+    let run = c.get_json("/api/jobs")["op_jobs"][0]["runs"][0]["id"].clone();
+    let page = c.get_ok(&format!("/runs/{}", run.as_str().unwrap()));
+    assert!(
+        page.contains("href=\"/jobs/greeting\""),
+        "no link to the job"
+    );
 }

@@ -167,6 +167,22 @@ impl Browser {
         assert!(severe.is_empty(), "console errors on {page}: {severe:?}");
     }
 
+    /// The console's entries so far were only the failed loads of `url` that a test provoked
+    /// (a refused request is logged as an error by the browser itself); reading them clears
+    /// them.
+    async fn only_refused(&self, url: &str) {
+        let console = self.client.issue_cmd(ConsoleLog).await.unwrap();
+        for entry in console.as_array().into_iter().flatten() {
+            if entry["level"] == "SEVERE" {
+                let message = entry["message"].as_str().unwrap_or_default();
+                assert!(
+                    message.contains(url) && message.contains("400"),
+                    "unexpected console error: {entry}"
+                );
+            }
+        }
+    }
+
     async fn url(&self) -> String {
         self.client.current_url().await.unwrap().path().to_owned()
     }
@@ -427,6 +443,51 @@ async fn journeys(driver: &Driver) {
     )
     .await;
     b.no_errors("the job's run").await;
+
+    // An op job: its page draws the ops; a bad config is refused with the field's name, and
+    // a good one runs.
+    b.open("/jobs/greeting").await;
+    b.until(
+        "the op job's graph",
+        "return document.querySelectorAll('#lineage .node').length === 2",
+    )
+    .await;
+    b.shot("op-job").await;
+    let fill = |text: &str| {
+        format!(
+            "const t = document.querySelector('form.launch textarea'); t.value = {}; return true",
+            json!(text)
+        )
+    };
+    b.client
+        .execute(&fill("[ops.greet]\nnme = \"ada\""), vec![])
+        .await
+        .unwrap();
+    b.click("form.launch button[type=submit]").await;
+    let toast = b
+        .until(
+            "the config error",
+            "const t = document.getElementById('toast').textContent; return t.includes('nme') && t",
+        )
+        .await;
+    assert!(toast.as_str().unwrap().contains("unknown field"), "{toast}");
+    b.only_refused("/api/jobs/greeting/launch").await;
+    b.client
+        .execute(&fill("[ops.greet]\nname = \"ada\""), vec![])
+        .await
+        .unwrap();
+    b.click("form.launch button[type=submit]").await;
+    b.until(
+        "the op job's run",
+        "return location.pathname.startsWith('/runs/')",
+    )
+    .await;
+    b.until(
+        "the op job's run to succeed",
+        "return document.querySelector('#summary .badge')?.textContent === 'succeeded'",
+    )
+    .await;
+    b.no_errors("the op job's run").await;
 
     // The overview after all that.
     b.open("/").await;

@@ -39,6 +39,30 @@ impl Drop for Special {
     }
 }
 
+/// `[ops.greet]` of the `greeting` op job.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GreetConfig {
+    name: String,
+}
+
+/// Greets whom the config names.
+#[op]
+fn greet(#[config] cfg: &GreetConfig) -> String {
+    format!("hello {}", cfg.name)
+}
+
+#[op]
+fn shout(text: &String) -> String {
+    text.to_uppercase()
+}
+
+/// An op job: greets, then shouts.
+#[job]
+fn greeting() {
+    shout(greet());
+}
+
 /// The raw rows.
 #[asset(group = "raw")]
 fn source() -> i64 {
@@ -264,6 +288,13 @@ impl Client {
             .unwrap();
         let status = r.status().as_u16();
         (status, r.body_mut().read_to_string().unwrap_or_default())
+    }
+
+    /// GET that must answer 200: the body.
+    pub fn get_ok(&self, path: &str) -> String {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
     }
 
     /// GET that must answer 200 with JSON.

@@ -207,7 +207,15 @@ pub(crate) async fn logs(
 }
 
 pub(crate) async fn jobs(State(ui): State<Arc<Ui>>) -> ApiResult {
-    to_json(blocking(&ui, |ui| data::jobs(ui, 10)).await?)
+    to_json(
+        blocking(&ui, |ui| {
+            Ok(json!({
+                "asset_jobs": data::jobs(ui, 10)?,
+                "op_jobs": data::op_jobs(ui, 10)?,
+            }))
+        })
+        .await?,
+    )
 }
 
 pub(crate) async fn schedules(State(ui): State<Arc<Ui>>) -> ApiResult {
@@ -366,12 +374,14 @@ pub(crate) async fn reexecute(
     to_json(json!({ "run_id": new.to_string() }))
 }
 
-/// `POST /api/jobs/{name}/launch`: `{"tags": {...}}` optional.
+/// `POST /api/jobs/{name}/launch`: `{"tags": {...}}` optional; for an op job, `"config"`:
+/// the run config as TOML or JSON text, or as a JSON object.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LaunchBody {
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    config: Option<serde_json::Value>,
 }
 
 pub(crate) async fn launch_job(
@@ -379,12 +389,24 @@ pub(crate) async fn launch_job(
     Path(name): Path<String>,
     body: Result<Json<LaunchBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
-    let tags = json_body(body)?.tags;
+    let LaunchBody { tags, config } = json_body(body)?;
     let id = blocking(&ui, move |ui| {
         let mut request = ui
             .automation
             .job_request(&name)
-            .ok_or_else(|| WebError::NotFound(format!("`{name}` is not an asset job")))?;
+            .ok_or_else(|| WebError::NotFound(format!("`{name}` is not a job")))?;
+        if let Some(config) = config {
+            if request.target().job().is_none() {
+                return Err(WebError::BadRequest(format!(
+                    "`{name}` is an asset job: it takes no run config"
+                )));
+            }
+            let parsed = match config {
+                serde_json::Value::String(text) => orch_core::RunConfig::parse(&text),
+                value => orch_core::RunConfig::from_value(value),
+            };
+            request = request.config(parsed.map_err(|e| WebError::BadRequest(e.to_string()))?);
+        }
         if tags.len() > 64 {
             return Err(WebError::BadRequest("at most 64 tags".into()));
         }

@@ -64,6 +64,87 @@ pub(crate) fn jobs(ui: &Ui, runs_per_job: usize) -> Result<Vec<JobView>, WebErro
         .collect()
 }
 
+/// One op job.
+#[derive(Serialize, Debug)]
+pub(crate) struct OpJobView {
+    pub(crate) name: &'static str,
+    pub(crate) description: Option<&'static str>,
+    pub(crate) steps: Vec<StepView>,
+    pub(crate) schedules: Vec<&'static str>,
+    pub(crate) runs: Vec<RunSummary>,
+}
+
+/// One step of an op job.
+#[derive(Serialize, Debug)]
+pub(crate) struct StepView {
+    pub(crate) name: &'static str,
+    pub(crate) op: &'static str,
+    pub(crate) inputs: Vec<String>,
+    pub(crate) output: String,
+    pub(crate) config: Option<&'static str>,
+    pub(crate) description: Option<&'static str>,
+}
+
+pub(crate) fn op_jobs(ui: &Ui, runs_per_job: usize) -> Result<Vec<OpJobView>, WebError> {
+    let store = &**ui.instance.storage();
+    let jobs = crate::jobs::op_jobs().map_err(|e| WebError::BadRequest(e.to_string()))?;
+    jobs.iter()
+        .map(|job| {
+            let graph = job.graph();
+            let steps = graph
+                .topological_order()
+                .iter()
+                .map(|&id| {
+                    let op = job.op(id);
+                    let node = graph.node(id);
+                    StepView {
+                        name: job.step_name(id),
+                        op: op.name(),
+                        inputs: op
+                            .inputs()
+                            .iter()
+                            .zip(&node.inputs)
+                            .map(|((name, ty), &up)| {
+                                format!("{name}: {ty} ← {}", job.step_name(up))
+                            })
+                            .collect(),
+                        output: match op.output() {
+                            orch_core::op::OpOutput::Optional => {
+                                format!("Option<{}>", op.output_type())
+                            }
+                            _ => op.output_type().to_owned(),
+                        },
+                        config: op.config().map(|c| c.type_name),
+                        description: op.description(),
+                    }
+                })
+                .collect();
+            let schedules = ui
+                .automation
+                .schedules()
+                .iter()
+                .filter(|(s, _)| s.target() == orch_core::ScheduleTarget::Job(job.name()))
+                .map(|(s, _)| s.name())
+                .collect();
+            let runs = match runs_per_job {
+                0 => Vec::new(),
+                n => store
+                    .runs(&RunFilter::recent(n).tag(JOB_TAG, job.name()))?
+                    .iter()
+                    .map(RunSummary::of)
+                    .collect(),
+            };
+            Ok(OpJobView {
+                name: job.name(),
+                description: job.def().description(),
+                steps,
+                schedules,
+                runs,
+            })
+        })
+        .collect()
+}
+
 /// One schedule.
 #[derive(Serialize, Debug)]
 pub(crate) struct ScheduleView {

@@ -67,6 +67,19 @@ pub(crate) async fn runs(State(ui): State<Arc<Ui>>, Query(q): Query<RunQuery>) -
 }
 
 /// The run's per-asset timeline, as SVG (bars from each step's start to its end, or to now).
+/// A link to what a run's step is: its asset's page, or, for a step of an op job (which has
+/// no asset page), its job's.
+fn step_link(key: &str) -> Markup {
+    let job = key
+        .parse::<orch_core::AssetKey>()
+        .ok()
+        .and_then(|k| crate::jobs::job_of_step(&k));
+    match job {
+        Some(job) => html! { a.mono href=(format!("/jobs/{}", job.name())) { (key) } },
+        None => html! { a href=(format!("/assets/{key}")) { (key) } },
+    }
+}
+
 fn gantt(d: &data::RunDetail) -> Markup {
     let now = d.run.duration_ms.unwrap_or_else(|| {
         let started = d.run.started_ms;
@@ -150,7 +163,7 @@ pub(crate) async fn run(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Pa
             div.scroll { table.steps {
                 thead { tr { th { "Asset" } th { "Partition" } th { "Status" } th.num { "Duration" } th.num { "Attempts" } } }
                 tbody { @for s in &d.steps { tr {
-                    td { a href=(format!("/assets/{}", s.asset)) { (s.asset) } }
+                    td { (step_link(&s.asset)) }
                     td { (s.partition.clone().unwrap_or_default()) }
                     td { (badge(s.status)) }
                     td.num { (duration(match (s.start_ms, s.end_ms) { (Some(a), Some(b)) => Some(b - a), _ => None })) }

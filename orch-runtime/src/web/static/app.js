@@ -139,8 +139,11 @@ document.addEventListener("submit", async (event) => {
       const [k, ...v] = pair.split("=");
       if (k.trim()) tags[k.trim()] = v.join("=").trim();
     }
+    const body = { tags };
+    const config = new FormData(form).get("config");
+    if (config && config.trim()) body.config = config;
     try {
-      const d = await post(`/api/jobs/${form.dataset.job}/launch`, { tags });
+      const d = await post(`/api/jobs/${form.dataset.job}/launch`, body);
       location.href = `/runs/${d.run_id}`;
     } catch (e) { toast(e.message, true); }
   }
@@ -410,7 +413,7 @@ function lineage() {
 
   function open(node, e) {
     if (e && (e.ctrlKey || e.metaKey || e.shiftKey)) toggleSelected(node.dataset.key);
-    else location.href = `/assets/${node.dataset.key}`;
+    else if (box.dataset.nolink === undefined) location.href = `/assets/${node.dataset.key}`;
   }
   svg.addEventListener("click", (e) => {
     if (moved) return;
