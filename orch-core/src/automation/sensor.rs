@@ -74,6 +74,7 @@ pub struct SensorRun {
     run_key: Option<String>,
     partition: Option<String>,
     tags: BTreeMap<String, String>,
+    config: Option<crate::op::RunConfig>,
 }
 
 impl SensorRun {
@@ -109,7 +110,19 @@ impl SensorRun {
         self
     }
 
-    /// Its run key.
+    /// The run config of the run, for a target that is an op job (checked against its ops
+    /// before the run is queued; a tick whose config does not fit fails, naming the field).
+    pub fn config(mut self, config: crate::op::RunConfig) -> SensorRun {
+        self.config = Some(config);
+        self
+    }
+
+    /// The run config it asked for (an op job's), if any.
+    pub fn run_config(&self) -> Option<&crate::op::RunConfig> {
+        self.config.as_ref()
+    }
+
+    /// The run key, if it has one.
     pub fn run_key(&self) -> Option<&str> {
         self.run_key.as_deref()
     }

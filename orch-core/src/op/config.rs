@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 /// let config = RunConfig::from_toml("[ops.fetch_data]\nlimit = 100\n").unwrap();
 /// assert_eq!(config.op("fetch_data").unwrap()["limit"], 100);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunConfig {
     root: serde_json::Map<String, serde_json::Value>,
 }

@@ -475,6 +475,9 @@ impl Automation {
         if let Some(key) = run.run_key() {
             request = request.tag(crate::storage::RUN_KEY_TAG, key);
         }
+        if let Some(config) = run.run_config() {
+            request = request.config(config.clone());
+        }
         Some(
             request
                 .tag(SENSOR_TAG, sensor.name())
@@ -619,6 +622,9 @@ impl Automation {
                     }
                     if let Some(key) = run.run_key() {
                         r = r.tag(crate::storage::RUN_KEY_TAG, key);
+                    }
+                    if let Some(config) = run.run_config() {
+                        r = r.config(config.clone());
                     }
                     r
                 })

@@ -60,6 +60,17 @@ impl OpJobGraph {
     /// `#[config]` must deserialize its table, and no table may name a step the job does not
     /// have. Errors name the step and the field.
     pub fn check_config(&self, config: &RunConfig) -> Result<(), orch_core::op::ConfigError> {
+        let all: Vec<AssetId> = (0..self.nodes.len()).collect();
+        self.check_config_of(config, &all)
+    }
+
+    /// The same, for a run of `steps` only (a re-execution, or a test that injects some
+    /// outputs): the steps that do not run need no config.
+    pub fn check_config_of(
+        &self,
+        config: &RunConfig,
+        steps: &[AssetId],
+    ) -> Result<(), orch_core::op::ConfigError> {
         for op in config.op_names() {
             if self.step(op).is_none() {
                 let names = self.nodes.iter().map(|n| n.name.to_owned());
@@ -71,7 +82,8 @@ impl OpJobGraph {
                 });
             }
         }
-        for (id, node) in self.nodes.iter().enumerate() {
+        for &id in steps {
+            let node = &self.nodes[id];
             if let Some(schema) = self.ops[id].config() {
                 (schema.check)(node.name, config.op(node.name))?;
             }

@@ -66,7 +66,7 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, MaterializeError> {
     let mut selected = match &request.target {
         RunTarget::Selection(selection) => selection.resolve(graph)?,
-        RunTarget::Job { name, steps } => job_steps(graph, name, steps, request)?,
+        RunTarget::Job { name, steps } => job_steps(graph, name, steps, request, injected)?,
     };
     let (partition, range): (Option<String>, Option<Arc<[String]>>) = match &request.partitions {
         PartitionScope::None => (None, None),
@@ -156,6 +156,7 @@ fn job_steps(
     name: &str,
     steps: &[String],
     request: &RunRequest,
+    injected: &[AssetId],
 ) -> Result<Vec<AssetId>, MaterializeError> {
     let job = crate::jobs::op_job(name)?;
     let refuse = |what: &str| MaterializeError::JobRequest {
@@ -170,22 +171,26 @@ fn job_steps(
             "has no staleness (its steps run whenever it runs): run it without `--stale`",
         ));
     }
-    job.check_config(
-        request
-            .config
-            .as_deref()
-            .unwrap_or(&orch_core::RunConfig::empty()),
-    )?;
-    if steps.is_empty() {
-        return Ok((0..graph.len()).collect());
-    }
-    steps
+    let ids: Vec<AssetId> = match steps.is_empty() {
+        true => (0..graph.len()).collect(),
+        false => steps
+            .iter()
+            .map(|step| {
+                job.step(step).ok_or_else(|| {
+                    refuse(&format!("has no step `{step}` (it was renamed or removed)"))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    // Only the steps that run need their config.
+    let running: Vec<AssetId> = ids
         .iter()
-        .map(|step| {
-            job.step(step)
-                .ok_or_else(|| refuse(&format!("has no step `{step}` (it was renamed or removed)")))
-        })
-        .collect()
+        .copied()
+        .filter(|id| !injected.contains(id))
+        .collect();
+    let config = request.config.as_deref();
+    job.check_config_of(config.unwrap_or(&orch_core::RunConfig::empty()), &running)?;
+    Ok(ids)
 }
 
 /// How each input the selection does not compute is read from storage.

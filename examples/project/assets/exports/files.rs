@@ -11,7 +11,7 @@ pub async fn stats_csv(ctx: &AssetContext, user_stats: &AgeStats) -> std::io::Re
         "count,mean_age,max_age\n{},{:.2},{}\n",
         user_stats.count, user_stats.mean_age, user_stats.max_age
     );
-    let path = std::env::temp_dir().join("orch-modular-stats.csv");
+    let path = std::env::temp_dir().join("orch-project-stats.csv");
     std::fs::write(&path, &csv)?;
     ctx.add_output_metadata("path", path.display().to_string());
     Ok(csv)
