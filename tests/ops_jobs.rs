@@ -481,29 +481,36 @@ fn a_job_takes_a_mock_resource_and_injected_outputs() {
 #[test]
 fn two_runs_of_one_job_go_on_side_by_side_with_their_own_outputs() {
     let instance = orch::testing::ephemeral_instance();
-    let a = instance.submit(orch::RunRequest::job("fan"));
-    let b = instance.submit(orch::RunRequest::job("fan"));
+    // (Not `fan`, whose calls another test counts.)
+    let a = instance.submit(orch::RunRequest::job("with_graphs"));
+    let b = instance.submit(orch::RunRequest::job("with_graphs"));
     let (a, b) = (a.wait().unwrap(), b.wait().unwrap());
     assert!(a.success() && b.success());
     let runs = instance
         .storage()
         .runs(&orch::storage::RunFilter::recent(20))
         .unwrap();
-    let ours: Vec<_> = runs.iter().filter(|r| r.target == "job:fan").collect();
+    let ours: Vec<_> = runs
+        .iter()
+        .filter(|r| r.target == "job:with_graphs")
+        .collect();
     assert_eq!(ours.len(), 2);
     // Each step of each run has its own stored output.
     let one = orch::storage::EventKind::Materialized;
     for run in [a.run_id(), b.run_id()] {
         let events = instance.storage().events(run.as_str()).unwrap();
-        assert_eq!(events.iter().filter(|e| e.kind == one).count(), 6);
+        assert_eq!(events.iter().filter(|e| e.kind == one).count(), 7);
     }
     // A job cannot be asked for partitions or staleness.
     let err = instance
-        .materialize(orch::RunRequest::job("fan").partition("2024-01-01"))
+        .materialize(orch::RunRequest::job("with_graphs").partition("2024-01-01"))
         .run()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("op job `fan` has no partitions"), "{err}");
+    assert!(
+        err.contains("op job `with_graphs` has no partitions"),
+        "{err}"
+    );
 }
 
 // --- graphs: reusable, nested wiring --------------------------------------------------------
@@ -585,4 +592,62 @@ fn graphs_nest_and_name_their_steps_after_the_call() {
         result.step_output::<Vec<i64>>("cleaned_again.dedupe"),
         Some(&vec![2, 3])
     );
+}
+
+// --- a schedule on an op job, with config per tick ----------------------------------------
+
+#[op]
+fn limited(ctx: &OpContext, #[config] cfg: &FetchConfig) -> u32 {
+    ctx.log().info(format!("limit {}", cfg.limit));
+    cfg.limit
+}
+
+#[job]
+fn scheduled_limit() {
+    limited();
+}
+
+schedule!(
+    hourly_config,
+    job = scheduled_limit,
+    cron = "0 * * * *",
+    timezone = "UTC",
+    decide = limit_by_hour
+);
+
+fn limit_by_hour(ctx: &ScheduleContext) -> Result<ScheduleDecision, BoxError> {
+    let hour = ctx.scheduled().hour();
+    let config = RunConfig::parse(&format!("[ops.limited]\nlimit = {hour}"))?;
+    Ok(ScheduleDecision::runs([SensorRun::new().config(config)]))
+}
+
+#[test]
+fn a_schedule_on_an_op_job_queues_each_tick_with_its_own_config() {
+    use orch::automation::{TickOutcome, automation, request_tick};
+    let automation = automation().unwrap();
+    let (schedule, _) = automation.schedule("hourly_config").unwrap();
+    let instance = orch::testing::ephemeral_instance();
+    let at: orch::jiff::Timestamp = "2026-02-10T07:00:00Z".parse().unwrap();
+    let TickOutcome::Requested(ids) =
+        request_tick(&instance, automation, schedule, at, None).unwrap()
+    else {
+        panic!("the tick requested no run");
+    };
+    let queued = instance.storage().run(ids[0].as_str()).unwrap();
+    assert_eq!(queued.target, "job:scheduled_limit");
+    assert_eq!(queued.tags["orch/job"], "scheduled_limit");
+    let request = queued.request().unwrap();
+    assert_eq!(
+        request.run_config().unwrap().op("limited").unwrap()["limit"],
+        7
+    );
+    // Started as the daemon starts it: from the queue, with the config kept in the store.
+    let result = instance
+        .launch_queued(ids[0].as_str())
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    let logs = &result.outcome("scheduled_limit/limited").unwrap().logs;
+    assert_eq!(logs[0].message, "limit 7");
 }
