@@ -759,3 +759,51 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     let runs = stdout(&example_in(home.path(), "quickstart", &["runs"]));
     assert!(runs.contains("no runs yet"), "{runs}");
 }
+
+#[test]
+fn op_job_outputs_are_kept_per_run_and_go_when_retention_deletes_the_run() {
+    let home = tempfile::tempdir().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ops_jobs.toml");
+    let run = |envs: &[(&str, &str)]| {
+        let out = example_with(
+            home.path(),
+            "ops_jobs",
+            &["job", "run", "my_pipeline", "--config", config],
+            envs,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    run(&[]);
+    run(&[]);
+    let runs_dir = home.path().join("storage/_runs");
+    let dirs = || -> Vec<String> {
+        let mut d: Vec<String> = std::fs::read_dir(&runs_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        d.sort();
+        d
+    };
+    assert_eq!(dirs().len(), 2);
+    // Each run's outputs are under its own id.
+    let first = dirs()[0].clone();
+    assert!(
+        runs_dir
+            .join(&first)
+            .join("my_pipeline/report.bin")
+            .exists()
+    );
+    // A retention of 0 days deletes the older run (the newer one holds the latest outputs),
+    // and its stored outputs with it.
+    let out = example_with(
+        home.path(),
+        "ops_jobs",
+        &["runs"],
+        &[("ORCH_RETENTION_DAYS", "0")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let left = dirs();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let runs = stdout(&example_in(home.path(), "ops_jobs", &["runs"]));
+    assert!(runs.contains(&left[0][..8]), "{runs}");
+}

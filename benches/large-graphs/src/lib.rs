@@ -218,3 +218,94 @@ fn run(shape: &str) {
         feed_p99.as_secs_f64() * 1e6,
     );
 }
+
+/// The ops bench: each op job against the assets of the same shape (`chain` with `op_chain`,
+/// `fanout` with `op_fanout`), in memory and persisted, the two sides measured alternately
+/// (asset run, op run, asset run, ...) so both see the same machine; medians of 7 after a
+/// warm-up. A persisted op run always writes new files (a step's output belongs to its run),
+/// so it is set beside the assets' first materialization (new files) and their re-run with
+/// every output changed.
+pub fn ops_main() -> std::process::ExitCode {
+    if std::env::args()
+        .nth(1)
+        .is_some_and(|c| !c.starts_with("--"))
+    {
+        return orch::main();
+    }
+    let jobs = orch::default_jobs();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs)
+        .enable_all()
+        .build()
+        .expect("tokio starts");
+    let base = std::env::temp_dir().join(format!("orch-bench-ops-{}", std::process::id()));
+    let mut fresh = 0;
+    let mut timed = |request: orch::RunRequest, persisted: bool, new_dir: bool| -> Duration {
+        let dir = match new_dir {
+            true => {
+                fresh += 1;
+                base.join(format!("fresh-{fresh}"))
+            }
+            false => base.join("kept"),
+        };
+        let instance = persisted.then(|| Instance::open(&dir).expect("the store opens"));
+        let mut run = Materialize::request(request).keep_outputs(false).jobs(jobs);
+        if let Some(instance) = &instance {
+            run = run.instance(instance);
+        }
+        let t = Instant::now();
+        let result = runtime.block_on(run.run_async()).expect("the run starts");
+        let elapsed = t.elapsed();
+        assert!(result.success() && result.storage_error().is_none());
+        elapsed
+    };
+    let n = orch::jobs::op_job("op_chain")
+        .expect("generated")
+        .graph()
+        .len();
+    let last = format!("+a{:05}", n - 1);
+    for (shape, selection, job) in [
+        ("chain", last.as_str(), "op_chain"),
+        ("fanout", "src+", "op_fanout"),
+    ] {
+        let select = |_: &str| orch::RunRequest::select(selection).expect("valid");
+        let op = || orch::RunRequest::job(job);
+        // Warm-up both sides, then alternate.
+        timed(select(shape), false, false);
+        timed(op(), false, false);
+        let (mut a_mem, mut o_mem) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            a_mem.push(timed(select(shape), false, false));
+            o_mem.push(timed(op(), false, false));
+        }
+        timed(select(shape), true, false);
+        let (mut a_new, mut a_changed) = (Vec::new(), Vec::new());
+        let (mut o_new, mut o_run) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            a_new.push(timed(select(shape), true, true));
+            o_new.push(timed(op(), true, true));
+            SEED.fetch_add(1, Ordering::Relaxed);
+            a_changed.push(timed(select(shape), true, false));
+            o_run.push(timed(op(), true, false));
+        }
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+        let (a_mem, o_mem) = (median(a_mem), median(o_mem));
+        let (a_new, a_changed) = (median(a_new), median(a_changed));
+        let (o_new, o_run) = (median(o_new), median(o_run));
+        let pct = |o: Duration, a: Duration| (o.as_secs_f64() / a.as_secs_f64() - 1.0) * 100.0;
+        println!(
+            "{shape:<7} n={n} | in memory: assets {:>5.2} µs/step, ops {:>5.2} µs/step ({:+.1}%) | persisted, new store: assets {:>6.1}, ops {:>6.1} µs/step ({:+.1}%) | persisted, store of earlier runs: assets (outputs changed) {:>6.1}, ops {:>6.1} µs/step ({:+.1}%) | jobs={jobs}",
+            per(a_mem),
+            per(o_mem),
+            pct(o_mem, a_mem),
+            per(a_new),
+            per(o_new),
+            pct(o_new, a_new),
+            per(a_changed),
+            per(o_run),
+            pct(o_run, a_changed),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    std::process::ExitCode::SUCCESS
+}

@@ -332,9 +332,15 @@ impl Env<'_> {
                 "note: run {id} was interrupted (its process died); it is now marked crashed"
             );
         }
-        store
+        if store
             .apply_retention(self.config.retention())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            > 0
+        {
+            // The outputs of op job runs that retention deleted go with them.
+            crate::jobs::prune_step_outputs(self.config.home(), &**store)
+                .map_err(|e| e.to_string())?;
+        }
         Ok(instance)
     }
 

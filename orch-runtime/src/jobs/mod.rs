@@ -161,6 +161,38 @@ pub(crate) fn step_output_key(step: &AssetKey, run_id: &str) -> AssetKey {
     AssetKey::new(segments).unwrap_or_else(|_| step.clone())
 }
 
+/// Deletes the stored step outputs of the runs the store no longer has (retention deleted
+/// them), under the default filesystem manager's `_runs/` directory in `state_dir`; returns
+/// how many runs' outputs went. A run still in the store keeps its outputs, for re-execution.
+pub(crate) fn prune_step_outputs(
+    state_dir: &std::path::Path,
+    storage: &dyn crate::storage::Storage,
+) -> Result<usize, crate::storage::StorageError> {
+    let root = crate::io::IoManagers::storage_dir(state_dir).join("_runs");
+    let entries = match std::fs::read_dir(&root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => return Err(crate::storage::StorageError::Io { path: root, source }),
+    };
+    let mut pruned = 0;
+    for entry in entries.flatten() {
+        let Some(run) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        match storage.run(&run) {
+            Err(crate::storage::StorageError::NoSuchRun(_)) => {
+                let path = entry.path();
+                std::fs::remove_dir_all(&path)
+                    .map_err(|source| crate::storage::StorageError::Io { path, source })?;
+                pruned += 1;
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(pruned)
+}
+
 fn build_all() -> Result<Vec<OpJobGraph>, JobError> {
     let mut defs: Vec<&'static OpJobDef> = registered_op_jobs().collect();
     defs.sort_by_key(|d| d.name());
