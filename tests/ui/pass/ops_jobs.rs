@@ -56,9 +56,16 @@ mod anyhow_like {
     pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 }
 
+/// Counts the first row's id, as a graph.
+#[graph]
+fn first_id(rows: &Vec<Row>) -> u32 {
+    id_of(first(rows))
+}
+
 #[job(description = "Everything at once.", tags(kind = "test"))]
 fn everything() {
     let rows = ops::fetch_data();
+    first_id(rows).named("first_again");
     let finished = done();
     count(rows).named("counted").after(finished);
     id_of(first(rows));
