@@ -240,18 +240,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
         match param {
             Param::Context => call_args.push(ctx_expr.clone()),
             Param::Resource(ty) => {
-                let var = format_ident!("__orch_res_{}", resources.len());
-                let ty_span = ty.span();
-                prelude.push(quote_spanned! {ty_span=>
-                    let #var: &#ty = #krate::resource::<#ty>(#ctx_expr)?;
-                });
-                resources.push(quote_spanned! {ty_span=>
-                    #krate::ResourceKey {
-                        type_id: ::core::any::TypeId::of::<#ty>,
-                        type_name: ::core::any::type_name::<#ty>,
-                    }
-                });
-                call_args.push(quote!(#var));
+                resource_param(ty, &ctx_expr, &mut prelude, &mut resources, &mut call_args);
             }
             Param::Input(_) => {
                 let Some((index, (input, alias))) = inputs.next() else {
@@ -287,33 +276,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
     } else {
         quote_spanned!(out_span=> #krate::share::<_, #name>(__orch_out))
     };
-    let compute = if asset.is_async() {
-        quote! {
-            fn __orch_compute(
-                __orch_ctx: #krate::AssetContext,
-                __orch_inputs: ::std::vec::Vec<#krate::Value>,
-            ) -> #krate::BoxFuture {
-                ::std::boxed::Box::pin(async move {
-                    #(#prelude)*
-                    let __orch_out = #name(#(#call_args),*).await;
-                    #finish
-                })
-            }
-            #krate::Compute::Async(__orch_compute)
-        }
-    } else {
-        quote! {
-            fn __orch_compute(
-                __orch_ctx: &#krate::AssetContext,
-                __orch_inputs: &[#krate::Value],
-            ) -> ::core::result::Result<#krate::Value, #krate::BoxError> {
-                #(#prelude)*
-                let __orch_out = #name(#(#call_args),*);
-                #finish
-            }
-            #krate::Compute::Sync(__orch_compute)
-        }
-    };
+    let compute = compute_fn(name, asset.is_async(), &prelude, &call_args, &finish);
 
     let opt = |v: &Option<String>| match v {
         Some(s) => quote!(::core::option::Option::Some(#s)),
@@ -339,16 +302,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
     let codec = match &attrs.io_manager {
         // Frame or serde is decided by the type (see `CodecProbe`), so aliases work; spanned on
         // the output type, where an unstorable type's error belongs.
-        None => quote_spanned! {out_span=>
-            ::core::option::Option::Some({
-                fn __orch_codec() -> #krate::Codec {
-                    #[allow(unused_imports)]
-                    use #krate::{ProbeFrame as _, ProbeSerde as _};
-                    (&&#krate::CodecProbe::<#out_ty, #name>::new()).kind().codec()
-                }
-                __orch_codec
-            })
-        },
+        None => default_codec(out_span, out_ty, name, "codec"),
         Some(_) => quote!(::core::option::Option::None),
     };
     let retry_delay_ms = attrs.retry_delay_ms;
@@ -461,6 +415,94 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                 })
             }
         };
+    }
+}
+
+/// A `#[resource] name: &T` parameter of an asset or an op: fetched from the context before
+/// the call (`prelude`), declared in the registration (`resources`), passed (`call_args`).
+pub(crate) fn resource_param(
+    ty: &syn::Type,
+    ctx: &TokenStream,
+    prelude: &mut Vec<TokenStream>,
+    resources: &mut Vec<TokenStream>,
+    call_args: &mut Vec<TokenStream>,
+) {
+    let krate = quote!(::orch::__private);
+    let var = format_ident!("__orch_res_{}", resources.len());
+    let span = ty.span();
+    prelude.push(quote_spanned! {span=>
+        let #var: &#ty = #krate::resource::<#ty>(#ctx)?;
+    });
+    resources.push(quote_spanned! {span=>
+        #krate::ResourceKey {
+            type_id: ::core::any::TypeId::of::<#ty>,
+            type_name: ::core::any::type_name::<#ty>,
+        }
+    });
+    call_args.push(quote!(#var));
+}
+
+/// The function the runtime calls for an asset or an op `name`: takes each input out of the
+/// slice (`prelude`), calls the user's function with `call_args` and shares the output
+/// (`finish`); sync on the blocking pool, or async on the workers.
+pub(crate) fn compute_fn(
+    name: &syn::Ident,
+    is_async: bool,
+    prelude: &[TokenStream],
+    call_args: &[TokenStream],
+    finish: &TokenStream,
+) -> TokenStream {
+    let krate = quote!(::orch::__private);
+    if is_async {
+        quote! {
+            fn __orch_compute(
+                __orch_ctx: #krate::AssetContext,
+                __orch_inputs: ::std::vec::Vec<#krate::Value>,
+            ) -> #krate::BoxFuture {
+                ::std::boxed::Box::pin(async move {
+                    #(#prelude)*
+                    let __orch_out = #name(#(#call_args),*).await;
+                    #finish
+                })
+            }
+            #krate::Compute::Async(__orch_compute)
+        }
+    } else {
+        quote! {
+            fn __orch_compute(
+                __orch_ctx: &#krate::AssetContext,
+                __orch_inputs: &[#krate::Value],
+            ) -> ::core::result::Result<#krate::Value, #krate::BoxError> {
+                #(#prelude)*
+                let __orch_out = #name(#(#call_args),*);
+                #finish
+            }
+            #krate::Compute::Sync(__orch_compute)
+        }
+    }
+}
+
+/// The default I/O manager's codec of output type `out_ty` of `name`: frame or serde, decided
+/// by the type itself (see `CodecProbe`), through `method` (`codec` for an asset, `op_codec`
+/// for an op, whose messages name an op); spanned on the output type, where an unstorable
+/// type's error belongs.
+pub(crate) fn default_codec(
+    out_span: Span,
+    out_ty: &syn::Type,
+    name: &syn::Ident,
+    method: &str,
+) -> TokenStream {
+    let krate = quote!(::orch::__private);
+    let method = syn::Ident::new(method, out_span);
+    quote_spanned! {out_span=>
+        ::core::option::Option::Some({
+            fn __orch_codec() -> #krate::Codec {
+                #[allow(unused_imports)]
+                use #krate::{ProbeFrame as _, ProbeSerde as _};
+                (&&#krate::CodecProbe::<#out_ty, #name>::new()).kind().#method()
+            }
+            __orch_codec
+        })
     }
 }
 

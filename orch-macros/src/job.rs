@@ -400,3 +400,72 @@ impl Wiring {
         Some(name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_become_named_steps_and_repeats_are_numbered() {
+        let out = job(
+            quote!(),
+            quote!(
+                fn pipeline() {
+                    let data = fetch();
+                    count(data);
+                    count(data).after(data);
+                    count(data).named("third");
+                }
+            ),
+        )
+        .to_string();
+        for name in ["\"fetch\"", "\"count\"", "\"count_2\"", "\"third\""] {
+            assert!(out.contains(name), "{name}: {out}");
+        }
+        assert!(out.contains("after_node"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn what_is_not_wiring_is_an_error_and_never_a_panic() {
+        for body in [
+            quote!(
+                fn j() {
+                    for _ in 0..2 {
+                        a();
+                    }
+                }
+            ),
+            quote!(
+                fn j() {
+                    let x = 1 + 2;
+                }
+            ),
+            quote!(
+                fn j() {
+                    a(5);
+                }
+            ),
+            quote!(
+                fn j() {
+                    a().named(x);
+                }
+            ),
+            quote!(
+                fn j() {
+                    a();
+                    a().named("a");
+                }
+            ),
+            quote!(
+                fn j(x: u8) {}
+            ),
+            quote!(
+                struct S;
+            ),
+        ] {
+            let out = job(quote!(), body).to_string();
+            assert!(out.contains("compile_error"), "{out}");
+        }
+    }
+}

@@ -321,18 +321,13 @@ fn generate(attrs: &AssetAttrs, item: &ItemFn, params: &[OpParam], out: &OpOut) 
                 call_args.push(quote!(&__orch_op_ctx));
             }
             OpParam::Resource(ty) => {
-                let var = format_ident!("__orch_res_{}", resources.len());
-                let span = ty.span();
-                prelude.push(quote_spanned! {span=>
-                    let #var: &#ty = #krate::resource::<#ty>(#ctx)?;
-                });
-                resources.push(quote_spanned! {span=>
-                    #krate::ResourceKey {
-                        type_id: ::core::any::TypeId::of::<#ty>,
-                        type_name: ::core::any::type_name::<#ty>,
-                    }
-                });
-                call_args.push(quote!(#var));
+                crate::expand::resource_param(
+                    ty,
+                    &ctx,
+                    &mut prelude,
+                    &mut resources,
+                    &mut call_args,
+                );
             }
             OpParam::Config(ty, passing) => {
                 let span = ty.span();
@@ -391,44 +386,9 @@ fn generate(attrs: &AssetAttrs, item: &ItemFn, params: &[OpParam], out: &OpOut) 
             quote_spanned!(out_span=> #krate::share_optional_result::<_, _, #name>(__orch_out))
         }
     };
-    let compute = if is_async {
-        quote! {
-            fn __orch_compute(
-                __orch_ctx: #krate::AssetContext,
-                __orch_inputs: ::std::vec::Vec<#krate::Value>,
-            ) -> #krate::BoxFuture {
-                ::std::boxed::Box::pin(async move {
-                    #(#prelude)*
-                    let __orch_out = #name(#(#call_args),*).await;
-                    #finish
-                })
-            }
-            #krate::Compute::Async(__orch_compute)
-        }
-    } else {
-        quote! {
-            fn __orch_compute(
-                __orch_ctx: &#krate::AssetContext,
-                __orch_inputs: &[#krate::Value],
-            ) -> ::core::result::Result<#krate::Value, #krate::BoxError> {
-                #(#prelude)*
-                let __orch_out = #name(#(#call_args),*);
-                #finish
-            }
-            #krate::Compute::Sync(__orch_compute)
-        }
-    };
+    let compute = crate::expand::compute_fn(name, is_async, &prelude, &call_args, &finish);
     let codec = match &attrs.io_manager {
-        None => quote_spanned! {out_span=>
-            ::core::option::Option::Some({
-                fn __orch_codec() -> #krate::Codec {
-                    #[allow(unused_imports)]
-                    use #krate::{ProbeFrame as _, ProbeSerde as _};
-                    (&&#krate::CodecProbe::<#out_ty, #name>::new()).kind().op_codec()
-                }
-                __orch_codec
-            })
-        },
+        None => crate::expand::default_codec(out_span, out_ty, name, "op_codec"),
         Some(_) => quote!(::core::option::Option::None),
     };
     let opt = |v: &Option<String>| match v {
@@ -561,5 +521,64 @@ pub(crate) fn wiring_checks(
                 ::std::vec![#(#nodes),*]
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_op_gets_a_marker_its_wiring_checks_and_a_definition() {
+        let out = op(
+            quote!(retries = 2),
+            quote!(
+                fn process(ctx: &OpContext, #[config] cfg: &Cfg, data: &Vec<u32>) -> Option<u8> {
+                    None
+                }
+            ),
+        )
+        .to_string();
+        assert!(out.contains("struct process { }"), "{out}");
+        assert!(out.contains("trait __orch_input_process_0 < P >"), "{out}");
+        assert!(out.contains("InputAt < process , 0usize >"), "{out}");
+        assert!(out.contains("check_config :: < Cfg >"), "{out}");
+        assert!(out.contains("share_optional"), "{out}");
+        assert!(out.contains("OpOutput :: Optional"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn errors_keep_the_function_and_never_panic() {
+        for item in [
+            quote!(
+                struct S;
+            ),
+            quote!(
+                fn f<T>(x: T) -> T {
+                    x
+                }
+            ),
+            quote!(
+                fn f(self) {}
+            ),
+            quote!(
+                fn f((a, b): (u8, u8)) {}
+            ),
+            quote!(
+                fn f(#[config] a: &A, #[config] b: &B) {}
+            ),
+        ] {
+            let out = op(quote!(), item).to_string();
+            assert!(out.contains("compile_error"), "{out}");
+        }
+        let out = op(
+            quote!(group = "g"),
+            quote!(
+                fn f() {}
+            ),
+        )
+        .to_string();
+        assert!(out.contains("unknown key `group` in #[op]"), "{out}");
     }
 }

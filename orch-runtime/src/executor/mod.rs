@@ -522,21 +522,27 @@ fn cancel_waiting(shared: &Shared, state: &mut State) {
 /// Marks every waiting step downstream of `id`, whose optional output was `None`, as not
 /// required (the run goes on, and succeeds without them).
 fn not_required_downstream(shared: &Shared, state: &mut State, id: AssetId) {
+    let because_of = &shared.graph.node(id).key;
+    decide_downstream(shared, state, id, || AssetStatus::NotRequired {
+        because_of: because_of.clone(),
+    });
+}
+
+/// Decides every waiting asset downstream of `id` with `status()` (and lets go of the values
+/// only they would have consumed).
+fn decide_downstream(
+    shared: &Shared,
+    state: &mut State,
+    id: AssetId,
+    status: impl Fn() -> AssetStatus,
+) {
     let graph = shared.graph;
-    let because_of = &graph.node(id).key;
     let mut stack: Vec<AssetId> = graph.node(id).downstream.clone();
     while let Some(down) = stack.pop() {
         if state.node[down] != NodeState::Waiting {
             continue;
         }
-        decide_waiting(
-            shared,
-            state,
-            down,
-            AssetStatus::NotRequired {
-                because_of: because_of.clone(),
-            },
-        );
+        decide_waiting(shared, state, down, status());
         stack.extend(graph.node(down).downstream.iter().copied());
     }
 }
@@ -549,22 +555,9 @@ fn skip_downstream(
     failed: AssetId,
     check: Option<&'static str>,
 ) {
-    let graph = shared.graph;
-    let because_of = &graph.node(failed).key;
-    let mut stack: Vec<AssetId> = graph.node(failed).downstream.clone();
-    while let Some(down) = stack.pop() {
-        if state.node[down] != NodeState::Waiting {
-            continue;
-        }
-        decide_waiting(
-            shared,
-            state,
-            down,
-            AssetStatus::Skipped {
-                because_of: because_of.clone(),
-                check,
-            },
-        );
-        stack.extend(graph.node(down).downstream.iter().copied());
-    }
+    let because_of = &shared.graph.node(failed).key;
+    decide_downstream(shared, state, failed, || AssetStatus::Skipped {
+        because_of: because_of.clone(),
+        check,
+    });
 }

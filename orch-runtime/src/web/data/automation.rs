@@ -37,21 +37,8 @@ pub(crate) fn jobs(ui: &Ui, runs_per_job: usize) -> Result<Vec<JobView>, WebErro
                         .collect()
                 })
                 .unwrap_or_default();
-            let schedules = ui
-                .automation
-                .schedules()
-                .iter()
-                .filter(|(s, _)| s.target() == orch_core::ScheduleTarget::Job(job.name()))
-                .map(|(s, _)| s.name())
-                .collect();
-            let runs = match runs_per_job {
-                0 => Vec::new(),
-                n => store
-                    .runs(&RunFilter::recent(n).tag(JOB_TAG, job.name()))?
-                    .iter()
-                    .map(RunSummary::of)
-                    .collect(),
-            };
+            let schedules = schedules_of(ui, job.name());
+            let runs = runs_of(store, job.name(), runs_per_job)?;
             Ok(JobView {
                 name: job.name(),
                 selection: job.selection(),
@@ -62,6 +49,32 @@ pub(crate) fn jobs(ui: &Ui, runs_per_job: usize) -> Result<Vec<JobView>, WebErro
             })
         })
         .collect()
+}
+
+/// The schedules that run job `name`.
+fn schedules_of(ui: &Ui, name: &'static str) -> Vec<&'static str> {
+    ui.automation
+        .schedules()
+        .iter()
+        .filter(|(s, _)| s.target() == orch_core::ScheduleTarget::Job(name))
+        .map(|(s, _)| s.name())
+        .collect()
+}
+
+/// The latest `n` runs of job `name` (tagged with it).
+fn runs_of(
+    store: &dyn crate::storage::Storage,
+    name: &str,
+    n: usize,
+) -> Result<Vec<RunSummary>, WebError> {
+    match n {
+        0 => Ok(Vec::new()),
+        n => Ok(store
+            .runs(&RunFilter::recent(n).tag(JOB_TAG, name))?
+            .iter()
+            .map(RunSummary::of)
+            .collect()),
+    }
 }
 
 /// One op job.
@@ -119,21 +132,8 @@ pub(crate) fn op_jobs(ui: &Ui, runs_per_job: usize) -> Result<Vec<OpJobView>, We
                     }
                 })
                 .collect();
-            let schedules = ui
-                .automation
-                .schedules()
-                .iter()
-                .filter(|(s, _)| s.target() == orch_core::ScheduleTarget::Job(job.name()))
-                .map(|(s, _)| s.name())
-                .collect();
-            let runs = match runs_per_job {
-                0 => Vec::new(),
-                n => store
-                    .runs(&RunFilter::recent(n).tag(JOB_TAG, job.name()))?
-                    .iter()
-                    .map(RunSummary::of)
-                    .collect(),
-            };
+            let schedules = schedules_of(ui, job.name());
+            let runs = runs_of(store, job.name(), runs_per_job)?;
             Ok(OpJobView {
                 name: job.name(),
                 description: job.def().description(),
