@@ -74,15 +74,24 @@ pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageErro
         run.status.as_str(),
         run.trigger
     );
+    // A run of an op job runs steps of its job, not assets.
+    let job = run.target.starts_with("job:");
     println!(
-        "started {}, {}, selection `{}`, {} assets planned",
+        "started {}, {}, {} `{}`, {} {} planned",
         timestamp(run.started),
         match run.ended {
             Some(_) => format!("took {}", elapsed(run.started, run.ended)),
             None => "not finished".to_owned(),
         },
+        if job { "target" } else { "selection" },
         run.describe(),
-        run.planned
+        run.planned,
+        match (job, run.planned) {
+            (true, 1) => "step",
+            (true, _) => "steps",
+            (false, 1) => "asset",
+            (false, _) => "assets",
+        }
     );
     if let Some(parent) = &run.parent {
         println!("re-executes run {parent}");
@@ -92,9 +101,16 @@ pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageErro
         println!("tags {}", tags.join(" "));
     }
     let mut rows = vec![
-        ["AT", "ASSET", "EVENT", "ATTEMPT", "DURATION", "DETAIL"]
-            .map(str::to_owned)
-            .to_vec(),
+        [
+            "AT",
+            if job { "STEP" } else { "ASSET" },
+            "EVENT",
+            "ATTEMPT",
+            "DURATION",
+            "DETAIL",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
     ];
     for e in store.events(run.id.as_str())? {
         // The header above says when the run started and ended.
