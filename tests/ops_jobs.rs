@@ -251,7 +251,7 @@ fn always() -> u8 {
     7
 }
 
-#[job]
+#[job(tags(team = "alerts"))]
 fn alerting() {
     after_notify(notify(maybe_alert()));
     always();
@@ -304,6 +304,9 @@ fn a_none_output_is_recorded_as_not_required_and_not_reexecuted() {
     );
     let record = instance.storage().run(result.run_id().as_str()).unwrap();
     assert_eq!(record.status, orch::storage::RunStatus::Succeeded);
+    // The job's tags are on every run of it, with the job's own.
+    assert_eq!(record.tags["team"], "alerts");
+    assert_eq!(record.tags["orch/job"], "alerting");
     // The config is kept with the run, and nothing is left to re-execute.
     assert!(record.config.as_deref().unwrap().contains("threshold"));
     let again = Reexecution::of(&**instance.storage(), result.run_id().as_str())

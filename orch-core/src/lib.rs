@@ -20,6 +20,7 @@ pub mod partitions;
 pub mod resources;
 pub mod selection;
 mod suggest;
+mod test_context;
 
 #[doc(hidden)]
 pub mod __private {
@@ -41,7 +42,7 @@ pub use automation::{
 pub use check::{CheckDef, CheckResult, CheckSeverity};
 pub use context::{
     AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LiveLog, LogLevel, LogLine,
-    MetadataValue, RunId, RunScope, TestContext,
+    MetadataValue, RunId, RunScope,
 };
 pub use error::{DefinitionError, DefinitionErrors};
 pub use file::{FileAsset, FileChanged};
@@ -54,3 +55,4 @@ pub use partitions::{
 };
 pub use resources::{MissingResource, ResourceKey, Resources};
 pub use selection::{AssetSelection, SelectionError};
+pub use test_context::TestContext;

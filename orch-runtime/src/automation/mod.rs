@@ -511,8 +511,7 @@ impl Automation {
     /// job, tagged with [`JOB_TAG`].
     pub fn job_request(&self, name: &str) -> Option<RunRequest> {
         let Some(job) = self.job(name) else {
-            let job = crate::jobs::op_job(name).ok()?;
-            return Some(RunRequest::job(job.name()).tag(JOB_TAG, job.name()));
+            return crate::jobs::op_job(name).ok().map(|job| job.request());
         };
         let selection = job.selection().parse().ok()?;
         Some(RunRequest::selection(selection).tag(JOB_TAG, job.name()))

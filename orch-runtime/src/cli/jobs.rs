@@ -1,5 +1,4 @@
-//! `jobs`, `job show` and `job run`: op jobs on the command line, over [`crate::jobs`] and
-//! [`RunRequest::job`].
+//! `jobs`, `job show` and `job run`: op jobs on the command line, over [`crate::jobs`].
 
 use clap::Subcommand;
 
@@ -7,7 +6,6 @@ use super::materialize::finish_run;
 use super::table::print_rows;
 use super::{EXIT_OK, Env, LineageFormat, fail_usage, parse_tag};
 use crate::jobs::{OpJobGraph, op_job, op_jobs};
-use crate::run::RunRequest;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum JobCommand {
@@ -65,10 +63,7 @@ fn run(
         Ok(job) => job,
         Err(e) => return fail_usage(&e),
     };
-    let mut request = RunRequest::job(job.name()).tag(crate::automation::JOB_TAG, job.name());
-    for (k, v) in job.def().tags() {
-        request = request.tag(*k, *v);
-    }
+    let mut request = job.request();
     for (k, v) in tags {
         request = request.tag(k, v);
     }

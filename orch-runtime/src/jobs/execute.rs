@@ -32,8 +32,14 @@ pub struct ExecuteJob {
 impl ExecuteJob {
     /// A run of job `J`.
     pub fn new<J: OpJob>() -> Self {
+        // The job's request (its tags) if it is registered; else a request that fails to
+        // start with the lookup's error.
+        let request = match crate::jobs::op_job(J::DEF.name()) {
+            Ok(job) => job.request(),
+            Err(_) => RunRequest::job(J::DEF.name()),
+        };
         ExecuteJob {
-            request: RunRequest::job(J::DEF.name()),
+            request,
             resources: Resources::default(),
             injected: Vec::new(),
             instance: None,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use orch_core::__private::{AssetDef, AssetParts, StaticKey};
-use orch_core::op::{JobNode, OpDef, OpJobDef, RunConfig, registered_op_jobs};
+use orch_core::op::{OpDef, OpJobDef, RunConfig, registered_op_jobs};
 use orch_core::{AssetGraph, AssetId, AssetKey};
 
 /// One op job, built: its definition, its steps as a graph, and each step's op.
@@ -21,8 +21,6 @@ pub struct OpJobGraph {
     graph: AssetGraph,
     /// Per step id: the op it calls.
     ops: Vec<&'static OpDef>,
-    /// Per step id: the node it came from (name, inputs and order-only edges in call order).
-    nodes: Vec<JobNode>,
 }
 
 impl OpJobGraph {
@@ -34,6 +32,17 @@ impl OpJobGraph {
     /// The job's name.
     pub fn name(&self) -> &'static str {
         self.def.name()
+    }
+
+    /// The request for a run of every step: tagged with [`JOB_TAG`](crate::automation::JOB_TAG)
+    /// and the job's own `tags`, as the command line, the UI, schedules and sensors launch it.
+    pub fn request(&self) -> crate::RunRequest {
+        let mut request =
+            crate::RunRequest::job(self.name()).tag(crate::automation::JOB_TAG, self.name());
+        for (k, v) in self.def.tags() {
+            request = request.tag(*k, *v);
+        }
+        request
     }
 
     /// Its steps as a graph (keys `<job>/<step>`).
@@ -48,19 +57,27 @@ impl OpJobGraph {
 
     /// Step `id`'s name in the job.
     pub fn step_name(&self, id: AssetId) -> &'static str {
-        self.nodes[id].name
+        // The key is `<job>/<step>`.
+        self.graph
+            .node(id)
+            .def
+            .key()
+            .path
+            .last()
+            .copied()
+            .unwrap_or_default()
     }
 
     /// The id of step `name`.
     pub fn step(&self, name: &str) -> Option<AssetId> {
-        self.nodes.iter().position(|n| n.name == name)
+        (0..self.graph.len()).find(|&id| self.step_name(id) == name)
     }
 
     /// Checks `config` against every op's config type before anything runs: each step with
     /// `#[config]` must deserialize its table, and no table may name a step the job does not
     /// have. Errors name the step and the field.
     pub fn check_config(&self, config: &RunConfig) -> Result<(), orch_core::op::ConfigError> {
-        let all: Vec<AssetId> = (0..self.nodes.len()).collect();
+        let all: Vec<AssetId> = (0..self.graph.len()).collect();
         self.check_config_of(config, &all)
     }
 
@@ -73,7 +90,7 @@ impl OpJobGraph {
     ) -> Result<(), orch_core::op::ConfigError> {
         for op in config.op_names() {
             if self.step(op).is_none() {
-                let names = self.nodes.iter().map(|n| n.name.to_owned());
+                let names = (0..self.graph.len()).map(|id| self.step_name(id).to_owned());
                 let hint = did_you_mean(op, names);
                 return Err(orch_core::op::ConfigError::UnknownOp {
                     job: self.name().to_owned(),
@@ -83,9 +100,9 @@ impl OpJobGraph {
             }
         }
         for &id in steps {
-            let node = &self.nodes[id];
             if let Some(schema) = self.ops[id].config() {
-                (schema.check)(node.name, config.op(node.name))?;
+                let name = self.step_name(id);
+                (schema.check)(name, config.op(name))?;
             }
         }
         Ok(())
@@ -281,26 +298,20 @@ fn build(def: &'static OpJobDef, assets: Option<&AssetGraph>) -> Result<OpJobGra
         job: def.name().to_owned(),
         message: e.to_string(),
     })?;
-    // The graph orders steps by key; keep ops and nodes in the graph's order.
-    let mut by_name: HashMap<&str, JobNode> = nodes.into_iter().map(|n| (n.name, n)).collect();
-    let mut ops = Vec::with_capacity(graph.len());
-    let mut ordered = Vec::with_capacity(graph.len());
-    for node in graph.nodes() {
-        let step = by_name
-            .remove(node.key.name())
-            .ok_or_else(|| JobError::Invalid {
-                job: def.name().to_owned(),
-                message: format!("step `{}` is missing", node.key),
-            })?;
-        ops.push(step.op);
-        ordered.push(step);
-    }
-    // Inputs and order edges of `ordered` still index call order; they are read only through
-    // the graph, which resolved them by key.
-    Ok(OpJobGraph {
-        def,
-        graph,
-        ops,
-        nodes: ordered,
-    })
+    // The graph orders steps by key; keep the ops in the graph's order.
+    let by_name: HashMap<&str, &'static OpDef> = nodes.iter().map(|n| (n.name, n.op)).collect();
+    let ops = graph
+        .nodes()
+        .iter()
+        .map(|node| {
+            by_name
+                .get(node.key.name())
+                .copied()
+                .ok_or_else(|| JobError::Invalid {
+                    job: def.name().to_owned(),
+                    message: format!("step `{}` is missing", node.key),
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(OpJobGraph { def, graph, ops })
 }
