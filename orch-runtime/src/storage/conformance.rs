@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 use orch_core::{AssetKey, MetadataValue, RunId};
 
 use super::{
-    EventKind, EventRecord, RunFilter, RunRecord, RunStatus, Storage, StorageError, TickStatus,
+    EventKind, EventRecord, Retention, RunCursor, RunFilter, RunRecord, RunStatus, Storage,
+    StorageError, TickStatus,
 };
 use crate::run::{PartitionScope, RunRequest, Trigger};
 
@@ -298,10 +299,16 @@ fn runs_filter_and_page(store: &dyn Storage) {
         ["run5", "run4", "run3", "run2", "run1", "run0"]
     );
     assert_eq!(ids(&RunFilter::recent(2)), ["run5", "run4"]);
+    let cursor = |id: &str| RunCursor::of(&store.run(id).unwrap());
     assert_eq!(
-        ids(&RunFilter::recent(2).after(RunId::from("run4"))),
+        ids(&RunFilter::recent(2).after(cursor("run4"))),
         ["run3", "run2"]
     );
+    // A cursor is text in URLs, and reads back as itself.
+    let text = cursor("run4").to_string();
+    assert_eq!(text.parse::<RunCursor>(), Ok(cursor("run4")));
+    assert!("run4".parse::<RunCursor>().is_err());
+    assert!("12-".parse::<RunCursor>().is_err());
     assert_eq!(
         ids(&RunFilter::default().tag("kind", "even")),
         ["run4", "run2", "run0"]
@@ -317,6 +324,20 @@ fn runs_filter_and_page(store: &dyn Storage) {
         ..RunFilter::default()
     };
     assert_eq!(ids(&window), ["run3", "run2"]);
+    // The page after a run that retention has since deleted goes on where it left off.
+    let after_run2 = cursor("run2");
+    store
+        .end_run("run2", RunStatus::Succeeded, SystemTime::now())
+        .unwrap();
+    let deleted = store
+        .apply_retention(Retention {
+            logs: Duration::from_secs(97),
+            runs: Duration::from_secs(97),
+        })
+        .unwrap();
+    assert!(deleted >= 2, "run1 and run2 are old and ended");
+    assert!(store.run("run2").is_err());
+    assert_eq!(ids(&RunFilter::default().after(after_run2)), ["run0"]);
     assert_eq!(
         store
             .run("run0")

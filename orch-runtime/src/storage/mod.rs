@@ -33,8 +33,8 @@ pub use records::{AUTOMATION_TICKS, RUN_KEY_TAG};
 pub use records::{
     AssetState, AutomationAssetRecord, AutomationCommit, CANCEL_POLL, CancelOutcome, CheckRecord,
     EventKind, EventRecord, FreshnessChange, InstigatorState, InstigatorStatus, LeaseHolder,
-    LeaseOutcome, LogPage, LogRecord, PartitionStatus, RunFilter, RunRecord, RunStatus, TickCommit,
-    TickRecord, TickStatus,
+    LeaseOutcome, LogPage, LogRecord, PartitionStatus, RunCursor, RunFilter, RunRecord, RunStatus,
+    TickCommit, TickRecord, TickStatus,
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;

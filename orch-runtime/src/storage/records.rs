@@ -467,8 +467,70 @@ pub struct RunFilter {
     pub before: Option<SystemTime>,
     /// At most this many (0: no limit).
     pub limit: usize,
-    /// Only runs after this one in the order (newest first): the last id of the previous page.
-    pub cursor: Option<RunId>,
+    /// Only runs after this point in the order (newest first): where the previous page ended.
+    pub cursor: Option<RunCursor>,
+}
+
+/// Where a page of runs ended: the last run's start time and id. The next page is the runs
+/// after it in the order (newest first, ties by id), which does not need that run to still
+/// exist: a cursor stays valid when retention deletes its run.
+///
+/// Written as text (`<start in µs>-<run id>`) for URLs and command lines; see [`FromStr`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunCursor {
+    started_us: i64,
+    id: RunId,
+}
+
+impl RunCursor {
+    /// The cursor just after `run`.
+    pub fn of(run: &RunRecord) -> RunCursor {
+        let started_us = run
+            .started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        RunCursor {
+            started_us,
+            id: run.id.clone(),
+        }
+    }
+
+    /// The last run's start, in microseconds since the epoch.
+    pub fn started_us(&self) -> i64 {
+        self.started_us
+    }
+
+    /// The last run's id.
+    pub fn id(&self) -> &RunId {
+        &self.id
+    }
+}
+
+impl std::fmt::Display for RunCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.started_us, self.id)
+    }
+}
+
+impl std::str::FromStr for RunCursor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<RunCursor, String> {
+        let bad = || {
+            format!(
+                "`{s}` is not a runs cursor: use the `next` cursor of the previous page (`<start in µs>-<run id>`)"
+            )
+        };
+        let (started, id) = s.split_once('-').ok_or_else(bad)?;
+        let started_us = started.parse::<i64>().map_err(|_| bad())?;
+        if id.is_empty() {
+            return Err(bad());
+        }
+        Ok(RunCursor {
+            started_us,
+            id: RunId::from(id),
+        })
+    }
 }
 
 impl RunFilter {
@@ -498,9 +560,9 @@ impl RunFilter {
         self
     }
 
-    /// The page after the run `last` (the last one of the previous page).
-    pub fn after(mut self, last: RunId) -> RunFilter {
-        self.cursor = Some(last);
+    /// The page after `cursor` (where the previous page ended; [`RunCursor::of`] its last run).
+    pub fn after(mut self, cursor: RunCursor) -> RunFilter {
+        self.cursor = Some(cursor);
         self
     }
 }

@@ -217,6 +217,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN cancel_requested_us INTEGER;",
     // 17: the run config of an op job's run (JSON), kept so a re-execution runs with it.
     "ALTER TABLE runs ADD COLUMN config TEXT;",
+    // 18: runs recorded before migration 6, read back as what they were (found by upgrading
+    // a store holding such runs). A re-execution's parent is its parent (6 kept it as the
+    // trigger's detail); a `--stale` run is a stale run, not a target `stale in (...)`; a
+    // partitioned run covers its partitions, taken from its events in the order they ran,
+    // instead of saying them in its target (`daily partition 2024-01-01`).
+    "UPDATE runs SET parent_run_id = trigger_detail, trigger_detail = NULL
+        WHERE trigger = 'reexecution' AND parent_run_id IS NULL AND trigger_detail IS NOT NULL;
+    INSERT INTO run_partitions (run_id, idx, key)
+        SELECT run_id, row_number() OVER (PARTITION BY run_id ORDER BY first) - 1, partition
+        FROM (SELECT e.run_id, e.partition, min(e.id) AS first
+              FROM events e JOIN runs r ON r.id = e.run_id
+              WHERE r.partition_scope IS NULL AND e.partition IS NOT NULL
+                AND (r.selection LIKE '% partition %' OR r.selection LIKE '% partitions %')
+                AND NOT EXISTS (SELECT 1 FROM run_partitions p WHERE p.run_id = r.id)
+              GROUP BY e.run_id, e.partition);
+    UPDATE runs SET
+        partition_scope = CASE WHEN instr(selection, ' partitions ') > 0 THEN 'range' ELSE 'key' END,
+        selection = substr(selection, 1, instr(selection, ' partition') - 1)
+        WHERE partition_scope IS NULL AND instr(selection, ' partition') > 0
+          AND id IN (SELECT run_id FROM run_partitions);
+    UPDATE runs SET only_stale = 1, selection = substr(selection, 11, length(selection) - 11)
+        WHERE selection LIKE 'stale in (%)';",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

@@ -372,11 +372,11 @@ impl Storage for SqliteStorage {
             ));
         }
         if let Some(cursor) = &filter.cursor {
-            // Keyset paging: strictly after the cursor in (started, id) descending order.
-            let c = param(Sql::Text(cursor.as_str().to_owned()), &mut values);
-            clauses.push(format!(
-                "(r.started_us, r.id) < (SELECT started_us, id FROM runs WHERE id = {c})"
-            ));
+            // Keyset paging: strictly after the cursor in (started, id) descending order. The
+            // cursor carries both, so it needs no row (its run may be gone).
+            let started = param(Sql::Integer(cursor.started_us()), &mut values);
+            let id = param(Sql::Text(cursor.id().as_str().to_owned()), &mut values);
+            clauses.push(format!("(r.started_us, r.id) < ({started}, {id})"));
         }
         let mut sql = String::new();
         if !clauses.is_empty() {

@@ -55,6 +55,93 @@ mod store {
     }
 }
 
+/// A store written by an older orch, upgraded by opening it: what it held reads back as what
+/// it was.
+mod upgrade {
+    use super::super::*;
+    use crate::run::{PartitionScope, Trigger};
+
+    #[test]
+    fn a_version_5_store_with_runs_reads_back_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = rusqlite::Connection::open(dir.path().join("orch.db")).unwrap();
+            for migration in &MIGRATIONS[..5] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 5).unwrap();
+            // As orch wrote them before migration 6: the trigger as text, the partitions and
+            // the stale flag inside the target, `started` for a running run.
+            conn.execute_batch(
+                "INSERT INTO runs VALUES ('r_all', '*', 'succeeded', 'cli', 1000, 2000, 2);
+                INSERT INTO runs VALUES ('r_day', 'daily partition 2024-01-01', 'succeeded', 'cli', 3000, 4000, 1);
+                INSERT INTO runs VALUES ('r_eu', 'regional partitions eu..apac', 'failed', 'backfill', 5000, 6000, 3);
+                INSERT INTO runs VALUES ('r_again', 'regional partitions eu..apac', 'succeeded', 'reexecute r_eu', 7000, 8000, 3);
+                INSERT INTO runs VALUES ('r_stale', 'stale in (+daily)', 'started', 'api', 9000, NULL, 2);
+                INSERT INTO events (run_id, asset, kind, time_us, data_version) VALUES ('r_all', 'raw', 'materialized', 1500, 'v1');
+                INSERT INTO events (run_id, asset, kind, time_us, data_version, partition) VALUES ('r_day', 'daily', 'materialized', 3500, 'd1', '2024-01-01');
+                INSERT INTO event_inputs SELECT id, 'raw', 'v1' FROM events WHERE run_id = 'r_day';
+                INSERT INTO events (run_id, asset, kind, time_us, partition) VALUES ('r_eu', 'regional', 'materialized', 5100, 'eu');
+                INSERT INTO events (run_id, asset, kind, time_us, partition) VALUES ('r_eu', 'regional', 'materialized', 5200, 'us');
+                INSERT INTO events (run_id, asset, kind, time_us, partition) VALUES ('r_eu', 'regional', 'failed', 5300, 'apac');
+                INSERT INTO events (run_id, asset, kind, time_us, partition) VALUES ('r_again', 'regional', 'materialized', 7100, 'eu');
+                INSERT INTO events (run_id, asset, kind, time_us, partition) VALUES ('r_again', 'regional', 'materialized', 7200, 'us');
+                INSERT INTO events (run_id, asset, kind, time_us, partition) VALUES ('r_again', 'regional', 'materialized', 7300, 'apac');
+                INSERT INTO latest_materialization SELECT asset, max(id) FROM events WHERE kind = 'materialized' AND partition IS NULL GROUP BY asset;
+                INSERT INTO partition_status VALUES ('daily', '2024-01-01', 'materialized', 'r_day', 3500, 'd1');
+                INSERT INTO partition_status VALUES ('regional', 'apac', 'materialized', 'r_again', 7300, NULL);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStorage::open(dir.path()).unwrap();
+        let all = store.run("r_all").unwrap();
+        assert_eq!(
+            (all.target.as_str(), &all.trigger, &all.partitions),
+            ("*", &Trigger::Manual, &PartitionScope::None)
+        );
+        assert_eq!(all.counts, (1, 0, 0));
+        let day = store.run("r_day").unwrap();
+        assert_eq!(day.target, "daily");
+        assert_eq!(day.partitions, PartitionScope::Key("2024-01-01".into()));
+        // A range keeps the order it ran in (`eu, us, apac`), not the keys' text order.
+        let eu = store.run("r_eu").unwrap();
+        assert_eq!(eu.target, "regional");
+        assert_eq!(
+            eu.trigger,
+            Trigger::Backfill {
+                backfill_id: String::new()
+            }
+        );
+        assert_eq!(
+            eu.partitions,
+            PartitionScope::Range(vec!["eu".into(), "us".into(), "apac".into()])
+        );
+        let again = store.run("r_again").unwrap();
+        assert_eq!(again.trigger, Trigger::Reexecution);
+        assert_eq!(again.parent.as_ref().map(RunId::as_str), Some("r_eu"));
+        assert_eq!(again.partitions, eu.partitions);
+        let stale = store.run("r_stale").unwrap();
+        assert_eq!((stale.target.as_str(), stale.only_stale), ("+daily", true));
+        assert_eq!(stale.status, RunStatus::Running);
+        // What staleness reads: the latest materializations, per asset and per partition,
+        // with the inputs they consumed.
+        let latest = store.latest_materializations().unwrap();
+        assert_eq!(latest["raw"].data_version.as_deref(), Some("v1"));
+        let daily = store.partition_materializations("daily").unwrap();
+        assert_eq!(daily["2024-01-01"].data_version.as_deref(), Some("d1"));
+        assert_eq!(
+            daily["2024-01-01"].inputs,
+            [("raw".to_owned(), Some("v1".to_owned()))]
+        );
+        let regional = store.partition_materializations("regional").unwrap();
+        assert_eq!(regional["apac"].run_id.as_str(), "r_again");
+        // Sequence numbers go on from the old events.
+        let events = store.events_since(0, 0).unwrap();
+        assert_eq!(events.len(), 8);
+        assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    }
+}
+
 mod claims {
     use super::super::*;
 

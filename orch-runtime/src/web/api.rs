@@ -16,7 +16,7 @@ use super::data::{self, asset_id};
 use super::{Ui, WebError, WebMode, blocking};
 use crate::automation::{TickDecision, TickOutcome, request_tick};
 use crate::run::{Backfill, Reexecution, RunRequest};
-use crate::storage::{CancelOutcome, InstigatorStatus, RunFilter, RunStatus};
+use crate::storage::{CancelOutcome, InstigatorStatus, RunCursor, RunFilter, RunStatus};
 
 type ApiResult = Result<Json<Value>, WebError>;
 
@@ -113,7 +113,7 @@ pub(crate) async fn graph(State(ui): State<Arc<Ui>>) -> ApiResult {
 }
 
 /// `/api/runs` filters: `status` (comma-separated), `trigger`, `job`, `tag` (`k=v`),
-/// `since` and `before` (RFC 3339), `limit`, `cursor` (the last run id of the previous page).
+/// `since` and `before` (RFC 3339), `limit`, `cursor` (the `next` of the previous page).
 #[derive(Deserialize, Default)]
 pub(crate) struct RunQuery {
     pub(crate) status: Option<String>,
@@ -172,7 +172,7 @@ impl RunQuery {
             filter.before = Some(instant(t)?);
         }
         if let Some(c) = self.cursor.as_deref().filter(|c| !c.is_empty()) {
-            filter.cursor = Some(RunId::from(c));
+            filter.cursor = Some(c.parse::<RunCursor>().map_err(WebError::BadRequest)?);
         }
         Ok(filter)
     }

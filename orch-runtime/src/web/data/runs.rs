@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::storage::{EventKind, EventRecord, LogPage, LogRecord, RunFilter};
+use crate::storage::{EventKind, EventRecord, LogPage, LogRecord, RunCursor, RunFilter};
 use crate::web::{Ui, WebError};
 
 use super::{RunSummary, instant, millis};
@@ -182,7 +182,7 @@ pub(crate) fn runs_page(ui: &Ui, filter: &RunFilter) -> Result<RunsPage, WebErro
     let mut runs = store.runs(&more)?;
     let next = (runs.len() > limit).then(|| {
         runs.truncate(limit);
-        runs.last().map(|r| r.id.to_string())
+        runs.last().map(|r| RunCursor::of(r).to_string())
     });
     Ok(RunsPage {
         runs: runs.iter().map(RunSummary::of).collect(),
