@@ -235,6 +235,36 @@ impl<Down> FrameStorable<Down> for polars::prelude::LazyFrame {
     const CODEC: Codec = crate::frame::polars_frames::LAZY_CODEC;
 }
 
+/// A frame that `partition_by` can split by a column: the output of asset `Down`. Implemented
+/// for the frame types themselves, so an alias (`type Orders = DataFrame;`) qualifies.
+#[diagnostic::on_unimplemented(
+    message = "the output of asset `{Down}` is `{Self}`, but `partition_by` splits a frame by one of its columns",
+    label = "not a `DataFrame` or `LazyFrame`",
+    note = "return a `DataFrame` or `LazyFrame` (or an alias of one), or drop `partition_by`"
+)]
+pub trait SplitFrame<Down> {}
+#[cfg(feature = "polars")]
+impl<Down> SplitFrame<Down> for polars::prelude::DataFrame {}
+#[cfg(feature = "polars")]
+impl<Down> SplitFrame<Down> for polars::prelude::LazyFrame {}
+/// Calling it asserts [`SplitFrame`] at the caller's span (the asset's output type).
+pub const fn assert_split_frame<T: SplitFrame<Down> + ?Sized, Down>() {}
+
+/// A frame that orch can concatenate: an input of asset `Down` reading several partitions
+/// (`#[partitions(last = N)]`).
+#[diagnostic::on_unimplemented(
+    message = "an input of asset `{Down}` reads several partitions (`#[partitions(last = N)]`), which orch concatenates, but its type is `{Self}`",
+    label = "not a `DataFrame` or `LazyFrame`",
+    note = "take the input as a `DataFrame` or `LazyFrame` (or an alias of one), or read one partition"
+)]
+pub trait ConcatFrames<Down> {}
+#[cfg(feature = "polars")]
+impl<Down> ConcatFrames<Down> for polars::prelude::DataFrame {}
+#[cfg(feature = "polars")]
+impl<Down> ConcatFrames<Down> for polars::prelude::LazyFrame {}
+/// Calling it asserts [`ConcatFrames`] at the caller's span (the parameter's type).
+pub const fn assert_concat_frames<T: ConcatFrames<Down> + ?Sized, Down>() {}
+
 /// Chooses the codec of output type `T` of asset `Down` by the type itself, so an alias
 /// (`type Orders = DataFrame;`) is stored as what it is. Autoref specialization: the generated
 /// code calls `(&&CodecProbe::<T, Down>::new()).kind().codec()`; method lookup tries

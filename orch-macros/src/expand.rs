@@ -63,12 +63,13 @@ pub(crate) fn asset(args: TokenStream, item: TokenStream) -> TokenStream {
                             "asset `{name}` has `partition_by` but no `partitions = ...`: it splits a range of partitions, so declare them"
                         ),
                     ));
-                } else if !is_frame(&asset.output.ty) || attrs.io_manager.is_some() {
+                } else if attrs.io_manager.is_some() {
+                    // Whether the output is a frame is the type's to say (`assert_split_frame`
+                    // in the generated code), so an alias of `DataFrame` works.
                     errors.push(syn::Error::new(
                         column.span(),
                         format!(
-                            "asset `{name}` has `partition_by`, which splits a DataFrame or LazyFrame output stored by the default I/O manager: return a frame{}",
-                            if attrs.io_manager.is_some() { " and drop `io_manager`" } else { "" }
+                            "asset `{name}` has `partition_by`, which splits a frame stored by the default I/O manager: drop `io_manager`"
                         ),
                     ));
                 }
@@ -254,6 +255,11 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                 prelude.push(quote_spanned! {ty_span=>
                     #krate::assert_input::<#ty, #alias, #name, #produced::Output>();
                 });
+                if let Some(crate::ast::Mapping::Last(_)) = input.mapping {
+                    prelude.push(quote_spanned! {ty_span=>
+                        #krate::assert_concat_frames::<#ty, #name>();
+                    });
+                }
                 prelude.push(quote! {
                     let #var = #krate::input::<#ty>(&__orch_inputs, #index, #up_text)?;
                     let #var: &#ty = &*#var;
@@ -276,6 +282,11 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
     } else {
         quote_spanned!(out_span=> #krate::share::<_, #name>(__orch_out))
     };
+    if attrs.partition_by.is_some() {
+        prelude.push(quote_spanned! {out_span=>
+            #krate::assert_split_frame::<#out_ty, #name>();
+        });
+    }
     let compute = compute_fn(name, asset.is_async(), &prelude, &call_args, &finish);
 
     let opt = |v: &Option<String>| match v {
@@ -503,20 +514,6 @@ pub(crate) fn default_codec(
             }
             __orch_codec
         })
-    }
-}
-
-/// A polars frame output (`DataFrame`, `LazyFrame`, with any path), stored as Parquet.
-pub(crate) fn is_frame(ty: &syn::Type) -> bool {
-    match ty {
-        syn::Type::Group(g) => is_frame(&g.elem),
-        syn::Type::Path(p) => {
-            p.qself.is_none()
-                && p.path.segments.last().is_some_and(|s| {
-                    s.arguments.is_none() && (s.ident == "DataFrame" || s.ident == "LazyFrame")
-                })
-        }
-        _ => false,
     }
 }
 

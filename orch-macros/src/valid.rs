@@ -223,7 +223,7 @@ pub(crate) fn check(item: ItemFn, errors: &mut Vec<syn::Error>) -> Option<AssetF
         };
         let mapping = match &mapping_attr {
             None => None,
-            Some(attr) => match parse_mapping(attr, &asset, &name, &ty) {
+            Some(attr) => match parse_mapping(attr, &asset, &name) {
                 Ok(m) => Some(m),
                 Err(e) => {
                     errors.push(e);
@@ -359,12 +359,11 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
     })
 }
 
-/// `#[partitions(offset = -1)]` or `#[partitions(last = 7)]` on input `name` of type `ty`.
+/// `#[partitions(offset = -1)]` or `#[partitions(last = 7)]` on input `name`.
 fn parse_mapping(
     attr: &syn::Attribute,
     asset: &str,
     name: &syn::Ident,
-    ty: &Type,
 ) -> Result<Mapping, syn::Error> {
     let usage = format!(
         "write `#[partitions(offset = -1)]` (the partition before) or `#[partitions(last = 7)]` (the last 7, concatenated) on parameter `{name}` of asset `{asset}`"
@@ -416,14 +415,8 @@ fn parse_mapping(
                     ),
                 )
             })?;
-        if !crate::expand::is_frame(ty) {
-            return Err(syn::Error::new(
-                ty.span(),
-                format!(
-                    "parameter `{name}` of asset `{asset}` reads several partitions (`last = {n}`), which orch concatenates: its type must be `DataFrame` or `LazyFrame`"
-                ),
-            ));
-        }
+        // Only frames concatenate: checked on the type (`assert_concat_frames`), so an
+        // alias of `DataFrame` works.
         return Ok(Mapping::Last(n));
     }
     Err(syn::Error::new(nv.path.span(), usage))

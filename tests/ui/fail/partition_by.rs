@@ -13,6 +13,12 @@ fn counts() -> u64 {
     1
 }
 
+// A frame kept by another I/O manager is not split by orch.
+#[asset(partitions = daily("2024-01-01"), partition_by = "date", io_manager = "memory")]
+fn in_memory() -> DataFrame {
+    DataFrame::empty()
+}
+
 #[asset(partitions = daily("2024-01-01"), partition_by = 3)]
 fn numbered() -> Result<DataFrame, BoxError> {
     Ok(DataFrame::empty())

@@ -5,6 +5,7 @@ use orch::polars::prelude::*;
 use orch::prelude::*;
 
 type Orders = DataFrame;
+type Lazy = LazyFrame;
 type MyResult<T> = std::result::Result<T, std::io::Error>;
 
 /// polars' own alias of `Result`.
@@ -32,6 +33,18 @@ fn notes() -> std::io::Result<String> {
 #[asset]
 fn note_bytes(notes: &String, order_count: &u32) -> MyResult<Vec<u8>> {
     Ok(format!("{notes} {order_count}").into_bytes())
+}
+
+/// A range of partitions split by a column: the output is an alias of a frame.
+#[asset(partitions = daily("2024-01-01"), partition_by = "day")]
+fn daily_orders() -> Orders {
+    DataFrame::empty()
+}
+
+/// Several partitions concatenated, read through an alias of a frame.
+#[asset(partitions = daily("2024-01-01"))]
+fn weekly_orders(#[partitions(last = 7)] daily_orders: &Lazy) -> usize {
+    daily_orders.clone().collect().map_or(0, |frame| frame.height())
 }
 
 fn main() {}
