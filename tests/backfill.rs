@@ -207,3 +207,65 @@ fn canceling_a_backfill_starts_no_new_run_and_says_which_partitions_did_not_run(
         .unwrap();
     assert_eq!(runs.len(), 2);
 }
+
+/// Each call of the `weather` assets: (asset, partition).
+static WEATHER_CALLS: Mutex<Vec<(&str, String)>> = Mutex::new(Vec::new());
+
+fn weather_call(asset: &'static str, ctx: &AssetContext) -> u32 {
+    let key = ctx.partition_key().unwrap_or_default().to_owned();
+    WEATHER_CALLS.lock().unwrap().push((asset, key));
+    1
+}
+
+#[asset(group = "weather", partitions = static_partitions(["north", "south", "east"]))]
+fn rainfall(ctx: &AssetContext) -> u32 {
+    weather_call("rainfall", ctx)
+}
+
+#[asset(group = "weather", partitions = static_partitions(["north", "south", "east"]))]
+fn sunshine(ctx: &AssetContext) -> u32 {
+    weather_call("sunshine", ctx)
+}
+
+#[test]
+fn a_stale_backfill_runs_in_each_partition_only_what_is_stale_there() {
+    let instance = Instance::ephemeral();
+    let run = |target: &str, key: &str| {
+        let request = RunRequest::selection(selection(target)).partition(key);
+        instance.materialize(request).run().unwrap();
+    };
+    // `rainfall` is up to date in north, `sunshine` in south; both in east.
+    run("rainfall", "north");
+    run("sunshine", "south");
+    run("group:weather", "east");
+    WEATHER_CALLS.lock().unwrap().clear();
+
+    let plan = Backfill::stale(selection("group:weather"))
+        .parallel(1)
+        .plan(&instance)
+        .unwrap();
+    assert_eq!(plan.keys(), ["north", "south"]);
+    let stale: Vec<String> = plan.stale().iter().map(|(k, _)| k.to_string()).collect();
+    assert_eq!(stale, ["rainfall", "sunshine"]);
+    assert!(plan.requests().iter().all(RunRequest::is_only_stale));
+    let report = runtime()
+        .block_on(plan.run(&instance, &CancellationToken::new(), &mut |_| {}))
+        .unwrap();
+    assert!(report.success(), "{report:?}");
+    // Each partition's run called only what was stale in it, not every stale asset.
+    let mut calls = std::mem::take(&mut *WEATHER_CALLS.lock().unwrap());
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            ("rainfall", "south".to_owned()),
+            ("sunshine", "north".to_owned()),
+        ]
+    );
+    // Then nothing is stale: the plan is empty.
+    let again = Backfill::stale(selection("group:weather"))
+        .plan(&instance)
+        .unwrap();
+    assert!(again.is_empty());
+    assert!(again.requests().is_empty());
+}

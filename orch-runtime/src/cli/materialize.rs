@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use orch_core::{AssetGraph, AssetSelection, RunId};
+use orch_core::{AssetSelection, RunId};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -16,8 +16,7 @@ use super::{
 use crate::instance::Instance;
 use crate::materialize::{Materialize, MaterializeError, default_jobs, definitions};
 use crate::result::RunResult;
-use crate::run::{Backfill, Reexecution, RunRequest};
-use crate::staleness::StaleInputs;
+use crate::run::{Backfill, BackfillError, Reexecution, RunRequest};
 use crate::storage::{RunStatus, Storage};
 
 #[derive(clap::Args, Debug, Default)]
@@ -50,7 +49,13 @@ pub(super) struct MaterializeArgs {
     pub(super) dry_run: bool,
 }
 
-pub(super) fn reexecute(env: &Env<'_>, run: &str, from_failure: bool, jobs: Option<usize>) -> u8 {
+pub(super) fn reexecute(
+    env: &Env<'_>,
+    run: &str,
+    from_failure: bool,
+    config: Option<&std::path::Path>,
+    jobs: Option<usize>,
+) -> u8 {
     let graph = match definitions() {
         Ok(graph) => graph,
         Err(errors) => return fail_usage(errors),
@@ -74,6 +79,16 @@ pub(super) fn reexecute(env: &Env<'_>, run: &str, from_failure: bool, jobs: Opti
     }
     if from_failure {
         reexecution = reexecution.from_failure();
+    }
+    if let Some(path) = config {
+        let config = match super::jobs::read_config(path) {
+            Ok(config) => config,
+            Err(e) => return fail_usage(&e),
+        };
+        reexecution = match reexecution.config(config) {
+            Ok(reexecution) => reexecution,
+            Err(e) => return fail_usage(&e),
+        };
     }
     let request = match reexecution.request(graph) {
         Ok(Some(request)) => request,
@@ -179,8 +194,7 @@ pub(super) fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
             let jobs = args.jobs.unwrap_or_else(default_jobs);
             return materialize_stale_partitions(
                 &instance,
-                graph,
-                &ids,
+                selection.clone(),
                 &request,
                 jobs,
                 args.dry_run,
@@ -208,73 +222,45 @@ fn print_plan(instance: &Instance, request: &RunRequest) -> u8 {
     }
 }
 
-/// `materialize --stale` over a selection with partitioned assets: the stale assets, and of
-/// partitioned ones the stale partitions (never materialized, changed code, changed or stale
-/// inputs), one run per partition, with stale unpartitioned inputs before them and stale
-/// consumers of every partition after.
+/// `materialize --stale` over a selection with partitioned assets: a [`Backfill::stale`] (the
+/// stale partitions, one run each with only what is stale in it; stale unpartitioned inputs
+/// before them and stale consumers of every partition after).
 fn materialize_stale_partitions(
     instance: &Instance,
-    graph: &'static AssetGraph,
-    ids: &[usize],
+    selection: AssetSelection,
     request: &RunRequest,
     jobs: usize,
     dry_run: bool,
 ) -> u8 {
-    let inputs = match StaleInputs::load(graph, &**instance.storage()) {
-        Ok(inputs) => inputs,
-        Err(e) => return fail_usage(&e),
-    };
-    let stale = crate::staleness::staleness(graph, &inputs);
-    let stale_ids: Vec<usize> = ids
-        .iter()
-        .copied()
-        .filter(|&id| stale.of(id).is_some())
-        .collect();
-    if stale_ids.is_empty() {
-        println!("everything is up to date: nothing to materialize");
-        return EXIT_OK;
-    }
-    // The stale partitions of any stale asset, in the definition's order.
-    let wanted: std::collections::HashSet<&str> = stale_ids
-        .iter()
-        .flat_map(|&id| stale.stale_partitions(id))
-        .collect();
-    let keys: Vec<&str> = wanted.into_iter().collect();
-    let selection = AssetSelection::Keys(
-        stale_ids
-            .iter()
-            .map(|&id| graph.node(id).key.clone())
-            .collect(),
-    );
-    let mut backfill = Backfill::keys(selection, keys).parallel(jobs);
+    let mut backfill = Backfill::stale(selection).parallel(jobs);
     for (k, v) in request.tags() {
         backfill = backfill.tag(k, v);
     }
     let plan = match backfill.plan(instance) {
         Ok(plan) => plan,
-        Err(e) => {
+        Err(e @ BackfillError::MixedPartitions { .. }) => {
             return fail_usage(&format!(
                 "{e}; select the stale assets of one partitions definition at a time"
             ));
         }
+        Err(e) => return fail_usage(&e),
     };
+    if plan.is_empty() {
+        println!("everything is up to date: nothing to materialize");
+        return EXIT_OK;
+    }
     if !dry_run {
-        let names: Vec<String> = stale_ids
-            .iter()
-            .map(|&id| graph.node(id).key.to_string())
-            .collect();
+        let names: Vec<String> = plan.stale().iter().map(|(k, _)| k.to_string()).collect();
         let label = format!("stale in ({})", names.join(", "));
         return partitions::run_backfill(instance, &plan, &label);
     }
     println!("plan for the stale assets (dry run: nothing runs)");
-    for &id in &stale_ids {
-        if let Some(why) = stale.of(id) {
-            println!("  {}  stale: {why}", graph.node(id).key);
-        }
+    for (key, why) in plan.stale() {
+        println!("  {key}  stale: {why}");
     }
     match (plan.keys().first(), plan.keys().last()) {
         (Some(first), Some(last)) => println!(
-            "would run {} partition(s), one run each ({first}..{last})",
+            "would run {} partition(s), one run each ({first}..{last}), each with what is stale in it",
             plan.keys().len()
         ),
         _ => println!("would run no partition, only the unpartitioned assets above"),

@@ -33,6 +33,9 @@ enum Span {
     Range { from: String, to: String },
     /// These keys (run in the definition's order, whatever order they are given in).
     Keys(Vec<String>),
+    /// What is stale: the stale assets of the selection, the partitions where any is stale,
+    /// and in each run only what is stale in its partition.
+    Stale,
 }
 
 /// A backfill to plan: partitions of the partitioned assets of a selection, one run per
@@ -99,6 +102,16 @@ impl Backfill {
         )
     }
 
+    /// What is stale in the selection (`materialize --stale` over partitioned assets): the
+    /// partitions where some selected asset is stale, one run each, and in each run only the
+    /// assets stale in that partition (every request is [`RunRequest::only_stale`], judged
+    /// when the run starts, so a stage reading the partitions an earlier stage rewrote sees
+    /// them as they are then). Stale unpartitioned inputs run before, stale consumers of every
+    /// partition after. Nothing stale: an empty plan ([`BackfillPlan::is_empty`]).
+    pub fn stale(selection: AssetSelection) -> Backfill {
+        Backfill::new(selection, Span::Stale)
+    }
+
     fn new(selection: AssetSelection, span: Span) -> Backfill {
         Backfill {
             selection,
@@ -146,10 +159,32 @@ impl Backfill {
         graph: &'static AssetGraph,
         instance: &Instance,
     ) -> Result<BackfillPlan, BackfillError> {
-        let ids = self.selection.resolve(graph)?;
+        let mut ids = self.selection.resolve(graph)?;
+        let mut stale_reasons = Vec::new();
+        let mut stale_keys = Vec::new();
+        if self.span == Span::Stale {
+            let inputs = crate::staleness::StaleInputs::load(graph, &**instance.storage())?;
+            let stale = crate::staleness::staleness(graph, &inputs);
+            ids.retain(|&id| stale.of(id).is_some());
+            let mut wanted = HashSet::new();
+            for &id in &ids {
+                if let Some(why) = stale.of(id) {
+                    stale_reasons.push((graph.node(id).key.clone(), why.clone()));
+                }
+                for key in stale.stale_partitions(id) {
+                    if wanted.insert(key) {
+                        stale_keys.push(key.to_owned());
+                    }
+                }
+            }
+            if ids.iter().all(|&id| graph.node(id).partitions.is_none()) {
+                stale_keys.clear();
+            }
+        }
         let keys =
             match &self.span {
                 Span::Keys(keys) if keys.is_empty() => Vec::new(),
+                Span::Stale if stale_keys.is_empty() => Vec::new(),
                 span => {
                     let (partitions, key) = shared_partitions(graph, &ids)?;
                     let dynamic = dynamic_keys(Some(&**instance.storage()), partitions)?;
@@ -164,6 +199,9 @@ impl Backfill {
                             })?,
                         Span::Keys(wanted) => {
                             in_definition_order(partitions, key, wanted, now, &dynamic)?
+                        }
+                        Span::Stale => {
+                            in_definition_order(partitions, key, &stale_keys, now, &dynamic)?
                         }
                     }
                 }
@@ -194,6 +232,8 @@ impl Backfill {
         tags.insert(BACKFILL_TAG.to_owned(), id.clone());
         Ok(BackfillPlan {
             id,
+            only_stale: self.span == Span::Stale,
+            stale: stale_reasons,
             graph,
             keys,
             before,
@@ -341,6 +381,10 @@ fn stages_of(graph: &AssetGraph, sliced: &[AssetId]) -> Vec<Vec<AssetId>> {
 #[derive(Clone, Debug)]
 pub struct BackfillPlan {
     id: String,
+    /// Every request is `--stale` ([`Backfill::stale`]).
+    only_stale: bool,
+    /// The stale assets and why ([`Backfill::stale`]).
+    stale: Vec<(AssetKey, crate::staleness::StaleReason)>,
     graph: &'static AssetGraph,
     keys: Vec<String>,
     before: Vec<AssetId>,
@@ -388,6 +432,17 @@ impl BackfillPlan {
         &self.keys
     }
 
+    /// Whether the backfill has nothing to run (a [`Backfill::stale`] with nothing stale).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.before.is_empty() && self.after.is_empty()
+    }
+
+    /// Of a [`Backfill::stale`]: the stale assets it covers, and why each is stale, in the
+    /// definition's order.
+    pub fn stale(&self) -> &[(AssetKey, crate::staleness::StaleReason)] {
+        &self.stale
+    }
+
     /// How many consecutive partitions each run covers.
     pub fn partitions_per_run(&self) -> usize {
         self.per_run
@@ -409,6 +464,9 @@ impl BackfillPlan {
         let mut request = RunRequest::selection(AssetSelection::Keys(keys.collect()))
             .partitions(scope)
             .with_trigger(self.trigger());
+        if self.only_stale {
+            request = request.only_stale();
+        }
         request.tags = self.tags.clone();
         request
     }
