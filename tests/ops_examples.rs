@@ -76,6 +76,34 @@ fn ops_jobs_example_fails_on_demand_and_reexecutes_only_the_failed_step() {
         "{text}"
     );
     assert!(text.contains("my_pipeline/report   loaded"), "{text}");
+    // With the config fixed, the same re-execution succeeds.
+    let fixed = format!("{dir}/examples/ops_jobs.toml");
+    let out = example_in(
+        home.path(),
+        "ops_jobs",
+        &["reexecute", &run, "--from-failure", "--config", &fixed],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1 succeeded, 0 failed, 0 skipped, 1 loaded"),
+        "{}",
+        stdout(&out)
+    );
+    // A bad config file is refused with its path, before anything runs.
+    let out = example_in(
+        home.path(),
+        "ops_jobs",
+        &["reexecute", &run, "--config", "no-such.toml"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read the run config no-such.toml"),
+        "{}",
+        stderr(&out)
+    );
+    // Only op jobs: `jobs` starts with their table.
+    let out = example_in(home.path(), "ops_jobs", &["jobs"]);
+    assert!(stdout(&out).starts_with("OP JOB"), "{}", stdout(&out));
 }
 
 #[test]

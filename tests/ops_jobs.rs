@@ -315,6 +315,38 @@ fn a_none_output_is_recorded_as_not_required_and_not_reexecuted() {
         .request(orch::definitions().unwrap())
         .unwrap();
     assert!(again.is_none());
+
+    // Re-executed with another config, the alert goes out; the first run keeps its config.
+    let lower = RunConfig::parse("[ops.maybe_alert]\nthreshold = 5").unwrap();
+    let request = Reexecution::of(&**instance.storage(), result.run_id().as_str())
+        .unwrap()
+        .config(lower)
+        .unwrap()
+        .request(orch::definitions().unwrap())
+        .unwrap()
+        .expect("a whole re-execution");
+    let rerun = instance.materialize(request).run().unwrap();
+    assert!(rerun.success(), "{:?}", rerun.outcomes());
+    assert_eq!(
+        rerun.step_output::<usize>("after_notify"),
+        Some(&"over 5".len())
+    );
+    let rerun_record = instance.storage().run(rerun.run_id().as_str()).unwrap();
+    assert!(rerun_record.config.as_deref().unwrap().contains('5'));
+    assert_eq!(rerun_record.parent.as_ref(), Some(result.run_id()));
+    let first = instance.storage().run(result.run_id().as_str()).unwrap();
+    assert!(first.config.as_deref().unwrap().contains("50"));
+
+    // A run of assets takes no config.
+    let assets_run =
+        orch::storage::RunRecord::new(orch::RunId::from("assets-run"), &orch::RunRequest::all(), 0);
+    instance.storage().begin_run(&assets_run, &[]).unwrap();
+    let err = Reexecution::of(&**instance.storage(), "assets-run")
+        .unwrap()
+        .config(RunConfig::empty())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("take no run config"), "{err}");
 }
 
 // --- run config ---------------------------------------------------------------------------

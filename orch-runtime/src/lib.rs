@@ -35,9 +35,9 @@ pub use plan::PlanError;
 pub use result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
 pub use run::{
     BACKFILL_TAG, Backfill, BackfillError, BackfillPlan, BackfillReport, BackfillStep,
-    PartitionOutcome, PartitionScope, PartitionSpan, PartitionSpanState, PartitionStatus,
-    PlannedAsset, PlannedLoad, Reexecution, RunHandle, RunPlan, RunRequest, RunTarget, Trigger,
-    partition_spans, partition_states,
+    ConfigOnAssetRun, PartitionOutcome, PartitionScope, PartitionSpan, PartitionSpanState,
+    PartitionStatus, PlannedAsset, PlannedLoad, Reexecution, RunHandle, RunPlan, RunRequest,
+    RunTarget, Trigger, partition_spans, partition_states,
 };
 pub use staleness::{StaleInputs, StaleReason, Staleness, stale_assets, staleness};
 /// Cancels a run (see [`RunHandle::cancel_token`] and [`Materialize::cancel_token`]).

@@ -52,6 +52,13 @@ pub(super) fn job_command(env: &Env<'_>, command: JobCommand) -> u8 {
     }
 }
 
+/// The run config in file `path` (TOML or JSON), or why it cannot be read.
+pub(super) fn read_config(path: &std::path::Path) -> Result<orch_core::RunConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the run config {}: {e}", path.display()))?;
+    orch_core::RunConfig::parse(&text).map_err(|e| format!("{e} ({})", path.display()))
+}
+
 fn run(
     env: &Env<'_>,
     name: &str,
@@ -68,18 +75,9 @@ fn run(
         request = request.tag(k, v);
     }
     if let Some(path) = config {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) => {
-                return fail_usage(&format!(
-                    "cannot read the run config {}: {e}",
-                    path.display()
-                ));
-            }
-        };
-        match orch_core::RunConfig::parse(&text) {
+        match read_config(path) {
             Ok(parsed) => request = request.config(parsed),
-            Err(e) => return fail_usage(&format!("{} ({})", e, path.display())),
+            Err(e) => return fail_usage(&e),
         }
     }
     // Checked here too, so a bad config is refused before a run store is even opened.
@@ -110,7 +108,10 @@ pub(super) fn print_op_jobs() -> u8 {
     if jobs.is_empty() {
         return EXIT_OK;
     }
-    println!();
+    // A blank line after the asset jobs' table, when there is one.
+    if super::schedules::checked().is_ok_and(|a| !a.jobs().is_empty()) {
+        println!();
+    }
     let mut rows = vec![vec![
         "OP JOB".to_owned(),
         "OPS".to_owned(),

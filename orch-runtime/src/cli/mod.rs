@@ -170,6 +170,9 @@ enum Command {
         /// Only what did not succeed.
         #[arg(long)]
         from_failure: bool,
+        /// A run of an op job: this run config instead of the earlier run's (TOML or JSON).
+        #[arg(long, value_name = "FILE")]
+        config: Option<std::path::PathBuf>,
         /// How many sync assets may run at once (default: the number of cores).
         #[arg(long, short)]
         jobs: Option<usize>,
@@ -462,8 +465,9 @@ where
         Some(Command::Reexecute {
             run,
             from_failure,
+            config,
             jobs,
-        }) => reexecute(&env, &run, from_failure, jobs),
+        }) => reexecute(&env, &run, from_failure, config.as_deref(), jobs),
         Some(Command::Backfill {
             select,
             from,

@@ -18,5 +18,5 @@ pub use handle::RunHandle;
 pub use partitions::{PartitionSpan, PartitionSpanState, partition_spans, partition_states};
 pub(crate) use plan::prepare;
 pub use plan::{PlannedAsset, PlannedLoad, RunPlan};
-pub use reexecute::Reexecution;
+pub use reexecute::{ConfigOnAssetRun, Reexecution};
 pub use request::{PartitionScope, RunRequest, RunTarget, Trigger};

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use orch_core::{AssetGraph, AssetKey, AssetSelection};
+use orch_core::{AssetGraph, AssetKey, AssetSelection, RunConfig};
 
 use super::{PartitionScope, RunRequest, RunTarget, Trigger};
 use crate::storage::{EventKind, EventRecord, RunRecord, Storage, StorageError};
@@ -16,6 +16,18 @@ pub struct Reexecution {
     parent: RunRecord,
     events: Vec<EventRecord>,
     from_failure: bool,
+    /// A run config replacing the parent's (op jobs).
+    config: Option<RunConfig>,
+}
+
+/// [`Reexecution::config`] on a run that materialized assets: only op jobs take a run config.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "run {run} materialized assets (`{target}`), which take no run config: only a run of an op job does"
+)]
+pub struct ConfigOnAssetRun {
+    run: String,
+    target: String,
 }
 
 impl Reexecution {
@@ -27,7 +39,26 @@ impl Reexecution {
             parent,
             events,
             from_failure: false,
+            config: None,
         })
+    }
+
+    /// Runs with `config` instead of the earlier run's (an op job's run; the config is
+    /// checked against the steps that run when the run is planned).
+    pub fn config(mut self, config: RunConfig) -> Result<Self, ConfigOnAssetRun> {
+        if !self.is_job_run() {
+            return Err(ConfigOnAssetRun {
+                run: self.parent.id.short().to_owned(),
+                target: self.parent.target.clone(),
+            });
+        }
+        self.config = Some(config);
+        Ok(self)
+    }
+
+    fn is_job_run(&self) -> bool {
+        self.parent.target.starts_with("job:")
+            && RunTarget::parse_stored(&self.parent.target).is_ok()
     }
 
     /// Only the assets that did not succeed.
@@ -112,6 +143,9 @@ impl Reexecution {
             Ok(request) => request,
             Err(_) => RunRequest::job(name.clone()),
         };
+        if let Some(config) = &self.config {
+            request = request.config(config.clone());
+        }
         if self.from_failure {
             let mut all: Vec<String> = match (steps.is_empty(), crate::jobs::op_job(&name)) {
                 (true, Ok(job)) => (0..job.graph().len())
