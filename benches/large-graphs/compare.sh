@@ -20,13 +20,26 @@ ORCH_BENCH_N="$N" cargo bench -p orch-bench --no-run 2>"$OUT/build.log" || { cat
 # cargo prints "Executable benches/chain.rs (target/release/deps/chain-HASH)"
 exe() { sed -nE "s|.*Executable benches/$1\.rs \((.*)\)|\1|p" "$OUT/build.log"; }
 
+# One field of a bench's JSON line; a field the bench no longer prints stops the script with
+# its name (a renamed field once made the last row a Python traceback).
+field() {
+  "$PY" -c 'import json, sys
+d = json.loads(sys.argv[1])
+if sys.argv[2] not in d:
+    have = " ".join(d)
+    sys.exit(f"compare.sh: the bench printed no `{sys.argv[2]}` (it has: {have})")
+print(d[sys.argv[2]])' "$1" "$2"
+}
+
 declare -A R
+declare -A LINE
 for shape in chain fanout; do
   bin="$(exe "$shape")"
   # orch in-process figures (its own medians)
-  line="$("$bin" | grep '^{')"
-  R[orch_load_$shape]="$(echo "$line" | sed -E 's/.*"discovery_ms":([0-9.]+).*/\1/')"
-  R[orch_run_$shape]="$(echo "$line" | sed -E 's/.*"run_ms":([0-9.]+).*/\1/')"
+  line="$("$bin" | grep '^{' | head -n 1)"
+  LINE[$shape]="$line"
+  R[orch_load_$shape]="$(field "$line" discovery_ms)"
+  R[orch_run_$shape]="$(field "$line" run_ms)"
   R[orch_proc_$shape]="$("$PY" "$DAG/bench_run.py" -n 5 -- "$bin" materialize | awk '/wall/ {print $0}' | sed -E 's/.*median ([0-9.]+).*/\1/')"
   # Dagster, same shapes and names (gen_defs.py)
   dl="$("$PY" "$DAG/defs_load.py" "$N" "$shape" | tail -n 1)"
@@ -41,9 +54,9 @@ done
 sq="$("$PY" "$DAG/materialize_noop.py" 100 chain --instance sqlite 2>/dev/null | tail -n 1)"
 R[dag_sqlite]="$("$PY" -c "import json,sys; print(json.loads(sys.argv[1])['per_asset_ms'])" "$sq")"
 R[dag_sqlite_us]="$("$PY" -c "import sys; print(float(sys.argv[1]) * 1000)" "${R[dag_sqlite]}")"
-line="$("$(exe chain)" | grep '^{')"
-R[orch_written]="$(echo "$line" | sed -E 's/.*"persisted_written_us":([0-9.]+).*/\1/')"
-R[orch_unchanged]="$(echo "$line" | sed -E 's/.*"persisted_unchanged_us":([0-9.]+).*/\1/')"
+# A run that rewrites every output, and one whose outputs are unchanged (same bytes on disk).
+R[orch_written]="$(field "${LINE[chain]}" persisted_changed_us)"
+R[orch_unchanged]="$(field "${LINE[chain]}" persisted_unchanged_us)"
 
 ratio() { "$PY" -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:,.0f}x' if b>0 else 'n/a')" "$1" "$2"; }
 echo
