@@ -52,6 +52,8 @@ pub enum RunEvent<'a> {
         /// In a run over a range of partitions: each stored partition, with its own data
         /// version and metadata (empty otherwise).
         partitions: &'a [StoredPartition],
+        /// Where the successful attempt's time went.
+        timings: AssetTimings,
     },
     /// One of an asset's checks ran (right after the asset materialized).
     CheckEvaluated {
@@ -70,6 +72,8 @@ pub enum RunEvent<'a> {
         error: &'a AssetFailure,
         /// Log lines it wrote.
         logs: &'a [LogLine],
+        /// Where the last attempt's time went.
+        timings: AssetTimings,
     },
     /// An asset was not run because an upstream failed (or a blocking check of it did).
     AssetSkipped {
@@ -186,4 +190,64 @@ pub struct StoredPartition {
     pub data_version: Option<String>,
     /// Its metadata (rows, schema, path, preview for frames).
     pub metadata: Vec<(String, MetadataValue)>,
+}
+
+/// Where one asset's time went, in its last attempt: loading the inputs it reads itself
+/// (partitions a mapping redirects), its function, and handing the output to its I/O manager
+/// (encoding and writing; files are synced once per run, see [`RunTimings::sync`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct AssetTimings {
+    /// Loading the inputs a partition mapping redirects.
+    pub load: Duration,
+    /// The asset's function.
+    pub compute: Duration,
+    /// Storing the output (encode and write).
+    pub store: Duration,
+}
+
+impl AssetTimings {
+    /// The three phases, for a test or another executor.
+    pub fn new(load: Duration, compute: Duration, store: Duration) -> AssetTimings {
+        AssetTimings {
+            load,
+            compute,
+            store,
+        }
+    }
+
+    /// All of it.
+    pub fn total(&self) -> Duration {
+        self.load + self.compute + self.store
+    }
+}
+
+/// Where a recorded run's time went, phase by phase, in the order they happen. Their sum is
+/// the run's wall time up to the moment it is recorded as ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct RunTimings {
+    /// Planning: the selection, staleness, partitions, what to load.
+    pub plan: Duration,
+    /// Loading the inputs stored by earlier runs.
+    pub load: Duration,
+    /// Recording the run's start (and its claims) in the store.
+    pub begin: Duration,
+    /// The assets, from the first start to the last outcome (see each asset's
+    /// [`AssetTimings`]).
+    pub execute: Duration,
+    /// Waiting, after the last asset, for the store's writer to commit the last events.
+    pub record_wait: Duration,
+    /// Making the run's written outputs durable (one sync for the run).
+    pub sync: Duration,
+    /// What the store's writer spent committing events, on its own thread while the assets
+    /// ran (not part of the sum).
+    pub record_background: Duration,
+}
+
+impl RunTimings {
+    /// The phases one after the other: plan, load, begin, execute, record wait, sync.
+    pub fn total(&self) -> Duration {
+        self.plan + self.load + self.begin + self.execute + self.record_wait + self.sync
+    }
 }

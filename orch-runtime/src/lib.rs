@@ -26,7 +26,7 @@ pub mod web;
 pub use app::App;
 pub use capture::CaptureLayer;
 pub use cli::{EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, main, run_cli};
-pub use events::{EventSink, RunEvent};
+pub use events::{AssetTimings, EventSink, RunEvent, RunTimings};
 pub use instance::{
     CONFIG_FILE, Config, ConfigError, Instance, InstanceBuilder, InstanceError, LaunchMode, Source,
 };

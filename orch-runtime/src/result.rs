@@ -77,6 +77,8 @@ pub struct AssetOutcome {
     pub partitions: Vec<crate::io::StoredPartition>,
     /// Its checks' results, run right after it materialized (in name order).
     pub checks: Vec<crate::checks::CheckOutcome>,
+    /// Where its last attempt's time went (zero if it never ran).
+    pub timings: crate::events::AssetTimings,
 }
 
 impl AssetOutcome {
@@ -93,6 +95,7 @@ impl AssetOutcome {
             input_versions: Vec::new(),
             partitions: Vec::new(),
             checks: Vec::new(),
+            timings: crate::events::AssetTimings::default(),
         }
     }
 }
@@ -107,6 +110,8 @@ pub struct RunResult {
     pub(crate) duration: Duration,
     pub(crate) storage_error: Option<crate::storage::StorageError>,
     pub(crate) canceled: bool,
+    /// Where a recorded run's time went (`None` for an unrecorded run).
+    pub(crate) timings: Option<crate::events::RunTimings>,
 }
 
 impl fmt::Debug for RunResult {
@@ -129,6 +134,7 @@ impl RunResult {
             outputs: Vec::new(),
             duration: Duration::ZERO,
             storage_error: None,
+            timings: None,
             canceled: false,
         }
     }
@@ -141,6 +147,13 @@ impl RunResult {
     /// Wall time of the run.
     pub fn duration(&self) -> Duration {
         self.duration
+    }
+
+    /// Where a recorded run's time went, phase by phase (each asset's own is in its
+    /// [`AssetOutcome::timings`]); `None` for an unrecorded run. Also kept in the store
+    /// (`run show ID --timings`).
+    pub fn timings(&self) -> Option<&crate::events::RunTimings> {
+        self.timings.as_ref()
     }
 
     /// Why the run could not be fully recorded in the store, if it could not. The assets ran

@@ -15,6 +15,7 @@ mod progress;
 mod schedules;
 mod sensors;
 mod table;
+mod timings;
 mod web;
 
 use materialize::{MaterializeArgs, materialize, materialize_everything, reexecute};
@@ -237,8 +238,12 @@ enum RunCommand {
         id: String,
         /// Keep printing the run's events as they are recorded (from this or another
         /// process) until it ends.
-        #[arg(long, short)]
+        #[arg(long, short, conflicts_with = "timings")]
         follow: bool,
+        /// Where the run's time went instead: its phases (plan, load, the assets, waiting for
+        /// the store, sync) and each asset's (load, compute, store).
+        #[arg(long)]
+        timings: bool,
     },
     /// Cancel a run, wherever it runs: a queued one at once; a running one stops within a
     /// fraction of a second (its process reads the request from the run store), as Ctrl-C
@@ -390,6 +395,9 @@ where
         Err(e) => return ExitCode::from(fail_usage(&e)),
     };
     let env = Env { app, config };
+    if prints_only(cli.command.as_ref()) {
+        quiet_on_closed_pipe();
+    }
     let code = match cli.command {
         None => materialize_everything(&env),
         Some(Command::Materialize(args)) => materialize(&env, args),
@@ -448,7 +456,12 @@ where
             })
         }
         Some(Command::Run {
-            command: RunCommand::Show { id, follow },
+            command: RunCommand::Show {
+                id, timings: true, ..
+            },
+        }) => with_store(&env, |store| timings::print_timings(store, &id)),
+        Some(Command::Run {
+            command: RunCommand::Show { id, follow, .. },
         }) => with_store(&env, |store| {
             history::print_run(store, &id)?;
             if follow {
@@ -582,4 +595,45 @@ fn with_store(env: &Env<'_>, f: impl FnOnce(&dyn Storage) -> Result<(), StorageE
         },
         Err(e) => fail_usage(&e),
     }
+}
+
+/// Whether `command` only reads and prints (so a closed pipe may end it at once).
+fn prints_only(command: Option<&Command>) -> bool {
+    matches!(
+        command,
+        Some(
+            Command::List { .. }
+                | Command::Runs { .. }
+                | Command::Jobs
+                | Command::Schedules
+                | Command::Sensors
+                | Command::Config
+                | Command::Checks { .. }
+                | Command::History { .. }
+                | Command::Lineage { .. }
+                | Command::Run {
+                    command: RunCommand::Show { .. }
+                }
+        )
+    )
+}
+
+/// `orch runs | head`: once the reader goes, the next `println!` panics (Rust ignores
+/// SIGPIPE, and the project forbids the `unsafe` that would restore its default action). For
+/// commands that only print, that panic ends the process without its message, as `ls | head`
+/// ends quietly. Any other panic is reported as before.
+fn quiet_on_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            return;
+        }
+        report(info);
+    }));
 }

@@ -34,7 +34,10 @@ pub(super) fn print_rows(rows: &[Vec<String>]) {
                 line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
             }
         }
-        let _ = writeln!(out, "{}", line.trim_end());
+        // A closed pipe (`| head`): nobody reads the rest.
+        if writeln!(out, "{}", line.trim_end()).is_err() {
+            return;
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use orch_core::{AssetContext, AssetGraph, AssetId, AssetKey, LogLine, MetadataVa
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{EventSink, RunEvent};
+use crate::events::{AssetTimings, EventSink, RunEvent};
 use crate::io::{IoManagers, OutputContext, Stored};
 use crate::plan::Plan;
 use crate::result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
@@ -68,7 +68,10 @@ pub(crate) struct ExecOptions {
     pub(crate) config: Option<Arc<orch_core::RunConfig>>,
 }
 
-/// What happened, queued for the sink (owned, so workers never wait for it).
+/// What happened, queued for the sink (owned, so workers never wait for it). Every asset
+/// queues one `Finished`, so it stays unboxed: an allocation per asset would cost more than
+/// the queue's few slots of padding.
+#[allow(clippy::large_enum_variant)]
 enum Queued {
     Started {
         id: AssetId,
@@ -339,6 +342,7 @@ pub(crate) async fn execute(
         },
         duration,
         storage_error: None,
+        timings: None,
         canceled,
     };
     sink.on_event(&RunEvent::RunFinished {
@@ -381,6 +385,7 @@ fn emit(
                         data_version: outcome.data_version.as_deref(),
                         input_versions: &outcome.input_versions,
                         partitions: &outcome.partitions,
+                        timings: outcome.timings,
                     });
                     for check in &outcome.checks {
                         sink.on_event(&RunEvent::CheckEvaluated { key, check });
@@ -391,6 +396,7 @@ fn emit(
                     duration: outcome.duration,
                     error,
                     logs: &outcome.logs,
+                    timings: outcome.timings,
                 }),
                 AssetStatus::Skipped { because_of, check } => {
                     sink.on_event(&RunEvent::AssetSkipped {
@@ -486,6 +492,7 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
         sync: matches!(node.def.compute(), Compute::Sync(_)),
         finished: false,
         missing_input: missing,
+        load_time: Duration::ZERO,
     }
 }
 

@@ -18,6 +18,8 @@ pub(super) struct Task {
     /// An input whose value was absent when the asset started (a planner bug): the asset
     /// fails naming it instead of running.
     pub(super) missing_input: Option<AssetId>,
+    /// Time spent loading the inputs a partition mapping redirects.
+    pub(super) load_time: Duration,
 }
 
 impl Drop for Task {
@@ -52,12 +54,16 @@ impl Drop for Task {
 struct Persisted {
     data_version: Option<String>,
     partitions: Vec<crate::io::StoredPartition>,
+    /// How long the I/O manager took.
+    store: Duration,
 }
 
 /// How one attempt ended.
 struct Attempt {
     number: u32,
     duration: Duration,
+    /// Of `duration`, loading the inputs a partition mapping redirects.
+    load: Duration,
     result: Result<Value, AssetFailure>,
     /// The run was canceled while it ran (an async asset dropped at an await).
     canceled: bool,
@@ -69,6 +75,7 @@ impl Attempt {
         Attempt {
             number,
             duration: Duration::ZERO,
+            load: Duration::ZERO,
             result: Err(AssetFailure {
                 chain: vec!["the run was canceled before the asset was retried".to_owned()],
                 panicked: false,
@@ -152,8 +159,10 @@ impl Task {
             let Some(io) = &self.shared.io else {
                 return Err(fail("a partition mapping reads the upstream's stored partitions, and this run stores nothing; record the run (the command line always does)".to_owned()));
             };
-            self.inputs[i] = crate::io::partitioned::load_mapped(io, upstream, partition, mapping)
-                .map_err(fail)?;
+            let started = Instant::now();
+            let loaded = crate::io::partitioned::load_mapped(io, upstream, partition, mapping);
+            self.load_time += started.elapsed();
+            self.inputs[i] = loaded.map_err(fail)?;
         }
         self.mapped_loaded = true;
         Ok(())
@@ -220,6 +229,10 @@ impl Task {
         attempt: &mut Attempt,
         metadata: &mut Vec<(String, MetadataValue)>,
     ) -> Persisted {
+        if self.shared.io.is_none() {
+            return Persisted::default();
+        }
+        let started = Instant::now();
         let result = match &attempt.result {
             // An optional output that was `None`: nothing to store.
             Ok(value) if value.is::<orch_core::__private::NoOutput>() => {
@@ -228,6 +241,7 @@ impl Task {
             Ok(value) => self.persist(value),
             Err(_) => return Persisted::default(),
         };
+        let store = started.elapsed();
         match result {
             Ok(stored) => {
                 // Each partition of a range records the asset's own metadata with its own.
@@ -254,11 +268,15 @@ impl Task {
                 Persisted {
                     data_version: stored.data_version,
                     partitions,
+                    store,
                 }
             }
             Err(failure) => {
                 attempt.result = Err(failure);
-                Persisted::default()
+                Persisted {
+                    store,
+                    ..Persisted::default()
+                }
             }
         }
     }
@@ -291,7 +309,10 @@ impl Task {
                 let ctx = task.context(number);
                 let span = crate::capture::asset_span(&ctx);
                 let t0 = Instant::now();
-                let result = match task.load_mapped_inputs() {
+                let before = task.load_time;
+                let loaded = task.load_mapped_inputs();
+                let load = task.load_time - before;
+                let result = match loaded {
                     Err(failure) => Err(failure),
                     Ok(()) => match span.in_scope(|| {
                         std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx, &task.inputs)))
@@ -307,6 +328,7 @@ impl Task {
                 let attempt = Attempt {
                     number,
                     duration: t0.elapsed(),
+                    load,
                     result,
                     canceled,
                 };
@@ -342,6 +364,7 @@ impl Task {
             let ctx = self.context(number);
             let span = crate::capture::asset_span(&ctx);
             let t0 = Instant::now();
+            let before = self.load_time;
             // Loading mapped inputs is blocking I/O: on the blocking pool. (If it panics, the
             // task's `Drop` records the failure.)
             let loaded = if self.mapped_loaded {
@@ -360,6 +383,7 @@ impl Task {
                     Err(_) => return,
                 }
             };
+            let load = self.load_time - before;
             let mut canceled = false;
             let result = match loaded {
                 Err(failure) => Err(failure),
@@ -397,6 +421,7 @@ impl Task {
             let attempt = Attempt {
                 number,
                 duration: t0.elapsed(),
+                load,
                 result,
                 canceled,
             };
@@ -477,7 +502,13 @@ impl Task {
         let Persisted {
             data_version,
             partitions,
+            store,
         } = persisted;
+        let timings = AssetTimings::new(
+            attempt.load,
+            attempt.duration.saturating_sub(attempt.load),
+            store,
+        );
         let inputs = std::mem::take(&mut self.inputs);
         let shared = Arc::clone(&self.shared);
         let graph = shared.graph;
@@ -544,6 +575,7 @@ impl Task {
             input_versions,
             partitions,
             checks,
+            timings,
         }));
         if failed || blocked.is_some() {
             skip_downstream(&shared, &mut state, self.id, blocked);

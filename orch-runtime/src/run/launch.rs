@@ -4,7 +4,7 @@
 //! [`Instance::submit`](crate::Instance::submit) both come here.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use orch_core::{AssetGraph, AssetId, AssetSelection, RunId};
 use tokio_util::sync::CancellationToken;
@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::RunRequest;
 use super::partitions::{StoredDynamicPartitions, all_partitions, stored_version};
 use super::plan::{LoadKind, Prepared, prepare};
-use crate::events::{EventSink, RunEvent};
+use crate::events::{EventSink, RunEvent, RunTimings};
 use crate::executor::{self, ExecOptions, Provided};
 use crate::instance::Instance;
 use crate::io::{InputContext, LoadError};
@@ -75,7 +75,10 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         });
     }
     let injected_ids: Vec<AssetId> = provided.iter().map(|p| p.id).collect();
+    let mut timings = RunTimings::default();
+    let phase = Instant::now();
     let prepared = prepare(graph, &request, instance.as_ref(), &injected_ids, resources)?;
+    timings.plan = phase.elapsed();
     let Some(plan) = prepared.plan.clone() else {
         return Ok(RunResult::nothing_to_do(graph, run_id));
     };
@@ -110,7 +113,9 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         return Ok(executor::execute(graph, plan, provided, opts, sink).await);
     };
     let storage = Arc::clone(instance.storage());
+    let phase = Instant::now();
     load_stored_inputs(graph, &instance, &request, &prepared, &mut provided)?;
+    timings.load = phase.elapsed();
     let (range, keys) = (range.clone(), keys.clone());
 
     // Held until the run is recorded as ended and its last task is over; if the process
@@ -168,11 +173,13 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         &request,
         u32::try_from(planned.len()).unwrap_or(u32::MAX),
     );
+    let phase = Instant::now();
     storage.begin_run(&record, claims)?;
     instance.publish(EventRecord {
         message: Some(record.describe()),
         ..EventRecord::new(run_id.clone(), None, EventKind::RunStarted)
     });
+    timings.begin = phase.elapsed();
     let mut store = StoreSink::new(
         Arc::clone(&storage),
         graph,
@@ -195,11 +202,16 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         run_id.clone(),
         opts.cancel.clone(),
     ));
+    let phase = Instant::now();
     let mut result =
         executor::execute(graph, plan, provided, opts, &mut Tee(sink, &mut store)).await;
     drop(watching);
-    let written = store.finish();
+    timings.execute = phase.elapsed();
+    let phase = Instant::now();
+    let written = store.finish().map(|busy| timings.record_background = busy);
+    timings.record_wait = phase.elapsed();
     // Outputs are durable before the run is recorded as ended.
+    let phase = Instant::now();
     let flushed = instance
         .io_managers()
         .flush()
@@ -207,8 +219,10 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
             path: instance.config().home().join("storage"),
             source: std::io::Error::other(source),
         });
+    timings.sync = phase.elapsed();
     let status = result.status();
-    let ended = storage.end_run(run_id.as_str(), status, SystemTime::now());
+    let ended = storage.end_run_timed(run_id.as_str(), status, SystemTime::now(), Some(&timings));
+    result.timings = Some(timings);
     instance.publish(EventRecord {
         duration: Some(result.duration()),
         ..EventRecord::new(run_id.clone(), None, EventKind::RunEnded(status))

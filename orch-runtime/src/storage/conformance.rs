@@ -25,6 +25,7 @@ pub(crate) fn run_all(factory: Factory<'_>) {
     run_ids_resolve_by_unique_prefix(&*factory());
     a_run_request_round_trips(&*factory());
     run_events_bracket_the_asset_events(&*factory());
+    timings_are_kept(&*factory());
     events_are_read_incrementally_by_sequence(&*factory());
     runs_filter_and_page(&*factory());
     materializations_and_partitions_are_kept(&*factory());
@@ -160,6 +161,37 @@ pub(super) fn asset_event(run: &str, asset: &str, kind: EventKind) -> EventRecor
         Some(asset.parse::<AssetKey>().unwrap()),
         kind,
     )
+}
+
+fn timings_are_kept(store: &dyn Storage) {
+    use crate::events::{AssetTimings, RunTimings};
+    let ms = Duration::from_millis;
+    begin(store, "t1", &RunRequest::all());
+    let mut done = asset_event("t1", "a", EventKind::Materialized);
+    done.timings = Some(AssetTimings::new(ms(1), ms(20), Duration::from_micros(300)));
+    let started = asset_event("t1", "b", EventKind::Started);
+    store.append(&[done.clone(), started], &[]).unwrap();
+    let phases = RunTimings {
+        plan: ms(2),
+        execute: ms(30),
+        sync: ms(4),
+        record_background: ms(1),
+        ..RunTimings::default()
+    };
+    store
+        .end_run_timed("t1", RunStatus::Succeeded, SystemTime::now(), Some(&phases))
+        .unwrap();
+    assert_eq!(store.run("t1").unwrap().timings, Some(phases));
+    let events = store.events("t1").unwrap();
+    let timed: Vec<_> = events.iter().map(|e| e.timings).collect();
+    // Run started, a (timed), b started (not), run ended.
+    assert_eq!(timed, [None, done.timings, None, None]);
+    // A run ended without them has none.
+    begin(store, "t2", &RunRequest::all());
+    store
+        .end_run("t2", RunStatus::Failed, SystemTime::now())
+        .unwrap();
+    assert_eq!(store.run("t2").unwrap().timings, None);
 }
 
 fn run_ids_resolve_by_unique_prefix(store: &dyn Storage) {

@@ -175,6 +175,17 @@ pub trait Storage: Send + Sync {
         run_id: &str,
         status: RunStatus,
         ended: SystemTime,
+    ) -> Result<(), StorageError> {
+        self.end_run_timed(run_id, status, ended, None)
+    }
+    /// [`Storage::end_run`], keeping where the run's time went with it (a launch's own runs;
+    /// read back as [`RunRecord::timings`]).
+    fn end_run_timed(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        ended: SystemTime,
+        timings: Option<&crate::events::RunTimings>,
     ) -> Result<(), StorageError>;
     /// Says that the owner of `run_id` is alive now.
     fn heartbeat(&self, run_id: &str) -> Result<(), StorageError>;

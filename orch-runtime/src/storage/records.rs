@@ -97,6 +97,8 @@ pub struct RunRecord {
     pub only_stale: bool,
     /// The run config of an op job's run, as JSON (`None`: none given).
     pub config: Option<String>,
+    /// Where its time went, phase by phase (runs a launch recorded, once ended).
+    pub timings: Option<crate::events::RunTimings>,
     /// Where it is.
     pub status: RunStatus,
     /// When it started.
@@ -132,6 +134,7 @@ impl RunRecord {
             counts: (0, 0, 0),
             owner: Some(owner()),
             heartbeat: Some(SystemTime::now()),
+            timings: None,
         }
     }
 
@@ -300,6 +303,10 @@ pub struct EventRecord {
     /// `metadata`, its duration `duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<Box<CheckRecord>>,
+    /// Where the attempt's time went (materialized, failed): loading mapped inputs, the
+    /// function, storing the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<crate::events::AssetTimings>,
 }
 
 /// An asset check's result, as an event records it.
@@ -371,6 +378,7 @@ impl EventRecord {
             data_version: None,
             inputs: Vec::new(),
             check: None,
+            timings: None,
         }
     }
 

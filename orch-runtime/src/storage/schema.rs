@@ -239,6 +239,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
           AND id IN (SELECT run_id FROM run_partitions);
     UPDATE runs SET only_stale = 1, selection = substr(selection, 11, length(selection) - 11)
         WHERE selection LIKE 'stale in (%)';",
+    // 19: where time went. Per asset event: loading mapped inputs, the function, storing the
+    // output; per run (JSON, written when it ends): plan, load, begin, execute, record, sync.
+    "ALTER TABLE events ADD COLUMN load_us INTEGER;
+    ALTER TABLE events ADD COLUMN compute_us INTEGER;
+    ALTER TABLE events ADD COLUMN store_us INTEGER;
+    ALTER TABLE runs ADD COLUMN timings TEXT;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

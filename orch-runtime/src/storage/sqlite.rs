@@ -12,7 +12,7 @@ use super::locks::RunLock;
 use super::schema::{MIGRATIONS, migrate, retry_busy};
 use super::sqlite_rows::{
     insert_event, insert_run, level_str, limit_param, metadata_parts, micros, parse_level,
-    read_check_results, read_events, read_runs, run_status, seq_param, time,
+    read_check_results, read_events, read_runs, run_status, seq_param, time, timings_json,
 };
 use super::{
     AssetState, AutomationAssetRecord, AutomationCommit, CancelOutcome, EventKind, EventRecord,
@@ -279,11 +279,12 @@ impl Storage for SqliteStorage {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    fn end_run(
+    fn end_run_timed(
         &self,
         run_id: &str,
         status: RunStatus,
         ended: SystemTime,
+        timings: Option<&crate::events::RunTimings>,
     ) -> Result<(), StorageError> {
         let mut conn = self.conn();
         // IMMEDIATE: this transaction reads before it writes, and in WAL mode a read snapshot
@@ -301,8 +302,14 @@ impl Storage for SqliteStorage {
             .optional()
             .map_err(|e| self.err(e))?;
         tx.execute(
-            "UPDATE runs SET status = ?2, ended_us = ?3 WHERE id = ?1",
-            params![run_id, status.as_str(), micros(ended)],
+            "UPDATE runs SET status = ?2, ended_us = ?3, timings = coalesce(?4, timings)
+             WHERE id = ?1",
+            params![
+                run_id,
+                status.as_str(),
+                micros(ended),
+                timings.map(timings_json)
+            ],
         )
         .map_err(|e| self.err(e))?;
         tx.execute(

@@ -79,6 +79,10 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         owner: row.get(14)?,
         heartbeat: row.get::<_, Option<i64>>(15)?.map(time),
         config: row.get(16)?,
+        timings: row
+            .get::<_, Option<String>>(17)?
+            .as_deref()
+            .and_then(timings_of),
         tags: Default::default(),
     })
 }
@@ -119,7 +123,47 @@ const RUN_COLUMNS: &str =
     (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'materialized'),
     (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'failed'),
     (SELECT count(*) FROM events e WHERE e.run_id = r.id AND e.kind = 'skipped'),
-    r.trigger_detail, r.parent_run_id, r.only_stale, r.partition_scope, r.owner, r.heartbeat_us, r.config";
+    r.trigger_detail, r.parent_run_id, r.only_stale, r.partition_scope, r.owner, r.heartbeat_us, r.config,
+    r.timings";
+
+/// A run's timings as stored: JSON, in microseconds.
+pub(super) fn timings_json(t: &crate::events::RunTimings) -> String {
+    serde_json::json!({
+        "plan_us": duration_micros(t.plan),
+        "load_us": duration_micros(t.load),
+        "begin_us": duration_micros(t.begin),
+        "execute_us": duration_micros(t.execute),
+        "record_wait_us": duration_micros(t.record_wait),
+        "sync_us": duration_micros(t.sync),
+        "record_background_us": duration_micros(t.record_background),
+    })
+    .to_string()
+}
+
+/// A run's stored timings (a field it lacks, from an older orch or another writer, is zero).
+fn timings_of(text: &str) -> Option<crate::events::RunTimings> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let d = |name: &str| from_micros(v.get(name).and_then(serde_json::Value::as_i64).unwrap_or(0));
+    Some(crate::events::RunTimings {
+        plan: d("plan_us"),
+        load: d("load_us"),
+        begin: d("begin_us"),
+        execute: d("execute_us"),
+        record_wait: d("record_wait_us"),
+        sync: d("sync_us"),
+        record_background: d("record_background_us"),
+    })
+}
+
+/// A stored duration in microseconds.
+pub(super) fn from_micros(us: i64) -> Duration {
+    Duration::from_micros(u64::try_from(us).unwrap_or(0))
+}
+
+/// A duration as stored, in microseconds.
+pub(super) fn duration_micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
 
 /// Appends one event row; returns its id (the event's sequence number).
 pub(super) fn insert_event(
@@ -128,8 +172,8 @@ pub(super) fn insert_event(
 ) -> rusqlite::Result<i64> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version, data_version, partition,
-            check_name, check_passed, check_severity, check_blocking)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            check_name, check_passed, check_severity, check_blocking, load_us, compute_us, store_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
     insert.insert(params![
         e.run_id.as_str(),
@@ -139,8 +183,7 @@ pub(super) fn insert_event(
         e.kind.as_str(),
         micros(e.time),
         e.attempt,
-        e.duration
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        e.duration.map(duration_micros),
         e.message,
         e.code_version,
         e.data_version,
@@ -149,6 +192,9 @@ pub(super) fn insert_event(
         e.check.as_ref().map(|c| c.passed),
         e.check.as_ref().map(|c| c.severity.as_str()),
         e.check.as_ref().map(|c| c.blocking),
+        e.timings.map(|t| duration_micros(t.load)),
+        e.timings.map(|t| duration_micros(t.compute)),
+        e.timings.map(|t| duration_micros(t.store)),
     ])
 }
 
@@ -172,7 +218,8 @@ pub(super) fn read_events(
 ) -> rusqlite::Result<Vec<EventRecord>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT e.id, e.run_id, e.asset, e.kind, e.time_us, e.attempt, e.duration_us, e.message, e.code_version, e.data_version, e.partition,
-            e.check_name, e.check_passed, e.check_severity, e.check_blocking
+            e.check_name, e.check_passed, e.check_severity, e.check_blocking,
+            e.load_us, e.compute_us, e.store_us
          FROM events e {filter}"
     ))?;
     let mut meta = conn.prepare_cached(
@@ -195,9 +242,7 @@ pub(super) fn read_events(
                     kind: EventKind::parse(&r.get::<_, String>(3)?).unwrap_or(EventKind::Failed),
                     time: time(r.get(4)?),
                     attempt: r.get(5)?,
-                    duration: r
-                        .get::<_, Option<i64>>(6)?
-                        .map(|us| Duration::from_micros(u64::try_from(us).unwrap_or(0))),
+                    duration: r.get::<_, Option<i64>>(6)?.map(from_micros),
                     message: r.get(7)?,
                     code_version: r.get(8)?,
                     data_version: r.get(9)?,
@@ -215,6 +260,20 @@ pub(super) fn read_events(
                             blocking: r.get::<_, Option<bool>>(14)?.unwrap_or(false),
                         })),
                         None => None,
+                    },
+                    timings: match (
+                        r.get::<_, Option<i64>>(15)?,
+                        r.get::<_, Option<i64>>(16)?,
+                        r.get::<_, Option<i64>>(17)?,
+                    ) {
+                        (Some(load), Some(compute), Some(store)) => {
+                            Some(crate::events::AssetTimings::new(
+                                from_micros(load),
+                                from_micros(compute),
+                                from_micros(store),
+                            ))
+                        }
+                        _ => None,
                     },
                 },
             ))

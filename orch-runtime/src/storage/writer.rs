@@ -25,6 +25,8 @@ const LINGER: Duration = Duration::from_millis(5);
 /// How often the writer says the run's owner is alive while the run is quiet.
 const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// Most rows are events: boxing them would add an allocation per event for a smaller channel.
+#[allow(clippy::large_enum_variant)]
 enum Row {
     Event(EventRecord),
     Log(LogRecord),
@@ -38,7 +40,7 @@ pub struct StoreSink {
     /// assets' events: one event per partition.
     keys: Option<Arc<[String]>>,
     tx: Option<Sender<Row>>,
-    writer: Option<JoinHandle<Result<(), StorageError>>>,
+    writer: Option<JoinHandle<Result<Duration, StorageError>>>,
     /// Subscribers of the instance's live feed.
     feed: Option<broadcast::Sender<EventRecord>>,
     /// In a run over a range: each partitioned asset's version per partition (computed in
@@ -124,8 +126,9 @@ impl StoreSink {
         self.range_versions.insert(key.to_string(), versions);
     }
 
-    /// Writes everything still queued and stops the thread; returns the first write error.
-    pub fn finish(mut self) -> Result<(), StorageError> {
+    /// Writes everything still queued and stops the thread; returns how long the writer
+    /// spent committing, or the first write error.
+    pub fn finish(mut self) -> Result<Duration, StorageError> {
         self.tx.take();
         if let Some(live) = &self.live {
             live.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -252,6 +255,7 @@ impl EventSink for StoreSink {
                 logs,
                 input_versions,
                 partitions,
+                timings,
                 ..
             } if !partitions.is_empty() => {
                 // A run over a range: each partition with its own version and metadata, and
@@ -273,6 +277,7 @@ impl EventSink for StoreSink {
                     self.send(Row::Event(EventRecord {
                         partition: Some(p.key.clone()),
                         duration: Some(*duration),
+                        timings: Some(*timings),
                         metadata: p.metadata.clone(),
                         data_version: p.data_version.clone(),
                         inputs,
@@ -295,6 +300,7 @@ impl EventSink for StoreSink {
                 logs,
                 data_version,
                 input_versions,
+                timings,
                 ..
             } => {
                 self.logs(key, logs);
@@ -311,6 +317,7 @@ impl EventSink for StoreSink {
                 }
                 EventRecord {
                     duration: Some(*duration),
+                    timings: Some(*timings),
                     metadata: metadata.to_vec(),
                     data_version: data_version.map(str::to_owned),
                     inputs,
@@ -322,10 +329,12 @@ impl EventSink for StoreSink {
                 duration,
                 error,
                 logs,
+                timings,
             } => {
                 self.logs(key, logs);
                 EventRecord {
                     duration: Some(*duration),
+                    timings: Some(*timings),
                     message: Some(error.to_string()),
                     ..self.event(key, EventKind::Failed)
                 }
@@ -419,8 +428,14 @@ fn row_key<'e>(event: &'e RunEvent<'_>) -> Option<&'e AssetKey> {
     }
 }
 
-fn write_loop(storage: &dyn Storage, run_id: &str, rx: Receiver<Row>) -> Result<(), StorageError> {
+/// Commits the run's rows as they come; returns the time spent committing.
+fn write_loop(
+    storage: &dyn Storage,
+    run_id: &str,
+    rx: Receiver<Row>,
+) -> Result<Duration, StorageError> {
     let mut first_error = None;
+    let mut busy = Duration::ZERO;
     let mut events = Vec::new();
     let mut logs = Vec::new();
     // Block for one row, then take what else comes within `LINGER` (or until `BATCH`). A
@@ -451,11 +466,13 @@ fn write_loop(storage: &dyn Storage, run_id: &str, rx: Receiver<Row>) -> Result<
                 None
             };
         }
+        let started = Instant::now();
         if let Err(e) = storage.append(&events, &logs) {
             first_error.get_or_insert(e);
         }
+        busy += started.elapsed();
         events.clear();
         logs.clear();
     }
-    first_error.map_or(Ok(()), Err)
+    first_error.map_or(Ok(busy), Err)
 }
