@@ -104,6 +104,13 @@ fn materialize_selected_runs_the_assets_and_the_pages_show_it() {
     let steps = strings(done["steps"].clone(), "asset");
     assert_eq!(steps, ["source", "middle"]);
     assert!(done["steps"][1]["start_ms"].is_number() && done["steps"][1]["end_ms"].is_number());
+    // Where the time went: each step's compute and store, and the run's phases.
+    assert!(
+        done["steps"][1]["compute_us"].is_u64() && done["steps"][1]["store_us"].is_u64(),
+        "{done}"
+    );
+    let phases = strings(done["phases"].clone(), "name");
+    assert_eq!(phases, ["plan", "load", "start", "assets", "store", "sync"]);
     let middle = c.get_json("/api/assets/middle");
     assert_eq!(middle["summary"]["status"], "materialized");
     assert_eq!(middle["materializations"][0]["run_id"], id.as_str());
@@ -132,6 +139,9 @@ fn materialize_selected_runs_the_assets_and_the_pages_show_it() {
     let (status, page) = c.get(&format!("/runs/{id}"));
     assert_eq!(status, 200);
     assert!(page.contains("middle line 2") && page.contains("orch/launched_by=web"));
+    assert!(
+        page.contains("data-phase=\"assets\"") && page.contains("<th class=\"num\">Compute</th>")
+    );
     // A frame's page previews its first rows.
     let run = c.post_ok("/api/materialize", &json!({ "assets": ["frame"] }));
     server.wait_run(run["run_id"].as_str().unwrap());

@@ -251,3 +251,16 @@ impl RunTimings {
         self.plan + self.load + self.begin + self.execute + self.record_wait + self.sync
     }
 }
+
+/// A duration as people read it, to three significant digits or so: `68 µs`, `1.7 ms`,
+/// `2.80 s` (the CLI's tables and the web UI's).
+pub(crate) fn format_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros < 1_000 {
+        format!("{micros} µs")
+    } else if micros < 1_000_000 {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}

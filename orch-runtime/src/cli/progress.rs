@@ -50,16 +50,7 @@ impl Progress {
     }
 }
 
-pub(super) fn format_duration(d: Duration) -> String {
-    let micros = d.as_micros();
-    if micros < 1_000 {
-        format!("{micros} µs")
-    } else if micros < 1_000_000 {
-        format!("{:.1} ms", d.as_secs_f64() * 1e3)
-    } else {
-        format!("{:.2} s", d.as_secs_f64())
-    }
-}
+pub(super) use crate::events::format_duration;
 
 impl EventSink for Progress {
     fn on_event(&mut self, event: &RunEvent<'_>) {

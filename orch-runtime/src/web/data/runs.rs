@@ -17,6 +17,19 @@ pub(crate) struct RunDetail {
     /// The first failure's message (the error and its cause).
     pub(crate) error: Option<String>,
     pub(crate) cancel_requested: bool,
+    /// Where the run's time went, phase by phase (once it ended), in microseconds.
+    pub(crate) phases: Vec<Phase>,
+}
+
+/// One phase of a run (plan, load, begin, execute, record, sync), in microseconds.
+#[derive(Serialize, Debug, Clone)]
+pub(crate) struct Phase {
+    pub(crate) name: &'static str,
+    pub(crate) us: u64,
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// One asset (and partition) of a run: when it started and ended, how.
@@ -29,6 +42,9 @@ pub(crate) struct Step {
     pub(crate) start_ms: Option<i64>,
     pub(crate) end_ms: Option<i64>,
     pub(crate) attempts: u32,
+    /// Its last attempt's function and its output's storing, in microseconds.
+    pub(crate) compute_us: Option<u64>,
+    pub(crate) store_us: Option<u64>,
 }
 
 /// One event, as the run page lists it.
@@ -81,11 +97,17 @@ pub(crate) fn run_detail(ui: &Ui, id: &str) -> Result<RunDetail, WebError> {
                     start_ms: None,
                     end_ms: None,
                     attempts: 0,
+                    compute_us: None,
+                    store_us: None,
                 });
                 steps.len() - 1
             }
         };
         let step = &mut steps[i];
+        if let Some(t) = e.timings {
+            step.compute_us = Some(micros(t.load + t.compute));
+            step.store_us = Some(micros(t.store));
+        }
         match e.kind {
             EventKind::Started => {
                 step.start_ms.get_or_insert(at);
@@ -113,7 +135,24 @@ pub(crate) fn run_detail(ui: &Ui, id: &str) -> Result<RunDetail, WebError> {
             _ => {}
         }
     }
+    let phases = run.timings.map_or_else(Vec::new, |t| {
+        [
+            ("plan", t.plan),
+            ("load", t.load),
+            ("start", t.begin),
+            ("assets", t.execute),
+            ("store", t.record_wait),
+            ("sync", t.sync),
+        ]
+        .into_iter()
+        .map(|(name, d)| Phase {
+            name,
+            us: micros(d),
+        })
+        .collect()
+    });
     Ok(RunDetail {
+        phases,
         run: RunSummary::of(&run),
         steps,
         events: events.iter().map(event_view).collect(),

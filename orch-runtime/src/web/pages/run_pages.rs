@@ -154,6 +154,13 @@ pub(crate) async fn run(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Pa
                 dt { "Duration" } dd { (duration(r.duration_ms)) }
                 dt { "Assets" } dd { (r.materialized) " materialized, " (r.failed) " failed, " (r.skipped) " skipped of " (r.planned) }
                 @if let Some(p) = &r.parent { dt { "Re-executes" } dd { a.mono href=(format!("/runs/{p}")) { (prefix(p, 8)) } } }
+                @if !d.phases.is_empty() {
+                    dt { "Phases" }
+                    dd.phases { @for (i, p) in d.phases.iter().enumerate() {
+                        @if i > 0 { " · " }
+                        span data-phase=(p.name) { (p.name) " " (micros(p.us)) }
+                    } }
+                }
                 @if !r.tags.is_empty() { dt { "Tags" } dd { @for (k, v) in &r.tags { span.tag { (k) "=" (v) } " " } } }
             }
             @if let Some(e) = &d.error { h2 { "Error" } pre.error { (e) } }
@@ -161,12 +168,14 @@ pub(crate) async fn run(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Pa
             @if d.steps.is_empty() { p.empty { "No asset has started." } } @else { (gantt(&d)) }
             h2 { "Steps" }
             div.scroll { table.steps {
-                thead { tr { th { "Asset" } th { "Partition" } th { "Status" } th.num { "Duration" } th.num { "Attempts" } } }
+                thead { tr { th { "Asset" } th { "Partition" } th { "Status" } th.num { "Duration" } th.num { "Compute" } th.num { "Store" } th.num { "Attempts" } } }
                 tbody { @for s in &d.steps { tr {
                     td { (step_link(&s.asset)) }
                     td { (s.partition.clone().unwrap_or_default()) }
                     td { (badge(s.status)) }
                     td.num { (duration(match (s.start_ms, s.end_ms) { (Some(a), Some(b)) => Some(b - a), _ => None })) }
+                    td.num.compute { (s.compute_us.map_or_else(|| "–".to_owned(), micros)) }
+                    td.num.store { (s.store_us.map_or_else(|| "–".to_owned(), micros)) }
                     td.num { (s.attempts) }
                 } } }
             } }
@@ -192,4 +201,9 @@ pub(crate) async fn run(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Pa
         }
     };
     Ok(frame(&ui, "runs", &format!("Run {}", r.short), false, body))
+}
+
+/// Microseconds as people read them (`68 µs`, `1.7 ms`, `2.80 s`).
+fn micros(us: u64) -> String {
+    crate::events::format_duration(std::time::Duration::from_micros(us))
 }
