@@ -248,8 +248,12 @@ impl FsIoManager {
             let _ = fs::remove_file(&tmp);
             format!("could not write {}: {e}", path.display()).into()
         })?;
-        let hash = hash_file(&tmp)
-            .map_err(|e| -> BoxError { format!("could not read {}: {e}", tmp.display()).into() })?;
+        let hash = match written.hash {
+            Some(hash) => hash,
+            None => hash_file(&tmp).map_err(|e| -> BoxError {
+                format!("could not read {}: {e}", tmp.display()).into()
+            })?,
+        };
         fs::rename(&tmp, &path).map_err(|e| -> BoxError {
             format!("could not write {}: {e}", path.display()).into()
         })?;
