@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{example, example_in, example_with, stderr, stdout};
+use common::{example, example_in, example_with, last_run_id, stderr, stdout};
 
 #[test]
 fn quickstart_materializes_everything_by_default() {
@@ -232,15 +232,7 @@ fn reexecute_from_failure_runs_only_what_did_not_succeed() {
     // A run without failures has nothing to re-execute.
     let home = tempfile::tempdir().unwrap();
     example_in(home.path(), "quickstart", &[]);
-    let runs = stdout(&example_in(home.path(), "quickstart", &["runs"]));
-    let id = runs
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = last_run_id(home.path(), "quickstart");
     let out = example_in(
         home.path(),
         "quickstart",

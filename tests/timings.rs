@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{example_binary, example_in, stderr, stdout};
+use common::{example_binary, example_in, last_run_id, stderr, stdout};
 use orch::prelude::*;
 use orch::storage::EventKind;
 
@@ -101,14 +101,8 @@ fn run_show_timings_prints_the_phases_and_each_asset() {
     let home = tempfile::tempdir().unwrap();
     let out = example_in(home.path(), "quickstart", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let runs = stdout(&example_in(home.path(), "quickstart", &["runs"]));
-    let id = runs
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
+    let id = last_run_id(home.path(), "quickstart");
+    let id = id.as_str();
     let out = example_in(home.path(), "quickstart", &["run", "show", id, "--timings"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);

@@ -248,7 +248,20 @@ pub struct RunTimings {
 impl RunTimings {
     /// The phases one after the other: plan, load, begin, execute, record wait, sync.
     pub fn total(&self) -> Duration {
-        self.plan + self.load + self.begin + self.execute + self.record_wait + self.sync
+        self.phases().iter().map(|p| p.2).sum()
+    }
+
+    /// The phases in order, each as (short name, what it is, time): the one list the CLI and
+    /// the web UI show.
+    pub fn phases(&self) -> [(&'static str, &'static str, Duration); 6] {
+        [
+            ("plan", "plan", self.plan),
+            ("load", "load stored inputs", self.load),
+            ("start", "record the start", self.begin),
+            ("assets", "run the assets", self.execute),
+            ("store", "wait for the store", self.record_wait),
+            ("sync", "sync the outputs", self.sync),
+        ]
     }
 }
 

@@ -67,3 +67,13 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
+
+/// The id of the latest run in `home`, as example NAME's `runs` lists it.
+pub fn last_run_id(home: &std::path::Path, name: &str) -> String {
+    let runs = stdout(&example_in(home, name, &["runs"]));
+    runs.lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no run listed: {runs}"))
+        .to_owned()
+}

@@ -99,15 +99,8 @@ fn print_phases(short: &str, status: &str, t: &RunTimings) {
         all => format!("{:.1}%", 100.0 * d.as_secs_f64() / all),
     };
     let mut rows = vec![["PHASE", "TIME", "SHARE"].map(str::to_owned).to_vec()];
-    for (name, d) in [
-        ("plan", t.plan),
-        ("load stored inputs", t.load),
-        ("record the start", t.begin),
-        ("run the assets", t.execute),
-        ("wait for the store", t.record_wait),
-        ("sync the outputs", t.sync),
-    ] {
-        rows.push(vec![name.to_owned(), format_duration(d), share(d)]);
+    for (_, what, d) in t.phases() {
+        rows.push(vec![what.to_owned(), format_duration(d), share(d)]);
     }
     println!();
     print_rows(&rows);

@@ -136,20 +136,13 @@ pub(crate) fn run_detail(ui: &Ui, id: &str) -> Result<RunDetail, WebError> {
         }
     }
     let phases = run.timings.map_or_else(Vec::new, |t| {
-        [
-            ("plan", t.plan),
-            ("load", t.load),
-            ("start", t.begin),
-            ("assets", t.execute),
-            ("store", t.record_wait),
-            ("sync", t.sync),
-        ]
-        .into_iter()
-        .map(|(name, d)| Phase {
-            name,
-            us: micros(d),
-        })
-        .collect()
+        t.phases()
+            .into_iter()
+            .map(|(name, _, d)| Phase {
+                name,
+                us: micros(d),
+            })
+            .collect()
     });
     Ok(RunDetail {
         phases,
