@@ -686,3 +686,49 @@ fn a_schedule_on_an_op_job_queues_each_tick_with_its_own_config() {
     let logs = &result.outcome("scheduled_limit/limited").unwrap().logs;
     assert_eq!(logs[0].message, "limit 7");
 }
+
+#[test]
+fn a_schedule_without_decide_on_an_op_job_that_needs_config_is_a_startup_error() {
+    let graph = orch::definitions().unwrap();
+    let schedule = |name: &'static str, job: &'static str| -> &'static orch::ScheduleDef {
+        Box::leak(Box::new(orch::ScheduleDef::from_parts(
+            orch::__private::ScheduleParts {
+                name,
+                target: orch::ScheduleTarget::Job(job),
+                cron: "0 * * * *",
+                timezone: "UTC",
+                default_status: orch::DefaultStatus::Stopped,
+                description: None,
+                catchup: 5,
+                skip_if_running: false,
+                location: orch::__private::SourceLocation {
+                    module: "m",
+                    file: "f.rs",
+                    line: 1,
+                },
+                decide: None,
+                decide_timeout_ms: 60_000,
+            },
+        )))
+    };
+    // `with_config`'s `configured` needs a config; `fan` needs none.
+    let errors = orch::automation::Automation::check(
+        graph,
+        Vec::new(),
+        vec![
+            schedule("hourly_config", "with_config"),
+            schedule("hourly_fan", "fan"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let text = errors[0].to_string();
+    assert!(
+        text.starts_with("schedule `hourly_config` (at f.rs:1 (m)) runs op job `with_config`, whose config it cannot give:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("configured") && text.contains("`decide` function"),
+        "{text}"
+    );
+}

@@ -125,6 +125,21 @@ pub enum AutomationError {
         /// The job it names.
         job: String,
     },
+    /// A schedule runs an op job whose ops need run config, and has no `decide` function to
+    /// give it: every tick's run would be refused.
+    #[error(
+        "schedule `{name}` (at {location}) runs op job `{job}`, whose config it cannot give: {reason}; give the schedule a `decide` function that sets it (`ScheduleDecision::runs([SensorRun::new().config(...)])`)"
+    )]
+    JobNeedsConfig {
+        /// The schedule.
+        name: String,
+        /// Where it is.
+        location: String,
+        /// The op job.
+        job: String,
+        /// What the job's ops lack.
+        reason: String,
+    },
 }
 
 /// The checked jobs and schedules of this binary.
@@ -258,6 +273,19 @@ impl Automation {
                         location: location.clone(),
                         job: job.to_owned(),
                     });
+                }
+                // A tick without `decide` runs the job with no config: it must need none.
+                ScheduleTarget::Job(job) if schedule.decide().is_none() => {
+                    if let Ok(op_job) = crate::jobs::op_job(job)
+                        && let Err(e) = op_job.check_config(&orch_core::RunConfig::empty())
+                    {
+                        errors.push(AutomationError::JobNeedsConfig {
+                            name: schedule.name().to_owned(),
+                            location: location.clone(),
+                            job: job.to_owned(),
+                            reason: e.to_string(),
+                        });
+                    }
                 }
                 ScheduleTarget::Selection(text) => {
                     selects(
