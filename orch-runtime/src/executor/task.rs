@@ -64,6 +64,8 @@ struct Attempt {
     duration: Duration,
     /// Of `duration`, loading the inputs a partition mapping redirects.
     load: Duration,
+    /// Of `duration`, the asset's function (from the moment its inputs were ready).
+    compute: Duration,
     result: Result<Value, AssetFailure>,
     /// The run was canceled while it ran (an async asset dropped at an await).
     canceled: bool,
@@ -76,6 +78,7 @@ impl Attempt {
             number,
             duration: Duration::ZERO,
             load: Duration::ZERO,
+            compute: Duration::ZERO,
             result: Err(AssetFailure {
                 chain: vec!["the run was canceled before the asset was retried".to_owned()],
                 panicked: false,
@@ -312,6 +315,7 @@ impl Task {
                 let before = task.load_time;
                 let loaded = task.load_mapped_inputs();
                 let load = task.load_time - before;
+                let computing = Instant::now();
                 let result = match loaded {
                     Err(failure) => Err(failure),
                     Ok(()) => match span.in_scope(|| {
@@ -329,6 +333,7 @@ impl Task {
                     number,
                     duration: t0.elapsed(),
                     load,
+                    compute: computing.elapsed(),
                     result,
                     canceled,
                 };
@@ -384,6 +389,7 @@ impl Task {
                 }
             };
             let load = self.load_time - before;
+            let computing = Instant::now();
             let mut canceled = false;
             let result = match loaded {
                 Err(failure) => Err(failure),
@@ -422,6 +428,7 @@ impl Task {
                 number,
                 duration: t0.elapsed(),
                 load,
+                compute: computing.elapsed(),
                 result,
                 canceled,
             };
@@ -504,11 +511,7 @@ impl Task {
             partitions,
             store,
         } = persisted;
-        let timings = AssetTimings::new(
-            attempt.load,
-            attempt.duration.saturating_sub(attempt.load),
-            store,
-        );
+        let timings = AssetTimings::new(attempt.load, attempt.compute, store);
         let inputs = std::mem::take(&mut self.inputs);
         let shared = Arc::clone(&self.shared);
         let graph = shared.graph;

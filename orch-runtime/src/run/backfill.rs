@@ -636,7 +636,11 @@ impl BackfillPlan {
                     .cancel_token(cancel)
                     .run_async()
                     .await;
-                (first, count, Some(run_id), PartitionStatus::of(result))
+                // A run that could not start, or a `--stale` one with nothing stale in its
+                // partition, is not recorded: no run to name.
+                let recorded = result.as_ref().is_ok_and(|r| !r.outcomes().is_empty());
+                let run_id = recorded.then_some(run_id);
+                (first, count, run_id, PartitionStatus::of(result))
             });
         }
         let mut outcomes = Vec::with_capacity(self.keys.len());
@@ -707,7 +711,7 @@ impl PartitionStatus {
 pub struct PartitionOutcome {
     /// The partition key.
     pub key: String,
-    /// The run it was in (its last stage's run), if one started.
+    /// The run it was in (its last stage's recorded run), if one was recorded.
     pub run_id: Option<RunId>,
     /// How it ended.
     pub status: PartitionStatus,

@@ -218,27 +218,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 17: the run config of an op job's run (JSON), kept so a re-execution runs with it.
     "ALTER TABLE runs ADD COLUMN config TEXT;",
     // 18: runs recorded before migration 6, read back as what they were (found by upgrading
-    // a store holding such runs). A re-execution's parent is its parent (6 kept it as the
-    // trigger's detail); a `--stale` run is a stale run, not a target `stale in (...)`; a
-    // partitioned run covers its partitions, taken from its events in the order they ran,
-    // instead of saying them in its target (`daily partition 2024-01-01`).
-    "UPDATE runs SET parent_run_id = trigger_detail, trigger_detail = NULL
-        WHERE trigger = 'reexecution' AND parent_run_id IS NULL AND trigger_detail IS NOT NULL;
-    INSERT INTO run_partitions (run_id, idx, key)
-        SELECT run_id, row_number() OVER (PARTITION BY run_id ORDER BY first) - 1, partition
-        FROM (SELECT e.run_id, e.partition, min(e.id) AS first
-              FROM events e JOIN runs r ON r.id = e.run_id
-              WHERE r.partition_scope IS NULL AND e.partition IS NOT NULL
-                AND (r.selection LIKE '% partition %' OR r.selection LIKE '% partitions %')
-                AND NOT EXISTS (SELECT 1 FROM run_partitions p WHERE p.run_id = r.id)
-              GROUP BY e.run_id, e.partition);
-    UPDATE runs SET
-        partition_scope = CASE WHEN instr(selection, ' partitions ') > 0 THEN 'range' ELSE 'key' END,
-        selection = substr(selection, 1, instr(selection, ' partition') - 1)
-        WHERE partition_scope IS NULL AND instr(selection, ' partition') > 0
-          AND id IN (SELECT run_id FROM run_partitions);
-    UPDATE runs SET only_stale = 1, selection = substr(selection, 11, length(selection) - 11)
-        WHERE selection LIKE 'stale in (%)';",
+    // a store holding such runs). A re-execution's parent is its parent: migration 6 kept it
+    // as the trigger's detail, as old `runs` printed it (8 characters), so the run with that
+    // prefix, if exactly one has it. Old targets said the stale flag and the partitions in
+    // their text (`stale in (+daily) partition 2024-01-01`): `old_targets_read_back` parses
+    // them, in Rust, after this.
+    "UPDATE runs SET
+        parent_run_id = coalesce(
+            (SELECT CASE WHEN count(*) = 1 THEN min(p.id) END FROM runs p
+             WHERE p.id >= runs.trigger_detail AND p.id < runs.trigger_detail || '~'),
+            trigger_detail),
+        trigger_detail = NULL
+        WHERE trigger = 'reexecution' AND parent_run_id IS NULL AND trigger_detail IS NOT NULL;",
     // 19: where time went. Per asset event: loading mapped inputs, the function, storing the
     // output; per run (JSON, written when it ends): plan, load, begin, execute, record, sync.
     "ALTER TABLE events ADD COLUMN load_us INTEGER;
@@ -257,15 +248,96 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     if version >= supported {
         return Ok(version);
     }
-    for migration in MIGRATIONS
+    for (n, migration) in MIGRATIONS
         .iter()
+        .enumerate()
         .skip(usize::try_from(version).unwrap_or(0))
     {
         tx.execute_batch(migration)?;
+        // The steps SQL alone cannot do, after their version's SQL.
+        if n + 1 == 18 {
+            old_targets_read_back(&tx)?;
+        }
     }
     tx.pragma_update(None, "user_version", supported)?;
     tx.commit()?;
     Ok(version)
+}
+
+/// Migration 18's second step: runs recorded before migration 6 (no owner; their target is
+/// the old one-line description) get their stale flag and partitions out of the text, which
+/// old orch wrote as `[stale in (]SELECTION[)][ partition KEY| partitions FIRST..LAST]`.
+/// The partitions come from the run's events, in the order they ran; the text must name the
+/// same ones (a target that only looks like that, `a or partition_totals`, is left alone). A
+/// run with no partition events keeps a one-key scope (its key is the text's), not a range's,
+/// whose keys only the events could give.
+fn old_targets_read_back(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let runs: Vec<(String, String)> = tx
+        .prepare(
+            "SELECT id, selection FROM runs
+             WHERE owner IS NULL AND partition_scope IS NULL
+               AND NOT EXISTS (SELECT 1 FROM run_partitions p WHERE p.run_id = runs.id)",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut keys_of = tx.prepare(
+        "SELECT partition FROM events WHERE run_id = ?1 AND partition IS NOT NULL
+         GROUP BY partition ORDER BY min(id)",
+    )?;
+    for (id, text) in runs {
+        let keys: Vec<String> = keys_of
+            .query_map([&id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let (mut target, scope) = match old_scope(&text, &keys) {
+            Some((target, scope, keys)) => {
+                for (i, key) in keys.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO run_partitions (run_id, idx, key) VALUES (?1, ?2, ?3)",
+                        rusqlite::params![id, i as i64, key],
+                    )?;
+                }
+                (target, Some(scope))
+            }
+            None => (text.as_str(), None),
+        };
+        let stale = target.starts_with("stale in (") && target.ends_with(')');
+        if stale {
+            target = &target["stale in (".len()..target.len() - 1];
+        }
+        if scope.is_some() || stale {
+            tx.execute(
+                "UPDATE runs SET selection = ?2, partition_scope = ?3,
+                    only_stale = only_stale OR ?4 WHERE id = ?1",
+                rusqlite::params![id, target, scope, stale],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The target before an old run's partition suffix, the scope's kind, and its keys: `keys`
+/// (from the run's events) when the suffix names them, or the suffix's one key when the run
+/// has no partition events. `None` when the text has no such suffix.
+fn old_scope<'t>(text: &'t str, keys: &[String]) -> Option<(&'t str, &'static str, Vec<String>)> {
+    match keys {
+        [] => {
+            // No events: only a one-key suffix can be read back whole.
+            let at = text.rfind(" partition ")?;
+            let key = &text[at + " partition ".len()..];
+            (!key.is_empty() && !text[..at].is_empty())
+                .then(|| (&text[..at], "key", vec![key.to_owned()]))
+        }
+        [one] => match text.strip_suffix(&format!(" partition {one}")) {
+            Some(target) => Some((target, "key", keys.to_vec())),
+            // A range run over one partition.
+            None => text
+                .strip_suffix(&format!(" partitions {one}..{one}"))
+                .map(|target| (target, "range", keys.to_vec())),
+        },
+        [first, .., last] => text
+            .strip_suffix(&format!(" partitions {first}..{last}"))
+            .map(|target| (target, "range", keys.to_vec())),
+    }
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {

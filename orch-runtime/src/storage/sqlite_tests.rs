@@ -78,6 +78,15 @@ mod upgrade {
                 INSERT INTO runs VALUES ('r_eu', 'regional partitions eu..apac', 'failed', 'backfill', 5000, 6000, 3);
                 INSERT INTO runs VALUES ('r_again', 'regional partitions eu..apac', 'succeeded', 'reexecute r_eu', 7000, 8000, 3);
                 INSERT INTO runs VALUES ('r_stale', 'stale in (+daily)', 'started', 'api', 9000, NULL, 2);
+                INSERT INTO runs VALUES ('0123456789abcdef', '*', 'failed', 'cli', 10000, 11000, 2);
+                INSERT INTO runs VALUES ('r_prefix', '*', 'succeeded', 'reexecute 01234567', 12000, 13000, 2);
+                INSERT INTO runs VALUES ('r_named', 'daily or partition_totals partition 2024-01-03', 'succeeded', 'cli', 14000, 15000, 2);
+                INSERT INTO runs VALUES ('r_keyed_stale', 'stale in (+daily) partition 2024-01-04', 'succeeded', 'cli', 16000, 17000, 1);
+                INSERT INTO runs VALUES ('r_lookalike', 'a or partition_totals', 'succeeded', 'cli', 18000, 19000, 1);
+                INSERT INTO runs VALUES ('r_one_range', 'daily partitions 2024-01-05..2024-01-05', 'succeeded', 'cli', 20000, 21000, 1);
+                INSERT INTO events (run_id, asset, kind, time_us, partition) VALUES ('r_named', 'daily', 'materialized', 14100, '2024-01-03');
+                INSERT INTO events (run_id, asset, kind, time_us) VALUES ('r_keyed_stale', 'raw', 'materialized', 16100);
+                INSERT INTO events (run_id, asset, kind, time_us, partition) VALUES ('r_one_range', 'daily', 'materialized', 20100, '2024-01-05');
                 INSERT INTO events (run_id, asset, kind, time_us, data_version) VALUES ('r_all', 'raw', 'materialized', 1500, 'v1');
                 INSERT INTO events (run_id, asset, kind, time_us, data_version, partition) VALUES ('r_day', 'daily', 'materialized', 3500, 'd1', '2024-01-01');
                 INSERT INTO event_inputs SELECT id, 'raw', 'v1' FROM events WHERE run_id = 'r_day';
@@ -123,6 +132,35 @@ mod upgrade {
         let stale = store.run("r_stale").unwrap();
         assert_eq!((stale.target.as_str(), stale.only_stale), ("+daily", true));
         assert_eq!(stale.status, RunStatus::Running);
+        // Old `runs` printed 8 characters of a parent's id: the run with that prefix.
+        let prefixed = store.run("r_prefix").unwrap();
+        assert_eq!(
+            prefixed.parent.as_ref().map(RunId::as_str),
+            Some("0123456789abcdef")
+        );
+        // The suffix is read from the end, and must name the run's own partitions.
+        let named = store.run("r_named").unwrap();
+        assert_eq!(named.target, "daily or partition_totals");
+        assert_eq!(named.partitions, PartitionScope::Key("2024-01-03".into()));
+        let lookalike = store.run("r_lookalike").unwrap();
+        assert_eq!(lookalike.target, "a or partition_totals");
+        assert_eq!(lookalike.partitions, PartitionScope::None);
+        // A `--stale` run of one partition where only an unpartitioned asset ran.
+        let stale_key = store.run("r_keyed_stale").unwrap();
+        assert_eq!(
+            (stale_key.target.as_str(), stale_key.only_stale),
+            ("+daily", true)
+        );
+        assert_eq!(
+            stale_key.partitions,
+            PartitionScope::Key("2024-01-04".into())
+        );
+        let one_range = store.run("r_one_range").unwrap();
+        assert_eq!(one_range.target, "daily");
+        assert_eq!(
+            one_range.partitions,
+            PartitionScope::Range(vec!["2024-01-05".into()])
+        );
         // What staleness reads: the latest materializations, per asset and per partition,
         // with the inputs they consumed.
         let latest = store.latest_materializations().unwrap();
@@ -137,7 +175,7 @@ mod upgrade {
         assert_eq!(regional["apac"].run_id.as_str(), "r_again");
         // Sequence numbers go on from the old events.
         let events = store.events_since(0, 0).unwrap();
-        assert_eq!(events.len(), 8);
+        assert_eq!(events.len(), 11);
         assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
     }
 }

@@ -42,7 +42,10 @@ pub(crate) struct Step {
     pub(crate) start_ms: Option<i64>,
     pub(crate) end_ms: Option<i64>,
     pub(crate) attempts: u32,
-    /// Its last attempt's function and its output's storing, in microseconds.
+    /// Its last attempt's loading of mapped partitions, its function and its output's
+    /// storing, in microseconds (in a run over a range, on the first partition's row: the
+    /// asset ran once for all of them).
+    pub(crate) load_us: Option<u64>,
     pub(crate) compute_us: Option<u64>,
     pub(crate) store_us: Option<u64>,
 }
@@ -97,17 +100,25 @@ pub(crate) fn run_detail(ui: &Ui, id: &str) -> Result<RunDetail, WebError> {
                     start_ms: None,
                     end_ms: None,
                     attempts: 0,
+                    load_us: None,
                     compute_us: None,
                     store_us: None,
                 });
                 steps.len() - 1
             }
         };
-        let step = &mut steps[i];
         if let Some(t) = e.timings {
-            step.compute_us = Some(micros(t.load + t.compute));
-            step.store_us = Some(micros(t.store));
+            // One set of timings per asset and run: a range run's partitions share it.
+            let shown = steps[..i]
+                .iter()
+                .any(|s| s.asset == steps[i].asset && s.compute_us.is_some());
+            if !shown {
+                steps[i].load_us = Some(micros(t.load));
+                steps[i].compute_us = Some(micros(t.compute));
+                steps[i].store_us = Some(micros(t.store));
+            }
         }
+        let step = &mut steps[i];
         match e.kind {
             EventKind::Started => {
                 step.start_ms.get_or_insert(at);
