@@ -223,7 +223,8 @@ fn a_failure_skips_only_its_downstream_and_reexecution_reruns_only_what_failed()
 
 // --- optional outputs ---------------------------------------------------------------------
 
-static NOTIFIED: AtomicUsize = AtomicUsize::new(0);
+/// The runs `notify` ran in (tests run side by side: each looks for its own run).
+static NOTIFIED: Mutex<Vec<orch::RunId>> = Mutex::new(Vec::new());
 
 #[op]
 fn maybe_alert(#[config] cfg: &AlertConfig) -> Option<String> {
@@ -236,8 +237,8 @@ struct AlertConfig {
 }
 
 #[op]
-fn notify(message: &String) -> usize {
-    NOTIFIED.fetch_add(1, Ordering::SeqCst);
+fn notify(ctx: &OpContext, message: &String) -> usize {
+    NOTIFIED.lock().unwrap().push(ctx.run_id().clone());
     message.len()
 }
 
@@ -259,11 +260,10 @@ fn alerting() {
 
 #[test]
 fn a_none_output_skips_its_downstream_and_the_run_still_succeeds() {
-    let before = NOTIFIED.load(Ordering::SeqCst);
     let config = RunConfig::parse("[ops.maybe_alert]\nthreshold = 50").unwrap();
     let result = execute_job::<alerting>().config(config).run().unwrap();
     assert!(result.success(), "{:?}", result.outcomes());
-    assert_eq!(NOTIFIED.load(Ordering::SeqCst), before);
+    assert!(!NOTIFIED.lock().unwrap().contains(result.run_id()));
     for step in ["notify", "after_notify"] {
         let outcome = result.outcome(&format!("alerting/{step}")).unwrap();
         assert!(
@@ -279,6 +279,7 @@ fn a_none_output_skips_its_downstream_and_the_run_still_succeeds() {
     let result = execute_job::<alerting>().config(config).run().unwrap();
     assert!(result.success());
     assert_eq!(*result.output::<after_notify>(), "over 5".len());
+    assert!(NOTIFIED.lock().unwrap().contains(result.run_id()));
 }
 
 #[test]
