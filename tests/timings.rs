@@ -127,6 +127,21 @@ fn run_show_timings_prints_the_phases_and_each_asset() {
             "{asset}: {text}"
         );
     }
+    // `last` names the newest run.
+    let last = example_in(
+        home.path(),
+        "quickstart",
+        &["run", "show", "last", "--timings"],
+    );
+    assert_eq!(stdout(&last), text);
+    let empty = tempfile::tempdir().unwrap();
+    let none = example_in(empty.path(), "quickstart", &["run", "show", "last"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        stderr(&none).contains("there is no run yet"),
+        "{}",
+        stderr(&none)
+    );
     // `--follow` and `--timings` are two different views.
     let out = example_in(
         home.path(),

@@ -26,8 +26,7 @@ bench() { # label, command...
 }
 bench orch sh -c "rm -rf '$HOME_DIR' && ORCH_HOME='$HOME_DIR' ETL_DATA='$DATA' ETL_OUT='$OUT/orch' exec '$etl'"
 # Where orch's last run spent its time: its phases and each asset's load / compute / store.
-last="$(ORCH_HOME="$HOME_DIR" "$etl" runs -n 1 | awk 'NR == 2 {print $1}')"
-ORCH_HOME="$HOME_DIR" "$etl" run show "$last" --timings | sed 's/^/orch timings: /'
+ORCH_HOME="$HOME_DIR" "$etl" run show last --timings | sed 's/^/orch timings: /'
 bench dagster_polars "$PY" "$DAG/etl_dagster.py" polars --data "$DATA" --out "$OUT/dagster_polars"
 bench plain_polars "$PY" "$DAG/etl_plain.py" polars --data "$DATA" --out "$OUT/plain_polars"
 

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use super::progress::format_duration;
 use super::table::print_rows;
-use crate::storage::{EventKind, EventRecord, RunFilter, Storage, StorageError};
+use crate::storage::{EventKind, EventRecord, RunFilter, RunRecord, Storage, StorageError};
 
 /// How often `--follow` asks the store for new events.
 const POLL: Duration = Duration::from_millis(200);
@@ -66,8 +66,20 @@ pub(super) fn print_runs(store: &dyn Storage, filter: &RunFilter) -> Result<(), 
     Ok(())
 }
 
+/// The run `id` names on the command line: an id, a unique prefix, or `last` (the newest).
+pub(super) fn find_run(store: &dyn Storage, id: &str) -> Result<RunRecord, StorageError> {
+    if id != "last" {
+        return store.run(id);
+    }
+    store
+        .runs(&RunFilter::recent(1))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StorageError::NoSuchRun("there is no run yet: `last` names none".into()))
+}
+
 pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageError> {
-    let run = store.run(id)?;
+    let run = find_run(store, id)?;
     println!(
         "run {} ({}, trigger {})",
         run.id,
@@ -151,7 +163,7 @@ pub(super) fn print_run(store: &dyn Storage, id: &str) -> Result<(), StorageErro
 /// from another process than the one running.
 pub(super) fn follow(store: &dyn Storage, run: Option<&str>) -> Result<(), StorageError> {
     let run_id = match run {
-        Some(id) => Some(store.run(id)?),
+        Some(id) => Some(find_run(store, id)?),
         None => None,
     };
     if let Some(record) = &run_id
@@ -319,9 +331,8 @@ pub(super) fn print_history(
 pub(super) fn cancel(store: &dyn Storage, id: &str) -> u8 {
     // A run whose process died is crashed: nothing would hear the request.
     let _ = store.recover_crashed();
-    let outcome = store
-        .run(id)
-        .and_then(|run| Ok((store.request_cancel(run.id.as_str())?, run.id)));
+    let outcome =
+        find_run(store, id).and_then(|run| Ok((store.request_cancel(run.id.as_str())?, run.id)));
     match outcome {
         Ok((crate::storage::CancelOutcome::Canceled, id)) => {
             println!("run {} canceled before it started", id.short());

@@ -64,7 +64,11 @@ pub(super) fn reexecute(
         Ok(instance) => instance,
         Err(e) => return fail_usage(&e),
     };
-    let mut reexecution = match Reexecution::of(&**instance.storage(), run) {
+    let run = match super::history::find_run(&**instance.storage(), run) {
+        Ok(record) => record.id.to_string(),
+        Err(e) => return fail_usage(&e),
+    };
+    let mut reexecution = match Reexecution::of(&**instance.storage(), &run) {
         Ok(found) => found,
         Err(e) => return fail_usage(&e),
     };

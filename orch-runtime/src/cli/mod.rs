@@ -166,7 +166,7 @@ enum Command {
     /// Run the assets of an earlier run again (with `--from-failure`, only those that did not
     /// succeed: failed, skipped, or cut short by a crash); their other inputs load from storage.
     Reexecute {
-        /// The run id or a unique prefix (as `runs` prints it).
+        /// The run id, a unique prefix (as `runs` prints it) or `last` (the newest run).
         run: String,
         /// Only what did not succeed.
         #[arg(long)]
@@ -234,7 +234,7 @@ enum Command {
 enum RunCommand {
     /// Show a run by id (or a unique prefix of it, as `runs` prints).
     Show {
-        /// The run id or prefix.
+        /// The run id, a unique prefix of it (as `runs` prints it) or `last` (the newest run).
         id: String,
         /// Keep printing the run's events as they are recorded (from this or another
         /// process) until it ends.
@@ -249,7 +249,7 @@ enum RunCommand {
     /// fraction of a second (its process reads the request from the run store), as Ctrl-C
     /// would stop it. Exit 1 if it had already ended.
     Cancel {
-        /// The run id or prefix.
+        /// The run id, a unique prefix of it or `last` (the newest run).
         id: String,
     },
 }

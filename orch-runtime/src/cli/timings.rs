@@ -10,7 +10,7 @@ use crate::events::{AssetTimings, RunTimings};
 use crate::storage::{EventKind, Storage, StorageError};
 
 pub(super) fn print_timings(store: &dyn Storage, id: &str) -> Result<(), StorageError> {
-    let run = store.run(id)?;
+    let run = super::history::find_run(store, id)?;
     let short = run.id.short();
     match &run.timings {
         Some(t) => print_phases(short, run.status.as_str(), t),
