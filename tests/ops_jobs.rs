@@ -630,6 +630,48 @@ fn graphs_nest_and_name_their_steps_after_the_call() {
     );
 }
 
+#[op]
+fn audit_rows() -> u8 {
+    1
+}
+
+#[op]
+fn audit_schema() -> u8 {
+    2
+}
+
+/// Two independent checks, and no output: what runs after it waits for both.
+#[graph]
+fn audits() {
+    audit_rows();
+    audit_schema();
+}
+
+#[op]
+fn publish_audited() -> u8 {
+    3
+}
+
+#[job]
+fn audited() {
+    let checked = audits();
+    publish_audited().after(checked);
+}
+
+#[test]
+fn after_a_graph_without_an_output_waits_for_all_its_steps() {
+    let job = orch::jobs::op_job("audited").unwrap();
+    let publish = job.graph().node(job.step("publish_audited").unwrap());
+    for step in ["audits.audit_rows", "audits.audit_schema"] {
+        assert!(
+            publish.upstream.contains(&job.step(step).unwrap()),
+            "{step} is not before publish_audited"
+        );
+    }
+    let result = execute_job::<audited>().run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+}
+
 // --- a schedule on an op job, with config per tick ----------------------------------------
 
 #[op]

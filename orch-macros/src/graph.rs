@@ -104,7 +104,7 @@ pub(crate) fn graph(args: TokenStream, item: TokenStream) -> TokenStream {
             ));
             None
         }
-        None => Some(quote!(__orch_b.last_node())),
+        None => Some(quote!(__orch_b.graph_steps())),
     };
     errors.extend(std::mem::take(&mut wiring.errors));
     let result = result.unwrap_or_else(|| quote!(0usize));

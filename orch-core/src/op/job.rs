@@ -109,9 +109,16 @@ pub trait Callable: 'static {
 pub struct JobBuilder {
     nodes: Vec<JobNode>,
     /// The `#[graph]` calls being expanded, outermost first: each step's name is prefixed with
-    /// theirs, and each step runs after what the graph call runs after.
-    scopes: Vec<(&'static str, Vec<usize>)>,
+    /// theirs, and each step runs after what the graph call runs after; with the index of the
+    /// call's first step.
+    scopes: Vec<(&'static str, Vec<usize>, usize)>,
+    /// The steps of each finished call of a graph without an output: `.after(that call)`
+    /// waits for all of them. Its handle's node is [`GROUP_BASE`] + its index here.
+    groups: Vec<Vec<usize>>,
 }
+
+/// Where the handles of graph calls without an output start (see [`JobBuilder::graph_steps`]).
+const GROUP_BASE: usize = usize::MAX / 2;
 
 impl JobBuilder {
     /// An empty job.
@@ -145,12 +152,12 @@ impl JobBuilder {
         inputs: Vec<usize>,
         after: &[usize],
     ) -> usize {
-        let mut after = after.to_vec();
+        let mut after = self.resolve(after);
         let name = match self.scopes.is_empty() {
             true => name,
             false => {
                 let mut full = String::new();
-                for (scope, scope_after) in &self.scopes {
+                for (scope, scope_after, _) in &self.scopes {
                     full.push_str(scope);
                     full.push('.');
                     after.extend_from_slice(scope_after);
@@ -175,7 +182,23 @@ impl JobBuilder {
     /// Starts expanding the graph call `name` (ordered after `after`).
     #[doc(hidden)]
     pub fn enter(&mut self, name: &'static str, after: &[usize]) {
-        self.scopes.push((name, after.to_vec()));
+        let after = self.resolve(after);
+        self.scopes.push((name, after, self.nodes.len()));
+    }
+
+    /// `after` with each graph call without an output replaced by its steps.
+    fn resolve(&self, after: &[usize]) -> Vec<usize> {
+        let mut resolved = Vec::with_capacity(after.len());
+        for &node in after {
+            match node
+                .checked_sub(GROUP_BASE)
+                .and_then(|g| self.groups.get(g))
+            {
+                Some(steps) => resolved.extend_from_slice(steps),
+                None => resolved.push(node),
+            }
+        }
+        resolved
     }
 
     /// Ends the innermost graph call.
@@ -184,11 +207,13 @@ impl JobBuilder {
         self.scopes.pop();
     }
 
-    /// The last step added: the "output" of a graph without one, so `.after(graph_call)`
-    /// waits for it.
+    /// The "output" of the graph call being expanded, for a graph without one: every step it
+    /// added, so `.after(graph_call)` waits for all of them (not only the last).
     #[doc(hidden)]
-    pub fn last_node(&self) -> usize {
-        self.nodes.len().saturating_sub(1)
+    pub fn graph_steps(&mut self) -> usize {
+        let first = self.scopes.last().map_or(0, |s| s.2);
+        self.groups.push((first..self.nodes.len()).collect());
+        GROUP_BASE + self.groups.len() - 1
     }
 
     /// The nodes, in the order the body calls them (every node's inputs come before it).
