@@ -355,6 +355,68 @@ fn custom_io_managers_are_chosen_by_name_and_must_be_registered() {
     assert_eq!(history[0].data_version.as_deref(), Some("v1"));
 }
 
+/// A manager whose `flush` (the run's sync, after its assets) says it started and waits
+/// until the test lets it go.
+struct SlowFlush {
+    inner: MemoryIoManager,
+    entered: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl IoManager for SlowFlush {
+    fn handle_output(
+        &self,
+        ctx: &OutputContext<'_>,
+        value: &Value,
+    ) -> Result<Stored, orch::BoxError> {
+        self.inner.handle_output(ctx, value)
+    }
+    fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {
+        self.inner.load_input(ctx)
+    }
+    fn flush(&self) -> Result<(), orch::BoxError> {
+        if let Some(entered) = self.entered.lock().unwrap().take() {
+            entered.send(()).unwrap();
+            self.release.lock().unwrap().recv().unwrap();
+        }
+        Ok(())
+    }
+}
+
+#[asset(group = "late_sync", io_manager = "slow_flush")]
+fn synced_late() -> u8 {
+    1
+}
+
+#[test]
+fn a_run_is_alive_until_it_is_recorded_as_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let (entered, syncing) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel();
+    let manager = SlowFlush {
+        inner: MemoryIoManager::default(),
+        entered: std::sync::Mutex::new(Some(entered)),
+        release: std::sync::Mutex::new(released),
+    };
+    let instance = Instance::builder()
+        .home(dir.path())
+        .io_manager("slow_flush", Arc::new(manager))
+        .build()
+        .unwrap();
+    let running =
+        std::thread::spawn(move || Materialize::select("synced_late").instance(&instance).run());
+    // The asset is done and the run syncs its outputs: another process's crash recovery
+    // must see it alive.
+    syncing.recv().unwrap();
+    let other = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(other.recover_crashed().unwrap(), Vec::<String>::new());
+    release.send(()).unwrap();
+    let result = running.join().unwrap().unwrap();
+    assert!(result.success());
+    let record = other.run(result.run_id().as_str()).unwrap();
+    assert_eq!(record.status, orch::storage::RunStatus::Succeeded);
+}
+
 static REPORT_TEXT: std::sync::Mutex<&str> = std::sync::Mutex::new("v1");
 
 /// Writes a file outside orch's storage (the directory comes from the resource).

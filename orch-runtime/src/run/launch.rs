@@ -125,6 +125,11 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         Some(dir) => Some(Arc::new(RunLock::acquire(dir, run_id.as_str())?)),
         None => None,
     };
+    // The executor holds it while tasks run (a detached one may outlive the run); this holds
+    // it through the writer's last commit, the sync and the end, which come after the
+    // executor returns. (Released before, another process's recovery could mark the run
+    // crashed while its outputs were being synced: CI's browser test caught it.)
+    let held = liveness.clone();
     let opts = ExecOptions {
         liveness,
         io: Some(Arc::clone(instance.io_managers())),
@@ -222,6 +227,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     timings.sync = phase.elapsed();
     let status = result.status();
     let ended = storage.end_run_timed(run_id.as_str(), status, SystemTime::now(), Some(&timings));
+    drop(held);
     result.timings = Some(timings);
     instance.publish(EventRecord {
         duration: Some(result.duration()),
