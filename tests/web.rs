@@ -380,6 +380,7 @@ fn malformed_input_is_a_4xx_with_a_message() {
         ("/api/nothing", 404),
         ("/nothing", 404),
         ("/api/runs/x/logs?limit=abc", 400),
+        ("/api/runs?cursor=not-a-cursor", 400),
     ] {
         let (status, body) = c.get(path);
         assert_eq!(status, want, "{path}: {body}");

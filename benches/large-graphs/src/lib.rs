@@ -54,11 +54,7 @@ fn run(shape: &str) {
     );
 
     let jobs = orch::default_jobs();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(jobs)
-        .enable_all()
-        .build()
-        .expect("tokio starts");
+    let runtime = runtime(jobs);
     let mut results = Vec::new();
     // One warm-up run (the discovery cache, the blocking pool's threads), then measured runs.
     for round in 0..=RUNS {
@@ -233,11 +229,7 @@ pub fn ops_main() -> std::process::ExitCode {
         return orch::main();
     }
     let jobs = orch::default_jobs();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(jobs)
-        .enable_all()
-        .build()
-        .expect("tokio starts");
+    let runtime = runtime(jobs);
     let base = std::env::temp_dir().join(format!("orch-bench-ops-{}", std::process::id()));
     let mut fresh = 0;
     let mut timed = |request: orch::RunRequest, persisted: bool, new_dir: bool| -> Duration {
@@ -308,4 +300,13 @@ pub fn ops_main() -> std::process::ExitCode {
     }
     let _ = std::fs::remove_dir_all(&base);
     std::process::ExitCode::SUCCESS
+}
+
+/// The runtime the benches run on: one worker per job.
+fn runtime(jobs: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs)
+        .enable_all()
+        .build()
+        .expect("tokio starts")
 }
