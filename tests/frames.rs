@@ -149,6 +149,69 @@ fn frames_are_stored_as_parquet_and_flow_between_eager_and_lazy_assets() {
     );
 }
 
+/// 2 MiB in memory: written in the background while its consumers run.
+#[asset(group = "big")]
+fn big_numbers() -> Result<DataFrame, BoxError> {
+    Ok(df!("n" => (0..262_144i64).collect::<Vec<_>>())?)
+}
+
+/// A lazy consumer of an in-memory frame plans over the frame, not over its file.
+#[asset(group = "big")]
+fn big_doubled(big_numbers: &LazyFrame) -> Result<DataFrame, BoxError> {
+    let plan = big_numbers.describe_plan()?;
+    if plan.contains("SCAN") && !plan.contains("DF [") {
+        return Err(format!("scans the stored file instead of the frame in memory: {plan}").into());
+    }
+    Ok(big_numbers
+        .clone()
+        .select([(col("n") * lit(2)).alias("n")])
+        .collect()?)
+}
+
+#[asset(group = "big")]
+fn big_total(big_doubled: &DataFrame) -> Result<i64, BoxError> {
+    Ok(big_doubled.column("n")?.i64()?.sum().unwrap_or(0))
+}
+
+#[test]
+fn large_frames_are_written_in_the_background_and_recorded_after_their_upstreams() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = Materialize::select("group:big")
+        .instance(&Instance::open(dir.path()).unwrap())
+        .run()
+        .unwrap();
+    assert!(result.success(), "{result:?}");
+    assert_eq!(*result.output::<big_total>(), 262_143 * 262_144);
+
+    // Each materialization is recorded after its upstream's and names its stored version.
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    let events = store.events(result.run_id().as_str()).unwrap();
+    let order: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == orch::storage::EventKind::Materialized)
+        .map(|e| e.asset.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(order, ["big_numbers", "big_doubled", "big_total"]);
+    let latest = |asset: &str| store.materializations(asset, 1).unwrap().remove(0);
+    let (numbers, doubled) = (latest("big_numbers"), latest("big_doubled"));
+    assert!(numbers.data_version.is_some());
+    assert_eq!(
+        doubled.inputs,
+        [("big_numbers".to_owned(), numbers.data_version.clone())]
+    );
+    assert_eq!(
+        latest("big_total").inputs,
+        [("big_doubled".to_owned(), doubled.data_version)]
+    );
+    // The files are whole, and a later run reads them.
+    let again = Materialize::select("big_total")
+        .instance(&Instance::open(dir.path()).unwrap())
+        .run()
+        .unwrap();
+    assert!(again.success(), "{again:?}");
+    assert_eq!(again.output::<big_total>(), result.output::<big_total>());
+}
+
 #[test]
 fn a_damaged_parquet_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -85,6 +85,9 @@ pub struct FrameCodec {
         &crate::partitions::Partitions,
         &[String],
     ) -> Result<(Value, Vec<(String, Value)>), BoxError>,
+    /// The memory an in-memory frame holds (polars' estimate), or `None` for a lazy frame,
+    /// whose plan is collected while it is written and whose consumers then scan the file.
+    pub in_memory_size: fn(&Value) -> Option<usize>,
 }
 
 impl std::fmt::Debug for FrameCodec {
@@ -116,6 +119,7 @@ pub(crate) mod polars_frames {
             scan,
             scan_many,
             split,
+            in_memory_size,
         }),
     };
 
@@ -128,8 +132,15 @@ pub(crate) mod polars_frames {
             scan,
             scan_many,
             split,
+            in_memory_size,
         }),
     };
+
+    fn in_memory_size(value: &Value) -> Option<usize> {
+        value
+            .downcast_ref::<DataFrame>()
+            .map(DataFrame::estimated_size)
+    }
 
     fn not_a_frame() -> BoxError {
         "internal error: a frame codec was handed a value that is not a DataFrame or LazyFrame"

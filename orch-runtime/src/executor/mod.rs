@@ -13,7 +13,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use orch_core::__private::{BoxFuture, Compute, Value};
@@ -22,12 +22,14 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{AssetTimings, EventSink, RunEvent};
-use crate::io::{IoManagers, OutputContext, Stored};
+use crate::io::{IoManagers, OutputContext, Stored, WriteBehind};
 use crate::plan::Plan;
 use crate::result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
 
+mod store;
 mod task;
 
+use store::Deferred;
 use task::Task;
 
 /// A value the run starts with instead of computing it.
@@ -66,6 +68,8 @@ pub(crate) struct ExecOptions {
     pub(crate) run_scoped_outputs: bool,
     /// The run config ops' `#[config]` parameters read.
     pub(crate) config: Option<Arc<orch_core::RunConfig>>,
+    /// How much may be written in the background while consumers run.
+    pub(crate) write_behind: WriteBehind,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it). Every asset
@@ -105,17 +109,21 @@ struct State {
     ready_sync: Vec<AssetId>,
     running_sync: usize,
     in_flight: usize,
+    /// Planned assets whose outcome is not recorded yet (an asset whose output is stored
+    /// after its consumers started is recorded when the store ends).
     remaining: usize,
     queue: Vec<Queued>,
     /// Per asset: the data version of its value in this run (computed, loaded or injected).
     versions: Vec<Option<Arc<str>>>,
+    /// The stores that end after their consumers started (see [`store`]).
+    stores: store::Stores,
 }
 
 impl State {
-    /// A running asset is decided: it frees its place (and its job slot if it is sync).
+    /// A running asset has a result: it frees its place (and its job slot if it is sync).
+    /// Its outcome is recorded separately (`remaining`).
     fn task_ended(&mut self, id: AssetId, sync: bool) {
         self.in_flight -= 1;
-        self.remaining -= 1;
         self.node[id] = NodeState::Done;
         if sync {
             self.running_sync -= 1;
@@ -134,6 +142,12 @@ struct Shared {
     runtime: tokio::runtime::Handle,
     _liveness: Option<Arc<dyn Send + Sync>>,
     io: Option<Arc<IoManagers>>,
+    write_behind: WriteBehind,
+    /// Set once a store is deferred in this run: until then no asset has an upstream store
+    /// to wait for, and deciding how to store takes no lock.
+    any_deferred: AtomicBool,
+    /// Notified (with the state's mutex) whenever a deferred store ends.
+    store_ended: Condvar,
     run_scoped_outputs: bool,
     partition: Option<String>,
     range: Option<Arc<[String]>>,
@@ -230,6 +244,7 @@ pub(crate) async fn execute(
         remaining: plan.order.len(),
         queue: Vec::new(),
         versions,
+        stores: store::Stores::new(n),
     };
     for &id in &plan.order {
         state.node[id] = NodeState::Waiting;
@@ -263,6 +278,9 @@ pub(crate) async fn execute(
         runtime: tokio::runtime::Handle::current(),
         _liveness: opts.liveness,
         io: opts.io,
+        write_behind: opts.write_behind,
+        any_deferred: AtomicBool::new(false),
+        store_ended: Condvar::new(),
         run_scoped_outputs: opts.run_scoped_outputs,
         partition: opts.partition,
         range: opts.range,
@@ -312,7 +330,7 @@ pub(crate) async fn execute(
             std::mem::swap(&mut queue, &mut state.queue);
             (
                 state.remaining == 0,
-                state.in_flight == 0 && state.ready_sync.is_empty(),
+                state.in_flight == 0 && state.ready_sync.is_empty() && state.stores.idle(),
             )
         };
         for item in queue.drain(..) {

@@ -30,6 +30,7 @@ impl Drop for Task {
         let shared = &self.shared;
         let mut state = shared.lock();
         state.task_ended(self.id, self.sync);
+        state.remaining -= 1;
         state.queue.push(Queued::Finished(AssetOutcome::decided(
             shared.graph.node(self.id).key.clone(),
             AssetStatus::Failed(AssetFailure {
@@ -46,6 +47,15 @@ impl Drop for Task {
         drop(state);
         shared.wake.notify_one();
     }
+}
+
+/// How a finished attempt's output was stored.
+enum Storage {
+    /// Before its consumers start (or there was nothing to store).
+    Done(Persisted),
+    /// After its consumers start (see [`super::store`]), with the memory reserved for a
+    /// background write.
+    Deferred { bytes: Option<usize> },
 }
 
 /// What storing an output gave the record: its data version, and per partition in a run
@@ -175,55 +185,6 @@ impl Task {
         self.shared.graph.node(self.id).def.retries()
     }
 
-    /// Hands a successful output to the asset's I/O manager; returns its data version. A failure
-    /// to store fails the asset.
-    fn persist(&self, value: &Value) -> Result<Stored, AssetFailure> {
-        let Some(io) = &self.shared.io else {
-            return Ok(Stored::default());
-        };
-        let node = self.shared.graph.node(self.id);
-        let manager = io
-            .for_asset(&node.key, node.def)
-            .map_err(|e| AssetFailure::from_error(&e))?;
-        let scoped;
-        let key = match self.shared.run_scoped_outputs {
-            true => {
-                scoped = crate::jobs::step_output_key(&node.key, self.shared.run_id.as_str());
-                &scoped
-            }
-            false => &node.key,
-        };
-        let ctx = OutputContext {
-            key,
-            run_id: &self.shared.run_id,
-            partition: self.shared.partition_of(self.id),
-            output_type: node.def.output_type(),
-            codec: node.def.storage_codec(),
-        };
-        let store = || match self.shared.range_of(self.id) {
-            Some(keys) => crate::io::partitioned::store_range(node, manager, &ctx, value, keys),
-            None => manager.handle_output(&ctx, value),
-        };
-        match std::panic::catch_unwind(AssertUnwindSafe(store)) {
-            Ok(Ok(stored)) => Ok(stored),
-            Ok(Err(error)) => {
-                let mut failure = AssetFailure::from_error(&*error);
-                failure
-                    .chain
-                    .insert(0, "could not store the output".to_owned());
-                Err(failure)
-            }
-            Err(payload) => {
-                let mut failure = AssetFailure::from_panic(&*payload);
-                failure.chain.insert(
-                    0,
-                    "the I/O manager panicked while storing the output".to_owned(),
-                );
-                Err(failure)
-            }
-        }
-    }
-
     /// Persists a successful attempt's output; a storage failure turns it into a failure.
     /// The manager's metadata joins the asset's (which wins on a shared label), and its
     /// replacement value (a scan of a written `LazyFrame`) is what consumers receive.
@@ -241,7 +202,7 @@ impl Task {
             Ok(value) if value.is::<orch_core::__private::NoOutput>() => {
                 return Persisted::default();
             }
-            Ok(value) => self.persist(value),
+            Ok(value) => super::store::persist(&self.shared, self.id, value),
             Err(_) => return Persisted::default(),
         };
         let store = started.elapsed();
@@ -260,11 +221,7 @@ impl Task {
                         p
                     })
                     .collect();
-                for (label, value) in stored.metadata {
-                    if !metadata.iter().any(|(l, _)| *l == label) {
-                        metadata.push((label, value));
-                    }
-                }
+                super::store::merge_metadata(metadata, stored.metadata);
                 if let Some(value) = stored.replacement {
                     attempt.result = Ok(value);
                 }
@@ -280,6 +237,31 @@ impl Task {
                     store,
                     ..Persisted::default()
                 }
+            }
+        }
+    }
+
+    /// Stores a successful attempt's output now, or decides to store it after its consumers
+    /// start (see [`super::store`]). An output whose upstream's could not be stored is not
+    /// stored: the attempt fails.
+    fn store(&self, attempt: &mut Attempt, metadata: &mut Vec<(String, MetadataValue)>) -> Storage {
+        let value = match &attempt.result {
+            Ok(value)
+                if self.shared.io.is_some() && !value.is::<orch_core::__private::NoOutput>() =>
+            {
+                Arc::clone(value)
+            }
+            _ => return Storage::Done(Persisted::default()),
+        };
+        let mode = super::store::storing(&self.shared, self.id, &value);
+        match self.shared.decide(self.id, mode) {
+            super::store::Decision::Inline => {
+                Storage::Done(self.persist_attempt(attempt, metadata))
+            }
+            super::store::Decision::Defer { bytes } => Storage::Deferred { bytes },
+            super::store::Decision::Refused(upstream) => {
+                attempt.result = Err(self.shared.refused(upstream));
+                Storage::Done(Persisted::default())
             }
         }
     }
@@ -353,8 +335,8 @@ impl Task {
                 task.queue_restart(number);
             };
             let (mut attempt, mut metadata) = (attempt, metadata);
-            let persisted = task.persist_attempt(&mut attempt, &mut metadata);
-            match task.finish(attempt, logs, metadata, persisted) {
+            let storage = task.store(&mut attempt, &mut metadata);
+            match task.finish(attempt, logs, metadata, storage) {
                 Some(next) => task = next,
                 None => return,
             }
@@ -449,12 +431,13 @@ impl Task {
             self.queue_restart(number);
         };
         let (mut attempt, mut metadata) = (attempt, metadata);
-        let (task, attempt, metadata, persisted) =
+        let (task, attempt, metadata, storage) =
             if self.shared.io.is_some() && attempt.result.is_ok() {
-                // Storing is blocking I/O: do it on the blocking pool, not on a runtime worker.
+                // Storing is blocking I/O (and may wait for an upstream's store): on the
+                // blocking pool, not on a runtime worker.
                 match tokio::task::spawn_blocking(move || {
-                    let version = self.persist_attempt(&mut attempt, &mut metadata);
-                    (self, attempt, metadata, version)
+                    let storage = self.store(&mut attempt, &mut metadata);
+                    (self, attempt, metadata, storage)
                 })
                 .await
                 {
@@ -464,9 +447,9 @@ impl Task {
                     Err(_) => return,
                 }
             } else {
-                (self, attempt, metadata, Persisted::default())
+                (self, attempt, metadata, Storage::Done(Persisted::default()))
             };
-        let inline = task.finish(attempt, logs, metadata, persisted);
+        let inline = task.finish(attempt, logs, metadata, storage);
         debug_assert!(inline.is_none());
     }
 
@@ -497,15 +480,20 @@ impl Task {
         }
     }
 
-    /// Records the asset's outcome, skips its downstream on failure, and starts what became
-    /// ready. A sync worker gets back a task to run next on its own thread.
+    /// Records the asset's outcome (or defers it to the end of its store), skips its
+    /// downstream on failure, and starts what became ready. A sync worker gets back a task to
+    /// run next on its own thread.
     fn finish(
         mut self,
         attempt: Attempt,
         logs: Vec<LogLine>,
         metadata: Vec<(String, MetadataValue)>,
-        persisted: Persisted,
+        storage: Storage,
     ) -> Option<Task> {
+        let (persisted, deferred) = match storage {
+            Storage::Done(persisted) => (persisted, None),
+            Storage::Deferred { bytes } => (Persisted::default(), Some(bytes)),
+        };
         let Persisted {
             data_version,
             partitions,
@@ -527,28 +515,17 @@ impl Task {
         state.task_ended(self.id, self.sync);
         let mut ready = Vec::new();
         let failed = attempt.result.is_err() && !attempt.canceled;
-        // Only a persisted run has versions to record (and this costs allocations per input).
-        let input_versions: Vec<(AssetKey, Option<String>)> = if shared.io.is_some() {
-            node.upstream
-                .iter()
-                .map(|&up| {
-                    (
-                        graph.node(up).key.clone(),
-                        state.versions[up].as_deref().map(str::to_owned),
-                    )
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        state.versions[self.id] = data_version.as_deref().map(Arc::from);
         let mut no_output = false;
+        let mut stored_later = None;
         let status = match attempt.result {
             Ok(value) if value.is::<orch_core::__private::NoOutput>() => {
                 no_output = true;
                 AssetStatus::Succeeded
             }
             Ok(value) => {
+                if let Some(bytes) = deferred {
+                    stored_later = Some((Arc::clone(&value), bytes));
+                }
                 // Kept for the caller even when a check blocked it (the asset succeeded);
                 // never handed to the downstream then.
                 if shared.keep_outputs || (state.consumers_left[self.id] > 0 && blocked.is_none()) {
@@ -567,7 +544,7 @@ impl Task {
             Err(_) if attempt.canceled => AssetStatus::Canceled,
             Err(failure) => AssetStatus::Failed(failure),
         };
-        state.queue.push(Queued::Finished(AssetOutcome {
+        let outcome = AssetOutcome {
             key: node.key.clone(),
             status,
             attempts: attempt.number,
@@ -575,11 +552,26 @@ impl Task {
             metadata,
             logs,
             data_version,
-            input_versions,
+            input_versions: Vec::new(),
             partitions,
             checks,
             timings,
-        }));
+        };
+        // Recorded now, or when its store ends.
+        let start_store = match stored_later {
+            Some((value, bytes)) => Box::new(super::Deferred {
+                shared: Arc::clone(&shared),
+                id: self.id,
+                value,
+                bytes,
+                outcome: Some(outcome),
+            })
+            .defer(&mut state),
+            None => {
+                super::store::record(&shared, &mut state, self.id, outcome);
+                None
+            }
+        };
         if failed || blocked.is_some() {
             skip_downstream(&shared, &mut state, self.id, blocked);
         }
@@ -590,6 +582,9 @@ impl Task {
         self.finished = true;
         drop(state);
         shared.wake.notify_one();
+        if let Some(store) = start_store {
+            store.spawn();
+        }
         // Outside the lock: dropping the last reference to an input runs its `Drop`.
         drop(inputs);
         next

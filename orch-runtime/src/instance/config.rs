@@ -17,6 +17,9 @@
 //!
 //! [io]
 //! parquet_compression = "lz4"    # lz4, zstd, zstd:LEVEL, snappy, none       (ORCH_PARQUET_COMPRESSION)
+//! write_behind = 2               # large frames written in the background    (ORCH_WRITE_BEHIND)
+//!                                #   while their consumers run; 0: before
+//! write_behind_memory = "2GiB"   # what the frames being written may hold
 //!
 //! [daemon]
 //! launcher = "child_process"     # each run in a child process, or "in_process"
@@ -34,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::daemon::{QueueLimits, TagLimit};
-use crate::io::ParquetCompression;
+use crate::io::{ParquetCompression, WriteBehind};
 use crate::storage::Retention;
 
 /// The file [`Config::discover`] reads at the project root.
@@ -107,6 +110,7 @@ pub struct Config {
     retention: Retention,
     jobs: usize,
     parquet_compression: ParquetCompression,
+    write_behind: WriteBehind,
     launch_mode: LaunchMode,
     daemon_lease: Duration,
     queue: QueueLimits,
@@ -134,6 +138,7 @@ impl Default for Config {
             retention: Retention::default(),
             jobs: crate::default_jobs(),
             parquet_compression: ParquetCompression::default(),
+            write_behind: WriteBehind::default(),
             launch_mode: LaunchMode::default(),
             daemon_lease: Duration::from_secs(30),
             queue: QueueLimits::default(),
@@ -190,6 +195,8 @@ struct FileRun {
 #[serde(deny_unknown_fields)]
 struct FileIo {
     parquet_compression: Option<String>,
+    write_behind: Option<usize>,
+    write_behind_memory: Option<String>,
 }
 
 impl Config {
@@ -307,6 +314,15 @@ impl Config {
                 parse_compression(text).map_err(|why| bad("io.parquet_compression", text, why))?;
             self.sources.insert("io.parquet_compression", from());
         }
+        if let Some(writes) = file.io.write_behind {
+            self.write_behind.writes = writes;
+            self.sources.insert("io.write_behind", from());
+        }
+        if let Some(text) = &file.io.write_behind_memory {
+            self.write_behind.memory =
+                parse_size(text).map_err(|why| bad("io.write_behind_memory", text, why))?;
+            self.sources.insert("io.write_behind_memory", from());
+        }
         Ok(())
     }
 
@@ -362,6 +378,19 @@ impl Config {
                 Source::Env("ORCH_PARQUET_COMPRESSION"),
             );
         }
+        if let Some(writes) = env.get("ORCH_WRITE_BEHIND") {
+            self.write_behind.writes = writes.trim().parse().map_err(|_| {
+                bad(
+                    "ORCH_WRITE_BEHIND",
+                    "io.write_behind",
+                    writes,
+                    "a number of writes (0 writes every output before its consumers start)"
+                        .to_owned(),
+                )
+            })?;
+            self.sources
+                .insert("io.write_behind", Source::Env("ORCH_WRITE_BEHIND"));
+        }
         Ok(())
     }
 
@@ -409,6 +438,19 @@ impl Config {
         self.parquet_compression = compression;
         self.sources
             .insert("io.parquet_compression", Source::Builder);
+    }
+
+    /// How much a run writes in the background while the consumers of what it writes run.
+    pub fn write_behind(&self) -> WriteBehind {
+        self.write_behind
+    }
+
+    /// Sets how much a run writes in the background ([`WriteBehind::OFF`]: nothing).
+    pub fn set_write_behind(&mut self, write_behind: WriteBehind) {
+        self.write_behind = write_behind;
+        self.sources.insert("io.write_behind", Source::Builder);
+        self.sources
+            .insert("io.write_behind_memory", Source::Builder);
     }
 
     /// How the command line's daemon starts runs.
@@ -463,6 +505,16 @@ impl Config {
                 source("io.parquet_compression"),
             ),
             (
+                "io.write_behind",
+                self.write_behind.writes.to_string(),
+                source("io.write_behind"),
+            ),
+            (
+                "io.write_behind_memory",
+                format_size(self.write_behind.memory),
+                source("io.write_behind_memory"),
+            ),
+            (
                 "daemon.launcher",
                 match self.launch_mode {
                     LaunchMode::ChildProcess => "child_process",
@@ -514,6 +566,39 @@ fn format_age(age: Duration) -> String {
     } else {
         humantime::format_duration(age).to_string()
     }
+}
+
+/// A size in bytes: a whole number with an optional unit (`KiB`, `MiB`, `GiB`, `TiB`).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => Some(0),
+        "kib" => Some(10),
+        "mib" => Some(20),
+        "gib" => Some(30),
+        "tib" => Some(40),
+        _ => None,
+    };
+    shift
+        .zip(number.parse::<usize>().ok())
+        .and_then(|(shift, n)| n.checked_mul(1usize << shift))
+        .ok_or_else(|| {
+            "write a whole number of bytes, KiB, MiB, GiB or TiB, such as \"512MiB\"".to_owned()
+        })
+}
+
+/// A size as `parse_size` reads it, in the largest unit that divides it.
+fn format_size(bytes: usize) -> String {
+    for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes}B")
 }
 
 fn parse_compression(text: &str) -> Result<ParquetCompression, String> {
@@ -610,6 +695,48 @@ mod tests {
         assert_eq!(
             err,
             "$ORCH_JOBS: invalid run.jobs `0`: a number, at least 1"
+        );
+    }
+
+    #[test]
+    fn write_behind_is_read_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |text: &str, vars: &[(&str, &str)]| {
+            std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+            Config::discover(dir.path(), env(vars)).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            read("", &[]).unwrap().write_behind(),
+            WriteBehind::default()
+        );
+        let config = read(
+            "[io]\nwrite_behind = 4\nwrite_behind_memory = \"512MiB\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(config.write_behind(), WriteBehind::new(4, 512 << 20));
+        let shown: Vec<String> = config
+            .entries()
+            .iter()
+            .filter(|(k, _, _)| k.starts_with("io.write"))
+            .map(|(k, v, _)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(
+            shown,
+            ["io.write_behind=4", "io.write_behind_memory=512MiB"]
+        );
+        let config = read("", &[("ORCH_WRITE_BEHIND", "0")]).unwrap();
+        assert_eq!(config.write_behind().writes, 0);
+        assert_eq!(
+            read("[io]\nwrite_behind_memory = \"2GB\"\n", &[]).unwrap_err(),
+            format!(
+                "{}: invalid io.write_behind_memory `2GB`: write a whole number of bytes, KiB, MiB, GiB or TiB, such as \"512MiB\"",
+                dir.path().join(CONFIG_FILE).display()
+            )
+        );
+        assert_eq!(
+            read("", &[("ORCH_WRITE_BEHIND", "two")]).unwrap_err(),
+            "$ORCH_WRITE_BEHIND: invalid io.write_behind `two`: a number of writes (0 writes every output before its consumers start)"
         );
     }
 

@@ -371,6 +371,14 @@ impl InstanceBuilder {
         self
     }
 
+    /// How much a run writes in the background while the consumers of what it writes run
+    /// (`[io] write_behind` and `write_behind_memory`; [`crate::io::WriteBehind::OFF`]
+    /// stores every output before its consumers start).
+    pub fn write_behind(mut self, write_behind: crate::io::WriteBehind) -> Self {
+        self.config.set_write_behind(write_behind);
+        self
+    }
+
     /// Registers an I/O manager under `name`, for `#[asset(io_manager = "name")]`.
     pub fn io_manager(mut self, name: impl Into<String>, manager: Arc<dyn IoManager>) -> Self {
         self.io_managers.push((name.into(), manager));

@@ -20,7 +20,7 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use orch_core::frame::{FrameOptions, ParquetCompression};
 
-use super::{InputContext, IoManager, LoadError, OutputContext, Stored};
+use super::{InputContext, IoManager, LoadError, OutputContext, Stored, Storing};
 
 const MAGIC: &[u8; 8] = b"ORCHOUT1";
 const HEADER: usize = 8 + 16;
@@ -343,6 +343,21 @@ impl IoManager for FsIoManager {
             .unwrap_or_else(|p| p.into_inner())
             .push(path);
         Ok(Stored::version(Some(hex(hash))))
+    }
+
+    /// An in-memory frame of 1 MiB or more is written in the background while its consumers
+    /// start; a lazy frame before them (they scan the file it is collected into); anything
+    /// else is cheap, and queued only behind an upstream's background write.
+    fn storing(&self, ctx: &OutputContext<'_>, value: &Value) -> Storing {
+        const BACKGROUND_FROM: usize = 1 << 20;
+        match ctx.codec.and_then(|codec| codec.frame) {
+            Some(frame) => match (frame.in_memory_size)(value) {
+                Some(bytes) if bytes >= BACKGROUND_FROM => Storing::Background { bytes },
+                Some(_) => Storing::Deferrable,
+                None => Storing::Inline,
+            },
+            None => Storing::Deferrable,
+        }
     }
 
     fn flush(&self) -> Result<(), BoxError> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use orch_core::__private::Value;
 use orch_core::{AssetKey, BoxError};
 
-use super::{InputContext, IoManager, LoadError, OutputContext, Stored};
+use super::{InputContext, IoManager, LoadError, OutputContext, Stored, Storing};
 
 /// Keeps the latest output of each asset in memory; nothing survives the process.
 #[derive(Debug, Default)]
@@ -24,6 +24,11 @@ impl IoManager for MemoryIoManager {
                 Arc::clone(value),
             );
         Ok(Stored::default())
+    }
+
+    /// Keeping a value costs a map insert: never worth a thread of its own.
+    fn storing(&self, _: &OutputContext<'_>, _: &Value) -> Storing {
+        Storing::Deferrable
     }
 
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {

@@ -126,13 +126,80 @@ impl std::fmt::Debug for Stored {
     }
 }
 
+/// When an output is stored, relative to its consumers starting (see [`IoManager::storing`]).
+///
+/// Whatever the timing, an asset's materialization is recorded only once its output is
+/// stored, after those of its upstreams; an output is never stored after an upstream whose
+/// own output could not be (the asset fails instead, and the stored version stays).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Storing {
+    /// Stored before any consumer receives the value: the default, and required when
+    /// `handle_output` returns a [`Stored::replacement`]. If an upstream's output is still
+    /// being written in the background, the asset's worker waits for that first.
+    Inline,
+    /// Cheap to store: stored at once like `Inline` unless an upstream's output is still
+    /// being written in the background; then queued behind that write while the consumers
+    /// already start, instead of holding a worker.
+    Deferrable,
+    /// Worth writing in the background (a large frame): the consumers start from the value in
+    /// memory while it is written (write-behind). `bytes` is the memory the value holds until
+    /// it is written, counted against the run's budget (`[io] write_behind`,
+    /// `write_behind_memory`); over the budget, it is stored `Inline`.
+    Background {
+        /// The value's size in memory.
+        bytes: usize,
+    },
+}
+
+/// How much a run may write in the background while the consumers of what it writes already
+/// run ([`Storing::Background`]): `[io] write_behind` and `write_behind_memory` in `orch.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteBehind {
+    /// Background writes at once; 0 stores every output before its consumers start.
+    pub writes: usize,
+    /// The memory the values being written may hold together, in bytes.
+    pub memory: usize,
+}
+
+impl WriteBehind {
+    /// Nothing is written in the background.
+    pub const OFF: WriteBehind = WriteBehind {
+        writes: 0,
+        memory: 0,
+    };
+
+    /// At most `writes` background writes holding at most `memory` bytes.
+    pub fn new(writes: usize, memory: usize) -> WriteBehind {
+        WriteBehind { writes, memory }
+    }
+}
+
+impl Default for WriteBehind {
+    /// Two writes, 2 GiB.
+    fn default() -> Self {
+        WriteBehind {
+            writes: 2,
+            memory: 2 << 30,
+        }
+    }
+}
+
 /// Stores outputs and loads them back.
 ///
-/// `handle_output` runs on the blocking pool right after the asset succeeds; a failure there
-/// fails the asset.
+/// `handle_output` runs on the blocking pool after the asset succeeds (before its consumers
+/// start, or beside them: see [`IoManager::storing`]); a failure there fails the asset.
 pub trait IoManager: Send + Sync + 'static {
     /// Stores `value` (of the asset's output type).
     fn handle_output(&self, ctx: &OutputContext<'_>, value: &Value) -> Result<Stored, BoxError>;
+    /// When `value` may be stored. The default, [`Storing::Inline`], stores it before its
+    /// consumers start; a manager that never returns a replacement can let them start first.
+    /// A [`Stored::replacement`] returned for a value stored any other way is ignored.
+    fn storing(&self, ctx: &OutputContext<'_>, value: &Value) -> Storing {
+        let _ = (ctx, value);
+        Storing::Inline
+    }
     /// Loads the stored output.
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError>;
     /// Loads every listed partition of a partitioned asset as one value (frames: the

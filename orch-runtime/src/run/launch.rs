@@ -108,6 +108,8 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         live_log: None,
         run_scoped_outputs: request.target.job().is_some(),
         config: request.config.clone(),
+        // Nothing is stored until an instance is known (below).
+        write_behind: crate::io::WriteBehind::OFF,
     };
     let Some(instance) = instance else {
         return Ok(executor::execute(graph, plan, provided, opts, sink).await);
@@ -133,6 +135,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     let opts = ExecOptions {
         liveness,
         io: Some(Arc::clone(instance.io_managers())),
+        write_behind: instance.config().write_behind(),
         dynamic: Some(Arc::new(StoredDynamicPartitions(Arc::clone(&storage)))),
         ..opts
     };

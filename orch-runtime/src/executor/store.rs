@@ -1,0 +1,394 @@
+//! Stores that end after their consumers started.
+//!
+//! An asset's output is stored the way its I/O manager asks ([`Storing`]): before its
+//! consumers start, on the asset's worker (inline), or after they started (deferred): in the
+//! background at once (write-behind, for a large frame), or parked behind an upstream's
+//! deferred store that has not ended. Three rules keep the record true:
+//! - an asset's outcome is recorded when its store ends, so its materialization comes after
+//!   its upstreams' and names their data versions;
+//! - a store starts only once its upstreams' deferred stores have ended (an inline one waits
+//!   on its worker; a deferred one is parked);
+//! - a store whose upstream's store failed is refused: the asset fails naming that upstream,
+//!   its stored version stays what it was, and what waits downstream of it is skipped.
+//!
+//! The run ends when every deferred store has.
+
+use super::*;
+use crate::io::Storing;
+
+/// The run's deferred stores (part of [`State`]).
+pub(super) struct Stores {
+    /// Per asset: its store is deferred and has not ended.
+    storing: Vec<bool>,
+    /// Per asset: its store failed or was refused (its consumers' outputs are not stored).
+    unstored: Vec<bool>,
+    /// Per parked store: upstream stores still to end.
+    waits: Vec<usize>,
+    parked: Vec<Option<Box<Deferred>>>,
+    /// Deferred stores that have not ended.
+    deferred: usize,
+    /// Background writes running or parked, and the memory their values hold.
+    background: usize,
+    bytes: usize,
+}
+
+impl Stores {
+    pub(super) fn new(n: usize) -> Self {
+        Stores {
+            storing: vec![false; n],
+            unstored: vec![false; n],
+            waits: vec![0; n],
+            parked: (0..n).map(|_| None).collect(),
+            deferred: 0,
+            background: 0,
+            bytes: 0,
+        }
+    }
+
+    /// No deferred store is running or parked.
+    pub(super) fn idle(&self) -> bool {
+        self.deferred == 0
+    }
+}
+
+/// How a finished attempt's output is stored.
+pub(super) enum Decision {
+    /// Now, on the asset's worker: its upstreams' stores have ended.
+    Inline,
+    /// After its consumers are released; `bytes` (a background write) is reserved from the
+    /// run's budget.
+    Defer { bytes: Option<usize> },
+    /// Not at all: this upstream's output could not be stored.
+    Refused(AssetId),
+}
+
+impl Shared {
+    /// Decides how `id`'s output is stored, its manager asking for `mode`. An inline store
+    /// whose upstream is still being stored waits for it here (on the asset's worker).
+    pub(super) fn decide(&self, id: AssetId, mut mode: Storing) -> Decision {
+        // Nothing deferred in this run yet: no upstream store to wait for, no lock to take.
+        if !self.any_deferred.load(Ordering::Acquire) && !matches!(mode, Storing::Background { .. })
+        {
+            return Decision::Inline;
+        }
+        let upstream = &self.graph.node(id).upstream;
+        let mut state = self.lock();
+        loop {
+            if let Some(&up) = upstream.iter().find(|&&up| state.stores.unstored[up]) {
+                return Decision::Refused(up);
+            }
+            let waits = upstream.iter().any(|&up| state.stores.storing[up]);
+            match mode {
+                Storing::Background { bytes } => {
+                    let budget = self.write_behind;
+                    let stores = &mut state.stores;
+                    if stores.background < budget.writes
+                        && stores.bytes.saturating_add(bytes) <= budget.memory
+                    {
+                        stores.background += 1;
+                        stores.bytes += bytes;
+                        self.any_deferred.store(true, Ordering::Release);
+                        return Decision::Defer { bytes: Some(bytes) };
+                    }
+                    // Over the budget: stored before its consumers start.
+                    mode = Storing::Inline;
+                }
+                Storing::Deferrable if waits => return Decision::Defer { bytes: None },
+                _ if !waits => return Decision::Inline,
+                _ => {
+                    state = self
+                        .store_ended
+                        .wait(state)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+            }
+        }
+    }
+
+    /// The failure of an output that is not stored because `upstream`'s was not.
+    pub(super) fn refused(&self, upstream: AssetId) -> AssetFailure {
+        let up = &self.graph.node(upstream).key;
+        AssetFailure {
+            chain: vec![
+                "could not store the output".to_owned(),
+                format!(
+                    "the output of its upstream `{up}` could not be stored, and a stored output never depends on one that is not; see `{up}`"
+                ),
+            ],
+            panicked: false,
+        }
+    }
+}
+
+/// An output stored after its consumers started, and the outcome recorded when it is.
+pub(super) struct Deferred {
+    pub(super) shared: Arc<Shared>,
+    pub(super) id: AssetId,
+    pub(super) value: Value,
+    /// Reserved from the background budget.
+    pub(super) bytes: Option<usize>,
+    /// Everything but what storing adds; `None` once recorded.
+    pub(super) outcome: Option<AssetOutcome>,
+}
+
+impl Deferred {
+    /// Marks the store as running and starts it, or parks it behind its upstreams' stores.
+    /// Returns it if it can start now: the caller spawns it once the lock is released.
+    pub(super) fn defer(self: Box<Self>, state: &mut State) -> Option<Box<Deferred>> {
+        let id = self.id;
+        let waits = self
+            .shared
+            .graph
+            .node(id)
+            .upstream
+            .iter()
+            .filter(|&&up| state.stores.storing[up])
+            .count();
+        state.stores.storing[id] = true;
+        state.stores.deferred += 1;
+        if waits == 0 {
+            return Some(self);
+        }
+        state.stores.waits[id] = waits;
+        state.stores.parked[id] = Some(self);
+        None
+    }
+
+    /// Runs it on the blocking pool.
+    pub(super) fn spawn(self: Box<Self>) {
+        let runtime = self.shared.runtime.clone();
+        runtime.spawn_blocking(move || self.run());
+    }
+
+    fn run(mut self: Box<Self>) {
+        let started = Instant::now();
+        let result = persist(&self.shared, self.id, &self.value);
+        let store = started.elapsed();
+        let shared = Arc::clone(&self.shared);
+        let mut state = shared.lock();
+        let Some(mut outcome) = self.outcome.take() else {
+            return;
+        };
+        self.release_budget(&mut state);
+        outcome.timings = AssetTimings::new(outcome.timings.load, outcome.timings.compute, store);
+        let ok = match result {
+            Ok(stored) => {
+                // A replacement is ignored: the consumers have their value already.
+                merge_metadata(&mut outcome.metadata, stored.metadata);
+                outcome.data_version = stored.data_version;
+                true
+            }
+            Err(failure) => {
+                outcome.status = AssetStatus::Failed(failure);
+                false
+            }
+        };
+        record(&shared, &mut state, self.id, outcome);
+        let (start, done) = store_ended(&shared, &mut state, self.id, ok);
+        drop(state);
+        after_stores_ended(start, done);
+        // Outside the lock: this may drop the last reference to a large value.
+        drop(self);
+    }
+
+    fn release_budget(&self, state: &mut State) {
+        if let Some(bytes) = self.bytes {
+            state.stores.background -= 1;
+            state.stores.bytes -= bytes;
+        }
+    }
+}
+
+impl Drop for Deferred {
+    /// A store that ended without recording its outcome (a panic outside the I/O manager)
+    /// records the asset as failed, so the run ends instead of hanging.
+    fn drop(&mut self) {
+        let Some(mut outcome) = self.outcome.take() else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        let mut state = shared.lock();
+        self.release_budget(&mut state);
+        outcome.status = AssetStatus::Failed(AssetFailure {
+            chain: vec![
+                "could not store the output".to_owned(),
+                "orch panicked while storing it in the background".to_owned(),
+            ],
+            panicked: true,
+        });
+        record(&shared, &mut state, self.id, outcome);
+        let (start, done) = store_ended(&shared, &mut state, self.id, false);
+        drop(state);
+        after_stores_ended(start, done);
+    }
+}
+
+/// Starts the stores that became ready and drops the refused ones (outside the lock).
+// Boxed: a store moves between its parked slot and these lists without being copied.
+#[allow(clippy::vec_box)]
+fn after_stores_ended(start: Vec<Box<Deferred>>, done: Vec<Box<Deferred>>) {
+    for deferred in start {
+        deferred.spawn();
+    }
+    drop(done);
+}
+
+/// `id`'s deferred store ended (`ok`: stored). Its parked consumers' stores start when
+/// nothing else holds them; if it failed, they are refused, with their own consumers'.
+/// Returns the stores to start and the refused ones to drop, once the lock is released.
+#[must_use]
+#[allow(clippy::vec_box)]
+fn store_ended(
+    shared: &Shared,
+    state: &mut State,
+    id: AssetId,
+    ok: bool,
+) -> (Vec<Box<Deferred>>, Vec<Box<Deferred>>) {
+    let (mut start, mut done) = (Vec::new(), Vec::new());
+    let mut ended = vec![(id, ok)];
+    while let Some((id, ok)) = ended.pop() {
+        state.stores.storing[id] = false;
+        state.stores.deferred -= 1;
+        if !ok {
+            state.stores.unstored[id] = true;
+            skip_downstream(shared, state, id, None);
+        }
+        for &down in &shared.graph.node(id).downstream {
+            if state.stores.parked[down].is_none() {
+                continue;
+            }
+            state.stores.waits[down] -= 1;
+            if ok && state.stores.waits[down] > 0 {
+                continue;
+            }
+            let Some(mut parked) = state.stores.parked[down].take() else {
+                continue;
+            };
+            if ok {
+                start.push(parked);
+                continue;
+            }
+            parked.release_budget(state);
+            if let Some(mut outcome) = parked.outcome.take() {
+                outcome.status = AssetStatus::Failed(shared.refused(id));
+                record(shared, state, down, outcome);
+            }
+            ended.push((down, false));
+            done.push(parked);
+        }
+    }
+    shared.store_ended.notify_all();
+    shared.wake.notify_one();
+    (start, done)
+}
+
+/// Records `id`'s outcome: its data version for its consumers, and the versions of the
+/// inputs it consumed (all stored by now).
+pub(super) fn record(shared: &Shared, state: &mut State, id: AssetId, mut outcome: AssetOutcome) {
+    state.remaining -= 1;
+    // Only a persisted run has versions to record (and this costs allocations per input).
+    if shared.io.is_some() {
+        let graph = shared.graph;
+        outcome.input_versions = graph
+            .node(id)
+            .upstream
+            .iter()
+            .map(|&up| {
+                (
+                    graph.node(up).key.clone(),
+                    state.versions[up].as_deref().map(str::to_owned),
+                )
+            })
+            .collect();
+    }
+    state.versions[id] = outcome.data_version.as_deref().map(Arc::from);
+    state.queue.push(Queued::Finished(outcome));
+}
+
+/// Adds a manager's metadata after the asset's own (which wins on a shared label).
+pub(super) fn merge_metadata(
+    metadata: &mut Vec<(String, MetadataValue)>,
+    extra: Vec<(String, MetadataValue)>,
+) {
+    for (label, value) in extra {
+        if !metadata.iter().any(|(l, _)| *l == label) {
+            metadata.push((label, value));
+        }
+    }
+}
+
+/// How `id`'s manager wants `value` stored (inline in a run over a range, whose partitions
+/// are split and stored together, and when the manager is unknown: storing names the error).
+pub(super) fn storing(shared: &Shared, id: AssetId, value: &Value) -> Storing {
+    if shared.range_of(id).is_some() {
+        return Storing::Inline;
+    }
+    with_output(shared, id, |manager, ctx| manager.storing(ctx, value)).unwrap_or(Storing::Inline)
+}
+
+/// Calls `f` with `id`'s I/O manager and its output's context.
+fn with_output<R>(
+    shared: &Shared,
+    id: AssetId,
+    f: impl FnOnce(&dyn crate::io::IoManager, &OutputContext<'_>) -> R,
+) -> Result<R, AssetFailure> {
+    let Some(io) = &shared.io else {
+        return Err(AssetFailure {
+            chain: vec!["this run stores nothing".to_owned()],
+            panicked: false,
+        });
+    };
+    let node = shared.graph.node(id);
+    let manager = io
+        .for_asset(&node.key, node.def)
+        .map_err(|e| AssetFailure::from_error(&e))?;
+    let scoped;
+    let key = match shared.run_scoped_outputs {
+        true => {
+            scoped = crate::jobs::step_output_key(&node.key, shared.run_id.as_str());
+            &scoped
+        }
+        false => &node.key,
+    };
+    let ctx = OutputContext {
+        key,
+        run_id: &shared.run_id,
+        partition: shared.partition_of(id),
+        output_type: node.def.output_type(),
+        codec: node.def.storage_codec(),
+    };
+    Ok(f(manager, &ctx))
+}
+
+/// Hands `id`'s output to its I/O manager. A failure (or a panic) to store fails the asset.
+pub(super) fn persist(shared: &Shared, id: AssetId, value: &Value) -> Result<Stored, AssetFailure> {
+    if shared.io.is_none() {
+        return Ok(Stored::default());
+    }
+    let node = shared.graph.node(id);
+    let stored = with_output(shared, id, |manager, ctx| {
+        let store = || match shared.range_of(id) {
+            Some(keys) => crate::io::partitioned::store_range(node, manager, ctx, value, keys),
+            None => manager.handle_output(ctx, value),
+        };
+        std::panic::catch_unwind(AssertUnwindSafe(store))
+    })?;
+    match stored {
+        Ok(Ok(stored)) => Ok(stored),
+        Ok(Err(error)) => {
+            let mut failure = AssetFailure::from_error(&*error);
+            failure
+                .chain
+                .insert(0, "could not store the output".to_owned());
+            Err(failure)
+        }
+        Err(payload) => {
+            let mut failure = AssetFailure::from_panic(&*payload);
+            failure.chain.insert(
+                0,
+                "the I/O manager panicked while storing the output".to_owned(),
+            );
+            Err(failure)
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Write-behind: the consumers of a large output start from the value in memory while its I/O
+//! manager writes it in the background; what is recorded stays true (every materialization
+//! after its upstreams', with their versions; nothing recorded for an output that was not
+//! written; a failed write fails its asset and keeps the stored version). A test manager
+//! asks for background writes of every output and holds them until the test's assets say
+//! they ran, so nothing here depends on timing.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use orch::io::{
+    InputContext, IoManager, LoadError, OutputContext, Stored, Storing, Value, WriteBehind,
+};
+use orch::prelude::*;
+use orch::storage::{EventKind, RunFilter, RunStatus, SqliteStorage, Storage};
+use orch::{AssetStatus, Instance, RunResult};
+
+/// The tests share the assets and the log: one at a time.
+static TURN: Mutex<()> = Mutex::new(());
+/// What happened, in order: assets computing, stores beginning and ending.
+static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static LOGGED: Condvar = Condvar::new();
+/// Changes the values from run to run.
+static ROUND: AtomicU64 = AtomicU64::new(1);
+
+fn turn() -> MutexGuard<'static, ()> {
+    let turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    logged().clear();
+    turn
+}
+
+fn logged() -> MutexGuard<'static, Vec<String>> {
+    LOG.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Logs `line`; in a child process, also leaves a marker file for the parent to see.
+fn log(line: String) {
+    if let Ok(dir) = std::env::var("ORCH_TEST_MARKERS") {
+        std::fs::write(std::path::Path::new(&dir).join(line.replace(' ', "_")), b"").unwrap();
+    }
+    logged().push(line);
+    LOGGED.notify_all();
+}
+
+/// Waits until `line` is logged; an error after a minute (write-behind is broken).
+fn wait_for(line: &str) -> Result<(), orch::BoxError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut log = logged();
+    while !log.iter().any(|l| l == line) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("`{line}` never happened while the store waited for it").into());
+        }
+        log = LOGGED.wait_timeout(log, left).unwrap().0;
+    }
+    Ok(())
+}
+
+fn position(line: &str) -> usize {
+    let log = logged();
+    log.iter()
+        .position(|l| l == line)
+        .unwrap_or_else(|| panic!("`{line}` is not in {log:?}"))
+}
+
+#[asset(group = "wb", io_manager = "gated")]
+fn raw() -> Vec<u64> {
+    log("raw computed".to_owned());
+    vec![ROUND.load(Ordering::SeqCst); 1000]
+}
+
+#[asset(group = "wb", io_manager = "gated")]
+fn cleaned(raw: &Vec<u64>) -> Vec<u64> {
+    log("cleaned computed".to_owned());
+    raw.iter().map(|x| x + 1).collect()
+}
+
+/// The default manager: cheap to store, so queued behind `cleaned`'s background write.
+#[asset(group = "wb")]
+fn summary(cleaned: &Vec<u64>) -> u64 {
+    log("summary computed".to_owned());
+    cleaned.iter().sum()
+}
+
+/// Stores `Vec<u64>` outputs as files (written aside and renamed into place), in the
+/// background, and can hold one asset's store until a line is logged, or fail it.
+struct Gated {
+    dir: std::path::PathBuf,
+    /// What `storing` says each output holds.
+    bytes: usize,
+    /// This asset's store waits for this line.
+    hold: Option<(&'static str, &'static str)>,
+    /// This asset's store fails.
+    fail: Option<&'static str>,
+}
+
+impl Gated {
+    fn new(home: &std::path::Path) -> Gated {
+        Gated {
+            dir: home.join("gated"),
+            bytes: 1,
+            hold: None,
+            fail: None,
+        }
+    }
+}
+
+impl IoManager for Gated {
+    fn storing(&self, _: &OutputContext<'_>, _: &Value) -> Storing {
+        Storing::Background { bytes: self.bytes }
+    }
+
+    fn handle_output(&self, ctx: &OutputContext<'_>, value: &Value) -> Result<Stored, BoxError> {
+        let key = ctx.key.to_string();
+        log(format!("{key} store begins"));
+        if let Some((asset, line)) = self.hold
+            && asset == key
+        {
+            wait_for(line)?;
+        }
+        if self.fail == Some(key.as_str()) {
+            log(format!("{key} store fails"));
+            return Err("no space left on device (os error 28)".into());
+        }
+        let numbers = value.downcast_ref::<Vec<u64>>().ok_or("not a Vec<u64>")?;
+        let text: Vec<String> = numbers.iter().map(u64::to_string).collect();
+        let text = text.join(",");
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(&key);
+        std::fs::write(path.with_extension("tmp"), &text)?;
+        std::fs::rename(path.with_extension("tmp"), &path)?;
+        log(format!("{key} store ends"));
+        let version = numbers
+            .iter()
+            .fold(7u64, |h, n| h.wrapping_mul(31).wrapping_add(*n));
+        Ok(Stored::version(Some(format!("{version:x}"))))
+    }
+
+    fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {
+        Ok(Arc::new(read(&self.dir.join(ctx.key.to_string()))))
+    }
+}
+
+fn read(path: &std::path::Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect()
+}
+
+fn instance(home: &std::path::Path, gated: Gated, write_behind: WriteBehind) -> Instance {
+    Instance::builder()
+        .home(home)
+        .io_manager("gated", Arc::new(gated))
+        .write_behind(write_behind)
+        .build()
+        .unwrap()
+}
+
+fn run(instance: &Instance) -> RunResult {
+    ROUND.fetch_add(1, Ordering::SeqCst);
+    Materialize::select("group:wb")
+        .instance(instance)
+        .run()
+        .unwrap()
+}
+
+/// The asset's latest materialization in the store.
+fn latest(home: &std::path::Path, asset: &str) -> orch::storage::EventRecord {
+    let store = SqliteStorage::open(home).unwrap();
+    store.materializations(asset, 1).unwrap().remove(0)
+}
+
+fn stored_raw(home: &std::path::Path) -> Vec<u64> {
+    read(&home.join("gated/raw"))
+}
+
+#[test]
+fn consumers_start_while_an_output_is_written_in_the_background() {
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    // `raw`'s write goes on until `summary`, two steps downstream, has run.
+    let gated = Gated {
+        hold: Some(("raw", "summary computed")),
+        ..Gated::new(dir.path())
+    };
+    let result = run(&instance(dir.path(), gated, WriteBehind::default()));
+    assert!(result.success(), "{:?} {:?}", result.outcomes(), logged());
+    assert!(position("summary computed") < position("raw store ends"));
+    // A store starts only after its upstream's has ended.
+    assert!(position("raw store ends") < position("cleaned store begins"));
+
+    // Recorded in order, each naming the version its upstream stored.
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    let events = store.events(result.run_id().as_str()).unwrap();
+    let materialized: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Materialized)
+        .map(|e| e.asset.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(materialized, ["raw", "cleaned", "summary"]);
+    let (raw, cleaned, summary) = (
+        latest(dir.path(), "raw"),
+        latest(dir.path(), "cleaned"),
+        latest(dir.path(), "summary"),
+    );
+    assert!(raw.data_version.is_some());
+    assert_eq!(
+        cleaned.inputs,
+        [("raw".to_owned(), raw.data_version.clone())]
+    );
+    assert_eq!(
+        summary.inputs,
+        [("cleaned".to_owned(), cleaned.data_version)]
+    );
+    // The background write's time is the asset's store time.
+    assert!(raw.timings.unwrap().store > Duration::ZERO);
+    assert_eq!(
+        stored_raw(dir.path()),
+        vec![ROUND.load(Ordering::SeqCst); 1000]
+    );
+}
+
+#[test]
+fn without_write_behind_or_over_its_budget_outputs_are_stored_before_consumers_start() {
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    for write_behind in [
+        WriteBehind::OFF,
+        // Room for one write, but not for its memory.
+        WriteBehind::new(1, 0),
+    ] {
+        logged().clear();
+        let result = run(&instance(dir.path(), Gated::new(dir.path()), write_behind));
+        assert!(result.success());
+        assert!(
+            position("raw store ends") < position("cleaned computed"),
+            "{write_behind:?}: {:?}",
+            logged()
+        );
+        assert!(position("cleaned store ends") < position("summary computed"));
+    }
+}
+
+#[test]
+fn a_failed_background_write_fails_its_asset_refuses_what_depends_on_it_and_keeps_the_stored_version()
+ {
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(&instance(
+        dir.path(),
+        Gated::new(dir.path()),
+        WriteBehind::default(),
+    ));
+    assert!(first.success());
+    let before = stored_raw(dir.path());
+    logged().clear();
+
+    // `raw`'s write fails once its consumers have run.
+    let gated = Gated {
+        hold: Some(("raw", "summary computed")),
+        fail: Some("raw"),
+        ..Gated::new(dir.path())
+    };
+    let result = run(&instance(dir.path(), gated, WriteBehind::default()));
+    assert!(!result.success());
+    let error = |key: &str| match &result.outcome(key).unwrap().status {
+        AssetStatus::Failed(failure) => failure.to_string(),
+        other => panic!("`{key}` is {other:?}"),
+    };
+    assert_eq!(
+        error("raw"),
+        "could not store the output: no space left on device (os error 28)"
+    );
+    assert_eq!(
+        error("cleaned"),
+        "could not store the output: the output of its upstream `raw` could not be stored, and a stored output never depends on one that is not; see `raw`"
+    );
+    assert!(error("summary").contains("its upstream `cleaned` could not be stored"));
+    assert!(!logged().iter().any(|l| l == "cleaned store begins"));
+
+    // Nothing of the failed run is recorded as materialized, and the stored files are the
+    // first run's.
+    for asset in ["raw", "cleaned", "summary"] {
+        assert_eq!(latest(dir.path(), asset).run_id, *first.run_id(), "{asset}");
+    }
+    assert_eq!(stored_raw(dir.path()), before);
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(
+        store.run(result.run_id().as_str()).unwrap().status,
+        RunStatus::Failed
+    );
+}
+
+/// Not a test of its own: the body of the child process the crash test starts. Its `raw`
+/// store waits forever (for a line nobody logs), after `summary` has run.
+#[test]
+fn child_process() {
+    let Ok(home) = std::env::var("ORCH_TEST_CHILD_HOME") else {
+        return;
+    };
+    let home = std::path::Path::new(&home);
+    let gated = Gated {
+        hold: Some(("raw", "the parent lets go")),
+        ..Gated::new(home)
+    };
+    run(&instance(home, gated, WriteBehind::default()));
+}
+
+#[test]
+fn a_process_killed_during_background_writes_records_nothing_it_did_not_write() {
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(&instance(
+        dir.path(),
+        Gated::new(dir.path()),
+        WriteBehind::default(),
+    ));
+    assert!(first.success());
+    let before = stored_raw(dir.path());
+
+    let markers = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("ORCH_TEST_CHILD_HOME", dir.path())
+        .env("ORCH_TEST_MARKERS", markers.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once `raw` is being written and everything downstream of it has run.
+    let t0 = Instant::now();
+    while !["raw_store_begins", "summary_computed"]
+        .iter()
+        .all(|m| markers.path().join(m).exists())
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the child never got there"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let store = SqliteStorage::open(dir.path()).unwrap();
+    let crashed = store.recover_crashed().unwrap();
+    assert_eq!(crashed.len(), 1, "{crashed:?}");
+    let killed = store.runs(&RunFilter::recent(1)).unwrap().remove(0);
+    assert_eq!(killed.status, RunStatus::Crashed);
+    let events = store.events(killed.id.as_str()).unwrap();
+    assert!(
+        !events.iter().any(|e| e.kind == EventKind::Materialized),
+        "{events:?}"
+    );
+    for asset in ["raw", "cleaned", "summary"] {
+        assert_eq!(latest(dir.path(), asset).run_id, *first.run_id(), "{asset}");
+    }
+    assert_eq!(stored_raw(dir.path()), before);
+    // The next run goes on from there.
+    assert!(
+        run(&instance(
+            dir.path(),
+            Gated::new(dir.path()),
+            WriteBehind::default()
+        ))
+        .success()
+    );
+}
