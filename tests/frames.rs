@@ -213,6 +213,49 @@ fn large_frames_are_written_in_the_background_and_recorded_after_their_upstreams
 }
 
 #[test]
+fn a_frame_written_aside_takes_its_place_only_when_published() {
+    use orch::io::{FsIoManager, IoManager, OutputContext, StagedOutput};
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("storage");
+    let io = FsIoManager::new(storage.clone());
+    let graph = orch::definitions().unwrap();
+    let node = graph.node(graph.id_of(&"big_numbers".parse().unwrap()).unwrap());
+    let run_id = orch::RunId::new();
+    let ctx = OutputContext {
+        key: &node.key,
+        run_id: &run_id,
+        partition: None,
+        output_type: node.def.output_type(),
+        codec: node.def.storage_codec(),
+    };
+    let frame = |n: i64| -> orch::io::Value { std::sync::Arc::new(df!("n" => [n; 4]).unwrap()) };
+    let file = storage.join("big_numbers.parquet");
+    let stored = io.handle_output(&ctx, &frame(1)).unwrap();
+    let first = std::fs::read(&file).unwrap();
+    let files = || std::fs::read_dir(&storage).unwrap().count();
+
+    // Dropped unpublished: discarded, the stored file untouched.
+    let staged: Box<dyn StagedOutput> = io.stage_output(&ctx, &frame(2)).unwrap().unwrap();
+    assert_eq!(files(), 2, "written beside the stored file");
+    drop(staged);
+    assert_eq!(files(), 1);
+    assert_eq!(std::fs::read(&file).unwrap(), first);
+
+    // Published: in place, with the version a one-step store gives the same frame.
+    let staged = io.stage_output(&ctx, &frame(2)).unwrap().unwrap();
+    let published = staged.publish().unwrap();
+    assert_eq!(files(), 1);
+    assert_ne!(published.data_version, stored.data_version);
+    assert_eq!(
+        published.data_version,
+        io.handle_output(&ctx, &frame(2)).unwrap().data_version
+    );
+    // A lazy frame is not staged: it is collected into its file and scanned from there.
+    let lazy: orch::io::Value = std::sync::Arc::new(df!("n" => [1i64]).unwrap().lazy());
+    assert!(io.stage_output(&ctx, &lazy).is_none());
+}
+
+#[test]
 fn a_damaged_parquet_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let rec = || Instance::open(dir.path()).unwrap();

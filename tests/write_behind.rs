@@ -11,7 +11,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use orch::io::{
-    InputContext, IoManager, LoadError, OutputContext, Stored, Storing, Value, WriteBehind,
+    InputContext, IoManager, LoadError, OutputContext, StagedOutput, Stored, Storing, Value,
+    WriteBehind,
 };
 use orch::prelude::*;
 use orch::storage::{EventKind, RunFilter, RunStatus, SqliteStorage, Storage};
@@ -84,14 +85,17 @@ fn summary(cleaned: &Vec<u64>) -> u64 {
     cleaned.iter().sum()
 }
 
-/// Stores `Vec<u64>` outputs as files (written aside and renamed into place), in the
-/// background, and can hold one asset's store until a line is logged, or fail it.
+/// Stores `Vec<u64>` outputs as files (written aside, then renamed into place), in the
+/// background, staged or not, and can hold one asset's store until lines are logged, or fail
+/// it.
 struct Gated {
     dir: std::path::PathBuf,
     /// What `storing` says each output holds.
     bytes: usize,
-    /// This asset's store waits for this line.
-    hold: Option<(&'static str, &'static str)>,
+    /// Whether it can stage outputs (write them aside before its upstreams are stored).
+    stages: bool,
+    /// This asset's store waits for these lines.
+    hold: Option<(&'static str, &'static [&'static str])>,
     /// This asset's store fails.
     fail: Option<&'static str>,
 }
@@ -101,8 +105,68 @@ impl Gated {
         Gated {
             dir: home.join("gated"),
             bytes: 1,
+            stages: false,
             hold: None,
             fail: None,
+        }
+    }
+
+    fn write_aside(&self, ctx: &OutputContext<'_>, value: &Value) -> Result<Aside, BoxError> {
+        let key = ctx.key.to_string();
+        log(format!("{key} store begins"));
+        if let Some((asset, lines)) = self.hold
+            && asset == key
+        {
+            for line in lines {
+                wait_for(line)?;
+            }
+        }
+        if self.fail == Some(key.as_str()) {
+            log(format!("{key} store fails"));
+            return Err("no space left on device (os error 28)".into());
+        }
+        let numbers = value.downcast_ref::<Vec<u64>>().ok_or("not a Vec<u64>")?;
+        let text: Vec<String> = numbers.iter().map(u64::to_string).collect();
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(&key);
+        std::fs::write(path.with_extension("tmp"), text.join(","))?;
+        log(format!("{key} written aside"));
+        let version = numbers
+            .iter()
+            .fold(7u64, |h, n| h.wrapping_mul(31).wrapping_add(*n));
+        Ok(Aside {
+            tmp: path.with_extension("tmp"),
+            path,
+            key,
+            version: format!("{version:x}"),
+            published: false,
+        })
+    }
+}
+
+/// An output written beside its file.
+struct Aside {
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+    key: String,
+    version: String,
+    published: bool,
+}
+
+impl StagedOutput for Aside {
+    fn publish(mut self: Box<Self>) -> Result<Stored, BoxError> {
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.published = true;
+        log(format!("{} store ends", self.key));
+        Ok(Stored::version(Some(self.version.clone())))
+    }
+}
+
+impl Drop for Aside {
+    fn drop(&mut self) {
+        if !self.published {
+            std::fs::remove_file(&self.tmp).unwrap();
+            log(format!("{} discarded", self.key));
         }
     }
 }
@@ -113,29 +177,18 @@ impl IoManager for Gated {
     }
 
     fn handle_output(&self, ctx: &OutputContext<'_>, value: &Value) -> Result<Stored, BoxError> {
-        let key = ctx.key.to_string();
-        log(format!("{key} store begins"));
-        if let Some((asset, line)) = self.hold
-            && asset == key
-        {
-            wait_for(line)?;
-        }
-        if self.fail == Some(key.as_str()) {
-            log(format!("{key} store fails"));
-            return Err("no space left on device (os error 28)".into());
-        }
-        let numbers = value.downcast_ref::<Vec<u64>>().ok_or("not a Vec<u64>")?;
-        let text: Vec<String> = numbers.iter().map(u64::to_string).collect();
-        let text = text.join(",");
-        std::fs::create_dir_all(&self.dir)?;
-        let path = self.dir.join(&key);
-        std::fs::write(path.with_extension("tmp"), &text)?;
-        std::fs::rename(path.with_extension("tmp"), &path)?;
-        log(format!("{key} store ends"));
-        let version = numbers
-            .iter()
-            .fold(7u64, |h, n| h.wrapping_mul(31).wrapping_add(*n));
-        Ok(Stored::version(Some(format!("{version:x}"))))
+        Box::new(self.write_aside(ctx, value)?).publish()
+    }
+
+    fn stage_output<'a>(
+        &'a self,
+        ctx: &OutputContext<'_>,
+        value: &Value,
+    ) -> Option<Result<Box<dyn StagedOutput + 'a>, BoxError>> {
+        self.stages.then(|| {
+            self.write_aside(ctx, value)
+                .map(|aside| Box::new(aside) as Box<dyn StagedOutput>)
+        })
     }
 
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {
@@ -184,7 +237,7 @@ fn consumers_start_while_an_output_is_written_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     // `raw`'s write goes on until `summary`, two steps downstream, has run.
     let gated = Gated {
-        hold: Some(("raw", "summary computed")),
+        hold: Some(("raw", &["summary computed"])),
         ..Gated::new(dir.path())
     };
     let result = run(&instance(dir.path(), gated, WriteBehind::default()));
@@ -246,6 +299,27 @@ fn without_write_behind_or_over_its_budget_outputs_are_stored_before_consumers_s
 }
 
 #[test]
+fn a_background_write_begins_beside_its_upstreams_and_is_published_after_them() {
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    // `raw`'s write goes on until `cleaned`'s has been written aside.
+    let gated = Gated {
+        stages: true,
+        hold: Some(("raw", &["cleaned written aside"])),
+        ..Gated::new(dir.path())
+    };
+    let result = run(&instance(dir.path(), gated, WriteBehind::default()));
+    assert!(result.success(), "{:?} {:?}", result.outcomes(), logged());
+    assert!(position("raw store ends") < position("cleaned store ends"));
+    let (raw, cleaned) = (latest(dir.path(), "raw"), latest(dir.path(), "cleaned"));
+    assert_eq!(cleaned.inputs, [("raw".to_owned(), raw.data_version)]);
+    assert_eq!(
+        read(&dir.path().join("gated/cleaned")),
+        vec![ROUND.load(Ordering::SeqCst) + 1; 1000]
+    );
+}
+
+#[test]
 fn a_failed_background_write_fails_its_asset_refuses_what_depends_on_it_and_keeps_the_stored_version()
  {
     let _turn = turn();
@@ -257,42 +331,63 @@ fn a_failed_background_write_fails_its_asset_refuses_what_depends_on_it_and_keep
     ));
     assert!(first.success());
     let before = stored_raw(dir.path());
-    logged().clear();
+    let stored_cleaned = || read(&dir.path().join("gated/cleaned"));
+    let cleaned_before = stored_cleaned();
 
-    // `raw`'s write fails once its consumers have run.
-    let gated = Gated {
-        hold: Some(("raw", "summary computed")),
-        fail: Some("raw"),
-        ..Gated::new(dir.path())
-    };
-    let result = run(&instance(dir.path(), gated, WriteBehind::default()));
-    assert!(!result.success());
-    let error = |key: &str| match &result.outcome(key).unwrap().status {
-        AssetStatus::Failed(failure) => failure.to_string(),
-        other => panic!("`{key}` is {other:?}"),
-    };
-    assert_eq!(
-        error("raw"),
-        "could not store the output: no space left on device (os error 28)"
-    );
-    assert_eq!(
-        error("cleaned"),
-        "could not store the output: the output of its upstream `raw` could not be stored, and a stored output never depends on one that is not; see `raw`"
-    );
-    assert!(error("summary").contains("its upstream `cleaned` could not be stored"));
-    assert!(!logged().iter().any(|l| l == "cleaned store begins"));
+    // `raw`'s write fails once its consumers have run (and `cleaned` is written aside, by a
+    // manager that stages).
+    for stages in [false, true] {
+        logged().clear();
+        let gated = Gated {
+            stages,
+            hold: Some((
+                "raw",
+                if stages {
+                    &["summary computed", "cleaned written aside"]
+                } else {
+                    &["summary computed"]
+                },
+            )),
+            fail: Some("raw"),
+            ..Gated::new(dir.path())
+        };
+        let result = run(&instance(dir.path(), gated, WriteBehind::default()));
+        assert!(!result.success());
+        let error = |key: &str| match &result.outcome(key).unwrap().status {
+            AssetStatus::Failed(failure) => failure.to_string(),
+            other => panic!("`{key}` is {other:?}"),
+        };
+        assert_eq!(
+            error("raw"),
+            "could not store the output: no space left on device (os error 28)"
+        );
+        assert_eq!(
+            error("cleaned"),
+            "could not store the output: the output of its upstream `raw` could not be stored, and a stored output never depends on one that is not; see `raw`"
+        );
+        assert!(error("summary").contains("its upstream `cleaned` could not be stored"));
+        // Not stored, or written aside and discarded.
+        let log = logged().clone();
+        assert!(!log.iter().any(|l| l == "cleaned store ends"), "{log:?}");
+        assert_eq!(
+            log.iter().any(|l| l == "cleaned discarded"),
+            stages,
+            "{log:?}"
+        );
 
-    // Nothing of the failed run is recorded as materialized, and the stored files are the
-    // first run's.
-    for asset in ["raw", "cleaned", "summary"] {
-        assert_eq!(latest(dir.path(), asset).run_id, *first.run_id(), "{asset}");
+        // Nothing of the failed run is recorded as materialized, and the stored files are
+        // the first run's.
+        for asset in ["raw", "cleaned", "summary"] {
+            assert_eq!(latest(dir.path(), asset).run_id, *first.run_id(), "{asset}");
+        }
+        assert_eq!(stored_raw(dir.path()), before);
+        assert_eq!(stored_cleaned(), cleaned_before);
+        let store = SqliteStorage::open(dir.path()).unwrap();
+        assert_eq!(
+            store.run(result.run_id().as_str()).unwrap().status,
+            RunStatus::Failed
+        );
     }
-    assert_eq!(stored_raw(dir.path()), before);
-    let store = SqliteStorage::open(dir.path()).unwrap();
-    assert_eq!(
-        store.run(result.run_id().as_str()).unwrap().status,
-        RunStatus::Failed
-    );
 }
 
 /// Not a test of its own: the body of the child process the crash test starts. Its `raw`
@@ -304,7 +399,8 @@ fn child_process() {
     };
     let home = std::path::Path::new(&home);
     let gated = Gated {
-        hold: Some(("raw", "the parent lets go")),
+        stages: std::env::var_os("ORCH_TEST_STAGES").is_some(),
+        hold: Some(("raw", &["the parent lets go"])),
         ..Gated::new(home)
     };
     run(&instance(home, gated, WriteBehind::default()));
@@ -312,6 +408,15 @@ fn child_process() {
 
 #[test]
 fn a_process_killed_during_background_writes_records_nothing_it_did_not_write() {
+    killed_during_background_writes(false);
+}
+
+#[test]
+fn a_process_killed_with_outputs_written_aside_records_and_publishes_none_of_them() {
+    killed_during_background_writes(true);
+}
+
+fn killed_during_background_writes(stages: bool) {
     let _turn = turn();
     let dir = tempfile::tempdir().unwrap();
     let first = run(&instance(
@@ -321,9 +426,14 @@ fn a_process_killed_during_background_writes_records_nothing_it_did_not_write() 
     ));
     assert!(first.success());
     let before = stored_raw(dir.path());
+    let cleaned_before = read(&dir.path().join("gated/cleaned"));
 
     let markers = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    if stages {
+        child.env("ORCH_TEST_STAGES", "1");
+    }
+    let mut child = child
         .args([
             "--exact",
             "child_process",
@@ -336,9 +446,19 @@ fn a_process_killed_during_background_writes_records_nothing_it_did_not_write() 
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Killed once `raw` is being written and everything downstream of it has run.
+    // Killed once `raw` is being written and everything downstream of it has run (and
+    // `cleaned` is written aside, with a manager that stages).
+    let markers_needed: &[&str] = if stages {
+        &[
+            "raw_store_begins",
+            "summary_computed",
+            "cleaned_written_aside",
+        ]
+    } else {
+        &["raw_store_begins", "summary_computed"]
+    };
     let t0 = Instant::now();
-    while !["raw_store_begins", "summary_computed"]
+    while !markers_needed
         .iter()
         .all(|m| markers.path().join(m).exists())
     {
@@ -365,6 +485,7 @@ fn a_process_killed_during_background_writes_records_nothing_it_did_not_write() 
         assert_eq!(latest(dir.path(), asset).run_id, *first.run_id(), "{asset}");
     }
     assert_eq!(stored_raw(dir.path()), before);
+    assert_eq!(read(&dir.path().join("gated/cleaned")), cleaned_before);
     // The next run goes on from there.
     assert!(
         run(&instance(

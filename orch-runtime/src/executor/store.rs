@@ -6,8 +6,9 @@
 //! deferred store that has not ended. Three rules keep the record true:
 //! - an asset's outcome is recorded when its store ends, so its materialization comes after
 //!   its upstreams' and names their data versions;
-//! - a store starts only once its upstreams' deferred stores have ended (an inline one waits
-//!   on its worker; a deferred one is parked);
+//! - an output becomes the stored one only once its upstreams' have (an inline store waits on
+//!   its worker; a cheap deferred one is parked; a background one is written aside at once
+//!   when its manager can stage it, and published after);
 //! - a store whose upstream's store failed is refused: the asset fails naming that upstream,
 //!   its stored version stays what it was, and what waits downstream of it is skipped.
 //!
@@ -15,6 +16,7 @@
 
 use super::*;
 use crate::io::Storing;
+use orch_core::BoxError;
 
 /// The run's deferred stores (part of [`State`]).
 pub(super) struct Stores {
@@ -132,7 +134,8 @@ pub(super) struct Deferred {
 }
 
 impl Deferred {
-    /// Marks the store as running and starts it, or parks it behind its upstreams' stores.
+    /// Marks the store as running and starts it, or parks it behind its upstreams' stores (a
+    /// background write starts at once: it waits for them itself, after writing aside).
     /// Returns it if it can start now: the caller spawns it once the lock is released.
     pub(super) fn defer(self: Box<Self>, state: &mut State) -> Option<Box<Deferred>> {
         let id = self.id;
@@ -146,7 +149,7 @@ impl Deferred {
             .count();
         state.stores.storing[id] = true;
         state.stores.deferred += 1;
-        if waits == 0 {
+        if waits == 0 || self.bytes.is_some() {
             return Some(self);
         }
         state.stores.waits[id] = waits;
@@ -161,9 +164,14 @@ impl Deferred {
     }
 
     fn run(mut self: Box<Self>) {
-        let started = Instant::now();
-        let result = persist(&self.shared, self.id, &self.value);
-        let store = started.elapsed();
+        let (result, store) = match self.bytes {
+            Some(_) => self.write_behind(),
+            None => {
+                let started = Instant::now();
+                let result = persist(&self.shared, self.id, &self.value);
+                (result, started.elapsed())
+            }
+        };
         let shared = Arc::clone(&self.shared);
         let mut state = shared.lock();
         let Some(mut outcome) = self.outcome.take() else {
@@ -189,6 +197,54 @@ impl Deferred {
         after_stores_ended(start, done);
         // Outside the lock: this may drop the last reference to a large value.
         drop(self);
+    }
+
+    /// A background store: written aside at once if the manager can stage it, and published
+    /// once the upstreams' stores have ended (discarded if one failed); a manager that cannot
+    /// stage stores in one step after that wait. Returns how long storing took, without the
+    /// wait.
+    fn write_behind(&self) -> (Result<Stored, AssetFailure>, Duration) {
+        let shared = &*self.shared;
+        let started = Instant::now();
+        let staged = with_output(shared, self.id, |manager, ctx| {
+            guarded(|| manager.stage_output(ctx, &self.value).transpose())
+        })
+        .and_then(|staged| staged);
+        let mut took = started.elapsed();
+        let staged = match staged {
+            Ok(staged) => staged,
+            Err(failure) => return (Err(failure), took),
+        };
+        if let Some(upstream) = self.wait_for_upstreams() {
+            drop(staged);
+            return (Err(shared.refused(upstream)), took);
+        }
+        let started = Instant::now();
+        let result = match staged {
+            Some(staged) => guarded(|| staged.publish()),
+            None => persist(shared, self.id, &self.value),
+        };
+        took += started.elapsed();
+        (result, took)
+    }
+
+    /// Waits until no upstream's store is running; returns an upstream whose store failed.
+    fn wait_for_upstreams(&self) -> Option<AssetId> {
+        let upstream = &self.shared.graph.node(self.id).upstream;
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(&up) = upstream.iter().find(|&&up| state.stores.unstored[up]) {
+                return Some(up);
+            }
+            if !upstream.iter().any(|&up| state.stores.storing[up]) {
+                return None;
+            }
+            state = self
+                .shared
+                .store_ended
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     fn release_budget(&self, state: &mut State) {
@@ -327,10 +383,10 @@ pub(super) fn storing(shared: &Shared, id: AssetId, value: &Value) -> Storing {
 }
 
 /// Calls `f` with `id`'s I/O manager and its output's context.
-fn with_output<R>(
-    shared: &Shared,
+fn with_output<'s, R>(
+    shared: &'s Shared,
     id: AssetId,
-    f: impl FnOnce(&dyn crate::io::IoManager, &OutputContext<'_>) -> R,
+    f: impl FnOnce(&'s dyn crate::io::IoManager, &OutputContext<'_>) -> R,
 ) -> Result<R, AssetFailure> {
     let Some(io) = &shared.io else {
         return Err(AssetFailure {
@@ -366,15 +422,19 @@ pub(super) fn persist(shared: &Shared, id: AssetId, value: &Value) -> Result<Sto
         return Ok(Stored::default());
     }
     let node = shared.graph.node(id);
-    let stored = with_output(shared, id, |manager, ctx| {
-        let store = || match shared.range_of(id) {
+    with_output(shared, id, |manager, ctx| {
+        guarded(|| match shared.range_of(id) {
             Some(keys) => crate::io::partitioned::store_range(node, manager, ctx, value, keys),
             None => manager.handle_output(ctx, value),
-        };
-        std::panic::catch_unwind(AssertUnwindSafe(store))
-    })?;
-    match stored {
-        Ok(Ok(stored)) => Ok(stored),
+        })
+    })
+    .and_then(|stored| stored)
+}
+
+/// Runs a step of the I/O manager's; its error or panic is the asset's failure to store.
+fn guarded<T>(f: impl FnOnce() -> Result<T, BoxError>) -> Result<T, AssetFailure> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => {
             let mut failure = AssetFailure::from_error(&*error);
             failure

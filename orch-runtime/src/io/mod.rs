@@ -143,9 +143,10 @@ pub enum Storing {
     /// already start, instead of holding a worker.
     Deferrable,
     /// Worth writing in the background (a large frame): the consumers start from the value in
-    /// memory while it is written (write-behind). `bytes` is the memory the value holds until
-    /// it is written, counted against the run's budget (`[io] write_behind`,
-    /// `write_behind_memory`); over the budget, it is stored `Inline`.
+    /// memory while it is written (write-behind); with [`IoManager::stage_output`], even while
+    /// an upstream's output is still being written (it is published after). `bytes` is the
+    /// memory the value holds until it is written, counted against the run's budget
+    /// (`[io] write_behind`, `write_behind_memory`); over the budget, it is stored `Inline`.
     Background {
         /// The value's size in memory.
         bytes: usize,
@@ -186,6 +187,13 @@ impl Default for WriteBehind {
     }
 }
 
+/// An output written aside by [`IoManager::stage_output`] but not yet the stored one.
+/// Dropping it unpublished discards it.
+pub trait StagedOutput {
+    /// Puts it in place (an atomic rename, say): from now on it is the stored output.
+    fn publish(self: Box<Self>) -> Result<Stored, BoxError>;
+}
+
 /// Stores outputs and loads them back.
 ///
 /// `handle_output` runs on the blocking pool after the asset succeeds (before its consumers
@@ -199,6 +207,19 @@ pub trait IoManager: Send + Sync + 'static {
     fn storing(&self, ctx: &OutputContext<'_>, value: &Value) -> Storing {
         let _ = (ctx, value);
         Storing::Inline
+    }
+    /// Writes `value` aside without making it the stored output yet, so that a background
+    /// write can begin while an upstream's output is still being written: orch publishes it
+    /// once the upstream's is stored, or drops it (discarding it) if that failed. `None`, the
+    /// default: this manager stores in one step, and a background store begins only after its
+    /// upstreams' have ended.
+    fn stage_output<'a>(
+        &'a self,
+        ctx: &OutputContext<'_>,
+        value: &Value,
+    ) -> Option<Result<Box<dyn StagedOutput + 'a>, BoxError>> {
+        let _ = (ctx, value);
+        None
     }
     /// Loads the stored output.
     fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError>;
