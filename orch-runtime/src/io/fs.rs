@@ -20,7 +20,7 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use orch_core::frame::{FrameOptions, ParquetCompression};
 
-use super::{InputContext, IoManager, LoadError, OutputContext, Stored, Storing};
+use super::{InputContext, IoManager, LoadError, OutputContext, StagedOutput, Stored, Storing};
 
 const MAGIC: &[u8; 8] = b"ORCHOUT1";
 const HEADER: usize = 8 + 16;
@@ -238,45 +238,68 @@ impl FsIoManager {
         frame: &orch_core::frame::FrameCodec,
         value: &Value,
     ) -> Result<Stored, BoxError> {
+        let written = self.write_frame(ctx, frame, value, false)?;
+        let lazy = written.lazy;
+        let path = written.path.clone();
+        let mut stored = Box::new(written).publish()?;
+        if lazy {
+            stored.replacement = Some((frame.scan)(&path)?);
+        }
+        Ok(stored)
+    }
+
+    /// Writes a frame beside its file (`.<name>.parquet.spare`), hashing it as it goes, and
+    /// syncs it if `durable` (a background write takes its sync off the end of the run).
+    fn write_frame(
+        &self,
+        ctx: &OutputContext<'_>,
+        frame: &orch_core::frame::FrameCodec,
+        value: &Value,
+        durable: bool,
+    ) -> Result<StagedFrame<'_>, BoxError> {
         let path = self.frame_path_of(ctx.key, ctx.partition);
         let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| -> BoxError {
             format!("could not create {}: {e}", dir.display()).into()
         })?;
         let tmp = spare_of(&path);
-        let written = (frame.write)(value, &tmp, &self.frames).map_err(|e| -> BoxError {
-            let _ = fs::remove_file(&tmp);
-            format!("could not write {}: {e}", path.display()).into()
-        })?;
-        let hash = match written.hash {
+        let written = match (frame.write)(value, &tmp, &self.frames) {
+            Ok(written) => written,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(format!("could not write {}: {e}", path.display()).into());
+            }
+        };
+        // From here on, dropping it removes the file written aside.
+        let mut staged = StagedFrame {
+            manager: self,
+            tmp,
+            path,
+            hash: 0,
+            lazy: written.lazy,
+            metadata: Vec::new(),
+            published: false,
+        };
+        staged.hash = match written.hash {
             Some(hash) => hash,
-            None => hash_file(&tmp).map_err(|e| -> BoxError {
-                format!("could not read {}: {e}", tmp.display()).into()
+            None => hash_file(&staged.tmp).map_err(|e| -> BoxError {
+                format!("could not read {}: {e}", staged.tmp.display()).into()
             })?,
         };
-        fs::rename(&tmp, &path).map_err(|e| -> BoxError {
-            format!("could not write {}: {e}", path.display()).into()
-        })?;
-        self.unsynced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(path.clone());
-        let replacement = if written.lazy {
-            Some((frame.scan)(&path)?)
-        } else {
-            None
-        };
-        Ok(Stored {
-            data_version: Some(hex(hash)),
-            metadata: vec![
-                ("rows".to_owned(), written.rows.into()),
-                ("schema".to_owned(), written.schema.into()),
-                ("preview".to_owned(), written.preview.into()),
-                ("path".to_owned(), path.display().to_string().into()),
-            ],
-            replacement,
-            ..Stored::default()
-        })
+        if durable {
+            File::open(&staged.tmp)
+                .and_then(|file| file.sync_all())
+                .map_err(|e| -> BoxError {
+                    format!("could not sync {}: {e}", staged.tmp.display()).into()
+                })?;
+        }
+        staged.metadata = vec![
+            ("rows".to_owned(), written.rows.into()),
+            ("schema".to_owned(), written.schema.into()),
+            ("preview".to_owned(), written.preview.into()),
+            ("path".to_owned(), staged.path.display().to_string().into()),
+        ];
+        Ok(staged)
     }
 
     fn load_frame(
@@ -311,6 +334,45 @@ fn hash_file(path: &Path) -> std::io::Result<u128> {
             return Ok(hasher.digest128());
         }
         hasher.update(&buf[..n]);
+    }
+}
+
+/// A frame written beside its file: renamed into place by `publish`, removed if dropped
+/// unpublished.
+struct StagedFrame<'a> {
+    manager: &'a FsIoManager,
+    tmp: PathBuf,
+    path: PathBuf,
+    hash: u128,
+    lazy: bool,
+    metadata: Vec<(String, orch_core::MetadataValue)>,
+    published: bool,
+}
+
+impl super::StagedOutput for StagedFrame<'_> {
+    fn publish(mut self: Box<Self>) -> Result<Stored, BoxError> {
+        fs::rename(&self.tmp, &self.path).map_err(|e| -> BoxError {
+            format!("could not write {}: {e}", self.path.display()).into()
+        })?;
+        self.published = true;
+        self.manager
+            .unsynced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(self.path.clone());
+        Ok(Stored {
+            data_version: Some(hex(self.hash)),
+            metadata: std::mem::take(&mut self.metadata),
+            ..Stored::default()
+        })
+    }
+}
+
+impl Drop for StagedFrame<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -358,6 +420,21 @@ impl IoManager for FsIoManager {
             },
             None => Storing::Deferrable,
         }
+    }
+
+    /// An in-memory frame is written (and synced) beside its file, and renamed into place
+    /// when published; anything else is stored in one step.
+    fn stage_output<'a>(
+        &'a self,
+        ctx: &OutputContext<'_>,
+        value: &Value,
+    ) -> Option<Result<Box<dyn StagedOutput + 'a>, BoxError>> {
+        let frame = ctx.codec?.frame?;
+        (frame.in_memory_size)(value)?;
+        Some(
+            self.write_frame(ctx, &frame, value, true)
+                .map(|staged| Box::new(staged) as Box<dyn StagedOutput + 'a>),
+        )
     }
 
     fn flush(&self) -> Result<(), BoxError> {
