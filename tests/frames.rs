@@ -365,7 +365,7 @@ fn an_unpartitioned_frame_asset_reads_every_partition() {
 }
 
 #[test]
-fn parquet_compression_is_lz4_unless_the_app_says_otherwise() {
+fn parquet_is_uncompressed_unless_the_app_says_otherwise() {
     let codec = |path: std::path::PathBuf| {
         let mut reader = ParquetReader::new(std::fs::File::open(path).unwrap());
         let meta = reader.get_metadata().unwrap();
@@ -375,7 +375,11 @@ fn parquet_compression_is_lz4_unless_the_app_says_otherwise() {
         )
     };
     for (app, expect) in [
-        (orch::App::new(), "Lz4Raw"),
+        (orch::App::new(), "Uncompressed"),
+        (
+            orch::App::new().parquet_compression(orch::io::ParquetCompression::Lz4),
+            "Lz4Raw",
+        ),
         (
             orch::App::new().parquet_compression(orch::io::ParquetCompression::Zstd(9)),
             "Zstd",

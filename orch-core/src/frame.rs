@@ -16,17 +16,19 @@ use crate::asset::{BoxError, Value};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParquetCompression {
-    /// LZ4 (Parquet's `LZ4_RAW`), the default: writing is cheap, so persisting intermediates
-    /// costs little. On 10M orders the files are about 1.6x the size of zstd's, written in
-    /// about a third of the time. Read by polars, pyarrow 8+, DuckDB and Spark 3.3+.
-    #[default]
+    /// LZ4 (Parquet's `LZ4_RAW`): the cheapest compression to write. On 10M orders the files
+    /// are 0.6 times the size of uncompressed ones, written in 1.4 times the time and scanned
+    /// in 1.7 times. Read by polars, pyarrow 8+, DuckDB and Spark 3.3+.
     Lz4,
     /// Snappy: what pyarrow writes by default; the most widely read.
     Snappy,
     /// Zstandard at a level from 1 to 22 (polars' own default is 3): the smallest files, for
     /// outputs kept long or shipped elsewhere.
     Zstd(i32),
-    /// No compression.
+    /// No compression, the default: intermediates are written and scanned back fastest (on
+    /// 10M orders, 657 ms to write and 88 ms to scan, against LZ4's 940 and 154), for files
+    /// 1.6 times LZ4's size.
+    #[default]
     Uncompressed,
 }
 

@@ -48,9 +48,9 @@ impl App {
     }
 
     /// How the default I/O manager compresses the Parquet files of frame outputs (default
-    /// [`ParquetCompression::Lz4`](crate::io::ParquetCompression::Lz4), the fastest to
-    /// write; `Zstd(3)` for the smallest files). Wins over `io.parquet_compression` in
-    /// `orch.toml`.
+    /// [`ParquetCompression::Uncompressed`](crate::io::ParquetCompression::Uncompressed),
+    /// the fastest to write and to scan; `Lz4` for files 0.6 times the size, `Zstd(3)` for
+    /// the smallest). Wins over `io.parquet_compression` in `orch.toml`.
     pub fn parquet_compression(mut self, compression: crate::io::ParquetCompression) -> Self {
         self.parquet_compression = Some(compression);
         self

@@ -16,7 +16,7 @@
 //! jobs = 4                       # sync assets at once (default: cores)      (ORCH_JOBS)
 //!
 //! [io]
-//! parquet_compression = "lz4"    # lz4, zstd, zstd:LEVEL, snappy, none       (ORCH_PARQUET_COMPRESSION)
+//! parquet_compression = "none"   # none, lz4, zstd, zstd:LEVEL, snappy       (ORCH_PARQUET_COMPRESSION)
 //! write_behind = 2               # large frames written in the background    (ORCH_WRITE_BEHIND)
 //!                                #   while their consumers run; 0: before
 //! write_behind_memory = "2GiB"   # what the frames being written may hold
@@ -131,7 +131,7 @@ pub enum LaunchMode {
 
 impl Default for Config {
     /// `.orch` in the current directory, 30 days of logs and 90 of runs, one job per core,
-    /// LZ4 Parquet.
+    /// uncompressed Parquet, write-behind of 2 frames and 2 GiB.
     fn default() -> Self {
         Config {
             home: PathBuf::from(".orch"),

@@ -46,7 +46,7 @@ impl FsIoManager {
     }
 
     /// This manager with another Parquet compression for frame outputs (default
-    /// [`ParquetCompression::Lz4`]).
+    /// [`ParquetCompression::Uncompressed`]).
     pub fn parquet_compression(mut self, compression: ParquetCompression) -> Self {
         self.frames = self.frames.compression(compression);
         self
