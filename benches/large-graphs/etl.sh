@@ -2,6 +2,7 @@
 # Dagster's ETL benchmark (bench 3 of ../shared/bench/dagster) side by side, on the same
 # 10M-row Parquet file (gen_orders.py, seed 42), in one run on this machine:
 #   orch           benches/etl.rs: five assets, Parquet persistence, runs recorded
+#   orch_memory    benches/etl_memory.rs: the same on io_manager = "memory", runs recorded
 #   dagster+polars etl_dagster.py polars (default fs IO manager: pickles)
 #   plain polars   etl_plain.py polars (no orchestrator, nothing persisted)
 # Each is timed as a whole process by the Dagster bench's own bench_run.py (median of -n,
@@ -13,8 +14,9 @@ RUNS="${1:-5}"
 source "$(dirname "$0")/dagbench_env.sh"
 DATA="$(orders_parquet 10000000)"
 cd "$ROOT"
-etl="$(cargo bench -p orch-bench --bench etl --no-run 2>&1 |
-  sed -nE 's|.*Executable benches/etl\.rs \((.*)\)|\1|p')"
+built="$(cargo bench -p orch-bench --bench etl --bench etl_memory --no-run 2>&1)"
+etl="$(sed -nE 's|.*Executable benches/etl\.rs \((.*)\)|\1|p' <<<"$built")"
+etl_memory="$(sed -nE 's|.*Executable benches/etl_memory\.rs \((.*)\)|\1|p' <<<"$built")"
 OUT="$DAGBENCH_DIR/out"
 HOME_DIR="$DAGBENCH_DIR/orch-etl-home"
 mkdir -p "$OUT"
@@ -27,6 +29,7 @@ bench() { # label, command...
 bench orch sh -c "rm -rf '$HOME_DIR' && ORCH_HOME='$HOME_DIR' ETL_DATA='$DATA' ETL_OUT='$OUT/orch' exec '$etl'"
 # Where orch's last run spent its time: its phases and each asset's load / compute / store.
 ORCH_HOME="$HOME_DIR" "$etl" run show last --timings | sed 's/^/orch timings: /'
+bench orch_memory sh -c "rm -rf '$HOME_DIR' && ORCH_HOME='$HOME_DIR' ETL_DATA='$DATA' ETL_OUT='$OUT/orch_memory' exec '$etl_memory'"
 bench dagster_polars "$PY" "$DAG/etl_dagster.py" polars --data "$DATA" --out "$OUT/dagster_polars"
 bench plain_polars "$PY" "$DAG/etl_plain.py" polars --data "$DATA" --out "$OUT/plain_polars"
 
@@ -39,7 +42,7 @@ def rows(v, f):
     return list(csv.reader(open(f"{out}/{v}/{f}")))
 for f in ["daily_revenue.csv", "customer_summary.csv"]:
     ref = rows("plain_polars", f)
-    for v in ["orch", "dagster_polars"]:
+    for v in ["orch", "orch_memory", "dagster_polars"]:
         got = rows(v, f)
         assert len(got) == len(ref) and got[0] == ref[0], (v, f, "shape")
         for a, b in zip(got[1:], ref[1:]):

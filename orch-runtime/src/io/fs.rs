@@ -3,10 +3,12 @@
 //! A file is a 24-byte header (magic and format version, the payload's 128-bit xxh3 hash) and
 //! the payload (the output in postcard). Writes go to a spare file beside the asset's file
 //! (`.<name>.bin.spare`), which then takes its place in one atomic step (see [`write_atomic`]),
-//! so a killed process leaves the old file or the new one, never a torn one. Durability is batched: [`IoManager::flush`], at the end of each run and
-//! before the run is recorded as ended, syncs the file system once (`syncfs` on Linux, each
-//! written file and directory elsewhere) instead of two `fsync`s per output, which cost
-//! 390 µs per asset here. A load checks the hash, so a file damaged by a power loss or by hand
+//! so a killed process leaves the old file or the new one, never a torn one. Durability is
+//! batched: [`IoManager::flush`], at the end of each run and before the run is recorded as
+//! ended, syncs the file system once (`syncfs` on Linux, each written file and directory
+//! elsewhere) instead of two `fsync`s per output, which cost 390 µs per asset here. Frames
+//! written in the background ([`IoManager::stage_output`]) are synced there, beside their
+//! consumers, so that the final sync has little left to do. A load checks the hash, so a file damaged by a power loss or by hand
 //! is reported as such instead of decoding to a wrong value. The hash is the data version.
 
 use std::fs::{self, File};
