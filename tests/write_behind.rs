@@ -269,8 +269,11 @@ fn consumers_start_while_an_output_is_written_in_the_background() {
         summary.inputs,
         [("cleaned".to_owned(), cleaned.data_version)]
     );
-    // The background write's time is the asset's store time.
-    assert!(raw.timings.unwrap().store > Duration::ZERO);
+    // The background write's time is the asset's store time, marked as such; so is the
+    // store queued behind one.
+    let timings = raw.timings.unwrap();
+    assert!(timings.store > Duration::ZERO && timings.background);
+    assert!(latest(dir.path(), "summary").timings.unwrap().background);
     assert_eq!(
         stored_raw(dir.path()),
         vec![ROUND.load(Ordering::SeqCst); 1000]
@@ -295,6 +298,7 @@ fn without_write_behind_or_over_its_budget_outputs_are_stored_before_consumers_s
             logged()
         );
         assert!(position("cleaned store ends") < position("summary computed"));
+        assert!(!latest(dir.path(), "raw").timings.unwrap().background);
     }
 }
 

@@ -194,7 +194,8 @@ pub struct StoredPartition {
 
 /// Where one asset's time went, in its last attempt: loading the inputs it reads itself
 /// (partitions a mapping redirects), its function, and handing the output to its I/O manager
-/// (encoding and writing; files are synced once per run, see [`RunTimings::sync`]).
+/// (encoding and writing; files are synced once per run, see [`RunTimings::sync`], except
+/// frames written in the background, synced there).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct AssetTimings {
@@ -204,6 +205,10 @@ pub struct AssetTimings {
     pub compute: Duration,
     /// Storing the output (encode and write).
     pub store: Duration,
+    /// The output was stored after its consumers started (write-behind), so `store` did not
+    /// hold them up.
+    #[serde(default)]
+    pub background: bool,
 }
 
 impl AssetTimings {
@@ -213,7 +218,14 @@ impl AssetTimings {
             load,
             compute,
             store,
+            background: false,
         }
+    }
+
+    /// These timings, with the output stored after its consumers started.
+    pub fn in_background(mut self) -> AssetTimings {
+        self.background = true;
+        self
     }
 
     /// All of it.

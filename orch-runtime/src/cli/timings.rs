@@ -71,7 +71,10 @@ pub(super) fn print_timings(store: &dyn Storage, id: &str) -> Result<(), Storage
             },
             cell(t.load),
             cell(t.compute),
-            cell(t.store),
+            match t.background {
+                true => format!("{} (bg)", cell(t.store)),
+                false => cell(t.store),
+            },
             format_duration(t.total()),
         ]);
     }
@@ -84,6 +87,9 @@ pub(super) fn print_timings(store: &dyn Storage, id: &str) -> Result<(), Storage
     ]);
     println!();
     print_rows(&rows);
+    if assets.iter().any(|(_, t, _)| t.background) {
+        println!("(bg: stored in the background while its consumers ran)");
+    }
     Ok(())
 }
 

@@ -178,7 +178,8 @@ impl Deferred {
             return;
         };
         self.release_budget(&mut state);
-        outcome.timings = AssetTimings::new(outcome.timings.load, outcome.timings.compute, store);
+        outcome.timings =
+            AssetTimings::new(outcome.timings.load, outcome.timings.compute, store).in_background();
         let ok = match result {
             Ok(stored) => {
                 // A replacement is ignored: the consumers have their value already.

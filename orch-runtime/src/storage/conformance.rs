@@ -169,8 +169,12 @@ fn timings_are_kept(store: &dyn Storage) {
     begin(store, "t1", &RunRequest::all());
     let mut done = asset_event("t1", "a", EventKind::Materialized);
     done.timings = Some(AssetTimings::new(ms(1), ms(20), Duration::from_micros(300)));
+    let mut behind = asset_event("t1", "c", EventKind::Materialized);
+    behind.timings = Some(AssetTimings::new(ms(0), ms(5), ms(900)).in_background());
     let started = asset_event("t1", "b", EventKind::Started);
-    store.append(&[done.clone(), started], &[]).unwrap();
+    store
+        .append(&[done.clone(), started, behind.clone()], &[])
+        .unwrap();
     let phases = RunTimings {
         plan: ms(2),
         execute: ms(30),
@@ -184,8 +188,9 @@ fn timings_are_kept(store: &dyn Storage) {
     assert_eq!(store.run("t1").unwrap().timings, Some(phases));
     let events = store.events("t1").unwrap();
     let timed: Vec<_> = events.iter().map(|e| e.timings).collect();
-    // Run started, a (timed), b started (not), run ended.
-    assert_eq!(timed, [None, done.timings, None, None]);
+    // Run started, a (timed), b started (not), c (timed, stored in the background), run ended.
+    assert_eq!(timed, [None, done.timings, None, behind.timings, None]);
+    assert!(timed[3].unwrap().background && !timed[1].unwrap().background);
     // A run ended without them has none.
     begin(store, "t2", &RunRequest::all());
     store

@@ -236,6 +236,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN compute_us INTEGER;
     ALTER TABLE events ADD COLUMN store_us INTEGER;
     ALTER TABLE runs ADD COLUMN timings TEXT;",
+    // 20: an output stored after its consumers started (write-behind): its store time was
+    // not on their path.
+    "ALTER TABLE events ADD COLUMN store_background INTEGER;",
 ];
 
 /// Brings the schema up to date; returns the version found. Reading the version and migrating

@@ -172,8 +172,9 @@ pub(super) fn insert_event(
 ) -> rusqlite::Result<i64> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (run_id, asset, kind, time_us, attempt, duration_us, message, code_version, data_version, partition,
-            check_name, check_passed, check_severity, check_blocking, load_us, compute_us, store_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            check_name, check_passed, check_severity, check_blocking, load_us, compute_us, store_us,
+            store_background)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     insert.insert(params![
         e.run_id.as_str(),
@@ -195,6 +196,7 @@ pub(super) fn insert_event(
         e.timings.map(|t| duration_micros(t.load)),
         e.timings.map(|t| duration_micros(t.compute)),
         e.timings.map(|t| duration_micros(t.store)),
+        e.timings.map(|t| t.background),
     ])
 }
 
@@ -219,7 +221,7 @@ pub(super) fn read_events(
     let mut stmt = conn.prepare(&format!(
         "SELECT e.id, e.run_id, e.asset, e.kind, e.time_us, e.attempt, e.duration_us, e.message, e.code_version, e.data_version, e.partition,
             e.check_name, e.check_passed, e.check_severity, e.check_blocking,
-            e.load_us, e.compute_us, e.store_us
+            e.load_us, e.compute_us, e.store_us, e.store_background
          FROM events e {filter}"
     ))?;
     let mut meta = conn.prepare_cached(
@@ -267,11 +269,15 @@ pub(super) fn read_events(
                         r.get::<_, Option<i64>>(17)?,
                     ) {
                         (Some(load), Some(compute), Some(store)) => {
-                            Some(crate::events::AssetTimings::new(
+                            let t = crate::events::AssetTimings::new(
                                 from_micros(load),
                                 from_micros(compute),
                                 from_micros(store),
-                            ))
+                            );
+                            Some(match r.get::<_, Option<bool>>(18)? {
+                                Some(true) => t.in_background(),
+                                _ => t,
+                            })
                         }
                         _ => None,
                     },

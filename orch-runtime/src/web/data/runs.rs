@@ -48,6 +48,8 @@ pub(crate) struct Step {
     pub(crate) load_us: Option<u64>,
     pub(crate) compute_us: Option<u64>,
     pub(crate) store_us: Option<u64>,
+    /// The output was stored after its consumers started (write-behind).
+    pub(crate) store_background: bool,
 }
 
 /// One event, as the run page lists it.
@@ -103,6 +105,7 @@ pub(crate) fn run_detail(ui: &Ui, id: &str) -> Result<RunDetail, WebError> {
                     load_us: None,
                     compute_us: None,
                     store_us: None,
+                    store_background: false,
                 });
                 steps.len() - 1
             }
@@ -116,6 +119,7 @@ pub(crate) fn run_detail(ui: &Ui, id: &str) -> Result<RunDetail, WebError> {
                 steps[i].load_us = Some(micros(t.load));
                 steps[i].compute_us = Some(micros(t.compute));
                 steps[i].store_us = Some(micros(t.store));
+                steps[i].store_background = t.background;
             }
         }
         let step = &mut steps[i];

@@ -175,7 +175,10 @@ pub(crate) async fn run(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Pa
                     td { (badge(s.status)) }
                     td.num { (duration(match (s.start_ms, s.end_ms) { (Some(a), Some(b)) => Some(b - a), _ => None })) }
                     td.num.compute { (s.compute_us.map_or_else(|| "–".to_owned(), micros)) }
-                    td.num.store { (s.store_us.map_or_else(|| "–".to_owned(), micros)) }
+                    td.num.store title=[s.store_background.then_some("written in the background while its consumers ran")] {
+                        (s.store_us.map_or_else(|| "–".to_owned(), micros))
+                        @if s.store_background { " (background)" }
+                    }
                     td.num { (s.attempts) }
                 } } }
             } }
