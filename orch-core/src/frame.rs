@@ -535,10 +535,10 @@ mod tests {
         let df = df!("id" => [1i64, 2, 3], "name" => ["a", "b", "c"]).unwrap();
         let write = super::polars_frames::CODEC.frame.unwrap().write;
         for (compression, expect) in [
-            (ParquetCompression::default(), "Lz4Raw"),
+            (ParquetCompression::default(), "Uncompressed"),
+            (ParquetCompression::Lz4, "Lz4Raw"),
             (ParquetCompression::Snappy, "Snappy"),
             (ParquetCompression::Zstd(3), "Zstd"),
-            (ParquetCompression::Uncompressed, "Uncompressed"),
         ] {
             for value in [
                 Arc::new(df.clone()) as Value,
