@@ -231,6 +231,14 @@ fn stored_raw(home: &std::path::Path) -> Vec<u64> {
     read(&home.join("gated/raw"))
 }
 
+/// A run that stores everything, nothing held; returns it and what it stored for `raw` and
+/// `cleaned`.
+fn stored_once(home: &std::path::Path) -> (RunResult, Vec<u64>, Vec<u64>) {
+    let result = run(&instance(home, Gated::new(home), WriteBehind::default()));
+    assert!(result.success(), "{:?}", result.outcomes());
+    (result, stored_raw(home), read(&home.join("gated/cleaned")))
+}
+
 #[test]
 fn consumers_start_while_an_output_is_written_in_the_background() {
     let _turn = turn();
@@ -328,15 +336,8 @@ fn a_failed_background_write_fails_its_asset_refuses_what_depends_on_it_and_keep
  {
     let _turn = turn();
     let dir = tempfile::tempdir().unwrap();
-    let first = run(&instance(
-        dir.path(),
-        Gated::new(dir.path()),
-        WriteBehind::default(),
-    ));
-    assert!(first.success());
-    let before = stored_raw(dir.path());
+    let (first, before, cleaned_before) = stored_once(dir.path());
     let stored_cleaned = || read(&dir.path().join("gated/cleaned"));
-    let cleaned_before = stored_cleaned();
 
     // `raw`'s write fails once its consumers have run (and `cleaned` is written aside, by a
     // manager that stages).
@@ -423,14 +424,7 @@ fn a_process_killed_with_outputs_written_aside_records_and_publishes_none_of_the
 fn killed_during_background_writes(stages: bool) {
     let _turn = turn();
     let dir = tempfile::tempdir().unwrap();
-    let first = run(&instance(
-        dir.path(),
-        Gated::new(dir.path()),
-        WriteBehind::default(),
-    ));
-    assert!(first.success());
-    let before = stored_raw(dir.path());
-    let cleaned_before = read(&dir.path().join("gated/cleaned"));
+    let (first, before, cleaned_before) = stored_once(dir.path());
 
     let markers = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap());
@@ -491,12 +485,5 @@ fn killed_during_background_writes(stages: bool) {
     assert_eq!(stored_raw(dir.path()), before);
     assert_eq!(read(&dir.path().join("gated/cleaned")), cleaned_before);
     // The next run goes on from there.
-    assert!(
-        run(&instance(
-            dir.path(),
-            Gated::new(dir.path()),
-            WriteBehind::default()
-        ))
-        .success()
-    );
+    stored_once(dir.path());
 }
