@@ -286,6 +286,32 @@ fn consumers_start_while_an_output_is_written_in_the_background() {
         stored_raw(dir.path()),
         vec![ROUND.load(Ordering::SeqCst); 1000]
     );
+
+    // `run show --timings` says so.
+    let shown = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("ORCH_TEST_CHILD_CLI", "run show last --timings")
+        .env("ORCH_HOME", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    let row = |asset: &str| {
+        text.lines()
+            .find(|l| l.starts_with(asset))
+            .unwrap_or_else(|| panic!("no `{asset}` row in {text}"))
+            .to_owned()
+    };
+    assert!(row("raw").contains("(bg)"), "{text}");
+    assert!(
+        text.contains("(bg: stored in the background while its consumers ran)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -399,6 +425,12 @@ fn a_failed_background_write_fails_its_asset_refuses_what_depends_on_it_and_keep
 /// store waits forever (for a line nobody logs), after `summary` has run.
 #[test]
 fn child_process() {
+    // A child that is the command line itself (`ORCH_HOME` set by the parent).
+    if let Ok(args) = std::env::var("ORCH_TEST_CHILD_CLI") {
+        let code = orch::run_cli(std::iter::once("orch").chain(args.split(' ')));
+        assert_eq!(code, std::process::ExitCode::SUCCESS);
+        return;
+    }
     let Ok(home) = std::env::var("ORCH_TEST_CHILD_HOME") else {
         return;
     };
