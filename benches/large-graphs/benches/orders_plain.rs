@@ -23,9 +23,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "SELECT order_id, customer_id, date, amount, status FROM orders ORDER BY order_id",
         &[],
     )?;
-    // LZ4, as orch's default I/O manager writes them.
+    // Uncompressed, as orch's default I/O manager writes them.
     ParquetWriter::new(std::fs::File::create(out.join("orders_raw.parquet"))?)
-        .with_compression(ParquetCompression::Lz4Raw)
+        .with_compression(ParquetCompression::Uncompressed)
         .finish(&mut raw)?;
     let mut cleaned = raw
         .lazy()
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .filter(col("status").neq(lit("cancelled")))
         .collect()?;
     ParquetWriter::new(std::fs::File::create(out.join("orders_cleaned.parquet"))?)
-        .with_compression(ParquetCompression::Lz4Raw)
+        .with_compression(ParquetCompression::Uncompressed)
         .finish(&mut cleaned)?;
     let mut daily = cleaned
         .clone()
