@@ -425,6 +425,45 @@ fn days(df: &DataFrame) -> Vec<String> {
         .collect()
 }
 
+/// 1M rows a day (more than write-behind's 1 MiB), read back through a mapping below.
+#[asset(group = "big_days", partitions = daily("2024-01-01").end("2024-01-08"))]
+fn big_day(ctx: &AssetContext) -> Result<DataFrame, BoxError> {
+    let day = ctx.partition_key().ok_or("daily")?.to_owned();
+    let rows = 1 << 20;
+    Ok(df!("day" => vec![day; rows], "n" => (0..rows as i64).collect::<Vec<_>>())?)
+}
+
+/// Rows per day over this day and the one before: this run's day is read from storage.
+#[asset(group = "big_days", partitions = daily("2024-01-01").end("2024-01-08"))]
+fn big_two_days(#[partitions(last = 2)] big_day: &LazyFrame) -> Result<DataFrame, BoxError> {
+    Ok(big_day
+        .clone()
+        .group_by([col("day")])
+        .agg([len().alias("rows")])
+        .sort(["day"], Default::default())
+        .collect()?)
+}
+
+#[test]
+fn a_partition_read_back_through_a_mapping_is_stored_before_its_reader_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    for day in ["2024-01-01", "2024-01-02"] {
+        let r = Materialize::select("group:big_days")
+            .partition(day)
+            .instance(&Instance::open(dir.path()).unwrap())
+            .run()
+            .unwrap();
+        assert!(r.success(), "{r:?}");
+        let counts = r.output::<big_two_days>();
+        let days = counts.column("day").unwrap().str().unwrap();
+        let last = days.get(days.len() - 1);
+        assert_eq!(last, Some(day), "{counts}");
+
+        let rows = counts.column("rows").unwrap().u32().unwrap();
+        assert!(rows.into_no_null_iter().all(|n| n == 1 << 20), "{counts}");
+    }
+}
+
 #[test]
 fn partition_mappings_read_the_window_or_the_partition_before() {
     let dir = tempfile::tempdir().unwrap();

@@ -511,6 +511,7 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
         finished: false,
         missing_input: missing,
         load_time: Duration::ZERO,
+        reserved: None,
     }
 }
 

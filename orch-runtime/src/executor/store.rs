@@ -51,6 +51,22 @@ impl Stores {
     pub(super) fn idle(&self) -> bool {
         self.deferred == 0
     }
+
+    /// Gives back a background write's reservation.
+    pub(super) fn release(&mut self, bytes: usize) {
+        self.background -= 1;
+        self.bytes -= bytes;
+    }
+
+    /// An upstream of `id` whose output could not be stored.
+    pub(super) fn unstored_upstream(&self, graph: &AssetGraph, id: AssetId) -> Option<AssetId> {
+        graph
+            .node(id)
+            .upstream
+            .iter()
+            .copied()
+            .find(|&up| self.unstored[up])
+    }
 }
 
 /// How a finished attempt's output is stored.
@@ -76,7 +92,7 @@ impl Shared {
         let upstream = &self.graph.node(id).upstream;
         let mut state = self.lock();
         loop {
-            if let Some(&up) = upstream.iter().find(|&&up| state.stores.unstored[up]) {
+            if let Some(up) = state.stores.unstored_upstream(self.graph, id) {
                 return Decision::Refused(up);
             }
             let waits = upstream.iter().any(|&up| state.stores.storing[up]);
@@ -157,13 +173,22 @@ impl Deferred {
         None
     }
 
-    /// Runs it on the blocking pool.
+    /// Runs it on a thread of its own, then the stores it frees. Not on the blocking pool:
+    /// stores stored inline wait there for this one, and could hold every thread of it.
     pub(super) fn spawn(self: Box<Self>) {
-        let runtime = self.shared.runtime.clone();
-        runtime.spawn_blocking(move || self.run());
+        let spawned = std::thread::Builder::new()
+            .name("orch-store".to_owned())
+            .spawn(move || drive(self));
+        // Without a thread, the closure and the store in it are dropped: its `Drop` records
+        // the failure.
+        drop(spawned);
     }
 
-    fn run(mut self: Box<Self>) {
+    /// Stores it and records its outcome; returns the parked stores this freed (cheap ones:
+    /// a background store is never parked).
+    // Boxed: a store moves between its parked slot and these lists without being copied.
+    #[allow(clippy::vec_box)]
+    fn run(mut self: Box<Self>) -> Vec<Box<Deferred>> {
         let (result, store) = match self.bytes {
             Some(_) => self.write_behind(),
             None => {
@@ -175,7 +200,7 @@ impl Deferred {
         let shared = Arc::clone(&self.shared);
         let mut state = shared.lock();
         let Some(mut outcome) = self.outcome.take() else {
-            return;
+            return Vec::new();
         };
         self.release_budget(&mut state);
         outcome.timings =
@@ -195,9 +220,10 @@ impl Deferred {
         record(&shared, &mut state, self.id, outcome);
         let (start, done) = store_ended(&shared, &mut state, self.id, ok);
         drop(state);
-        after_stores_ended(start, done);
         // Outside the lock: this may drop the last reference to a large value.
+        drop(done);
         drop(self);
+        start
     }
 
     /// A background store: written aside at once if the manager can stage it, and published
@@ -234,7 +260,7 @@ impl Deferred {
         let upstream = &self.shared.graph.node(self.id).upstream;
         let mut state = self.shared.lock();
         loop {
-            if let Some(&up) = upstream.iter().find(|&&up| state.stores.unstored[up]) {
+            if let Some(up) = state.stores.unstored_upstream(self.shared.graph, self.id) {
                 return Some(up);
             }
             if !upstream.iter().any(|&up| state.stores.storing[up]) {
@@ -250,15 +276,15 @@ impl Deferred {
 
     fn release_budget(&self, state: &mut State) {
         if let Some(bytes) = self.bytes {
-            state.stores.background -= 1;
-            state.stores.bytes -= bytes;
+            state.stores.release(bytes);
         }
     }
 }
 
 impl Drop for Deferred {
-    /// A store that ended without recording its outcome (a panic outside the I/O manager)
-    /// records the asset as failed, so the run ends instead of hanging.
+    /// A store that ended without recording its outcome (a panic outside the I/O manager, or
+    /// no thread to run it on) records the asset as failed, so the run ends instead of
+    /// hanging.
     fn drop(&mut self) {
         let Some(mut outcome) = self.outcome.take() else {
             return;
@@ -269,25 +295,27 @@ impl Drop for Deferred {
         outcome.status = AssetStatus::Failed(AssetFailure {
             chain: vec![
                 "could not store the output".to_owned(),
-                "orch panicked while storing it in the background".to_owned(),
+                "the store ended before its outcome was recorded (orch panicked while storing it, or no thread could be started for it)".to_owned(),
             ],
             panicked: true,
         });
         record(&shared, &mut state, self.id, outcome);
         let (start, done) = store_ended(&shared, &mut state, self.id, false);
         drop(state);
-        after_stores_ended(start, done);
+        drop(done);
+        for freed in start {
+            drive(freed);
+        }
     }
 }
 
-/// Starts the stores that became ready and drops the refused ones (outside the lock).
-// Boxed: a store moves between its parked slot and these lists without being copied.
-#[allow(clippy::vec_box)]
-fn after_stores_ended(start: Vec<Box<Deferred>>, done: Vec<Box<Deferred>>) {
-    for deferred in start {
-        deferred.spawn();
+/// Runs `first`, then every store it frees, one after the other on this thread (a loop, not
+/// recursion: a chain of parked stores can be long).
+fn drive(first: Box<Deferred>) {
+    let mut ready = vec![first];
+    while let Some(next) = ready.pop() {
+        ready.extend(next.run());
     }
-    drop(done);
 }
 
 /// `id`'s deferred store ended (`ok`: stored). Its parked consumers' stores start when
@@ -374,13 +402,29 @@ pub(super) fn merge_metadata(
     }
 }
 
-/// How `id`'s manager wants `value` stored (inline in a run over a range, whose partitions
-/// are split and stored together, and when the manager is unknown: storing names the error).
+/// How `id`'s manager wants `value` stored. Inline whatever it says in a run over a range
+/// (whose partitions are split and stored together), when a consumer reads `id` through a
+/// partition mapping (it loads the stored partitions, this run's among them), when the
+/// manager is unknown (storing names the error) and when asking it panics.
 pub(super) fn storing(shared: &Shared, id: AssetId, value: &Value) -> Storing {
     if shared.range_of(id).is_some() {
         return Storing::Inline;
     }
-    with_output(shared, id, |manager, ctx| manager.storing(ctx, value)).unwrap_or(Storing::Inline)
+    let graph = shared.graph;
+    let mapped = graph.node(id).downstream.iter().any(|&down| {
+        let down = graph.node(down);
+        down.inputs.iter().enumerate().any(|(i, &up)| {
+            up == id && down.input_mapping(i) != orch_core::PartitionMapping::Identity
+        })
+    });
+    if mapped {
+        return Storing::Inline;
+    }
+    with_output(shared, id, |manager, ctx| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| manager.storing(ctx, value)))
+            .unwrap_or(Storing::Inline)
+    })
+    .unwrap_or(Storing::Inline)
 }
 
 /// Calls `f` with `id`'s I/O manager and its output's context.
@@ -419,7 +463,8 @@ fn with_output<'s, R>(
 
 /// Hands `id`'s output to its I/O manager. A failure (or a panic) to store fails the asset.
 pub(super) fn persist(shared: &Shared, id: AssetId, value: &Value) -> Result<Stored, AssetFailure> {
-    if shared.io.is_none() {
+    // Nothing to store: no run storage, or an optional output that was `None`.
+    if shared.io.is_none() || value.is::<orch_core::__private::NoOutput>() {
         return Ok(Stored::default());
     }
     let node = shared.graph.node(id);

@@ -20,6 +20,8 @@ pub(super) struct Task {
     pub(super) missing_input: Option<AssetId>,
     /// Time spent loading the inputs a partition mapping redirects.
     pub(super) load_time: Duration,
+    /// Memory reserved for a background write of its output, until `finish` hands it on.
+    pub(super) reserved: Option<usize>,
 }
 
 impl Drop for Task {
@@ -29,6 +31,9 @@ impl Drop for Task {
         }
         let shared = &self.shared;
         let mut state = shared.lock();
+        if let Some(bytes) = self.reserved.take() {
+            state.stores.release(bytes);
+        }
         state.task_ended(self.id, self.sync);
         state.remaining -= 1;
         state.queue.push(Queued::Finished(AssetOutcome::decided(
@@ -244,21 +249,29 @@ impl Task {
     /// Stores a successful attempt's output now, or decides to store it after its consumers
     /// start (see [`super::store`]). An output whose upstream's could not be stored is not
     /// stored: the attempt fails.
-    fn store(&self, attempt: &mut Attempt, metadata: &mut Vec<(String, MetadataValue)>) -> Storage {
+    fn store(
+        &mut self,
+        attempt: &mut Attempt,
+        metadata: &mut Vec<(String, MetadataValue)>,
+    ) -> Storage {
         let value = match &attempt.result {
-            Ok(value)
-                if self.shared.io.is_some() && !value.is::<orch_core::__private::NoOutput>() =>
-            {
-                Arc::clone(value)
-            }
+            Ok(value) if self.shared.io.is_some() => Arc::clone(value),
             _ => return Storage::Done(Persisted::default()),
         };
-        let mode = super::store::storing(&self.shared, self.id, &value);
+        // An optional output that was `None` stores nothing, but is recorded after its
+        // upstreams all the same.
+        let mode = match value.is::<orch_core::__private::NoOutput>() {
+            true => crate::io::Storing::Deferrable,
+            false => super::store::storing(&self.shared, self.id, &value),
+        };
         match self.shared.decide(self.id, mode) {
             super::store::Decision::Inline => {
                 Storage::Done(self.persist_attempt(attempt, metadata))
             }
-            super::store::Decision::Defer { bytes } => Storage::Deferred { bytes },
+            super::store::Decision::Defer { bytes } => {
+                self.reserved = bytes;
+                Storage::Deferred { bytes }
+            }
             super::store::Decision::Refused(upstream) => {
                 attempt.result = Err(self.shared.refused(upstream));
                 Storage::Done(Persisted::default())
@@ -490,10 +503,11 @@ impl Task {
         metadata: Vec<(String, MetadataValue)>,
         storage: Storage,
     ) -> Option<Task> {
-        let (persisted, deferred) = match storage {
+        let (persisted, mut deferred) = match storage {
             Storage::Done(persisted) => (persisted, None),
             Storage::Deferred { bytes } => (Persisted::default(), Some(bytes)),
         };
+        let mut attempt = attempt;
         let Persisted {
             data_version,
             partitions,
@@ -512,6 +526,19 @@ impl Task {
         };
         let blocked = checks.iter().find(|c| c.blocks()).map(|c| c.name);
         let mut state = shared.lock();
+        // Its reservation goes on with its store, or back.
+        let reserved = self.reserved.take();
+        // An upstream's store failed after this one was deferred: refused before any consumer
+        // sees the value.
+        if deferred.is_some()
+            && let Some(up) = state.stores.unstored_upstream(graph, self.id)
+        {
+            attempt.result = Err(shared.refused(up));
+            deferred = None;
+            if let Some(bytes) = reserved {
+                state.stores.release(bytes);
+            }
+        }
         state.task_ended(self.id, self.sync);
         let mut ready = Vec::new();
         let failed = attempt.result.is_err() && !attempt.canceled;
@@ -520,6 +547,9 @@ impl Task {
         let status = match attempt.result {
             Ok(value) if value.is::<orch_core::__private::NoOutput>() => {
                 no_output = true;
+                if let Some(bytes) = deferred {
+                    stored_later = Some((value, bytes));
+                }
                 AssetStatus::Succeeded
             }
             Ok(value) => {
