@@ -12,7 +12,9 @@
 //! - a store whose upstream's store failed is refused: the asset fails naming that upstream,
 //!   its stored version stays what it was, and what waits downstream of it is skipped.
 //!
-//! The run ends when every deferred store has.
+//! The run ends when every deferred store has. A deferred store runs on a thread of its own,
+//! and the parked stores it frees run after it on that thread: never on the blocking pool,
+//! where inline stores wait for it and could hold every thread.
 
 use super::*;
 use crate::io::Storing;
