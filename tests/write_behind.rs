@@ -421,6 +421,91 @@ fn a_failed_background_write_fails_its_asset_refuses_what_depends_on_it_and_keep
     }
 }
 
+// ---- many inline stores waiting on the blocking pool --------------------------------------
+
+#[asset(group = "starve", io_manager = "gated")]
+fn wide_source() -> Vec<u64> {
+    vec![ROUND.load(Ordering::SeqCst); 10]
+}
+
+/// The default manager: cheap, so parked behind `wide_source`'s background write.
+#[asset(group = "starve")]
+fn wide_middle(wide_source: &Vec<u64>) -> Vec<u64> {
+    wide_source.clone()
+}
+
+/// Keeps outputs in memory, stored before their consumers start (the default `Storing`).
+struct InlineMemory(orch::io::MemoryIoManager);
+
+impl IoManager for InlineMemory {
+    fn handle_output(&self, ctx: &OutputContext<'_>, value: &Value) -> Result<Stored, BoxError> {
+        self.0.handle_output(ctx, value)
+    }
+    fn load_input(&self, ctx: &InputContext<'_>) -> Result<Value, LoadError> {
+        self.0.load_input(ctx)
+    }
+}
+
+macro_rules! wide_consumers {
+    ($($name:ident)*) => {$(
+        #[asset(group = "starve", io_manager = "inline_memory")]
+        async fn $name(wide_middle: &Vec<u64>) -> u64 {
+            log(format!("{} computed", stringify!($name)));
+            wide_middle.len() as u64
+        }
+    )*};
+}
+wide_consumers!(w0 w1 w2 w3 w4 w5 w6 w7 w8 w9);
+
+#[test]
+fn stores_waiting_for_a_parked_store_cannot_starve_it() {
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    // `wide_source`'s write ends once all ten consumers of `wide_middle` have run: their
+    // stores (inline) then wait for `wide_middle`'s (parked behind it), more of them than a
+    // run with one job has blocking threads.
+    let gated = Gated {
+        hold: Some((
+            "wide_source",
+            &[
+                "w0 computed",
+                "w1 computed",
+                "w2 computed",
+                "w3 computed",
+                "w4 computed",
+                "w5 computed",
+                "w6 computed",
+                "w7 computed",
+                "w8 computed",
+                "w9 computed",
+            ],
+        )),
+        ..Gated::new(dir.path())
+    };
+    let instance = Instance::builder()
+        .home(dir.path())
+        .io_manager("gated", Arc::new(gated))
+        .io_manager(
+            "inline_memory",
+            Arc::new(InlineMemory(orch::io::MemoryIoManager::default())),
+        )
+        .build()
+        .unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = Materialize::select("group:starve")
+            .jobs(1)
+            .instance(&instance)
+            .run()
+            .unwrap();
+        done.send(result).unwrap();
+    });
+    let result = finished
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the run hung: a parked store waited for a thread its waiters held");
+    assert!(result.success(), "{:?}", result.outcomes());
+}
+
 /// Not a test of its own: the body of the child process the crash test starts. Its `raw`
 /// store waits forever (for a line nobody logs), after `summary` has run.
 #[test]
