@@ -1,7 +1,8 @@
 //! The run store: runs, events and logs are recorded; crashed runs are found; two runs never
 //! materialize the same asset at once; retention keeps the latest materialization.
 
-use std::process::Command;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -158,10 +159,8 @@ fn free_b(free_a: &u32) -> u32 {
 /// `ORCH_TEST_CHILD_REPEAT` times.
 #[test]
 fn child_process() {
-    // A child that is the command line itself (`ORCH_HOME` set by the parent).
-    if let Ok(args) = std::env::var("ORCH_TEST_CHILD_CLI") {
-        let code = orch::run_cli(std::iter::once("orch").chain(args.split(' ')));
-        assert_eq!(code, std::process::ExitCode::SUCCESS);
+    // A child that is the command line itself.
+    if common::ran_cli_child() {
         return;
     }
     let Ok(dir) = std::env::var("ORCH_TEST_CHILD_HOME") else {
@@ -184,14 +183,7 @@ fn spawn_child(
     repeat: usize,
     slow_ms: u64,
 ) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    common::this_binary_as_child()
         .env("ORCH_TEST_CHILD_HOME", home)
         .env("ORCH_TEST_CHILD_SELECT", select)
         .env("ORCH_TEST_CHILD_REPEAT", repeat.to_string())
@@ -327,14 +319,7 @@ fn a_killed_run_is_marked_crashed() {
 fn run_show_follow_tails_a_run_of_another_process_until_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let release = dir.path().join("release");
-    let mut runner = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    let mut runner = common::this_binary_as_child()
         .env("ORCH_TEST_CHILD_HOME", dir.path())
         .env("ORCH_TEST_CHILD_SELECT", "slow")
         .env("ORCH_TEST_RELEASE", &release)
@@ -343,14 +328,7 @@ fn run_show_follow_tails_a_run_of_another_process_until_it_ends() {
         .unwrap();
     let run_id = wait_for_started(dir.path(), "slow");
     // Another process follows the run from the store while `slow` waits for the release.
-    let mut follower = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    let mut follower = common::this_binary_as_child()
         .env("ORCH_HOME", dir.path())
         .env(
             "ORCH_TEST_CHILD_CLI",

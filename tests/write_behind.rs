@@ -5,7 +5,8 @@
 //! asks for background writes of every output and holds them until the test's assets say
 //! they ran, so nothing here depends on timing.
 
-use std::process::Command;
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -288,14 +289,7 @@ fn consumers_start_while_an_output_is_written_in_the_background() {
     );
 
     // `run show --timings` says so.
-    let shown = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+    let shown = common::this_binary_as_child()
         .env("ORCH_TEST_CHILD_CLI", "run show last --timings")
         .env("ORCH_HOME", dir.path())
         .output()
@@ -510,10 +504,8 @@ fn stores_waiting_for_a_parked_store_cannot_starve_it() {
 /// store waits forever (for a line nobody logs), after `summary` has run.
 #[test]
 fn child_process() {
-    // A child that is the command line itself (`ORCH_HOME` set by the parent).
-    if let Ok(args) = std::env::var("ORCH_TEST_CHILD_CLI") {
-        let code = orch::run_cli(std::iter::once("orch").chain(args.split(' ')));
-        assert_eq!(code, std::process::ExitCode::SUCCESS);
+    // A child that is the command line itself.
+    if common::ran_cli_child() {
         return;
     }
     let Ok(home) = std::env::var("ORCH_TEST_CHILD_HOME") else {
@@ -544,18 +536,11 @@ fn killed_during_background_writes(stages: bool) {
     let (first, before, cleaned_before) = stored_once(dir.path());
 
     let markers = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap());
+    let mut child = common::this_binary_as_child();
     if stages {
         child.env("ORCH_TEST_STAGES", "1");
     }
     let mut child = child
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
         .env("ORCH_TEST_CHILD_HOME", dir.path())
         .env("ORCH_TEST_MARKERS", markers.path())
         .stdout(std::process::Stdio::null())

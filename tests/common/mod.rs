@@ -1,5 +1,6 @@
 //! What the tests that run the examples through their command line share: running one with
-//! its own run store, and reading what it printed. (Not every test file uses every helper.)
+//! its own run store, and reading what it printed; and what tests that start this test binary
+//! again as a child process share. (Not every test file uses every helper.)
 #![allow(dead_code)]
 
 use std::process::{Command, Output};
@@ -76,4 +77,30 @@ pub fn last_run_id(home: &std::path::Path, name: &str) -> String {
         .and_then(|line| line.split_whitespace().next())
         .unwrap_or_else(|| panic!("no run listed: {runs}"))
         .to_owned()
+}
+
+/// This test binary again, running only its test `child_process`: the body of the child
+/// processes its tests start, told what to do by environment variables.
+pub fn this_binary_as_child() -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args([
+        "--exact",
+        "child_process",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]);
+    command
+}
+
+/// In `child_process`: if the parent asked for orch's command line (`ORCH_TEST_CHILD_CLI`, its
+/// arguments separated by spaces, `ORCH_HOME` set), runs it, checks it succeeded and returns
+/// true.
+pub fn ran_cli_child() -> bool {
+    let Ok(args) = std::env::var("ORCH_TEST_CHILD_CLI") else {
+        return false;
+    };
+    let code = orch::run_cli(std::iter::once("orch").chain(args.split(' ')));
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    true
 }
