@@ -31,7 +31,7 @@ pub(super) struct Stores {
     parked: Vec<Option<Box<Deferred>>>,
     /// Deferred stores that have not ended.
     deferred: usize,
-    /// Background writes running or parked, and the memory their values hold.
+    /// Background writes not ended, and the memory their values hold.
     background: usize,
     bytes: usize,
 }
@@ -60,6 +60,12 @@ impl Stores {
         self.bytes -= bytes;
     }
 
+    /// How many upstreams of `id` are being stored (deferred, not ended).
+    fn upstreams_storing(&self, graph: &AssetGraph, id: AssetId) -> usize {
+        let upstream = &graph.node(id).upstream;
+        upstream.iter().filter(|&&up| self.storing[up]).count()
+    }
+
     /// An upstream of `id` whose output could not be stored.
     pub(super) fn unstored_upstream(&self, graph: &AssetGraph, id: AssetId) -> Option<AssetId> {
         graph
@@ -85,43 +91,60 @@ pub(super) enum Decision {
 impl Shared {
     /// Decides how `id`'s output is stored, its manager asking for `mode`. An inline store
     /// whose upstream is still being stored waits for it here (on the asset's worker).
-    pub(super) fn decide(&self, id: AssetId, mut mode: Storing) -> Decision {
+    pub(super) fn decide(&self, id: AssetId, mode: Storing) -> Decision {
         // Nothing deferred in this run yet: no upstream store to wait for, no lock to take.
         if !self.any_deferred.load(Ordering::Acquire) && !matches!(mode, Storing::Background { .. })
         {
             return Decision::Inline;
         }
-        let upstream = &self.graph.node(id).upstream;
         let mut state = self.lock();
+        if let Some(up) = state.stores.unstored_upstream(self.graph, id) {
+            return Decision::Refused(up);
+        }
+        match mode {
+            Storing::Background { bytes } => {
+                let budget = self.write_behind;
+                let stores = &mut state.stores;
+                if stores.background < budget.writes
+                    && stores.bytes.saturating_add(bytes) <= budget.memory
+                {
+                    stores.background += 1;
+                    stores.bytes += bytes;
+                    self.any_deferred.store(true, Ordering::Release);
+                    return Decision::Defer { bytes: Some(bytes) };
+                }
+            }
+            Storing::Deferrable if state.stores.upstreams_storing(self.graph, id) > 0 => {
+                return Decision::Defer { bytes: None };
+            }
+            _ => {}
+        }
+        // Inline (or over the budget): stored before its consumers start, once its upstreams'
+        // stores have ended.
+        match self.await_upstreams(state, id).1 {
+            Some(up) => Decision::Refused(up),
+            None => Decision::Inline,
+        }
+    }
+
+    /// Waits, letting go of the lock meanwhile, until no upstream of `id` is being stored;
+    /// returns an upstream whose store failed.
+    fn await_upstreams<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        id: AssetId,
+    ) -> (MutexGuard<'a, State>, Option<AssetId>) {
         loop {
             if let Some(up) = state.stores.unstored_upstream(self.graph, id) {
-                return Decision::Refused(up);
+                return (state, Some(up));
             }
-            let waits = upstream.iter().any(|&up| state.stores.storing[up]);
-            match mode {
-                Storing::Background { bytes } => {
-                    let budget = self.write_behind;
-                    let stores = &mut state.stores;
-                    if stores.background < budget.writes
-                        && stores.bytes.saturating_add(bytes) <= budget.memory
-                    {
-                        stores.background += 1;
-                        stores.bytes += bytes;
-                        self.any_deferred.store(true, Ordering::Release);
-                        return Decision::Defer { bytes: Some(bytes) };
-                    }
-                    // Over the budget: stored before its consumers start.
-                    mode = Storing::Inline;
-                }
-                Storing::Deferrable if waits => return Decision::Defer { bytes: None },
-                _ if !waits => return Decision::Inline,
-                _ => {
-                    state = self
-                        .store_ended
-                        .wait(state)
-                        .unwrap_or_else(|p| p.into_inner());
-                }
+            if state.stores.upstreams_storing(self.graph, id) == 0 {
+                return (state, None);
             }
+            state = self
+                .store_ended
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -157,14 +180,7 @@ impl Deferred {
     /// Returns it if it can start now: the caller spawns it once the lock is released.
     pub(super) fn defer(self: Box<Self>, state: &mut State) -> Option<Box<Deferred>> {
         let id = self.id;
-        let waits = self
-            .shared
-            .graph
-            .node(id)
-            .upstream
-            .iter()
-            .filter(|&&up| state.stores.storing[up])
-            .count();
+        let waits = state.stores.upstreams_storing(self.shared.graph, id);
         state.stores.storing[id] = true;
         state.stores.deferred += 1;
         if waits == 0 || self.bytes.is_some() {
@@ -244,7 +260,8 @@ impl Deferred {
             Ok(staged) => staged,
             Err(failure) => return (Err(failure), took),
         };
-        if let Some(upstream) = self.wait_for_upstreams() {
+        let refused = shared.await_upstreams(shared.lock(), self.id).1;
+        if let Some(upstream) = refused {
             drop(staged);
             return (Err(shared.refused(upstream)), took);
         }
@@ -255,25 +272,6 @@ impl Deferred {
         };
         took += started.elapsed();
         (result, took)
-    }
-
-    /// Waits until no upstream's store is running; returns an upstream whose store failed.
-    fn wait_for_upstreams(&self) -> Option<AssetId> {
-        let upstream = &self.shared.graph.node(self.id).upstream;
-        let mut state = self.shared.lock();
-        loop {
-            if let Some(up) = state.stores.unstored_upstream(self.shared.graph, self.id) {
-                return Some(up);
-            }
-            if !upstream.iter().any(|&up| state.stores.storing[up]) {
-                return None;
-            }
-            state = self
-                .shared
-                .store_ended
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
-        }
     }
 
     fn release_budget(&self, state: &mut State) {

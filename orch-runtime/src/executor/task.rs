@@ -218,11 +218,7 @@ impl Task {
                     .partitions
                     .into_iter()
                     .map(|mut p| {
-                        for (label, value) in metadata.iter() {
-                            if !p.metadata.iter().any(|(l, _)| l == label) {
-                                p.metadata.push((label.clone(), value.clone()));
-                            }
-                        }
+                        super::store::merge_metadata(&mut p.metadata, metadata.clone());
                         p
                     })
                     .collect();
