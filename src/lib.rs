@@ -130,7 +130,7 @@ pub mod prelude {
         asset, asset_check, asset_job, graph, job, op, schedule, sensor,
     };
     pub use orch_core::RunConfig;
-    pub use orch_core::op::OpContext;
+    pub use orch_core::op::{Dynamic, OpContext};
 }
 
 /// Testing helpers: Dagster's `build_asset_context` and `materialize_to_memory`, typed.

@@ -60,6 +60,10 @@ impl std::fmt::Debug for Compute {
     }
 }
 
+/// What an input's value becomes before the function receives it (a collected `Dynamic`
+/// becomes a `Vec` of its elements).
+pub type InputAdapter = fn(&Value) -> Value;
+
 /// How an output becomes bytes and back, for I/O managers that store bytes (the default
 /// filesystem manager). The macro provides one for every output type that is serde's
 /// `Serialize + Deserialize`; the format is postcard (compact, fast, stable).
@@ -124,6 +128,9 @@ pub struct AssetParts {
     /// Per input, which of its partitions a partition of this asset reads
     /// (`#[partitions(...)]` on the parameter); missing entries are the identity.
     pub input_partitions: &'static [crate::partitions::PartitionMapping],
+    /// Per input, what its value becomes first (a collected `Dynamic` in an op job); missing
+    /// entries pass the value as it is.
+    pub input_adapters: &'static [Option<InputAdapter>],
     /// `deps = [...]`: upstream assets that must run first but whose values are not loaded.
     pub deps: &'static [StaticKey],
     /// `always_run = true`: never considered up to date (an asset that reads the outside
@@ -230,6 +237,11 @@ impl AssetDef {
     /// are the identity.
     pub fn input_partitions(&self) -> &'static [crate::partitions::PartitionMapping] {
         self.parts.input_partitions
+    }
+
+    /// Per input, what its value becomes first; missing entries pass it as it is.
+    pub fn input_adapters(&self) -> &'static [Option<InputAdapter>] {
+        self.parts.input_adapters
     }
 
     /// `deps = [...]`: upstream assets that run first but whose values are not loaded.

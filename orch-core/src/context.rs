@@ -231,6 +231,9 @@ struct Inner {
     resources: Option<Arc<crate::resources::Resources>>,
     dynamic: Option<DynamicStore>,
     attempt: u32,
+    /// The element of a `Dynamic` input this context runs for (a mapped op), shown before
+    /// each log line.
+    mapping_key: Option<Arc<str>>,
     captured: Mutex<Captured>,
 }
 
@@ -248,6 +251,9 @@ struct ScopeParts {
     cancel: Option<Cancellation>,
     live: Option<LiveLog>,
     config: Option<Arc<crate::op::RunConfig>>,
+    /// How many steps the run may run at once (its `jobs`): a mapped op runs that many of
+    /// its elements at a time.
+    parallelism: usize,
 }
 
 impl RunScope {
@@ -258,6 +264,15 @@ impl RunScope {
             cancel,
             live: None,
             config: None,
+            parallelism: std::thread::available_parallelism().map_or(1, usize::from),
+        }))
+    }
+
+    /// The same, running at most `jobs` steps (or elements of a mapped op) at once.
+    pub fn with_parallelism(self, jobs: usize) -> Self {
+        RunScope(Arc::new(ScopeParts {
+            parallelism: jobs.max(1),
+            ..(*self.0).clone()
         }))
     }
 
@@ -359,6 +374,7 @@ impl AssetContext {
                 resources: None,
                 dynamic: None,
                 attempt,
+                mapping_key: None,
                 captured: Mutex::default(),
             }),
         }
@@ -384,6 +400,7 @@ impl AssetContext {
                 resources: None,
                 dynamic: None,
                 attempt,
+                mapping_key: None,
                 captured: Mutex::default(),
             }),
         }
@@ -421,6 +438,7 @@ impl AssetContext {
                 resources: None,
                 dynamic: None,
                 attempt,
+                mapping_key: None,
                 captured: Mutex::default(),
             }),
         }
@@ -491,6 +509,7 @@ impl AssetContext {
                 resources: i.resources.clone(),
                 dynamic: i.dynamic.clone(),
                 attempt: i.attempt,
+                mapping_key: i.mapping_key.clone(),
                 captured: Mutex::default(),
             });
         }
@@ -616,6 +635,10 @@ impl AssetContext {
     /// tracing layer uses this for `tracing::info!` calls made inside an asset).
     #[doc(hidden)]
     pub fn capture_log(&self, level: LogLevel, message: String) {
+        let message = match &self.inner.mapping_key {
+            Some(element) => format!("[{element}] {message}"),
+            None => message,
+        };
         let line = LogLine {
             time: SystemTime::now(),
             level,
@@ -625,6 +648,52 @@ impl AssetContext {
             (live.0)(&self.inner.key, &line);
         }
         self.captured().logs.push(line);
+    }
+
+    /// The context of one attempt at element `mapping_key` of a mapped op: the step's, with
+    /// its own attempt number and captured lines (each shown with the element's key).
+    #[doc(hidden)]
+    pub fn for_element(&self, mapping_key: Arc<str>, attempt: u32) -> AssetContext {
+        let i = &self.inner;
+        AssetContext {
+            inner: Arc::new(Inner {
+                key: i.key.clone(),
+                run: i.run.clone(),
+                partition: i.partition.clone(),
+                window: i.window.clone(),
+                keys: i.keys.clone(),
+                resources: i.resources.clone(),
+                dynamic: i.dynamic.clone(),
+                attempt,
+                mapping_key: Some(mapping_key),
+                captured: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The element of a `Dynamic` input this context runs for, in a mapped op.
+    pub fn mapping_key(&self) -> Option<&str> {
+        self.inner.mapping_key.as_deref()
+    }
+
+    /// How many steps the run may run at once.
+    #[doc(hidden)]
+    pub fn parallelism(&self) -> usize {
+        self.inner.run.0.parallelism
+    }
+
+    /// Keeps lines and metadata captured elsewhere (an element's context) as this context's,
+    /// without handing the lines on again (they went live when written).
+    #[doc(hidden)]
+    pub fn absorb(&self, logs: Vec<LogLine>, metadata: Vec<(String, MetadataValue)>) {
+        let mut captured = self.captured();
+        captured.logs.extend(logs);
+        for (label, value) in metadata {
+            match captured.metadata.iter_mut().find(|(l, _)| *l == label) {
+                Some(slot) => slot.1 = value,
+                None => captured.metadata.push((label, value)),
+            }
+        }
     }
 
     /// Moves the captured logs and metadata out (the executor calls this when the attempt ends).

@@ -411,6 +411,7 @@ mod tests {
             |key: &str, input: &str, m: PartitionMapping, p: fn() -> PartitionsDefinition| {
                 Box::leak(Box::new(AssetDef::from_parts(crate::asset::AssetParts {
                     input_partitions: Box::leak(vec![m].into_boxed_slice()),
+                    input_adapters: &[],
                     ..*partitioned(key, &[input], p).parts()
                 }))) as &'static AssetDef
             };
@@ -431,6 +432,7 @@ mod tests {
             }),
             Box::leak(Box::new(AssetDef::from_parts(crate::asset::AssetParts {
                 input_partitions: &[PartitionMapping::Offset(-1)],
+                input_adapters: &[],
                 ..*def("d", &["raw"], None, &[]).parts()
             }))),
         ]);

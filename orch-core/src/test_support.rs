@@ -42,6 +42,7 @@ pub(crate) fn def(
         owners: &[],
         inputs: Box::leak(inputs.into_boxed_slice()),
         input_partitions: &[],
+        input_adapters: &[],
         deps: &[],
         retries: 0,
         retry_delay: std::time::Duration::ZERO,

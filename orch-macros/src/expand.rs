@@ -410,6 +410,7 @@ fn generate(attrs: &AssetAttrs, asset: &AssetFn) -> TokenStream {
                     owners: &[#(#owners),*],
                     inputs: &[#(#input_keys),*],
                     input_partitions: &[#(#input_partitions),*],
+                    input_adapters: &[],
                     deps: &[#(#dep_keys),*],
                     retries: #retries,
                     retry_delay: ::core::time::Duration::from_millis(#retry_delay_ms),

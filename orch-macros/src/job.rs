@@ -214,6 +214,156 @@ impl Wiring {
 
     /// An op call chain: `op(args)`, then `.named("..")` and `.after(h)` in any order.
     pub(crate) fn call(&mut self, expr: &Expr) -> Option<TokenStream> {
+        let (named, after, current) = self.call_chain(expr)?;
+        if let Expr::MethodCall(m) = current {
+            if m.method == "map" {
+                return self.map_call(m, named, after);
+            }
+            if m.method == "collect" {
+                return self.collect_call(m, named.is_some() || !after.is_empty());
+            }
+        }
+        self.op_call(current, named, after, None)
+    }
+
+    /// `handle.collect()`: the elements of a mapped op's output, as one `Vec`.
+    fn collect_call(&mut self, m: &syn::ExprMethodCall, chained: bool) -> Option<TokenStream> {
+        if chained || !m.args.is_empty() {
+            self.error(
+                m.span(),
+                format!(
+                    "{}: `.collect()` takes no arguments and adds no step; name or order the op that takes it (`total(sizes.collect()).named(\"..\")`)",
+                    self.job
+                ),
+            );
+            return None;
+        }
+        let dynamic = self.handle(&m.receiver)?;
+        let span = m.receiver.span();
+        Some(quote_spanned!(span=> {
+            let __orch_dyn = #dynamic;
+            __orch_b.collect(&__orch_dyn)
+        }))
+    }
+
+    /// `handle.map(op)` or `handle.map(|x| op(x, other))`: one call of the op per element.
+    fn map_call(
+        &mut self,
+        m: &syn::ExprMethodCall,
+        named: Option<syn::LitStr>,
+        after: Vec<TokenStream>,
+    ) -> Option<TokenStream> {
+        const MAP: &str = "`.map` takes an op (`files.map(process)`) or a closure that calls one op with its element (`files.map(|f| process(f, other))`)";
+        let dynamic = self.handle(&m.receiver)?;
+        let (param, body): (syn::Ident, Expr) = match (m.args.len(), m.args.first()) {
+            (1, Some(Expr::Path(p))) => {
+                let param = syn::Ident::new("__orch_element", p.span());
+                (param.clone(), syn::parse_quote_spanned!(p.span()=> #p(#param)))
+            }
+            (1, Some(Expr::Closure(c))) => {
+                let param = match (c.inputs.len(), c.inputs.first()) {
+                    (1, Some(syn::Pat::Ident(p))) if p.by_ref.is_none() && p.subpat.is_none() => {
+                        p.ident.clone()
+                    }
+                    _ => {
+                        self.error(
+                            c.inputs.span(),
+                            format!("{}: the closure of `.map` takes one element, by name (`|f| ..`)", self.job),
+                        );
+                        return None;
+                    }
+                };
+                (param, (*c.body).clone())
+            }
+            _ => {
+                self.error(m.span(), format!("{}: {MAP}", self.job));
+                return None;
+            }
+        };
+        // The closure's body is one call chain, named or ordered there or after `.map(..)`.
+        let mut named = named;
+        let mut after = after;
+        let mut current = &body;
+        loop {
+            match current {
+                Expr::MethodCall(inner) if inner.method == "named" || inner.method == "after" => {
+                    let mut chain = self.call_chain(current)?;
+                    if chain.0.is_some() && named.is_some() {
+                        self.error(inner.span(), format!("{}: a mapped op is named once", self.job));
+                        return None;
+                    }
+                    named = named.or(chain.0.take());
+                    after.append(&mut chain.1);
+                    current = chain.2;
+                }
+                Expr::Paren(p) => current = &p.expr,
+                Expr::Block(b) if b.block.stmts.len() == 1 => match &b.block.stmts[0] {
+                    Stmt::Expr(e, None) => current = e,
+                    _ => break,
+                },
+                _ => break,
+            }
+        }
+        let Expr::Call(call) = current else {
+            self.error(current.span(), format!("{}: {MAP}", self.job));
+            return None;
+        };
+        let is_param = |e: &Expr| matches!(e, Expr::Path(p) if p.path.is_ident(&param));
+        let direct: Vec<usize> = call
+            .args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| is_param(a))
+            .map(|(i, _)| i)
+            .collect();
+        let nested = call
+            .args
+            .iter()
+            .find(|a| !is_param(a) && mentions(a, &param));
+        if let Some(arg) = nested {
+            self.error(
+                arg.span(),
+                format!(
+                    "{}: pass the element `{param}` itself to the mapped op; to transform it first, map another op (`files.map(clean).map(process)`)",
+                    self.job
+                ),
+            );
+            return None;
+        }
+        let position = match direct.as_slice() {
+            [i] => *i,
+            [] => {
+                self.error(
+                    call.span(),
+                    format!("{}: the mapped op must take the element `{param}` as one of its inputs", self.job),
+                );
+                return None;
+            }
+            _ => {
+                self.error(
+                    call.span(),
+                    format!("{}: pass the element `{param}` to the mapped op once", self.job),
+                );
+                return None;
+            }
+        };
+        let receiver_span = m.receiver.span();
+        let element = quote_spanned!(receiver_span=> ::orch::__private::element(&__orch_dyn));
+        let call = self.op_call(current, named, after, Some((position, element)))?;
+        Some(quote! {
+            {
+                let __orch_dyn = #dynamic;
+                #call
+            }
+        })
+    }
+
+    /// Peels `.named("..")` and `.after(..)` off a call chain: the name, the order-only
+    /// handles, and the call under them.
+    fn call_chain<'e>(
+        &mut self,
+        expr: &'e Expr,
+    ) -> Option<(Option<syn::LitStr>, Vec<TokenStream>, &'e Expr)> {
         let mut named: Option<syn::LitStr> = None;
         let mut after: Vec<TokenStream> = Vec::new();
         let mut current = expr;
@@ -254,6 +404,18 @@ impl Wiring {
                 _ => break,
             }
         }
+        Some((named, after, current))
+    }
+
+    /// One op call, its arguments checked one by one; `mapped`: the position of the element
+    /// and its handle, in a `.map`.
+    fn op_call(
+        &mut self,
+        current: &Expr,
+        named: Option<syn::LitStr>,
+        after: Vec<TokenStream>,
+        mapped: Option<(usize, TokenStream)>,
+    ) -> Option<TokenStream> {
         let Expr::Call(call) = current else {
             self.not_wiring(current);
             return None;
@@ -275,7 +437,10 @@ impl Wiring {
         let mut args = Vec::new();
         let mut checks = Vec::new();
         for (i, arg) in call.args.iter().enumerate() {
-            let handle = self.handle(arg)?;
+            let handle = match &mapped {
+                Some((position, element)) if *position == i => element.clone(),
+                _ => self.handle(arg)?,
+            };
             let span = arg.span();
             let var = quote::format_ident!("__orch_arg_{}", i, span = span);
             checks.push(quote_spanned! {span=>
@@ -295,11 +460,19 @@ impl Wiring {
             #[allow(non_camel_case_types)]
             type __orch_op = #op_path;
         };
+        let add = match mapped {
+            Some((position, _)) => quote_spanned! {span=>
+                __orch_b.map::<__orch_op, _, _, _, #position>(#node, &__orch_dyn, (#(#args,)*), &[#(#after),*])
+            },
+            None => quote_spanned! {span=>
+                __orch_b.call::<__orch_op, _>(#node, (#(#args,)*), &[#(#after),*])
+            },
+        };
         Some(quote_spanned! {span=>
             {
                 #alias
                 #(#checks)*
-                __orch_b.call::<__orch_op, _>(#node, (#(#args,)*), &[#(#after),*])
+                #add
             }
         })
     }
@@ -399,6 +572,18 @@ impl Wiring {
         self.names.insert(name.clone(), span);
         Some(name)
     }
+}
+
+/// Whether `expr` mentions `name` anywhere (inside groups too).
+fn mentions(expr: &Expr, name: &syn::Ident) -> bool {
+    fn walk(tokens: TokenStream, name: &syn::Ident) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == *name,
+            proc_macro2::TokenTree::Group(g) => walk(g.stream(), name),
+            _ => false,
+        })
+    }
+    walk(quote::ToTokens::to_token_stream(expr), name)
 }
 
 #[cfg(test)]

@@ -213,6 +213,7 @@ mod tests {
             owners: &[],
             inputs,
             input_partitions: &[],
+            input_adapters: &[],
             deps: &[],
             retries: 0,
             retry_delay: std::time::Duration::ZERO,

@@ -93,6 +93,12 @@ impl OpContext {
         self.inner.attempt()
     }
 
+    /// In an op mapped over a [`Dynamic`](super::Dynamic) (`files.map(process)`), the key of
+    /// the element this call processes (Dagster's `get_mapping_key`); `None` otherwise.
+    pub fn mapping_key(&self) -> Option<&str> {
+        self.inner.mapping_key()
+    }
+
     /// Whether the run was asked to stop.
     pub fn is_cancelled(&self) -> bool {
         self.inner.is_cancelled()

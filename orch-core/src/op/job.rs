@@ -6,8 +6,9 @@
 
 use std::marker::PhantomData;
 
-use super::OpDef;
-use crate::asset::SourceLocation;
+use super::dynamic::{Collectable, Dynamic, DynamicOutput, collect_value, mapped_def};
+use super::{Op, OpDef};
+use crate::asset::{InputAdapter, SourceLocation};
 
 /// A typed reference to one op call's output inside a job body: `T` is what it carries, `P`
 /// the op that produces it. Copy it into as many calls as read it (the op runs once).
@@ -85,6 +86,8 @@ pub struct JobNode {
     pub inputs: Vec<usize>,
     /// The nodes it runs after without taking their output (`.after(handle)`).
     pub after: Vec<usize>,
+    /// Per input: how its value is adapted first (`.collect()` of a `Dynamic`), if it is.
+    pub adapters: Vec<Option<InputAdapter>>,
 }
 
 /// Implemented by what a job body may call: each `#[op]` (one step) and each `#[graph]` (its
@@ -115,10 +118,15 @@ pub struct JobBuilder {
     /// The steps of each finished call of a graph without an output: `.after(that call)`
     /// waits for all of them. Its handle's node is [`GROUP_BASE`] + its index here.
     groups: Vec<Vec<usize>>,
+    /// Each `.collect()`: the mapped node, and what makes its `Dynamic` a `Vec`. Its handle's
+    /// node is [`COLLECT_BASE`] + its index here.
+    collects: Vec<(usize, InputAdapter)>,
 }
 
 /// Where the handles of graph calls without an output start (see [`JobBuilder::graph_steps`]).
 const GROUP_BASE: usize = usize::MAX / 2;
+/// Where the handles of `.collect()` calls start (see [`JobBuilder::collect`]).
+const COLLECT_BASE: usize = GROUP_BASE + GROUP_BASE / 2;
 
 impl JobBuilder {
     /// An empty job.
@@ -143,6 +151,54 @@ impl JobBuilder {
         Handle::at(O::add(self, name, args.nodes(), after))
     }
 
+    /// Adds a call of op `O` on each element of `dynamic` (`files.map(process)`, or
+    /// `files.map(|f| process(f, other))`): one step, named `name`, whose input `I` is the
+    /// element (the macro passes [`element`]'s handle there) and whose output is the
+    /// `Dynamic` of the op's outputs, keyed as the elements are.
+    #[doc(hidden)]
+    pub fn map<O, A, D, P, const I: usize>(
+        &mut self,
+        name: &'static str,
+        dynamic: &Handle<D, P>,
+        args: A,
+        after: &[usize],
+    ) -> Handle<Dynamic<O::Output>, O>
+    where
+        O: Op,
+        A: Wire<O>,
+        D: DynamicOutput<P>,
+        O::Output: Send + Sync + 'static,
+    {
+        let inputs = args.nodes();
+        debug_assert_eq!(inputs.get(I), Some(&dynamic.node()));
+        let def = mapped_def::<O, D::Element, I>();
+        Handle::at(self.push_op(def, name, inputs, after))
+    }
+
+    /// The elements of a mapped op's output as one `Vec`, in order (`sizes.collect()`), for
+    /// an op that takes them all.
+    #[doc(hidden)]
+    pub fn collect<D, P>(&mut self, dynamic: &Handle<D, P>) -> Handle<Vec<D::Element>, P>
+    where
+        D: DynamicOutput<P>,
+        D::Element: Collectable,
+    {
+        self.collects
+            .push((dynamic.node(), collect_value::<D::Element>));
+        Handle::at(COLLECT_BASE + self.collects.len() - 1)
+    }
+
+    /// An input node: the node it reads, and its adapter (a `.collect()`).
+    fn input(&self, node: usize) -> (usize, Option<InputAdapter>) {
+        match node
+            .checked_sub(COLLECT_BASE)
+            .and_then(|c| self.collects.get(c))
+        {
+            Some(&(node, adapter)) => (node, Some(adapter)),
+            None => (node, None),
+        }
+    }
+
     /// Adds one step calling `op` (what an op's [`Callable::add`] does).
     #[doc(hidden)]
     pub fn push_op(
@@ -152,6 +208,8 @@ impl JobBuilder {
         inputs: Vec<usize>,
         after: &[usize],
     ) -> usize {
+        let (inputs, adapters): (Vec<usize>, Vec<Option<InputAdapter>>) =
+            inputs.into_iter().map(|n| self.input(n)).unzip();
         let mut after = self.resolve(after);
         let name = match self.scopes.is_empty() {
             true => name,
@@ -175,6 +233,7 @@ impl JobBuilder {
             op,
             inputs,
             after,
+            adapters,
         });
         self.nodes.len() - 1
     }
@@ -190,6 +249,7 @@ impl JobBuilder {
     fn resolve(&self, after: &[usize]) -> Vec<usize> {
         let mut resolved = Vec::with_capacity(after.len());
         for &node in after {
+            let node = self.input(node).0;
             match node
                 .checked_sub(GROUP_BASE)
                 .and_then(|g| self.groups.get(g))
@@ -225,6 +285,13 @@ impl JobBuilder {
     pub fn into_nodes(self) -> Vec<JobNode> {
         self.nodes
     }
+}
+
+/// The handle of each element of `dynamic`, passed as the mapped op's input in a job body's
+/// `.map` (it refers to the `Dynamic` itself; the step runs the op per element).
+#[doc(hidden)]
+pub fn element<D: DynamicOutput<P>, P>(dynamic: &Handle<D, P>) -> Handle<D::Element, P> {
+    Handle::at(dynamic.node())
 }
 
 /// Checks a graph's output: its last call's handle carries the type the graph declares.

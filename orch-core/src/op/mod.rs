@@ -8,15 +8,17 @@
 
 mod config;
 mod context;
+mod dynamic;
 mod job;
 
 use std::time::Duration;
 
 pub use config::{ConfigError, RunConfig};
 pub use context::{OpContext, OpTestContext};
+pub use dynamic::{Collectable, Dynamic, DynamicOutput, MappingKeyError, collect_value};
 pub use job::{
     Callable, GraphOutput, Handle, InputAt, JobBuilder, JobNode, OpJob, OpJobDef, OpJobParts,
-    OpJobRegistration, Wire, check_input, graph_output, registered_op_jobs,
+    OpJobRegistration, Wire, check_input, element, graph_output, registered_op_jobs,
 };
 
 use crate::asset::{Codec, Compute, SourceLocation};

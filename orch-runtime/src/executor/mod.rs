@@ -294,7 +294,8 @@ pub(crate) async fn execute(
             })),
         )
         .with_live_log(opts.live_log)
-        .with_config(opts.config),
+        .with_config(opts.config)
+        .with_parallelism(opts.jobs.max(1)),
         cancel: opts.cancel,
     });
     // A run canceled before it starts starts nothing.
@@ -480,12 +481,16 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
     state.in_flight += 1;
     let mut inputs: Vec<Value> = Vec::with_capacity(node.inputs.len());
     let mut missing = None;
-    for &up in &node.inputs {
+    let adapters = node.def.input_adapters();
+    for (i, &up) in node.inputs.iter().enumerate() {
         // The planner provides every input (computed, loaded or injected) before this runs;
         // if one is absent anyway, the asset fails naming it, rather than receiving its other
         // inputs shifted into the wrong parameters.
         match &state.values[up] {
-            Some(value) => inputs.push(Arc::clone(value)),
+            Some(value) => inputs.push(match adapters.get(i) {
+                Some(Some(adapt)) => adapt(value),
+                _ => Arc::clone(value),
+            }),
             None => {
                 missing.get_or_insert(up);
                 inputs.push(Arc::new(()));

@@ -277,6 +277,7 @@ fn build(def: &'static OpJobDef, assets: Option<&AssetGraph>) -> Result<OpJobGra
             owners: &[],
             inputs: leak(node.inputs.iter().map(|&n| keys[n]).collect()),
             input_partitions: &[],
+            input_adapters: leak(node.adapters.clone()),
             deps: leak(node.after.iter().map(|&n| keys[n]).collect()),
             // A step runs whenever its job does: it has no staleness.
             always_run: true,

@@ -1,0 +1,789 @@
+//! Dynamic fan-out (Dagster's `DynamicOut`, `.map` and `.collect`): an op returns a
+//! [`Dynamic<T>`], a list of keyed elements known only when it runs; a job maps another op over
+//! it, once per element, and collects the results.
+//!
+//! ```ignore
+//! #[job]
+//! fn sizes() {
+//!     let files = list_files();                     // Dynamic<String>
+//!     let sizes = files.map(file_size);             // Dynamic<u64>, one call per file
+//!     total(sizes.collect());                       // Vec<u64>, in the files' order
+//! }
+//! ```
+//!
+//! The mapped op is one step of the job. It runs its elements on up to the run's `jobs`
+//! threads (async ops: that many at once), each element with its own attempts and retries
+//! (the op's `retries`), its log lines marked with the element's key and its context's
+//! [`mapping_key`](super::OpContext::mapping_key). If an element fails, the others still run;
+//! the step then fails naming every failed element, and what depends on it is skipped. An
+//! element whose optional output is `None` is left out of the result.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{NoOutput, Op, OpDef, OpOutput, OpParts};
+use crate::asset::{BoxError, BoxFuture, Codec, Compute, Value};
+use crate::context::AssetContext;
+
+/// A list of keyed elements, known only when the op that returns it runs (Dagster's
+/// `DynamicOut`). A job maps an op over it (`files.map(process)`), once per element, and
+/// collects the results (`.collect()`, a `Vec` in this order). An op may also take
+/// `&Dynamic<T>` itself, to read the keys.
+///
+/// Each element has a mapping key: 1 to 100 ASCII letters, digits, `_` and `-`, unique in the
+/// list. It names the element in log lines and errors (`process[a_csv]`).
+///
+/// ```
+/// use orch_core::op::Dynamic;
+/// let mut files = Dynamic::new();
+/// files.push("a_csv", "a.csv".to_owned()).unwrap();
+/// files.push("b_csv", "b.csv".to_owned()).unwrap();
+/// assert!(files.push("a_csv", "again".to_owned()).is_err());
+/// assert_eq!(files.keys().collect::<Vec<_>>(), ["a_csv", "b_csv"]);
+/// assert_eq!(files.get("b_csv").map(String::as_str), Some("b.csv"));
+///
+/// // Without keys of their own, elements are keyed by position.
+/// let numbers: Dynamic<u32> = (10..13).collect();
+/// assert_eq!(numbers.keys().collect::<Vec<_>>(), ["0", "1", "2"]);
+/// ```
+pub struct Dynamic<T> {
+    items: Vec<(Arc<str>, Arc<T>)>,
+    index: HashMap<Arc<str>, usize>,
+}
+
+/// Why a mapping key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MappingKeyError {
+    /// Not 1 to 100 ASCII letters, digits, `_` and `-`.
+    #[error(
+        "`{0}` cannot be a mapping key: use 1 to 100 ASCII letters, digits, `_` and `-` (replace the others, e.g. `a.csv` as `a_csv`)"
+    )]
+    Invalid(String),
+    /// Already in the list.
+    #[error("mapping key `{0}` is used twice: each element of a `Dynamic` needs its own key")]
+    Duplicate(String),
+}
+
+impl<T> Dynamic<T> {
+    /// An empty list.
+    pub fn new() -> Self {
+        Dynamic {
+            items: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// An empty list with room for `n` elements.
+    pub fn with_capacity(n: usize) -> Self {
+        Dynamic {
+            items: Vec::with_capacity(n),
+            index: HashMap::with_capacity(n),
+        }
+    }
+
+    /// Adds `value` under `key`; refuses a key that is not valid or already used.
+    pub fn push(&mut self, key: impl Into<String>, value: T) -> Result<(), MappingKeyError> {
+        self.push_arc(Arc::from(key.into()), Arc::new(value))
+    }
+
+    /// The list of `(key, value)` pairs, in order; refuses an invalid or repeated key.
+    pub fn try_from_keyed<K: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, T)>,
+    ) -> Result<Self, MappingKeyError> {
+        let mut out = Dynamic::new();
+        for (key, value) in pairs {
+            out.push(key, value)?;
+        }
+        Ok(out)
+    }
+
+    fn push_arc(&mut self, key: Arc<str>, value: Arc<T>) -> Result<(), MappingKeyError> {
+        let valid = (1..=100).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+        if !valid {
+            return Err(MappingKeyError::Invalid(key.to_string()));
+        }
+        if self.index.contains_key(&key) {
+            return Err(MappingKeyError::Duplicate(key.to_string()));
+        }
+        self.index.insert(Arc::clone(&key), self.items.len());
+        self.items.push((key, value));
+        Ok(())
+    }
+
+    /// How many elements.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The mapping keys, in order.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.items.iter().map(|(k, _)| &**k)
+    }
+
+    /// The values, in order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &T> {
+        self.items.iter().map(|(_, v)| &**v)
+    }
+
+    /// The `(key, value)` pairs, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &T)> {
+        self.items.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Option<&T> {
+        self.index.get(key).map(|&i| &*self.items[i].1)
+    }
+}
+
+impl<T> Default for Dynamic<T> {
+    fn default() -> Self {
+        Dynamic::new()
+    }
+}
+
+/// Shares the elements (no `T: Clone` needed).
+impl<T> Clone for Dynamic<T> {
+    fn clone(&self) -> Self {
+        Dynamic {
+            items: self.items.clone(),
+            index: self.index.clone(),
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Dynamic<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<T: PartialEq> PartialEq for Dynamic<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
+/// Keys the elements by position: `"0"`, `"1"`, ...
+impl<T> FromIterator<T> for Dynamic<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        let mut out = Dynamic::new();
+        for (i, value) in iter.into_iter().enumerate() {
+            // Positions are valid, distinct keys.
+            let _ = out.push_arc(Arc::from(i.to_string()), Arc::new(value));
+        }
+        out
+    }
+}
+
+impl<T: Serialize> Serialize for Dynamic<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Dynamic<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let pairs = Vec::<(String, T)>::deserialize(deserializer)?;
+        Dynamic::try_from_keyed(pairs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Implemented by `Dynamic<T>` only: what `.map` and `.collect` take in a job body.
+#[diagnostic::on_unimplemented(
+    message = "`.map` and `.collect` take the output of an op that returns `Dynamic<T>`, but `{P}` produces `{Self}`",
+    label = "this is not a `Dynamic` output",
+    note = "return `Dynamic<T>` from the op to fan out over its elements"
+)]
+pub trait DynamicOutput<P> {
+    /// The element type.
+    type Element: Send + Sync + 'static;
+}
+
+impl<P, T: Send + Sync + 'static> DynamicOutput<P> for Dynamic<T> {
+    type Element = T;
+}
+
+/// What `.collect()` needs of the elements.
+#[diagnostic::on_unimplemented(
+    message = "`.collect()` copies each element into a `Vec`, so `{Self}` must be `Clone`",
+    label = "`{Self}` is not `Clone`",
+    note = "derive `Clone`, or pass the `Dynamic` itself to an op that takes `&Dynamic<T>` (no copies)"
+)]
+pub trait Collectable: Clone + Send + Sync + 'static {}
+impl<T: Clone + Send + Sync + 'static> Collectable for T {}
+
+/// What a collected input receives: the elements' values, in order (the consumer's input
+/// adapter; a value of another type passes through for the consumer to report).
+#[doc(hidden)]
+pub fn collect_value<U: Collectable>(value: &Value) -> Value {
+    match value.downcast_ref::<Dynamic<U>>() {
+        Some(dynamic) => Arc::new(dynamic.values().cloned().collect::<Vec<U>>()),
+        None => Arc::clone(value),
+    }
+}
+
+/// The definition of op `O` mapped over input `I` (element type `T`): one step that runs the
+/// op per element and returns a `Dynamic` of its outputs. Made once per call in a job body,
+/// when the job is built (once per process).
+pub(crate) fn mapped_def<O: Op, T: Send + Sync + 'static, const I: usize>() -> &'static OpDef
+where
+    O::Output: Send + Sync + 'static,
+{
+    let op = O::DEF;
+    let compute = match op.compute() {
+        Compute::Sync(_) => Compute::Sync(mapped_sync::<O, T, I>),
+        Compute::Async(_) => Compute::Async(mapped_async::<O, T, I>),
+    };
+    let parts = OpParts {
+        name: op.name(),
+        location: op.location(),
+        description: op.description(),
+        code_version: op.code_version(),
+        tags: op.tags(),
+        inputs: op.inputs(),
+        output_type: Box::leak(format!("Dynamic<{}>", op.output_type()).into_boxed_str()),
+        output: OpOutput::Value,
+        resources: op.resources(),
+        config: op.config(),
+        // Each element is retried on its own; the step as a whole is not.
+        retries: 0,
+        retry_delay: op.retry_delay(),
+        io_manager: op.io_manager(),
+        codec: op.codec().map(|_| dynamic_codec::<O> as fn() -> Codec),
+        compute,
+    };
+    Box::leak(Box::new(OpDef::from_parts(parts)))
+}
+
+/// How one element's attempts ended.
+enum End {
+    /// Its output (`None`: an optional output that was `None`).
+    Done(Option<Value>),
+    Failed(String),
+    /// The run was canceled before it ran, or while it waited to retry.
+    Canceled,
+}
+
+fn elements<T: Send + Sync + 'static>(
+    input: Option<&Value>,
+    op: &str,
+) -> Result<Vec<(Arc<str>, Value)>, BoxError> {
+    let dynamic = input
+        .and_then(|v| v.downcast_ref::<Dynamic<T>>())
+        .ok_or_else(|| {
+            format!(
+                "op `{op}` is mapped over a value that is not a `Dynamic<{}>` (a bug in orch; please report it)",
+                std::any::type_name::<T>()
+            )
+        })?;
+    Ok(dynamic
+        .items
+        .iter()
+        .map(|(k, v)| (Arc::clone(k), Arc::clone(v) as Value))
+        .collect())
+}
+
+/// The error and its sources, as one line.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    format!("panicked: {text}")
+}
+
+/// The wait before retrying after failed attempt `number` (doubling, as for steps).
+fn retry_delay(op: &OpDef, number: u32) -> Duration {
+    op.retry_delay() * 2u32.pow(number.saturating_sub(1).min(5))
+}
+
+/// Keeps element `key`'s attempt's lines and metadata with the step's (labels marked with
+/// the key).
+fn absorb(step: &AssetContext, element: &AssetContext, key: &str) {
+    let (logs, metadata) = element.take_captured();
+    let metadata = metadata
+        .into_iter()
+        .map(|(label, value)| (format!("[{key}] {label}"), value))
+        .collect();
+    step.absorb(logs, metadata);
+}
+
+/// Decides after failed attempt `number`: give up (`Some`), or log the retry (`None`).
+fn after_failure(step: &AssetContext, op: &OpDef, key: &str, number: u32, why: String) -> Option<End> {
+    if step.is_cancelled() {
+        return Some(End::Canceled);
+    }
+    if number > op.retries() {
+        return Some(End::Failed(why));
+    }
+    step.log().warn(format!(
+        "[{key}] attempt {number} of {} failed, retrying: {why}",
+        op.retries() + 1
+    ));
+    None
+}
+
+fn run_element_sync(
+    f: fn(&AssetContext, &[Value]) -> Result<Value, BoxError>,
+    op: &OpDef,
+    step: &AssetContext,
+    key: &Arc<str>,
+    inputs: &[Value],
+) -> End {
+    let mut number = 1;
+    loop {
+        let ctx = step.for_element(Arc::clone(key), number);
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx, inputs)));
+        absorb(step, &ctx, key);
+        let why = match result {
+            Ok(Ok(value)) => return End::Done(output(value)),
+            Ok(Err(error)) => describe(&*error),
+            Err(payload) => panic_message(&*payload),
+        };
+        if let Some(end) = after_failure(step, op, key, number, why) {
+            return end;
+        }
+        // Wait in slices, so a cancellation ends the wait.
+        let until = std::time::Instant::now() + retry_delay(op, number);
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            if step.is_cancelled() {
+                return End::Canceled;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+        number += 1;
+    }
+}
+
+fn output(value: Value) -> Option<Value> {
+    (!value.is::<NoOutput>()).then_some(value)
+}
+
+/// The inputs of element `value`'s call: the step's, with input `I` replaced.
+fn element_inputs<const I: usize>(inputs: &[Value], value: &Value) -> Vec<Value> {
+    let mut args = inputs.to_vec();
+    args[I] = Arc::clone(value);
+    args
+}
+
+/// The compute of a sync op mapped over input `I`.
+fn mapped_sync<O: Op, T: Send + Sync + 'static, const I: usize>(
+    step: &AssetContext,
+    inputs: &[Value],
+) -> Result<Value, BoxError>
+where
+    O::Output: Send + Sync + 'static,
+{
+    let op = O::DEF;
+    let Compute::Sync(f) = op.compute() else {
+        return Err(format!("op `{}` changed from sync to async (a bug in orch)", op.name()).into());
+    };
+    let elements = elements::<T>(inputs.get(I), op.name())?;
+    let n = elements.len();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut ends = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some((key, value)) = elements.get(i) else {
+                break;
+            };
+            let end = match step.is_cancelled() {
+                true => End::Canceled,
+                false => run_element_sync(f, op, step, key, &element_inputs::<I>(inputs, value)),
+            };
+            ends.push((i, end));
+        }
+        ends
+    };
+    let mut ends: Vec<Option<End>> = (0..n).map(|_| None).collect();
+    let span = tracing::Span::current();
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..step.parallelism().min(n))
+            .filter_map(|_| {
+                let span = span.clone();
+                let work = &work;
+                std::thread::Builder::new()
+                    .name("orch-map".to_owned())
+                    .spawn_scoped(scope, move || span.in_scope(work))
+                    .ok()
+            })
+            .collect();
+        let mut record = |done: Vec<(usize, End)>| {
+            for (i, end) in done {
+                ends[i] = Some(end);
+            }
+        };
+        record(work());
+        for helper in helpers {
+            // Elements catch their panics; a helper that panicked anyway leaves its
+            // elements undecided, and the step fails naming them.
+            if let Ok(done) = helper.join() {
+                record(done);
+            }
+        }
+    });
+    gather::<O::Output>(op.name(), &elements, ends)
+}
+
+/// The compute of an async op mapped over input `I`: up to `parallelism` elements at once.
+fn mapped_async<O: Op, T: Send + Sync + 'static, const I: usize>(
+    step: AssetContext,
+    inputs: Vec<Value>,
+) -> BoxFuture
+where
+    O::Output: Send + Sync + 'static,
+{
+    Box::pin(async move {
+        let op = O::DEF;
+        let Compute::Async(f) = op.compute() else {
+            return Err(
+                format!("op `{}` changed from async to sync (a bug in orch)", op.name()).into(),
+            );
+        };
+        let elements = elements::<T>(inputs.get(I), op.name())?;
+        let n = elements.len();
+        let window = step.parallelism();
+        let mut ends: Vec<Option<End>> = (0..n).map(|_| None).collect();
+        type Running = (usize, Pin<Box<dyn Future<Output = End> + Send>>);
+        let mut running: Vec<Running> = Vec::new();
+        let mut next = 0;
+        std::future::poll_fn(|cx| {
+            loop {
+                while running.len() < window && next < n {
+                    let (key, value) = &elements[next];
+                    if step.is_cancelled() {
+                        ends[next] = Some(End::Canceled);
+                    } else {
+                        let args = element_inputs::<I>(&inputs, value);
+                        let element = run_element_async(f, op, step.clone(), Arc::clone(key), args);
+                        running.push((next, Box::pin(element)));
+                    }
+                    next += 1;
+                }
+                let mut progressed = false;
+                running.retain_mut(|(i, element)| match element.as_mut().poll(cx) {
+                    Poll::Ready(end) => {
+                        ends[*i] = Some(end);
+                        progressed = true;
+                        false
+                    }
+                    Poll::Pending => true,
+                });
+                if running.is_empty() && next >= n {
+                    return Poll::Ready(());
+                }
+                if !progressed {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await;
+        gather::<O::Output>(op.name(), &elements, ends)
+    })
+}
+
+async fn run_element_async(
+    f: fn(AssetContext, Vec<Value>) -> BoxFuture,
+    op: &'static OpDef,
+    step: AssetContext,
+    key: Arc<str>,
+    inputs: Vec<Value>,
+) -> End {
+    let mut number = 1;
+    loop {
+        let ctx = step.for_element(Arc::clone(&key), number);
+        let result = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            f(ctx.clone(), inputs.clone())
+        })) {
+            Ok(mut future) => {
+                std::future::poll_fn(|cx| {
+                    match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                        Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Err(payload) => Poll::Ready(Err(payload)),
+                    }
+                })
+                .await
+            }
+            Err(payload) => Err(payload),
+        };
+        absorb(&step, &ctx, &key);
+        let why = match result {
+            Ok(Ok(value)) => return End::Done(output(value)),
+            Ok(Err(error)) => describe(&*error),
+            Err(payload) => panic_message(&*payload),
+        };
+        if let Some(end) = after_failure(&step, op, &key, number, why) {
+            return end;
+        }
+        sleep(retry_delay(op, number)).await;
+        number += 1;
+    }
+}
+
+/// A wait without a runtime (orch-core knows none): a thread sleeps, then wakes the task.
+/// Only retries wait, so a thread per wait is cheap enough.
+async fn sleep(duration: Duration) {
+    if duration.is_zero() {
+        return;
+    }
+    let state: Arc<Mutex<(bool, Option<Waker>)>> = Arc::default();
+    let mut started = false;
+    std::future::poll_fn(|cx| {
+        let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.0 {
+            return Poll::Ready(());
+        }
+        guard.1 = Some(cx.waker().clone());
+        drop(guard);
+        if !started {
+            started = true;
+            let state = Arc::clone(&state);
+            let spawned = std::thread::Builder::new()
+                .name("orch-map-retry".to_owned())
+                .spawn(move || {
+                    std::thread::sleep(duration);
+                    let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+                    guard.0 = true;
+                    if let Some(waker) = guard.1.take() {
+                        waker.wake();
+                    }
+                });
+            if spawned.is_err() {
+                // No thread to wait on: retry at once rather than never.
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The step's output (every element's, in order), or its failure naming each element that
+/// failed.
+fn gather<U: Send + Sync + 'static>(
+    op: &str,
+    elements: &[(Arc<str>, Value)],
+    ends: Vec<Option<End>>,
+) -> Result<Value, BoxError> {
+    let mut out = Dynamic::<U>::with_capacity(elements.len());
+    let mut failed = Vec::new();
+    let mut canceled = 0;
+    for ((key, _), end) in elements.iter().zip(ends) {
+        match end {
+            Some(End::Done(Some(value))) => match value.downcast::<U>() {
+                Ok(value) => {
+                    // The keys come from a `Dynamic`: valid and distinct.
+                    let _ = out.push_arc(Arc::clone(key), value);
+                }
+                Err(_) => failed.push((
+                    Arc::clone(key),
+                    format!(
+                        "its output is not a `{}` (a bug in orch; please report it)",
+                        std::any::type_name::<U>()
+                    ),
+                )),
+            },
+            Some(End::Done(None)) => {}
+            Some(End::Failed(why)) => failed.push((Arc::clone(key), why)),
+            Some(End::Canceled) => canceled += 1,
+            None => failed.push((
+                Arc::clone(key),
+                "its thread ended unexpectedly (orch panicked outside the op)".to_owned(),
+            )),
+        }
+    }
+    if failed.is_empty() && canceled == 0 {
+        return Ok(Arc::new(out));
+    }
+    Err(Box::new(MappedFailure {
+        op: op.to_owned(),
+        total: elements.len(),
+        failed,
+        canceled,
+    }))
+}
+
+/// Why a mapped step failed: which elements failed, and how.
+#[derive(Debug)]
+struct MappedFailure {
+    op: String,
+    total: usize,
+    failed: Vec<(Arc<str>, String)>,
+    canceled: usize,
+}
+
+impl fmt::Display for MappedFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (op, total) = (&self.op, self.total);
+        if self.failed.is_empty() {
+            return write!(
+                f,
+                "the run was canceled before {} of {total} elements of `{op}` ran",
+                self.canceled
+            );
+        }
+        write!(f, "{} of {total} elements of `{op}` failed", self.failed.len())?;
+        if self.canceled > 0 {
+            write!(f, " ({} more canceled)", self.canceled)?;
+        }
+        for (i, (key, why)) in self.failed.iter().enumerate() {
+            let sep = if i == 0 { ": " } else { "; " };
+            write!(f, "{sep}{op}[{key}] {why}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for MappedFailure {}
+
+/// How the default I/O manager stores a mapped op's `Dynamic` output: each element through
+/// the op's own codec, with its key.
+fn dynamic_codec<O: Op>() -> Codec
+where
+    O::Output: Send + Sync + 'static,
+{
+    Codec {
+        encode: encode_dynamic::<O>,
+        decode: decode_dynamic::<O>,
+        frame: None,
+    }
+}
+
+fn element_codec<O: Op>() -> Result<Codec, BoxError> {
+    O::DEF.codec().map(|codec| codec()).ok_or_else(|| {
+        format!(
+            "op `{}` has no codec for the default I/O manager",
+            O::DEF.name()
+        )
+        .into()
+    })
+}
+
+fn encode_dynamic<O: Op>(value: &Value) -> Result<Vec<u8>, BoxError>
+where
+    O::Output: Send + Sync + 'static,
+{
+    let codec = element_codec::<O>()?;
+    let dynamic = value
+        .downcast_ref::<Dynamic<O::Output>>()
+        .ok_or("a mapped op's output is not its `Dynamic` (a bug in orch; please report it)")?;
+    let mut parts: Vec<(&str, Vec<u8>)> = Vec::with_capacity(dynamic.len());
+    for (key, element) in &dynamic.items {
+        let element: Value = Arc::clone(element) as Value;
+        let bytes = (codec.encode)(&element)
+            .map_err(|e| format!("element `{key}`: {}", describe(&*e)))?;
+        parts.push((key, bytes));
+    }
+    Ok(postcard::to_stdvec(&parts)?)
+}
+
+fn decode_dynamic<O: Op>(bytes: &[u8]) -> Result<Value, BoxError>
+where
+    O::Output: Send + Sync + 'static,
+{
+    let codec = element_codec::<O>()?;
+    let parts: Vec<(String, Vec<u8>)> = postcard::from_bytes(bytes)?;
+    let mut out = Dynamic::<O::Output>::with_capacity(parts.len());
+    for (key, bytes) in parts {
+        let element = (codec.decode)(&bytes)
+            .map_err(|e| format!("element `{key}`: {}", describe(&*e)))?
+            .downcast::<O::Output>()
+            .map_err(|_| format!("element `{key}` decodes to another type"))?;
+        out.push_arc(Arc::from(key), element)?;
+    }
+    Ok(Arc::new(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_checked_and_kept_in_order() {
+        let mut d = Dynamic::new();
+        d.push("b", 2).unwrap();
+        d.push("a", 1).unwrap();
+        assert_eq!(
+            d.push("a", 3),
+            Err(MappingKeyError::Duplicate("a".to_owned()))
+        );
+        for bad in ["", "a.csv", "with space", &"x".repeat(101)] {
+            assert!(matches!(d.push(bad, 0), Err(MappingKeyError::Invalid(_))), "{bad}");
+        }
+        assert_eq!(d.iter().collect::<Vec<_>>(), [("b", &2), ("a", &1)]);
+        assert_eq!(d.get("a"), Some(&1));
+        assert_eq!(d.get("c"), None);
+        assert_eq!(format!("{d:?}"), r#"{"b": 2, "a": 1}"#);
+    }
+
+    #[test]
+    fn serde_round_trips_and_refuses_repeated_keys() {
+        let d = Dynamic::try_from_keyed([("x", 1u32), ("y", 2)]).unwrap();
+        let bytes = postcard::to_stdvec(&d).unwrap();
+        assert_eq!(postcard::from_bytes::<Dynamic<u32>>(&bytes).unwrap(), d);
+        let dup = postcard::to_stdvec(&vec![("x", 1u32), ("x", 2)]).unwrap();
+        let err = postcard::from_bytes::<Dynamic<u32>>(&dup).unwrap_err();
+        assert!(err.to_string().contains("Serde"), "{err}");
+    }
+
+    #[test]
+    fn collecting_copies_the_values_in_order() {
+        let d: Dynamic<u8> = [3, 1, 2].into_iter().collect();
+        let value: Value = Arc::new(d);
+        let collected = collect_value::<u8>(&value);
+        assert_eq!(collected.downcast_ref::<Vec<u8>>(), Some(&vec![3, 1, 2]));
+        // Another type passes through, for the consumer to report.
+        let other: Value = Arc::new(5u8);
+        assert!(collect_value::<u8>(&other).is::<u8>());
+    }
+
+    #[test]
+    fn a_failure_names_every_failed_element() {
+        let failure = MappedFailure {
+            op: "process".to_owned(),
+            total: 4,
+            failed: vec![
+                (Arc::from("b"), "boom".to_owned()),
+                (Arc::from("d"), "panicked: bad".to_owned()),
+            ],
+            canceled: 1,
+        };
+        assert_eq!(
+            failure.to_string(),
+            "2 of 4 elements of `process` failed (1 more canceled): process[b] boom; process[d] panicked: bad"
+        );
+    }
+}

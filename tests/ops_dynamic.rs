@@ -1,0 +1,394 @@
+//! Dynamic fan-out in op jobs: an op returns `Dynamic<T>`, a job maps another op over its
+//! elements and collects the results. Each element runs once, elements run at the same time,
+//! each is retried on its own, a failing element fails the step naming it while the others
+//! still run, and a recorded run stores the mapped output and re-executes from the failure.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, LazyLock, Mutex};
+
+use orch::prelude::*;
+use orch::testing::execute_job;
+use orch::{AssetStatus, Reexecution};
+
+// --- map and collect, counted -------------------------------------------------------------
+
+static SIZE_CALLS: AtomicUsize = AtomicUsize::new(0);
+static KEYS_SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The files to process: known only when the job runs.
+#[op]
+fn list_files() -> Result<Dynamic<String>, BoxError> {
+    let mut files = Dynamic::new();
+    for name in ["a", "bb", "ccc"] {
+        files.push(format!("{name}_csv"), format!("{name}.csv"))?;
+    }
+    Ok(files)
+}
+
+#[op]
+fn file_size(ctx: &OpContext, file: &String) -> u64 {
+    SIZE_CALLS.fetch_add(1, Ordering::SeqCst);
+    let key = ctx.mapping_key().unwrap_or("none").to_owned();
+    KEYS_SEEN.lock().unwrap().push(key);
+    ctx.log().info(format!("sized {file}"));
+    file.len() as u64
+}
+
+#[op]
+fn total_size(sizes: &Vec<u64>) -> u64 {
+    sizes.iter().sum()
+}
+
+#[job]
+fn sizes() {
+    let files = list_files();
+    let sizes = files.map(file_size);
+    total_size(sizes.collect());
+}
+
+#[test]
+fn each_element_is_mapped_once_and_collected_in_order() {
+    let before = SIZE_CALLS.load(Ordering::SeqCst);
+    let result = execute_job::<sizes>().run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(SIZE_CALLS.load(Ordering::SeqCst) - before, 3);
+    assert_eq!(*result.output::<total_size>(), 5 + 6 + 7);
+    // The mapped step's output is the `Dynamic` of the op's outputs, keyed as the files.
+    let mapped = result.step_output::<Dynamic<u64>>("file_size").unwrap();
+    assert_eq!(
+        mapped.iter().collect::<Vec<_>>(),
+        [("a_csv", &5), ("bb_csv", &6), ("ccc_csv", &7)]
+    );
+    let mut keys = KEYS_SEEN.lock().unwrap().clone();
+    keys.sort();
+    for key in ["a_csv", "bb_csv", "ccc_csv"] {
+        assert!(keys.contains(&key.to_owned()), "{keys:?}");
+    }
+    // Each element's log lines are kept with the step, marked with the element's key.
+    let logs = &result.outcome("sizes/file_size").unwrap().logs;
+    let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    assert!(messages.contains(&"[bb_csv] sized bb.csv"), "{messages:?}");
+    // The mapped step is one step of the job, between its producer and its collector.
+    let job = orch::jobs::op_job("sizes").unwrap();
+    assert_eq!(job.graph().len(), 3);
+    let mapped = job.step("file_size").unwrap();
+    assert_eq!(job.graph().node(mapped).def.output_type(), "Dynamic<u64>");
+}
+
+// --- elements run at the same time ----------------------------------------------------------
+
+static MEET: LazyLock<Barrier> = LazyLock::new(|| Barrier::new(3));
+
+#[op]
+fn three() -> Dynamic<u8> {
+    [1, 2, 3].into_iter().collect()
+}
+
+#[op]
+fn meet(n: &u8) -> u8 {
+    // All three elements must be inside at once for any to go on.
+    MEET.wait();
+    n * 10
+}
+
+#[op]
+fn sum_u8(values: &Vec<u8>) -> u8 {
+    values.iter().sum()
+}
+
+#[job]
+fn meeting() {
+    sum_u8(three().map(meet).collect());
+}
+
+#[test]
+fn elements_run_at_the_same_time() {
+    let result = execute_job::<meeting>().jobs(3).run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(*result.output::<sum_u8>(), 60);
+}
+
+static ASYNC_IN: AtomicUsize = AtomicUsize::new(0);
+static ASYNC_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+#[op]
+fn four() -> Dynamic<u32> {
+    (0..4).collect()
+}
+
+#[op]
+async fn slow_double(n: u32) -> u32 {
+    let now = ASYNC_IN.fetch_add(1, Ordering::SeqCst) + 1;
+    ASYNC_PEAK.fetch_max(now, Ordering::SeqCst);
+    // Wait until the other elements of the window are in (bounded, so a bug fails the test
+    // instead of hanging it).
+    for _ in 0..2000 {
+        if ASYNC_PEAK.load(Ordering::SeqCst) >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    ASYNC_IN.fetch_sub(1, Ordering::SeqCst);
+    n * 2
+}
+
+#[op]
+fn sum_u32(values: &Vec<u32>) -> u32 {
+    values.iter().sum()
+}
+
+#[job]
+fn doubling() {
+    sum_u32(four().map(slow_double).collect());
+}
+
+#[test]
+fn async_elements_run_together_within_the_runs_jobs() {
+    let result = execute_job::<doubling>().jobs(2).run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(*result.output::<sum_u32>(), 12);
+    // Two at once (the run's jobs), never more.
+    assert_eq!(ASYNC_PEAK.load(Ordering::SeqCst), 2);
+}
+
+// --- failures: per element, retried on their own ---------------------------------------------
+
+static ROW_CALLS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static BROKEN: Mutex<bool> = Mutex::new(true);
+
+#[op]
+fn batches() -> Result<Dynamic<u32>, BoxError> {
+    Ok(Dynamic::try_from_keyed([
+        ("ok", 1),
+        ("flaky", 2),
+        ("broken", 3),
+        ("fine", 4),
+    ])?)
+}
+
+#[op(retries = 1, retry_delay = "1ms")]
+fn load_batch(ctx: &OpContext, n: &u32) -> Result<u32, BoxError> {
+    let key = ctx.mapping_key().unwrap().to_owned();
+    ROW_CALLS.lock().unwrap().push(format!("{key}#{}", ctx.attempt()));
+    match key.as_str() {
+        "flaky" if ctx.attempt() == 1 => Err("connection reset".into()),
+        "broken" if *BROKEN.lock().unwrap() => Err("bad batch".into()),
+        _ => Ok(n * 100),
+    }
+}
+
+static LOADED_SUM: Mutex<Option<u32>> = Mutex::new(None);
+
+#[op]
+fn loaded(values: &Vec<u32>) -> u32 {
+    let sum = values.iter().sum();
+    *LOADED_SUM.lock().unwrap() = Some(sum);
+    sum
+}
+
+#[op]
+fn unrelated() -> u8 {
+    7
+}
+
+#[job]
+fn loading() {
+    let all = batches();
+    loaded(all.map(load_batch).collect());
+    unrelated();
+}
+
+#[test]
+fn a_failing_element_fails_the_step_naming_it_and_reexecution_reruns_the_step() {
+    let instance = orch::testing::ephemeral_instance();
+    ROW_CALLS.lock().unwrap().clear();
+    *BROKEN.lock().unwrap() = true;
+    let failed = execute_job::<loading>()
+        .instance(&instance)
+        .run()
+        .unwrap();
+    assert!(!failed.success());
+    let status = |result: &orch::testing::JobResult, step: &str| {
+        result
+            .outcome(&format!("loading/{step}"))
+            .map(|o| o.status.label())
+            .unwrap()
+    };
+    assert_eq!(status(&failed, "load_batch"), "FAILED");
+    assert_eq!(status(&failed, "loaded"), "skipped");
+    assert_eq!(status(&failed, "unrelated"), "ok");
+    let AssetStatus::Failed(error) = &failed.outcome("loading/load_batch").unwrap().status else {
+        unreachable!()
+    };
+    assert_eq!(
+        error.to_string(),
+        "1 of 4 elements of `load_batch` failed: load_batch[broken] bad batch"
+    );
+    // Every element ran: `flaky` twice (its retry succeeded), `broken` twice (both failed).
+    let mut calls = ROW_CALLS.lock().unwrap().clone();
+    calls.sort();
+    assert_eq!(
+        calls,
+        ["broken#1", "broken#2", "fine#1", "flaky#1", "flaky#2", "ok#1"]
+    );
+    // The retry is logged with its element.
+    let logs = &failed.outcome("loading/load_batch").unwrap().logs;
+    assert!(
+        logs.iter().any(|l| l.message
+            == "[flaky] attempt 1 of 2 failed, retrying: connection reset"),
+        "{logs:?}"
+    );
+
+    // Fixed: re-execute from the failure. `batches` is loaded from the first run's store.
+    *BROKEN.lock().unwrap() = false;
+    ROW_CALLS.lock().unwrap().clear();
+    let request = Reexecution::of(&**instance.storage(), failed.run_id().as_str())
+        .unwrap()
+        .from_failure()
+        .request(orch::definitions().unwrap())
+        .unwrap()
+        .expect("something failed");
+    assert_eq!(request.target().to_string(), "job:loading[load_batch,loaded]");
+    let again = instance.materialize(request).run().unwrap();
+    assert!(again.success(), "{:?}", again.outcomes());
+    assert_eq!(
+        again.outcome("loading/batches").unwrap().status,
+        AssetStatus::Loaded
+    );
+    // The mapped step runs again as a whole: every element, `flaky` retried once more.
+    assert_eq!(ROW_CALLS.lock().unwrap().len(), 5);
+    assert_eq!(*LOADED_SUM.lock().unwrap(), Some(1000));
+}
+
+// --- optional elements, chained maps, closures, the Dynamic taken whole -----------------------
+
+#[op]
+fn words() -> Result<Dynamic<String>, BoxError> {
+    Ok(Dynamic::try_from_keyed(
+        ["apple", "kiwi", "banana", "fig"].map(|w| (w, w.to_owned())),
+    )?)
+}
+
+/// Long words only: a short one is `None`, left out of the result.
+#[op]
+fn long_only(word: &String) -> Option<String> {
+    (word.len() > 4).then(|| word.clone())
+}
+
+#[op]
+fn shout(word: String, suffix: &String) -> String {
+    format!("{}{suffix}", word.to_uppercase())
+}
+
+#[op]
+fn suffix() -> String {
+    "!".to_owned()
+}
+
+#[op]
+fn keyed(words: &Dynamic<String>) -> String {
+    words
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[op]
+fn joined(words: &Vec<String>) -> String {
+    words.join(" ")
+}
+
+#[job]
+fn wordplay() {
+    let end = suffix();
+    let long = words().map(long_only);
+    let loud = long.map(|w| shout(w, end)).named("shouted");
+    keyed(loud);
+    joined(loud.collect());
+}
+
+#[test]
+fn none_elements_are_left_out_and_maps_chain() {
+    let result = execute_job::<wordplay>().run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(result.output::<joined>(), "APPLE! BANANA!");
+    assert_eq!(result.output::<keyed>(), "apple=APPLE!,banana=BANANA!");
+    let steps: Vec<&str> = {
+        let job = orch::jobs::op_job("wordplay").unwrap();
+        (0..job.graph().len()).map(|id| job.step_name(id)).collect()
+    };
+    assert!(steps.contains(&"shouted"), "{steps:?}");
+}
+
+#[op]
+fn nothing() -> Dynamic<u32> {
+    Dynamic::new()
+}
+
+#[job]
+fn empty_map() {
+    sum_u32(nothing().map(slow_double).collect());
+}
+
+#[test]
+fn an_empty_dynamic_maps_to_nothing_and_collects_to_an_empty_vec() {
+    let result = execute_job::<empty_map>().run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(*result.output::<sum_u32>(), 0);
+}
+
+static PICKY_FAILS: Mutex<bool> = Mutex::new(true);
+static PICKY_SAW: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static LONG_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[op]
+fn counted_long(word: &String) -> Option<String> {
+    LONG_CALLS.fetch_add(1, Ordering::SeqCst);
+    (word.len() > 4).then(|| word.to_uppercase())
+}
+
+#[op]
+fn picky(words: &Vec<String>) -> Result<usize, BoxError> {
+    *PICKY_SAW.lock().unwrap() = words.clone();
+    match *PICKY_FAILS.lock().unwrap() {
+        true => Err("not today".into()),
+        false => Ok(words.len()),
+    }
+}
+
+#[job]
+fn stored_map() {
+    picky(words().map(counted_long).collect());
+}
+
+#[test]
+fn a_recorded_run_stores_the_mapped_output_and_reexecution_reads_it_back() {
+    let instance = orch::testing::ephemeral_instance();
+    *PICKY_FAILS.lock().unwrap() = true;
+    let before = LONG_CALLS.load(Ordering::SeqCst);
+    let failed = execute_job::<stored_map>()
+        .instance(&instance)
+        .run()
+        .unwrap();
+    assert!(!failed.success());
+    assert_eq!(LONG_CALLS.load(Ordering::SeqCst) - before, 4);
+    // Re-execute from the failure: the mapped step's `Dynamic` is read back from the store
+    // (each element through the op's codec), not recomputed.
+    *PICKY_FAILS.lock().unwrap() = false;
+    PICKY_SAW.lock().unwrap().clear();
+    let request = Reexecution::of(&**instance.storage(), failed.run_id().as_str())
+        .unwrap()
+        .from_failure()
+        .request(orch::definitions().unwrap())
+        .unwrap()
+        .expect("a step failed");
+    let again = instance.materialize(request).run().unwrap();
+    assert!(again.success(), "{:?}", again.outcomes());
+    assert_eq!(
+        again.outcome("stored_map/counted_long").unwrap().status,
+        AssetStatus::Loaded
+    );
+    assert_eq!(LONG_CALLS.load(Ordering::SeqCst) - before, 4);
+    assert_eq!(*PICKY_SAW.lock().unwrap(), ["APPLE", "BANANA"]);
+}
