@@ -392,3 +392,65 @@ fn a_recorded_run_stores_the_mapped_output_and_reexecution_reads_it_back() {
     assert_eq!(LONG_CALLS.load(Ordering::SeqCst) - before, 4);
     assert_eq!(*PICKY_SAW.lock().unwrap(), ["APPLE", "BANANA"]);
 }
+
+// --- tuple outputs: one handle per part ---------------------------------------------------------
+
+#[op]
+fn split_rows() -> (Vec<i64>, Vec<String>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for raw in ["1", "x", "3", "y", "5"] {
+        match raw.parse() {
+            Ok(n) => good.push(n),
+            Err(_) => bad.push(raw.to_owned()),
+        }
+    }
+    (good, bad)
+}
+
+#[op]
+fn sum_rows(rows: &Vec<i64>) -> i64 {
+    rows.iter().sum()
+}
+
+#[op]
+fn report(errors: Vec<String>, total: &i64) -> String {
+    format!("{total}, rejected {}", errors.join("+"))
+}
+
+#[op]
+fn whole(parts: &(Vec<i64>, Vec<String>)) -> usize {
+    parts.0.len() + parts.1.len()
+}
+
+#[job]
+fn splitting() {
+    let (rows, errors) = split_rows();
+    report(errors, sum_rows(rows));
+    let (_, again) = split_rows().named("split_again");
+    report(again, sum_rows(rows)).named("report_again");
+    whole(split_rows());
+}
+
+#[test]
+fn a_tuple_output_gives_one_handle_per_part() {
+    let result = execute_job::<splitting>().run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(result.output::<report>(), "9, rejected x+y");
+    assert_eq!(
+        result.step_output::<String>("report_again").map(String::as_str),
+        Some("9, rejected x+y")
+    );
+    assert_eq!(*result.output::<whole>(), 5);
+    // One step per call; its consumers read the parts of its one output.
+    let job = orch::jobs::op_job("splitting").unwrap();
+    let report = job.step("report").unwrap();
+    let ups: Vec<&str> = job
+        .graph()
+        .node(report)
+        .inputs
+        .iter()
+        .map(|&u| job.step_name(u))
+        .collect();
+    assert_eq!(ups, ["split_rows", "sum_rows"]);
+}

@@ -20,7 +20,7 @@ pub use crate::key::StaticKey;
 pub use crate::op::{
     Callable, ConfigSchema, Handle, InputAt, JobBuilder, NoOutput, Op, OpContext, OpDef, OpJob,
     OpJobDef, OpJobParts, OpJobRegistration, OpOutput, OpParts, Wire, check_config, check_input,
-    element, graph_output,
+    element, graph_output, split_output,
 };
 pub use crate::partitions::{self, PartitionMapping, PartitionsDefinition};
 pub use crate::resources::ResourceKey;

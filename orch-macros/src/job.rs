@@ -167,23 +167,39 @@ impl Wiring {
                     );
                     return None;
                 }
-                match &local.pat {
-                    syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {}
-                    syn::Pat::Wild(_) => {}
+                let one = |p: &syn::Pat| match p {
+                    syn::Pat::Ident(p) => p.by_ref.is_none() && p.subpat.is_none(),
+                    syn::Pat::Wild(_) => true,
+                    _ => false,
+                };
+                let split = match &local.pat {
+                    p if one(p) => false,
+                    syn::Pat::Tuple(t) if t.elems.iter().all(one) => true,
                     other => {
                         self.error(
                             other.span(),
                             format!(
-                                "{}: bind an op's output to one name (`let data = fetch_data();`)",
+                                "{}: bind an op's output to one name (`let data = fetch_data();`), or a tuple output to one name per part (`let (rows, errors) = split_rows();`)",
                                 self.job
                             ),
                         );
                         return None;
                     }
-                }
+                };
                 let call = self.call(&init.expr)?;
                 let pat = &local.pat;
-                Some(quote!(let #pat = #call;))
+                match split {
+                    false => Some(quote!(let #pat = #call;)),
+                    true => {
+                        let span = init.expr.span();
+                        Some(quote_spanned! {span=>
+                            let #pat = {
+                                let __orch_tuple = #call;
+                                ::orch::__private::split_output(__orch_b, &__orch_tuple)
+                            };
+                        })
+                    }
+                }
             }
             Stmt::Expr(expr, _) => {
                 let call = self.call(expr)?;

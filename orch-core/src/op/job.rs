@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 
 use super::dynamic::{Collectable, Dynamic, DynamicOutput, collect_value, mapped_def};
 use super::{Op, OpDef};
-use crate::asset::{InputAdapter, SourceLocation};
+use crate::asset::{InputAdapter, SourceLocation, Value};
 
 /// A typed reference to one op call's output inside a job body: `T` is what it carries, `P`
 /// the op that produces it. Copy it into as many calls as read it (the op runs once).
@@ -118,15 +118,16 @@ pub struct JobBuilder {
     /// The steps of each finished call of a graph without an output: `.after(that call)`
     /// waits for all of them. Its handle's node is [`GROUP_BASE`] + its index here.
     groups: Vec<Vec<usize>>,
-    /// Each `.collect()`: the mapped node, and what makes its `Dynamic` a `Vec`. Its handle's
-    /// node is [`COLLECT_BASE`] + its index here.
-    collects: Vec<(usize, InputAdapter)>,
+    /// Each handle that reads a node's output through an adapter (a `.collect()`, a part of a
+    /// tuple): the node, and the adapter. Its handle's node is [`ADAPTED_BASE`] + its index
+    /// here.
+    adapted: Vec<(usize, InputAdapter)>,
 }
 
 /// Where the handles of graph calls without an output start (see [`JobBuilder::graph_steps`]).
 const GROUP_BASE: usize = usize::MAX / 2;
-/// Where the handles of `.collect()` calls start (see [`JobBuilder::collect`]).
-const COLLECT_BASE: usize = GROUP_BASE + GROUP_BASE / 2;
+/// Where the handles read through an adapter start (see [`JobBuilder::adapted`]).
+const ADAPTED_BASE: usize = GROUP_BASE + GROUP_BASE / 2;
 
 impl JobBuilder {
     /// An empty job.
@@ -183,16 +184,21 @@ impl JobBuilder {
         D: DynamicOutput<P>,
         D::Element: Collectable,
     {
-        self.collects
-            .push((dynamic.node(), collect_value::<D::Element>));
-        Handle::at(COLLECT_BASE + self.collects.len() - 1)
+        Handle::at(self.adapted(dynamic.node(), collect_value::<D::Element>))
     }
 
-    /// An input node: the node it reads, and its adapter (a `.collect()`).
+    /// The handle node of `node`'s output as `adapter` makes it.
+    #[doc(hidden)]
+    pub fn adapted(&mut self, node: usize, adapter: InputAdapter) -> usize {
+        self.adapted.push((node, adapter));
+        ADAPTED_BASE + self.adapted.len() - 1
+    }
+
+    /// An input node: the node it reads, and its adapter (a `.collect()`, a tuple's part).
     fn input(&self, node: usize) -> (usize, Option<InputAdapter>) {
         match node
-            .checked_sub(COLLECT_BASE)
-            .and_then(|c| self.collects.get(c))
+            .checked_sub(ADAPTED_BASE)
+            .and_then(|c| self.adapted.get(c))
         {
             Some(&(node, adapter)) => (node, Some(adapter)),
             None => (node, None),
@@ -293,6 +299,78 @@ impl JobBuilder {
 pub fn element<D: DynamicOutput<P>, P>(dynamic: &Handle<D, P>) -> Handle<D::Element, P> {
     Handle::at(dynamic.node())
 }
+
+/// Implemented for tuples of 2 to 6 `Clone` parts: `let (rows, errors) = split_rows();` in a
+/// job body gives one handle per part. Each consumer of a part receives a copy of it (cheap
+/// for frames and `Arc`s, which are reference-counted).
+#[diagnostic::on_unimplemented(
+    message = "`let (..) = ..` splits a tuple output into one handle per part, but `{P}` produces `{Self}`",
+    label = "not a tuple of 2 to 6 `Clone` parts",
+    note = "return a tuple whose parts are `Clone` (wrap a large part in `Arc`), or bind the output to one name"
+)]
+pub trait TupleOutput<P> {
+    /// One handle per part.
+    type Handles;
+    /// Makes the handles of the parts of `node`'s output.
+    #[doc(hidden)]
+    fn split(b: &mut JobBuilder, node: usize) -> Self::Handles;
+}
+
+/// The handles of the parts of a tuple output (`let (a, b) = split_op();`).
+#[doc(hidden)]
+pub fn split_output<T: TupleOutput<P>, P>(b: &mut JobBuilder, tuple: &Handle<T, P>) -> T::Handles {
+    T::split(b, tuple.node())
+}
+
+/// Part `I` of a tuple.
+#[doc(hidden)]
+pub trait Part<const I: usize> {
+    /// Its type.
+    type Part: Clone + Send + Sync + 'static;
+    /// The part.
+    fn part(&self) -> &Self::Part;
+}
+
+/// What a consumer of part `I` of a tuple output receives: a copy of the part (a value of
+/// another type passes through, for the consumer to report).
+fn project<T: Part<I> + 'static, const I: usize>(value: &Value) -> Value {
+    match value.downcast_ref::<T>() {
+        Some(tuple) => std::sync::Arc::new(tuple.part().clone()),
+        None => std::sync::Arc::clone(value),
+    }
+}
+
+macro_rules! part {
+    ($i:tt, $P:ident, [$($T:ident),+]) => {
+        impl<$($T: Clone + Send + Sync + 'static),+> Part<$i> for ($($T,)+) {
+            type Part = $P;
+            fn part(&self) -> &$P {
+                &self.$i
+            }
+        }
+    };
+}
+
+macro_rules! tuple_output {
+    ($all:tt, $($i:tt => $P:ident),+) => {
+        tuple_output!(@impl $all, $all, $($i => $P),+);
+    };
+    (@impl [$($T:ident),+], $all:tt, $($i:tt => $P:ident),+) => {
+        impl<Pr, $($T: Clone + Send + Sync + 'static),+> TupleOutput<Pr> for ($($T,)+) {
+            type Handles = ($(Handle<$P, Pr>,)+);
+            fn split(b: &mut JobBuilder, node: usize) -> Self::Handles {
+                ($(Handle::at(b.adapted(node, project::<Self, $i>)),)+)
+            }
+        }
+        $(part!($i, $P, $all);)+
+    };
+}
+
+tuple_output!([A, B], 0 => A, 1 => B);
+tuple_output!([A, B, C], 0 => A, 1 => B, 2 => C);
+tuple_output!([A, B, C, D], 0 => A, 1 => B, 2 => C, 3 => D);
+tuple_output!([A, B, C, D, E], 0 => A, 1 => B, 2 => C, 3 => D, 4 => E);
+tuple_output!([A, B, C, D, E, F], 0 => A, 1 => B, 2 => C, 3 => D, 4 => E, 5 => F);
 
 /// Checks a graph's output: its last call's handle carries the type the graph declares.
 #[diagnostic::on_unimplemented(

@@ -18,7 +18,8 @@ pub use context::{OpContext, OpTestContext};
 pub use dynamic::{Collectable, Dynamic, DynamicOutput, MappingKeyError, collect_value};
 pub use job::{
     Callable, GraphOutput, Handle, InputAt, JobBuilder, JobNode, OpJob, OpJobDef, OpJobParts,
-    OpJobRegistration, Wire, check_input, element, graph_output, registered_op_jobs,
+    OpJobRegistration, Part, TupleOutput, Wire, check_input, element, graph_output,
+    registered_op_jobs, split_output,
 };
 
 use crate::asset::{Codec, Compute, SourceLocation};
