@@ -1,8 +1,10 @@
 //! Ops and jobs, the traditional way: steps wired by hand in a job body that the compiler
 //! type-checks. The seed's `fetch_data -> process_data`, with run config, a fan-out and a
-//! fan-in, an optional output and a step that fails on demand.
+//! fan-in, an optional output and a step that fails on demand; and `regional`, a dynamic
+//! fan-out (one call of an op per region found at run time) and a tuple output.
 //!
 //! ```text
+//! cargo run --example ops_jobs -- job run regional
 //! cargo run --example ops_jobs -- job show my_pipeline
 //! cargo run --example ops_jobs -- job run my_pipeline --config examples/ops_jobs.toml
 //! cargo run --example ops_jobs -- job run my_pipeline --config examples/ops_jobs_failing.toml
@@ -144,6 +146,62 @@ fn my_pipeline() {
     let text = report(summary, regions);
     publish(text);
     alert(large_order(data));
+}
+
+/// The regions to report on, found when the job runs (a stand-in for a lookup): each is an
+/// element of the `Dynamic`, under its own key.
+#[op]
+pub fn list_regions() -> Result<Dynamic<String>, BoxError> {
+    let mut regions = Dynamic::new();
+    for region in ["eu", "us", "apac"] {
+        regions.push(region, region.to_owned())?;
+    }
+    Ok(regions)
+}
+
+/// One region's orders (mapped: one call per region, up to `--jobs` at once, each retried on
+/// its own).
+#[op(retries = 1, retry_delay = "100ms")]
+pub fn fetch_region(ctx: &OpContext, region: &String) -> Vec<Row> {
+    let seed = region.bytes().map(u32::from).sum::<u32>();
+    let rows: Vec<Row> = (0..20)
+        .map(|i| Row {
+            id: seed * 100 + i,
+            region: region.clone(),
+            amount: u64::from((seed + i * 37) % 101),
+        })
+        .collect();
+    ctx.log().info(format!("fetched {} rows", rows.len()));
+    rows
+}
+
+/// Every region's orders, split into small and large ones (a tuple: one handle per part).
+#[op]
+pub fn split_sizes(regions: &Vec<Vec<Row>>) -> (Vec<Row>, Vec<Row>) {
+    regions.iter().flatten().cloned().partition(|r| r.amount < 90)
+}
+
+/// How many orders.
+#[op]
+pub fn count_orders(rows: &Vec<Row>) -> usize {
+    rows.len()
+}
+
+/// The regional report.
+#[op]
+pub fn regional_report(ctx: &OpContext, small: &usize, large: &Vec<Row>) -> String {
+    let text = format!("{small} small orders, {} large", large.len());
+    ctx.log().info(&text);
+    text
+}
+
+/// Per region, found at run time: fetch each region's orders, then split and report.
+#[job]
+fn regional() {
+    let regions = list_regions();
+    let orders = regions.map(fetch_region);
+    let (small, large) = split_sizes(orders.collect());
+    regional_report(count_orders(small), large);
 }
 
 fn main() -> std::process::ExitCode {

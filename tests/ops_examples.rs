@@ -107,6 +107,33 @@ fn ops_jobs_example_fails_on_demand_and_reexecutes_only_the_failed_step() {
 }
 
 #[test]
+fn the_regional_job_maps_over_regions_found_at_run_time() {
+    let home = tempfile::tempdir().unwrap();
+    let out = example_in(home.path(), "ops_jobs", &["job", "run", "regional"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = example_in(home.path(), "ops_jobs", &["job", "show", "regional"]);
+    let show = stdout(&out);
+    assert!(show.contains("Dynamic<Vec<Row>>"), "{show}");
+    assert!(
+        show.contains("map over list_regions; retries 1 per element"),
+        "{show}"
+    );
+    let runs = stdout(&example_in(home.path(), "ops_jobs", &["runs"]));
+    let id = runs
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let out = example_in(home.path(), "ops_jobs", &["run", "show", &id]);
+    let shown = stdout(&out);
+    // One step for the mapped op; each region's lines are marked with its key.
+    assert!(shown.contains("regional/fetch_region"), "{shown}");
+    assert!(shown.contains("[apac] fetched 20 rows"), "{shown}");
+    assert!(shown.contains("small orders"), "{shown}");
+}
+
+#[test]
 fn op_job_outputs_are_kept_per_run_and_go_when_retention_deletes_the_run() {
     let home = tempfile::tempdir().unwrap();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ops_jobs.toml");

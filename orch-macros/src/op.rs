@@ -465,6 +465,7 @@ fn generate(attrs: &AssetAttrs, item: &ItemFn, params: &[OpParam], out: &OpOut) 
                 io_manager: #io_manager,
                 codec: #codec,
                 compute: { #compute },
+                mapped: ::core::option::Option::None,
             });
         }
     }

@@ -298,6 +298,30 @@ pub fn ops_main() -> std::process::ExitCode {
             pct(o_run, a_changed),
         );
     }
+    // The fan-out again, as `n - 1` elements of one mapped op: per element against per step.
+    let fan = || orch::RunRequest::job("op_fanout");
+    let mapped = || orch::RunRequest::job("op_mapped");
+    timed(fan(), false, false);
+    timed(mapped(), false, false);
+    let (mut f_mem, mut m_mem, mut f_new, mut m_new) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..RUNS {
+        f_mem.push(timed(fan(), false, false));
+        m_mem.push(timed(mapped(), false, false));
+        f_new.push(timed(fan(), true, true));
+        m_new.push(timed(mapped(), true, true));
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / (n - 1) as f64;
+    let (f_mem, m_mem) = (median(f_mem), median(m_mem));
+    let (f_new, m_new) = (median(f_new), median(m_new));
+    println!(
+        "mapped  n={n} | in memory: fan-out of ops {:>5.2} µs/step, mapped op {:>5.2} µs/element ({:.1}×) | persisted, new store: fan-out {:>6.1} µs/step, mapped {:>6.2} µs/element ({:.0}×) | jobs={jobs}",
+        per(f_mem),
+        per(m_mem),
+        f_mem.as_secs_f64() / m_mem.as_secs_f64(),
+        per(f_new),
+        per(m_new),
+        f_new.as_secs_f64() / m_new.as_secs_f64(),
+    );
     let _ = std::fs::remove_dir_all(&base);
     std::process::ExitCode::SUCCESS
 }

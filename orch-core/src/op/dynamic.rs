@@ -264,12 +264,13 @@ where
         output: OpOutput::Value,
         resources: op.resources(),
         config: op.config(),
-        // Each element is retried on its own; the step as a whole is not.
-        retries: 0,
+        // Each element is retried on its own; the step as a whole is not (see `mapped`).
+        retries: op.retries(),
         retry_delay: op.retry_delay(),
         io_manager: op.io_manager(),
         codec: op.codec().map(|_| dynamic_codec::<O> as fn() -> Codec),
         compute,
+        mapped: Some(I),
     };
     Box::leak(Box::new(OpDef::from_parts(parts)))
 }

@@ -86,6 +86,9 @@ pub struct OpParts {
     pub codec: Option<fn() -> Codec>,
     /// How to call it (the same shape as an asset's: a context and the inputs in order).
     pub compute: Compute,
+    /// For an op mapped over a `Dynamic` in a job (`files.map(process)`): which input is the
+    /// element. The step then runs the op once per element, each retried on its own.
+    pub mapped: Option<usize>,
 }
 
 /// An op's config type, for checking a run's config before anything runs.
@@ -185,6 +188,11 @@ impl OpDef {
     /// How to call it.
     pub fn compute(&self) -> Compute {
         self.parts.compute
+    }
+
+    /// For a call mapped over a `Dynamic` (`files.map(process)`): which input is the element.
+    pub fn mapped(&self) -> Option<usize> {
+        self.parts.mapped
     }
 }
 

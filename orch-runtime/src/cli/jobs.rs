@@ -166,6 +166,9 @@ pub(crate) fn show(job: &OpJobGraph, format: LineageFormat) -> String {
             .map(|((name, ty), &up)| format!("{name}: {ty} <- {}", graph.node(up).key.name()))
             .collect();
         let mut notes = Vec::new();
+        if let Some(&over) = op.mapped().and_then(|i| node.inputs.get(i)) {
+            notes.push(format!("map over {}", graph.node(over).key.name()));
+        }
         if let Some(config) = op.config() {
             notes.push(format!("config {}", config.type_name));
         }
@@ -178,8 +181,10 @@ pub(crate) fn show(job: &OpJobGraph, format: LineageFormat) -> String {
         if !after.is_empty() {
             notes.push(format!("after {}", after.join(", ")));
         }
-        if op.retries() > 0 {
-            notes.push(format!("retries {}", op.retries()));
+        match (op.retries(), op.mapped()) {
+            (0, _) => {}
+            (n, None) => notes.push(format!("retries {n}")),
+            (n, Some(_)) => notes.push(format!("retries {n} per element")),
         }
         let output = match op.output() {
             orch_core::op::OpOutput::Optional => format!("Option<{}>", op.output_type()),

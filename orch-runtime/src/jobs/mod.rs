@@ -286,7 +286,11 @@ fn build(def: &'static OpJobDef, assets: Option<&AssetGraph>) -> Result<OpJobGra
             automation: None,
             freshness: None,
             resources: op.resources(),
-            retries: op.retries(),
+            // A mapped op retries each element itself, not the step.
+            retries: match op.mapped() {
+                Some(_) => 0,
+                None => op.retries(),
+            },
             retry_delay: op.retry_delay(),
             io_manager: op.io_manager(),
             codec: op.codec(),
