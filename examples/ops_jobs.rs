@@ -178,7 +178,11 @@ pub fn fetch_region(ctx: &OpContext, region: &String) -> Vec<Row> {
 /// Every region's orders, split into small and large ones (a tuple: one handle per part).
 #[op]
 pub fn split_sizes(regions: &Vec<Vec<Row>>) -> (Vec<Row>, Vec<Row>) {
-    regions.iter().flatten().cloned().partition(|r| r.amount < 90)
+    regions
+        .iter()
+        .flatten()
+        .cloned()
+        .partition(|r| r.amount < 90)
 }
 
 /// How many orders.

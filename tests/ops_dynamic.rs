@@ -155,6 +155,8 @@ fn async_elements_run_together_within_the_runs_jobs() {
 
 static ROW_CALLS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static BROKEN: Mutex<bool> = Mutex::new(true);
+/// Held by each test of `loading` (they share the counters above).
+static LOADING: Mutex<()> = Mutex::new(());
 
 #[op]
 fn batches() -> Result<Dynamic<u32>, BoxError> {
@@ -169,7 +171,10 @@ fn batches() -> Result<Dynamic<u32>, BoxError> {
 #[op(retries = 1, retry_delay = "1ms")]
 fn load_batch(ctx: &OpContext, n: &u32) -> Result<u32, BoxError> {
     let key = ctx.mapping_key().unwrap().to_owned();
-    ROW_CALLS.lock().unwrap().push(format!("{key}#{}", ctx.attempt()));
+    ROW_CALLS
+        .lock()
+        .unwrap()
+        .push(format!("{key}#{}", ctx.attempt()));
     match key.as_str() {
         "flaky" if ctx.attempt() == 1 => Err("connection reset".into()),
         "broken" if *BROKEN.lock().unwrap() => Err("bad batch".into()),
@@ -200,13 +205,11 @@ fn loading() {
 
 #[test]
 fn a_failing_element_fails_the_step_naming_it_and_reexecution_reruns_the_step() {
+    let _serial = LOADING.lock().unwrap_or_else(|p| p.into_inner());
     let instance = orch::testing::ephemeral_instance();
     ROW_CALLS.lock().unwrap().clear();
     *BROKEN.lock().unwrap() = true;
-    let failed = execute_job::<loading>()
-        .instance(&instance)
-        .run()
-        .unwrap();
+    let failed = execute_job::<loading>().instance(&instance).run().unwrap();
     assert!(!failed.success());
     let status = |result: &orch::testing::JobResult, step: &str| {
         result
@@ -229,13 +232,15 @@ fn a_failing_element_fails_the_step_naming_it_and_reexecution_reruns_the_step() 
     calls.sort();
     assert_eq!(
         calls,
-        ["broken#1", "broken#2", "fine#1", "flaky#1", "flaky#2", "ok#1"]
+        [
+            "broken#1", "broken#2", "fine#1", "flaky#1", "flaky#2", "ok#1"
+        ]
     );
     // The retry is logged with its element.
     let logs = &failed.outcome("loading/load_batch").unwrap().logs;
     assert!(
-        logs.iter().any(|l| l.message
-            == "[flaky] attempt 1 of 2 failed, retrying: connection reset"),
+        logs.iter()
+            .any(|l| l.message == "[flaky] attempt 1 of 2 failed, retrying: connection reset"),
         "{logs:?}"
     );
 
@@ -248,16 +253,49 @@ fn a_failing_element_fails_the_step_naming_it_and_reexecution_reruns_the_step() 
         .request(orch::definitions().unwrap())
         .unwrap()
         .expect("something failed");
-    assert_eq!(request.target().to_string(), "job:loading[load_batch,loaded]");
+    assert_eq!(
+        request.target().to_string(),
+        "job:loading[load_batch,loaded]"
+    );
     let again = instance.materialize(request).run().unwrap();
     assert!(again.success(), "{:?}", again.outcomes());
     assert_eq!(
         again.outcome("loading/batches").unwrap().status,
         AssetStatus::Loaded
     );
-    // The mapped step runs again as a whole: every element, `flaky` retried once more.
-    assert_eq!(ROW_CALLS.lock().unwrap().len(), 5);
+    // Only the failed element ran again: the others' outputs were kept by the failed run.
+    assert_eq!(*ROW_CALLS.lock().unwrap(), ["broken#1"]);
     assert_eq!(*LOADED_SUM.lock().unwrap(), Some(1000));
+    let logs = &again.outcome("loading/load_batch").unwrap().logs;
+    assert!(
+        logs.iter()
+            .any(|l| l.message
+                == "reused the outputs of 3 of 4 elements from the run this re-executes"),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn a_reexecution_that_recomputes_the_elements_reuses_nothing() {
+    let _serial = LOADING.lock().unwrap_or_else(|p| p.into_inner());
+    let instance = orch::testing::ephemeral_instance();
+    *BROKEN.lock().unwrap() = true;
+    let failed = execute_job::<loading>().instance(&instance).run().unwrap();
+    assert!(!failed.success());
+    // A re-execution of every step computes `batches` again: its elements may differ, so
+    // none of the kept outputs is reused.
+    *BROKEN.lock().unwrap() = false;
+    ROW_CALLS.lock().unwrap().clear();
+    let request = Reexecution::of(&**instance.storage(), failed.run_id().as_str())
+        .unwrap()
+        .request(orch::definitions().unwrap())
+        .unwrap()
+        .expect("every step");
+    let again = instance.materialize(request).run().unwrap();
+    assert!(again.success(), "{:?}", again.outcomes());
+    let mut calls = ROW_CALLS.lock().unwrap().clone();
+    calls.sort();
+    assert_eq!(calls, ["broken#1", "fine#1", "flaky#1", "flaky#2", "ok#1"]);
 }
 
 // --- optional elements, chained maps, closures, the Dynamic taken whole -----------------------
@@ -438,7 +476,9 @@ fn a_tuple_output_gives_one_handle_per_part() {
     assert!(result.success(), "{:?}", result.outcomes());
     assert_eq!(result.output::<report>(), "9, rejected x+y");
     assert_eq!(
-        result.step_output::<String>("report_again").map(String::as_str),
+        result
+            .step_output::<String>("report_again")
+            .map(String::as_str),
         Some("9, rejected x+y")
     );
     assert_eq!(*result.output::<whole>(), 5);

@@ -234,7 +234,21 @@ struct Inner {
     /// The element of a `Dynamic` input this context runs for (a mapped op), shown before
     /// each log line.
     mapping_key: Option<Arc<str>>,
+    /// Where a mapped op keeps and finds its elements' outputs (see [`ElementCheckpoints`]).
+    checkpoints: Option<Arc<dyn ElementCheckpoints>>,
     captured: Mutex<Captured>,
+}
+
+/// Where a mapped op (`files.map(process)`) keeps the outputs of the elements that succeeded
+/// when others failed, and finds them again when the run is re-executed, so only the failed
+/// elements run again. The runtime implements it on the step's I/O manager.
+#[doc(hidden)]
+pub trait ElementCheckpoints: Send + Sync + fmt::Debug {
+    /// Element `key`'s output as a run this one re-executes kept it, if it may be reused
+    /// (the step's inputs are the ones that run read).
+    fn reuse(&self, key: &str) -> Option<crate::asset::Value>;
+    /// Keeps element `key`'s output for a re-execution of this run.
+    fn keep(&self, key: &str, value: &crate::asset::Value) -> Result<(), crate::asset::BoxError>;
 }
 
 /// What every context of one run shares, made once per run: the run id, the run's
@@ -375,6 +389,7 @@ impl AssetContext {
                 dynamic: None,
                 attempt,
                 mapping_key: None,
+                checkpoints: None,
                 captured: Mutex::default(),
             }),
         }
@@ -401,6 +416,7 @@ impl AssetContext {
                 dynamic: None,
                 attempt,
                 mapping_key: None,
+                checkpoints: None,
                 captured: Mutex::default(),
             }),
         }
@@ -439,6 +455,7 @@ impl AssetContext {
                 dynamic: None,
                 attempt,
                 mapping_key: None,
+                checkpoints: None,
                 captured: Mutex::default(),
             }),
         }
@@ -510,6 +527,7 @@ impl AssetContext {
                 dynamic: i.dynamic.clone(),
                 attempt: i.attempt,
                 mapping_key: i.mapping_key.clone(),
+                checkpoints: i.checkpoints.clone(),
                 captured: Mutex::default(),
             });
         }
@@ -666,9 +684,23 @@ impl AssetContext {
                 dynamic: i.dynamic.clone(),
                 attempt,
                 mapping_key: Some(mapping_key),
+                checkpoints: None,
                 captured: Mutex::default(),
             }),
         }
+    }
+
+    /// Gives a mapped op's step its element checkpoints (the executor does this).
+    #[doc(hidden)]
+    pub fn with_checkpoints(mut self, checkpoints: Arc<dyn ElementCheckpoints>) -> Self {
+        self.inner_mut().checkpoints = Some(checkpoints);
+        self
+    }
+
+    /// The step's element checkpoints, in a recorded run of a mapped op.
+    #[doc(hidden)]
+    pub fn checkpoints(&self) -> Option<&dyn ElementCheckpoints> {
+        self.inner.checkpoints.as_deref()
     }
 
     /// The element of a `Dynamic` input this context runs for, in a mapped op.

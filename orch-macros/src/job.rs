@@ -274,7 +274,10 @@ impl Wiring {
         let (param, body): (syn::Ident, Expr) = match (m.args.len(), m.args.first()) {
             (1, Some(Expr::Path(p))) => {
                 let param = syn::Ident::new("__orch_element", p.span());
-                (param.clone(), syn::parse_quote_spanned!(p.span()=> #p(#param)))
+                (
+                    param.clone(),
+                    syn::parse_quote_spanned!(p.span()=> #p(#param)),
+                )
             }
             (1, Some(Expr::Closure(c))) => {
                 let param = match (c.inputs.len(), c.inputs.first()) {
@@ -284,7 +287,10 @@ impl Wiring {
                     _ => {
                         self.error(
                             c.inputs.span(),
-                            format!("{}: the closure of `.map` takes one element, by name (`|f| ..`)", self.job),
+                            format!(
+                                "{}: the closure of `.map` takes one element, by name (`|f| ..`)",
+                                self.job
+                            ),
                         );
                         return None;
                     }
@@ -305,7 +311,10 @@ impl Wiring {
                 Expr::MethodCall(inner) if inner.method == "named" || inner.method == "after" => {
                     let mut chain = self.call_chain(current)?;
                     if chain.0.is_some() && named.is_some() {
-                        self.error(inner.span(), format!("{}: a mapped op is named once", self.job));
+                        self.error(
+                            inner.span(),
+                            format!("{}: a mapped op is named once", self.job),
+                        );
                         return None;
                     }
                     named = named.or(chain.0.take());
@@ -351,14 +360,20 @@ impl Wiring {
             [] => {
                 self.error(
                     call.span(),
-                    format!("{}: the mapped op must take the element `{param}` as one of its inputs", self.job),
+                    format!(
+                        "{}: the mapped op must take the element `{param}` as one of its inputs",
+                        self.job
+                    ),
                 );
                 return None;
             }
             _ => {
                 self.error(
                     call.span(),
-                    format!("{}: pass the element `{param}` to the mapped op once", self.job),
+                    format!(
+                        "{}: pass the element `{param}` to the mapped op once",
+                        self.job
+                    ),
                 );
                 return None;
             }

@@ -270,7 +270,7 @@ where
         io_manager: op.io_manager(),
         codec: op.codec().map(|_| dynamic_codec::<O> as fn() -> Codec),
         compute,
-        mapped: Some(I),
+        mapped: Some(super::Mapped { input: I, op }),
     };
     Box::leak(Box::new(OpDef::from_parts(parts)))
 }
@@ -279,6 +279,8 @@ where
 enum End {
     /// Its output (`None`: an optional output that was `None`).
     Done(Option<Value>),
+    /// Its output as a run this one re-executes kept it: it did not run again.
+    Reused(Value),
     Failed(String),
     /// The run was canceled before it ran, or while it waited to retry.
     Canceled,
@@ -341,7 +343,13 @@ fn absorb(step: &AssetContext, element: &AssetContext, key: &str) {
 }
 
 /// Decides after failed attempt `number`: give up (`Some`), or log the retry (`None`).
-fn after_failure(step: &AssetContext, op: &OpDef, key: &str, number: u32, why: String) -> Option<End> {
+fn after_failure(
+    step: &AssetContext,
+    op: &OpDef,
+    key: &str,
+    number: u32,
+    why: String,
+) -> Option<End> {
     if step.is_cancelled() {
         return Some(End::Canceled);
     }
@@ -408,7 +416,11 @@ where
 {
     let op = O::DEF;
     let Compute::Sync(f) = op.compute() else {
-        return Err(format!("op `{}` changed from sync to async (a bug in orch)", op.name()).into());
+        return Err(format!(
+            "op `{}` changed from sync to async (a bug in orch)",
+            op.name()
+        )
+        .into());
     };
     let elements = elements::<T>(inputs.get(I), op.name())?;
     let n = elements.len();
@@ -420,9 +432,12 @@ where
             let Some((key, value)) = elements.get(i) else {
                 break;
             };
-            let end = match step.is_cancelled() {
-                true => End::Canceled,
-                false => run_element_sync(f, op, step, key, &element_inputs::<I>(inputs, value)),
+            let end = match (step.is_cancelled(), reused(step, key)) {
+                (true, _) => End::Canceled,
+                (false, Some(value)) => End::Reused(value),
+                (false, None) => {
+                    run_element_sync(f, op, step, key, &element_inputs::<I>(inputs, value))
+                }
             };
             ends.push((i, end));
         }
@@ -455,7 +470,12 @@ where
             }
         }
     });
-    gather::<O::Output>(op.name(), &elements, ends)
+    gather::<O::Output>(op.name(), step, &elements, ends)
+}
+
+/// Element `key`'s output from the run this one re-executes, if it kept one.
+fn reused(step: &AssetContext, key: &str) -> Option<Value> {
+    step.checkpoints()?.reuse(key)
 }
 
 /// The compute of an async op mapped over input `I`: up to `parallelism` elements at once.
@@ -469,9 +489,11 @@ where
     Box::pin(async move {
         let op = O::DEF;
         let Compute::Async(f) = op.compute() else {
-            return Err(
-                format!("op `{}` changed from async to sync (a bug in orch)", op.name()).into(),
-            );
+            return Err(format!(
+                "op `{}` changed from async to sync (a bug in orch)",
+                op.name()
+            )
+            .into());
         };
         let elements = elements::<T>(inputs.get(I), op.name())?;
         let n = elements.len();
@@ -486,6 +508,8 @@ where
                     let (key, value) = &elements[next];
                     if step.is_cancelled() {
                         ends[next] = Some(End::Canceled);
+                    } else if let Some(value) = reused(&step, key) {
+                        ends[next] = Some(End::Reused(value));
                     } else {
                         let args = element_inputs::<I>(&inputs, value);
                         let element = run_element_async(f, op, step.clone(), Arc::clone(key), args);
@@ -511,7 +535,7 @@ where
             }
         })
         .await;
-        gather::<O::Output>(op.name(), &elements, ends)
+        gather::<O::Output>(op.name(), &step, &elements, ends)
     })
 }
 
@@ -593,18 +617,48 @@ async fn sleep(duration: Duration) {
 }
 
 /// The step's output (every element's, in order), or its failure naming each element that
-/// failed.
+/// failed. A failed step keeps the outputs of the elements that ran and succeeded, for a
+/// re-execution (in a recorded run).
 fn gather<U: Send + Sync + 'static>(
     op: &str,
+    step: &AssetContext,
     elements: &[(Arc<str>, Value)],
     ends: Vec<Option<End>>,
 ) -> Result<Value, BoxError> {
     let mut out = Dynamic::<U>::with_capacity(elements.len());
     let mut failed = Vec::new();
     let mut canceled = 0;
+    let mut fresh: Vec<(Arc<str>, Value)> = Vec::new();
+    let mut reused = 0;
     for ((key, _), end) in elements.iter().zip(ends) {
-        match end {
-            Some(End::Done(Some(value))) => match value.downcast::<U>() {
+        let value = match end {
+            Some(End::Done(Some(value))) => {
+                fresh.push((Arc::clone(key), Arc::clone(&value)));
+                Some(value)
+            }
+            Some(End::Reused(value)) => {
+                reused += 1;
+                Some(value)
+            }
+            Some(End::Done(None)) => None,
+            Some(End::Failed(why)) => {
+                failed.push((Arc::clone(key), why));
+                None
+            }
+            Some(End::Canceled) => {
+                canceled += 1;
+                None
+            }
+            None => {
+                failed.push((
+                    Arc::clone(key),
+                    "its thread ended unexpectedly (orch panicked outside the op)".to_owned(),
+                ));
+                None
+            }
+        };
+        if let Some(value) = value {
+            match value.downcast::<U>() {
                 Ok(value) => {
                     // The keys come from a `Dynamic`: valid and distinct.
                     let _ = out.push_arc(Arc::clone(key), value);
@@ -616,18 +670,27 @@ fn gather<U: Send + Sync + 'static>(
                         std::any::type_name::<U>()
                     ),
                 )),
-            },
-            Some(End::Done(None)) => {}
-            Some(End::Failed(why)) => failed.push((Arc::clone(key), why)),
-            Some(End::Canceled) => canceled += 1,
-            None => failed.push((
-                Arc::clone(key),
-                "its thread ended unexpectedly (orch panicked outside the op)".to_owned(),
-            )),
+            }
         }
+    }
+    if reused > 0 {
+        step.log().info(format!(
+            "reused the outputs of {reused} of {} elements from the run this re-executes",
+            elements.len()
+        ));
     }
     if failed.is_empty() && canceled == 0 {
         return Ok(Arc::new(out));
+    }
+    if let Some(checkpoints) = step.checkpoints() {
+        for (key, value) in &fresh {
+            if let Err(e) = checkpoints.keep(key, value) {
+                step.log().warn(format!(
+                    "[{key}] its output could not be kept for a re-execution: {}",
+                    describe(&*e)
+                ));
+            }
+        }
     }
     Err(Box::new(MappedFailure {
         op: op.to_owned(),
@@ -656,7 +719,11 @@ impl fmt::Display for MappedFailure {
                 self.canceled
             );
         }
-        write!(f, "{} of {total} elements of `{op}` failed", self.failed.len())?;
+        write!(
+            f,
+            "{} of {total} elements of `{op}` failed",
+            self.failed.len()
+        )?;
         if self.canceled > 0 {
             write!(f, " ({} more canceled)", self.canceled)?;
         }
@@ -704,8 +771,8 @@ where
     let mut parts: Vec<(&str, Vec<u8>)> = Vec::with_capacity(dynamic.len());
     for (key, element) in &dynamic.items {
         let element: Value = Arc::clone(element) as Value;
-        let bytes = (codec.encode)(&element)
-            .map_err(|e| format!("element `{key}`: {}", describe(&*e)))?;
+        let bytes =
+            (codec.encode)(&element).map_err(|e| format!("element `{key}`: {}", describe(&*e)))?;
         parts.push((key, bytes));
     }
     Ok(postcard::to_stdvec(&parts)?)
@@ -742,7 +809,10 @@ mod tests {
             Err(MappingKeyError::Duplicate("a".to_owned()))
         );
         for bad in ["", "a.csv", "with space", &"x".repeat(101)] {
-            assert!(matches!(d.push(bad, 0), Err(MappingKeyError::Invalid(_))), "{bad}");
+            assert!(
+                matches!(d.push(bad, 0), Err(MappingKeyError::Invalid(_))),
+                "{bad}"
+            );
         }
         assert_eq!(d.iter().collect::<Vec<_>>(), [("b", &2), ("a", &1)]);
         assert_eq!(d.get("a"), Some(&1));

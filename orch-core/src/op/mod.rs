@@ -23,6 +23,7 @@ pub use job::{
 };
 
 use crate::asset::{Codec, Compute, SourceLocation};
+pub use crate::context::ElementCheckpoints;
 use crate::resources::ResourceKey;
 
 /// Implemented by the marker type `#[op]` emits beside each op function (a braced struct with
@@ -87,8 +88,19 @@ pub struct OpParts {
     /// How to call it (the same shape as an asset's: a context and the inputs in order).
     pub compute: Compute,
     /// For an op mapped over a `Dynamic` in a job (`files.map(process)`): which input is the
-    /// element. The step then runs the op once per element, each retried on its own.
-    pub mapped: Option<usize>,
+    /// element, and the op itself. The step runs the op once per element, each retried on
+    /// its own.
+    pub mapped: Option<Mapped>,
+}
+
+/// What a step mapped over a `Dynamic` maps.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Mapped {
+    /// The input that is the element.
+    pub input: usize,
+    /// The op called per element (its codec stores one element's output).
+    pub op: &'static OpDef,
 }
 
 /// An op's config type, for checking a run's config before anything runs.
@@ -192,7 +204,12 @@ impl OpDef {
 
     /// For a call mapped over a `Dynamic` (`files.map(process)`): which input is the element.
     pub fn mapped(&self) -> Option<usize> {
-        self.parts.mapped
+        self.parts.mapped.map(|m| m.input)
+    }
+
+    /// For a call mapped over a `Dynamic`: the op called per element.
+    pub fn element_op(&self) -> Option<&'static OpDef> {
+        self.parts.mapped.map(|m| m.op)
     }
 }
 

@@ -70,6 +70,9 @@ pub(crate) struct ExecOptions {
     pub(crate) config: Option<Arc<orch_core::RunConfig>>,
     /// How much may be written in the background while consumers run.
     pub(crate) write_behind: WriteBehind,
+    /// The runs this one re-executes, nearest first (op jobs): where a mapped step finds the
+    /// outputs of elements that succeeded before.
+    pub(crate) reexecutes: Arc<[RunId]>,
 }
 
 /// What happened, queued for the sink (owned, so workers never wait for it). Every asset
@@ -149,6 +152,10 @@ struct Shared {
     /// Notified (with the state's mutex) whenever a deferred store ends.
     store_ended: Condvar,
     run_scoped_outputs: bool,
+    /// See [`ExecOptions::reexecutes`].
+    reexecutes: Arc<[RunId]>,
+    /// Per asset: its value was loaded from storage for this run (not computed in it).
+    loaded: Vec<bool>,
     partition: Option<String>,
     range: Option<Arc<[String]>>,
     resources: Arc<orch_core::Resources>,
@@ -221,7 +228,9 @@ pub(crate) async fn execute(
     let mut outcomes: Vec<AssetOutcome> = Vec::with_capacity(plan.order.len() + injected.len());
     let mut values: Vec<Option<Value>> = vec![None; n];
     let mut versions: Vec<Option<Arc<str>>> = vec![None; n];
+    let mut loaded = vec![false; n];
     for provided in injected {
+        loaded[provided.id] = provided.loaded;
         values[provided.id] = Some(provided.value);
         versions[provided.id] = provided.data_version.map(Arc::from);
         outcomes.push(AssetOutcome::decided(
@@ -282,6 +291,8 @@ pub(crate) async fn execute(
         any_deferred: AtomicBool::new(false),
         store_ended: Condvar::new(),
         run_scoped_outputs: opts.run_scoped_outputs,
+        reexecutes: opts.reexecutes,
+        loaded,
         partition: opts.partition,
         range: opts.range,
         resources: opts.resources,

@@ -128,11 +128,43 @@ impl Task {
             Some(store) => ctx.with_dynamic_partitions(Arc::clone(store)),
             None => ctx,
         };
+        let ctx = match self.checkpoints() {
+            Some(checkpoints) => ctx.with_checkpoints(checkpoints),
+            None => ctx,
+        };
         if node.def.resources().is_empty() {
             ctx
         } else {
             ctx.with_resources(Arc::clone(&self.shared.resources))
         }
+    }
+
+    /// Where a step mapped over a `Dynamic` keeps its elements' outputs when some fail, and
+    /// finds those a run it re-executes kept: only if its inputs were loaded from that run
+    /// (computed again, the elements may differ). Recorded runs of op jobs only.
+    fn checkpoints(&self) -> Option<Arc<dyn orch_core::op::ElementCheckpoints>> {
+        let shared = &self.shared;
+        if !shared.run_scoped_outputs {
+            return None;
+        }
+        let io = shared.io.as_ref()?;
+        let node = shared.graph.node(self.id);
+        let op = crate::jobs::job_of_step(&node.key)?
+            .op(self.id)
+            .element_op()?;
+        let reusable = node.inputs.iter().all(|&up| shared.loaded[up]);
+        let reuse_from = match reusable {
+            true => Arc::clone(&shared.reexecutes),
+            false => Arc::from([]),
+        };
+        Some(Arc::new(crate::jobs::StepCheckpoints::new(
+            Arc::clone(io),
+            node.key.clone(),
+            node.def,
+            op,
+            shared.run_id.clone(),
+            reuse_from,
+        )))
     }
 
     /// Replaces the inputs a partition mapping redirects (`#[partitions(offset = -1)]`,

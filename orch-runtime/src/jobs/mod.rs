@@ -3,7 +3,10 @@
 //! as they treat an asset. A step's key is `<job>/<node>`; its output is stored per run
 //! ([`step_output_key`]), since two runs of one job are two different computations.
 
+mod checkpoints;
 mod execute;
+
+pub(crate) use checkpoints::StepCheckpoints;
 
 pub use execute::{ExecuteJob, JobResult};
 

@@ -110,6 +110,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         config: request.config.clone(),
         // Nothing is stored until an instance is known (below).
         write_behind: crate::io::WriteBehind::OFF,
+        reexecutes: Arc::from([]),
     };
     let Some(instance) = instance else {
         return Ok(executor::execute(graph, plan, provided, opts, sink).await);
@@ -132,8 +133,13 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     // executor returns. (Released before, another process's recovery could mark the run
     // crashed while its outputs were being synced: CI's browser test caught it.)
     let held = liveness.clone();
+    let reexecutes: Arc<[RunId]> = match (&request.parent, request.target.job()) {
+        (Some(parent), Some(_)) => reexecuted_runs(&*storage, parent)?.into(),
+        _ => Arc::from([]),
+    };
     let opts = ExecOptions {
         liveness,
+        reexecutes,
         io: Some(Arc::clone(instance.io_managers())),
         write_behind: instance.config().write_behind(),
         dynamic: Some(Arc::new(StoredDynamicPartitions(Arc::clone(&storage)))),
@@ -416,10 +422,7 @@ fn load_step_output(
     node: &orch_core::AssetNode,
     parent: &RunId,
 ) -> Result<orch_core::__private::Value, Option<MaterializeError>> {
-    let mut run = Some(parent.clone());
-    // A chain of re-executions is short; the bound keeps a corrupt store from looping.
-    for _ in 0..1000 {
-        let Some(id) = run else { break };
+    for id in reexecuted_runs(storage, parent).map_err(|e| Some(e.into()))? {
         let key = crate::jobs::step_output_key(&node.key, id.as_str());
         let ctx = InputContext {
             key: &key,
@@ -432,9 +435,30 @@ fn load_step_output(
             Err(LoadError::Missing { .. }) => {}
             Err(e) => return Err(Some(e.into())),
         }
-        run = storage.run(id.as_str()).map_err(|e| Some(e.into()))?.parent;
     }
     Err(None)
+}
+
+/// Run `parent`, the run it re-executes, and so on up the chain, nearest first.
+fn reexecuted_runs(
+    storage: &dyn Storage,
+    parent: &RunId,
+) -> Result<Vec<RunId>, crate::storage::StorageError> {
+    let mut chain = Vec::new();
+    let mut run = Some(parent.clone());
+    // A chain of re-executions is short; the bound keeps a corrupt store from looping.
+    while let Some(id) = run.take()
+        && chain.len() < 1000
+    {
+        run = match storage.run(id.as_str()) {
+            Ok(record) => record.parent,
+            // Retention deleted it: the chain ends there.
+            Err(crate::storage::StorageError::NoSuchRun(_)) => None,
+            Err(e) => return Err(e),
+        };
+        chain.push(id);
+    }
+    Ok(chain)
 }
 
 /// The graph a request runs in: the assets, or the steps of its op job.

@@ -29,7 +29,7 @@ fn pipeline() {
     let (a, b) = count();
     let (rows, errors, extra) = split_rows();
     let (errors2, rows2) = split_rows().named("second");
-    sum_rows(errors2);
+    sum_rows(rows2);
     let (conn, n) = connect();
     let (ref r, s) = split_rows().named("third");
 }

@@ -1,0 +1,105 @@
+//! Element checkpoints of a mapped op's step: when some elements of `files.map(process)` fail,
+//! the outputs of those that succeeded are kept through the step's I/O manager, beside the
+//! run's step outputs (`_runs/<run>/<job>/<step>/elements/<key>`); a re-execution whose
+//! mapped step reads the inputs that run read reuses them, so only the failed elements run
+//! again (as Dagster re-runs only the failed mapped steps).
+
+use std::sync::Arc;
+
+use orch_core::__private::Value;
+use orch_core::op::{ElementCheckpoints, OpDef};
+use orch_core::{AssetDef, AssetKey, BoxError, RunId};
+
+use crate::io::{InputContext, IoManagers, LoadError, OutputContext};
+
+/// One step's checkpoints in one run.
+pub(crate) struct StepCheckpoints {
+    io: Arc<IoManagers>,
+    step: AssetKey,
+    def: &'static AssetDef,
+    /// The op called per element: its codec stores one element's output.
+    op: &'static OpDef,
+    run_id: RunId,
+    /// The runs this one re-executes, nearest first, whose kept outputs may be reused
+    /// (empty when the step's inputs were computed again: the elements may differ).
+    reuse_from: Arc<[RunId]>,
+}
+
+impl std::fmt::Debug for StepCheckpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepCheckpoints")
+            .field("step", &self.step)
+            .field("run_id", &self.run_id)
+            .field("reuse_from", &self.reuse_from)
+            .finish()
+    }
+}
+
+impl StepCheckpoints {
+    pub(crate) fn new(
+        io: Arc<IoManagers>,
+        step: AssetKey,
+        def: &'static AssetDef,
+        op: &'static OpDef,
+        run_id: RunId,
+        reuse_from: Arc<[RunId]>,
+    ) -> Self {
+        StepCheckpoints {
+            io,
+            step,
+            def,
+            op,
+            run_id,
+            reuse_from,
+        }
+    }
+
+    /// Where run `run` keeps element `element`'s output.
+    fn key(&self, run: &RunId, element: &str) -> Result<AssetKey, BoxError> {
+        let segments = ["_runs", run.as_str()]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(self.step.path().iter().cloned())
+            .chain(["elements".to_owned(), element.to_owned()]);
+        Ok(AssetKey::new(segments)?)
+    }
+}
+
+impl ElementCheckpoints for StepCheckpoints {
+    fn reuse(&self, element: &str) -> Option<Value> {
+        let manager = self.io.for_asset(&self.step, self.def).ok()?;
+        for run in self.reuse_from.iter() {
+            let key = self.key(run, element).ok()?;
+            let ctx = InputContext {
+                key: &key,
+                partition: None,
+                output_type: self.op.output_type(),
+                codec: self.op.codec().map(|codec| codec()),
+            };
+            match manager.load_input(&ctx) {
+                Ok(value) => return Some(value),
+                Err(LoadError::Missing { .. }) => continue,
+                // Unreadable: run the element again rather than fail it.
+                Err(e) => {
+                    tracing::warn!(step = %self.step, element, "a kept element output is unreadable, running the element again: {e}");
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    fn keep(&self, element: &str, value: &Value) -> Result<(), BoxError> {
+        let manager = self.io.for_asset(&self.step, self.def)?;
+        let key = self.key(&self.run_id, element)?;
+        let ctx = OutputContext {
+            key: &key,
+            run_id: &self.run_id,
+            partition: None,
+            output_type: self.op.output_type(),
+            codec: self.op.codec().map(|codec| codec()),
+        };
+        manager.handle_output(&ctx, value)?;
+        Ok(())
+    }
+}
