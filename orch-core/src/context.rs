@@ -239,6 +239,25 @@ struct Inner {
     captured: Mutex<Captured>,
 }
 
+impl Inner {
+    /// The same state, with nothing captured yet.
+    fn copy(&self) -> Inner {
+        Inner {
+            key: self.key.clone(),
+            run: self.run.clone(),
+            partition: self.partition.clone(),
+            window: self.window.clone(),
+            keys: self.keys.clone(),
+            resources: self.resources.clone(),
+            dynamic: self.dynamic.clone(),
+            attempt: self.attempt,
+            mapping_key: self.mapping_key.clone(),
+            checkpoints: self.checkpoints.clone(),
+            captured: Mutex::default(),
+        }
+    }
+}
+
 /// Where a mapped op (`files.map(process)`) keeps the outputs of the elements that succeeded
 /// when others failed, and finds them again when the run is re-executed, so only the failed
 /// elements run again. The runtime implements it on the step's I/O manager.
@@ -516,20 +535,7 @@ impl AssetContext {
     /// (with nothing captured yet), so a `with_*` call never silently does nothing.
     fn inner_mut(&mut self) -> &mut Inner {
         if Arc::get_mut(&mut self.inner).is_none() {
-            let i = &self.inner;
-            self.inner = Arc::new(Inner {
-                key: i.key.clone(),
-                run: i.run.clone(),
-                partition: i.partition.clone(),
-                window: i.window.clone(),
-                keys: i.keys.clone(),
-                resources: i.resources.clone(),
-                dynamic: i.dynamic.clone(),
-                attempt: i.attempt,
-                mapping_key: i.mapping_key.clone(),
-                checkpoints: i.checkpoints.clone(),
-                captured: Mutex::default(),
-            });
+            self.inner = Arc::new(self.inner.copy());
         }
         Arc::get_mut(&mut self.inner).expect("just made unique")
     }
@@ -672,20 +678,12 @@ impl AssetContext {
     /// its own attempt number and captured lines (each shown with the element's key).
     #[doc(hidden)]
     pub fn for_element(&self, mapping_key: Arc<str>, attempt: u32) -> AssetContext {
-        let i = &self.inner;
         AssetContext {
             inner: Arc::new(Inner {
-                key: i.key.clone(),
-                run: i.run.clone(),
-                partition: i.partition.clone(),
-                window: i.window.clone(),
-                keys: i.keys.clone(),
-                resources: i.resources.clone(),
-                dynamic: i.dynamic.clone(),
                 attempt,
                 mapping_key: Some(mapping_key),
                 checkpoints: None,
-                captured: Mutex::default(),
+                ..self.inner.copy()
             }),
         }
     }

@@ -643,6 +643,35 @@ mod tests {
     }
 
     #[test]
+    fn maps_collects_and_tuple_splits_become_builder_calls() {
+        let out = job(
+            quote!(),
+            quote!(
+                fn pipeline() {
+                    let (files, other) = list();
+                    let sizes = files.map(size);
+                    let scaled = sizes.map(|s| scale(other, s)).named("scaled");
+                    total(scaled.collect());
+                }
+            ),
+        )
+        .to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("split_output"), "{out}");
+        // `size` takes the element first; `scale` takes it second.
+        assert!(
+            out.contains("map :: < __orch_op , _ , _ , _ , 0usize >"),
+            "{out}"
+        );
+        assert!(
+            out.contains("map :: < __orch_op , _ , _ , _ , 1usize >"),
+            "{out}"
+        );
+        assert!(out.contains("\"scaled\""), "{out}");
+        assert!(out.contains("collect (& __orch_dyn)"), "{out}");
+    }
+
+    #[test]
     fn what_is_not_wiring_is_an_error_and_never_a_panic() {
         for body in [
             quote!(
@@ -678,6 +707,31 @@ mod tests {
             ),
             quote!(
                 struct S;
+            ),
+            quote!(
+                fn j() {
+                    a().map(|x| b(c(x)));
+                }
+            ),
+            quote!(
+                fn j() {
+                    a().map(|x| b(x, x));
+                }
+            ),
+            quote!(
+                fn j() {
+                    a().map(5);
+                }
+            ),
+            quote!(
+                fn j() {
+                    let (x, y): (u8, u8) = a();
+                }
+            ),
+            quote!(
+                fn j() {
+                    a().collect().named("n");
+                }
             ),
         ] {
             let out = job(quote!(), body).to_string();
