@@ -494,3 +494,117 @@ fn a_tuple_output_gives_one_handle_per_part() {
         .collect();
     assert_eq!(ups, ["split_rows", "sum_rows"]);
 }
+
+// --- adapters on adapters: a tuple part that is a `Dynamic`, mapped and collected -----------
+
+#[op]
+fn listing() -> Result<(Dynamic<String>, u32), BoxError> {
+    let names = Dynamic::try_from_keyed([("x", "ab".to_owned()), ("y", "cde".to_owned())])?;
+    Ok((names, 10))
+}
+
+#[op]
+fn length(name: &String) -> usize {
+    name.len()
+}
+
+#[op]
+fn lengths_plus(lengths: &Vec<usize>, base: &u32) -> usize {
+    lengths.iter().sum::<usize>() + *base as usize
+}
+
+#[op]
+fn all_names(names: &Vec<String>) -> String {
+    names.join(",")
+}
+
+#[job]
+fn parts_and_maps() {
+    let (names, base) = listing();
+    lengths_plus(names.map(length).collect(), base);
+    all_names(names.collect());
+}
+
+#[test]
+fn a_tuple_part_can_be_mapped_and_collected() {
+    let result = execute_job::<parts_and_maps>().run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    assert_eq!(*result.output::<lengths_plus>(), 15);
+    assert_eq!(result.output::<all_names>(), "ab,cde");
+}
+
+// --- reuse only from runs that read the same `Dynamic` ---------------------------------------
+
+static GENERATION: Mutex<u32> = Mutex::new(0);
+static FAILING: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+static SUMMED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[op]
+fn generation() -> Result<Dynamic<u32>, BoxError> {
+    let g = *GENERATION.lock().unwrap();
+    Ok(Dynamic::try_from_keyed([("a", g), ("b", g)])?)
+}
+
+#[op]
+fn times_ten(ctx: &OpContext, n: &u32) -> Result<u32, BoxError> {
+    let key = ctx.mapping_key().unwrap_or_default();
+    if FAILING.lock().unwrap().contains(&key) {
+        return Err(format!("{key} is down").into());
+    }
+    Ok(n * 10)
+}
+
+#[op]
+fn summed_up(values: &Vec<u32>) -> u32 {
+    *SUMMED.lock().unwrap() = values.clone();
+    values.iter().sum()
+}
+
+#[job]
+fn generations() {
+    summed_up(generation().map(times_ten).collect());
+}
+
+#[test]
+fn kept_elements_are_reused_only_from_runs_that_read_the_same_dynamic() {
+    let instance = orch::testing::ephemeral_instance();
+    let storage = || &**instance.storage();
+    // R0: generation 1; `b` fails, `a` is kept (10).
+    *GENERATION.lock().unwrap() = 1;
+    *FAILING.lock().unwrap() = vec!["b"];
+    let r0 = execute_job::<generations>()
+        .instance(&instance)
+        .run()
+        .unwrap();
+    assert!(!r0.success());
+    // R1 re-executes everything: generation 2 is computed; now `a` fails, `b` is kept (20).
+    *GENERATION.lock().unwrap() = 2;
+    *FAILING.lock().unwrap() = vec!["a"];
+    let all = Reexecution::of(storage(), r0.run_id().as_str())
+        .unwrap()
+        .request(orch::definitions().unwrap())
+        .unwrap()
+        .unwrap();
+    let r1 = instance.materialize(all).run().unwrap();
+    assert!(!r1.success());
+    // R2 re-executes R1 from its failure: it reads R1's generation 2, so `b` is reused from
+    // R1, and `a` runs again (R0 kept an `a` computed from generation 1: not reused).
+    *GENERATION.lock().unwrap() = 3;
+    FAILING.lock().unwrap().clear();
+    let from_failure = Reexecution::of(storage(), r1.run_id().as_str())
+        .unwrap()
+        .from_failure()
+        .request(orch::definitions().unwrap())
+        .unwrap()
+        .unwrap();
+    let r2 = instance.materialize(from_failure).run().unwrap();
+    assert!(r2.success(), "{:?}", r2.outcomes());
+    assert_eq!(*SUMMED.lock().unwrap(), [20, 20]);
+    let logs = &r2.outcome("generations/times_ten").unwrap().logs;
+    assert!(
+        logs.iter()
+            .any(|l| l.message
+                == "reused the outputs of 1 of 2 elements from the run this re-executes"),
+        "{logs:?}"
+    );
+}

@@ -128,9 +128,9 @@ pub struct AssetParts {
     /// Per input, which of its partitions a partition of this asset reads
     /// (`#[partitions(...)]` on the parameter); missing entries are the identity.
     pub input_partitions: &'static [crate::partitions::PartitionMapping],
-    /// Per input, what its value becomes first (a collected `Dynamic` in an op job); missing
-    /// entries pass the value as it is.
-    pub input_adapters: &'static [Option<InputAdapter>],
+    /// Per input, what its value becomes first, adapter after adapter (a collected `Dynamic`,
+    /// a part of a tuple, in an op job); missing or empty entries pass the value as it is.
+    pub input_adapters: &'static [&'static [InputAdapter]],
     /// `deps = [...]`: upstream assets that must run first but whose values are not loaded.
     pub deps: &'static [StaticKey],
     /// `always_run = true`: never considered up to date (an asset that reads the outside
@@ -239,8 +239,9 @@ impl AssetDef {
         self.parts.input_partitions
     }
 
-    /// Per input, what its value becomes first; missing entries pass it as it is.
-    pub fn input_adapters(&self) -> &'static [Option<InputAdapter>] {
+    /// Per input, what its value becomes first, adapter after adapter; missing or empty
+    /// entries pass it as it is.
+    pub fn input_adapters(&self) -> &'static [&'static [InputAdapter]] {
         self.parts.input_adapters
     }
 

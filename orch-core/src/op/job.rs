@@ -86,8 +86,9 @@ pub struct JobNode {
     pub inputs: Vec<usize>,
     /// The nodes it runs after without taking their output (`.after(handle)`).
     pub after: Vec<usize>,
-    /// Per input: how its value is adapted first (`.collect()` of a `Dynamic`), if it is.
-    pub adapters: Vec<Option<InputAdapter>>,
+    /// Per input: how its value is adapted first, adapter after adapter (`.collect()` of a
+    /// `Dynamic`, a part of a tuple); empty if it is not.
+    pub adapters: Vec<Vec<InputAdapter>>,
 }
 
 /// Implemented by what a job body may call: each `#[op]` (one step) and each `#[graph]` (its
@@ -121,7 +122,7 @@ pub struct JobBuilder {
     /// Each handle that reads a node's output through an adapter (a `.collect()`, a part of a
     /// tuple): the node, and the adapter. Its handle's node is [`ADAPTED_BASE`] + its index
     /// here.
-    adapted: Vec<(usize, InputAdapter)>,
+    adapted: Vec<(usize, Vec<InputAdapter>)>,
 }
 
 /// Where the handles of graph calls without an output start (see [`JobBuilder::graph_steps`]).
@@ -190,18 +191,23 @@ impl JobBuilder {
     /// The handle node of `node`'s output as `adapter` makes it.
     #[doc(hidden)]
     pub fn adapted(&mut self, node: usize, adapter: InputAdapter) -> usize {
-        self.adapted.push((node, adapter));
+        // A handle that is already adapted (a part of a tuple part, a `.collect()` of one)
+        // reads the same node, through its adapters and then this one.
+        let (node, mut adapters) = self.input(node);
+        adapters.push(adapter);
+        self.adapted.push((node, adapters));
         ADAPTED_BASE + self.adapted.len() - 1
     }
 
-    /// An input node: the node it reads, and its adapter (a `.collect()`, a tuple's part).
-    fn input(&self, node: usize) -> (usize, Option<InputAdapter>) {
+    /// An input node: the node it reads, and the adapters its value goes through (a
+    /// `.collect()`, a tuple's part).
+    fn input(&self, node: usize) -> (usize, Vec<InputAdapter>) {
         match node
             .checked_sub(ADAPTED_BASE)
             .and_then(|c| self.adapted.get(c))
         {
-            Some(&(node, adapter)) => (node, Some(adapter)),
-            None => (node, None),
+            Some((node, adapters)) => (*node, adapters.clone()),
+            None => (node, Vec::new()),
         }
     }
 
@@ -214,7 +220,7 @@ impl JobBuilder {
         inputs: Vec<usize>,
         after: &[usize],
     ) -> usize {
-        let (inputs, adapters): (Vec<usize>, Vec<Option<InputAdapter>>) =
+        let (inputs, adapters): (Vec<usize>, Vec<Vec<InputAdapter>>) =
             inputs.into_iter().map(|n| self.input(n)).unzip();
         let mut after = self.resolve(after);
         let name = match self.scopes.is_empty() {

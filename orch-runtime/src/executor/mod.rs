@@ -38,6 +38,9 @@ pub(crate) struct Provided {
     pub(crate) value: Value,
     /// Loaded from storage (`true`) or injected by the caller.
     pub(crate) loaded: bool,
+    /// A step output loaded from the runs a re-execution repeats: the index, in
+    /// [`ExecOptions::reexecutes`], of the run that stored it.
+    pub(crate) stored_by: Option<usize>,
     pub(crate) data_version: Option<String>,
 }
 
@@ -70,8 +73,8 @@ pub(crate) struct ExecOptions {
     pub(crate) config: Option<Arc<orch_core::RunConfig>>,
     /// How much may be written in the background while consumers run.
     pub(crate) write_behind: WriteBehind,
-    /// The runs this one re-executes, nearest first (op jobs): where a mapped step finds the
-    /// outputs of elements that succeeded before.
+    /// The runs this one re-executes, nearest first, as far as they ran with this run's config
+    /// (op jobs): where a mapped step finds the outputs of elements that succeeded before.
     pub(crate) reexecutes: Arc<[RunId]>,
 }
 
@@ -154,8 +157,8 @@ struct Shared {
     run_scoped_outputs: bool,
     /// See [`ExecOptions::reexecutes`].
     reexecutes: Arc<[RunId]>,
-    /// Per asset: its value was loaded from storage for this run (not computed in it).
-    loaded: Vec<bool>,
+    /// Per step loaded from the runs this one re-executes: which of them stored it.
+    stored_by: Vec<Option<usize>>,
     partition: Option<String>,
     range: Option<Arc<[String]>>,
     resources: Arc<orch_core::Resources>,
@@ -228,9 +231,9 @@ pub(crate) async fn execute(
     let mut outcomes: Vec<AssetOutcome> = Vec::with_capacity(plan.order.len() + injected.len());
     let mut values: Vec<Option<Value>> = vec![None; n];
     let mut versions: Vec<Option<Arc<str>>> = vec![None; n];
-    let mut loaded = vec![false; n];
+    let mut stored_by = vec![None; n];
     for provided in injected {
-        loaded[provided.id] = provided.loaded;
+        stored_by[provided.id] = provided.stored_by;
         values[provided.id] = Some(provided.value);
         versions[provided.id] = provided.data_version.map(Arc::from);
         outcomes.push(AssetOutcome::decided(
@@ -292,7 +295,7 @@ pub(crate) async fn execute(
         store_ended: Condvar::new(),
         run_scoped_outputs: opts.run_scoped_outputs,
         reexecutes: opts.reexecutes,
-        loaded,
+        stored_by,
         partition: opts.partition,
         range: opts.range,
         resources: opts.resources,
@@ -492,16 +495,12 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
     state.in_flight += 1;
     let mut inputs: Vec<Value> = Vec::with_capacity(node.inputs.len());
     let mut missing = None;
-    let adapters = node.def.input_adapters();
-    for (i, &up) in node.inputs.iter().enumerate() {
+    for &up in &node.inputs {
         // The planner provides every input (computed, loaded or injected) before this runs;
         // if one is absent anyway, the asset fails naming it, rather than receiving its other
         // inputs shifted into the wrong parameters.
         match &state.values[up] {
-            Some(value) => inputs.push(match adapters.get(i) {
-                Some(Some(adapt)) => adapt(value),
-                _ => Arc::clone(value),
-            }),
+            Some(value) => inputs.push(Arc::clone(value)),
             None => {
                 missing.get_or_insert(up);
                 inputs.push(Arc::new(()));
@@ -524,6 +523,8 @@ fn start(shared: &Arc<Shared>, state: &mut State, id: AssetId) -> Task {
             .iter()
             .all(|m| *m == orch_core::PartitionMapping::Identity),
         sync: matches!(node.def.compute(), Compute::Sync(_)),
+        // Adapted outside the run's lock (an adapter copies values).
+        adapted: node.def.input_adapters().iter().all(|a| a.is_empty()),
         finished: false,
         missing_input: missing,
         load_time: Duration::ZERO,

@@ -14,6 +14,8 @@ pub(super) struct Task {
     pub(super) mapped_loaded: bool,
     /// Runs on the blocking pool (and holds a job slot).
     pub(super) sync: bool,
+    /// Whether the inputs read through adapters (`.collect()`, a tuple's part) are adapted.
+    pub(super) adapted: bool,
     pub(super) finished: bool,
     /// An input whose value was absent when the asset started (a planner bug): the asset
     /// fails naming it instead of running.
@@ -140,8 +142,9 @@ impl Task {
     }
 
     /// Where a step mapped over a `Dynamic` keeps its elements' outputs when some fail, and
-    /// finds those a run it re-executes kept: only if its inputs were loaded from that run
-    /// (computed again, the elements may differ). Recorded runs of op jobs only.
+    /// finds those that runs it re-executes kept: only runs that read the inputs this one
+    /// reads (every input loaded, and stored by that run or an older one). Computed again,
+    /// the elements may differ. Recorded runs of op jobs only.
     fn checkpoints(&self) -> Option<Arc<dyn orch_core::op::ElementCheckpoints>> {
         let shared = &self.shared;
         if !shared.run_scoped_outputs {
@@ -152,10 +155,15 @@ impl Task {
         let op = crate::jobs::job_of_step(&node.key)?
             .op(self.id)
             .element_op()?;
-        let reusable = node.inputs.iter().all(|&up| shared.loaded[up]);
-        let reuse_from = match reusable {
-            true => Arc::clone(&shared.reexecutes),
-            false => Arc::from([]),
+        // The newest run that stored one of the inputs: the runs after it read them all.
+        let newest = node
+            .inputs
+            .iter()
+            .map(|&up| shared.stored_by[up])
+            .try_fold(usize::MAX, |newest, by| by.map(|by| newest.min(by)));
+        let reuse_from: Arc<[RunId]> = match newest {
+            Some(by) if by < shared.reexecutes.len() => Arc::from(&shared.reexecutes[..=by]),
+            _ => Arc::from([]),
         };
         Some(Arc::new(crate::jobs::StepCheckpoints::new(
             Arc::clone(io),
@@ -181,6 +189,10 @@ impl Task {
                 )],
                 panicked: false,
             });
+        }
+        if !self.adapted {
+            self.adapt_inputs()?;
+            self.adapted = true;
         }
         if self.mapped_loaded {
             return Ok(());
@@ -215,6 +227,33 @@ impl Task {
             self.inputs[i] = loaded.map_err(fail)?;
         }
         self.mapped_loaded = true;
+        Ok(())
+    }
+
+    /// Passes the inputs read through adapters (`.collect()` of a `Dynamic`, a part of a
+    /// tuple) through them, in order. An adapter copies values, so a panic in a `Clone` fails
+    /// the asset like one in its function.
+    fn adapt_inputs(&mut self) -> Result<(), AssetFailure> {
+        let node = self.shared.graph.node(self.id);
+        for (i, adapters) in node.def.input_adapters().iter().enumerate() {
+            for adapt in adapters.iter() {
+                let Some(value) = self.inputs.get(i) else {
+                    break;
+                };
+                let adapted = std::panic::catch_unwind(AssertUnwindSafe(|| adapt(value)));
+                self.inputs[i] = adapted.map_err(|payload| {
+                    let mut failure = AssetFailure::from_panic(&*payload);
+                    failure.chain.insert(
+                        0,
+                        format!(
+                            "could not pass input `{}` on",
+                            self.shared.graph.node(node.inputs[i]).key
+                        ),
+                    );
+                    failure
+                })?;
+            }
+        }
         Ok(())
     }
 

@@ -80,7 +80,13 @@ impl FsIoManager {
                 path.push(name);
             }
             None => {
-                path.set_extension(extension);
+                // Appended, not `set_extension`: a key whose last segment has a dot
+                // (`clean.validate`, a step of a graph) keeps all of it (`clean.validate.bin`),
+                // so `clean.validate` and `clean.dedupe` are two files.
+                let mut name = path.file_name().unwrap_or_default().to_os_string();
+                name.push(".");
+                name.push(extension);
+                path.set_file_name(name);
             }
         }
         path
@@ -555,6 +561,23 @@ mod tests {
             }
             _ => Ok(()),
         }
+    }
+
+    #[test]
+    fn keys_whose_last_segments_differ_after_a_dot_have_their_own_files() {
+        let io = FsIoManager::new(PathBuf::from("/store"));
+        let path = |k: &str| io.path_of(&k.parse().unwrap(), None);
+        // The steps of a graph call (`clean.validate`, `clean.dedupe`) were both `clean.bin`.
+        assert_eq!(
+            path("job/clean.validate"),
+            PathBuf::from("/store/job/clean.validate.bin")
+        );
+        assert_ne!(path("job/clean.validate"), path("job/clean.dedupe"));
+        assert_eq!(path("users"), PathBuf::from("/store/users.bin"));
+        assert_eq!(
+            io.frame_path_of(&"a/b.c".parse().unwrap(), None),
+            PathBuf::from("/store/a/b.c.parquet")
+        );
     }
 
     #[test]

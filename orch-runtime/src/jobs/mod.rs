@@ -257,6 +257,22 @@ fn build(def: &'static OpJobDef, assets: Option<&AssetGraph>) -> Result<OpJobGra
         .collect();
     let mut defs: Vec<&'static AssetDef> = Vec::with_capacity(nodes.len());
     for (i, node) in nodes.iter().enumerate() {
+        // The builder only hands out handles of nodes it added; anything else is a bug in
+        // orch's wiring, reported rather than panicking every command that builds jobs.
+        if let Some(&bad) = node
+            .inputs
+            .iter()
+            .chain(&node.after)
+            .find(|&&n| n >= nodes.len())
+        {
+            return Err(JobError::Invalid {
+                job: def.name().to_owned(),
+                message: format!(
+                    "step `{}` reads node #{bad}, which the job does not have (a bug in orch's wiring; please report it)",
+                    node.name
+                ),
+            });
+        }
         let op = node.op;
         if let Some(assets) = assets
             && assets.id_of(&keys[i].to_key()).is_some()
@@ -280,7 +296,7 @@ fn build(def: &'static OpJobDef, assets: Option<&AssetGraph>) -> Result<OpJobGra
             owners: &[],
             inputs: leak(node.inputs.iter().map(|&n| keys[n]).collect()),
             input_partitions: &[],
-            input_adapters: leak(node.adapters.clone()),
+            input_adapters: leak(node.adapters.iter().map(|a| leak(a.clone())).collect()),
             deps: leak(node.after.iter().map(|&n| keys[n]).collect()),
             // A step runs whenever its job does: it has no staleness.
             always_run: true,

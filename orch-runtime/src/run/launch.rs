@@ -71,6 +71,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
             id,
             value,
             loaded: false,
+            stored_by: None,
             data_version: None,
         });
     }
@@ -117,7 +118,18 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     };
     let storage = Arc::clone(instance.storage());
     let phase = Instant::now();
-    load_stored_inputs(graph, &instance, &request, &prepared, &mut provided)?;
+    let reexecuted = match (&request.parent, request.target.job()) {
+        (Some(parent), Some(_)) => reexecuted_runs(&*storage, parent)?,
+        _ => Vec::new(),
+    };
+    load_stored_inputs(
+        graph,
+        &instance,
+        &request,
+        &prepared,
+        &reexecuted,
+        &mut provided,
+    )?;
     timings.load = phase.elapsed();
     let (range, keys) = (range.clone(), keys.clone());
 
@@ -133,10 +145,14 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     // executor returns. (Released before, another process's recovery could mark the run
     // crashed while its outputs were being synced: CI's browser test caught it.)
     let held = liveness.clone();
-    let reexecutes: Arc<[RunId]> = match (&request.parent, request.target.job()) {
-        (Some(parent), Some(_)) => reexecuted_runs(&*storage, parent)?.into(),
-        _ => Arc::from([]),
-    };
+    // Elements kept by the runs this one re-executes are reused only from runs with its
+    // config: under another, an element may compute something else.
+    let config = request.config.as_ref().map(|c| c.to_json());
+    let reexecutes: Arc<[RunId]> = reexecuted
+        .iter()
+        .take_while(|(_, theirs)| *theirs == config)
+        .map(|(id, _)| id.clone())
+        .collect();
     let opts = ExecOptions {
         liveness,
         reexecutes,
@@ -290,6 +306,7 @@ fn load_stored_inputs(
     instance: &Instance,
     request: &RunRequest,
     prepared: &Prepared,
+    reexecuted: &[(RunId, Option<String>)],
     provided: &mut Vec<Provided>,
 ) -> Result<(), MaterializeError> {
     let storage = &**instance.storage();
@@ -309,7 +326,7 @@ fn load_stored_inputs(
                 });
             };
             let manager = instance.io_managers().for_asset(&node.key, node.def)?;
-            let value = load_step_output(storage, manager, node, parent).map_err(|e| match e {
+            let stored = load_step_output(manager, node, reexecuted).map_err(|e| match e {
                 Some(e) => e,
                 None => MaterializeError::JobRequest {
                     job: job.to_owned(),
@@ -322,8 +339,9 @@ fn load_stored_inputs(
             })?;
             provided.push(Provided {
                 id: up,
-                value,
+                value: stored.0,
                 loaded: true,
+                stored_by: Some(stored.1),
                 data_version: None,
             });
             continue;
@@ -345,6 +363,7 @@ fn load_stored_inputs(
                 id: up,
                 value: Arc::new(()),
                 loaded: true,
+                stored_by: None,
                 data_version,
             });
             continue;
@@ -407,22 +426,23 @@ fn load_stored_inputs(
             id: up,
             value,
             loaded: true,
+            stored_by: None,
             data_version,
         });
     }
     Ok(())
 }
 
-/// The output of step `node` as stored by run `parent`, or else by the run that run
-/// re-executes, and so on up the chain (a re-execution loads, and so does not store, the
-/// steps it does not repeat). `Err(None)`: no run of the chain stored it.
+/// The output of step `node` as stored by the parent run, or else by the run that run
+/// re-executes, and so on up `chain` (a re-execution loads, and so does not store, the steps
+/// it does not repeat), with the index in `chain` of the run that stored it. `Err(None)`: no
+/// run of the chain stored it.
 fn load_step_output(
-    storage: &dyn Storage,
     manager: &dyn crate::io::IoManager,
     node: &orch_core::AssetNode,
-    parent: &RunId,
-) -> Result<orch_core::__private::Value, Option<MaterializeError>> {
-    for id in reexecuted_runs(storage, parent).map_err(|e| Some(e.into()))? {
+    chain: &[(RunId, Option<String>)],
+) -> Result<(orch_core::__private::Value, usize), Option<MaterializeError>> {
+    for (i, (id, _)) in chain.iter().enumerate() {
         let key = crate::jobs::step_output_key(&node.key, id.as_str());
         let ctx = InputContext {
             key: &key,
@@ -431,7 +451,7 @@ fn load_step_output(
             codec: node.def.storage_codec(),
         };
         match manager.load_input(&ctx) {
-            Ok(value) => return Ok(value),
+            Ok(value) => return Ok((value, i)),
             Err(LoadError::Missing { .. }) => {}
             Err(e) => return Err(Some(e.into())),
         }
@@ -439,24 +459,28 @@ fn load_step_output(
     Err(None)
 }
 
-/// Run `parent`, the run it re-executes, and so on up the chain, nearest first.
+/// Run `parent`, the run it re-executes, and so on up the chain, nearest first, each with
+/// its run config (JSON).
 fn reexecuted_runs(
     storage: &dyn Storage,
     parent: &RunId,
-) -> Result<Vec<RunId>, crate::storage::StorageError> {
+) -> Result<Vec<(RunId, Option<String>)>, crate::storage::StorageError> {
     let mut chain = Vec::new();
     let mut run = Some(parent.clone());
     // A chain of re-executions is short; the bound keeps a corrupt store from looping.
     while let Some(id) = run.take()
         && chain.len() < 1000
     {
-        run = match storage.run(id.as_str()) {
-            Ok(record) => record.parent,
-            // Retention deleted it: the chain ends there.
-            Err(crate::storage::StorageError::NoSuchRun(_)) => None,
+        let config = match storage.run(id.as_str()) {
+            Ok(record) => {
+                run = record.parent;
+                record.config
+            }
+            // Retention deleted it: the chain ends there (its outputs went with it).
+            Err(crate::storage::StorageError::NoSuchRun(_)) => break,
             Err(e) => return Err(e),
         };
-        chain.push(id);
+        chain.push((id, config));
     }
     Ok(chain)
 }
