@@ -4,7 +4,7 @@
 //! still run, and a recorded run stores the mapped output and re-executes from the failure.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Barrier, LazyLock, Mutex};
+use std::sync::{Condvar, Mutex};
 
 use orch::prelude::*;
 use orch::testing::execute_job;
@@ -77,7 +77,8 @@ fn each_element_is_mapped_once_and_collected_in_order() {
 
 // --- elements run at the same time ----------------------------------------------------------
 
-static MEET: LazyLock<Barrier> = LazyLock::new(|| Barrier::new(3));
+/// How many elements of `meet` are inside it, and the signal that one came in.
+static MET: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
 
 #[op]
 fn three() -> Dynamic<u8> {
@@ -85,10 +86,21 @@ fn three() -> Dynamic<u8> {
 }
 
 #[op]
-fn meet(n: &u8) -> u8 {
-    // All three elements must be inside at once for any to go on.
-    MEET.wait();
-    n * 10
+fn meet(n: &u8) -> Result<u8, BoxError> {
+    // All three elements must be inside at once for any to go on; one at a time, the first
+    // gives up after 30 s and the test fails instead of hanging.
+    let (count, arrived) = &MET;
+    let mut inside = count.lock().unwrap();
+    *inside += 1;
+    arrived.notify_all();
+    let (inside, timeout) = arrived
+        .wait_timeout_while(inside, std::time::Duration::from_secs(30), |n| *n < 3)
+        .unwrap();
+    drop(inside);
+    match timeout.timed_out() {
+        true => Err("the other elements never came in: elements ran one at a time".into()),
+        false => Ok(n * 10),
+    }
 }
 
 #[op]
@@ -607,4 +619,58 @@ fn kept_elements_are_reused_only_from_runs_that_read_the_same_dynamic() {
                 == "reused the outputs of 1 of 2 elements from the run this re-executes"),
         "{logs:?}"
     );
+}
+
+// --- a mapped op's threads stay within the run's jobs, inside its runtime -----------------------
+
+static IN_SYNC: AtomicUsize = AtomicUsize::new(0);
+static SYNC_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts the sync functions running at once while it sleeps.
+fn busy(ms: u64) {
+    let now = IN_SYNC.fetch_add(1, Ordering::SeqCst) + 1;
+    SYNC_PEAK.fetch_max(now, Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    IN_SYNC.fetch_sub(1, Ordering::SeqCst);
+}
+
+#[op]
+fn six() -> Dynamic<u32> {
+    (0..6).collect()
+}
+
+/// Whether it ran inside the run's tokio runtime, as sync ops on the blocking pool do.
+#[op]
+fn crunch(_n: &u32) -> bool {
+    busy(15);
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
+#[op]
+fn side() -> u8 {
+    busy(40);
+    1
+}
+
+#[op]
+fn all_true(values: &Vec<bool>) -> bool {
+    values.iter().all(|v| *v)
+}
+
+#[job]
+fn bounded() {
+    all_true(six().map(crunch).collect());
+    side();
+    side();
+}
+
+#[test]
+fn a_mapped_op_takes_free_job_slots_and_runs_inside_the_runtime() {
+    let result = execute_job::<bounded>().jobs(2).run().unwrap();
+    assert!(result.success(), "{:?}", result.outcomes());
+    // Every element could use the runtime's handle, helpers included.
+    assert!(*result.output::<all_true>());
+    // Never more sync work at once than the run's jobs, helpers included.
+    let peak = SYNC_PEAK.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&peak), "peak {peak}");
 }

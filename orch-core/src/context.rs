@@ -287,6 +287,22 @@ struct ScopeParts {
     /// How many steps the run may run at once (its `jobs`): a mapped op runs that many of
     /// its elements at a time.
     parallelism: usize,
+    /// What the runtime lends a step that runs work on threads of its own.
+    threads: Option<Arc<dyn StepThreads>>,
+}
+
+/// What the runtime lends a step that runs work on threads of its own (a mapped op's
+/// elements): the run's free job slots, so the run never has more sync work going than its
+/// `jobs`, and its async runtime, which those threads enter (an op may use its handle there,
+/// as on the blocking pool).
+#[doc(hidden)]
+pub trait StepThreads: Send + Sync + fmt::Debug {
+    /// Takes a free job slot, if there is one.
+    fn try_take_slot(&self) -> bool;
+    /// Gives back a slot taken with [`StepThreads::try_take_slot`].
+    fn give_back_slot(&self);
+    /// Runs `f` on this thread inside the run's runtime.
+    fn enter(&self, f: &mut dyn FnMut());
 }
 
 impl RunScope {
@@ -298,6 +314,15 @@ impl RunScope {
             live: None,
             config: None,
             parallelism: std::thread::available_parallelism().map_or(1, usize::from),
+            threads: None,
+        }))
+    }
+
+    /// The same, lending steps the run's job slots and runtime (see [`StepThreads`]).
+    pub fn with_threads(self, threads: Arc<dyn StepThreads>) -> Self {
+        RunScope(Arc::new(ScopeParts {
+            threads: Some(threads),
+            ..(*self.0).clone()
         }))
     }
 
@@ -710,6 +735,12 @@ impl AssetContext {
     #[doc(hidden)]
     pub fn parallelism(&self) -> usize {
         self.inner.run.0.parallelism
+    }
+
+    /// The run's job slots and runtime, lent to threads a step starts (the executor's).
+    #[doc(hidden)]
+    pub fn step_threads(&self) -> Option<&dyn StepThreads> {
+        self.inner.run.0.threads.as_deref()
     }
 
     /// Keeps lines and metadata captured elsewhere (an element's context) as this context's,

@@ -42,7 +42,7 @@ pub use automation::{
 pub use check::{CheckDef, CheckResult, CheckSeverity};
 pub use context::{
     AssetContext, AssetLogger, Cancellation, DynamicPartitionsStore, LiveLog, LogLevel, LogLine,
-    MetadataValue, RunId, RunScope,
+    MetadataValue, RunId, RunScope, StepThreads,
 };
 pub use error::{DefinitionError, DefinitionErrors};
 pub use file::{FileAsset, FileChanged};

@@ -445,17 +445,38 @@ where
     };
     let mut ends: Vec<Option<End>> = (0..n).map(|_| None).collect();
     let span = tracing::Span::current();
+    let threads = step.step_threads();
     std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..step.parallelism().min(n))
-            .filter_map(|_| {
-                let span = span.clone();
-                let work = &work;
-                std::thread::Builder::new()
-                    .name("orch-map".to_owned())
-                    .spawn_scoped(scope, move || span.in_scope(work))
-                    .ok()
-            })
-            .collect();
+        // This step holds one job slot; each helper takes a free one (none: fewer helpers),
+        // and runs inside the run's runtime, as the blocking pool's threads do.
+        let mut helpers = Vec::new();
+        for _ in 1..step.parallelism().min(n) {
+            let slot = match threads {
+                Some(threads) if !threads.try_take_slot() => break,
+                Some(threads) => Some(Slot(threads)),
+                None => None,
+            };
+            let span = span.clone();
+            let work = &work;
+            let helper = move || {
+                let _slot = slot;
+                let mut done = Vec::new();
+                let mut run = || done = span.in_scope(work);
+                match threads {
+                    Some(threads) => threads.enter(&mut run),
+                    None => run(),
+                }
+                done
+            };
+            match std::thread::Builder::new()
+                .name("orch-map".to_owned())
+                .spawn_scoped(scope, helper)
+            {
+                Ok(handle) => helpers.push(handle),
+                // No thread: the slot went back with the closure; fewer helpers.
+                Err(_) => break,
+            }
+        }
         let mut record = |done: Vec<(usize, End)>| {
             for (i, end) in done {
                 ends[i] = Some(end);
@@ -471,6 +492,15 @@ where
         }
     });
     gather::<O::Output>(op.name(), step, &elements, ends)
+}
+
+/// A job slot a helper thread holds, given back when it ends (even by a panic).
+struct Slot<'a>(&'a dyn crate::context::StepThreads);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.give_back_slot();
+    }
 }
 
 /// Element `key`'s output from the run this one re-executes, if it kept one.
@@ -826,8 +856,13 @@ mod tests {
         let bytes = postcard::to_stdvec(&d).unwrap();
         assert_eq!(postcard::from_bytes::<Dynamic<u32>>(&bytes).unwrap(), d);
         let dup = postcard::to_stdvec(&vec![("x", 1u32), ("x", 2)]).unwrap();
-        let err = postcard::from_bytes::<Dynamic<u32>>(&dup).unwrap_err();
-        assert!(err.to_string().contains("Serde"), "{err}");
+        // postcard keeps only its own error kind; serde_json shows the message.
+        assert!(postcard::from_bytes::<Dynamic<u32>>(&dup).is_err());
+        let err = serde_json::from_str::<Dynamic<u32>>(r#"[["x",1],["x",2]]"#).unwrap_err();
+        assert!(
+            err.to_string().contains("mapping key `x` is used twice"),
+            "{err}"
+        );
     }
 
     #[test]

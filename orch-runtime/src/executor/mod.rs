@@ -201,6 +201,49 @@ impl Shared {
     }
 }
 
+/// The run's job slots and runtime, lent to the threads a step starts (a mapped op's
+/// helpers): a helper takes a free slot or does not start, and gives it back when it ends,
+/// which may start a waiting sync asset.
+struct Slots {
+    run: std::sync::Weak<Shared>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Slots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Slots")
+    }
+}
+
+impl orch_core::StepThreads for Slots {
+    fn try_take_slot(&self) -> bool {
+        let Some(shared) = self.run.upgrade() else {
+            return false;
+        };
+        let mut state = shared.lock();
+        let free = state.running_sync < shared.jobs;
+        if free {
+            state.running_sync += 1;
+        }
+        free
+    }
+
+    fn give_back_slot(&self) {
+        let Some(shared) = self.run.upgrade() else {
+            return;
+        };
+        let mut state = shared.lock();
+        state.running_sync -= 1;
+        let inline = dispatch(&shared, &mut state, Vec::new(), false);
+        debug_assert!(inline.is_none());
+    }
+
+    fn enter(&self, f: &mut dyn FnMut()) {
+        let _inside = self.runtime.enter();
+        f()
+    }
+}
+
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -280,14 +323,15 @@ pub(crate) async fn execute(
     ready.reverse();
 
     let cancelled = Arc::new(AtomicBool::new(false));
-    let shared = Arc::new(Shared {
+    let runtime = tokio::runtime::Handle::current();
+    let shared = Arc::new_cyclic(|run: &std::sync::Weak<Shared>| Shared {
         graph,
         run_id: run_id.clone(),
         jobs: opts.jobs.max(1),
         keep_outputs: opts.keep_outputs,
         state: Mutex::new(state),
         wake: Notify::new(),
-        runtime: tokio::runtime::Handle::current(),
+        runtime: runtime.clone(),
         _liveness: opts.liveness,
         io: opts.io,
         write_behind: opts.write_behind,
@@ -309,7 +353,11 @@ pub(crate) async fn execute(
         )
         .with_live_log(opts.live_log)
         .with_config(opts.config)
-        .with_parallelism(opts.jobs.max(1)),
+        .with_parallelism(opts.jobs.max(1))
+        .with_threads(Arc::new(Slots {
+            run: run.clone(),
+            runtime,
+        })),
         cancel: opts.cancel,
     });
     // A run canceled before it starts starts nothing.
