@@ -674,3 +674,99 @@ fn a_mapped_op_takes_free_job_slots_and_runs_inside_the_runtime() {
     let peak = SYNC_PEAK.load(Ordering::SeqCst);
     assert!((1..=2).contains(&peak), "peak {peak}");
 }
+
+// --- kept elements as files -------------------------------------------------------------------
+
+static FILE_FAILS: Mutex<bool> = Mutex::new(true);
+static FILE_CALLS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+#[op]
+fn cased() -> Result<Dynamic<u32>, BoxError> {
+    // `A` and `a` are two elements, and must stay two files where case does not count.
+    Ok(Dynamic::try_from_keyed([("A", 1), ("a", 2), ("b", 3)])?)
+}
+
+#[op]
+fn hundredfold(ctx: &OpContext, n: &u32) -> Result<u32, BoxError> {
+    let key = ctx.mapping_key().unwrap_or_default().to_owned();
+    FILE_CALLS.lock().unwrap().push(key.clone());
+    match key == "b" && *FILE_FAILS.lock().unwrap() {
+        true => Err("b is down".into()),
+        false => Ok(n * 100),
+    }
+}
+
+static LISTED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[op]
+fn listed(values: &Vec<u32>) -> usize {
+    *LISTED.lock().unwrap() = values.clone();
+    values.len()
+}
+
+#[job]
+fn on_disk() {
+    listed(cased().map(hundredfold).collect());
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        match path.is_dir() {
+            true => out.extend(files_under(&path)),
+            false => out.push(path),
+        }
+    }
+    out
+}
+
+#[test]
+fn kept_elements_are_files_of_the_failed_run_and_a_reexecution_reads_them() {
+    let home = tempfile::tempdir().unwrap();
+    let instance = orch::Instance::open(home.path()).unwrap();
+    *FILE_FAILS.lock().unwrap() = true;
+    let failed = execute_job::<on_disk>().instance(&instance).run().unwrap();
+    assert!(!failed.success());
+    let run = failed.run_id().as_str().to_owned();
+    let kept: Vec<_> = files_under(home.path())
+        .into_iter()
+        .filter(|p| {
+            let p = p.to_string_lossy();
+            p.contains(&run) && p.contains("on_disk/hundredfold/elements/")
+        })
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+
+    *FILE_FAILS.lock().unwrap() = false;
+    FILE_CALLS.lock().unwrap().clear();
+    let request = Reexecution::of(&**instance.storage(), &run)
+        .unwrap()
+        .from_failure()
+        .request(orch::definitions().unwrap())
+        .unwrap()
+        .unwrap();
+    let again = instance.materialize(request).run().unwrap();
+    assert!(again.success(), "{:?}", again.outcomes());
+    assert_eq!(*FILE_CALLS.lock().unwrap(), ["b"]);
+    // `A` and `a` came back as themselves, in order.
+    assert_eq!(*LISTED.lock().unwrap(), [100, 200, 300]);
+}
+
+/// Describes one file (a mapped op, called here as a plain function).
+#[op]
+fn describe_file(ctx: &OpContext, file: &String) -> String {
+    ctx.log().info(format!("described {file}"));
+    format!("{}: {file}", ctx.mapping_key().unwrap_or("?"))
+}
+
+#[test]
+fn a_mapped_op_is_a_plain_function_with_a_test_context() {
+    let ctx = OpContext::for_test()
+        .op("describe_file")
+        .mapping_key("a_csv")
+        .build();
+    assert_eq!(describe_file(&ctx, &"a.csv".to_owned()), "a_csv: a.csv");
+    assert_eq!(ctx.logs()[0].message, "[a_csv] described a.csv");
+}

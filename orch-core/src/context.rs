@@ -684,10 +684,19 @@ impl AssetContext {
     /// tracing layer uses this for `tracing::info!` calls made inside an asset).
     #[doc(hidden)]
     pub fn capture_log(&self, level: LogLevel, message: String) {
-        let message = match &self.inner.mapping_key {
+        self.push_line(level, self.element_line(message));
+    }
+
+    /// `message` marked with the element this context runs for, if any (`[a_csv] ..`).
+    fn element_line(&self, message: String) -> String {
+        match &self.inner.mapping_key {
             Some(element) => format!("[{element}] {message}"),
             None => message,
-        };
+        }
+    }
+
+    /// Keeps a line (and hands it to the live log).
+    fn push_line(&self, level: LogLevel, message: String) {
         let line = LogLine {
             time: SystemTime::now(),
             level,
@@ -788,7 +797,8 @@ pub struct AssetLogger<'a> {
 impl AssetLogger<'_> {
     /// Logs at `level`.
     pub fn log(&self, level: LogLevel, message: impl fmt::Display) {
-        let message = message.to_string();
+        // Marked with the element in a mapped op, on the console as in the run's log.
+        let message = self.ctx.element_line(message.to_string());
         let key = self.ctx.asset_key();
         // The target tells the runtime's capture layer that this line is already captured.
         match level {
@@ -805,7 +815,7 @@ impl AssetLogger<'_> {
                 tracing::error!(target: LOG_TARGET, asset = %key, "{message}")
             }
         }
-        self.ctx.capture_log(level, message);
+        self.ctx.push_line(level, message);
     }
     /// Logs at debug level.
     pub fn debug(&self, message: impl fmt::Display) {

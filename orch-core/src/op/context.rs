@@ -128,6 +128,7 @@ pub struct OpTestContext {
     resources: Resources,
     config: Option<serde_json::Value>,
     attempt: Option<u32>,
+    mapping_key: Option<String>,
 }
 
 impl OpTestContext {
@@ -161,6 +162,13 @@ impl OpTestContext {
         self
     }
 
+    /// The element a mapped op processes ([`OpContext::mapping_key`]); its log lines are
+    /// marked with it.
+    pub fn mapping_key(mut self, key: impl Into<String>) -> Self {
+        self.mapping_key = Some(key.into());
+        self
+    }
+
     /// The context.
     ///
     /// # Panics
@@ -176,8 +184,13 @@ impl OpTestContext {
             .config
             .map(|table| Arc::new(RunConfig::empty().with_op(&op, table)));
         let scope = RunScope::new(RunId::new(), None).with_config(config);
-        let step = AssetContext::new(key, scope, None, self.attempt.unwrap_or(1))
-            .with_resources(Arc::new(self.resources));
+        let attempt = self.attempt.unwrap_or(1);
+        let step =
+            AssetContext::new(key, scope, None, attempt).with_resources(Arc::new(self.resources));
+        let step = match self.mapping_key {
+            Some(element) => step.for_element(Arc::from(element), attempt),
+            None => step,
+        };
         OpContext { inner: step }
     }
 }

@@ -432,12 +432,12 @@ where
             let Some((key, value)) = elements.get(i) else {
                 break;
             };
-            let end = match (step.is_cancelled(), reused(step, key)) {
-                (true, _) => End::Canceled,
-                (false, Some(value)) => End::Reused(value),
-                (false, None) => {
-                    run_element_sync(f, op, step, key, &element_inputs::<I>(inputs, value))
-                }
+            let end = if step.is_cancelled() {
+                End::Canceled
+            } else if let Some(value) = reused(step, key) {
+                End::Reused(value)
+            } else {
+                run_element_sync(f, op, step, key, &element_inputs::<I>(inputs, value))
             };
             ends.push((i, end));
         }

@@ -60,8 +60,22 @@ impl StepCheckpoints {
             .into_iter()
             .map(str::to_owned)
             .chain(self.step.path().iter().cloned())
-            .chain(["elements".to_owned(), element.to_owned()]);
+            .chain(["elements".to_owned(), file_name(element)]);
         Ok(AssetKey::new(segments)?)
+    }
+}
+
+/// Element `key` as a name that is one file on any file system: as it is when it has no upper
+/// case letters, else lower case with a hash of the key, so `A` and `a` stay two files where
+/// case does not count (macOS, Windows).
+fn file_name(key: &str) -> String {
+    match key.bytes().any(|b| b.is_ascii_uppercase()) {
+        false => key.to_owned(),
+        true => format!(
+            "{}-{:016x}",
+            key.to_ascii_lowercase(),
+            xxhash_rust::xxh3::xxh3_64(key.as_bytes())
+        ),
     }
 }
 
@@ -101,5 +115,19 @@ impl ElementCheckpoints for StepCheckpoints {
         };
         manager.handle_output(&ctx, value)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_differ_only_in_case_have_their_own_files() {
+        assert_eq!(file_name("a_csv"), "a_csv");
+        let (upper, lower) = (file_name("A"), file_name("a"));
+        assert_ne!(upper.to_lowercase(), lower.to_lowercase());
+        assert!(upper.starts_with("a-"), "{upper}");
+        assert!(AssetKey::new([upper.as_str()]).is_ok(), "{upper}");
     }
 }
