@@ -170,3 +170,37 @@ fn an_op_job_shows_its_ops_and_launches_with_a_config_checked_first() {
         "no link to the job"
     );
 }
+
+// An op job with a dynamic fan-out, for its page.
+#[orch::op]
+fn letters() -> orch::ops::Dynamic<String> {
+    ["a", "b"].into_iter().map(str::to_owned).collect()
+}
+
+#[orch::op]
+fn upper(letter: &String) -> String {
+    letter.to_uppercase()
+}
+
+#[orch::op]
+fn joined(all: &Vec<String>) -> String {
+    all.join("")
+}
+
+#[orch::job]
+fn spread() {
+    joined(letters().map(upper).collect());
+}
+
+#[test]
+fn a_mapped_step_shows_what_it_maps_over() {
+    let server = Server::ui();
+    let page = server.client().get_ok("/jobs/spread");
+    for expected in [
+        "per element of letters",
+        "Dynamic&lt;String&gt;",
+        "all: Vec&lt;String&gt; ← upper",
+    ] {
+        assert!(page.contains(expected), "{expected} not on the page");
+    }
+}

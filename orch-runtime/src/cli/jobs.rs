@@ -166,8 +166,8 @@ pub(crate) fn show(job: &OpJobGraph, format: LineageFormat) -> String {
             .map(|((name, ty), &up)| format!("{name}: {ty} <- {}", graph.node(up).key.name()))
             .collect();
         let mut notes = Vec::new();
-        if let Some(&over) = op.mapped().and_then(|i| node.inputs.get(i)) {
-            notes.push(format!("map over {}", graph.node(over).key.name()));
+        if let Some(over) = job.maps_over(id) {
+            notes.push(format!("map over {over}"));
         }
         if let Some(config) = op.config() {
             notes.push(format!("config {}", config.type_name));
@@ -186,10 +186,7 @@ pub(crate) fn show(job: &OpJobGraph, format: LineageFormat) -> String {
             (n, None) => notes.push(format!("retries {n}")),
             (n, Some(_)) => notes.push(format!("retries {n} per element")),
         }
-        let output = match op.output() {
-            orch_core::op::OpOutput::Optional => format!("Option<{}>", op.output_type()),
-            _ => op.output_type().to_owned(),
-        };
+        let output = job.output_text(id);
         let step = job.step_name(id);
         let called = if step == op.name() {
             String::new()

@@ -71,6 +71,24 @@ impl OpJobGraph {
             .unwrap_or_default()
     }
 
+    /// Step `id`'s output type as a person reads it (`Option<Row>` for an optional output,
+    /// `Dynamic<u64>` for a mapped op).
+    pub fn output_text(&self, id: AssetId) -> String {
+        let op = self.op(id);
+        match op.output() {
+            orch_core::op::OpOutput::Optional => format!("Option<{}>", op.output_type()),
+            _ => op.output_type().to_owned(),
+        }
+    }
+
+    /// For a step mapped over a `Dynamic` (`files.map(process)`): the step whose elements it
+    /// runs on.
+    pub fn maps_over(&self, id: AssetId) -> Option<&'static str> {
+        let input = self.op(id).mapped()?;
+        let up = *self.graph.node(id).inputs.get(input)?;
+        Some(self.step_name(up))
+    }
+
     /// The id of step `name`.
     pub fn step(&self, name: &str) -> Option<AssetId> {
         (0..self.graph.len()).find(|&id| self.step_name(id) == name)

@@ -94,6 +94,8 @@ pub(crate) struct StepView {
     pub(crate) op: &'static str,
     pub(crate) inputs: Vec<String>,
     pub(crate) output: String,
+    /// For a step mapped over a `Dynamic`: the step whose elements it runs on.
+    pub(crate) maps_over: Option<&'static str>,
     pub(crate) config: Option<&'static str>,
     pub(crate) description: Option<&'static str>,
 }
@@ -121,12 +123,8 @@ pub(crate) fn op_jobs(ui: &Ui, runs_per_job: usize) -> Result<Vec<OpJobView>, We
                                 format!("{name}: {ty} ← {}", job.step_name(up))
                             })
                             .collect(),
-                        output: match op.output() {
-                            orch_core::op::OpOutput::Optional => {
-                                format!("Option<{}>", op.output_type())
-                            }
-                            _ => op.output_type().to_owned(),
-                        },
+                        output: job.output_text(id),
+                        maps_over: job.maps_over(id),
                         config: op.config().map(|c| c.type_name),
                         description: op.description(),
                     }

@@ -130,7 +130,7 @@ async fn op_job(ui: Arc<Ui>, name: String) -> Page {
             thead { tr { th { "Step" } th { "Op" } th { "Inputs" } th { "Output" } th { "Config" } } }
             tbody { @for s in &job.steps { tr {
                 td.mono { (s.name) @if let Some(d) = s.description { br; span.muted { (d) } } }
-                td.mono { (s.op) }
+                td.mono { (s.op) @if let Some(over) = s.maps_over { br; span.muted { "per element of " (over) } } }
                 td.mono { (s.inputs.join(", ")) }
                 td.mono { (s.output) }
                 td.mono { (s.config.unwrap_or("")) }
