@@ -6,7 +6,8 @@
 
 use std::marker::PhantomData;
 
-use super::dynamic::{Collectable, Dynamic, DynamicOutput, collect_value, mapped_def};
+use super::dynamic::{Collectable, Dynamic, DynamicOutput, collect_value};
+use super::mapped::mapped_def;
 use super::{Op, OpDef};
 use crate::asset::{InputAdapter, SourceLocation, Value};
 

@@ -10,6 +10,7 @@ mod config;
 mod context;
 mod dynamic;
 mod job;
+mod mapped;
 
 use std::time::Duration;
 
