@@ -770,3 +770,53 @@ fn a_mapped_op_is_a_plain_function_with_a_test_context() {
     assert_eq!(describe_file(&ctx, &"a.csv".to_owned()), "a_csv: a.csv");
     assert_eq!(ctx.logs()[0].message, "[a_csv] described a.csv");
 }
+
+// --- a part that cannot be copied fails its consumer, and the run goes on ------------------------
+
+/// A part whose copy panics.
+#[derive(Debug)]
+struct Fragile;
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        panic!("cannot copy this")
+    }
+}
+
+#[op(io_manager = "memory")]
+fn fragile_pair() -> (Fragile, u8) {
+    (Fragile, 1)
+}
+
+#[op(io_manager = "memory")]
+fn use_fragile(_part: &Fragile) -> u8 {
+    1
+}
+
+#[op]
+fn use_number(n: &u8) -> u8 {
+    n + 1
+}
+
+#[job]
+fn fragile() {
+    let (part, n) = fragile_pair();
+    use_fragile(part);
+    use_number(n);
+}
+
+#[test]
+fn a_part_whose_copy_panics_fails_its_consumer_and_the_run_ends() {
+    let result = execute_job::<fragile>().run().unwrap();
+    assert!(!result.success());
+    let AssetStatus::Failed(error) = &result.outcome("fragile/use_fragile").unwrap().status else {
+        panic!("{:?}", result.outcomes())
+    };
+    let text = error.to_string();
+    assert!(
+        text.contains("could not pass input `fragile/fragile_pair` on"),
+        "{text}"
+    );
+    assert!(text.contains("cannot copy this"), "{text}");
+    assert_eq!(*result.output::<use_number>(), 2);
+}
