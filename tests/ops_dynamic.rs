@@ -820,3 +820,18 @@ fn a_part_whose_copy_panics_fails_its_consumer_and_the_run_ends() {
     assert!(text.contains("cannot copy this"), "{text}");
     assert_eq!(*result.output::<use_number>(), 2);
 }
+
+#[test]
+fn building_a_job_again_reuses_its_mapped_definitions() {
+    use orch::ops::OpJob;
+    let def = <sizes as OpJob>::DEF;
+    let (first, second) = (def.nodes(), def.nodes());
+    let mapped = |nodes: &[orch::ops::JobNode]| {
+        nodes
+            .iter()
+            .find(|n| n.name == "file_size")
+            .map(|n| n.op as *const orch::ops::OpDef)
+            .unwrap()
+    };
+    assert_eq!(mapped(&first), mapped(&second));
+}

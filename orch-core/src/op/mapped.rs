@@ -6,6 +6,7 @@
 //! the outputs of those that succeeded are kept for a re-execution, which reuses them
 //! (see [`ElementCheckpoints`](crate::context::ElementCheckpoints)).
 
+use std::any::TypeId;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -27,6 +28,15 @@ pub(crate) fn mapped_def<O: Op, T: Send + Sync + 'static, const I: usize>() -> &
 where
     O::Output: Send + Sync + 'static,
 {
+    // Made once per process for each op, element type and input: building a job again
+    // (`OpJobDef::nodes`) finds the same definition instead of leaking another.
+    type Made = Vec<((TypeId, TypeId, usize), &'static OpDef)>;
+    static MADE: Mutex<Made> = Mutex::new(Vec::new());
+    let id = (TypeId::of::<O>(), TypeId::of::<T>(), I);
+    let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(&(_, def)) = made.iter().find(|(k, _)| *k == id) {
+        return def;
+    }
     let op = O::DEF;
     let compute = match op.compute() {
         Compute::Sync(_) => Compute::Sync(mapped_sync::<O, T, I>),
@@ -51,7 +61,9 @@ where
         compute,
         mapped: Some(super::Mapped { input: I, op }),
     };
-    Box::leak(Box::new(OpDef::from_parts(parts)))
+    let def: &'static OpDef = Box::leak(Box::new(OpDef::from_parts(parts)));
+    made.push((id, def));
+    def
 }
 
 /// How one element's attempts ended.
