@@ -2,6 +2,7 @@
 //! (Selection errors live in [`crate::selection`], execution errors in the runtime.)
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::asset::SourceLocation;
 use crate::key::{AssetKey, KeyError};
@@ -108,4 +109,66 @@ fn join_keys(keys: &[AssetKey]) -> String {
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(" -> ")
+}
+
+/// An error's message, then each `source()` in turn, without a cause whose text repeats the
+/// one before it (wrappers such as anyhow repeat their cause's text).
+#[doc(hidden)]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut chain = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if chain.last() != Some(&text) {
+            chain.push(text);
+        }
+        source = e.source();
+    }
+    chain
+}
+
+/// What a panic said: its `&str` or `String` payload.
+#[doc(hidden)]
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned())
+}
+
+/// The wait before retrying after failed attempt `number` (from 1) when the first retry waits
+/// `first`: doubling after each further failure, at most 32 times `first`.
+#[doc(hidden)]
+pub fn retry_backoff(first: Duration, number: u32) -> Duration {
+    first * 2u32.pow(number.saturating_sub(1).min(5))
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[test]
+    fn chains_skip_repeated_causes_and_backoff_doubles_up_to_32_times() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other("disk full"));
+        assert_eq!(error_chain(&e), ["disk full"]);
+        let payload: Box<dyn std::any::Any + Send> = Box::new(7u8);
+        assert_eq!(panic_text(&*payload), "a non-string panic payload");
+        let ms = Duration::from_millis;
+        assert_eq!(retry_backoff(ms(10), 1), ms(10));
+        assert_eq!(retry_backoff(ms(10), 3), ms(40));
+        assert_eq!(retry_backoff(ms(10), 40), ms(320));
+    }
 }

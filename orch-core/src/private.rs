@@ -16,6 +16,7 @@ pub use crate::check::{
     CheckDef, CheckParts, CheckResult, CheckSeverity, downcast as check_downcast,
 };
 pub use crate::context::AssetContext;
+pub use crate::error::{error_chain, panic_text, retry_backoff};
 pub use crate::key::StaticKey;
 pub use crate::op::{
     Callable, ConfigSchema, Handle, InputAt, JobBuilder, NoOutput, Op, OpContext, OpDef, OpJob,

@@ -132,30 +132,15 @@ pub struct AssetFailure {
 
 impl AssetFailure {
     pub(crate) fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut chain = vec![error.to_string()];
-        let mut source = error.source();
-        while let Some(e) = source {
-            let text = e.to_string();
-            // Wrappers such as anyhow repeat their cause's text; keep the chain readable.
-            if chain.last() != Some(&text) {
-                chain.push(text);
-            }
-            source = e.source();
-        }
         AssetFailure {
-            chain,
+            chain: orch_core::__private::error_chain(error),
             panicked: false,
         }
     }
 
     pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".to_owned());
         AssetFailure {
-            chain: vec![message],
+            chain: vec![orch_core::__private::panic_text(payload)],
             panicked: true,
         }
     }

@@ -20,6 +20,7 @@ use super::dynamic::Dynamic;
 use super::{NoOutput, Op, OpDef, OpOutput, OpParts};
 use crate::asset::{BoxError, BoxFuture, Codec, Compute, Value};
 use crate::context::AssetContext;
+use crate::error::{error_chain, panic_text, retry_backoff};
 
 /// The definition of op `O` mapped over input `I` (element type `T`): one step that runs the
 /// op per element and returns a `Dynamic` of its outputs. Made once per call in a job body,
@@ -98,28 +99,16 @@ fn elements<T: Send + Sync + 'static>(
 
 /// The error and its sources, as one line.
 fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
+    error_chain(error).join(": ")
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_owned());
-    format!("panicked: {text}")
+    format!("panicked: {}", panic_text(payload))
 }
 
 /// The wait before retrying after failed attempt `number` (doubling, as for steps).
 fn retry_delay(op: &OpDef, number: u32) -> Duration {
-    op.retry_delay() * 2u32.pow(number.saturating_sub(1).min(5))
+    retry_backoff(op.retry_delay(), number)
 }
 
 /// Keeps element `key`'s attempt's lines and metadata with the step's (labels marked with

@@ -303,24 +303,14 @@ fn call_with(
     let timeout = sensor.timeout();
     match rx.recv_timeout(timeout) {
         Ok(Ok(Ok(result))) => Ok(result),
-        Ok(Ok(Err(error))) => {
-            let mut text = error.to_string();
-            let mut source = error.source();
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            Err(format!("it returned an error: {text}"))
-        }
-        Ok(Err(panic)) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "(no message)".to_owned());
-            Err(format!("it panicked: {message}"))
-        }
+        Ok(Ok(Err(error))) => Err(format!(
+            "it returned an error: {}",
+            orch_core::__private::error_chain(&*error).join(": ")
+        )),
+        Ok(Err(panic)) => Err(format!(
+            "it panicked: {}",
+            orch_core::__private::panic_text(&*panic)
+        )),
         Err(_) => Err(format!(
             "it did not return within its time-out of {} (set `timeout` on the sensor); it is left to finish, and what it returns is ignored",
             humantime::format_duration(timeout)

@@ -165,14 +165,14 @@ impl Task {
             Some(by) if by < shared.reexecutes.len() => Arc::from(&shared.reexecutes[..=by]),
             _ => Arc::from([]),
         };
-        Some(Arc::new(crate::jobs::StepCheckpoints::new(
-            Arc::clone(io),
-            node.key.clone(),
-            node.def,
+        Some(Arc::new(crate::jobs::StepCheckpoints {
+            io: Arc::clone(io),
+            step: node.key.clone(),
+            def: node.def,
             op,
-            shared.run_id.clone(),
+            run_id: shared.run_id.clone(),
             reuse_from,
-        )))
+        }))
     }
 
     /// Replaces the inputs a partition mapping redirects (`#[partitions(offset = -1)]`,
@@ -358,7 +358,7 @@ impl Task {
     /// How long to wait after failed attempt `number` before the next one.
     fn retry_delay(&self, number: u32) -> Duration {
         let first = self.shared.graph.node(self.id).def.retry_delay();
-        first * 2u32.pow(number.saturating_sub(1).min(5))
+        orch_core::__private::retry_backoff(first, number)
     }
 
     /// Runs on the blocking pool; continues with a ready sync successor when there is one.

@@ -14,15 +14,15 @@ use crate::io::{InputContext, IoManagers, LoadError, OutputContext};
 
 /// One step's checkpoints in one run.
 pub(crate) struct StepCheckpoints {
-    io: Arc<IoManagers>,
-    step: AssetKey,
-    def: &'static AssetDef,
+    pub(crate) io: Arc<IoManagers>,
+    pub(crate) step: AssetKey,
+    pub(crate) def: &'static AssetDef,
     /// The op called per element: its codec stores one element's output.
-    op: &'static OpDef,
-    run_id: RunId,
+    pub(crate) op: &'static OpDef,
+    pub(crate) run_id: RunId,
     /// The runs this one re-executes, nearest first, whose kept outputs may be reused
     /// (empty when the step's inputs were computed again: the elements may differ).
-    reuse_from: Arc<[RunId]>,
+    pub(crate) reuse_from: Arc<[RunId]>,
 }
 
 impl std::fmt::Debug for StepCheckpoints {
@@ -36,30 +36,13 @@ impl std::fmt::Debug for StepCheckpoints {
 }
 
 impl StepCheckpoints {
-    pub(crate) fn new(
-        io: Arc<IoManagers>,
-        step: AssetKey,
-        def: &'static AssetDef,
-        op: &'static OpDef,
-        run_id: RunId,
-        reuse_from: Arc<[RunId]>,
-    ) -> Self {
-        StepCheckpoints {
-            io,
-            step,
-            def,
-            op,
-            run_id,
-            reuse_from,
-        }
-    }
-
-    /// Where run `run` keeps element `element`'s output.
+    /// Where run `run` keeps element `element`'s output: beside the step's own output.
     fn key(&self, run: &RunId, element: &str) -> Result<AssetKey, BoxError> {
-        let segments = ["_runs", run.as_str()]
-            .into_iter()
-            .map(str::to_owned)
-            .chain(self.step.path().iter().cloned())
+        let output = super::step_output_key(&self.step, run.as_str());
+        let segments = output
+            .path()
+            .iter()
+            .cloned()
             .chain(["elements".to_owned(), file_name(element)]);
         Ok(AssetKey::new(segments)?)
     }
