@@ -1,5 +1,6 @@
-//! polars frames as assets: Parquet storage (schema preserved), LazyFrames streamed into the
-//! file and scanned by consumers, DataFrame <-> LazyFrame inputs, metadata, partitions.
+//! polars frames as assets: Arrow IPC or Parquet storage (schema preserved), LazyFrames
+//! streamed into the file and scanned by consumers, DataFrame <-> LazyFrame inputs, metadata,
+//! partitions, a store that changes format.
 
 use orch::polars::prelude::*;
 use orch::prelude::*;
@@ -15,7 +16,7 @@ fn trips() -> Result<DataFrame, BoxError> {
     )?)
 }
 
-/// Lazy: a plan over its upstream; orch runs it with the streaming engine into Parquet.
+/// Lazy: a plan over its upstream; orch runs it with the streaming engine into its file.
 #[asset(group = "frames")]
 fn long_trips(trips: &LazyFrame) -> LazyFrame {
     trips.clone().filter(col("km").gt(lit(5.0)))
@@ -64,10 +65,10 @@ fn aliases_of_result_and_of_frames_are_stored_as_the_types_they_stand_for() {
         .run()
         .unwrap();
     assert!(result.success(), "{result:?}");
-    // Both are Parquet files (a serde codec would have refused a frame at compile time).
+    // Both are frame files (a serde codec would have refused a frame at compile time).
     for key in ["aliased_raw", "aliased_cities"] {
-        let path = dir.path().join(format!("storage/{key}.parquet"));
-        let back = ParquetReader::new(std::fs::File::open(&path).unwrap())
+        let path = dir.path().join(format!("storage/{key}.arrow"));
+        let back = IpcReader::new(std::fs::File::open(&path).unwrap())
             .finish()
             .unwrap();
         assert_eq!(back.height(), 2, "{key}");
@@ -84,7 +85,7 @@ fn column_f64(df: &DataFrame, name: &str) -> Vec<f64> {
 }
 
 #[test]
-fn frames_are_stored_as_parquet_and_flow_between_eager_and_lazy_assets() {
+fn frames_are_stored_as_arrow_ipc_and_flow_between_eager_and_lazy_assets() {
     let dir = tempfile::tempdir().unwrap();
     let result = Materialize::select("group:frames")
         .instance(&Instance::open(dir.path()).unwrap())
@@ -93,15 +94,15 @@ fn frames_are_stored_as_parquet_and_flow_between_eager_and_lazy_assets() {
     assert!(result.success(), "{result:?}");
     let storage = dir.path().join("storage");
     for name in ["trips", "long_trips", "km_by_city"] {
-        assert!(storage.join(format!("{name}.parquet")).exists(), "{name}");
+        assert!(storage.join(format!("{name}.arrow")).exists(), "{name}");
     }
     let by_city = result.output::<km_by_city>();
     assert_eq!(column_f64(by_city, "km"), [7.25, 42.5]);
 
     // The lazy asset's consumers scan its file: the filter and the projection reach the scan.
     let plan = result.output::<long_trip_plan>();
-    assert!(plan.contains("Parquet SCAN ["), "{plan}");
-    assert!(plan.contains("long_trips.parquet"), "{plan}");
+    assert!(plan.contains("Ipc SCAN ["), "{plan}");
+    assert!(plan.contains("long_trips.arrow"), "{plan}");
     assert!(plan.contains("PROJECT 2/3 COLUMNS"), "{plan}");
     assert!(
         plan.contains(r#"SELECTION: col("city") == "rome""#),
@@ -131,9 +132,10 @@ fn frames_are_stored_as_parquet_and_flow_between_eager_and_lazy_assets() {
         AssetStatus::Loaded
     ));
     assert_eq!(again.output::<km_by_city>(), by_city);
-    let stored = LazyFrame::scan_parquet(
-        PlRefPath::new(storage.join("trips.parquet").to_str().unwrap()),
-        ScanArgsParquet::default(),
+    let stored = LazyFrame::scan_ipc(
+        PlRefPath::new(storage.join("trips.arrow").to_str().unwrap()),
+        Default::default(),
+        Default::default(),
     )
     .unwrap()
     .collect()
@@ -229,7 +231,7 @@ fn a_frame_written_aside_takes_its_place_only_when_published() {
         codec: node.def.storage_codec(),
     };
     let frame = |n: i64| -> orch::io::Value { std::sync::Arc::new(df!("n" => [n; 4]).unwrap()) };
-    let file = storage.join("big_numbers.parquet");
+    let file = storage.join("big_numbers.arrow");
     let stored = io.handle_output(&ctx, &frame(1)).unwrap();
     let first = std::fs::read(&file).unwrap();
     let files = || std::fs::read_dir(&storage).unwrap().count();
@@ -256,7 +258,7 @@ fn a_frame_written_aside_takes_its_place_only_when_published() {
 }
 
 #[test]
-fn a_damaged_parquet_file_is_an_error_naming_it() {
+fn a_damaged_frame_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let rec = || Instance::open(dir.path()).unwrap();
     assert!(
@@ -266,7 +268,7 @@ fn a_damaged_parquet_file_is_an_error_naming_it() {
             .unwrap()
             .success()
     );
-    let path = dir.path().join("storage/trips.parquet");
+    let path = dir.path().join("storage/trips.arrow");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let err = Materialize::select("long_trips")
@@ -275,7 +277,7 @@ fn a_damaged_parquet_file_is_an_error_naming_it() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("the stored output of asset `trips`"), "{err}");
-    assert!(err.contains("trips.parquet"), "{err}");
+    assert!(err.contains("trips.arrow"), "{err}");
     assert!(
         err.ends_with("materialize `trips` again to repair it"),
         "{err}"
@@ -300,8 +302,8 @@ fn partitioned_frames_are_one_file_per_partition() {
         assert!(r.success(), "{r:?}");
     }
     let storage = dir.path().join("storage/daily_rides");
-    assert!(storage.join("2024-01-02.parquet").exists());
-    assert!(storage.join("2024-01-03.parquet").exists());
+    assert!(storage.join("2024-01-02.arrow").exists());
+    assert!(storage.join("2024-01-03.arrow").exists());
 }
 
 /// Unpartitioned: reads every partition of `daily_rides`, concatenated in order.
@@ -365,7 +367,9 @@ fn an_unpartitioned_frame_asset_reads_every_partition() {
 }
 
 #[test]
-fn parquet_is_uncompressed_unless_the_app_says_otherwise() {
+fn frames_are_arrow_ipc_unless_the_app_says_parquet_which_is_uncompressed_unless_it_says_otherwise()
+{
+    use orch::io::{FrameFormat, ParquetCompression};
     let codec = |path: std::path::PathBuf| {
         let mut reader = ParquetReader::new(std::fs::File::open(path).unwrap());
         let meta = reader.get_metadata().unwrap();
@@ -374,15 +378,17 @@ fn parquet_is_uncompressed_unless_the_app_says_otherwise() {
             meta.row_groups[0].parquet_columns()[0].compression()
         )
     };
+    let parquet = || orch::App::new().frame_format(FrameFormat::Parquet);
     for (app, expect) in [
-        (orch::App::new(), "Uncompressed"),
+        (orch::App::new(), None),
+        (parquet(), Some("Uncompressed")),
         (
-            orch::App::new().parquet_compression(orch::io::ParquetCompression::Lz4),
-            "Lz4Raw",
+            parquet().parquet_compression(ParquetCompression::Lz4),
+            Some("Lz4Raw"),
         ),
         (
-            orch::App::new().parquet_compression(orch::io::ParquetCompression::Zstd(9)),
-            "Zstd",
+            parquet().parquet_compression(ParquetCompression::Zstd(9)),
+            Some("Zstd"),
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
@@ -394,8 +400,76 @@ fn parquet_is_uncompressed_unless_the_app_says_otherwise() {
             .run()
             .unwrap();
         assert!(r.success(), "{r:?}");
-        assert_eq!(codec(dir.path().join("storage/trips.parquet")), expect);
+        let (arrow, parquet) = (
+            dir.path().join("storage/trips.arrow"),
+            dir.path().join("storage/trips.parquet"),
+        );
+        match expect {
+            None => assert!(arrow.exists() && !parquet.exists()),
+            Some(expect) => {
+                assert!(!arrow.exists());
+                assert_eq!(codec(parquet), expect);
+            }
+        }
     }
+}
+
+#[test]
+fn a_store_keeps_loading_and_replaces_its_frames_when_the_format_changes() {
+    use orch::io::FrameFormat;
+    let dir = tempfile::tempdir().unwrap();
+    let instance = |format: FrameFormat| {
+        let mut config = orch::Config::default();
+        config.set_home(dir.path());
+        config.set_frame_format(format);
+        Instance::builder().config(config).build().unwrap()
+    };
+    let storage = dir.path().join("storage");
+    let files = |name: &str| {
+        ["arrow", "parquet"]
+            .into_iter()
+            .filter(|ext| storage.join(format!("{name}.{ext}")).exists())
+            .collect::<Vec<_>>()
+    };
+    let first = Materialize::select("trips")
+        .instance(&instance(FrameFormat::Parquet))
+        .run()
+        .unwrap();
+    assert!(first.success(), "{first:?}");
+    assert_eq!(files("trips"), ["parquet"]);
+
+    // Now set to Arrow IPC: the Parquet file still loads...
+    let arrow = instance(FrameFormat::ArrowIpc);
+    let r = Materialize::select("long_trips or km_by_city")
+        .instance(&arrow)
+        .run()
+        .unwrap();
+    assert!(r.success(), "{r:?}");
+    assert!(matches!(
+        r.outcome("trips").unwrap().status,
+        AssetStatus::Loaded
+    ));
+    assert_eq!(column_f64(r.output::<km_by_city>(), "km"), [7.25, 42.5]);
+    assert_eq!(files("long_trips"), ["arrow"]);
+    // ...until the asset is stored again, in the new format, which replaces it.
+    let r = Materialize::select("trips").instance(&arrow).run().unwrap();
+    assert!(r.success(), "{r:?}");
+    assert_eq!(files("trips"), ["arrow"]);
+    assert_eq!(r.output::<trips>(), first.output::<trips>());
+
+    // Of two files left by a write killed between its rename and the removal, the newer loads.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let other = df!("id" => [9i64], "city" => ["lima"], "km" => [99.0f64]).unwrap();
+    ParquetWriter::new(std::fs::File::create(storage.join("trips.parquet")).unwrap())
+        .finish(&mut other.clone())
+        .unwrap();
+    let r = Materialize::select("long_trips")
+        .instance(&arrow)
+        .run()
+        .unwrap();
+    assert!(r.success(), "{r:?}");
+    let long = r.output::<long_trips>().clone().collect().unwrap();
+    assert_eq!(column_f64(&long, "km"), [99.0]);
 }
 
 /// The last 3 days of `daily_rides` (fewer at the start), concatenated.
@@ -578,8 +652,8 @@ fn a_range_of_partitions_runs_once_and_is_stored_per_partition() {
     assert!(r.success(), "{r:?}");
     assert_eq!(RANGED_CALLS.load(std::sync::atomic::Ordering::SeqCst), 1);
     let rows = |asset: &str, day: &str| {
-        let path = dir.path().join(format!("storage/{asset}/{day}.parquet"));
-        ParquetReader::new(std::fs::File::open(&path).unwrap())
+        let path = dir.path().join(format!("storage/{asset}/{day}.arrow"));
+        IpcReader::new(std::fs::File::open(&path).unwrap())
             .finish()
             .unwrap()
     };
@@ -610,9 +684,7 @@ fn a_range_of_partitions_runs_once_and_is_stored_per_partition() {
             m.metadata.contains(&("rows".to_owned(), rows.into())),
             "{m:?}"
         );
-        let path = dir
-            .path()
-            .join(format!("storage/ranged_rides/{day}.parquet"));
+        let path = dir.path().join(format!("storage/ranged_rides/{day}.arrow"));
         let path = ("path".to_owned(), path.display().to_string().into());
         assert!(m.metadata.contains(&path), "{m:?}");
     }

@@ -20,6 +20,7 @@ use crate::instance::{Config, Instance, InstanceError};
 pub struct App {
     io_managers: Vec<(String, Arc<dyn crate::io::IoManager>)>,
     resources: Arc<orch_core::Resources>,
+    frame_format: Option<crate::io::FrameFormat>,
     parquet_compression: Option<crate::io::ParquetCompression>,
 }
 
@@ -47,6 +48,15 @@ impl App {
         self
     }
 
+    /// The file format of frame outputs stored by the default I/O manager (default
+    /// [`FrameFormat::ArrowIpc`](crate::io::FrameFormat::ArrowIpc), the cheapest to write;
+    /// `Parquet` for smaller files that any tool reads). Wins over `io.frame_format` in
+    /// `orch.toml`.
+    pub fn frame_format(mut self, format: crate::io::FrameFormat) -> Self {
+        self.frame_format = Some(format);
+        self
+    }
+
     /// How the default I/O manager compresses the Parquet files of frame outputs (default
     /// [`ParquetCompression::Uncompressed`](crate::io::ParquetCompression::Uncompressed),
     /// the fastest to write and to scan; `Lz4` for files 0.6 times the size, `Zstd(3)` for
@@ -69,6 +79,9 @@ impl App {
         let mut builder = Instance::builder()
             .config(config)
             .resources(Arc::clone(&self.resources));
+        if let Some(format) = self.frame_format {
+            builder = builder.frame_format(format);
+        }
         if let Some(compression) = self.parquet_compression {
             builder = builder.parquet_compression(compression);
         }

@@ -16,6 +16,7 @@
 //! jobs = 4                       # sync assets at once (default: cores)      (ORCH_JOBS)
 //!
 //! [io]
+//! frame_format = "arrow"         # frames as Arrow IPC files, or "parquet"   (ORCH_FRAME_FORMAT)
 //! parquet_compression = "none"   # none, lz4, zstd, zstd:LEVEL, snappy       (ORCH_PARQUET_COMPRESSION)
 //! write_behind = 2               # large frames written in the background    (ORCH_WRITE_BEHIND)
 //!                                #   while their consumers run; 0: before
@@ -37,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::daemon::{QueueLimits, TagLimit};
-use crate::io::{ParquetCompression, WriteBehind};
+use crate::io::{FrameFormat, ParquetCompression, WriteBehind};
 use crate::storage::Retention;
 
 /// The file [`Config::discover`] reads at the project root.
@@ -109,6 +110,7 @@ pub struct Config {
     home: PathBuf,
     retention: Retention,
     jobs: usize,
+    frame_format: FrameFormat,
     parquet_compression: ParquetCompression,
     write_behind: WriteBehind,
     launch_mode: LaunchMode,
@@ -131,12 +133,14 @@ pub enum LaunchMode {
 
 impl Default for Config {
     /// `.orch` in the current directory, 30 days of logs and 90 of runs, one job per core,
-    /// uncompressed Parquet, write-behind of 2 frames and 2 GiB.
+    /// frames as Arrow IPC (uncompressed Parquet when set to Parquet), write-behind of 2 frames
+    /// and 2 GiB.
     fn default() -> Self {
         Config {
             home: PathBuf::from(".orch"),
             retention: Retention::default(),
             jobs: crate::default_jobs(),
+            frame_format: FrameFormat::default(),
             parquet_compression: ParquetCompression::default(),
             write_behind: WriteBehind::default(),
             launch_mode: LaunchMode::default(),
@@ -194,6 +198,7 @@ struct FileRun {
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileIo {
+    frame_format: Option<String>,
     parquet_compression: Option<String>,
     write_behind: Option<usize>,
     write_behind_memory: Option<String>,
@@ -309,6 +314,11 @@ impl Config {
             self.queue.tag_limits = limits;
             self.sources.insert("queue.tag_limits", from());
         }
+        if let Some(text) = &file.io.frame_format {
+            self.frame_format =
+                parse_frame_format(text).map_err(|why| bad("io.frame_format", text, why))?;
+            self.sources.insert("io.frame_format", from());
+        }
         if let Some(text) = &file.io.parquet_compression {
             self.parquet_compression =
                 parse_compression(text).map_err(|why| bad("io.parquet_compression", text, why))?;
@@ -363,6 +373,12 @@ impl Config {
                 )
             })?;
             self.sources.insert("run.jobs", Source::Env("ORCH_JOBS"));
+        }
+        if let Some(text) = env.get("ORCH_FRAME_FORMAT") {
+            self.frame_format = parse_frame_format(text)
+                .map_err(|why| bad("ORCH_FRAME_FORMAT", "io.frame_format", text, why))?;
+            self.sources
+                .insert("io.frame_format", Source::Env("ORCH_FRAME_FORMAT"));
         }
         if let Some(text) = env.get("ORCH_PARQUET_COMPRESSION") {
             self.parquet_compression = parse_compression(text).map_err(|why| {
@@ -426,6 +442,17 @@ impl Config {
     pub fn set_jobs(&mut self, jobs: usize) {
         self.jobs = jobs.max(1);
         self.sources.insert("run.jobs", Source::Builder);
+    }
+
+    /// The file format the default I/O manager writes frames in.
+    pub fn frame_format(&self) -> FrameFormat {
+        self.frame_format
+    }
+
+    /// Sets the file format the default I/O manager writes frames in.
+    pub fn set_frame_format(&mut self, format: FrameFormat) {
+        self.frame_format = format;
+        self.sources.insert("io.frame_format", Source::Builder);
     }
 
     /// How the default I/O manager compresses Parquet files.
@@ -499,6 +526,11 @@ impl Config {
                 source("retention.runs"),
             ),
             ("run.jobs", self.jobs.to_string(), source("run.jobs")),
+            (
+                "io.frame_format",
+                self.frame_format.extension().to_owned(),
+                source("io.frame_format"),
+            ),
             (
                 "io.parquet_compression",
                 format_compression(self.parquet_compression),
@@ -601,6 +633,14 @@ fn format_size(bytes: usize) -> String {
     format!("{bytes}B")
 }
 
+fn parse_frame_format(text: &str) -> Result<FrameFormat, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "arrow" | "ipc" | "feather" => Ok(FrameFormat::ArrowIpc),
+        "parquet" => Ok(FrameFormat::Parquet),
+        _ => Err("use arrow (Arrow IPC files) or parquet".to_owned()),
+    }
+}
+
 fn parse_compression(text: &str) -> Result<ParquetCompression, String> {
     let text = text.trim().to_ascii_lowercase();
     let zstd_level = |level: &str| {
@@ -695,6 +735,49 @@ mod tests {
         assert_eq!(
             err,
             "$ORCH_JOBS: invalid run.jobs `0`: a number, at least 1"
+        );
+    }
+
+    #[test]
+    fn the_frame_format_is_read_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |text: &str, vars: &[(&str, &str)]| {
+            std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+            Config::discover(dir.path(), env(vars)).map_err(|e| e.to_string())
+        };
+        let format = |config: Config| {
+            let entries = config.entries();
+            let (_, shown, source) = entries
+                .iter()
+                .find(|(k, _, _)| *k == "io.frame_format")
+                .unwrap()
+                .clone();
+            (config.frame_format(), shown, source)
+        };
+        assert_eq!(
+            format(read("", &[]).unwrap()),
+            (FrameFormat::ArrowIpc, "arrow".to_owned(), Source::Default)
+        );
+        let file = "[io]\nframe_format = \"parquet\"\n";
+        assert_eq!(format(read(file, &[]).unwrap()).0, FrameFormat::Parquet);
+        assert_eq!(
+            format(read(file, &[("ORCH_FRAME_FORMAT", "ipc")]).unwrap()),
+            (
+                FrameFormat::ArrowIpc,
+                "arrow".to_owned(),
+                Source::Env("ORCH_FRAME_FORMAT")
+            )
+        );
+        let err = read("[io]\nframe_format = \"csv\"\n", &[]).unwrap_err();
+        assert!(err.contains("invalid io.frame_format `csv`"), "{err}");
+        assert!(
+            err.contains("use arrow (Arrow IPC files) or parquet"),
+            "{err}"
+        );
+        let err = read("", &[("ORCH_FRAME_FORMAT", "orc")]).unwrap_err();
+        assert!(
+            err.starts_with("$ORCH_FRAME_FORMAT: invalid io.frame_format `orc`"),
+            "{err}"
         );
     }
 

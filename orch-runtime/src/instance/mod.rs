@@ -365,6 +365,12 @@ impl InstanceBuilder {
         self
     }
 
+    /// The file format the default I/O manager writes frames in.
+    pub fn frame_format(mut self, format: crate::io::FrameFormat) -> Self {
+        self.config.set_frame_format(format);
+        self
+    }
+
     /// How the default I/O manager compresses Parquet files.
     pub fn parquet_compression(mut self, compression: crate::io::ParquetCompression) -> Self {
         self.config.set_parquet_compression(compression);
@@ -418,6 +424,7 @@ impl InstanceBuilder {
             let mut io = IoManagers::new(home.clone());
             io.set_fs(
                 crate::io::FsIoManager::new(IoManagers::storage_dir(&home))
+                    .frame_format(self.config.frame_format())
                     .parquet_compression(self.config.parquet_compression()),
             );
             io

@@ -20,7 +20,7 @@ use orch_core::__private::Value;
 use orch_core::{AssetKey, BoxError};
 use xxhash_rust::xxh3::xxh3_128;
 
-use orch_core::frame::{FrameOptions, ParquetCompression};
+use orch_core::frame::{FrameFormat, FrameOptions, ParquetCompression};
 
 use super::{InputContext, IoManager, LoadError, OutputContext, StagedOutput, Stored, Storing};
 
@@ -47,8 +47,15 @@ impl FsIoManager {
         }
     }
 
-    /// This manager with another Parquet compression for frame outputs (default
-    /// [`ParquetCompression::Uncompressed`]).
+    /// This manager with another file format for frame outputs (default
+    /// [`FrameFormat::ArrowIpc`]). Frames stored in the other format still load.
+    pub fn frame_format(mut self, format: FrameFormat) -> Self {
+        self.frames = self.frames.format(format);
+        self
+    }
+
+    /// This manager with another Parquet compression for frame outputs written as Parquet
+    /// (default [`ParquetCompression::Uncompressed`]).
     pub fn parquet_compression(mut self, compression: ParquetCompression) -> Self {
         self.frames = self.frames.compression(compression);
         self
@@ -62,9 +69,25 @@ impl FsIoManager {
         self.path_with(key, partition, "bin")
     }
 
-    /// The Parquet file of a frame output (`<key path>.parquet`, or per partition).
+    /// The file a frame output is written to (`<key path>.arrow`, or `.parquet` with
+    /// [`FrameFormat::Parquet`]; or per partition).
     pub fn frame_path_of(&self, key: &AssetKey, partition: Option<&str>) -> PathBuf {
-        self.path_with(key, partition, "parquet")
+        self.path_with(key, partition, self.frames.format.extension())
+    }
+
+    /// The stored file of a frame output, in whichever format it was written, so that a store
+    /// keeps loading after the format setting changes: the newest if both exist (a write
+    /// removes the other, unless it was killed in between); `None` if neither does.
+    pub fn stored_frame_of(&self, key: &AssetKey, partition: Option<&str>) -> Option<PathBuf> {
+        FrameFormat::ALL
+            .iter()
+            .filter_map(|format| {
+                let path = self.path_with(key, partition, format.extension());
+                let modified = fs::metadata(&path).ok()?.modified().ok()?;
+                Some(((modified, *format == self.frames.format), path))
+            })
+            .max_by_key(|(order, _)| *order)
+            .map(|(_, path)| path)
     }
 
     fn path_with(&self, key: &AssetKey, partition: Option<&str>, extension: &str) -> PathBuf {
@@ -238,8 +261,8 @@ fn sync(root: &Path, files: &[PathBuf]) -> std::io::Result<()> {
 }
 
 impl FsIoManager {
-    /// A frame goes to `<key>.parquet` through a temporary file renamed into place (Parquet
-    /// files are large: no spare copy is kept). Its data version hashes the written file.
+    /// A frame goes to `<key>.arrow` (or `.parquet`) through a temporary file renamed into
+    /// place (frame files are large: no spare copy is kept). Its data version hashes the written file.
     fn handle_frame(
         &self,
         ctx: &OutputContext<'_>,
@@ -256,7 +279,7 @@ impl FsIoManager {
         Ok(stored)
     }
 
-    /// Writes a frame beside its file (`.<name>.parquet.spare`), hashing it as it goes, and
+    /// Writes a frame beside its file (`.<name>.arrow.spare`), hashing it as it goes, and
     /// syncs it if `durable` (a background write takes its sync off the end of the run).
     fn write_frame(
         &self,
@@ -315,13 +338,15 @@ impl FsIoManager {
         ctx: &InputContext<'_>,
         frame: &orch_core::frame::FrameCodec,
     ) -> Result<Value, LoadError> {
-        let path = self.frame_path_of(ctx.key, ctx.partition);
-        if !path.exists() {
+        let Some(path) = self.stored_frame_of(ctx.key, ctx.partition) else {
             return Err(LoadError::Missing {
                 key: ctx.key.clone(),
-                location: path.display().to_string(),
+                location: self
+                    .frame_path_of(ctx.key, ctx.partition)
+                    .display()
+                    .to_string(),
             });
-        }
+        };
         (frame.scan)(&path).map_err(|source| LoadError::Corrupt {
             key: ctx.key.clone(),
             location: path.display().to_string(),
@@ -363,6 +388,19 @@ impl super::StagedOutput for StagedFrame<'_> {
             format!("could not write {}: {e}", self.path.display()).into()
         })?;
         self.published = true;
+        // The same output stored in another format before the setting changed is now stale.
+        // Left behind, it would still lose to this newer file when loading.
+        for format in FrameFormat::ALL {
+            if format != self.manager.frames.format {
+                let stale = self.path.with_extension(format.extension());
+                match fs::remove_file(&stale) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        tracing::warn!("could not remove {}: {e}", stale.display());
+                    }
+                    _ => {}
+                }
+            }
+        }
         self.manager
             .unsynced
             .lock()
@@ -471,15 +509,18 @@ impl IoManager for FsIoManager {
                 .into(),
             });
         };
-        let paths: Vec<PathBuf> = partitions
-            .iter()
-            .map(|p| self.frame_path_of(ctx.key, Some(p)))
-            .collect();
-        if let Some(missing) = paths.iter().find(|p| !p.exists()) {
-            return Err(LoadError::Missing {
-                key: ctx.key.clone(),
-                location: missing.display().to_string(),
-            });
+        let mut paths = Vec::with_capacity(partitions.len());
+        for partition in partitions {
+            let Some(path) = self.stored_frame_of(ctx.key, Some(partition)) else {
+                return Err(LoadError::Missing {
+                    key: ctx.key.clone(),
+                    location: self
+                        .frame_path_of(ctx.key, Some(partition))
+                        .display()
+                        .to_string(),
+                });
+            };
+            paths.push(path);
         }
         (frame.scan_many)(&paths).map_err(|source| LoadError::Corrupt {
             key: ctx.key.clone(),
@@ -574,6 +615,11 @@ mod tests {
         );
         assert_ne!(path("job/clean.validate"), path("job/clean.dedupe"));
         assert_eq!(path("users"), PathBuf::from("/store/users.bin"));
+        assert_eq!(
+            io.frame_path_of(&"a/b.c".parse().unwrap(), None),
+            PathBuf::from("/store/a/b.c.arrow")
+        );
+        let io = FsIoManager::new(PathBuf::from("/store")).frame_format(FrameFormat::Parquet);
         assert_eq!(
             io.frame_path_of(&"a/b.c".parse().unwrap(), None),
             PathBuf::from("/store/a/b.c.parquet")

@@ -22,7 +22,7 @@ use orch_core::{AssetDef, AssetKey, RunId};
 
 pub use fs::FsIoManager;
 pub use memory::MemoryIoManager;
-pub use orch_core::frame::{FrameOptions, ParquetCompression};
+pub use orch_core::frame::{FrameFormat, FrameOptions, ParquetCompression};
 
 /// What an I/O manager knows about the output it stores.
 #[derive(Debug)]
