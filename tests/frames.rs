@@ -16,7 +16,8 @@ fn trips() -> Result<DataFrame, BoxError> {
     )?)
 }
 
-/// Lazy: a plan over its upstream; orch runs it with the streaming engine into its file.
+/// Lazy: a plan over its upstream. Over the frame in memory, orch collects it once; over the
+/// upstream's file, orch runs it with the streaming engine into its own file.
 #[asset(group = "frames")]
 fn long_trips(trips: &LazyFrame) -> LazyFrame {
     trips.clone().filter(col("km").gt(lit(5.0)))
@@ -99,8 +100,21 @@ fn frames_are_stored_as_arrow_ipc_and_flow_between_eager_and_lazy_assets() {
     let by_city = result.output::<km_by_city>();
     assert_eq!(column_f64(by_city, "km"), [7.25, 42.5]);
 
-    // The lazy asset's consumers scan its file: the filter and the projection reach the scan.
+    // The lazy asset's plan reads only `trips`, a frame in memory: it is collected once, and
+    // its consumers start from the result, not from its file.
     let plan = result.output::<long_trip_plan>();
+    assert!(plan.contains("DF ["), "{plan}");
+    assert!(!plan.contains("SCAN"), "{plan}");
+
+    // With `trips` read back from its file, the plan scans a file: the streaming engine runs
+    // it into `long_trips.arrow`, and its consumers scan that, the filter and the projection
+    // reaching the scan.
+    let rescanned = Materialize::select("long_trips or long_trip_plan")
+        .instance(&Instance::open(dir.path()).unwrap())
+        .run()
+        .unwrap();
+    assert!(rescanned.success(), "{rescanned:?}");
+    let plan = rescanned.output::<long_trip_plan>();
     assert!(plan.contains("Ipc SCAN ["), "{plan}");
     assert!(plan.contains("long_trips.arrow"), "{plan}");
     assert!(plan.contains("PROJECT 2/3 COLUMNS"), "{plan}");
@@ -252,9 +266,23 @@ fn a_frame_written_aside_takes_its_place_only_when_published() {
         published.data_version,
         io.handle_output(&ctx, &frame(2)).unwrap().data_version
     );
-    // A lazy frame is not staged: it is collected into its file and scanned from there.
-    let lazy: orch::io::Value = std::sync::Arc::new(df!("n" => [1i64]).unwrap().lazy());
+    // A plan that scans a file is not staged: it is collected into its file and scanned from
+    // there. A plan that is nothing but a frame in memory (a settled one) is staged as that
+    // frame.
+    let scan = LazyFrame::scan_ipc(
+        PlRefPath::new(file.to_str().unwrap()),
+        Default::default(),
+        Default::default(),
+    )
+    .unwrap();
+    let lazy: orch::io::Value = std::sync::Arc::new(scan);
     assert!(io.stage_output(&ctx, &lazy).is_none());
+    let held: orch::io::Value = std::sync::Arc::new(df!("n" => [3i64; 4]).unwrap().lazy());
+    let staged = io.stage_output(&ctx, &held).unwrap().unwrap();
+    assert_eq!(
+        staged.publish().unwrap().data_version,
+        io.handle_output(&ctx, &frame(3)).unwrap().data_version
+    );
 }
 
 #[test]

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The orders pipeline at N rows (default 10,000,000), side by side in one run: orch
-# (`examples/orders`, release: 365 daily partitions pushed into SQL, Parquet persistence on,
+# (`examples/orders`, release: 365 daily partitions pushed into SQL, frames persisted,
 # every run recorded) as `cargo run` does it (one run per day, 2 at a time), one day at a time,
 # a month per run (`--partitions-per-run 31`) and the year in one run (`--single-run`),
 # against the same pipeline as a plain polars program (`benches/orders_plain.rs`: one query, the same transforms, its intermediates
-# written as Parquet too). Both read the same SQLite table, imported once from Dagster's own
+# written as Arrow IPC files too, as orch writes them). Both read the same SQLite table, imported once from Dagster's own
 # generator (../shared/bench/dagster/gen_orders.py N, seed 42), so the rows are exactly those
 # of Dagster's ETL benchmark. Prints wall time and peak RSS (GNU time) of each, the ratios,
 # and checks that every export agrees (and, at 10M rows, matches Dagster's reference figures).

@@ -125,9 +125,17 @@ pub struct FrameCodec {
         &crate::partitions::Partitions,
         &[String],
     ) -> Result<(Value, Vec<(String, Value)>), BoxError>,
-    /// The memory an in-memory frame holds (polars' estimate), or `None` for a lazy frame,
-    /// whose plan is collected while it is written and whose consumers then scan the file.
+    /// The memory an in-memory frame holds (polars' estimate), or `None` for a lazy frame
+    /// that scans files, whose plan is collected while it is written and whose consumers then
+    /// scan the file.
     pub in_memory_size: fn(&Value) -> Option<usize>,
+    /// The output as it is handed on and stored. A `LazyFrame` whose plan reads no file (every
+    /// source is a frame in memory: its upstreams' outputs) is collected now, into a plan over
+    /// the collected frame, so that its consumers start from the result instead of running the
+    /// plan again or reading its file back, and it is written in the background like a
+    /// `DataFrame`. `None`: as it is (a `DataFrame`, or a plan that scans files, which streams
+    /// into its file in bounded memory).
+    pub settle: fn(&Value) -> Result<Option<Value>, BoxError>,
 }
 
 impl std::fmt::Debug for FrameCodec {
@@ -160,6 +168,7 @@ pub(crate) mod polars_frames {
             scan_many,
             split,
             in_memory_size,
+            settle,
         }),
     };
 
@@ -173,13 +182,41 @@ pub(crate) mod polars_frames {
             scan_many,
             split,
             in_memory_size,
+            settle,
         }),
     };
 
     fn in_memory_size(value: &Value) -> Option<usize> {
-        value
-            .downcast_ref::<DataFrame>()
-            .map(DataFrame::estimated_size)
+        in_memory(value).map(DataFrame::estimated_size)
+    }
+
+    /// The frame in memory that a value is: a `DataFrame`, or a `LazyFrame` that is nothing
+    /// but a scan of one (a settled plan).
+    fn in_memory(value: &Value) -> Option<&DataFrame> {
+        if let Some(df) = value.downcast_ref::<DataFrame>() {
+            return Some(df);
+        }
+        match &value.downcast_ref::<LazyFrame>()?.logical_plan {
+            DslPlan::DataFrameScan { df, .. } => Some(df),
+            _ => None,
+        }
+    }
+
+    fn settle(value: &Value) -> Result<Option<Value>, BoxError> {
+        let Some(lf) = value.downcast_ref::<LazyFrame>() else {
+            return Ok(None);
+        };
+        if in_memory(value).is_some() {
+            return Ok(None);
+        }
+        let reads_files = (&lf.logical_plan)
+            .into_iter()
+            .any(|node| matches!(node, DslPlan::Scan { .. }));
+        if reads_files {
+            return Ok(None);
+        }
+        let df = lf.clone().collect()?;
+        Ok(Some(Arc::new(df.lazy())))
     }
 
     fn not_a_frame() -> BoxError {
@@ -248,7 +285,7 @@ pub(crate) mod polars_frames {
     }
 
     fn write(value: &Value, path: &Path, options: &FrameOptions) -> Result<FrameWritten, BoxError> {
-        if let Some(df) = value.downcast_ref::<DataFrame>() {
+        if let Some(df) = in_memory(value) {
             let mut df = df.clone();
             // Hashed on the way out: the data version without reading the file back (80 ms
             // for 10M rows, see benches/README.md). Buffered, as the IPC writer writes each
@@ -620,7 +657,9 @@ mod tests {
         ] {
             for value in [
                 Arc::new(df.clone()) as Value,
-                Arc::new(df.clone().lazy()) as Value,
+                // A plan, which streams into the file (a bare frame in a LazyFrame is written as
+                // the frame it holds).
+                Arc::new(df.clone().lazy().filter(lit(true))) as Value,
             ] {
                 let path = dir.path().join(format!("{expect}.parquet"));
                 let options = FrameOptions::default()
@@ -666,7 +705,7 @@ mod tests {
         let write = super::polars_frames::CODEC.frame.unwrap().write;
         for (i, value) in [
             Arc::new(df.clone()) as Value,
-            Arc::new(df.clone().lazy()) as Value,
+            Arc::new(df.clone().lazy().filter(lit(true))) as Value,
         ]
         .into_iter()
         .enumerate()
@@ -698,6 +737,42 @@ mod tests {
         let options = FrameOptions::default().format(FrameFormat::Parquet);
         write(&(Arc::new(df.clone()) as Value), &parquet, &options).unwrap();
         assert!(scanned(&parquet).unwrap().equals(&df));
+    }
+
+    #[test]
+    fn a_plan_over_frames_in_memory_settles_into_its_result_and_one_over_files_does_not() {
+        let frame = super::polars_frames::CODEC.frame.unwrap();
+        let df = df!("id" => [1i64, 2, 3], "name" => ["a", "b", "c"]).unwrap();
+        let plan = df.clone().lazy().filter(col("id").gt(lit(1)));
+        let settled = (frame.settle)(&(Arc::new(plan) as Value)).unwrap().unwrap();
+        // A plan over the collected frame: stored and sized as that frame.
+        let lf = settled.downcast_ref::<LazyFrame>().unwrap();
+        assert!(lf.describe_plan().unwrap().starts_with("DF ["));
+        assert_eq!(lf.clone().collect().unwrap().height(), 2);
+        assert!((frame.in_memory_size)(&settled).is_some());
+        // Settled already, or a DataFrame: as it is.
+        assert!((frame.settle)(&settled).unwrap().is_none());
+        assert!(
+            (frame.settle)(&(Arc::new(df.clone()) as Value))
+                .unwrap()
+                .is_none()
+        );
+        // A plan that scans a file streams into its own: left alone, with no size.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.arrow");
+        (frame.write)(&(Arc::new(df) as Value), &path, &FrameOptions::default()).unwrap();
+        let scan = (frame.scan)(&path).unwrap();
+        let over_file = scan
+            .downcast_ref::<LazyFrame>()
+            .unwrap()
+            .clone()
+            .filter(col("id").gt(lit(1)));
+        let over_file = Arc::new(over_file) as Value;
+        assert!((frame.settle)(&over_file).unwrap().is_none());
+        assert!((frame.in_memory_size)(&over_file).is_none());
+        // A plan that fails fails when it settles.
+        let bad = df!("id" => [1i64]).unwrap().lazy().select([col("missing")]);
+        assert!((frame.settle)(&(Arc::new(bad) as Value)).is_err());
     }
 
     #[test]

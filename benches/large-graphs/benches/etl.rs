@@ -17,7 +17,7 @@
 #[path = "etl/assets.rs"]
 mod assets;
 
-etl_assets!(io_manager = "fs");
+etl_assets!(eager, io_manager = "fs");
 
 fn main() -> std::process::ExitCode {
     orch::main()

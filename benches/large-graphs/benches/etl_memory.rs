@@ -7,7 +7,7 @@
 #[path = "etl/assets.rs"]
 mod assets;
 
-etl_assets!(io_manager = "memory");
+etl_assets!(eager, io_manager = "memory");
 
 fn main() -> std::process::ExitCode {
     orch::main()

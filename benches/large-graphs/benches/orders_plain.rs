@@ -1,7 +1,8 @@
 //! The orders pipeline as a plain polars program, no orchestrator: what `examples/orders`
 //! does, for the benchmark. Reads the same SQLite table through the same `Database`
 //! (one query for the whole year), cleans, aggregates, writes both CSVs and the same
-//! Parquet files orch would keep (so both sides persist their intermediates, LZ4 as orch).
+//! intermediates orch keeps, in the format orch writes them (Arrow IPC files), so both sides
+//! persist their intermediates alike.
 //!
 //! `ORDERS_DB` (the generated database) and `ORDERS_OUT` (a directory) are required.
 #![allow(missing_docs)]
@@ -23,17 +24,14 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "SELECT order_id, customer_id, date, amount, status FROM orders ORDER BY order_id",
         &[],
     )?;
-    // Uncompressed, as orch's default I/O manager writes them.
-    ParquetWriter::new(std::fs::File::create(out.join("orders_raw.parquet"))?)
-        .with_compression(ParquetCompression::Uncompressed)
-        .finish(&mut raw)?;
+    // Arrow IPC, as orch's default I/O manager writes them.
+    IpcWriter::new(std::fs::File::create(out.join("orders_raw.arrow"))?).finish(&mut raw)?;
     let mut cleaned = raw
         .lazy()
         .drop_nulls(None)
         .filter(col("status").neq(lit("cancelled")))
         .collect()?;
-    ParquetWriter::new(std::fs::File::create(out.join("orders_cleaned.parquet"))?)
-        .with_compression(ParquetCompression::Uncompressed)
+    IpcWriter::new(std::fs::File::create(out.join("orders_cleaned.arrow"))?)
         .finish(&mut cleaned)?;
     let mut daily = cleaned
         .clone()

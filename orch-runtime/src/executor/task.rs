@@ -321,9 +321,13 @@ impl Task {
         attempt: &mut Attempt,
         metadata: &mut Vec<(String, MetadataValue)>,
     ) -> Storage {
+        if self.shared.io.is_none() {
+            return Storage::Done(Persisted::default());
+        }
+        self.settle(attempt);
         let value = match &attempt.result {
-            Ok(value) if self.shared.io.is_some() => Arc::clone(value),
-            _ => return Storage::Done(Persisted::default()),
+            Ok(value) => Arc::clone(value),
+            Err(_) => return Storage::Done(Persisted::default()),
         };
         // An optional output that was `None` stores nothing, but is recorded after its
         // upstreams all the same.
@@ -344,6 +348,35 @@ impl Task {
                 Storage::Done(Persisted::default())
             }
         }
+    }
+
+    /// Collects a lazy frame output whose plan reads only frames in memory, so that its
+    /// consumers and its write start from the result (see [`orch_core::frame::FrameCodec`]'s
+    /// `settle`). Part of the asset's compute time; a plan that fails fails the asset.
+    fn settle(&self, attempt: &mut Attempt) {
+        let node = self.shared.graph.node(self.id);
+        let (Some(frame), Ok(value)) = (
+            node.def.storage_codec().and_then(|c| c.frame),
+            &attempt.result,
+        ) else {
+            return;
+        };
+        let started = Instant::now();
+        let settled = std::panic::catch_unwind(AssertUnwindSafe(|| (frame.settle)(value)));
+        let failure = |mut failure: AssetFailure| {
+            failure
+                .chain
+                .insert(0, "could not collect the LazyFrame it returned".to_owned());
+            failure
+        };
+        match settled {
+            Ok(Ok(None)) => return,
+            Ok(Ok(Some(value))) => attempt.result = Ok(value),
+            Ok(Err(error)) => attempt.result = Err(failure(AssetFailure::from_error(&*error))),
+            Err(payload) => attempt.result = Err(failure(AssetFailure::from_panic(&*payload))),
+        }
+        attempt.compute += started.elapsed();
+        attempt.duration += started.elapsed();
     }
 
     /// Queues `AssetStarted` for a retry (after its delay, so the record shows when it ran).

@@ -1,9 +1,35 @@
-//! The five assets of Dagster's ETL benchmark, for `etl.rs` (every intermediate stored as
-//! Parquet) and `etl_memory.rs` (kept in memory): `etl_assets!(io_manager = "...")` defines
-//! them with that I/O manager.
+//! The five assets of Dagster's ETL benchmark, for `etl.rs` (every intermediate stored by the
+//! default I/O manager), `etl_memory.rs` (kept in memory) and `etl_lazy.rs` (`orders_cleaned`
+//! a lazy plan, run into its file by the streaming engine and read back by its consumers):
+//! `etl_assets!(eager | lazy, io_manager = "...")` defines them with that I/O manager.
+
+/// `orders_cleaned`: `df.drop_nulls().filter(pl.col("status") != "cancelled")`, collected in
+/// memory (`eager`) or returned as a plan (`lazy`).
+macro_rules! etl_cleaned {
+    (eager, $($io:tt)*) => {
+        #[asset($($io)*)]
+        fn orders_cleaned(orders_raw: &DataFrame) -> Result<DataFrame, BoxError> {
+            Ok(orders_raw
+                .clone()
+                .lazy()
+                .drop_nulls(None)
+                .filter(col("status").neq(lit("cancelled")))
+                .collect()?)
+        }
+    };
+    (lazy, $($io:tt)*) => {
+        #[asset($($io)*)]
+        fn orders_cleaned(orders_raw: &LazyFrame) -> LazyFrame {
+            orders_raw
+                .clone()
+                .drop_nulls(None)
+                .filter(col("status").neq(lit("cancelled")))
+        }
+    };
+}
 
 macro_rules! etl_assets {
-    ($($io:tt)*) => {
+    ($cleaned:ident, $($io:tt)*) => {
         use std::path::PathBuf;
 
         use orch::polars::prelude::*;
@@ -23,16 +49,7 @@ macro_rules! etl_assets {
             Ok(ParquetReader::new(file).finish()?)
         }
 
-        /// `df.drop_nulls().filter(pl.col("status") != "cancelled")`.
-        #[asset($($io)*)]
-        fn orders_cleaned(orders_raw: &DataFrame) -> Result<DataFrame, BoxError> {
-            Ok(orders_raw
-                .clone()
-                .lazy()
-                .drop_nulls(None)
-                .filter(col("status").neq(lit("cancelled")))
-                .collect()?)
-        }
+        etl_cleaned!($cleaned, $($io)*);
 
         /// Revenue per day.
         #[asset($($io)*)]
