@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A LazyFrame pipeline over data several times larger than its memory limit runs to the end.
 # `benches/lazy_bounded.rs` (orders_raw -> orders_cleaned -> daily_revenue, LazyFrames on
-# polars' streaming engine, Parquet persistence on) reads COPIES (default 8) copies of Dagster's
+# polars' streaming engine, every output persisted as Arrow IPC) reads COPIES (default 8) copies of Dagster's
 # 10M-row orders file, 80M rows, inside a memory cgroup of LIMIT MiB (default 512). As a
 # control, the eager five-asset ETL (`benches/etl.rs`, DataFrames) runs on ONE copy under the
 # same limit, and is expected to be killed. Checks the lazy results against the input.
@@ -59,9 +59,9 @@ echo "lazy pipeline, ${COPIES}x data: exit $code, ${wall} s, peak RSS ${rss} MiB
 read -r _ ecode _ _ <<<"$eager"
 echo "control, eager ETL on 1x data: exit $ecode ($( [[ $ecode != 0 ]] && echo 'failed, as expected' || echo 'NOT killed: the limit is too high to show anything'))"
 [[ "$code" == 0 ]] || { tail -n 20 "$WORK/lazy.log"; exit 1; }
-"$PY" - "$WORK/home/storage/daily_revenue.parquet" "$COPIES" <<'PY'
+"$PY" - "$WORK/home/storage/daily_revenue.arrow" "$COPIES" <<'PY'
 import sys, polars as pl
-df, k = pl.read_parquet(sys.argv[1]), int(sys.argv[2])
+df, k = pl.read_ipc(sys.argv[1]), int(sys.argv[2])
 orders, revenue = df["orders"].sum(), df["revenue"].sum()
 assert df.height == 365 and orders == k * 8_910_367, (df.height, orders)
 assert abs(revenue - k * 406142107.71) < 1e-6 * revenue, revenue
