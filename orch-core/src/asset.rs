@@ -73,8 +73,8 @@ pub struct Codec {
     pub encode: fn(&Value) -> Result<Vec<u8>, BoxError>,
     /// Decodes bytes written by `encode`.
     pub decode: fn(&[u8]) -> Result<Value, BoxError>,
-    /// For frame outputs (`DataFrame`, `LazyFrame`): Parquet files written and scanned
-    /// directly, which the default I/O manager prefers to bytes.
+    /// For frame outputs (`DataFrame`, `LazyFrame`): files (Arrow IPC or Parquet) written and
+    /// scanned directly, which the default I/O manager prefers to bytes (Parquet).
     pub frame: Option<crate::frame::FrameCodec>,
 }
 
@@ -156,7 +156,7 @@ pub struct AssetParts {
     /// filesystem manager.
     pub io_manager: Option<&'static str>,
     /// How the output becomes bytes (`None` for `io_manager = "memory"` and custom managers).
-    /// A function, because which codec an output type gets (Parquet for a polars frame, serde
+    /// A function, because which codec an output type gets (the frame codec for a frame, serde
     /// otherwise) is decided by the type itself, aliases included, which const code cannot do;
     /// read it with [`AssetDef::storage_codec`].
     pub codec: Option<fn() -> Codec>,

@@ -222,7 +222,7 @@ where
 }
 
 /// A polars frame output (`DataFrame`, `LazyFrame`, or an alias of either), stored as
-/// Parquet; provides its codec.
+/// a frame file (Arrow IPC or Parquet); provides its codec.
 pub trait FrameStorable<Down>: Sized {
     /// The output's codec.
     const CODEC: Codec;
@@ -282,7 +282,7 @@ impl<T, Down> CodecProbe<T, Down> {
     }
 }
 
-/// `T` is a frame: stored as Parquet.
+/// `T` is a frame: stored as a frame file.
 pub struct FrameKind<T, Down>(PhantomData<fn() -> (T, Down)>);
 /// `T` is anything else: stored with serde (if it can be).
 pub struct SerdeKind<T, Down>(PhantomData<fn() -> (T, Down)>);

@@ -262,7 +262,8 @@ fn sync(root: &Path, files: &[PathBuf]) -> std::io::Result<()> {
 
 impl FsIoManager {
     /// A frame goes to `<key>.arrow` (or `.parquet`) through a temporary file renamed into
-    /// place (frame files are large: no spare copy is kept). Its data version hashes the written file.
+    /// place (frame files are large: no spare copy is kept). Its data version hashes the
+    /// written file.
     fn handle_frame(
         &self,
         ctx: &OutputContext<'_>,

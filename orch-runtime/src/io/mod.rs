@@ -298,7 +298,7 @@ impl IoManagers {
         state_dir.join("storage")
     }
 
-    /// Replaces the built-in `"fs"` manager (to change its Parquet compression, say).
+    /// Replaces the built-in `"fs"` manager (to change its frame format, say).
     pub fn set_fs(&mut self, manager: FsIoManager) {
         self.fs = Arc::new(manager);
     }
