@@ -292,7 +292,7 @@ pub(crate) mod polars_frames {
             // message's header apart from its body.
             let mut out = std::io::BufWriter::with_capacity(
                 1 << 20,
-                Hashing::new(std::fs::File::create(path)?),
+                Hashing::new(WriteBack::new(std::fs::File::create(path)?)),
             );
             match options.format {
                 FrameFormat::ArrowIpc => IpcWriter::new(&mut out)
@@ -351,6 +351,62 @@ pub(crate) mod polars_frames {
             // The streaming engine writes the file itself.
             hash: None,
         })
+    }
+
+    /// A file that is handed to the disk as it is written: every 8 MiB, the kernel is told the
+    /// last 8 MiB will not be needed soon (`posix_fadvise(DONTNEED)`, Linux), which starts
+    /// writing them out (pages still being written stay cached), so the sync that makes the
+    /// file durable has little left to wait for: PostgreSQL's `pg_flush_data` does the same.
+    /// On 420 MiB here, writing and syncing took 210 ms this way against 300 ms
+    /// (`benches/README.md`). Elsewhere a plain file.
+    struct WriteBack {
+        file: std::fs::File,
+        /// Bytes written.
+        written: u64,
+        /// Bytes whose write-out has been started.
+        started: u64,
+    }
+
+    impl WriteBack {
+        const STEP: u64 = 8 << 20;
+
+        fn new(file: std::fs::File) -> Self {
+            WriteBack {
+                file,
+                written: 0,
+                started: 0,
+            }
+        }
+
+        fn start_write_out(&mut self) {
+            #[cfg(target_os = "linux")]
+            {
+                let len = std::num::NonZeroU64::new(self.written - self.started);
+                // Only a hint: an error leaves the data to the sync, as without it.
+                let _ = rustix::fs::fadvise(
+                    &self.file,
+                    self.started,
+                    len,
+                    rustix::fs::Advice::DontNeed,
+                );
+            }
+            self.started = self.written;
+        }
+    }
+
+    impl std::io::Write for WriteBack {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.file.write(buf)?;
+            self.written += n as u64;
+            if self.written - self.started >= Self::STEP {
+                self.start_write_out();
+            }
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
     }
 
     /// A writer that hashes every byte it passes on (xxh3-128, equal to a hash of the whole
