@@ -3,11 +3,13 @@
 //!
 //! The `#[asset]` macro recognises an output type named `DataFrame` or `LazyFrame` and gives it
 //! a frame codec instead of serde's. The default I/O manager then writes a file in the
-//! [`FrameFormat`] it is set to: a DataFrame as it is, a LazyFrame executed by polars'
-//! streaming engine straight into the file, so an asset can produce more data than fits in
-//! memory. A consumer that takes a `LazyFrame` gets a scan of that file (predicate and
-//! projection pushdown reach it); one that takes a `DataFrame` gets the frame itself, or the
-//! file read back. Reading looks at the file's magic bytes, not at its name, so a store
+//! [`FrameFormat`] it is set to. A DataFrame is written as it is. A LazyFrame whose plan scans
+//! files is executed by polars' streaming engine straight into the file, so an asset can
+//! produce more data than fits in memory, and a consumer that takes a `LazyFrame` gets a scan
+//! of that file (predicate and projection pushdown reach it). A LazyFrame whose plan reads only
+//! frames in memory is collected when the asset returns ([`FrameCodec::settle`]): its inputs
+//! fit in memory, and its consumers start from the result. One that takes a `DataFrame` gets
+//! the frame itself, or the file read back. Reading looks at the file's magic bytes, not at its name, so a store
 //! written in one format still loads after the setting changes.
 
 use std::path::Path;
@@ -20,9 +22,10 @@ use crate::asset::{BoxError, Value};
 pub enum FrameFormat {
     /// Arrow IPC files (Feather v2, `.arrow`), uncompressed: the default. Writing one is
     /// little more than copying the frame's buffers out, so intermediates cost what the disk
-    /// costs. On 10M orders: 170 ms of CPU to write, against uncompressed Parquet's 770 ms, for
-    /// files twice the size (421 MiB against 213). Read by polars (`pl.scan_ipc`), pyarrow
-    /// (`pyarrow.feather`), DuckDB (its `arrow` extension) and R's `arrow`.
+    /// costs. On 10M orders: 190 ms of CPU to write, against uncompressed Parquet's 770 ms, for
+    /// files twice the size (421 MiB against 213). Read by polars (`pl.scan_ipc`), and by
+    /// pyarrow (`pyarrow.feather`), DuckDB and R's `arrow` in versions that know Arrow's
+    /// string-view types, which polars writes strings as; for older readers use Parquet.
     #[default]
     ArrowIpc,
     /// Parquet (`.parquet`), with [`FrameOptions::compression`]: smaller files that every data
@@ -95,8 +98,9 @@ pub struct FrameWritten {
     pub schema: String,
     /// The first rows, printed.
     pub preview: String,
-    /// Whether the output was a `LazyFrame` (its consumers then read the written file, not the
-    /// plan, which would run the query again).
+    /// Whether the output was a `LazyFrame` plan run into the file (its consumers then read the
+    /// written file, not the plan, which would run the query again); `false` for a frame in
+    /// memory, including a settled plan.
     pub lazy: bool,
     /// The xxh3-128 of the written file, taken as the bytes went out (`None`: the writer could
     /// not see them, and whoever needs the hash reads the file back).
@@ -355,10 +359,12 @@ pub(crate) mod polars_frames {
 
     /// A file that is handed to the disk as it is written: every 8 MiB, the kernel is told the
     /// last 8 MiB will not be needed soon (`posix_fadvise(DONTNEED)`, Linux), which starts
-    /// writing them out (pages still being written stay cached), so the sync that makes the
-    /// file durable has little left to wait for: PostgreSQL's `pg_flush_data` does the same.
-    /// On 420 MiB here, writing and syncing took 210 ms this way against 300 ms
-    /// (`benches/README.md`). Elsewhere a plain file.
+    /// writing them out, so the sync that makes the file durable has little left to wait for.
+    /// PostgreSQL's `pg_flush_data` does this where `sync_file_range` (which needs `unsafe`
+    /// here) is missing. Pages still dirty stay cached; any already written out are dropped,
+    /// so a later read of those goes to disk. On 420 MiB here, writing and syncing took 210 ms
+    /// this way against 300 ms, and reading back took as long (`benches/README.md`).
+    /// Elsewhere a plain file.
     struct WriteBack {
         file: std::fs::File,
         /// Bytes written.
@@ -450,6 +456,8 @@ pub(crate) mod polars_frames {
             Ok(FrameFormat::Parquet)
         } else if magic == b"ARROW1" {
             Ok(FrameFormat::ArrowIpc)
+        } else if magic.len() < 6 {
+            Err(format!("it is empty or cut short ({} bytes)", magic.len()).into())
         } else {
             Err("it is neither a Parquet nor an Arrow IPC file (its first bytes are neither `PAR1` nor `ARROW1`)".into())
         }
@@ -832,6 +840,23 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_larger_than_a_write_back_step_is_written_whole_and_hashed_as_written() {
+        // 24 MiB of values: the file is handed to the disk three times as it is written.
+        let df = df!("n" => (0..3_000_000i64).collect::<Vec<_>>()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let write = super::polars_frames::CODEC.frame.unwrap().write;
+        for format in FrameFormat::ALL {
+            let path = dir.path().join(format.extension());
+            let options = FrameOptions::default().format(format);
+            let written = write(&(Arc::new(df.clone()) as Value), &path, &options).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(bytes.len() > 16 << 20, "{format:?}");
+            assert_eq!(written.hash, Some(xxhash_rust::xxh3::xxh3_128(&bytes)));
+            assert!(scanned(&path).unwrap().equals(&df), "{format:?}");
+        }
+    }
+
+    #[test]
     fn a_damaged_or_foreign_frame_file_fails_at_the_scan() {
         let dir = tempfile::tempdir().unwrap();
         let df = df!("id" => [1i64, 2, 3]).unwrap();
@@ -846,7 +871,7 @@ mod tests {
             assert!(scanned(&path).is_err(), "{format:?}");
         }
         let foreign = dir.path().join("notes.txt");
-        std::fs::write(&foreign, "id\n1\n").unwrap();
+        std::fs::write(&foreign, "id,name\n1,a\n").unwrap();
         let err = scanned(&foreign).unwrap_err().to_string();
         assert!(
             err.contains("neither a Parquet nor an Arrow IPC file"),

@@ -33,6 +33,9 @@ pub struct FsIoManager {
     root: PathBuf,
     /// Files written since the last flush.
     unsynced: Mutex<Vec<PathBuf>>,
+    /// Frame files in the other format that a newer file replaced since the last flush:
+    /// removed once the newer one is durable, so a power loss cannot take both.
+    stale: Mutex<Vec<PathBuf>>,
     /// How frames are written.
     frames: FrameOptions,
 }
@@ -43,6 +46,7 @@ impl FsIoManager {
         FsIoManager {
             root,
             unsynced: Mutex::new(Vec::new()),
+            stale: Mutex::new(Vec::new()),
             frames: FrameOptions::default(),
         }
     }
@@ -83,7 +87,13 @@ impl FsIoManager {
             .iter()
             .filter_map(|format| {
                 let path = self.path_with(key, partition, format.extension());
-                let modified = fs::metadata(&path).ok()?.modified().ok()?;
+                // A file that cannot be looked at is still a candidate: reading it then
+                // reports why, rather than calling it missing.
+                let modified = match fs::metadata(&path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                    Err(_) => std::time::SystemTime::UNIX_EPOCH,
+                    Ok(meta) => meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+                };
                 Some(((modified, *format == self.frames.format), path))
             })
             .max_by_key(|(order, _)| *order)
@@ -389,16 +399,18 @@ impl super::StagedOutput for StagedFrame<'_> {
             format!("could not write {}: {e}", self.path.display()).into()
         })?;
         self.published = true;
-        // The same output stored in another format before the setting changed is now stale.
-        // Left behind, it would still lose to this newer file when loading.
+        // The same output stored in another format before the setting changed is now stale:
+        // removed at the next flush, once this file is durable. Until then it loses to this
+        // newer file when loading.
         for format in FrameFormat::ALL {
             if format != self.manager.frames.format {
                 let stale = self.path.with_extension(format.extension());
-                match fs::remove_file(&stale) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        tracing::warn!("could not remove {}: {e}", stale.display());
-                    }
-                    _ => {}
+                if stale.exists() {
+                    self.manager
+                        .stale
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(stale);
                 }
             }
         }
@@ -486,13 +498,23 @@ impl IoManager for FsIoManager {
 
     fn flush(&self) -> Result<(), BoxError> {
         let files = std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(|p| p.into_inner()));
+        let stale = std::mem::take(&mut *self.stale.lock().unwrap_or_else(|p| p.into_inner()));
         sync(&self.root, &files).map_err(|e| -> BoxError {
             format!(
                 "could not sync the stored outputs under {}: {e}",
                 self.root.display()
             )
             .into()
-        })
+        })?;
+        for path in stale {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!("could not remove {}: {e}", path.display());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn load_partitions(
