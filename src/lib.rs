@@ -110,8 +110,9 @@ pub use orch_runtime::{
     Instance, InstanceBuilder, InstanceError, LaunchMode, Materialize, MaterializeError,
     PartitionOutcome, PartitionScope, PartitionSpan, PartitionSpanState, PartitionStatus,
     PlanError, PlannedAsset, PlannedLoad, Reexecution, RunEvent, RunHandle, RunPlan, RunRequest,
-    RunResult, RunTarget, Source, StaleInputs, StaleReason, Staleness, Trigger, default_jobs,
-    definitions, main, partition_spans, partition_states, run_cli, stale_assets, staleness,
+    RunResult, RunTarget, Source, StaleInputs, StaleReason, Staleness, StoreConfig, Trigger,
+    default_jobs, definitions, main, partition_spans, partition_states, run_cli, stale_assets,
+    staleness,
 };
 pub use orch_runtime::{automation, checks, daemon, io, jobs, storage, web};
 /// The polars crate orch stores frames with: `use orch::polars::prelude::*;` keeps a user's

@@ -282,10 +282,7 @@ impl crate::Instance {
         let store = self.storage();
         // Held until the run ends, as for any run: another process's crash recovery sees the
         // run's owner alive.
-        let _alive = match self.home_for_locks() {
-            Some(dir) => Some(crate::storage::RunLock::acquire(dir, run_id.as_str())?),
-            None => None,
-        };
+        let _alive = store.hold_alive(run_id.as_str())?;
         store.begin_run(
             &crate::storage::RunRecord::new(run_id.clone(), &request, 0),
             &[],

@@ -29,6 +29,7 @@ pub use cli::{EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, main, run_c
 pub use events::{AssetTimings, EventSink, RunEvent, RunTimings};
 pub use instance::{
     CONFIG_FILE, Config, ConfigError, Instance, InstanceBuilder, InstanceError, LaunchMode, Source,
+    StoreConfig,
 };
 pub use materialize::{Materialize, MaterializeError, default_jobs, definitions};
 pub use plan::PlanError;

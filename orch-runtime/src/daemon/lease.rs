@@ -8,13 +8,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{DAEMON_LEASE, Daemon, DaemonError, Wake};
-use crate::storage::{LeaseOutcome, RunLock, StorageError};
+use crate::storage::{AliveHold, LeaseOutcome, StorageError};
 
 /// The daemon's hold on the store: renewed by a heartbeat thread, released when dropped.
 pub(super) struct Lease {
     /// Held while this process lives (file stores): how another daemon on this machine
     /// knows it died.
-    _alive: Option<RunLock>,
+    _alive: AliveHold,
     stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     pub(super) lost: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -43,10 +43,7 @@ impl Daemon {
         // On a file store, a lock file proves the holder alive (as for runs): a holder on this
         // machine whose lock is free has died, and its lease is taken over at once instead of
         // after it lapses.
-        let alive = match self.instance.home_for_locks() {
-            Some(dir) => Some(RunLock::acquire(dir, &self.holder)?),
-            None => None,
-        };
+        let alive = store.hold_alive(&self.holder)?;
         let host = format!(
             " on {}",
             crate::storage::owner()
@@ -59,10 +56,7 @@ impl Daemon {
                 LeaseOutcome::Held(holder) => {
                     let dead = attempt == 0
                         && holder.description.ends_with(&host)
-                        && match self.instance.home_for_locks() {
-                            Some(dir) => !RunLock::is_held(dir, &holder.id)?,
-                            None => false,
-                        };
+                        && !store.is_alive(&holder.id)?;
                     if !dead {
                         return Err(DaemonError::Held(holder));
                     }

@@ -8,6 +8,11 @@
 //! # orch.toml (every key optional)
 //! home = ".orch"                 # the state directory: run store, outputs   (ORCH_HOME)
 //!
+//! [store]                        # the run store (default: SQLite under home)
+//! url = "postgres://orch@db/orch" # a PostgreSQL server shared by every process (ORCH_STORE_URL)
+//! schema = "orch"                # its tables in this schema (default: the    (ORCH_STORE_SCHEMA)
+//!                                #   connection's, usually public)
+//!
 //! [retention]
 //! logs = "30d"                   # captured log lines                        (ORCH_RETENTION_DAYS
 //! runs = "90d"                   # runs and their events                      sets both, in days)
@@ -108,6 +113,7 @@ pub enum ConfigError {
 #[derive(Clone, Debug)]
 pub struct Config {
     home: PathBuf,
+    store: StoreConfig,
     retention: Retention,
     jobs: usize,
     frame_format: FrameFormat,
@@ -138,6 +144,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             home: PathBuf::from(".orch"),
+            store: StoreConfig::default(),
             retention: Retention::default(),
             jobs: crate::default_jobs(),
             frame_format: FrameFormat::default(),
@@ -157,6 +164,8 @@ impl Default for Config {
 struct FileConfig {
     home: Option<PathBuf>,
     #[serde(default)]
+    store: StoreConfig,
+    #[serde(default)]
     retention: FileRetention,
     #[serde(default)]
     run: FileRun,
@@ -166,6 +175,24 @@ struct FileConfig {
     daemon: FileDaemon,
     #[serde(default)]
     queue: FileQueue,
+}
+
+/// Where the run store is (`[store]`): `None` for the embedded SQLite store under `home`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A PostgreSQL server's URL (`postgres://user:password@host:port/database`).
+    pub url: Option<String>,
+    /// The schema its tables live in (created if missing).
+    pub schema: Option<String>,
+}
+
+fn check_store_url(url: &str) -> Result<(), String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(())
+    } else {
+        Err("a PostgreSQL URL such as postgres://orch@db.example.com:5432/orch; leave it unset for the embedded SQLite store under `home`".to_owned())
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -245,6 +272,16 @@ impl Config {
         if let Some(home) = file.home {
             self.home = root.join(home);
             self.sources.insert("home", from());
+        }
+        if let Some(url) = &file.store.url {
+            check_store_url(url)
+                .map_err(|why| bad("store.url", &crate::storage::redact(url), why))?;
+            self.store.url = Some(url.clone());
+            self.sources.insert("store.url", from());
+        }
+        if let Some(schema) = &file.store.schema {
+            self.store.schema = Some(schema.clone());
+            self.sources.insert("store.schema", from());
         }
         if let Some(logs) = &file.retention.logs {
             self.retention.logs =
@@ -348,6 +385,24 @@ impl Config {
             self.home = PathBuf::from(home);
             self.sources.insert("home", Source::Env("ORCH_HOME"));
         }
+        if let Some(url) = env.get("ORCH_STORE_URL").filter(|u| !u.is_empty()) {
+            check_store_url(url).map_err(|why| {
+                bad(
+                    "ORCH_STORE_URL",
+                    "store.url",
+                    &crate::storage::redact(url),
+                    why,
+                )
+            })?;
+            self.store.url = Some(url.clone());
+            self.sources
+                .insert("store.url", Source::Env("ORCH_STORE_URL"));
+        }
+        if let Some(schema) = env.get("ORCH_STORE_SCHEMA").filter(|s| !s.is_empty()) {
+            self.store.schema = Some(schema.clone());
+            self.sources
+                .insert("store.schema", Source::Env("ORCH_STORE_SCHEMA"));
+        }
         if let Some(days) = env.get("ORCH_RETENTION_DAYS") {
             let n: u32 = days.trim().parse().map_err(|_| {
                 bad(
@@ -413,6 +468,18 @@ impl Config {
     /// The state directory: the run store and the default I/O manager's files.
     pub fn home(&self) -> &Path {
         &self.home
+    }
+
+    /// Where the run store is (`[store]`).
+    pub fn store(&self) -> &StoreConfig {
+        &self.store
+    }
+
+    /// Records runs on the PostgreSQL server at `url` (in `schema`, if given).
+    pub fn set_store(&mut self, store: StoreConfig) {
+        self.store = store;
+        self.sources.insert("store.url", Source::Builder);
+        self.sources.insert("store.schema", Source::Builder);
     }
 
     /// Sets the state directory.
@@ -515,6 +582,19 @@ impl Config {
         let source = |key: &'static str| self.sources.get(key).cloned().unwrap_or(Source::Default);
         vec![
             ("home", self.home.display().to_string(), source("home")),
+            (
+                "store.url",
+                match &self.store.url {
+                    Some(url) => crate::storage::redact(url),
+                    None => format!("sqlite:{}", self.home.join("orch.db").display()),
+                },
+                source("store.url"),
+            ),
+            (
+                "store.schema",
+                self.store.schema.clone().unwrap_or_default(),
+                source("store.schema"),
+            ),
             (
                 "retention.logs",
                 format_age(self.retention.logs),

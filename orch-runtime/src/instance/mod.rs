@@ -5,14 +5,14 @@
 
 mod config;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use orch_core::RunId;
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{CONFIG_FILE, Config, ConfigError, LaunchMode, Source};
+pub use config::{CONFIG_FILE, Config, ConfigError, LaunchMode, Source, StoreConfig};
 
 use crate::io::{IoManager, IoManagers};
 use crate::materialize::{Materialize, MaterializeError};
@@ -59,8 +59,6 @@ struct Inner {
     storage: Arc<dyn Storage>,
     io: Arc<IoManagers>,
     resources: Arc<orch_core::Resources>,
-    /// Where run lock files prove a run's owner alive; `None` for an ephemeral instance.
-    locks: Option<PathBuf>,
     ephemeral: bool,
     feed: broadcast::Sender<EventRecord>,
     /// Told when this instance queues a run (the daemon in this process, so that it starts it
@@ -286,11 +284,6 @@ impl Instance {
         }
     }
 
-    /// The directory of run locks, for a file store.
-    pub(crate) fn home_for_locks(&self) -> Option<&Path> {
-        self.inner.locks.as_deref()
-    }
-
     fn runtime(&self) -> &tokio::runtime::Runtime {
         self.inner.runtime.get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
@@ -412,12 +405,14 @@ impl InstanceBuilder {
     /// Opens the store (creating and migrating it as needed) and builds the instance.
     pub fn build(self) -> Result<Instance, InstanceError> {
         let home = self.config.home().to_owned();
-        let (storage, locks): (Arc<dyn Storage>, Option<PathBuf>) =
-            match (self.storage, self.ephemeral) {
-                (Some(storage), _) => (storage, (!self.ephemeral).then(|| home.clone())),
-                (None, true) => (Arc::new(SqliteStorage::in_memory()?), None),
-                (None, false) => (Arc::new(SqliteStorage::open(&home)?), Some(home.clone())),
-            };
+        let storage: Arc<dyn Storage> = match (self.storage, self.ephemeral) {
+            (Some(storage), _) => storage,
+            (None, true) => Arc::new(SqliteStorage::in_memory()?),
+            (None, false) => match &self.config.store().url {
+                Some(url) => open_server_store(url, self.config.store().schema.as_deref())?,
+                None => Arc::new(SqliteStorage::open(&home)?),
+            },
+        };
         let mut io = if self.ephemeral {
             IoManagers::in_memory()
         } else {
@@ -439,7 +434,6 @@ impl InstanceBuilder {
                 storage,
                 io: Arc::new(io),
                 resources: self.resources,
-                locks,
                 ephemeral: self.ephemeral,
                 feed,
                 on_enqueue: std::sync::Mutex::new(Vec::new()),
@@ -447,4 +441,21 @@ impl InstanceBuilder {
             }),
         })
     }
+}
+
+/// The PostgreSQL store at `url` (`[store] url`).
+#[cfg(feature = "postgres")]
+fn open_server_store(url: &str, schema: Option<&str>) -> Result<Arc<dyn Storage>, StorageError> {
+    Ok(match schema {
+        Some(schema) => Arc::new(crate::storage::PgStorage::connect_in_schema(url, schema)?),
+        None => Arc::new(crate::storage::PgStorage::connect(url)?),
+    })
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_server_store(url: &str, _schema: Option<&str>) -> Result<Arc<dyn Storage>, StorageError> {
+    Err(StorageError::Database {
+        location: crate::storage::redact(url),
+        source: "this build of orch has no PostgreSQL support; enable the `postgres` feature of the orch crate".into(),
+    })
 }

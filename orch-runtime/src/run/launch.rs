@@ -20,7 +20,7 @@ use crate::materialize::{MaterializeError, definitions};
 use crate::plan::PlanError;
 use crate::result::RunResult;
 use crate::storage::{
-    CANCEL_POLL, EventKind, EventRecord, RunLock, RunRecord, Storage, StorageError, StoreSink,
+    CANCEL_POLL, EventKind, EventRecord, RunRecord, Storage, StorageError, StoreSink,
 };
 
 /// Everything a launch needs besides the request.
@@ -136,10 +136,8 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     // Held until the run is recorded as ended and its last task is over; if the process
     // dies, the OS drops it and the next start sees the run as crashed. (An ephemeral
     // instance's store dies with the process: nothing to prove.)
-    let liveness: Option<Arc<dyn Send + Sync>> = match instance.home_for_locks() {
-        Some(dir) => Some(Arc::new(RunLock::acquire(dir, run_id.as_str())?)),
-        None => None,
-    };
+    let liveness: Option<Arc<dyn Send + Sync>> =
+        Some(Arc::new(instance.storage().hold_alive(run_id.as_str())?));
     // The executor holds it while tasks run (a detached one may outlive the run); this holds
     // it through the writer's last commit, the sync and the end, which come after the
     // executor returns. (Released before, another process's recovery could mark the run

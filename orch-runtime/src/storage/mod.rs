@@ -11,6 +11,8 @@ mod conformance;
 #[cfg(test)]
 mod conformance_automation;
 mod locks;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod records;
 mod schema;
 mod sqlite;
@@ -20,6 +22,7 @@ mod sqlite_lease;
 mod sqlite_maintenance;
 mod sqlite_queue;
 mod sqlite_rows;
+mod values;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +31,8 @@ use std::time::{Duration, SystemTime};
 use orch_core::RunId;
 
 pub use locks::RunLock;
+#[cfg(feature = "postgres")]
+pub use postgres::{AliveGuard, PgStorage};
 pub(crate) use records::owner;
 pub use records::{AUTOMATION_TICKS, RUN_KEY_TAG};
 pub use records::{
@@ -38,6 +43,7 @@ pub use records::{
 };
 pub use sqlite::SqliteStorage;
 pub use writer::StoreSink;
+
 pub(crate) use writer::{NOT_REQUIRED, not_required_reason, skip_reason};
 
 /// Why the store could not do what was asked.
@@ -104,6 +110,20 @@ impl StorageError {
             path: path.to_owned(),
             source,
         }
+    }
+}
+
+/// A store URL with any password in it cut out (for messages and `orch config`).
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -352,4 +372,16 @@ pub trait Storage: Send + Sync {
     fn recover_crashed(&self) -> Result<Vec<String>, StorageError>;
     /// Deletes what `retention` no longer keeps; returns the number of rows deleted.
     fn apply_retention(&self, retention: Retention) -> Result<usize, StorageError>;
+    /// Keeps `id` (a run, a daemon) alive in the eyes of every process sharing this store
+    /// for as long as the returned value lives, and for no longer than this process: how
+    /// [`Storage::recover_crashed`], [`Storage::begin_run`]'s claims and a daemon's takeover
+    /// tell a dead owner from a live one. A file store holds a lock file; a server store a
+    /// lock its server lets go of when the connection ends.
+    fn hold_alive(&self, id: &str) -> Result<AliveHold, StorageError>;
+    /// Whether some process holds `id` alive ([`Storage::hold_alive`]). A store in memory
+    /// belongs to this process alone: everything in it is alive.
+    fn is_alive(&self, id: &str) -> Result<bool, StorageError>;
 }
+
+/// What [`Storage::hold_alive`] returns: the id is alive until this is dropped.
+pub type AliveHold = Box<dyn std::any::Any + Send + Sync>;

@@ -88,7 +88,7 @@ impl SqliteStorage {
 
     /// Whether the owner of `run_id` is alive: its lock file is held (a file store), or it is
     /// this process (in memory). A store shared by remote workers will judge by heartbeat age.
-    pub(super) fn is_alive(&self, run_id: &str) -> Result<bool, StorageError> {
+    pub(super) fn alive(&self, run_id: &str) -> Result<bool, StorageError> {
         match &self.dir {
             Some(dir) => RunLock::is_held(dir, run_id),
             None => Ok(true),
@@ -152,7 +152,7 @@ impl Storage for SqliteStorage {
                 let other: String = holder
                     .query_row(params![asset], |r| r.get(0))
                     .map_err(|e| self.err(e))?;
-                if self.is_alive(&other)? {
+                if self.alive(&other)? {
                     // Dropping `tx` rolls back this run's claims.
                     return Err(StorageError::AssetBusy {
                         asset: asset.clone(),
@@ -783,6 +783,17 @@ impl Storage for SqliteStorage {
 
     fn apply_retention(&self, retention: Retention) -> Result<usize, StorageError> {
         self.delete_expired(retention)
+    }
+
+    fn hold_alive(&self, id: &str) -> Result<super::AliveHold, StorageError> {
+        Ok(match &self.dir {
+            Some(dir) => Box::new(RunLock::acquire(dir, id)?),
+            None => Box::new(()),
+        })
+    }
+
+    fn is_alive(&self, id: &str) -> Result<bool, StorageError> {
+        self.alive(id)
     }
 }
 

@@ -25,7 +25,7 @@ impl SqliteStorage {
         };
         let mut crashed = Vec::new();
         for id in started {
-            if self.is_alive(&id)? {
+            if self.alive(&id)? {
                 continue; // its process is alive
             }
             let now = micros(SystemTime::now());
