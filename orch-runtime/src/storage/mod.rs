@@ -22,6 +22,7 @@ mod sqlite_lease;
 mod sqlite_maintenance;
 mod sqlite_queue;
 mod sqlite_rows;
+mod steps;
 mod values;
 mod writer;
 
@@ -42,6 +43,7 @@ pub use records::{
     TickCommit, TickRecord, TickStatus,
 };
 pub use sqlite::SqliteStorage;
+pub use steps::{ClaimedStep, Delivery, StepEnd, StepQueue, StepSpec, WaitingStep};
 pub use writer::StoreSink;
 
 pub(crate) use writer::{NOT_REQUIRED, not_required_reason, skip_reason};
@@ -381,6 +383,11 @@ pub trait Storage: Send + Sync {
     /// Whether some process holds `id` alive ([`Storage::hold_alive`]). A store in memory
     /// belongs to this process alone: everything in it is alive.
     fn is_alive(&self, id: &str) -> Result<bool, StorageError>;
+    /// The queue that hands this store's runs' steps to worker processes, if the store has
+    /// one (the PostgreSQL store does; the embedded SQLite store does not).
+    fn step_queue(&self) -> Option<&dyn StepQueue> {
+        None
+    }
 }
 
 /// What [`Storage::hold_alive`] returns: the id is alive until this is dropped.

@@ -11,6 +11,7 @@ use postgres::Row;
 
 use super::super::values::{micros, time};
 use super::rows::{insert_event, insert_run, limit_param, lock_events, run_status, seq_param};
+use super::steps::has_open_steps;
 use super::{PgStorage, alive};
 use crate::storage::{
     AUTOMATION_TICKS, AutomationAssetRecord, AutomationCommit, EventKind, EventRecord,
@@ -501,8 +502,10 @@ impl PgStorage {
                 .collect();
             let mut crashed = Vec::new();
             for id in started {
-                if alive(c, &id)? {
-                    continue; // its process is alive
+                // Its process is alive, or workers still have its steps (a coordinator that
+                // detached or died leaves the run to them: the last step ends it).
+                if alive(c, &id)? || has_open_steps(c, &id)? {
+                    continue;
                 }
                 let now = micros(SystemTime::now());
                 let mut tx = c.transaction()?;

@@ -21,12 +21,14 @@ mod automation;
 mod rows;
 mod runs;
 mod schema;
+mod steps;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use postgres::{Client, Config, GenericClient, NoTls};
 
@@ -37,6 +39,8 @@ pub struct PgStorage {
     /// The server and database, without the password (for errors).
     location: String,
     session: Arc<Mutex<Session>>,
+    /// A connection of its own that LISTENs, for [`StepQueue::wait_for_steps`](super::StepQueue::wait_for_steps).
+    listener: Mutex<Option<Client>>,
 }
 
 impl std::fmt::Debug for PgStorage {
@@ -104,6 +108,7 @@ impl PgStorage {
                 client: None,
                 held: BTreeSet::new(),
             })),
+            listener: Mutex::new(None),
         };
         let found = store.with(|c| Ok(schema::migrate(c)?))?;
         let supported = schema::MIGRATIONS.len() as i64;
@@ -137,25 +142,15 @@ impl PgStorage {
         f: impl FnOnce(&mut Session) -> PgResult<R> + Send,
     ) -> Result<R, StorageError> {
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let run = |session: &mut Session| -> PgResult<R> {
+        let session: &mut Session = &mut session;
+        let out = off_runtime(move || {
             let out = f(session);
             // A connection that broke is opened again by the next call.
             if session.client.as_ref().is_some_and(Client::is_closed) {
                 session.client = None;
             }
             out
-        };
-        let out = if tokio::runtime::Handle::try_current().is_ok() {
-            let session: &mut Session = &mut session;
-            std::thread::scope(|scope| {
-                scope
-                    .spawn(move || run(session))
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-        } else {
-            run(&mut session)
-        };
+        });
         out.map_err(|e| self.fail(e))
     }
 
@@ -167,6 +162,36 @@ impl PgStorage {
                 source: Box::new(ServerError(e)),
             },
         }
+    }
+
+    /// Waits up to `timeout` for a notification on `channel` (on a connection of its own,
+    /// opened and made to LISTEN on first use, and again if it broke).
+    pub(super) fn listen(&self, channel: &str, timeout: Duration) -> Result<(), StorageError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let config = self
+            .session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .config
+            .clone();
+        let mut listener = self.listener.lock().unwrap_or_else(|p| p.into_inner());
+        let listener: &mut Option<Client> = &mut listener;
+        off_runtime(move || -> PgResult<()> {
+            if listener.as_ref().is_none_or(Client::is_closed) {
+                let mut client = config.connect(NoTls)?;
+                client.batch_execute(&format!("LISTEN {}", quote_ident(channel)))?;
+                *listener = Some(client);
+            }
+            let client = listener.as_mut().expect("connected above");
+            let mut notifications = client.notifications();
+            if notifications.is_empty() {
+                notifications.timeout_iter(timeout).next()?;
+            }
+            // Any number of notifications is one wakeup.
+            while notifications.iter().next()?.is_some() {}
+            Ok(())
+        })
+        .map_err(|e| self.fail(e))
     }
 
     /// Holds `id` alive until the guard is dropped (or the process dies): see
@@ -267,7 +292,8 @@ impl Drop for AliveGuard {
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         session.held.remove(&self.id);
         let id = self.id.clone();
-        let unlock = move |session: &mut Session| {
+        let session: &mut Session = &mut session;
+        off_runtime(move || {
             // A broken connection already let go of it.
             if let Some(client) = session.client.as_mut().filter(|c| !c.is_closed())
                 && let Err(e) =
@@ -275,15 +301,22 @@ impl Drop for AliveGuard {
             {
                 tracing::warn!("could not let go of the liveness lock of `{id}`: {e}");
             }
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            let session: &mut Session = &mut session;
-            std::thread::scope(|scope| {
-                let _ = scope.spawn(move || unlock(session)).join();
-            });
-        } else {
-            unlock(&mut session);
-        }
+        });
+    }
+}
+
+/// Runs `f` here, or on a scoped thread when this thread drives a tokio runtime: the sync
+/// client blocks on a runtime of its own, which tokio forbids inside another.
+fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(f)
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    } else {
+        f()
     }
 }
 

@@ -12,7 +12,8 @@ use super::rows::{
     insert_event, insert_run, limit_param, lock_events, read_check_results, read_events, read_runs,
     run_status, seq_param,
 };
-use super::{Fail, PgStorage, alive};
+use super::steps::has_open_steps;
+use super::{Fail, PgResult, PgStorage, alive};
 use crate::storage::{
     AssetState, AutomationAssetRecord, AutomationCommit, CancelOutcome, EventKind, EventRecord,
     FreshnessChange, InstigatorState, InstigatorStatus, LeaseHolder, LeaseOutcome, LogPage,
@@ -51,7 +52,7 @@ impl Storage for PgStorage {
                     continue;
                 }
                 let other: String = tx.query_one(&holder, &[asset])?.get(0);
-                if alive(&mut tx, &other)? {
+                if alive(&mut tx, &other)? || has_open_steps(&mut tx, &other)? {
                     // Dropping `tx` rolls back this run's claims.
                     return Err(Fail::Store(StorageError::AssetBusy {
                         asset: asset.clone(),
@@ -113,65 +114,7 @@ impl Storage for PgStorage {
     ) -> Result<(), StorageError> {
         self.with(|c| {
             let mut tx = c.transaction()?;
-            if !events.is_empty() {
-                lock_events(&mut tx)?;
-            }
-            let set_latest = tx.prepare(
-                "INSERT INTO latest_materialization (asset, event_id) VALUES ($1, $2)
-                 ON CONFLICT (asset) DO UPDATE SET event_id = excluded.event_id",
-            )?;
-            let set_partition = tx.prepare(
-                "INSERT INTO partition_status (asset, partition, status, run_id, time_us, data_version, event_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (asset, partition) DO UPDATE SET status = excluded.status,
-                   run_id = excluded.run_id, time_us = excluded.time_us,
-                   data_version = excluded.data_version, event_id = excluded.event_id",
-            )?;
-            for e in events {
-                let id = insert_event(&mut tx, e)?;
-                let asset = e.asset.as_ref().map(AssetKey::to_string);
-                if e.kind == EventKind::Materialized {
-                    tx.execute(&set_latest, &[&asset, &id])?;
-                }
-                if let Some(partition) = &e.partition
-                    && matches!(e.kind, EventKind::Materialized | EventKind::Failed)
-                {
-                    tx.execute(
-                        &set_partition,
-                        &[
-                            &asset,
-                            partition,
-                            &e.kind.as_str(),
-                            &e.run_id.as_str(),
-                            &micros(e.time),
-                            &e.data_version,
-                            &id,
-                        ],
-                    )?;
-                }
-            }
-            if !logs.is_empty() {
-                let mut runs = Vec::with_capacity(logs.len());
-                let mut assets = Vec::with_capacity(logs.len());
-                let mut times = Vec::with_capacity(logs.len());
-                let mut levels = Vec::with_capacity(logs.len());
-                let mut messages = Vec::with_capacity(logs.len());
-                for (run_id, line) in logs {
-                    runs.push(run_id.as_str());
-                    assets.push(line.asset.as_str());
-                    times.push(micros(line.time));
-                    levels.push(level_str(line.level));
-                    messages.push(line.message.as_str());
-                }
-                tx.execute(
-                    "INSERT INTO logs (run_id, asset, time_us, level, message)
-                     SELECT r, a, t, l, m
-                     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
-                        WITH ORDINALITY AS x (r, a, t, l, m, n)
-                     ORDER BY n",
-                    &[&runs, &assets, &times, &levels, &messages],
-                )?;
-            }
+            append_rows(&mut tx, events, logs)?;
             tx.commit()?;
             Ok(())
         })
@@ -668,4 +611,77 @@ impl Storage for PgStorage {
     fn is_alive(&self, id: &str) -> Result<bool, StorageError> {
         self.with(|c| alive(c, id))
     }
+
+    fn step_queue(&self) -> Option<&dyn crate::storage::StepQueue> {
+        Some(self)
+    }
+}
+
+/// Appends events (with what they update: each asset's latest materialization, each
+/// partition's last outcome) and log lines in `tx`, taking the events lock first.
+pub(super) fn append_rows(
+    tx: &mut postgres::Transaction<'_>,
+    events: &[EventRecord],
+    logs: &[(String, LogRecord)],
+) -> PgResult<()> {
+    if !events.is_empty() {
+        lock_events(tx)?;
+    }
+    let set_latest = tx.prepare(
+        "INSERT INTO latest_materialization (asset, event_id) VALUES ($1, $2)
+             ON CONFLICT (asset) DO UPDATE SET event_id = excluded.event_id",
+    )?;
+    let set_partition = tx.prepare(
+            "INSERT INTO partition_status (asset, partition, status, run_id, time_us, data_version, event_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (asset, partition) DO UPDATE SET status = excluded.status,
+               run_id = excluded.run_id, time_us = excluded.time_us,
+               data_version = excluded.data_version, event_id = excluded.event_id",
+        )?;
+    for e in events {
+        let id = insert_event(tx, e)?;
+        let asset = e.asset.as_ref().map(AssetKey::to_string);
+        if e.kind == EventKind::Materialized {
+            tx.execute(&set_latest, &[&asset, &id])?;
+        }
+        if let Some(partition) = &e.partition
+            && matches!(e.kind, EventKind::Materialized | EventKind::Failed)
+        {
+            tx.execute(
+                &set_partition,
+                &[
+                    &asset,
+                    partition,
+                    &e.kind.as_str(),
+                    &e.run_id.as_str(),
+                    &micros(e.time),
+                    &e.data_version,
+                    &id,
+                ],
+            )?;
+        }
+    }
+    if !logs.is_empty() {
+        let mut runs = Vec::with_capacity(logs.len());
+        let mut assets = Vec::with_capacity(logs.len());
+        let mut times = Vec::with_capacity(logs.len());
+        let mut levels = Vec::with_capacity(logs.len());
+        let mut messages = Vec::with_capacity(logs.len());
+        for (run_id, line) in logs {
+            runs.push(run_id.as_str());
+            assets.push(line.asset.as_str());
+            times.push(micros(line.time));
+            levels.push(level_str(line.level));
+            messages.push(line.message.as_str());
+        }
+        tx.execute(
+            "INSERT INTO logs (run_id, asset, time_us, level, message)
+                 SELECT r, a, t, l, m
+                 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
+                    WITH ORDINALITY AS x (r, a, t, l, m, n)
+                 ORDER BY n",
+            &[&runs, &assets, &times, &levels, &messages],
+        )?;
+    }
+    Ok(())
 }

@@ -181,6 +181,32 @@ pub(super) const MIGRATIONS: &[&str] = &[
         at_us BIGINT NOT NULL
     );
     CREATE INDEX freshness_changes_by_asset ON freshness_changes (asset, id);"#,
+    // 2: the step queue: each step of a run executed by workers, with what it waits for and
+    // who holds it (`storage/steps.rs`).
+    r#"CREATE TABLE steps (
+        run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step TEXT COLLATE "C" NOT NULL,
+        code_version TEXT NOT NULL,
+        state TEXT NOT NULL,
+        pending BIGINT NOT NULL,
+        deliveries BIGINT NOT NULL DEFAULT 0,
+        max_deliveries BIGINT NOT NULL,
+        lease_us BIGINT NOT NULL,
+        ready_us BIGINT,
+        claimed_us BIGINT,
+        lease_until_us BIGINT,
+        worker TEXT,
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        PRIMARY KEY (run_id, step)
+    );
+    CREATE INDEX steps_claimable ON steps (seq) WHERE state IN ('ready', 'running');
+    CREATE TABLE step_edges (
+        run_id TEXT COLLATE "C" NOT NULL,
+        upstream TEXT COLLATE "C" NOT NULL,
+        downstream TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (run_id, upstream, downstream),
+        FOREIGN KEY (run_id, upstream) REFERENCES steps (run_id, step) ON DELETE CASCADE
+    );"#,
 ];
 
 /// Brings the schema in the connection's current schema up to date; returns the version

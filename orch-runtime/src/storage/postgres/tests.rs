@@ -131,7 +131,7 @@ fn a_bad_url_or_an_unreachable_server_is_an_error_naming_it_without_the_password
     assert!(!err.contains("secret"), "{err}");
 }
 
-fn run(id: &str) -> RunRecord {
+pub(super) fn run(id: &str) -> RunRecord {
     RunRecord::new(id.into(), &crate::run::RunRequest::all(), 2)
 }
 
@@ -213,4 +213,294 @@ fn calls_from_async_code_do_not_panic() {
             .unwrap();
     });
     assert_eq!(store.run("r").unwrap().status, RunStatus::Succeeded);
+}
+
+mod queue {
+    use std::time::Duration;
+
+    use super::super::super::{
+        Delivery, EventKind, EventRecord, RunStatus, StepEnd, StepSpec, Storage,
+    };
+    use super::{Scratch, run, server};
+
+    fn spec(step: &str, upstream: &[&str]) -> StepSpec {
+        StepSpec {
+            step: step.to_owned(),
+            code_version: "v1".to_owned(),
+            upstream: upstream.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn versions(steps: &[&str]) -> Vec<(String, String)> {
+        steps
+            .iter()
+            .map(|s| ((*s).to_owned(), "v1".to_owned()))
+            .collect()
+    }
+
+    fn materialized(run_id: &str, step: &str) -> Vec<EventRecord> {
+        vec![EventRecord {
+            data_version: Some(format!("{step}-data")),
+            ..EventRecord::new(
+                run_id.into(),
+                Some(step.parse().unwrap()),
+                EventKind::Materialized,
+            )
+        }]
+    }
+
+    /// A diamond a -> (b, c) -> d, begun as run `r`.
+    fn diamond(store: &dyn Storage, delivery: Delivery) {
+        store.begin_run(&run("r"), &[]).unwrap();
+        store
+            .step_queue()
+            .unwrap()
+            .enqueue_steps(
+                "r",
+                &[
+                    spec("a", &[]),
+                    spec("b", &["a"]),
+                    spec("c", &["a"]),
+                    spec("d", &["b", "c"]),
+                ],
+                delivery,
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn steps_become_ready_as_their_upstreams_complete_and_the_last_ends_the_run() {
+        let Some(url) = server() else { return };
+        let scratch = Scratch::new(&url, "q_diamond");
+        let store = scratch.store();
+        let q = store.step_queue().unwrap();
+        diamond(&store, Delivery::default());
+        let all = versions(&["a", "b", "c", "d"]);
+        let a = q.claim_step("w1", &all).unwrap().unwrap();
+        assert_eq!((a.step.as_str(), a.attempt), ("a", 1));
+        assert!(a.claimed >= a.ready);
+        // b and c wait for a.
+        assert_eq!(q.claim_step("w1", &all).unwrap(), None);
+        assert!(
+            q.complete_step(&a, StepEnd::Succeeded, &materialized("r", "a"), &[])
+                .unwrap()
+        );
+        let b = q.claim_step("w1", &all).unwrap().unwrap();
+        let c = q.claim_step("w2", &all).unwrap().unwrap();
+        assert_eq!([b.step.as_str(), c.step.as_str()], ["b", "c"]);
+        assert_eq!(q.claim_step("w1", &all).unwrap(), None);
+        assert!(
+            q.complete_step(&b, StepEnd::Succeeded, &materialized("r", "b"), &[])
+                .unwrap()
+        );
+        assert_eq!(
+            q.claim_step("w1", &all).unwrap(),
+            None,
+            "d still waits for c"
+        );
+        assert!(
+            q.complete_step(&c, StepEnd::Succeeded, &materialized("r", "c"), &[])
+                .unwrap()
+        );
+        let d = q.claim_step("w1", &all).unwrap().unwrap();
+        assert_eq!(store.run("r").unwrap().status, RunStatus::Running);
+        assert!(
+            q.complete_step(&d, StepEnd::Succeeded, &materialized("r", "d"), &[])
+                .unwrap()
+        );
+        let r = store.run("r").unwrap();
+        assert_eq!((r.status, r.counts.0), (RunStatus::Succeeded, 4));
+        let kinds: Vec<EventKind> = store.events("r").unwrap().iter().map(|e| e.kind).collect();
+        assert_eq!(kinds.first(), Some(&EventKind::RunStarted));
+        assert_eq!(
+            kinds.last(),
+            Some(&EventKind::RunEnded(RunStatus::Succeeded))
+        );
+        assert_eq!(
+            kinds.iter().filter(|k| **k == EventKind::Started).count(),
+            4
+        );
+        assert_eq!(
+            store.latest_materializations().unwrap()["d"]
+                .data_version
+                .as_deref(),
+            Some("d-data")
+        );
+        // Its claims are released and nothing is left to claim.
+        assert_eq!(q.claim_step("w1", &all).unwrap(), None);
+        assert!(store.recover_crashed().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_delivery_whose_lease_was_taken_over_can_neither_renew_nor_complete() {
+        let Some(url) = server() else { return };
+        let scratch = Scratch::new(&url, "q_fence");
+        let store = scratch.store();
+        let q = store.step_queue().unwrap();
+        let delivery = Delivery {
+            lease: Duration::from_millis(100),
+            max_deliveries: 3,
+        };
+        diamond(&store, delivery);
+        let all = versions(&["a", "b", "c", "d"]);
+        let zombie = q.claim_step("w1", &all).unwrap().unwrap();
+        assert!(q.renew_step(&zombie).unwrap());
+        // Not visible to others while the lease holds.
+        assert_eq!(q.claim_step("w2", &all).unwrap(), None);
+        std::thread::sleep(Duration::from_millis(250));
+        let second = q.claim_step("w2", &all).unwrap().unwrap();
+        assert_eq!((second.step.as_str(), second.attempt), ("a", 2));
+        assert!(!q.renew_step(&zombie).unwrap());
+        assert!(
+            !q.complete_step(&zombie, StepEnd::Succeeded, &materialized("r", "a"), &[])
+                .unwrap()
+        );
+        assert!(
+            store.latest_materializations().unwrap().is_empty(),
+            "nothing published"
+        );
+        assert!(
+            q.complete_step(&second, StepEnd::Succeeded, &materialized("r", "a"), &[])
+                .unwrap()
+        );
+        assert_eq!(store.materializations("a", 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_step_lost_on_every_delivery_fails_and_its_downstream_is_skipped() {
+        let Some(url) = server() else { return };
+        let scratch = Scratch::new(&url, "q_lost");
+        let store = scratch.store();
+        let q = store.step_queue().unwrap();
+        diamond(
+            &store,
+            Delivery {
+                lease: Duration::from_millis(50),
+                max_deliveries: 2,
+            },
+        );
+        let all = versions(&["a", "b", "c", "d"]);
+        assert_eq!(q.claim_step("w1", &all).unwrap().unwrap().attempt, 1);
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(q.claim_step("w2", &all).unwrap().unwrap().attempt, 2);
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(q.claim_step("w3", &all).unwrap(), None, "no third delivery");
+        assert_eq!(q.sweep().unwrap(), 1);
+        assert_eq!(q.sweep().unwrap(), 0);
+        let events = store.events("r").unwrap();
+        let failed = events.iter().find(|e| e.kind == EventKind::Failed).unwrap();
+        assert!(failed.is_of("a"));
+        assert!(
+            failed
+                .message
+                .as_deref()
+                .unwrap()
+                .starts_with("worker lost"),
+            "{failed:?}"
+        );
+        let skipped: Vec<String> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Skipped)
+            .map(|e| e.asset.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(skipped, ["b", "c", "d"]);
+        assert_eq!(store.run("r").unwrap().status, RunStatus::Failed);
+    }
+
+    #[test]
+    fn a_failure_skips_only_its_downstream_and_a_cancel_ends_what_has_not_started() {
+        let Some(url) = server() else { return };
+        let scratch = Scratch::new(&url, "q_fail");
+        let store = scratch.store();
+        let q = store.step_queue().unwrap();
+        diamond(&store, Delivery::default());
+        let all = versions(&["a", "b", "c", "d"]);
+        let a = q.claim_step("w", &all).unwrap().unwrap();
+        q.complete_step(&a, StepEnd::Succeeded, &materialized("r", "a"), &[])
+            .unwrap();
+        let b = q.claim_step("w", &all).unwrap().unwrap();
+        q.complete_step(&b, StepEnd::Failed, &[], &[]).unwrap();
+        // c goes on; d is skipped.
+        let c = q.claim_step("w", &all).unwrap().unwrap();
+        assert_eq!(c.step, "c");
+        assert_eq!(store.run("r").unwrap().status, RunStatus::Running);
+        q.complete_step(&c, StepEnd::Succeeded, &materialized("r", "c"), &[])
+            .unwrap();
+        assert_eq!(store.run("r").unwrap().status, RunStatus::Failed);
+
+        // Another run, canceled before anything ran.
+        store.begin_run(&run("r2"), &[]).unwrap();
+        q.enqueue_steps(
+            "r2",
+            &[spec("a", &[]), spec("b", &["a"])],
+            Delivery::default(),
+        )
+        .unwrap();
+        q.cancel_steps("r2").unwrap();
+        assert_eq!(store.run("r2").unwrap().status, RunStatus::Canceled);
+        assert_eq!(q.claim_step("w", &all).unwrap(), None);
+    }
+
+    #[test]
+    fn a_step_goes_only_to_a_worker_with_its_code_version() {
+        let Some(url) = server() else { return };
+        let scratch = Scratch::new(&url, "q_versions");
+        let store = scratch.store();
+        let q = store.step_queue().unwrap();
+        diamond(&store, Delivery::default());
+        let old: Vec<(String, String)> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|s| ((*s).to_owned(), "v0".to_owned()))
+            .collect();
+        assert_eq!(q.claim_step("old", &old).unwrap(), None);
+        let waiting = q.waiting_steps("r", Duration::ZERO).unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(
+            (waiting[0].step.as_str(), waiting[0].code_version.as_str()),
+            ("a", "v1")
+        );
+        assert!(q.claim_step("new", &versions(&["a"])).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_run_whose_coordinator_is_gone_is_not_crashed_while_workers_have_its_steps() {
+        let Some(url) = server() else { return };
+        let scratch = Scratch::new(&url, "q_owner");
+        let store = scratch.store();
+        diamond(&store, Delivery::default());
+        // No one holds `r` alive: its steps do.
+        assert!(store.recover_crashed().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_idle_worker_is_woken_when_steps_become_ready() {
+        let Some(url) = server() else { return };
+        let scratch = Scratch::new(&url, "q_wake");
+        let waiter = std::sync::Arc::new(scratch.store());
+        let store = scratch.store();
+        // LISTEN first (a first wait sets it up), then wait on another thread.
+        waiter
+            .step_queue()
+            .unwrap()
+            .wait_for_steps(Duration::from_millis(1))
+            .unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let handle = {
+            let (waiter, barrier) = (waiter.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let t0 = std::time::Instant::now();
+                waiter
+                    .step_queue()
+                    .unwrap()
+                    .wait_for_steps(Duration::from_secs(30))
+                    .unwrap();
+                t0.elapsed()
+            })
+        };
+        barrier.wait();
+        diamond(&store, Delivery::default());
+        let waited = handle.join().unwrap();
+        assert!(waited < Duration::from_secs(30), "woken, not timed out");
+    }
 }
