@@ -107,7 +107,7 @@ pub use orch_runtime::{
     App, AssetFailure, AssetOutcome, AssetStatus, BACKFILL_TAG, Backfill, BackfillError,
     BackfillPlan, BackfillReport, BackfillStep, CONFIG_FILE, CancellationToken, CaptureLayer,
     Config, ConfigError, EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, EventSink,
-    Instance, InstanceBuilder, InstanceError, LaunchMode, Materialize, MaterializeError,
+    Executor, Instance, InstanceBuilder, InstanceError, LaunchMode, Materialize, MaterializeError,
     PartitionOutcome, PartitionScope, PartitionSpan, PartitionSpanState, PartitionStatus,
     PlanError, PlannedAsset, PlannedLoad, Reexecution, RunEvent, RunHandle, RunPlan, RunRequest,
     RunResult, RunTarget, Source, StaleInputs, StaleReason, Staleness, StoreConfig, Trigger,

@@ -22,14 +22,15 @@ pub mod sql;
 mod staleness;
 pub mod storage;
 pub mod web;
+pub mod worker;
 
 pub use app::App;
 pub use capture::CaptureLayer;
 pub use cli::{EXIT_ASSET_FAILED, EXIT_CANCELED, EXIT_OK, EXIT_USAGE, main, run_cli};
 pub use events::{AssetTimings, EventSink, RunEvent, RunTimings};
 pub use instance::{
-    CONFIG_FILE, Config, ConfigError, Instance, InstanceBuilder, InstanceError, LaunchMode, Source,
-    StoreConfig,
+    CONFIG_FILE, Config, ConfigError, Executor, Instance, InstanceBuilder, InstanceError,
+    LaunchMode, Source, StoreConfig,
 };
 pub use materialize::{Materialize, MaterializeError, default_jobs, definitions};
 pub use plan::PlanError;

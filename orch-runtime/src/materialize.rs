@@ -81,6 +81,10 @@ pub enum MaterializeError {
         /// What cannot be asked.
         what: String,
     },
+    /// The run cannot be executed by workers (`executor = "workers"`) as asked: what is
+    /// missing, and what to do.
+    #[error("cannot run on workers: {0}")]
+    Workers(String),
     /// The tokio runtime could not start.
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),

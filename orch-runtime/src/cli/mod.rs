@@ -17,6 +17,7 @@ mod sensors;
 mod table;
 mod timings;
 mod web;
+mod worker;
 
 use materialize::{MaterializeArgs, materialize, materialize_everything, reexecute};
 
@@ -106,6 +107,14 @@ enum Command {
         /// With `--once`: evaluate as of this instant (RFC 3339; default now).
         #[arg(long)]
         at: Option<String>,
+    },
+    /// Execute the steps of runs whose `[run] executor` is "workers", claimed from the run
+    /// store's queue (a PostgreSQL store), until Ctrl-C; running steps end first. Start any
+    /// number, on any machines that share the store and the outputs' storage.
+    Worker {
+        /// Steps at once.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
     },
     /// Start a queued run in this process (what the daemon runs in each child process).
     #[command(name = "__run-queued", hide = true)]
@@ -413,6 +422,7 @@ where
         Some(Command::Automation { command }) => schedules::automation_command(&env, command),
         Some(Command::Daemon { once, at }) => daemon::daemon(&env, once, at),
         Some(Command::RunQueued { run_id }) => daemon::run_queued(&env, &run_id),
+        Some(Command::Worker { concurrency }) => worker::worker(&env, usize::from(concurrency)),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
             let (states, inputs, checks) = match env.existing().and_then(|found| match found {
                 Some(i) => {

@@ -19,6 +19,13 @@
 //!
 //! [run]
 //! jobs = 4                       # sync assets at once (default: cores)      (ORCH_JOBS)
+//! executor = "in_process"        # or "workers": steps go to `orch worker`   (ORCH_EXECUTOR)
+//!                                #   processes through the store's queue
+//!
+//! [workers]                      # how steps are delivered to workers
+//! lease = "30s"                  # a claimed step is given again after this without a heartbeat
+//! heartbeat = "10s"              # how often a worker renews its steps' leases
+//! max_deliveries = 3             # a step lost this many times fails ("worker lost")
 //!
 //! [io]
 //! frame_format = "arrow"         # frames as Arrow IPC files, or "parquet"   (ORCH_FRAME_FORMAT)
@@ -120,9 +127,24 @@ pub struct Config {
     parquet_compression: ParquetCompression,
     write_behind: WriteBehind,
     launch_mode: LaunchMode,
+    executor: Executor,
+    delivery: crate::storage::Delivery,
+    worker_heartbeat: Duration,
     daemon_lease: Duration,
     queue: QueueLimits,
     sources: BTreeMap<&'static str, Source>,
+}
+
+/// Where a run's steps execute (`[run] executor`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Executor {
+    /// In the process that starts the run (the default).
+    #[default]
+    InProcess,
+    /// In `orch worker` processes, on any number of machines, that claim the run's steps
+    /// from the store's queue (a PostgreSQL store).
+    Workers,
 }
 
 /// How the command line's daemon starts queued runs (`[daemon] launcher`).
@@ -151,6 +173,9 @@ impl Default for Config {
             parquet_compression: ParquetCompression::default(),
             write_behind: WriteBehind::default(),
             launch_mode: LaunchMode::default(),
+            executor: Executor::default(),
+            delivery: crate::storage::Delivery::default(),
+            worker_heartbeat: Duration::from_secs(10),
             daemon_lease: Duration::from_secs(30),
             queue: QueueLimits::default(),
             sources: BTreeMap::new(),
@@ -173,6 +198,8 @@ struct FileConfig {
     io: FileIo,
     #[serde(default)]
     daemon: FileDaemon,
+    #[serde(default)]
+    workers: FileWorkers,
     #[serde(default)]
     queue: FileQueue,
 }
@@ -204,6 +231,14 @@ struct FileDaemon {
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct FileWorkers {
+    lease: Option<String>,
+    heartbeat: Option<String>,
+    max_deliveries: Option<u32>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct FileQueue {
     max_concurrent_runs: Option<usize>,
     tag_limits: Option<Vec<TagLimit>>,
@@ -220,6 +255,7 @@ struct FileRetention {
 #[serde(deny_unknown_fields)]
 struct FileRun {
     jobs: Option<usize>,
+    executor: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -299,6 +335,36 @@ impl Config {
             }
             self.jobs = jobs;
             self.sources.insert("run.jobs", from());
+        }
+        if let Some(text) = &file.run.executor {
+            self.executor = parse_executor(text).map_err(|why| bad("run.executor", text, why))?;
+            self.sources.insert("run.executor", from());
+        }
+        if let Some(text) = &file.workers.lease {
+            self.delivery.lease = parse_age(text).map_err(|why| bad("workers.lease", text, why))?;
+            self.sources.insert("workers.lease", from());
+        }
+        if let Some(text) = &file.workers.heartbeat {
+            self.worker_heartbeat =
+                parse_age(text).map_err(|why| bad("workers.heartbeat", text, why))?;
+            self.sources.insert("workers.heartbeat", from());
+        }
+        if let Some(n) = file.workers.max_deliveries {
+            if n == 0 {
+                return Err(bad("workers.max_deliveries", "0", "at least 1".to_owned()));
+            }
+            self.delivery.max_deliveries = n;
+            self.sources.insert("workers.max_deliveries", from());
+        }
+        if self.worker_heartbeat >= self.delivery.lease {
+            return Err(bad(
+                "workers.heartbeat",
+                &humantime::format_duration(self.worker_heartbeat).to_string(),
+                format!(
+                    "shorter than the lease ({}), or every step's lease lapses between heartbeats",
+                    humantime::format_duration(self.delivery.lease)
+                ),
+            ));
         }
         if let Some(text) = &file.daemon.launcher {
             self.launch_mode = match text.as_str() {
@@ -429,6 +495,12 @@ impl Config {
             })?;
             self.sources.insert("run.jobs", Source::Env("ORCH_JOBS"));
         }
+        if let Some(text) = env.get("ORCH_EXECUTOR").filter(|t| !t.is_empty()) {
+            self.executor = parse_executor(text)
+                .map_err(|why| bad("ORCH_EXECUTOR", "run.executor", text, why))?;
+            self.sources
+                .insert("run.executor", Source::Env("ORCH_EXECUTOR"));
+        }
         if let Some(text) = env.get("ORCH_FRAME_FORMAT") {
             self.frame_format = parse_frame_format(text)
                 .map_err(|why| bad("ORCH_FRAME_FORMAT", "io.frame_format", text, why))?;
@@ -468,6 +540,40 @@ impl Config {
     /// The state directory: the run store and the default I/O manager's files.
     pub fn home(&self) -> &Path {
         &self.home
+    }
+
+    /// Where runs' steps execute (`[run] executor`).
+    pub fn executor(&self) -> Executor {
+        self.executor
+    }
+
+    /// Sets where runs' steps execute.
+    pub fn set_executor(&mut self, executor: Executor) {
+        self.executor = executor;
+        self.sources.insert("run.executor", Source::Builder);
+    }
+
+    /// How steps are delivered to workers (`[workers] lease`, `max_deliveries`).
+    pub fn delivery(&self) -> crate::storage::Delivery {
+        self.delivery
+    }
+
+    /// How often a worker renews its steps' leases (`[workers] heartbeat`).
+    pub fn worker_heartbeat(&self) -> Duration {
+        self.worker_heartbeat
+    }
+
+    /// Sets how steps are delivered to workers and how often workers renew their leases.
+    pub fn set_delivery(&mut self, delivery: crate::storage::Delivery, heartbeat: Duration) {
+        self.delivery = delivery;
+        self.worker_heartbeat = heartbeat;
+        for key in [
+            "workers.lease",
+            "workers.heartbeat",
+            "workers.max_deliveries",
+        ] {
+            self.sources.insert(key, Source::Builder);
+        }
     }
 
     /// Where the run store is (`[store]`).
@@ -607,6 +713,30 @@ impl Config {
             ),
             ("run.jobs", self.jobs.to_string(), source("run.jobs")),
             (
+                "run.executor",
+                match self.executor {
+                    Executor::InProcess => "in_process",
+                    Executor::Workers => "workers",
+                }
+                .to_owned(),
+                source("run.executor"),
+            ),
+            (
+                "workers.lease",
+                humantime::format_duration(self.delivery.lease).to_string(),
+                source("workers.lease"),
+            ),
+            (
+                "workers.heartbeat",
+                humantime::format_duration(self.worker_heartbeat).to_string(),
+                source("workers.heartbeat"),
+            ),
+            (
+                "workers.max_deliveries",
+                self.delivery.max_deliveries.to_string(),
+                source("workers.max_deliveries"),
+            ),
+            (
                 "io.frame_format",
                 self.frame_format.extension().to_owned(),
                 source("io.frame_format"),
@@ -663,6 +793,14 @@ impl Config {
                 source("queue.tag_limits"),
             ),
         ]
+    }
+}
+
+fn parse_executor(text: &str) -> Result<Executor, String> {
+    match text.trim() {
+        "in_process" => Ok(Executor::InProcess),
+        "workers" => Ok(Executor::Workers),
+        _ => Err("\"in_process\" or \"workers\"".to_owned()),
     }
 }
 

@@ -12,7 +12,7 @@ use orch_core::RunId;
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{CONFIG_FILE, Config, ConfigError, LaunchMode, Source, StoreConfig};
+pub use config::{CONFIG_FILE, Config, ConfigError, Executor, LaunchMode, Source, StoreConfig};
 
 use crate::io::{IoManager, IoManagers};
 use crate::materialize::{Materialize, MaterializeError};

@@ -117,19 +117,26 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         return Ok(executor::execute(graph, plan, provided, opts, sink).await);
     };
     let storage = Arc::clone(instance.storage());
+    // Steps executed by workers load their inputs there.
+    let on_workers = instance.config().executor() == crate::instance::Executor::Workers;
+    if on_workers {
+        super::distributed::check(&instance, &request, !provided.is_empty(), range.is_some())?;
+    }
     let phase = Instant::now();
     let reexecuted = match (&request.parent, request.target.job()) {
         (Some(parent), Some(_)) => reexecuted_runs(&*storage, parent)?,
         _ => Vec::new(),
     };
-    load_stored_inputs(
-        graph,
-        &instance,
-        &request,
-        &prepared,
-        &reexecuted,
-        &mut provided,
-    )?;
+    if !on_workers {
+        load_stored_inputs(
+            graph,
+            &instance,
+            &request,
+            &prepared,
+            &reexecuted,
+            &mut provided,
+        )?;
+    }
     timings.load = phase.elapsed();
     let (range, keys) = (range.clone(), keys.clone());
 
@@ -208,6 +215,34 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         ..EventRecord::new(run_id.clone(), None, EventKind::RunStarted)
     });
     timings.begin = phase.elapsed();
+    if on_workers {
+        let phase = Instant::now();
+        let cancel = opts.cancel.clone();
+        let mut result = match super::distributed::execute_on_workers(
+            graph, &plan, &instance, &run_id, cancel, sink,
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(e) => {
+                // Nothing of it runs: end it now rather than leave it to crash recovery.
+                let _ = storage.end_run(
+                    run_id.as_str(),
+                    crate::storage::RunStatus::Failed,
+                    SystemTime::now(),
+                );
+                return Err(e);
+            }
+        };
+        timings.execute = phase.elapsed();
+        drop(held);
+        result.timings = Some(timings);
+        instance.publish(EventRecord {
+            duration: Some(result.duration()),
+            ..EventRecord::new(run_id.clone(), None, EventKind::RunEnded(result.status()))
+        });
+        return Ok(result);
+    }
     let mut store = StoreSink::new(
         Arc::clone(&storage),
         graph,
@@ -299,7 +334,7 @@ impl Drop for AbortOnDrop {
 /// Loads from their I/O managers the inputs that the plan reads from storage, as stored by
 /// earlier runs, with the data versions to record as consumed. Inputs that a consumer maps to
 /// other partitions are loaded by the consumer's task when it runs (after its upstream).
-fn load_stored_inputs(
+pub(super) fn load_stored_inputs(
     graph: &'static AssetGraph,
     instance: &Instance,
     request: &RunRequest,

@@ -3,12 +3,14 @@
 //! planned, claimed, executed and recorded run.
 
 mod backfill;
+mod distributed;
 mod handle;
 pub(crate) mod launch;
 pub(crate) mod partitions;
 mod plan;
 mod reexecute;
 mod request;
+pub(crate) mod step;
 
 pub use backfill::{
     BACKFILL_TAG, Backfill, BackfillError, BackfillPlan, BackfillReport, BackfillStep,

@@ -58,6 +58,8 @@ pub struct StoreSink {
     /// Set when log lines come through it (then the lines an asset's end event carries are
     /// not written again).
     live: Option<Arc<std::sync::Mutex<Option<Sender<Row>>>>>,
+    /// A capturing sink's rows, kept instead of written ([`StoreSink::capturing`]).
+    captured: Option<Receiver<Row>>,
 }
 
 impl std::fmt::Debug for StoreSink {
@@ -96,7 +98,48 @@ impl StoreSink {
             run_versions: std::collections::HashMap::new(),
             storage: reader,
             live: None,
+            captured: None,
         }
+    }
+
+    /// A sink that turns run `run_id`'s events into rows as [`StoreSink::new`]'s does, but
+    /// keeps them for [`StoreSink::finish_captured`] instead of writing them: what a worker
+    /// commits with the end of its step, in one transaction.
+    pub(crate) fn capturing(
+        storage: Arc<dyn Storage>,
+        graph: &'static AssetGraph,
+        run_id: RunId,
+        keys: Option<Arc<[String]>>,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel();
+        StoreSink {
+            run_id,
+            graph,
+            keys,
+            tx: Some(tx),
+            writer: None,
+            feed: None,
+            range_versions: std::collections::HashMap::new(),
+            run_versions: std::collections::HashMap::new(),
+            storage,
+            live: None,
+            captured: Some(rx),
+        }
+    }
+
+    /// A capturing sink's events and log lines, in the order they came.
+    pub(crate) fn finish_captured(mut self) -> (Vec<EventRecord>, Vec<(String, LogRecord)>) {
+        self.tx.take();
+        let (mut events, mut logs) = (Vec::new(), Vec::new());
+        if let Some(rx) = self.captured.take() {
+            for row in rx.try_iter() {
+                match row {
+                    Row::Event(e) => events.push(e),
+                    Row::Log(l) => logs.push((self.run_id.as_str().to_owned(), l)),
+                }
+            }
+        }
+        (events, logs)
     }
 
     /// Where the run's assets' log lines go as they are written: straight to the writer, so

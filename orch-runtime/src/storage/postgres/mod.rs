@@ -256,9 +256,15 @@ impl Session {
             let mut client = self.config.connect(NoTls)?;
             if let Some(schema) = &self.schema {
                 let quoted = quote_ident(schema);
-                client.batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"
-                ))?;
+                // IF NOT EXISTS is not safe against another process creating it at the same
+                // moment: that one's win is as good as ours.
+                match client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}")) {
+                    Err(e)
+                        if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
+                            || e.code() == Some(&postgres::error::SqlState::DUPLICATE_SCHEMA) => {}
+                    other => other?,
+                }
+                client.batch_execute(&format!("SET search_path TO {quoted}"))?;
             }
             // A new session holds no locks: take this process's again. One another process
             // took meanwhile (it judged this one dead) stays lost; the run's end says so.

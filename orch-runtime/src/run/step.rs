@@ -1,0 +1,97 @@
+//! One step of a run, executed by a worker (`orch worker`): the asset is planned alone, its
+//! upstreams are loaded from their I/O managers (the run's coordinator committed them), it
+//! runs on this process's executor, and its output is made durable. Its events are kept, not
+//! written: the worker commits them with the end of the step, in one transaction.
+
+use std::sync::Arc;
+
+use orch_core::AssetSelection;
+use tokio_util::sync::CancellationToken;
+
+use super::RunRequest;
+use super::launch::{graph_of, load_stored_inputs};
+use super::partitions::StoredDynamicPartitions;
+use super::plan::{Prepared, prepare};
+use crate::executor::{self, ExecOptions};
+use crate::instance::Instance;
+use crate::materialize::MaterializeError;
+use crate::storage::{EventKind, EventRecord, LogRecord, RunRecord, StepEnd, StoreSink};
+
+/// How a step ran, with the rows to commit.
+pub(crate) struct StepRun {
+    pub(crate) end: StepEnd,
+    pub(crate) events: Vec<EventRecord>,
+    pub(crate) logs: Vec<(String, LogRecord)>,
+}
+
+/// Runs step `step` (an asset key) of run `run`; `cancel` stops it as a run's token does.
+pub(crate) async fn run_step(
+    instance: &Instance,
+    run: &RunRecord,
+    step: &str,
+    cancel: CancellationToken,
+) -> Result<StepRun, MaterializeError> {
+    let request =
+        RunRequest::selection(AssetSelection::keys([step])?).partitions(run.partitions.clone());
+    let graph = graph_of(&request)?;
+    let prepared = prepare(graph, &request, Some(instance), &[], None)?;
+    let Some(plan) = prepared.plan.clone() else {
+        return Err(MaterializeError::Workers(format!(
+            "step `{step}` of run {} planned nothing",
+            run.id
+        )));
+    };
+    let mut provided = Vec::new();
+    load_stored_inputs(graph, instance, &request, &prepared, &[], &mut provided)?;
+    let Prepared {
+        partition,
+        range,
+        keys,
+        resources,
+        ..
+    } = &prepared;
+    let storage = Arc::clone(instance.storage());
+    let opts = ExecOptions {
+        jobs: instance.config().jobs(),
+        keep_outputs: false,
+        run_id: run.id.clone(),
+        // The step's lease is the worker's to keep.
+        liveness: None,
+        io: Some(Arc::clone(instance.io_managers())),
+        partition: partition.clone(),
+        range: range.clone(),
+        resources: Arc::clone(resources),
+        dynamic: Some(Arc::new(StoredDynamicPartitions(Arc::clone(&storage)))),
+        cancel,
+        live_log: None,
+        run_scoped_outputs: false,
+        config: None,
+        // The output is stored before the step ends: its consumers may run anywhere.
+        write_behind: crate::io::WriteBehind::OFF,
+        reexecutes: Arc::from([]),
+    };
+    let mut sink = StoreSink::capturing(storage, graph, run.id.clone(), keys.clone());
+    let result = executor::execute(graph, plan, provided, opts, &mut sink).await;
+    let (mut events, logs) = sink.finish_captured();
+    // The claim recorded the step's start.
+    events.retain(|e| e.kind != EventKind::Started);
+    let mut end = if result.canceled {
+        StepEnd::Canceled
+    } else if result.success() {
+        StepEnd::Succeeded
+    } else {
+        StepEnd::Failed
+    };
+    // Durable before the end is committed: a consumer on another machine reads it next.
+    if let Err(e) = instance.io_managers().flush() {
+        events.retain(|e| e.kind != EventKind::Materialized);
+        events.push(EventRecord {
+            message: Some(format!(
+                "its output could not be made durable on this worker: {e}"
+            )),
+            ..EventRecord::new(run.id.clone(), step.parse().ok(), EventKind::Failed)
+        });
+        end = StepEnd::Failed;
+    }
+    Ok(StepRun { end, events, logs })
+}

@@ -1,0 +1,450 @@
+//! Runs executed by `orch worker` processes (`[run] executor = "workers"`) through the
+//! PostgreSQL store's step queue: every step materialized once with the inputs its upstreams
+//! committed, a killed worker's step delivered again, a zombie's late heartbeat and
+//! completion refused. On the server `ORCH_TEST_POSTGRES_URL` names (`.ci/run` starts one).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use orch::prelude::*;
+use orch::storage::{Delivery, EventKind, PgStorage, RunFilter, RunStatus, Storage};
+use orch::{Executor, Instance, StoreConfig};
+
+#[asset(group = "workers")]
+fn w_root() -> u64 {
+    1
+}
+
+macro_rules! middle {
+    ($($name:ident = $i:expr),* $(,)?) => {
+        $(
+            #[asset(group = "workers")]
+            fn $name(w_root: &u64) -> u64 {
+                w_root * 100 + $i
+            }
+        )*
+        #[asset(group = "workers")]
+        #[allow(clippy::too_many_arguments)]
+        fn w_sink($($name: &u64),*) -> u64 {
+            0 $(+ *$name)*
+        }
+    };
+}
+
+middle!(
+    w_m0 = 0,
+    w_m1 = 1,
+    w_m2 = 2,
+    w_m3 = 3,
+    w_m4 = 4,
+    w_m5 = 5,
+    w_m6 = 6,
+    w_m7 = 7,
+    w_m8 = 8,
+    w_m9 = 9,
+    w_m10 = 10,
+    w_m11 = 11,
+    w_m12 = 12,
+    w_m13 = 13,
+    w_m14 = 14,
+    w_m15 = 15,
+);
+
+/// Hangs in a worker started with `ORCH_TEST_HANG` (one to kill), takes `ORCH_TEST_SLOW_MS`
+/// in one started with that (one to stop and resume), and returns at once in any other.
+#[asset(group = "hang")]
+fn w_hang() -> u64 {
+    if std::env::var_os("ORCH_TEST_HANG").is_some() {
+        loop {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    }
+    if let Some(ms) = std::env::var("ORCH_TEST_SLOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    7
+}
+
+#[asset(group = "hang")]
+fn w_after_hang(w_hang: &u64) -> u64 {
+    w_hang + 1
+}
+
+fn server() -> Option<String> {
+    match std::env::var("ORCH_TEST_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var_os("ORCH_REQUIRE_POSTGRES").is_none(),
+                "ORCH_REQUIRE_POSTGRES is set but ORCH_TEST_POSTGRES_URL is not"
+            );
+            eprintln!("skipped: set ORCH_TEST_POSTGRES_URL to test against PostgreSQL");
+            None
+        }
+    }
+}
+
+/// One test's schema on the server and directory of outputs (shared by its workers, as a
+/// shared file system would be), dropped at the end; and its workers, killed at the end.
+struct Cluster {
+    url: String,
+    schema: String,
+    home: tempfile::TempDir,
+    /// Where the workers run: an `orch.toml` with a short heartbeat, and their logs.
+    cwd: tempfile::TempDir,
+    workers: Vec<Child>,
+}
+
+impl Cluster {
+    fn new(url: &str, name: &str) -> Cluster {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let cwd = tempfile::tempdir().unwrap();
+        std::fs::write(
+            cwd.path().join("orch.toml"),
+            "[workers]\nheartbeat = \"200ms\"\nlease = \"1s\"\n",
+        )
+        .unwrap();
+        Cluster {
+            url: url.to_owned(),
+            schema: format!("orch_w_{name}_{}_{nanos}", std::process::id()),
+            home: tempfile::tempdir().unwrap(),
+            cwd,
+            workers: Vec::new(),
+        }
+    }
+
+    fn store(&self) -> PgStorage {
+        PgStorage::connect_in_schema(&self.url, &self.schema).unwrap()
+    }
+
+    /// The coordinator: runs go to workers, whose leases last `lease`.
+    fn instance(&self, lease: Duration) -> Instance {
+        let mut config = orch::Config::default();
+        config.set_home(self.home.path());
+        config.set_store(StoreConfig {
+            url: Some(self.url.clone()),
+            schema: Some(self.schema.clone()),
+        });
+        config.set_executor(Executor::Workers);
+        config.set_delivery(
+            Delivery {
+                lease,
+                max_deliveries: 3,
+            },
+            lease / 5,
+        );
+        Instance::builder().config(config).build().unwrap()
+    }
+
+    fn log(&self, n: usize) -> PathBuf {
+        self.cwd.path().join(format!("worker{n}.log"))
+    }
+
+    /// Starts `orch worker` (this test binary's command line) in a child process.
+    fn start_worker(&mut self, hang: bool) -> usize {
+        self.start_worker_with(hang, None)
+    }
+
+    fn start_worker_with(&mut self, hang: bool, slow_ms: Option<u64>) -> usize {
+        let n = self.workers.len();
+        let log = std::fs::File::create(self.log(n)).unwrap();
+        let mut command = common::this_binary_as_child();
+        command
+            .current_dir(self.cwd.path())
+            .env("ORCH_TEST_CHILD_CLI", "worker --concurrency 2")
+            .env("ORCH_HOME", self.home.path())
+            .env("ORCH_STORE_URL", &self.url)
+            .env("ORCH_STORE_SCHEMA", &self.schema)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if hang {
+            command.env("ORCH_TEST_HANG", "1");
+        }
+        if let Some(ms) = slow_ms {
+            command.env("ORCH_TEST_SLOW_MS", ms.to_string());
+        }
+        self.workers.push(command.spawn().unwrap());
+        n
+    }
+
+    fn signal(&self, n: usize, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.workers[n].id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn worker_log(&self, n: usize) -> String {
+        std::fs::read_to_string(self.log(n)).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for worker in &mut self.workers {
+            let _ = worker.kill();
+            let _ = worker.wait();
+        }
+        if let Ok(db) = orch::sql::Database::connect(&self.url) {
+            let _ = db.execute_batch(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.schema
+            ));
+        }
+    }
+}
+
+/// Not a test of its own: the worker processes the tests start run orch's command line here.
+#[test]
+fn child_process() {
+    let _ = common::ran_cli_child();
+}
+
+/// Waits until `store` shows step `asset` of some run started `count` times; returns the run.
+fn wait_for_started(store: &PgStorage, asset: &str, count: usize) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Some(run) = store
+            .runs(&RunFilter::recent(1))
+            .unwrap()
+            .into_iter()
+            .next()
+        {
+            let started = store
+                .events(run.id.as_str())
+                .unwrap()
+                .iter()
+                .filter(|e| e.kind == EventKind::Started && e.is_of(asset))
+                .count();
+            if started >= count {
+                return run.id.to_string();
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "`{asset}` never started {count} time(s)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_diamond_over_four_workers_materializes_every_step_once_with_its_upstreams_outputs() {
+    let Some(url) = server() else { return };
+    let mut cluster = Cluster::new(&url, "diamond");
+    for _ in 0..4 {
+        cluster.start_worker(false);
+    }
+    let instance = cluster.instance(Duration::from_secs(30));
+    let result = Materialize::select("group:workers")
+        .instance(&instance)
+        .run()
+        .unwrap();
+    assert!(result.success(), "{result:?}");
+    let store = cluster.store();
+    let run = store.run(result.run_id().as_str()).unwrap();
+    assert_eq!(
+        (run.status, run.planned, run.counts.0),
+        (RunStatus::Succeeded, 18, 18)
+    );
+    let events = store.events(run.id.as_str()).unwrap();
+    let latest = store.latest_materializations().unwrap();
+    let mut workers = std::collections::BTreeSet::new();
+    for e in &events {
+        match e.kind {
+            EventKind::Started => {
+                // Recorded by the worker that claimed it, not by this process.
+                let on = e.message.as_deref().unwrap();
+                assert!(on.starts_with("on worker "), "{on}");
+                assert!(
+                    !on.starts_with(&format!("on worker {}@", std::process::id())),
+                    "{on}"
+                );
+                workers.insert(on.to_owned());
+            }
+            EventKind::Materialized => {
+                // What it consumed is what its upstreams committed.
+                for (up, version) in &e.inputs {
+                    assert_eq!(version, &latest[up].data_version, "{up}");
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::Materialized)
+            .count(),
+        18,
+        "every step once"
+    );
+    assert_eq!(latest["w_sink"].inputs.len(), 16);
+    // The outputs are where any process reads them: the sink computed again here, in
+    // process, from the sixteen outputs the workers stored.
+    let here = Instance::builder()
+        .home(cluster.home.path())
+        .build()
+        .unwrap();
+    let again = Materialize::select("w_sink")
+        .instance(&here)
+        .keep_outputs(true)
+        .run()
+        .unwrap();
+    let sum: u64 = (0..16).map(|i| 100 + i).sum();
+    assert_eq!(*again.output::<w_sink>(), sum);
+    assert!(!workers.is_empty());
+}
+
+#[test]
+fn a_killed_workers_step_runs_again_on_another_after_its_lease() {
+    let Some(url) = server() else { return };
+    let mut cluster = Cluster::new(&url, "killed");
+    let doomed = cluster.start_worker(true);
+    let instance = cluster.instance(Duration::from_secs(1));
+    let coordinator = std::thread::spawn(move || {
+        Materialize::select("group:hang")
+            .instance(&instance)
+            .run()
+            .unwrap()
+    });
+    let store = cluster.store();
+    let run_id = wait_for_started(&store, "w_hang", 1);
+    cluster.signal(doomed, "-KILL");
+    cluster.start_worker(false);
+    let result = coordinator.join().unwrap();
+    assert!(result.success(), "{result:?}");
+    let events = store.events(&run_id).unwrap();
+    let deliveries: Vec<u32> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Started && e.is_of("w_hang"))
+        .map(|e| e.attempt.unwrap())
+        .collect();
+    assert_eq!(deliveries, [1, 2]);
+    assert_eq!(store.materializations("w_hang", 10).unwrap().len(), 1);
+    assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Succeeded);
+}
+
+#[test]
+fn a_zombie_worker_is_refused_its_heartbeat_and_its_completion() {
+    let Some(url) = server() else { return };
+    let mut cluster = Cluster::new(&url, "zombie");
+    // The zombie takes 3 s over `w_hang`: stopped as soon as it claims it, it outlives its
+    // 1 s lease, which passes to a second worker; that one completes the step.
+    let zombie = cluster.start_worker_with(false, Some(3_000));
+    let instance = cluster.instance(Duration::from_secs(1));
+    let coordinator = std::thread::spawn(move || {
+        Materialize::select("w_hang")
+            .instance(&instance)
+            .run()
+            .unwrap()
+    });
+    let store = cluster.store();
+    let run_id = wait_for_started(&store, "w_hang", 1);
+    cluster.signal(zombie, "-STOP");
+    assert!(
+        !store
+            .events(&run_id)
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == EventKind::Materialized),
+        "the zombie finished before it was stopped"
+    );
+    cluster.start_worker(false);
+    let result = coordinator.join().unwrap();
+    assert!(result.success());
+    cluster.signal(zombie, "-CONT");
+    // Its heartbeat finds the step given away; it publishes nothing.
+    let t0 = Instant::now();
+    while !cluster.worker_log(zombie).contains("lost step `w_hang`")
+        && !cluster.worker_log(zombie).contains("was refused")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the zombie never noticed: {}",
+            cluster.worker_log(zombie)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(store.materializations("w_hang", 10).unwrap().len(), 1);
+    let started: Vec<u32> = store
+        .events(&run_id)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventKind::Started)
+        .map(|e| e.attempt.unwrap())
+        .collect();
+    assert_eq!(started, [1, 2]);
+}
+
+#[test]
+fn workers_need_a_store_with_a_queue() {
+    let home = tempfile::tempdir().unwrap();
+    let mut config = orch::Config::default();
+    config.set_home(home.path());
+    config.set_executor(Executor::Workers);
+    let instance = Instance::builder().config(config).build().unwrap();
+    let err = Materialize::select("w_root")
+        .instance(&instance)
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("cannot run on workers: the run store has no step queue"),
+        "{err}"
+    );
+    // Nothing was recorded.
+    assert!(
+        orch::storage::SqliteStorage::open(home.path())
+            .unwrap()
+            .runs(&RunFilter::recent(5))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn the_command_line_runs_on_workers_and_prints_the_same_summary() {
+    let Some(url) = server() else { return };
+    let mut cluster = Cluster::new(&url, "cli");
+    cluster.start_worker(false);
+    let out = common::this_binary_as_child()
+        .current_dir(cluster.cwd.path())
+        .env("ORCH_TEST_CHILD_CLI", "materialize --select group:hang")
+        .env("ORCH_HOME", cluster.home.path())
+        .env("ORCH_STORE_URL", &cluster.url)
+        .env("ORCH_STORE_SCHEMA", &cluster.schema)
+        .env("ORCH_EXECUTOR", "workers")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("w_after_hang"), "{text}");
+    let store = cluster.store();
+    let runs = store.runs(&RunFilter::recent(5)).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].status, runs[0].counts.0),
+        (RunStatus::Succeeded, 2)
+    );
+    // The worker did the work.
+    assert!(
+        cluster.worker_log(0).contains("w_after_hang succeeded"),
+        "{}",
+        cluster.worker_log(0)
+    );
+}
