@@ -131,7 +131,16 @@ pub(crate) fn prepare(
     let mut provided = injected.to_vec();
     if let Some(instance) = instance {
         if prepared.stale.is_none() {
-            prepared.latest = instance.storage().latest_materializations()?;
+            // Only what the selection may load (its upstreams): a worker's one-step plan
+            // reads a few rows, not every asset's.
+            let mut upstream: Vec<String> = selected
+                .iter()
+                .flat_map(|&id| graph.node(id).upstream.iter())
+                .map(|&up| graph.node(up).key.to_string())
+                .collect();
+            upstream.sort_unstable();
+            upstream.dedup();
+            prepared.latest = instance.storage().latest_materializations_of(&upstream)?;
         }
         prepared.loads = decide_loads(graph, &selected, injected, &prepared);
         provided.extend(prepared.loads.iter().map(|l| l.up));

@@ -43,7 +43,9 @@ pub use records::{
     TickCommit, TickRecord, TickStatus,
 };
 pub use sqlite::SqliteStorage;
-pub use steps::{ClaimedStep, Delivery, StepEnd, StepQueue, StepSpec, WaitingStep};
+pub use steps::{
+    ClaimedStep, CodeVersions, Delivery, StepEnd, StepQueue, StepRecord, StepSpec, WaitingStep,
+};
 pub use writer::StoreSink;
 
 pub(crate) use writer::{NOT_REQUIRED, not_required_reason, skip_reason};
@@ -257,6 +259,16 @@ pub trait Storage: Send + Sync {
     fn latest_materializations(
         &self,
     ) -> Result<std::collections::HashMap<String, EventRecord>, StorageError>;
+    /// The latest materialization of each of `assets` that has one: what a run that loads
+    /// them reads (a backend reads just those; the default filters every asset's).
+    fn latest_materializations_of(
+        &self,
+        assets: &[String],
+    ) -> Result<std::collections::HashMap<String, EventRecord>, StorageError> {
+        let mut all = self.latest_materializations()?;
+        all.retain(|asset, _| assets.contains(asset));
+        Ok(all)
+    }
     /// An asset's materializations, newest first.
     fn materializations(&self, asset: &str, limit: usize)
     -> Result<Vec<EventRecord>, StorageError>;

@@ -55,6 +55,43 @@ impl Default for Delivery {
     }
 }
 
+/// The code versions compiled into a worker, by asset, with an id for the whole set (a
+/// build): a worker claims only steps whose planned code version is in its build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeVersions {
+    id: String,
+    versions: Vec<(String, String)>,
+}
+
+impl CodeVersions {
+    /// The set of `(asset, code version)` pairs.
+    pub fn new(mut versions: Vec<(String, String)>) -> CodeVersions {
+        versions.sort_unstable();
+        versions.dedup();
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for (asset, version) in &versions {
+            hasher.update(asset.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(version.as_bytes());
+            hasher.update(&[0]);
+        }
+        CodeVersions {
+            id: format!("{:032x}", hasher.digest128()),
+            versions,
+        }
+    }
+
+    /// The set's id: equal sets, equal ids.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The pairs, sorted.
+    pub fn versions(&self) -> &[(String, String)] {
+        &self.versions
+    }
+}
+
 /// A step a worker holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimedStep {
@@ -83,6 +120,25 @@ pub struct WaitingStep {
     pub code_version: String,
     /// How long it has been ready.
     pub waiting: Duration,
+}
+
+/// A step as the queue keeps it: where it is, who ran it, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepRecord {
+    /// The asset.
+    pub step: String,
+    /// `waiting`, `ready`, `running`, `succeeded`, `failed`, `skipped` or `canceled`.
+    pub state: String,
+    /// How many times it was claimed.
+    pub deliveries: u32,
+    /// The worker of its latest delivery.
+    pub worker: Option<String>,
+    /// When it became ready, was last claimed, and ended (the server's clock).
+    pub ready: Option<SystemTime>,
+    /// When its latest delivery claimed it.
+    pub claimed: Option<SystemTime>,
+    /// When it ended.
+    pub ended: Option<SystemTime>,
 }
 
 /// How a step ended on its worker.
@@ -116,12 +172,12 @@ pub trait StepQueue: Send + Sync {
         steps: &[StepSpec],
         delivery: Delivery,
     ) -> Result<(), StorageError>;
-    /// Claims the oldest ready step (or one whose lease expired) that `versions` (asset and
-    /// code version, as compiled into the worker) can run, recording its `started` event.
+    /// Claims the oldest ready step (or one whose lease expired) that `build` (the code
+    /// versions compiled into the worker) can run, recording its `started` event.
     fn claim_step(
         &self,
         worker: &str,
-        versions: &[(String, String)],
+        build: &CodeVersions,
     ) -> Result<Option<ClaimedStep>, StorageError>;
     /// Extends the lease of `step`; `false`: the delivery lost the step (its lease expired and
     /// another worker claimed it, or the run was canceled).
@@ -148,6 +204,8 @@ pub trait StepQueue: Send + Sync {
         run_id: &str,
         older_than: Duration,
     ) -> Result<Vec<WaitingStep>, StorageError>;
+    /// Run `run_id`'s steps, in the order they were planned.
+    fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>, StorageError>;
     /// Blocks until a step may have become ready (or `timeout` passed): the queue's
     /// notification, so idle workers do not poll. Spurious wakeups are allowed.
     fn wait_for_steps(&self, timeout: Duration) -> Result<(), StorageError>;

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::instance::Instance;
-use crate::storage::{ClaimedStep, EventKind, EventRecord, StepEnd, StepQueue, StorageError};
+use crate::storage::{
+    ClaimedStep, CodeVersions, EventKind, EventRecord, StepEnd, StepQueue, StorageError,
+};
 
 /// How a worker runs.
 #[derive(Clone, Debug)]
@@ -80,9 +82,12 @@ pub enum WorkerEvent<'a> {
 /// A worker over an instance's store (see the [module docs](self)).
 pub struct Worker {
     instance: Instance,
+    /// The runs whose steps this worker ran, as recorded (what a step needs of its run does
+    /// not change).
+    runs: Mutex<std::collections::HashMap<orch_core::RunId, crate::storage::RunRecord>>,
     options: WorkerOptions,
     name: String,
-    versions: Vec<(String, String)>,
+    build: CodeVersions,
 }
 
 impl std::fmt::Debug for Worker {
@@ -107,18 +112,20 @@ impl Worker {
             return Err(WorkerError::NoQueue);
         }
         let graph = crate::definitions().map_err(crate::MaterializeError::Definitions)?;
-        let versions = (0..graph.len())
+        let build = (0..graph.len())
             .map(|id| {
                 let node = graph.node(id);
                 (node.key.to_string(), node.def.code_version().to_owned())
             })
             .collect();
+        let build = CodeVersions::new(build);
         let name = options.name.clone().unwrap_or_else(crate::storage::owner);
         Ok(Worker {
             instance,
+            runs: Mutex::default(),
             options,
             name,
-            versions,
+            build,
         })
     }
 
@@ -195,7 +202,7 @@ impl Worker {
         let mut backoff = Duration::from_millis(100);
         while !stop.is_cancelled() {
             let seen = *wake.generation.lock().unwrap_or_else(|p| p.into_inner());
-            match queue.claim_step(&self.name, &self.versions) {
+            match queue.claim_step(&self.name, &self.build) {
                 Ok(Some(step)) => {
                     backoff = Duration::from_millis(100);
                     on_event(WorkerEvent::Claimed(&step));
@@ -226,6 +233,21 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// The run `step` belongs to, read once.
+    fn run_of(&self, step: &ClaimedStep) -> Result<crate::storage::RunRecord, StorageError> {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(run) = runs.get(&step.run_id) {
+            return Ok(run.clone());
+        }
+        let run = self.instance.storage().run(step.run_id.as_str())?;
+        // A long-lived worker sees many runs: keep the latest few.
+        if runs.len() >= 64 {
+            runs.clear();
+        }
+        runs.insert(step.run_id.clone(), run.clone());
+        Ok(run)
     }
 
     /// Runs a claimed step with its lease renewed, and commits its end. `Err`: why nothing
@@ -280,7 +302,7 @@ impl Worker {
                     }
                 }
             });
-            let outcome = storage.run(step.run_id.as_str()).map_err(|e| e.to_string());
+            let outcome = self.run_of(step).map_err(|e| e.to_string());
             let outcome = outcome.and_then(|run| {
                 runtime
                     .block_on(crate::run::step::run_step(

@@ -10,6 +10,7 @@ use orch_core::{FreshnessState, RunId};
 use postgres::Row;
 
 use super::super::values::{micros, time};
+use super::db::Db;
 use super::rows::{insert_event, insert_run, limit_param, lock_events, run_status, seq_param};
 use super::steps::has_open_steps;
 use super::{PgStorage, alive};
@@ -589,11 +590,7 @@ impl PgStorage {
     }
 }
 
-fn set_cursor(
-    c: &mut impl postgres::GenericClient,
-    name: &str,
-    value: Option<&str>,
-) -> Result<u64, postgres::Error> {
+fn set_cursor(c: &mut impl Db, name: &str, value: Option<&str>) -> Result<u64, postgres::Error> {
     match value {
         Some(value) => c.execute(
             "INSERT INTO cursors (name, value, updated_us) VALUES ($1, $2, $3)

@@ -18,6 +18,7 @@
 //!   runs on a scoped thread instead.
 
 mod automation;
+mod db;
 mod rows;
 mod runs;
 mod schema;
@@ -32,6 +33,8 @@ use std::time::Duration;
 
 use postgres::{Client, Config, GenericClient, NoTls};
 
+use db::{Conn, Db, Statements};
+
 use super::{StorageError, redact};
 
 /// The store on a PostgreSQL server.
@@ -41,6 +44,8 @@ pub struct PgStorage {
     session: Arc<Mutex<Session>>,
     /// A connection of its own that LISTENs, for [`StepQueue::wait_for_steps`](super::StepQueue::wait_for_steps).
     listener: Mutex<Option<Client>>,
+    /// The builds whose code versions this process registered (see `steps.rs`).
+    builds: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for PgStorage {
@@ -57,6 +62,8 @@ struct Session {
     /// The schema the store lives in (`None`: the connection's default, usually `public`).
     schema: Option<String>,
     client: Option<Client>,
+    /// The statements prepared on `client`.
+    statements: Statements,
     /// The ids this process holds alive (runs, a daemon), with their advisory locks.
     held: BTreeSet<String>,
 }
@@ -106,11 +113,13 @@ impl PgStorage {
                 config,
                 schema,
                 client: None,
+                statements: Statements::default(),
                 held: BTreeSet::new(),
             })),
             listener: Mutex::new(None),
+            builds: Mutex::default(),
         };
-        let found = store.with(|c| Ok(schema::migrate(c)?))?;
+        let found = store.with(|c| Ok(schema::migrate(c.raw())?))?;
         let supported = schema::MIGRATIONS.len() as i64;
         if found > supported {
             return Err(StorageError::NewerSchema {
@@ -128,11 +137,21 @@ impl PgStorage {
     }
 
     /// Runs `f` on the connection (opened again first if it broke).
-    pub(super) fn with<R: Send>(
+    fn with<R: Send>(
         &self,
-        f: impl FnOnce(&mut Client) -> PgResult<R> + Send,
+        f: impl FnOnce(&mut Conn<'_>) -> PgResult<R> + Send,
     ) -> Result<R, StorageError> {
-        self.with_session(|session| f(session.client()?))
+        self.with_session(|session| {
+            session.client()?;
+            let Session {
+                client, statements, ..
+            } = session;
+            let mut conn = Conn {
+                client: client.as_mut().expect("connected above"),
+                statements,
+            };
+            f(&mut conn)
+        })
     }
 
     /// Runs `f` on the session. From async code it runs on a scoped thread: the client
@@ -212,7 +231,7 @@ impl PgStorage {
 
 /// Whether some process (this one included) holds `id` alive: its advisory lock is granted
 /// to a session on this database.
-pub(super) fn alive(client: &mut impl GenericClient, id: &str) -> PgResult<bool> {
+fn alive(client: &mut impl Db, id: &str) -> PgResult<bool> {
     let row = client.query_one(
         &format!(
             "WITH k AS (SELECT {ALIVE_KEY} AS key)
@@ -253,6 +272,7 @@ impl Session {
             self.client = None;
         }
         if self.client.is_none() {
+            self.statements.clear();
             let mut client = self.config.connect(NoTls)?;
             if let Some(schema) = &self.schema {
                 let quoted = quote_ident(schema);

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use orch_core::{AssetKey, RunId};
-use postgres::GenericClient;
 use postgres::types::ToSql;
 
 use super::super::values::{
@@ -13,6 +12,7 @@ use super::super::values::{
 };
 use super::super::{CheckRecord, EventKind, EventRecord, RunRecord};
 use super::PgResult;
+use super::db::Db;
 use crate::run::{PartitionScope, Trigger};
 
 /// Parameters of a query, borrowed.
@@ -20,7 +20,7 @@ pub(super) type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 /// Serializes appending events in this schema until the transaction ends, so sequence
 /// numbers become visible in order (see the module's documentation).
-pub(super) fn lock_events(tx: &mut impl GenericClient) -> PgResult<()> {
+pub(super) fn lock_events(tx: &mut impl Db) -> PgResult<()> {
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('orch:events:' || current_schema(), 0))",
         &[],
@@ -42,7 +42,7 @@ fn count(n: i64) -> u32 {
 
 /// Reads runs matching `filter` (SQL after `FROM runs r`), with their partitions and tags.
 pub(super) fn read_runs(
-    c: &mut impl GenericClient,
+    c: &mut impl Db,
     filter: &str,
     params: &Params<'_>,
 ) -> PgResult<Vec<RunRecord>> {
@@ -111,7 +111,7 @@ pub(super) fn read_runs(
 }
 
 /// Inserts a run with its partitions and tags (no event).
-pub(super) fn insert_run(c: &mut impl GenericClient, run: &RunRecord) -> PgResult<()> {
+pub(super) fn insert_run(c: &mut impl Db, run: &RunRecord) -> PgResult<()> {
     let id = run.id.as_str();
     c.execute(
         "INSERT INTO runs (id, selection, status, trigger, started_us, ended_us, planned,
@@ -161,11 +161,7 @@ pub(super) fn insert_run(c: &mut impl GenericClient, run: &RunRecord) -> PgResul
 
 /// A run's stored status, if the run exists; with `lock`, the row is locked until the
 /// transaction ends (the caller changes it next).
-pub(super) fn run_status(
-    c: &mut impl GenericClient,
-    run_id: &str,
-    lock: bool,
-) -> PgResult<Option<String>> {
+pub(super) fn run_status(c: &mut impl Db, run_id: &str, lock: bool) -> PgResult<Option<String>> {
     let sql = match lock {
         true => "SELECT status FROM runs WHERE id = $1 FOR UPDATE",
         false => "SELECT status FROM runs WHERE id = $1",
@@ -175,7 +171,7 @@ pub(super) fn run_status(
 
 /// Appends one event row (the caller holds [`lock_events`]); returns its id, the event's
 /// sequence number.
-pub(super) fn insert_event(c: &mut impl GenericClient, e: &EventRecord) -> PgResult<i64> {
+pub(super) fn insert_event(c: &mut impl Db, e: &EventRecord) -> PgResult<i64> {
     let asset = e
         .asset
         .as_ref()
@@ -258,7 +254,7 @@ pub(super) fn limit_param(limit: usize) -> Option<i64> {
 /// Reads events matching `filter` (SQL after `FROM events e`), with the metadata and inputs
 /// of materializations and check results.
 pub(super) fn read_events(
-    c: &mut impl GenericClient,
+    c: &mut impl Db,
     filter: &str,
     params: &Params<'_>,
 ) -> PgResult<Vec<EventRecord>> {
@@ -367,7 +363,7 @@ pub(super) fn read_events(
 /// Asset check results of `asset` (of all with `None`): with `latest`, the latest of each
 /// check by asset and check name; otherwise newest first, at most `limit` (0: all).
 pub(super) fn read_check_results(
-    c: &mut impl GenericClient,
+    c: &mut impl Db,
     asset: Option<&str>,
     latest: bool,
     limit: usize,

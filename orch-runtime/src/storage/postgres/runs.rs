@@ -8,6 +8,7 @@ use orch_core::{AssetKey, RunId};
 use postgres::types::ToSql;
 
 use super::super::values::{level_str, micros, parse_level, time, timings_json};
+use super::db::{Db, Tx};
 use super::rows::{
     insert_event, insert_run, limit_param, lock_events, read_check_results, read_events, read_runs,
     run_status, seq_param,
@@ -114,6 +115,9 @@ impl Storage for PgStorage {
     ) -> Result<(), StorageError> {
         self.with(|c| {
             let mut tx = c.transaction()?;
+            if !events.is_empty() {
+                lock_events(&mut tx)?;
+            }
             append_rows(&mut tx, events, logs)?;
             tx.commit()?;
             Ok(())
@@ -216,7 +220,8 @@ impl Storage for PgStorage {
         }
         sql.push_str(" ORDER BY r.started_us DESC, r.id DESC");
         if filter.limit > 0 {
-            sql.push_str(&format!(" LIMIT {}", filter.limit));
+            let limit = param(Box::new(i64::try_from(filter.limit).unwrap_or(i64::MAX)));
+            sql.push_str(&format!(" LIMIT {limit}"));
         }
         self.with(|c| {
             let params: Vec<&(dyn ToSql + Sync)> =
@@ -359,6 +364,23 @@ impl Storage for PgStorage {
         // this is what `--stale` decides from, on every run.
         let events = self
             .with(|c| read_events(c, "JOIN latest_materialization l ON e.id = l.event_id", &[]))?;
+        Ok(events
+            .into_iter()
+            .filter_map(|e| Some((e.asset.as_ref()?.to_string(), e)))
+            .collect())
+    }
+
+    fn latest_materializations_of(
+        &self,
+        assets: &[String],
+    ) -> Result<HashMap<String, EventRecord>, StorageError> {
+        let events = self.with(|c| {
+            read_events(
+                c,
+                "JOIN latest_materialization l ON e.id = l.event_id WHERE l.asset = ANY($1)",
+                &[&assets],
+            )
+        })?;
         Ok(events
             .into_iter()
             .filter_map(|e| Some((e.asset.as_ref()?.to_string(), e)))
@@ -618,15 +640,13 @@ impl Storage for PgStorage {
 }
 
 /// Appends events (with what they update: each asset's latest materialization, each
-/// partition's last outcome) and log lines in `tx`, taking the events lock first.
+/// partition's last outcome) and log lines in `tx`, which holds the events lock
+/// ([`lock_events`]) if there are events.
 pub(super) fn append_rows(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut Tx<'_>,
     events: &[EventRecord],
     logs: &[(String, LogRecord)],
 ) -> PgResult<()> {
-    if !events.is_empty() {
-        lock_events(tx)?;
-    }
     let set_latest = tx.prepare(
         "INSERT INTO latest_materialization (asset, event_id) VALUES ($1, $2)
              ON CONFLICT (asset) DO UPDATE SET event_id = excluded.event_id",

@@ -194,6 +194,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         lease_us BIGINT NOT NULL,
         ready_us BIGINT,
         claimed_us BIGINT,
+        ended_us BIGINT,
         lease_until_us BIGINT,
         worker TEXT,
         seq BIGINT GENERATED ALWAYS AS IDENTITY,
@@ -206,6 +207,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         downstream TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY (run_id, upstream, downstream),
         FOREIGN KEY (run_id, upstream) REFERENCES steps (run_id, step) ON DELETE CASCADE
+    );
+    CREATE TABLE builds (
+        build TEXT NOT NULL,
+        step TEXT COLLATE "C" NOT NULL,
+        code_version TEXT NOT NULL,
+        PRIMARY KEY (build, step, code_version)
     );"#,
 ];
 

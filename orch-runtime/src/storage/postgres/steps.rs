@@ -2,19 +2,26 @@
 //! claimed with `FOR UPDATE SKIP LOCKED`, leases on the server's clock (workers' clocks may
 //! disagree), the delivery count as the fencing token, and `NOTIFY orch_steps` when steps
 //! become ready.
+//!
+//! Lock order: a transaction that takes the events lock (`rows::lock_events`) takes it before
+//! any step's row. A claim takes no events lock at all: its `FOR UPDATE` may keep locks on
+//! rows it looked at and skipped (a row claimed by someone else since its snapshot stays
+//! locked after the recheck rejects it), and a claim waiting for the events lock while
+//! holding those deadlocked with the completion of that row's step (found by the workers
+//! benchmark).
 
 use std::time::{Duration, SystemTime};
 
 use orch_core::{AssetKey, RunId};
-use postgres::{GenericClient, Transaction};
 
 use super::super::values::{micros, time};
+use super::db::{Conn, Db, Tx};
 use super::rows::{insert_event, lock_events};
 use super::runs::append_rows;
 use super::{PgResult, PgStorage};
 use crate::storage::{
-    ClaimedStep, Delivery, EventKind, EventRecord, LogRecord, RunStatus, StepEnd, StepQueue,
-    StepSpec, StorageError, WaitingStep,
+    ClaimedStep, CodeVersions, Delivery, EventKind, EventRecord, LogRecord, RunStatus, StepEnd,
+    StepQueue, StepRecord, StepSpec, StorageError, WaitingStep,
 };
 
 /// The server's clock, in microseconds since the epoch.
@@ -82,38 +89,58 @@ impl StepQueue for PgStorage {
     fn claim_step(
         &self,
         worker: &str,
-        versions: &[(String, String)],
+        build: &CodeVersions,
     ) -> Result<Option<ClaimedStep>, StorageError> {
-        let steps: Vec<&str> = versions.iter().map(|(s, _)| s.as_str()).collect();
-        let codes: Vec<&str> = versions.iter().map(|(_, v)| v.as_str()).collect();
+        let registered = self
+            .builds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(build.id());
+        if !registered {
+            // The build's versions, once per build and process: claims then look a step's
+            // version up by index instead of receiving every version each time.
+            let (steps, codes): (Vec<&str>, Vec<&str>) = build
+                .versions()
+                .iter()
+                .map(|(s, v)| (s.as_str(), v.as_str()))
+                .unzip();
+            self.with(|c| {
+                c.execute(
+                    "INSERT INTO builds (build, step, code_version)
+                     SELECT $1, s, v FROM unnest($2::text[], $3::text[]) AS t (s, v)
+                     ON CONFLICT DO NOTHING",
+                    &[&build.id(), &steps, &codes],
+                )?;
+                Ok(())
+            })?;
+            self.builds
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(build.id().to_owned());
+        }
         self.with(|c| {
-            let mut tx = c.transaction()?;
-            let Some(found) = tx.query_opt(
+            // One statement, committed at once: the claim waits for nothing.
+            let Some(row) = c.query_opt(
                 &format!(
-                    "SELECT run_id, step FROM steps
-                     WHERE (state = 'ready'
-                            OR (state = 'running' AND lease_until_us < {NOW}
-                                AND deliveries < max_deliveries))
-                       AND (step, code_version) IN
-                           (SELECT s, v FROM unnest($1::text[], $2::text[]) AS t (s, v))
-                     ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"
+                    "UPDATE steps SET state = 'running', deliveries = deliveries + 1,
+                        claimed_us = {NOW}, lease_until_us = {NOW} + lease_us, worker = $2
+                     WHERE (run_id, step) = (
+                        SELECT run_id, step FROM steps s
+                        WHERE (state = 'ready'
+                               OR (state = 'running' AND lease_until_us < {NOW}
+                                   AND deliveries < max_deliveries))
+                          AND EXISTS (SELECT 1 FROM builds b WHERE b.build = $1
+                                      AND b.step = s.step AND b.code_version = s.code_version)
+                        ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING deliveries, coalesce(ready_us, claimed_us), claimed_us, lease_us,
+                        code_version, run_id, step"
                 ),
-                &[&steps, &codes],
+                &[&build.id(), &worker],
             )?
             else {
                 return Ok(None);
             };
-            let (run_id, step): (String, String) = (found.get(0), found.get(1));
-            let row = tx.query_one(
-                &format!(
-                    "UPDATE steps SET state = 'running', deliveries = deliveries + 1,
-                        claimed_us = {NOW}, lease_until_us = {NOW} + lease_us, worker = $3
-                     WHERE run_id = $1 AND step = $2
-                     RETURNING deliveries, coalesce(ready_us, claimed_us), claimed_us, lease_us,
-                        code_version"
-                ),
-                &[&run_id, &step, &worker],
-            )?;
+            let (run_id, step): (String, String) = (row.get(5), row.get(6));
             let attempt = u32::try_from(row.get::<_, i64>(0)).unwrap_or(u32::MAX);
             let claimed = ClaimedStep {
                 run_id: RunId::from(run_id.as_str()),
@@ -124,18 +151,21 @@ impl StepQueue for PgStorage {
                 claimed: time(row.get(2)),
                 lease: Duration::from_micros(u64::try_from(row.get::<_, i64>(3)).unwrap_or(0)),
             };
-            lock_events(&mut tx)?;
-            insert_event(
-                &mut tx,
+            let code_version: String = row.get(4);
+            // The start is recorded after the claim commits, not in its transaction: a
+            // `FOR UPDATE` may keep rows it looked at and skipped locked until the claim
+            // ends, so a claim that then waited for the events lock could deadlock with a
+            // completion (which takes that lock first, then its step's row).
+            append_rows_now(
+                c,
                 &EventRecord {
                     attempt: Some(attempt),
                     time: claimed.claimed,
-                    code_version: Some(row.get(4)),
+                    code_version: Some(code_version),
                     message: Some(format!("on worker {worker}")),
                     ..EventRecord::new(claimed.run_id.clone(), key(&step), EventKind::Started)
                 },
             )?;
-            tx.commit()?;
             Ok(Some(claimed))
         })
     }
@@ -165,8 +195,10 @@ impl StepQueue for PgStorage {
             let run_id = step.run_id.as_str();
             // The fencing token: only the delivery that holds the step ends it.
             let held = tx.execute(
-                "UPDATE steps SET state = $4, lease_until_us = NULL
-                 WHERE run_id = $1 AND step = $2 AND deliveries = $3 AND state = 'running'",
+                &format!(
+                    "UPDATE steps SET state = $4, lease_until_us = NULL, ended_us = {NOW}
+                     WHERE run_id = $1 AND step = $2 AND deliveries = $3 AND state = 'running'"
+                ),
                 &[&run_id, &step.step, &i64::from(step.attempt), &end.as_str()],
             )?;
             if held == 0 {
@@ -186,10 +218,25 @@ impl StepQueue for PgStorage {
 
     fn sweep(&self) -> Result<usize, StorageError> {
         self.with(|c| {
+            // Most sweeps find nothing: look before taking the events lock.
+            let any: bool = c
+                .query_one(
+                    &format!(
+                        "SELECT EXISTS (SELECT 1 FROM steps WHERE state = 'running'
+                            AND lease_until_us < {NOW} AND deliveries >= max_deliveries)"
+                    ),
+                    &[],
+                )?
+                .get(0);
+            if !any {
+                return Ok(0);
+            }
             let mut tx = c.transaction()?;
+            // The events lock before any row's, as everywhere (see `claim_step`).
+            lock_events(&mut tx)?;
             let lost = tx.query(
                 &format!(
-                    "UPDATE steps SET state = 'failed', lease_until_us = NULL
+                    "UPDATE steps SET state = 'failed', lease_until_us = NULL, ended_us = {NOW}
                      WHERE state = 'running' AND lease_until_us < {NOW}
                        AND deliveries >= max_deliveries
                      RETURNING run_id, step, deliveries, worker, code_version"
@@ -199,7 +246,6 @@ impl StepQueue for PgStorage {
             if lost.is_empty() {
                 return Ok(0);
             }
-            lock_events(&mut tx)?;
             for row in &lost {
                 let (run_id, step): (String, String) = (row.get(0), row.get(1));
                 let deliveries: i64 = row.get(2);
@@ -259,13 +305,44 @@ impl StepQueue for PgStorage {
         })
     }
 
+    fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>, StorageError> {
+        let at = |us: Option<i64>| us.map(time);
+        self.with(|c| {
+            Ok(c.query(
+                "SELECT step, state, deliveries, worker, ready_us, claimed_us, ended_us
+                 FROM steps WHERE run_id = $1 ORDER BY seq",
+                &[&run_id],
+            )?
+            .iter()
+            .map(|r| StepRecord {
+                step: r.get(0),
+                state: r.get(1),
+                deliveries: u32::try_from(r.get::<_, i64>(2)).unwrap_or(u32::MAX),
+                worker: r.get(3),
+                ready: at(r.get(4)),
+                claimed: at(r.get(5)),
+                ended: at(r.get(6)),
+            })
+            .collect())
+        })
+    }
+
     fn wait_for_steps(&self, timeout: Duration) -> Result<(), StorageError> {
         self.listen(CHANNEL, timeout)
     }
 }
 
+/// Appends one event in a transaction of its own.
+fn append_rows_now(c: &mut Conn<'_>, event: &EventRecord) -> PgResult<()> {
+    let mut tx = c.transaction()?;
+    lock_events(&mut tx)?;
+    append_rows(&mut tx, std::slice::from_ref(event), &[])?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Counts `step` done for its children; those with nothing left to wait for become ready.
-fn release_children(tx: &mut Transaction<'_>, run_id: &str, step: &str) -> PgResult<()> {
+fn release_children(tx: &mut Tx<'_>, run_id: &str, step: &str) -> PgResult<()> {
     let ready = tx.execute(
         &format!(
             "UPDATE steps s SET pending = s.pending - 1,
@@ -284,16 +361,18 @@ fn release_children(tx: &mut Transaction<'_>, run_id: &str, step: &str) -> PgRes
 }
 
 /// Skips every step downstream of `failed` that has not started, each with its event.
-fn skip_downstream(tx: &mut Transaction<'_>, run_id: &str, failed: &str) -> PgResult<()> {
+fn skip_downstream(tx: &mut Tx<'_>, run_id: &str, failed: &str) -> PgResult<()> {
     let skipped = tx.query(
-        "WITH RECURSIVE down (step) AS (
+        &format!(
+            "WITH RECURSIVE down (step) AS (
             SELECT downstream FROM step_edges WHERE run_id = $1 AND upstream = $2
             UNION
             SELECT e.downstream FROM step_edges e JOIN down d ON e.upstream = d.step
             WHERE e.run_id = $1)
-         UPDATE steps SET state = 'skipped'
+         UPDATE steps SET state = 'skipped', ended_us = {NOW}
          WHERE run_id = $1 AND state IN ('waiting', 'ready') AND step IN (SELECT step FROM down)
-         RETURNING step, seq",
+         RETURNING step, seq"
+        ),
         &[&run_id, &failed],
     )?;
     let mut skipped: Vec<(i64, String)> = skipped.iter().map(|r| (r.get(1), r.get(0))).collect();
@@ -314,11 +393,13 @@ fn skip_downstream(tx: &mut Transaction<'_>, run_id: &str, failed: &str) -> PgRe
 }
 
 /// Cancels the steps of `run_id` that have not started, each with its event.
-fn cancel_open(tx: &mut Transaction<'_>, run_id: &str) -> PgResult<()> {
+fn cancel_open(tx: &mut Tx<'_>, run_id: &str) -> PgResult<()> {
     let canceled = tx.query(
-        "UPDATE steps SET state = 'canceled'
-         WHERE run_id = $1 AND state IN ('waiting', 'ready')
-         RETURNING step, seq",
+        &format!(
+            "UPDATE steps SET state = 'canceled', ended_us = {NOW}
+             WHERE run_id = $1 AND state IN ('waiting', 'ready')
+             RETURNING step, seq"
+        ),
         &[&run_id],
     )?;
     let mut canceled: Vec<(i64, String)> = canceled.iter().map(|r| (r.get(1), r.get(0))).collect();
@@ -337,7 +418,7 @@ fn cancel_open(tx: &mut Transaction<'_>, run_id: &str) -> PgResult<()> {
 
 /// Ends run `run_id` if none of its steps is left to run: succeeded if all succeeded,
 /// canceled if any was canceled, failed otherwise; its claims are released.
-fn end_run_if_done(tx: &mut Transaction<'_>, run_id: &str) -> PgResult<()> {
+fn end_run_if_done(tx: &mut Tx<'_>, run_id: &str) -> PgResult<()> {
     let row = tx.query_one(
         "SELECT count(*) FILTER (WHERE state IN ('waiting', 'ready', 'running')),
             count(*) FILTER (WHERE state IN ('failed', 'skipped')),
@@ -383,7 +464,7 @@ fn end_run_if_done(tx: &mut Transaction<'_>, run_id: &str) -> PgResult<()> {
 
 /// Whether run `run_id` has steps a worker may still run: such a run is alive in the queue
 /// even if its coordinator is gone (detached, or killed).
-pub(super) fn has_open_steps(c: &mut impl GenericClient, run_id: &str) -> PgResult<bool> {
+pub(super) fn has_open_steps(c: &mut impl Db, run_id: &str) -> PgResult<bool> {
     Ok(c.query_one(
         "SELECT EXISTS (SELECT 1 FROM steps WHERE run_id = $1
                         AND state IN ('waiting', 'ready', 'running'))",

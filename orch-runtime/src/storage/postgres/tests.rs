@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use super::super::{RunRecord, RunStatus, Storage};
 use super::PgStorage;
+use super::db::Db;
 
 /// The test server's URL; `None` (the test reports itself skipped) when none is set, unless
 /// CI requires one.
@@ -84,7 +85,9 @@ fn opening_twice_migrates_once_and_a_newer_schema_is_refused() {
     let scratch = Scratch::new(&url, "migrate");
     drop(scratch.store());
     let store = scratch.store();
-    let version = store.with(|c| Ok(super::schema::version(c)?)).unwrap();
+    let version = store
+        .with(|c| Ok(super::schema::version(c.raw())?))
+        .unwrap();
     assert_eq!(version, super::schema::MIGRATIONS.len() as i64);
     store
         .with(|c| Ok(c.execute("UPDATE orch_schema SET version = 99", &[])?))
@@ -219,7 +222,7 @@ mod queue {
     use std::time::Duration;
 
     use super::super::super::{
-        Delivery, EventKind, EventRecord, RunStatus, StepEnd, StepSpec, Storage,
+        CodeVersions, Delivery, EventKind, EventRecord, RunStatus, StepEnd, StepSpec, Storage,
     };
     use super::{Scratch, run, server};
 
@@ -231,11 +234,13 @@ mod queue {
         }
     }
 
-    fn versions(steps: &[&str]) -> Vec<(String, String)> {
-        steps
-            .iter()
-            .map(|s| ((*s).to_owned(), "v1".to_owned()))
-            .collect()
+    fn versions(steps: &[&str]) -> CodeVersions {
+        CodeVersions::new(
+            steps
+                .iter()
+                .map(|s| ((*s).to_owned(), "v1".to_owned()))
+                .collect(),
+        )
     }
 
     fn materialized(run_id: &str, step: &str) -> Vec<EventRecord> {
@@ -448,10 +453,12 @@ mod queue {
         let store = scratch.store();
         let q = store.step_queue().unwrap();
         diamond(&store, Delivery::default());
-        let old: Vec<(String, String)> = ["a", "b", "c", "d"]
-            .iter()
-            .map(|s| ((*s).to_owned(), "v0".to_owned()))
-            .collect();
+        let old = CodeVersions::new(
+            ["a", "b", "c", "d"]
+                .iter()
+                .map(|s| ((*s).to_owned(), "v0".to_owned()))
+                .collect(),
+        );
         assert_eq!(q.claim_step("old", &old).unwrap(), None);
         let waiting = q.waiting_steps("r", Duration::ZERO).unwrap();
         assert_eq!(waiting.len(), 1);

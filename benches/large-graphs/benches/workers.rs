@@ -1,0 +1,199 @@
+//! Runs executed by `orch worker` processes through the PostgreSQL step queue, on
+//! `ORCH_BENCH_WORKERS` workers (default 4) of `ORCH_BENCH_CONCURRENCY` slots each (default 1):
+//!
+//! - throughput: 1,000 no-op steps in 10 layers of 100 (each step reads three of the layer
+//!   before): the run's wall time and steps per second, and from the queue's own timestamps
+//!   (the server's clock) how long steps waited to be claimed and took from claim to commit;
+//! - dispatch latency: a chain of 200 no-op steps, where one step at a time is ready and a
+//!   worker is always free: ready to claimed is the queue's own latency (the notification,
+//!   the wake-up, the claim), p50 and p99;
+//!
+//! then both graphs run in process on the embedded store, for reference.
+//!
+//! Needs a PostgreSQL server: `ORCH_BENCH_POSTGRES_URL` (or `ORCH_TEST_POSTGRES_URL`). Each
+//! round uses a fresh schema, dropped after. With a command (`worker ...`, what the worker
+//! processes run) it is orch's command line.
+#![allow(missing_docs)]
+include!(concat!(env!("OUT_DIR"), "/layered1k.rs"));
+include!(concat!(env!("OUT_DIR"), "/chain200_tail.rs"));
+
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use orch::storage::{PgStorage, Storage};
+use orch::{Executor, Instance, StoreConfig};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn since(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<Duration> {
+    b?.duration_since(a?).ok()
+}
+
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // With a command (`worker`, `materialize`, ...) it is orch's command line.
+    // (`cargo bench` passes `--bench`.)
+    if std::env::args().nth(1).is_some_and(|a| !a.starts_with('-')) {
+        return orch::run_cli(std::env::args());
+    }
+    let Some(url) = std::env::var("ORCH_BENCH_POSTGRES_URL")
+        .or_else(|_| std::env::var("ORCH_TEST_POSTGRES_URL"))
+        .ok()
+    else {
+        eprintln!(
+            "set ORCH_BENCH_POSTGRES_URL to a PostgreSQL server (postgres://user@host:port/db)"
+        );
+        return ExitCode::from(2);
+    };
+    let workers = env_or("ORCH_BENCH_WORKERS", 4);
+    let concurrency = env_or("ORCH_BENCH_CONCURRENCY", 1);
+    let rounds = env_or("ORCH_BENCH_ROUNDS", 3);
+    let exe = std::env::current_exe().expect("the bench knows where it is");
+    println!(
+        "no-op steps on {workers} worker process(es) x {concurrency} slot(s), PostgreSQL store"
+    );
+    println!(
+        "{:<10} {:<6} {:>6} {:>10} {:>9} {:>14} {:>14} {:>14}",
+        "graph",
+        "round",
+        "steps",
+        "wall",
+        "steps/s",
+        "ready->claim",
+        "ready->claim",
+        "claim->commit"
+    );
+    println!(
+        "{:<10} {:<6} {:>6} {:>10} {:>9} {:>14} {:>14} {:>14}",
+        "", "", "", "", "", "p50", "p99", "p50"
+    );
+    for round in 0..rounds {
+        let schema = format!("orch_bench_workers_{}_{round}", std::process::id());
+        let home = tempfile::tempdir().expect("a temporary directory");
+        let workers_running = Workers(
+            (0..workers)
+                .map(|_| {
+                    Command::new(&exe)
+                        .args(["worker", "--concurrency", &concurrency.to_string()])
+                        .env("ORCH_HOME", home.path())
+                        .env("ORCH_STORE_URL", &url)
+                        .env("ORCH_STORE_SCHEMA", &schema)
+                        .stdout(Stdio::null())
+                        .spawn()
+                        .expect("a worker process")
+                })
+                .collect(),
+        );
+        let mut config = orch::Config::default();
+        config.set_home(home.path());
+        config.set_store(StoreConfig {
+            url: Some(url.clone()),
+            schema: Some(schema.clone()),
+        });
+        config.set_executor(Executor::Workers);
+        let instance = Instance::builder()
+            .config(config)
+            .build()
+            .expect("the store");
+        let store = PgStorage::connect_in_schema(&url, &schema).expect("the store");
+        // Let the workers connect and LISTEN before the clock starts.
+        std::thread::sleep(Duration::from_millis(500));
+        for (graph, selection) in [("layered", "not group:tail"), ("chain", "group:tail")] {
+            let t0 = Instant::now();
+            let result = Materialize::select(selection)
+                .instance(&instance)
+                .run()
+                .expect("the run");
+            let wall = t0.elapsed();
+            assert!(result.success(), "the run failed: {result:?}");
+            let steps = store
+                .step_queue()
+                .expect("a queue")
+                .steps(result.run_id().as_str())
+                .expect("the steps");
+            let mut waited: Vec<Duration> = steps
+                .iter()
+                .filter_map(|s| since(s.ready, s.claimed))
+                .collect();
+            let mut ran: Vec<Duration> = steps
+                .iter()
+                .filter_map(|s| since(s.claimed, s.ended))
+                .collect();
+            waited.sort_unstable();
+            ran.sort_unstable();
+            println!(
+                "{:<10} {:<6} {:>6} {:>10} {:>9.0} {:>14} {:>14} {:>14}",
+                graph,
+                round + 1,
+                steps.len(),
+                ms(wall),
+                steps.len() as f64 / wall.as_secs_f64(),
+                ms(percentile(&waited, 0.5)),
+                ms(percentile(&waited, 0.99)),
+                ms(percentile(&ran, 0.5)),
+            );
+        }
+        drop(workers_running);
+        if std::env::var_os("ORCH_BENCH_KEEP").is_some() {
+            println!("kept schema {schema}");
+            continue;
+        }
+        if let Ok(db) = orch::sql::Database::connect(&url) {
+            let _ = db.execute_batch(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+        }
+    }
+    // The same graphs in process, on the embedded store.
+    let home = tempfile::tempdir().expect("a temporary directory");
+    let instance = Instance::builder()
+        .home(home.path())
+        .build()
+        .expect("the store");
+    for (graph, selection, n) in [
+        ("layered", "not group:tail", 1000),
+        ("chain", "group:tail", 200),
+    ] {
+        let t0 = Instant::now();
+        let result = Materialize::select(selection)
+            .instance(&instance)
+            .run()
+            .expect("the run");
+        let wall = t0.elapsed();
+        assert!(result.success());
+        println!(
+            "{:<10} {:<6} {:>6} {:>10} {:>9.0}",
+            graph,
+            "in-proc",
+            n,
+            ms(wall),
+            f64::from(n) / wall.as_secs_f64()
+        );
+    }
+    ExitCode::SUCCESS
+}
