@@ -90,6 +90,10 @@ fn server() -> Option<String> {
     }
 }
 
+/// The lease of the tests that lose a worker: ten heartbeats of 200 ms, so a busy CI machine
+/// does not lose a step that a live worker holds.
+const LEASE: Duration = Duration::from_secs(2);
+
 /// One test's schema on the server and directory of outputs (shared by its workers, as a
 /// shared file system would be), dropped at the end; and its workers, killed at the end.
 struct Cluster {
@@ -110,7 +114,7 @@ impl Cluster {
         let cwd = tempfile::tempdir().unwrap();
         std::fs::write(
             cwd.path().join("orch.toml"),
-            "[workers]\nheartbeat = \"200ms\"\nlease = \"1s\"\n",
+            "[workers]\nheartbeat = \"200ms\"\nlease = \"2s\"\n",
         )
         .unwrap();
         Cluster {
@@ -155,6 +159,12 @@ impl Cluster {
     }
 
     fn start_worker_with(&mut self, hang: bool, slow_ms: Option<u64>) -> usize {
+        let url = self.url.clone();
+        self.start_worker_on(&url, hang, slow_ms)
+    }
+
+    /// Starts a worker that reaches the store at `url`.
+    fn start_worker_on(&mut self, url: &str, hang: bool, slow_ms: Option<u64>) -> usize {
         let n = self.workers.len();
         let log = std::fs::File::create(self.log(n)).unwrap();
         let mut command = common::this_binary_as_child();
@@ -162,7 +172,7 @@ impl Cluster {
             .current_dir(self.cwd.path())
             .env("ORCH_TEST_CHILD_CLI", "worker --concurrency 2")
             .env("ORCH_HOME", self.home.path())
-            .env("ORCH_STORE_URL", &self.url)
+            .env("ORCH_STORE_URL", url)
             .env("ORCH_STORE_SCHEMA", &self.schema)
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -311,7 +321,7 @@ fn a_killed_workers_step_runs_again_on_another_after_its_lease() {
     let Some(url) = server() else { return };
     let mut cluster = Cluster::new(&url, "killed");
     let doomed = cluster.start_worker(true);
-    let instance = cluster.instance(Duration::from_secs(1));
+    let instance = cluster.instance(LEASE);
     let coordinator = std::thread::spawn(move || {
         Materialize::select("group:hang")
             .instance(&instance)
@@ -339,10 +349,10 @@ fn a_killed_workers_step_runs_again_on_another_after_its_lease() {
 fn a_zombie_worker_is_refused_its_heartbeat_and_its_completion() {
     let Some(url) = server() else { return };
     let mut cluster = Cluster::new(&url, "zombie");
-    // The zombie takes 3 s over `w_hang`: stopped as soon as it claims it, it outlives its
-    // 1 s lease, which passes to a second worker; that one completes the step.
-    let zombie = cluster.start_worker_with(false, Some(3_000));
-    let instance = cluster.instance(Duration::from_secs(1));
+    // The zombie takes 6 s over `w_hang`: stopped as soon as it claims it, it outlives its
+    // lease, which passes to a second worker; that one completes the step.
+    let zombie = cluster.start_worker_with(false, Some(6_000));
+    let instance = cluster.instance(LEASE);
     let coordinator = std::thread::spawn(move || {
         Materialize::select("w_hang")
             .instance(&instance)
@@ -447,4 +457,118 @@ fn the_command_line_runs_on_workers_and_prints_the_same_summary() {
         "{}",
         cluster.worker_log(0)
     );
+}
+
+/// A TCP proxy to the test server that can go down (dropping every connection through it and
+/// refusing new ones) and come back: an outage of the store, as a worker sees it.
+struct Proxy {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(url: &str) -> Proxy {
+        use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+        use std::sync::atomic::Ordering;
+        let parsed = url::Url::parse(url).unwrap();
+        let target = (
+            parsed.host_str().unwrap().to_owned(),
+            parsed.port().unwrap_or(5432),
+        )
+            .to_socket_addrs()
+            .unwrap()
+            .next()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = Proxy {
+            port: listener.local_addr().unwrap().port(),
+            down: Default::default(),
+            open: Default::default(),
+        };
+        let (down, open) = (proxy.down.clone(), proxy.open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if down.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let mut open = open.lock().unwrap();
+                open.push(client.try_clone().unwrap());
+                open.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        proxy
+    }
+
+    /// The server's URL through the proxy.
+    fn url(&self, url: &str) -> String {
+        let mut parsed = url::Url::parse(url).unwrap();
+        parsed.set_host(Some("127.0.0.1")).unwrap();
+        parsed.set_port(Some(self.port)).unwrap();
+        parsed.to_string()
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            for stream in self.open.lock().unwrap().drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_store_outage_abandons_the_step_unpublished_and_the_run_finishes_when_it_is_back() {
+    let Some(url) = server() else { return };
+    let mut cluster = Cluster::new(&url, "outage");
+    let proxy = Proxy::start(&url);
+    // The worker reaches the store through the proxy; `w_hang` takes it longer than a lease.
+    let worker = cluster.start_worker_on(&proxy.url(&url), false, Some(3_000));
+    let instance = cluster.instance(LEASE);
+    let coordinator = std::thread::spawn(move || {
+        Materialize::select("group:hang")
+            .instance(&instance)
+            .run()
+            .unwrap()
+    });
+    let store = cluster.store();
+    let run_id = wait_for_started(&store, "w_hang", 1);
+    // Down for longer than the lease: the worker cannot renew it, so it gives the step up
+    // (the step is still running when the lease has passed).
+    proxy.set_down(true);
+    std::thread::sleep(LEASE + Duration::from_millis(1_500));
+    proxy.set_down(false);
+    let result = coordinator.join().unwrap();
+    assert!(
+        result.success(),
+        "{result:?}\n{}",
+        cluster.worker_log(worker)
+    );
+    let log = cluster.worker_log(worker);
+    assert!(log.contains("lost step `w_hang`"), "{log}");
+    // Delivered again once the store was back, and materialized once.
+    let started: Vec<u32> = store
+        .events(&run_id)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventKind::Started && e.is_of("w_hang"))
+        .map(|e| e.attempt.unwrap())
+        .collect();
+    assert_eq!(started, [1, 2]);
+    assert_eq!(store.materializations("w_hang", 10).unwrap().len(), 1);
+    assert_eq!(store.materializations("w_after_hang", 10).unwrap().len(), 1);
 }

@@ -106,36 +106,39 @@ pub(crate) async fn execute_on_workers(
         attempts: HashMap::new(),
         ended: None,
     };
-    let mut last_seq = 0;
-    let mut cancel_sent = false;
-    let mut last_sweep = Instant::now();
-    let mut said_waiting = false;
+    let mut poll = Poll {
+        last_seq: 0,
+        cancel_sent: false,
+        last_sweep: Instant::now(),
+        said_waiting: false,
+    };
+    let mut outage: Option<Instant> = None;
     while follow.ended.is_none() {
-        for event in storage.events_after(run_id.as_str(), last_seq, 0)? {
-            last_seq = event.seq.unwrap_or(last_seq);
-            follow.event(&event, sink);
+        // The store may be unreachable for a while (a restart, a failover): the workers go on
+        // or wait, and so does the coordinator, saying so once.
+        match poll.once(&**storage, queue, run_id, &cancel, &mut follow, sink) {
+            Ok(()) => {
+                if let Some(since) = outage.take() {
+                    tracing::warn!(
+                        "run {run_id}: the run store is back after {}s",
+                        since.elapsed().as_secs()
+                    );
+                }
+            }
+            Err(e) => {
+                if outage.is_none() {
+                    tracing::warn!("run {run_id}: cannot read the run store ({e}); trying again");
+                    outage = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
         if follow.ended.is_some() {
             break;
         }
-        if cancel.is_cancelled() && !cancel_sent {
-            // Steps not started end at once; running ones when their workers see the request.
-            storage.request_cancel(run_id.as_str())?;
-            queue.cancel_steps(run_id.as_str())?;
-            cancel_sent = true;
-        }
-        if last_sweep.elapsed() >= Duration::from_secs(1) {
-            last_sweep = Instant::now();
-            // Steps whose workers were lost on every delivery fail here even with no worker
-            // left to notice.
-            queue.sweep()?;
-            if !said_waiting {
-                said_waiting = say_waiting(queue, run_id)?;
-            }
-        }
         tokio::select! {
             () = tokio::time::sleep(POLL) => {}
-            () = cancel.cancelled(), if !cancel_sent => {}
+            () = cancel.cancelled(), if !poll.cancel_sent => {}
         }
     }
     let duration = started.elapsed();
@@ -168,9 +171,58 @@ pub(crate) async fn execute_on_workers(
     Ok(result)
 }
 
+/// Where the coordinator is in following its run.
+struct Poll {
+    last_seq: u64,
+    cancel_sent: bool,
+    last_sweep: Instant,
+    said_waiting: bool,
+}
+
+impl Poll {
+    /// Reads the run's new events; passes a cancellation on; sweeps lost steps and says
+    /// which steps wait for a worker, every second.
+    fn once(
+        &mut self,
+        storage: &dyn crate::storage::Storage,
+        queue: &dyn StepQueue,
+        run_id: &RunId,
+        cancel: &CancellationToken,
+        follow: &mut Follow,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), crate::storage::StorageError> {
+        for event in storage.events_after(run_id.as_str(), self.last_seq, 0)? {
+            self.last_seq = event.seq.unwrap_or(self.last_seq);
+            follow.event(&event, sink);
+        }
+        if follow.ended.is_some() {
+            return Ok(());
+        }
+        if cancel.is_cancelled() && !self.cancel_sent {
+            // Steps not started end at once; running ones when their workers see the request.
+            storage.request_cancel(run_id.as_str())?;
+            queue.cancel_steps(run_id.as_str())?;
+            self.cancel_sent = true;
+        }
+        if self.last_sweep.elapsed() >= Duration::from_secs(1) {
+            self.last_sweep = Instant::now();
+            // Steps whose workers were lost on every delivery fail here even with no worker
+            // left to notice.
+            queue.sweep()?;
+            if !self.said_waiting {
+                self.said_waiting = say_waiting(queue, run_id)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Says (once) which steps wait for a worker with their code version; returns whether it
 /// said anything.
-fn say_waiting(queue: &dyn StepQueue, run_id: &RunId) -> Result<bool, MaterializeError> {
+fn say_waiting(
+    queue: &dyn StepQueue,
+    run_id: &RunId,
+) -> Result<bool, crate::storage::StorageError> {
     let waiting = queue.waiting_steps(run_id.as_str(), WAITING)?;
     if waiting.is_empty() {
         return Ok(false);

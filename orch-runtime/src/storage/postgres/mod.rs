@@ -102,10 +102,21 @@ impl PgStorage {
     }
 
     fn open(url: &str, schema: Option<String>) -> Result<PgStorage, StorageError> {
-        let config: Config = url.parse().map_err(|e| StorageError::Database {
+        let mut config: Config = url.parse().map_err(|e| StorageError::Database {
             location: redact(url),
             source: format!("not a PostgreSQL connection URL: {e}").into(),
         })?;
+        // A server that went away is noticed in seconds, not after the OS's two hours, unless
+        // the URL says otherwise.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(30));
+        }
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(Duration::from_secs(30));
+        }
         let location = describe(&config, schema.as_deref());
         let store = PgStorage {
             location,
