@@ -353,6 +353,7 @@ fn two_processes_recording_at_once_lose_no_events_and_number_them_in_order() {
         }
         done.0 = done.0 || a.try_wait().unwrap().is_some();
         done.1 = done.1 || b.try_wait().unwrap().is_some();
+        std::thread::sleep(Duration::from_millis(2));
     }
     assert!(a.wait().unwrap().success());
     assert!(b.wait().unwrap().success());

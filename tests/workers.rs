@@ -71,6 +71,12 @@ fn w_hang() -> u64 {
     7
 }
 
+/// Runs only on workers serving the `gpu` queue.
+#[asset(group = "gpu", tags("orch/queue" = "gpu"))]
+fn w_gpu() -> u64 {
+    42
+}
+
 #[asset(group = "hang")]
 fn w_after_hang(w_hang: &u64) -> u64 {
     w_hang + 1
@@ -165,12 +171,17 @@ impl Cluster {
 
     /// Starts a worker that reaches the store at `url`.
     fn start_worker_on(&mut self, url: &str, hang: bool, slow_ms: Option<u64>) -> usize {
+        self.spawn_worker(url, "worker --concurrency 2", hang, slow_ms)
+    }
+
+    /// Starts `orch ARGS` (a worker) in a child process.
+    fn spawn_worker(&mut self, url: &str, args: &str, hang: bool, slow_ms: Option<u64>) -> usize {
         let n = self.workers.len();
         let log = std::fs::File::create(self.log(n)).unwrap();
         let mut command = common::this_binary_as_child();
         command
             .current_dir(self.cwd.path())
-            .env("ORCH_TEST_CHILD_CLI", "worker --concurrency 2")
+            .env("ORCH_TEST_CHILD_CLI", args)
             .env("ORCH_HOME", self.home.path())
             .env("ORCH_STORE_URL", url)
             .env("ORCH_STORE_SCHEMA", &self.schema)
@@ -457,6 +468,25 @@ fn the_command_line_runs_on_workers_and_prints_the_same_summary() {
         "{}",
         cluster.worker_log(0)
     );
+    // `--detach` returns with the run id at once.
+    let out = common::this_binary_as_child()
+        .current_dir(cluster.cwd.path())
+        .env(
+            "ORCH_TEST_CHILD_CLI",
+            "materialize --select w_root --detach",
+        )
+        .env("ORCH_HOME", cluster.home.path())
+        .env("ORCH_STORE_URL", &cluster.url)
+        .env("ORCH_STORE_SCHEMA", &cluster.schema)
+        .env("ORCH_EXECUTOR", "workers")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("is queued for workers; follow it with `run show"),
+        "{text}"
+    );
 }
 
 /// A TCP proxy to the test server that can go down (dropping every connection through it and
@@ -571,4 +601,96 @@ fn a_store_outage_abandons_the_step_unpublished_and_the_run_finishes_when_it_is_
     assert_eq!(started, [1, 2]);
     assert_eq!(store.materializations("w_hang", 10).unwrap().len(), 1);
     assert_eq!(store.materializations("w_after_hang", 10).unwrap().len(), 1);
+}
+
+#[test]
+fn a_detached_run_returns_at_once_and_its_workers_end_it() {
+    let Some(url) = server() else { return };
+    let mut cluster = Cluster::new(&url, "detach");
+    // Nothing serves the queue yet: the coordinator must not wait for anything.
+    let instance = cluster.instance(Duration::from_secs(30));
+    let result = Materialize::select("group:hang")
+        .instance(&instance)
+        .detach()
+        .run()
+        .unwrap();
+    assert!(result.detached());
+    assert!(result.outcomes().is_empty());
+    let store = cluster.store();
+    let run_id = result.run_id().as_str().to_owned();
+    assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Running);
+    // Its coordinator is gone (the instance holds nothing), yet the run is not crashed.
+    drop(instance);
+    assert!(store.recover_crashed().unwrap().is_empty());
+    cluster.start_worker(false);
+    let t0 = Instant::now();
+    while store.run(&run_id).unwrap().status == RunStatus::Running {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the workers never ended it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = store.run(&run_id).unwrap();
+    assert_eq!((run.status, run.counts.0), (RunStatus::Succeeded, 2));
+    // A run executed in process cannot be detached.
+    let here = Instance::builder()
+        .home(cluster.home.path())
+        .build()
+        .unwrap();
+    let err = Materialize::select("w_root")
+        .instance(&here)
+        .detach()
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("only a run executed by workers can be detached"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_step_tagged_with_a_queue_runs_only_on_workers_serving_it() {
+    let Some(url) = server() else { return };
+    let mut cluster = Cluster::new(&url, "queues");
+    let cpu = cluster.start_worker(false);
+    let instance = cluster.instance(Duration::from_secs(30));
+    let result = Materialize::select("w_gpu")
+        .instance(&instance)
+        .detach()
+        .run()
+        .unwrap();
+    let store = cluster.store();
+    let run_id = result.run_id().as_str().to_owned();
+    // The default worker leaves it: ready, and still there after the worker polled twice.
+    let t0 = Instant::now();
+    while !cluster.worker_log(cpu).contains("waiting for steps") {
+        assert!(t0.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(2_500));
+    let steps = store.step_queue().unwrap().steps(&run_id).unwrap();
+    assert_eq!(steps[0].state, "ready", "{steps:?}");
+    let url = cluster.url.clone();
+    let gpu = cluster.spawn_worker(&url, "worker --queue gpu", false, None);
+    let t0 = Instant::now();
+    while store.run(&run_id).unwrap().status == RunStatus::Running {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no gpu worker took it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Succeeded);
+    assert!(
+        cluster.worker_log(gpu).contains("w_gpu succeeded"),
+        "{}",
+        cluster.worker_log(gpu)
+    );
+    assert!(
+        !cluster.worker_log(cpu).contains("w_gpu"),
+        "{}",
+        cluster.worker_log(cpu)
+    );
 }

@@ -117,6 +117,7 @@ pub struct Materialize<'s> {
     instance: Option<Instance>,
     resources: Option<Arc<orch_core::Resources>>,
     cancel: CancellationToken,
+    detach: bool,
 }
 
 enum Selection {
@@ -173,6 +174,7 @@ impl<'s> Materialize<'s> {
             instance: None,
             resources: None,
             cancel: CancellationToken::new(),
+            detach: false,
         }
     }
 
@@ -227,6 +229,7 @@ impl<'s> Materialize<'s> {
             instance: self.instance,
             resources: self.resources,
             cancel: self.cancel,
+            detach: self.detach,
         }
     }
 
@@ -309,6 +312,15 @@ impl<'s> Materialize<'s> {
         self
     }
 
+    /// With `[run] executor = "workers"`: returns as soon as the run's steps are on the
+    /// queue, without waiting for workers to run them. The result has no outcomes
+    /// ([`RunResult::detached`]); the last step's completion records the run's end. Refused
+    /// for a run executed in process.
+    pub fn detach(mut self) -> Self {
+        self.detach = true;
+        self
+    }
+
     /// Runs on a new multi-threaded tokio runtime and waits for the end.
     pub fn run(self) -> Result<RunResult, MaterializeError> {
         let runtime = runtime(self.effective_jobs()).map_err(MaterializeError::Runtime)?;
@@ -339,6 +351,7 @@ impl<'s> Materialize<'s> {
             instance: self.instance,
             resources: self.resources,
             cancel: self.cancel,
+            detach: self.detach,
         })
         .await
     }

@@ -112,6 +112,8 @@ pub struct RunResult {
     pub(crate) canceled: bool,
     /// Where a recorded run's time went (`None` for an unrecorded run).
     pub(crate) timings: Option<crate::events::RunTimings>,
+    /// Handed to workers and not waited for ([`crate::Materialize::detach`]).
+    pub(crate) detached: bool,
 }
 
 impl fmt::Debug for RunResult {
@@ -136,7 +138,14 @@ impl RunResult {
             storage_error: None,
             timings: None,
             canceled: false,
+            detached: false,
         }
+    }
+
+    /// Whether the run was handed to workers and not waited for
+    /// ([`crate::Materialize::detach`]): it has no outcomes yet; follow it in the store.
+    pub fn detached(&self) -> bool {
+        self.detached
     }
 
     /// The run's id.

@@ -47,6 +47,10 @@ pub(super) struct MaterializeArgs {
     /// asset is stale; run nothing.
     #[arg(long)]
     pub(super) dry_run: bool,
+    /// With `[run] executor = "workers"`: queue the run's steps for workers and return (print
+    /// the run id) instead of waiting; `run show ID --follow` follows it.
+    #[arg(long, conflicts_with_all = ["ephemeral", "dry_run"])]
+    pub(super) detach: bool,
 }
 
 pub(super) fn reexecute(
@@ -212,6 +216,9 @@ pub(super) fn materialize(env: &Env<'_>, args: MaterializeArgs) -> u8 {
     if let Some(jobs) = args.jobs {
         builder = builder.jobs(jobs);
     }
+    if args.detach {
+        builder = builder.detach();
+    }
     finish_run(builder, Some(&instance))
 }
 
@@ -307,6 +314,14 @@ pub(super) fn run_with_progress(
 /// Prints a run's summary (or why it did not start); returns the exit code.
 pub(super) fn report(result: Result<RunResult, MaterializeError>) -> u8 {
     match result {
+        Ok(result) if result.detached() => {
+            println!(
+                "run {} is queued for workers; follow it with `run show {} --follow`",
+                result.run_id(),
+                result.run_id().short()
+            );
+            EXIT_OK
+        }
         Ok(result) if result.outcomes().is_empty() => {
             println!("everything is up to date: nothing to materialize");
             EXIT_OK

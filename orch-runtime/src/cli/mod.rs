@@ -115,6 +115,10 @@ enum Command {
         /// Steps at once.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         concurrency: u16,
+        /// The queues to serve (repeatable; default `default`): steps of assets tagged
+        /// `orch/queue=NAME`, or of runs tagged so.
+        #[arg(long = "queue")]
+        queues: Vec<String>,
     },
     /// Start a queued run in this process (what the daemon runs in each child process).
     #[command(name = "__run-queued", hide = true)]
@@ -422,7 +426,10 @@ where
         Some(Command::Automation { command }) => schedules::automation_command(&env, command),
         Some(Command::Daemon { once, at }) => daemon::daemon(&env, once, at),
         Some(Command::RunQueued { run_id }) => daemon::run_queued(&env, &run_id),
-        Some(Command::Worker { concurrency }) => worker::worker(&env, usize::from(concurrency)),
+        Some(Command::Worker {
+            concurrency,
+            queues,
+        }) => worker::worker(&env, usize::from(concurrency), queues),
         Some(Command::List { select }) => with_selection(select.as_deref(), |graph, ids| {
             let (states, inputs, checks) = match env.existing().and_then(|found| match found {
                 Some(i) => {

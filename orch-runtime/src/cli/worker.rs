@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 use super::{EXIT_OK, Env, fail_usage};
 use crate::worker::{Worker, WorkerEvent, WorkerOptions};
 
-pub(super) fn worker(env: &Env<'_>, concurrency: usize) -> u8 {
+pub(super) fn worker(env: &Env<'_>, concurrency: usize, queues: Vec<String>) -> u8 {
     let instance = match env.open() {
         Ok(instance) => instance,
         Err(e) => return fail_usage(&e),
@@ -15,14 +15,20 @@ pub(super) fn worker(env: &Env<'_>, concurrency: usize) -> u8 {
         WorkerOptions {
             concurrency,
             name: None,
+            queues: if queues.is_empty() {
+                vec![crate::storage::DEFAULT_QUEUE.to_owned()]
+            } else {
+                queues
+            },
         },
     ) {
         Ok(worker) => worker,
         Err(e) => return fail_usage(&e),
     };
     println!(
-        "worker {} waiting for steps ({concurrency} at once); Ctrl-C stops it",
-        worker.name()
+        "worker {} waiting for steps of queue {} ({concurrency} at once); Ctrl-C stops it",
+        worker.name(),
+        worker.queues().join(", ")
     );
     let stop = CancellationToken::new();
     super::daemon::stop_on_signals(stop.clone());

@@ -425,6 +425,7 @@ pub(crate) async fn execute(
         storage_error: None,
         timings: None,
         canceled,
+        detached: false,
     };
     sink.on_event(&RunEvent::RunFinished {
         run_id: &result.run_id,

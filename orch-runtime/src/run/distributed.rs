@@ -19,7 +19,9 @@ use crate::instance::Instance;
 use crate::materialize::MaterializeError;
 use crate::plan::Plan;
 use crate::result::{AssetOutcome, AssetStatus, RunResult};
-use crate::storage::{EventKind, EventRecord, RunStatus, StepQueue, StepSpec};
+use crate::storage::{
+    DEFAULT_QUEUE, EventKind, EventRecord, QUEUE_TAG, RunStatus, StepQueue, StepSpec,
+};
 
 /// How often the coordinator reads the run's new events.
 const POLL: Duration = Duration::from_millis(20);
@@ -58,16 +60,31 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// Puts the planned steps of run `run_id` (begun already) on the queue and follows the run
-/// to its end.
+/// Which run goes to workers, and how.
+pub(crate) struct OnWorkers<'a> {
+    pub(crate) run_id: &'a RunId,
+    /// The run's queue (its `orch/queue` tag), for its steps whose asset names none.
+    pub(crate) queue: Option<&'a str>,
+    pub(crate) cancel: CancellationToken,
+    /// Return once the steps are queued.
+    pub(crate) detach: bool,
+}
+
+/// Puts the planned steps of a run (begun already) on the queue and follows the run to its
+/// end.
 pub(crate) async fn execute_on_workers(
     graph: &'static AssetGraph,
     plan: &Plan,
     instance: &Instance,
-    run_id: &RunId,
-    cancel: CancellationToken,
+    on: OnWorkers<'_>,
     sink: &mut dyn EventSink,
 ) -> Result<RunResult, MaterializeError> {
+    let OnWorkers {
+        run_id,
+        queue: run_queue,
+        cancel,
+        detach,
+    } = on;
     let started = Instant::now();
     let storage = instance.storage();
     let queue = storage
@@ -96,10 +113,27 @@ pub(crate) async fn execute_on_workers(
                     .filter(|&&up| in_plan[up])
                     .map(|&up| graph.node(up).key.to_string())
                     .collect(),
+                // The asset's queue, else the run's, else the default.
+                queue: node
+                    .def
+                    .tags()
+                    .iter()
+                    .find(|(k, _)| *k == QUEUE_TAG)
+                    .map(|(_, v)| *v)
+                    .or(run_queue)
+                    .unwrap_or(DEFAULT_QUEUE)
+                    .to_owned(),
             }
         })
         .collect();
     queue.enqueue_steps(run_id.as_str(), &steps, instance.config().delivery())?;
+    if detach {
+        return Ok(RunResult {
+            detached: true,
+            duration: started.elapsed(),
+            ..RunResult::nothing_to_do(graph, run_id.clone())
+        });
+    }
 
     let mut follow = Follow {
         outcomes: HashMap::new(),
@@ -162,6 +196,7 @@ pub(crate) async fn execute_on_workers(
         storage_error: None,
         timings: None,
         canceled: follow.ended == Some(RunStatus::Canceled),
+        detached: false,
     };
     sink.on_event(&RunEvent::RunFinished {
         run_id,

@@ -34,6 +34,8 @@ pub(crate) struct Launch<'s> {
     pub(crate) instance: Option<Instance>,
     pub(crate) resources: Option<Arc<orch_core::Resources>>,
     pub(crate) cancel: CancellationToken,
+    /// Return once the steps are queued for workers ([`crate::Materialize::detach`]).
+    pub(crate) detach: bool,
 }
 
 /// Sends each event to the store's sink, then to the caller's.
@@ -60,6 +62,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         instance,
         resources,
         cancel,
+        detach,
     } = launch;
     let mut provided: Vec<Provided> = Vec::with_capacity(injected.len());
     for (key, value) in injected {
@@ -113,12 +116,19 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
         write_behind: crate::io::WriteBehind::OFF,
         reexecutes: Arc::from([]),
     };
+    let on_workers = instance
+        .as_ref()
+        .is_some_and(|i| i.config().executor() == crate::instance::Executor::Workers);
+    if detach && !on_workers {
+        return Err(MaterializeError::Workers(
+            "only a run executed by workers can be detached; set [run] executor = \"workers\" (ORCH_EXECUTOR=workers) with a PostgreSQL store".to_owned(),
+        ));
+    }
     let Some(instance) = instance else {
         return Ok(executor::execute(graph, plan, provided, opts, sink).await);
     };
     let storage = Arc::clone(instance.storage());
     // Steps executed by workers load their inputs there.
-    let on_workers = instance.config().executor() == crate::instance::Executor::Workers;
     if on_workers {
         super::distributed::check(&instance, &request, !provided.is_empty(), range.is_some())?;
     }
@@ -218,25 +228,34 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     if on_workers {
         let phase = Instant::now();
         let cancel = opts.cancel.clone();
-        let mut result = match super::distributed::execute_on_workers(
-            graph, &plan, &instance, &run_id, cancel, sink,
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(e) => {
-                // Nothing of it runs: end it now rather than leave it to crash recovery.
-                let _ = storage.end_run(
-                    run_id.as_str(),
-                    crate::storage::RunStatus::Failed,
-                    SystemTime::now(),
-                );
-                return Err(e);
-            }
+        let on = super::distributed::OnWorkers {
+            run_id: &run_id,
+            queue: request
+                .tags()
+                .get(crate::storage::QUEUE_TAG)
+                .map(String::as_str),
+            cancel,
+            detach,
         };
+        let mut result =
+            match super::distributed::execute_on_workers(graph, &plan, &instance, on, sink).await {
+                Ok(result) => result,
+                Err(e) => {
+                    // Nothing of it runs: end it now rather than leave it to crash recovery.
+                    let _ = storage.end_run(
+                        run_id.as_str(),
+                        crate::storage::RunStatus::Failed,
+                        SystemTime::now(),
+                    );
+                    return Err(e);
+                }
+            };
         timings.execute = phase.elapsed();
         drop(held);
         result.timings = Some(timings);
+        if result.detached {
+            return Ok(result);
+        }
         instance.publish(EventRecord {
             duration: Some(result.duration()),
             ..EventRecord::new(run_id.clone(), None, EventKind::RunEnded(result.status()))

@@ -44,7 +44,8 @@ pub use records::{
 };
 pub use sqlite::SqliteStorage;
 pub use steps::{
-    ClaimedStep, CodeVersions, Delivery, StepEnd, StepQueue, StepRecord, StepSpec, WaitingStep,
+    ClaimedStep, CodeVersions, DEFAULT_QUEUE, Delivery, QUEUE_TAG, StepEnd, StepQueue, StepRecord,
+    StepSpec, WaitingStep,
 };
 pub use writer::StoreSink;
 

@@ -34,7 +34,18 @@ pub struct StepSpec {
     pub code_version: String,
     /// The steps of the same run it waits for.
     pub upstream: Vec<String>,
+    /// The queue it goes to: only workers serving that queue claim it ([`QUEUE_TAG`]).
+    pub queue: String,
 }
+
+/// The tag that sends steps to a queue other than [`DEFAULT_QUEUE`]: on an asset
+/// (`#[asset(tags("orch/queue" = "gpu"))]`), for its steps; on a run
+/// (`materialize --tag orch/queue=gpu`), for its steps whose asset has none. Workers serve
+/// queues with `worker --queue NAME`.
+pub const QUEUE_TAG: &str = "orch/queue";
+
+/// The queue of steps with no [`QUEUE_TAG`], and what `worker` serves by default.
+pub const DEFAULT_QUEUE: &str = "default";
 
 /// How a run's steps are delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,12 +183,14 @@ pub trait StepQueue: Send + Sync {
         steps: &[StepSpec],
         delivery: Delivery,
     ) -> Result<(), StorageError>;
-    /// Claims the oldest ready step (or one whose lease expired) that `build` (the code
-    /// versions compiled into the worker) can run, recording its `started` event.
+    /// Claims the oldest ready step (or one whose lease expired) of one of `queues` that
+    /// `build` (the code versions compiled into the worker) can run, recording its `started`
+    /// event.
     fn claim_step(
         &self,
         worker: &str,
         build: &CodeVersions,
+        queues: &[String],
     ) -> Result<Option<ClaimedStep>, StorageError>;
     /// Extends the lease of `step`; `false`: the delivery lost the step (its lease expired and
     /// another worker claimed it, or the run was canceled).

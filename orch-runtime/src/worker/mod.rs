@@ -27,6 +27,8 @@ pub struct WorkerOptions {
     pub concurrency: usize,
     /// Who this worker is, in the store's events (default: `pid@host`).
     pub name: Option<String>,
+    /// The queues it serves (default: [`DEFAULT_QUEUE`](crate::storage::DEFAULT_QUEUE)).
+    pub queues: Vec<String>,
 }
 
 impl Default for WorkerOptions {
@@ -35,6 +37,7 @@ impl Default for WorkerOptions {
         WorkerOptions {
             concurrency: 1,
             name: None,
+            queues: vec![crate::storage::DEFAULT_QUEUE.to_owned()],
         }
     }
 }
@@ -129,6 +132,11 @@ impl Worker {
         })
     }
 
+    /// The queues this worker serves.
+    pub fn queues(&self) -> &[String] {
+        &self.options.queues
+    }
+
     /// The name this worker records its steps under.
     pub fn name(&self) -> &str {
         &self.name
@@ -202,7 +210,7 @@ impl Worker {
         let mut backoff = Duration::from_millis(100);
         while !stop.is_cancelled() {
             let seen = *wake.generation.lock().unwrap_or_else(|p| p.into_inner());
-            match queue.claim_step(&self.name, &self.build) {
+            match queue.claim_step(&self.name, &self.build, &self.options.queues) {
                 Ok(Some(step)) => {
                     backoff = Duration::from_millis(100);
                     on_event(WorkerEvent::Claimed(&step));

@@ -187,6 +187,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
         step TEXT COLLATE "C" NOT NULL,
         code_version TEXT NOT NULL,
+        queue TEXT NOT NULL,
         state TEXT NOT NULL,
         pending BIGINT NOT NULL,
         deliveries BIGINT NOT NULL DEFAULT 0,

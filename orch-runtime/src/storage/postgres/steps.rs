@@ -48,6 +48,7 @@ impl StepQueue for PgStorage {
         let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
         let versions: Vec<&str> = steps.iter().map(|s| s.code_version.as_str()).collect();
         let pending: Vec<i64> = steps.iter().map(|s| s.upstream.len() as i64).collect();
+        let queues: Vec<&str> = steps.iter().map(|s| s.queue.as_str()).collect();
         let (mut ups, mut downs) = (Vec::new(), Vec::new());
         for s in steps {
             for up in &s.upstream {
@@ -59,11 +60,12 @@ impl StepQueue for PgStorage {
             let mut tx = c.transaction()?;
             tx.execute(
                 &format!(
-                    "INSERT INTO steps (run_id, step, code_version, state, pending, max_deliveries,
-                        lease_us, ready_us)
-                     SELECT $1, s, v, CASE WHEN p = 0 THEN 'ready' ELSE 'waiting' END, p, $5, $6,
+                    "INSERT INTO steps (run_id, step, code_version, queue, state, pending,
+                        max_deliveries, lease_us, ready_us)
+                     SELECT $1, s, v, q, CASE WHEN p = 0 THEN 'ready' ELSE 'waiting' END, p, $5, $6,
                         CASE WHEN p = 0 THEN {NOW} END
-                     FROM unnest($2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS t (s, v, p, n)
+                     FROM unnest($2::text[], $3::text[], $4::bigint[], $7::text[])
+                        WITH ORDINALITY AS t (s, v, p, q, n)
                      ORDER BY n"
                 ),
                 &[
@@ -73,6 +75,7 @@ impl StepQueue for PgStorage {
                     &pending,
                     &i64::from(delivery.max_deliveries.max(1)),
                     &micros_of(delivery.lease),
+                    &queues,
                 ],
             )?;
             tx.execute(
@@ -90,6 +93,7 @@ impl StepQueue for PgStorage {
         &self,
         worker: &str,
         build: &CodeVersions,
+        queues: &[String],
     ) -> Result<Option<ClaimedStep>, StorageError> {
         let registered = self
             .builds
@@ -129,13 +133,14 @@ impl StepQueue for PgStorage {
                         WHERE (state = 'ready'
                                OR (state = 'running' AND lease_until_us < {NOW}
                                    AND deliveries < max_deliveries))
+                          AND queue = ANY($3)
                           AND EXISTS (SELECT 1 FROM builds b WHERE b.build = $1
                                       AND b.step = s.step AND b.code_version = s.code_version)
                         ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
                      RETURNING deliveries, coalesce(ready_us, claimed_us), claimed_us, lease_us,
                         code_version, run_id, step"
                 ),
-                &[&build.id(), &worker],
+                &[&build.id(), &worker, &queues],
             )?
             else {
                 return Ok(None);

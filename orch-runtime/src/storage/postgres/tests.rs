@@ -231,7 +231,12 @@ mod queue {
             step: step.to_owned(),
             code_version: "v1".to_owned(),
             upstream: upstream.iter().map(|s| (*s).to_owned()).collect(),
+            queue: "default".to_owned(),
         }
+    }
+
+    fn default_queue() -> Vec<String> {
+        vec!["default".to_owned()]
     }
 
     fn versions(steps: &[&str]) -> CodeVersions {
@@ -281,25 +286,25 @@ mod queue {
         let q = store.step_queue().unwrap();
         diamond(&store, Delivery::default());
         let all = versions(&["a", "b", "c", "d"]);
-        let a = q.claim_step("w1", &all).unwrap().unwrap();
+        let a = q.claim_step("w1", &all, &default_queue()).unwrap().unwrap();
         assert_eq!((a.step.as_str(), a.attempt), ("a", 1));
         assert!(a.claimed >= a.ready);
         // b and c wait for a.
-        assert_eq!(q.claim_step("w1", &all).unwrap(), None);
+        assert_eq!(q.claim_step("w1", &all, &default_queue()).unwrap(), None);
         assert!(
             q.complete_step(&a, StepEnd::Succeeded, &materialized("r", "a"), &[])
                 .unwrap()
         );
-        let b = q.claim_step("w1", &all).unwrap().unwrap();
-        let c = q.claim_step("w2", &all).unwrap().unwrap();
+        let b = q.claim_step("w1", &all, &default_queue()).unwrap().unwrap();
+        let c = q.claim_step("w2", &all, &default_queue()).unwrap().unwrap();
         assert_eq!([b.step.as_str(), c.step.as_str()], ["b", "c"]);
-        assert_eq!(q.claim_step("w1", &all).unwrap(), None);
+        assert_eq!(q.claim_step("w1", &all, &default_queue()).unwrap(), None);
         assert!(
             q.complete_step(&b, StepEnd::Succeeded, &materialized("r", "b"), &[])
                 .unwrap()
         );
         assert_eq!(
-            q.claim_step("w1", &all).unwrap(),
+            q.claim_step("w1", &all, &default_queue()).unwrap(),
             None,
             "d still waits for c"
         );
@@ -307,7 +312,7 @@ mod queue {
             q.complete_step(&c, StepEnd::Succeeded, &materialized("r", "c"), &[])
                 .unwrap()
         );
-        let d = q.claim_step("w1", &all).unwrap().unwrap();
+        let d = q.claim_step("w1", &all, &default_queue()).unwrap().unwrap();
         assert_eq!(store.run("r").unwrap().status, RunStatus::Running);
         assert!(
             q.complete_step(&d, StepEnd::Succeeded, &materialized("r", "d"), &[])
@@ -332,7 +337,7 @@ mod queue {
             Some("d-data")
         );
         // Its claims are released and nothing is left to claim.
-        assert_eq!(q.claim_step("w1", &all).unwrap(), None);
+        assert_eq!(q.claim_step("w1", &all, &default_queue()).unwrap(), None);
         assert!(store.recover_crashed().unwrap().is_empty());
     }
 
@@ -348,12 +353,12 @@ mod queue {
         };
         diamond(&store, delivery);
         let all = versions(&["a", "b", "c", "d"]);
-        let zombie = q.claim_step("w1", &all).unwrap().unwrap();
+        let zombie = q.claim_step("w1", &all, &default_queue()).unwrap().unwrap();
         assert!(q.renew_step(&zombie).unwrap());
         // Not visible to others while the lease holds.
-        assert_eq!(q.claim_step("w2", &all).unwrap(), None);
+        assert_eq!(q.claim_step("w2", &all, &default_queue()).unwrap(), None);
         std::thread::sleep(Duration::from_millis(250));
-        let second = q.claim_step("w2", &all).unwrap().unwrap();
+        let second = q.claim_step("w2", &all, &default_queue()).unwrap().unwrap();
         assert_eq!((second.step.as_str(), second.attempt), ("a", 2));
         assert!(!q.renew_step(&zombie).unwrap());
         assert!(
@@ -385,11 +390,27 @@ mod queue {
             },
         );
         let all = versions(&["a", "b", "c", "d"]);
-        assert_eq!(q.claim_step("w1", &all).unwrap().unwrap().attempt, 1);
+        assert_eq!(
+            q.claim_step("w1", &all, &default_queue())
+                .unwrap()
+                .unwrap()
+                .attempt,
+            1
+        );
         std::thread::sleep(Duration::from_millis(120));
-        assert_eq!(q.claim_step("w2", &all).unwrap().unwrap().attempt, 2);
+        assert_eq!(
+            q.claim_step("w2", &all, &default_queue())
+                .unwrap()
+                .unwrap()
+                .attempt,
+            2
+        );
         std::thread::sleep(Duration::from_millis(120));
-        assert_eq!(q.claim_step("w3", &all).unwrap(), None, "no third delivery");
+        assert_eq!(
+            q.claim_step("w3", &all, &default_queue()).unwrap(),
+            None,
+            "no third delivery"
+        );
         assert_eq!(q.sweep().unwrap(), 1);
         assert_eq!(q.sweep().unwrap(), 0);
         let events = store.events("r").unwrap();
@@ -420,13 +441,13 @@ mod queue {
         let q = store.step_queue().unwrap();
         diamond(&store, Delivery::default());
         let all = versions(&["a", "b", "c", "d"]);
-        let a = q.claim_step("w", &all).unwrap().unwrap();
+        let a = q.claim_step("w", &all, &default_queue()).unwrap().unwrap();
         q.complete_step(&a, StepEnd::Succeeded, &materialized("r", "a"), &[])
             .unwrap();
-        let b = q.claim_step("w", &all).unwrap().unwrap();
+        let b = q.claim_step("w", &all, &default_queue()).unwrap().unwrap();
         q.complete_step(&b, StepEnd::Failed, &[], &[]).unwrap();
         // c goes on; d is skipped.
-        let c = q.claim_step("w", &all).unwrap().unwrap();
+        let c = q.claim_step("w", &all, &default_queue()).unwrap().unwrap();
         assert_eq!(c.step, "c");
         assert_eq!(store.run("r").unwrap().status, RunStatus::Running);
         q.complete_step(&c, StepEnd::Succeeded, &materialized("r", "c"), &[])
@@ -443,7 +464,7 @@ mod queue {
         .unwrap();
         q.cancel_steps("r2").unwrap();
         assert_eq!(store.run("r2").unwrap().status, RunStatus::Canceled);
-        assert_eq!(q.claim_step("w", &all).unwrap(), None);
+        assert_eq!(q.claim_step("w", &all, &default_queue()).unwrap(), None);
     }
 
     #[test]
@@ -459,14 +480,51 @@ mod queue {
                 .map(|s| ((*s).to_owned(), "v0".to_owned()))
                 .collect(),
         );
-        assert_eq!(q.claim_step("old", &old).unwrap(), None);
+        assert_eq!(q.claim_step("old", &old, &default_queue()).unwrap(), None);
         let waiting = q.waiting_steps("r", Duration::ZERO).unwrap();
         assert_eq!(waiting.len(), 1);
         assert_eq!(
             (waiting[0].step.as_str(), waiting[0].code_version.as_str()),
             ("a", "v1")
         );
-        assert!(q.claim_step("new", &versions(&["a"])).unwrap().is_some());
+        assert!(
+            q.claim_step("new", &versions(&["a"]), &default_queue())
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_step_goes_only_to_a_worker_serving_its_queue() {
+        let Some(url) = server() else { return };
+        let scratch = Scratch::new(&url, "q_queues");
+        let store = scratch.store();
+        let q = store.step_queue().unwrap();
+        store.begin_run(&run("r"), &[]).unwrap();
+        q.enqueue_steps(
+            "r",
+            &[
+                StepSpec {
+                    queue: "gpu".to_owned(),
+                    ..spec("train", &[])
+                },
+                spec("report", &[]),
+            ],
+            Delivery::default(),
+        )
+        .unwrap();
+        let both = versions(&["train", "report"]);
+        let first = q
+            .claim_step("cpu", &both, &default_queue())
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.step, "report");
+        assert_eq!(q.claim_step("cpu", &both, &default_queue()).unwrap(), None);
+        let gpu = vec!["gpu".to_owned(), "default".to_owned()];
+        assert_eq!(
+            q.claim_step("gpu-1", &both, &gpu).unwrap().unwrap().step,
+            "train"
+        );
     }
 
     #[test]
