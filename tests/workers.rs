@@ -588,8 +588,13 @@ fn a_store_outage_abandons_the_step_unpublished_and_the_run_finishes_when_it_is_
         "{result:?}\n{}",
         cluster.worker_log(worker)
     );
+    // Given up unpublished: lost while running, or (the outage began while it was being
+    // planned) not started.
     let log = cluster.worker_log(worker);
-    assert!(log.contains("lost step `w_hang`"), "{log}");
+    assert!(
+        log.contains("lost step `w_hang`") || log.contains("could not start step `w_hang`"),
+        "{log}"
+    );
     // Delivered again once the store was back, and materialized once.
     let started: Vec<u32> = store
         .events(&run_id)
@@ -693,4 +698,42 @@ fn a_step_tagged_with_a_queue_runs_only_on_workers_serving_it() {
         "{}",
         cluster.worker_log(cpu)
     );
+}
+
+#[test]
+fn a_cancel_asked_through_the_store_ends_a_run_that_no_worker_took() {
+    let Some(url) = server() else { return };
+    let cluster = Cluster::new(&url, "cancel");
+    let instance = cluster.instance(Duration::from_secs(30));
+    // No worker: the coordinator waits for ever unless the cancel reaches it.
+    let coordinator = std::thread::spawn(move || {
+        Materialize::select("group:hang")
+            .instance(&instance)
+            .run()
+            .unwrap()
+    });
+    let store = cluster.store();
+    let t0 = Instant::now();
+    let run_id = loop {
+        if let Some(run) = store.runs(&RunFilter::recent(1)).unwrap().pop() {
+            break run.id.to_string();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the run never began"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // As the web UI and `run cancel` ask.
+    store.request_cancel(&run_id).unwrap();
+    let result = coordinator.join().unwrap();
+    assert!(result.canceled(), "{result:?}");
+    assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Canceled);
+    let canceled = store
+        .events(&run_id)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventKind::Canceled)
+        .count();
+    assert_eq!(canceled, 2);
 }

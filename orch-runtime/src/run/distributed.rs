@@ -126,6 +126,11 @@ pub(crate) async fn execute_on_workers(
             }
         })
         .collect();
+    if steps.is_empty() {
+        return Err(MaterializeError::Workers(format!(
+            "run {run_id} planned no step to queue"
+        )));
+    }
     queue.enqueue_steps(run_id.as_str(), &steps, instance.config().delivery())?;
     if detach {
         return Ok(RunResult {
@@ -233,7 +238,11 @@ impl Poll {
         if follow.ended.is_some() {
             return Ok(());
         }
-        if cancel.is_cancelled() && !self.cancel_sent {
+        // Asked here (Ctrl-C) or through the store (the web UI, `run cancel`).
+        let asked = cancel.is_cancelled()
+            || (self.last_sweep.elapsed() >= Duration::from_secs(1)
+                && storage.cancel_requested(run_id.as_str())?);
+        if asked && !self.cancel_sent {
             // Steps not started end at once; running ones when their workers see the request.
             storage.request_cancel(run_id.as_str())?;
             queue.cancel_steps(run_id.as_str())?;

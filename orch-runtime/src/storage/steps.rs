@@ -193,7 +193,8 @@ pub trait StepQueue: Send + Sync {
         queues: &[String],
     ) -> Result<Option<ClaimedStep>, StorageError>;
     /// Extends the lease of `step`; `false`: the delivery lost the step (its lease expired and
-    /// another worker claimed it, or the run was canceled).
+    /// another worker claimed it, it was failed as lost, or it was canceled once its lease
+    /// had lapsed).
     fn renew_step(&self, step: &ClaimedStep) -> Result<bool, StorageError>;
     /// Ends `step` with its events (materialized or failed, checks, retries) and log lines,
     /// makes its children ready or skips them, and ends the run if it was the last step: one

@@ -271,36 +271,48 @@ impl Worker {
         let cancel = CancellationToken::new();
         let lost = AtomicBool::new(false);
         let done = (Mutex::new(false), Condvar::new());
-        let heartbeat = self.instance.config().worker_heartbeat();
+        // The lease is the run's (its coordinator's configuration), the heartbeat this
+        // worker's: renew at least three times a lease whatever each says.
+        let every = self
+            .instance
+            .config()
+            .worker_heartbeat()
+            .min(step.lease / 3)
+            .max(Duration::from_millis(10));
         let outcome = std::thread::scope(|scope| {
             // The heartbeat: renews the lease, and watches for a cancel request.
             scope.spawn(|| {
-                let mut renewed = Instant::now();
+                // Counted from the claim: a lease's length without a renewal and the step
+                // may be someone else's.
+                let mut renewed = Instant::now() - started.elapsed().min(step.lease);
+                let mut first = true;
                 loop {
-                    let finished = done.0.lock().unwrap_or_else(|p| p.into_inner());
-                    let (finished, _) = done
-                        .1
-                        .wait_timeout_while(finished, heartbeat, |f| !*f)
-                        .unwrap_or_else(|p| p.into_inner());
-                    if *finished {
-                        return;
+                    if !first {
+                        let finished = done.0.lock().unwrap_or_else(|p| p.into_inner());
+                        let (finished, _) = done
+                            .1
+                            .wait_timeout_while(finished, every, |f| !*f)
+                            .unwrap_or_else(|p| p.into_inner());
+                        if *finished {
+                            return;
+                        }
                     }
-                    drop(finished);
+                    first = false;
                     match queue.renew_step(step) {
                         Ok(true) => renewed = Instant::now(),
                         Ok(false) => {
-                            // Another delivery holds it now.
-                            lost.store(true, Ordering::Release);
-                            cancel.cancel();
-                            return;
-                        }
-                        Err(_) if renewed.elapsed() >= step.lease => {
-                            // Another worker may hold it by now: stop, publish nothing.
+                            // The step is no longer this delivery's.
                             lost.store(true, Ordering::Release);
                             cancel.cancel();
                             return;
                         }
                         Err(_) => {}
+                    }
+                    if renewed.elapsed() >= step.lease {
+                        // Another worker may hold it by now: stop, publish nothing.
+                        lost.store(true, Ordering::Release);
+                        cancel.cancel();
+                        return;
                     }
                     if storage
                         .cancel_requested(step.run_id.as_str())
@@ -310,31 +322,47 @@ impl Worker {
                     }
                 }
             });
-            let outcome = self.run_of(step).map_err(|e| e.to_string());
-            let outcome = outcome.and_then(|run| {
-                runtime
-                    .block_on(crate::run::step::run_step(
+            // Whatever happens below (a panic in an I/O manager too), the heartbeat ends.
+            let _done = Done(&done);
+            let outcome = self.run_of(step).map_err(Outcome::StoreDown);
+            outcome.and_then(|run| {
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runtime.block_on(crate::run::step::run_step(
                         &self.instance,
                         &run,
                         &step.step,
                         cancel.clone(),
                     ))
-                    .map_err(|e| e.to_string())
-            });
-            *done.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
-            done.1.notify_all();
-            outcome
+                }));
+                match ran {
+                    Ok(Ok(run)) => Ok(run),
+                    // The store could not be read to start it: give it up, to be delivered
+                    // again, rather than fail it.
+                    Ok(Err(crate::MaterializeError::Storage(e))) => Err(Outcome::StoreDown(e)),
+                    Ok(Err(e)) => Err(Outcome::Failed(e.to_string())),
+                    Err(panic) => Err(Outcome::Failed(format!(
+                        "the worker panicked running it: {}",
+                        orch_core::error::panic_text(&*panic)
+                    ))),
+                }
+            })
         });
         if lost.load(Ordering::Acquire) {
             return Err(format!(
-                "lost step `{}` of run {} (its lease passed to another worker or could not be renewed); nothing published",
+                "lost step `{}` of run {} (its lease could not be renewed, or the step is no longer this delivery's); nothing published",
                 step.step, step.run_id
             ));
         }
         let (end, events, logs) = match outcome {
             Ok(run) => (run.end, run.events, run.logs),
+            Err(Outcome::StoreDown(e)) => {
+                return Err(format!(
+                    "could not start step `{}` of run {}: {e}; it will be delivered again",
+                    step.step, step.run_id
+                ));
+            }
             // It could not even start (its inputs could not be loaded, ...): a failure.
-            Err(why) => (
+            Err(Outcome::Failed(why)) => (
                 StepEnd::Failed,
                 vec![EventRecord {
                     attempt: Some(step.attempt),
@@ -349,16 +377,55 @@ impl Worker {
                 Vec::new(),
             ),
         };
-        match queue.complete_step(step, end, &events, &logs) {
-            Ok(true) => Ok((end, started.elapsed())),
-            Ok(false) => Err(format!(
-                "the end of step `{}` of run {} was refused: another delivery holds it",
-                step.step, step.run_id
-            )),
-            Err(e) => Err(format!(
-                "could not commit the end of step `{}` of run {}: {e}",
-                step.step, step.run_id
-            )),
+        // Committing is safe to try again (the delivery is the fencing token): a store that
+        // blinked does not cost the step a redelivery.
+        let mut tries = 0;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            tries += 1;
+            match queue.complete_step(step, end, &events, &logs) {
+                Ok(true) => return Ok((end, started.elapsed())),
+                Ok(false) if tries == 1 => {
+                    return Err(format!(
+                        "the end of step `{}` of run {} was refused: the step is no longer this delivery's (its lease passed to another worker, it was failed as lost, or the run was canceled)",
+                        step.step, step.run_id
+                    ));
+                }
+                Ok(false) => {
+                    return Err(format!(
+                        "the end of step `{}` of run {} may have been committed before the store's answer was lost; it is no longer this delivery's",
+                        step.step, step.run_id
+                    ));
+                }
+                Err(e) if tries >= 4 || started.elapsed() + pause >= step.lease => {
+                    return Err(format!(
+                        "could not commit the end of step `{}` of run {}: {e}",
+                        step.step, step.run_id
+                    ));
+                }
+                Err(_) => {
+                    std::thread::sleep(pause);
+                    pause *= 4;
+                }
+            }
         }
+    }
+}
+
+/// Why a step did not run to an end worth committing.
+enum Outcome {
+    /// The store could not be read: give the step up.
+    StoreDown(StorageError),
+    /// It failed before its asset ran (its inputs, its planning) or the worker panicked.
+    Failed(String),
+}
+
+/// Tells the heartbeat that the step is over, when dropped.
+struct Done<'a>(&'a (Mutex<bool>, Condvar));
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        *self.0.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.0.1.notify_all();
     }
 }

@@ -511,6 +511,12 @@ impl PgStorage {
                 let now = micros(SystemTime::now());
                 let mut tx = c.transaction()?;
                 lock_events(&mut tx)?;
+                // Looked at again with the run's row locked: its steps may have been queued
+                // (`enqueue_steps` locks the row too) since the look above.
+                tx.query_opt("SELECT 1 FROM runs WHERE id = $1 FOR UPDATE", &[&id])?;
+                if has_open_steps(&mut tx, &id)? {
+                    continue;
+                }
                 // Only if still running: the run may have ended (and let go of its lock)
                 // between the SELECT above and now.
                 let updated = tx.execute(

@@ -297,6 +297,12 @@ impl Session {
                 }
                 client.batch_execute(&format!("SET search_path TO {quoted}"))?;
             }
+            // No call waits for ever: a lock held by a process that vanished mid-transaction
+            // (a power loss, until the server notices) fails the call instead, and the
+            // server ends a transaction its client left open.
+            client.batch_execute(
+                "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '60s'",
+            )?;
             // A new session holds no locks: take this process's again. One another process
             // took meanwhile (it judged this one dead) stays lost; the run's end says so.
             for id in &self.held {

@@ -18,7 +18,7 @@ use super::super::values::{micros, time};
 use super::db::{Conn, Db, Tx};
 use super::rows::{insert_event, lock_events};
 use super::runs::append_rows;
-use super::{PgResult, PgStorage};
+use super::{Fail, PgResult, PgStorage};
 use crate::storage::{
     ClaimedStep, CodeVersions, Delivery, EventKind, EventRecord, LogRecord, RunStatus, StepEnd,
     StepQueue, StepRecord, StepSpec, StorageError, WaitingStep,
@@ -58,6 +58,20 @@ impl StepQueue for PgStorage {
         }
         self.with(|c| {
             let mut tx = c.transaction()?;
+            // Only a run still running gets steps (one that was found crashed meanwhile, its
+            // claims released, does not); its row stays locked until they are in.
+            let status: Option<String> = tx
+                .query_opt(
+                    "SELECT status FROM runs WHERE id = $1 FOR UPDATE",
+                    &[&run_id],
+                )?
+                .map(|r| r.get(0));
+            if !matches!(status.as_deref(), Some("starting" | "running")) {
+                return Err(Fail::Store(StorageError::NotQueued {
+                    run_id: run_id.to_owned(),
+                    status: status.unwrap_or_else(|| "unknown".to_owned()),
+                }));
+            }
             tx.execute(
                 &format!(
                     "INSERT INTO steps (run_id, step, code_version, queue, state, pending,
@@ -134,6 +148,8 @@ impl StepQueue for PgStorage {
                                OR (state = 'running' AND lease_until_us < {NOW}
                                    AND deliveries < max_deliveries))
                           AND queue = ANY($3)
+                          AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = s.run_id
+                                          AND r.cancel_requested_us IS NOT NULL)
                           AND EXISTS (SELECT 1 FROM builds b WHERE b.build = $1
                                       AND b.step = s.step AND b.code_version = s.code_version)
                         ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
@@ -161,16 +177,22 @@ impl StepQueue for PgStorage {
             // `FOR UPDATE` may keep rows it looked at and skipped locked until the claim
             // ends, so a claim that then waited for the events lock could deadlock with a
             // completion (which takes that lock first, then its step's row).
-            append_rows_now(
-                c,
-                &EventRecord {
-                    attempt: Some(attempt),
-                    time: claimed.claimed,
-                    code_version: Some(code_version),
-                    message: Some(format!("on worker {worker}")),
-                    ..EventRecord::new(claimed.run_id.clone(), key(&step), EventKind::Started)
-                },
-            )?;
+            let started = EventRecord {
+                attempt: Some(attempt),
+                time: claimed.claimed,
+                code_version: Some(code_version),
+                message: Some(format!("on worker {worker}")),
+                ..EventRecord::new(claimed.run_id.clone(), key(&step), EventKind::Started)
+            };
+            // The step is this worker's now: a start event that cannot be written (the
+            // connection broke) is not a reason to leave it unrun until its lease lapses.
+            if let Err(e) = append_rows_now(c, &started) {
+                tracing::warn!(
+                    "run {}: could not record the start of step `{step}`: {}",
+                    claimed.run_id,
+                    self.fail(e)
+                );
+            }
             Ok(Some(claimed))
         })
     }
@@ -402,7 +424,8 @@ fn cancel_open(tx: &mut Tx<'_>, run_id: &str) -> PgResult<()> {
     let canceled = tx.query(
         &format!(
             "UPDATE steps SET state = 'canceled', ended_us = {NOW}
-             WHERE run_id = $1 AND state IN ('waiting', 'ready')
+             WHERE run_id = $1 AND (state IN ('waiting', 'ready')
+                OR (state = 'running' AND lease_until_us < {NOW}))
              RETURNING step, seq"
         ),
         &[&run_id],
