@@ -33,19 +33,8 @@ fn pg_slow() -> u32 {
     1
 }
 
-/// The test server, or `None` (the test reports itself skipped) unless CI requires one.
 fn server() -> Option<String> {
-    match std::env::var("ORCH_TEST_POSTGRES_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var_os("ORCH_REQUIRE_POSTGRES").is_none(),
-                "ORCH_REQUIRE_POSTGRES is set but ORCH_TEST_POSTGRES_URL is not"
-            );
-            eprintln!("skipped: set ORCH_TEST_POSTGRES_URL to test against PostgreSQL");
-            None
-        }
-    }
+    common::postgres_url()
 }
 
 /// A schema of one test's own on the test server, dropped with its tables at the end.

@@ -83,17 +83,7 @@ fn w_after_hang(w_hang: &u64) -> u64 {
 }
 
 fn server() -> Option<String> {
-    match std::env::var("ORCH_TEST_POSTGRES_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var_os("ORCH_REQUIRE_POSTGRES").is_none(),
-                "ORCH_REQUIRE_POSTGRES is set but ORCH_TEST_POSTGRES_URL is not"
-            );
-            eprintln!("skipped: set ORCH_TEST_POSTGRES_URL to test against PostgreSQL");
-            None
-        }
-    }
+    common::postgres_url()
 }
 
 /// The lease of the tests that lose a worker: ten heartbeats of 200 ms, so a busy CI machine

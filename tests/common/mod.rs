@@ -104,3 +104,20 @@ pub fn ran_cli_child() -> bool {
     assert_eq!(code, std::process::ExitCode::SUCCESS);
     true
 }
+
+/// The PostgreSQL server the tests use (`ORCH_TEST_POSTGRES_URL`; `.ci/run` starts one), or
+/// `None`, and the test reports itself skipped, when none is set, unless CI requires one
+/// (`ORCH_REQUIRE_POSTGRES`).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("ORCH_TEST_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var_os("ORCH_REQUIRE_POSTGRES").is_none(),
+                "ORCH_REQUIRE_POSTGRES is set but ORCH_TEST_POSTGRES_URL is not"
+            );
+            eprintln!("skipped: set ORCH_TEST_POSTGRES_URL to test against PostgreSQL");
+            None
+        }
+    }
+}
