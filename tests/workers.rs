@@ -71,6 +71,12 @@ fn w_hang() -> u64 {
     7
 }
 
+/// `tests/workers_other_build.rs` has it with version "b": another build of the program.
+#[asset(group = "build", code_version = "a")]
+fn w_build() -> u64 {
+    1
+}
+
 /// Runs only on workers serving the `gpu` queue.
 #[asset(group = "gpu", tags("orch/queue" = "gpu"))]
 fn w_gpu() -> u64 {
@@ -166,9 +172,20 @@ impl Cluster {
 
     /// Starts `orch ARGS` (a worker) in a child process.
     fn spawn_worker(&mut self, url: &str, args: &str, hang: bool, slow_ms: Option<u64>) -> usize {
+        self.spawn_program(common::this_binary_as_child(), url, args, hang, slow_ms)
+    }
+
+    /// Starts `orch ARGS` (a worker) in a child process running `program`'s `child_process`.
+    fn spawn_program(
+        &mut self,
+        mut command: Command,
+        url: &str,
+        args: &str,
+        hang: bool,
+        slow_ms: Option<u64>,
+    ) -> usize {
         let n = self.workers.len();
         let log = std::fs::File::create(self.log(n)).unwrap();
-        let mut command = common::this_binary_as_child();
         command
             .current_dir(self.cwd.path())
             .env("ORCH_TEST_CHILD_CLI", args)
@@ -726,4 +743,79 @@ fn a_cancel_asked_through_the_store_ends_a_run_that_no_worker_took() {
         .filter(|e| e.kind == EventKind::Canceled)
         .count();
     assert_eq!(canceled, 2);
+}
+
+/// The test binary of `tests/workers_other_build.rs` (`cargo test` builds every test target
+/// before it runs any): the same program with another code version of `w_build`.
+fn other_build() -> Option<PathBuf> {
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    std::fs::read_dir(&deps)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("workers_other_build-") && !n.contains('.'))
+        })
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+}
+
+#[test]
+fn a_worker_of_another_build_leaves_the_step_to_a_worker_of_the_runs_build() {
+    let Some(url) = server() else { return };
+    let Some(other) = other_build() else {
+        assert!(
+            std::env::var_os("ORCH_REQUIRE_POSTGRES").is_none(),
+            "the workers_other_build test binary is missing"
+        );
+        eprintln!("skipped: run `cargo test --no-run` first to build workers_other_build");
+        return;
+    };
+    let mut cluster = Cluster::new(&url, "builds");
+    let mut command = Command::new(other);
+    command.args([
+        "--exact",
+        "child_process",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]);
+    let stranger = cluster.spawn_program(command, &url, "worker", false, None);
+    let instance = cluster.instance(Duration::from_secs(30));
+    let result = Materialize::select("w_build")
+        .instance(&instance)
+        .detach()
+        .run()
+        .unwrap();
+    let run_id = result.run_id().as_str().to_owned();
+    let store = cluster.store();
+    let queue = store.step_queue().unwrap();
+    // The other build's worker is up and polling, and leaves the step ready.
+    let t0 = Instant::now();
+    while !cluster.worker_log(stranger).contains("waiting for steps") {
+        assert!(t0.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(2_500));
+    let waiting = queue.waiting_steps(&run_id, Duration::ZERO).unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(
+        (waiting[0].step.as_str(), waiting[0].code_version.as_str()),
+        ("w_build", "a")
+    );
+    // A worker of the run's build takes it.
+    let own = cluster.start_worker(false);
+    let t0 = Instant::now();
+    while store.run(&run_id).unwrap().status == RunStatus::Running {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no worker ran it");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Succeeded);
+    assert!(cluster.worker_log(own).contains("w_build succeeded"));
+    assert!(!cluster.worker_log(stranger).contains("w_build"));
 }
