@@ -786,14 +786,25 @@ fn a_worker_of_another_build_leaves_the_step_to_a_worker_of_the_runs_build() {
         "1",
     ]);
     let stranger = cluster.spawn_program(command, &url, "worker", false, None);
-    let instance = cluster.instance(Duration::from_secs(30));
-    let result = Materialize::select("w_build")
-        .instance(&instance)
-        .detach()
-        .run()
-        .unwrap();
-    let run_id = result.run_id().as_str().to_owned();
+    let instance = cluster.instance(LEASE);
+    let coordinator = std::thread::spawn(move || {
+        Materialize::select("w_build")
+            .instance(&instance)
+            .run()
+            .unwrap()
+    });
     let store = cluster.store();
+    let t0 = Instant::now();
+    let run_id = loop {
+        if let Some(run) = store.runs(&RunFilter::recent(1)).unwrap().pop() {
+            break run.id.to_string();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the run never began"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let queue = store.step_queue().unwrap();
     // The other build's worker is up and polling, and leaves the step ready.
     let t0 = Instant::now();
@@ -808,6 +819,18 @@ fn a_worker_of_another_build_leaves_the_step_to_a_worker_of_the_runs_build() {
         (waiting[0].step.as_str(), waiting[0].code_version.as_str()),
         ("w_build", "a")
     );
+    // The run says which version waits (its coordinator writes it into the run's log).
+    let t0 = Instant::now();
+    while !store.logs(&run_id).unwrap().iter().any(|l| {
+        l.message
+            .starts_with("waiting for a worker with code version a of `w_build`")
+    }) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the run never said so"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // A worker of the run's build takes it.
     let own = cluster.start_worker(false);
     let t0 = Instant::now();
@@ -815,6 +838,7 @@ fn a_worker_of_another_build_leaves_the_step_to_a_worker_of_the_runs_build() {
         assert!(t0.elapsed() < Duration::from_secs(60), "no worker ran it");
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(coordinator.join().unwrap().success());
     assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Succeeded);
     assert!(cluster.worker_log(own).contains("w_build succeeded"));
     assert!(!cluster.worker_log(stranger).contains("w_build"));

@@ -26,7 +26,8 @@ use crate::storage::{
 /// How often the coordinator reads the run's new events.
 const POLL: Duration = Duration::from_millis(20);
 
-/// How long a step may wait for a worker before the coordinator says so.
+/// How long a step may wait for a worker before the coordinator says so: a third of the
+/// run's lease, at most this.
 const WAITING: Duration = Duration::from_secs(10);
 
 /// Why a run cannot go to workers, checked before anything is recorded.
@@ -150,6 +151,7 @@ pub(crate) async fn execute_on_workers(
         cancel_sent: false,
         last_sweep: Instant::now(),
         said_waiting: false,
+        waiting_after: (instance.config().delivery().lease / 3).min(WAITING),
     };
     let mut outage: Option<Instant> = None;
     while follow.ended.is_none() {
@@ -217,6 +219,8 @@ struct Poll {
     cancel_sent: bool,
     last_sweep: Instant,
     said_waiting: bool,
+    /// How long a ready step waits before the coordinator says so.
+    waiting_after: Duration,
 }
 
 impl Poll {
@@ -254,23 +258,46 @@ impl Poll {
             // left to notice.
             queue.sweep()?;
             if !self.said_waiting {
-                self.said_waiting = say_waiting(queue, run_id)?;
+                self.said_waiting = say_waiting(storage, queue, run_id, self.waiting_after)?;
             }
         }
         Ok(())
     }
 }
 
-/// Says (once) which steps wait for a worker with their code version; returns whether it
-/// said anything.
+/// Says (once) which steps wait for a worker with their code version, in this process's log
+/// and in the run's (where `run show` and the web UI show it); returns whether it said
+/// anything.
 fn say_waiting(
+    storage: &dyn crate::storage::Storage,
     queue: &dyn StepQueue,
     run_id: &RunId,
+    after: Duration,
 ) -> Result<bool, crate::storage::StorageError> {
-    let waiting = queue.waiting_steps(run_id.as_str(), WAITING)?;
+    let waiting = queue.waiting_steps(run_id.as_str(), after)?;
     if waiting.is_empty() {
         return Ok(false);
     }
+    let lines: Vec<(String, crate::storage::LogRecord)> = waiting
+        .iter()
+        .map(|w| {
+            (
+                run_id.as_str().to_owned(),
+                crate::storage::LogRecord {
+                    asset: w.step.clone(),
+                    time: std::time::SystemTime::now(),
+                    level: orch_core::LogLevel::Warn,
+                    message: format!(
+                        "waiting for a worker with code version {} of `{}` (ready for {}s): no worker of this build claims it; start `worker` processes built from the code that planned this run",
+                        w.code_version,
+                        w.step,
+                        w.waiting.as_secs()
+                    ),
+                },
+            )
+        })
+        .collect();
+    storage.append(&[], &lines)?;
     let list: Vec<String> = waiting
         .iter()
         .take(5)
@@ -279,7 +306,7 @@ fn say_waiting(
     tracing::warn!(
         "run {run_id}: {} step(s) ready for {}s with no worker to claim them: {}{}; start `orch worker` processes built from this code",
         waiting.len(),
-        WAITING.as_secs(),
+        after.as_secs(),
         list.join(", "),
         if waiting.len() > 5 { ", ..." } else { "" },
     );
