@@ -2,7 +2,8 @@
 //! `ORCH_BENCH_WORKERS` workers (default 4) of `ORCH_BENCH_CONCURRENCY` slots each (default 1):
 //!
 //! - throughput: 1,000 no-op steps in 10 layers of 100 (each step reads three of the layer
-//!   before): the run's wall time and steps per second, and from the queue's own timestamps
+//!   before), checked materialized exactly once each with their upstreams' committed versions:
+//!   the run's wall time and steps per second, and from the queue's own timestamps
 //!   (the server's clock) how long steps waited to be claimed and took from claim to commit;
 //! - dispatch latency: a chain of 200 no-op steps, where one step at a time is ready and a
 //!   worker is always free: ready to claimed is the queue's own latency (the notification,
@@ -138,6 +139,36 @@ fn main() -> ExitCode {
                 .expect("a queue")
                 .steps(result.run_id().as_str())
                 .expect("the steps");
+            // Every step materialized exactly once, and what each consumed is what its
+            // upstreams committed (the first test, at full size).
+            let events = store.events(result.run_id().as_str()).expect("the events");
+            let mut materialized = std::collections::HashMap::new();
+            for e in events
+                .iter()
+                .filter(|e| e.kind == orch::storage::EventKind::Materialized)
+            {
+                *materialized
+                    .entry(e.asset.as_ref().expect("an asset").to_string())
+                    .or_insert(0) += 1;
+            }
+            assert_eq!(
+                materialized.len(),
+                steps.len(),
+                "a step was not materialized"
+            );
+            assert!(
+                materialized.values().all(|&n| n == 1),
+                "a step was materialized twice"
+            );
+            let latest = store.latest_materializations().expect("the latest");
+            for e in events
+                .iter()
+                .filter(|e| e.kind == orch::storage::EventKind::Materialized)
+            {
+                for (up, version) in &e.inputs {
+                    assert_eq!(version, &latest[up].data_version, "{up}");
+                }
+            }
             let mut waited: Vec<Duration> = steps
                 .iter()
                 .filter_map(|s| since(s.ready, s.claimed))
