@@ -238,6 +238,30 @@ fn child_process() {
     let _ = common::ran_cli_child();
 }
 
+/// Waits until `store` records a run; returns its id.
+fn wait_for_run(store: &PgStorage) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Some(run) = store.runs(&RunFilter::recent(1)).unwrap().pop() {
+            return run.id.to_string();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the run never began"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until run `run_id` is no longer running; `why` says what did not happen otherwise.
+fn wait_until_ended(store: &PgStorage, run_id: &str, why: &str) {
+    let t0 = Instant::now();
+    while store.run(run_id).unwrap().status == RunStatus::Running {
+        assert!(t0.elapsed() < Duration::from_secs(60), "{why}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until `store` shows step `asset` of some run started `count` times; returns the run.
 fn wait_for_started(store: &PgStorage, asset: &str, count: usize) -> String {
     let t0 = Instant::now();
@@ -635,14 +659,7 @@ fn a_detached_run_returns_at_once_and_its_workers_end_it() {
     drop(instance);
     assert!(store.recover_crashed().unwrap().is_empty());
     cluster.start_worker(false);
-    let t0 = Instant::now();
-    while store.run(&run_id).unwrap().status == RunStatus::Running {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "the workers never ended it"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_ended(&store, &run_id, "the workers never ended it");
     let run = store.run(&run_id).unwrap();
     assert_eq!((run.status, run.counts.0), (RunStatus::Succeeded, 2));
     // A run executed in process cannot be detached.
@@ -686,14 +703,7 @@ fn a_step_tagged_with_a_queue_runs_only_on_workers_serving_it() {
     assert_eq!(steps[0].state, "ready", "{steps:?}");
     let url = cluster.url.clone();
     let gpu = cluster.spawn_worker(&url, "worker --queue gpu", false, None);
-    let t0 = Instant::now();
-    while store.run(&run_id).unwrap().status == RunStatus::Running {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no gpu worker took it"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_ended(&store, &run_id, "no gpu worker took it");
     assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Succeeded);
     assert!(
         cluster.worker_log(gpu).contains("w_gpu succeeded"),
@@ -720,17 +730,7 @@ fn a_cancel_asked_through_the_store_ends_a_run_that_no_worker_took() {
             .unwrap()
     });
     let store = cluster.store();
-    let t0 = Instant::now();
-    let run_id = loop {
-        if let Some(run) = store.runs(&RunFilter::recent(1)).unwrap().pop() {
-            break run.id.to_string();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the run never began"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let run_id = wait_for_run(&store);
     // As the web UI and `run cancel` ask.
     store.request_cancel(&run_id).unwrap();
     let result = coordinator.join().unwrap();
@@ -794,17 +794,7 @@ fn a_worker_of_another_build_leaves_the_step_to_a_worker_of_the_runs_build() {
             .unwrap()
     });
     let store = cluster.store();
-    let t0 = Instant::now();
-    let run_id = loop {
-        if let Some(run) = store.runs(&RunFilter::recent(1)).unwrap().pop() {
-            break run.id.to_string();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the run never began"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let run_id = wait_for_run(&store);
     let queue = store.step_queue().unwrap();
     // The other build's worker is up and polling, and leaves the step ready.
     let t0 = Instant::now();
@@ -833,11 +823,7 @@ fn a_worker_of_another_build_leaves_the_step_to_a_worker_of_the_runs_build() {
     }
     // A worker of the run's build takes it.
     let own = cluster.start_worker(false);
-    let t0 = Instant::now();
-    while store.run(&run_id).unwrap().status == RunStatus::Running {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no worker ran it");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_ended(&store, &run_id, "no worker ran it");
     assert!(coordinator.join().unwrap().success());
     assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Succeeded);
     assert!(cluster.worker_log(own).contains("w_build succeeded"));
