@@ -4,6 +4,7 @@
 //! broadcasts their events to subscribers ([`Instance::subscribe`]).
 
 mod config;
+mod config_values;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
