@@ -3,6 +3,8 @@
 //! again as a child process share. (Not every test file uses every helper.)
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::process::{Command, Output};
 
 /// Runs example NAME with ARGS and a fresh run store: the binary `cargo test` built beside
@@ -120,4 +122,33 @@ pub fn postgres_url() -> Option<String> {
             None
         }
     }
+}
+
+/// The S3 bucket the object storage tests use (`ORCH_TEST_S3_URL`, with the standard `AWS_*`
+/// variables; `.ci/run` starts a local server), or `None`, and the test reports itself
+/// skipped, when none is set, unless CI requires one (`ORCH_REQUIRE_S3`). Each caller adds
+/// a prefix of its own.
+pub fn s3_url() -> Option<String> {
+    match std::env::var("ORCH_TEST_S3_URL") {
+        Ok(url) => Some(url.trim_end_matches('/').to_owned()),
+        Err(_) => {
+            assert!(
+                std::env::var_os("ORCH_REQUIRE_S3").is_none(),
+                "ORCH_REQUIRE_S3 is set but ORCH_TEST_S3_URL is not"
+            );
+            eprintln!(
+                "skipped: set ORCH_TEST_S3_URL (and AWS_ENDPOINT_URL, ...) to test against S3"
+            );
+            None
+        }
+    }
+}
+
+/// A prefix no other test run uses: `name`, the process and the clock.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
 }

@@ -14,6 +14,7 @@ mod partitions;
 mod progress;
 mod schedules;
 mod sensors;
+mod storage;
 mod table;
 mod timings;
 mod web;
@@ -138,6 +139,12 @@ enum Command {
     Automation {
         #[command(subcommand)]
         command: schedules::AutomationCommand,
+    },
+    /// The outputs' object storage (`[storage] url`): `sweep` deletes the objects no
+    /// committed materialization refers to.
+    Storage {
+        #[command(subcommand)]
+        command: storage::StorageCommand,
     },
     /// The effective configuration: each setting, its value and where it came from
     /// (`orch.toml`, an environment variable, or the default).
@@ -533,6 +540,7 @@ where
         Some(Command::Health { at }) => conditions::health(&env, at.as_deref()),
         Some(Command::Dev { web }) => web::serve(&env, web, crate::web::WebMode::Dev),
         Some(Command::Ui { web }) => web::serve(&env, web, crate::web::WebMode::UiOnly),
+        Some(Command::Storage { command }) => storage::run(&env, command),
         Some(Command::Config) => {
             print_config(&env.config);
             EXIT_OK

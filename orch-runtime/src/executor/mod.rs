@@ -27,6 +27,7 @@ use crate::plan::Plan;
 use crate::result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
 
 mod store;
+pub(crate) use store::STORE_FAILED;
 mod task;
 
 use store::Deferred;

@@ -77,6 +77,10 @@ impl Stores {
     }
 }
 
+/// The first line of the failure of an asset whose output its I/O manager could not store
+/// (not panicked): on a worker, a storage service that is down, worth another delivery.
+pub(crate) const STORE_FAILED: &str = "could not store the output";
+
 /// How a finished attempt's output is stored.
 pub(super) enum Decision {
     /// Now, on the asset's worker: its upstreams' stores have ended.
@@ -153,7 +157,7 @@ impl Shared {
         let up = &self.graph.node(upstream).key;
         AssetFailure {
             chain: vec![
-                "could not store the output".to_owned(),
+                STORE_FAILED.to_owned(),
                 format!(
                     "the output of its upstream `{up}` could not be stored, and a stored output never depends on one that is not; see `{up}`"
                 ),
@@ -294,7 +298,7 @@ impl Drop for Deferred {
         self.release_budget(&mut state);
         outcome.status = AssetStatus::Failed(AssetFailure {
             chain: vec![
-                "could not store the output".to_owned(),
+                STORE_FAILED.to_owned(),
                 "the store ended before its outcome was recorded (orch panicked while storing it, or no thread could be started for it)".to_owned(),
             ],
             panicked: true,
@@ -483,9 +487,7 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, BoxError>) -> Result<T, AssetFailure
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => {
             let mut failure = AssetFailure::from_error(&*error);
-            failure
-                .chain
-                .insert(0, "could not store the output".to_owned());
+            failure.chain.insert(0, STORE_FAILED.to_owned());
             Err(failure)
         }
         Err(payload) => {

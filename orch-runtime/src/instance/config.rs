@@ -13,6 +13,10 @@
 //! schema = "orch"                # its tables in this schema (default: the    (ORCH_STORE_SCHEMA)
 //!                                #   connection's, usually public)
 //!
+//! [storage]                      # where outputs are (default: files under home)
+//! url = "s3://bucket/orch"       # object storage every worker reads           (ORCH_STORAGE_URL)
+//!                                #   (AWS_* variables), or file:///mnt/shared
+//!
 //! [retention]
 //! logs = "30d"                   # captured log lines                        (ORCH_RETENTION_DAYS
 //! runs = "90d"                   # runs and their events                      sets both, in days)
@@ -54,8 +58,8 @@ use crate::io::{FrameFormat, ParquetCompression, WriteBehind};
 use crate::storage::Retention;
 
 use super::config_values::{
-    check_store_url, format_age, format_compression, format_size, parse_age, parse_compression,
-    parse_executor, parse_frame_format, parse_size,
+    check_storage_url, check_store_url, format_age, format_compression, format_size, parse_age,
+    parse_compression, parse_executor, parse_frame_format, parse_size,
 };
 
 /// The file [`Config::discover`] reads at the project root.
@@ -126,6 +130,7 @@ pub enum ConfigError {
 pub struct Config {
     home: PathBuf,
     store: StoreConfig,
+    storage_url: Option<String>,
     retention: Retention,
     jobs: usize,
     frame_format: FrameFormat,
@@ -172,6 +177,7 @@ impl Default for Config {
         Config {
             home: PathBuf::from(".orch"),
             store: StoreConfig::default(),
+            storage_url: None,
             retention: Retention::default(),
             jobs: crate::default_jobs(),
             frame_format: FrameFormat::default(),
@@ -196,6 +202,8 @@ struct FileConfig {
     #[serde(default)]
     store: StoreConfig,
     #[serde(default)]
+    storage: FileStorage,
+    #[serde(default)]
     retention: FileRetention,
     #[serde(default)]
     run: FileRun,
@@ -217,6 +225,12 @@ pub struct StoreConfig {
     pub url: Option<String>,
     /// The schema its tables live in (created if missing).
     pub schema: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileStorage {
+    url: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -315,6 +329,11 @@ impl Config {
         if let Some(schema) = &file.store.schema {
             self.store.schema = Some(schema.clone());
             self.sources.insert("store.schema", from());
+        }
+        if let Some(url) = &file.storage.url {
+            check_storage_url(url).map_err(|why| bad("storage.url", url, why))?;
+            self.storage_url = Some(url.clone());
+            self.sources.insert("storage.url", from());
         }
         if let Some(logs) = &file.retention.logs {
             self.retention.logs =
@@ -466,6 +485,13 @@ impl Config {
             self.sources
                 .insert("store.schema", Source::Env("ORCH_STORE_SCHEMA"));
         }
+        if let Some(url) = env.get("ORCH_STORAGE_URL").filter(|u| !u.is_empty()) {
+            check_storage_url(url)
+                .map_err(|why| bad("ORCH_STORAGE_URL", "storage.url", url, why))?;
+            self.storage_url = Some(url.clone());
+            self.sources
+                .insert("storage.url", Source::Env("ORCH_STORAGE_URL"));
+        }
         if let Some(days) = env.get("ORCH_RETENTION_DAYS") {
             let n: u32 = days.trim().parse().map_err(|_| {
                 bad(
@@ -585,6 +611,17 @@ impl Config {
         self.sources.insert("store.schema", Source::Builder);
     }
 
+    /// Where outputs are stored (`[storage] url`): `None` for files under `home`.
+    pub fn storage_url(&self) -> Option<&str> {
+        self.storage_url.as_deref()
+    }
+
+    /// Stores outputs on object storage at `url` (`s3://bucket/prefix`, `file:///path`).
+    pub fn set_storage_url(&mut self, url: Option<String>) {
+        self.storage_url = url;
+        self.sources.insert("storage.url", Source::Builder);
+    }
+
     /// Sets the state directory.
     pub fn set_home(&mut self, home: impl Into<PathBuf>) {
         self.home = home.into();
@@ -697,6 +734,16 @@ impl Config {
                 "store.schema",
                 self.store.schema.clone().unwrap_or_default(),
                 source("store.schema"),
+            ),
+            (
+                "storage.url",
+                match &self.storage_url {
+                    Some(url) => url.clone(),
+                    None => crate::io::IoManagers::storage_dir(&self.home)
+                        .display()
+                        .to_string(),
+                },
+                source("storage.url"),
             ),
             (
                 "retention.logs",

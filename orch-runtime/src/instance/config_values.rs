@@ -15,6 +15,20 @@ pub(super) fn check_store_url(url: &str) -> Result<(), String> {
     }
 }
 
+pub(super) fn check_storage_url(url: &str) -> Result<(), String> {
+    let s3 = ["s3://", "s3a://"].iter().any(|scheme| {
+        url.strip_prefix(scheme)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+    });
+    let file = url
+        .strip_prefix("file://")
+        .is_some_and(|path| path.starts_with('/'));
+    match s3 || file {
+        true => Ok(()),
+        false => Err("an object storage URL such as s3://bucket/orch or file:///mnt/shared; leave it unset for files under `home`".to_owned()),
+    }
+}
+
 pub(super) fn parse_executor(text: &str) -> Result<Executor, String> {
     match text.trim() {
         "in_process" => Ok(Executor::InProcess),

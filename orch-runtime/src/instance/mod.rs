@@ -34,6 +34,9 @@ pub enum InstanceError {
     /// The run store could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The object storage of `[storage] url` could not be opened.
+    #[error("could not open the output storage: {0}")]
+    Outputs(orch_core::BoxError),
 }
 
 /// A deployment of orch as one value: configuration, run store, I/O managers, resources and
@@ -124,6 +127,19 @@ impl Instance {
     /// The I/O managers.
     pub fn io_managers(&self) -> &Arc<IoManagers> {
         &self.inner.io
+    }
+
+    /// Deletes the objects no committed materialization refers to, on the object storage of
+    /// `[storage] url` (see [`crate::io::ObjectIoManager::sweep`]); `None` when outputs are
+    /// files under `home` (each asset's file is replaced in place: nothing to sweep).
+    pub fn sweep_outputs(
+        &self,
+        options: crate::io::SweepOptions,
+    ) -> Option<Result<crate::io::SweepReport, orch_core::BoxError>> {
+        self.inner
+            .io
+            .objects()
+            .map(|objects| objects.sweep(options))
     }
 
     /// The resources `#[resource]` parameters receive.
@@ -418,11 +434,23 @@ impl InstanceBuilder {
             IoManagers::in_memory()
         } else {
             let mut io = IoManagers::new(home.clone());
-            io.set_fs(
-                crate::io::FsIoManager::new(IoManagers::storage_dir(&home))
+            match self.config.storage_url() {
+                Some(url) => io.set_objects(Arc::new(
+                    crate::io::ObjectIoManager::open(
+                        url,
+                        Arc::clone(&storage),
+                        home.join("cache").join("objects"),
+                    )
+                    .map_err(InstanceError::Outputs)?
                     .frame_format(self.config.frame_format())
                     .parquet_compression(self.config.parquet_compression()),
-            );
+                )),
+                None => io.set_fs(
+                    crate::io::FsIoManager::new(IoManagers::storage_dir(&home))
+                        .frame_format(self.config.frame_format())
+                        .parquet_compression(self.config.parquet_compression()),
+                ),
+            }
             io
         };
         for (name, manager) in self.io_managers {

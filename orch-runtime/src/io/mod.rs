@@ -5,10 +5,13 @@
 //! with `a` unselected, `--stale`). The default is [`FsIoManager`], which stores each output as
 //! a file under the state directory; `#[asset(io_manager = "memory")]` keeps it in this process
 //! only; a custom manager (a database table, object storage) is registered by name with
-//! [`crate::App::io_manager`] and chosen with `#[asset(io_manager = "name")]`.
+//! [`crate::App::io_manager`] and chosen with `#[asset(io_manager = "name")]`. With
+//! `[storage] url` set, the default is [`ObjectIoManager`] instead: outputs on S3 or a shared
+//! file system, what workers on many machines share.
 
 mod fs;
 mod memory;
+mod object;
 pub(crate) mod partitioned;
 
 use std::collections::HashMap;
@@ -22,6 +25,9 @@ use orch_core::{AssetDef, AssetKey, RunId};
 
 pub use fs::FsIoManager;
 pub use memory::MemoryIoManager;
+pub use object::{LOCATION, ObjectIoManager, SweepOptions, SweepReport};
+/// The `object_store` crate, to hand [`ObjectIoManager::new`] a backend of your own.
+pub use object_store;
 pub use orch_core::frame::{FrameFormat, FrameOptions, ParquetCompression};
 
 /// What an I/O manager knows about the output it stores.
@@ -251,6 +257,8 @@ pub struct IoManagers {
     fs: Arc<dyn IoManager>,
     memory: Arc<MemoryIoManager>,
     custom: HashMap<String, Arc<dyn IoManager>>,
+    /// The default manager when outputs are on object storage (`[storage] url`).
+    objects: Option<Arc<ObjectIoManager>>,
 }
 
 impl std::fmt::Debug for IoManagers {
@@ -280,6 +288,7 @@ impl IoManagers {
             fs: Arc::new(FsIoManager::new(Self::storage_dir(&state_dir))),
             memory: Arc::new(MemoryIoManager::default()),
             custom: HashMap::new(),
+            objects: None,
         }
     }
 
@@ -290,6 +299,7 @@ impl IoManagers {
             fs: Arc::new(MemoryIoManager::default()),
             memory: Arc::new(MemoryIoManager::default()),
             custom: HashMap::new(),
+            objects: None,
         }
     }
 
@@ -300,7 +310,19 @@ impl IoManagers {
 
     /// Replaces the built-in `"fs"` manager (to change its frame format, say).
     pub fn set_fs(&mut self, manager: FsIoManager) {
+        self.objects = None;
         self.fs = Arc::new(manager);
+    }
+
+    /// Makes `manager` the default (`"fs"`): outputs on object storage.
+    pub fn set_objects(&mut self, manager: Arc<ObjectIoManager>) {
+        self.fs = manager.clone();
+        self.objects = Some(manager);
+    }
+
+    /// The default manager when it stores outputs on object storage (to sweep it).
+    pub fn objects(&self) -> Option<&Arc<ObjectIoManager>> {
+        self.objects.as_ref()
     }
 
     /// Registers a custom manager under `name`.

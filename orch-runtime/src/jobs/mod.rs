@@ -199,6 +199,12 @@ pub(crate) fn step_output_key(step: &AssetKey, run_id: &str) -> AssetKey {
     AssetKey::new(segments).unwrap_or_else(|_| step.clone())
 }
 
+/// Whether `key` is an op job's step output of one run ([`step_output_key`]), which no
+/// materialization records.
+pub(crate) fn is_step_output_key(key: &AssetKey) -> bool {
+    key.path().len() > 2 && key.path()[0] == "_runs"
+}
+
 /// Deletes the stored step outputs of the runs the store no longer has (retention deleted
 /// them), under the default filesystem manager's `_runs/` directory in `state_dir`; returns
 /// how many runs' outputs went. A run still in the store keeps its outputs, for re-execution.

@@ -20,6 +20,9 @@ use crate::storage::{EventKind, EventRecord, LogRecord, RunRecord, StepEnd, Stor
 /// How a step ran, with the rows to commit.
 pub(crate) struct StepRun {
     pub(crate) end: StepEnd,
+    /// It failed because its output could not be stored (object storage down): the error,
+    /// for the worker to give the step up to another delivery instead of failing it.
+    pub(crate) unavailable: Option<String>,
     pub(crate) events: Vec<EventRecord>,
     pub(crate) logs: Vec<(String, LogRecord)>,
 }
@@ -82,6 +85,16 @@ pub(crate) async fn run_step(
     } else {
         StepEnd::Failed
     };
+    let unavailable = result.failed().find_map(|outcome| match &outcome.status {
+        crate::AssetStatus::Failed(failure)
+            if !failure.panicked
+                && failure.chain.first().map(String::as_str)
+                    == Some(crate::executor::STORE_FAILED) =>
+        {
+            Some(failure.chain.join(": "))
+        }
+        _ => None,
+    });
     // Durable before the end is committed: a consumer on another machine reads it next.
     if let Err(e) = instance.io_managers().flush() {
         events.retain(|e| e.kind != EventKind::Materialized);
@@ -93,5 +106,10 @@ pub(crate) async fn run_step(
         });
         end = StepEnd::Failed;
     }
-    Ok(StepRun { end, events, logs })
+    Ok(StepRun {
+        end,
+        unavailable,
+        events,
+        logs,
+    })
 }

@@ -334,8 +334,17 @@ impl Worker {
                         cancel.clone(),
                     ))
                 }));
+                // A storage service that is down (object storage) is worth another delivery,
+                // unless this is the last.
+                let last = step.attempt >= self.instance.config().delivery().max_deliveries;
                 match ran {
-                    Ok(Ok(run)) => Ok(run),
+                    Ok(Ok(run)) => match run.unavailable {
+                        Some(why) if !last => Err(Outcome::Unavailable(why)),
+                        _ => Ok(run),
+                    },
+                    Ok(Err(crate::MaterializeError::Load(
+                        e @ crate::io::LoadError::Failed { .. },
+                    ))) if !last => Err(Outcome::Unavailable(e.to_string())),
                     // The store could not be read to start it: give it up, to be delivered
                     // again, rather than fail it.
                     Ok(Err(crate::MaterializeError::Storage(e))) => Err(Outcome::StoreDown(e)),
@@ -359,6 +368,12 @@ impl Worker {
                 return Err(format!(
                     "could not start step `{}` of run {}: {e}; it will be delivered again",
                     step.step, step.run_id
+                ));
+            }
+            Err(Outcome::Unavailable(why)) => {
+                return Err(format!(
+                    "step `{}` of run {} (delivery {}): {why}; given up, to be delivered again",
+                    step.step, step.run_id, step.attempt
                 ));
             }
             // It could not even start (its inputs could not be loaded, ...): a failure.
@@ -416,6 +431,9 @@ impl Worker {
 enum Outcome {
     /// The store could not be read: give the step up.
     StoreDown(StorageError),
+    /// A service it needs is down (its inputs or its output could not be loaded or stored):
+    /// give it up, to be delivered again.
+    Unavailable(String),
     /// It failed before its asset ran (its inputs, its planning) or the worker panicked.
     Failed(String),
 }

@@ -109,7 +109,7 @@ impl FsIoManager {
 }
 
 /// The xxh3-128 hash of a file, read in 1 MiB blocks.
-fn hash_file(path: &Path) -> std::io::Result<u128> {
+pub(in crate::io) fn hash_file(path: &Path) -> std::io::Result<u128> {
     use std::io::Read;
     let mut file = File::open(path)?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();

@@ -26,6 +26,8 @@ use super::{InputContext, IoManager, LoadError, OutputContext, StagedOutput, Sto
 
 mod frames;
 
+pub(super) use frames::hash_file;
+
 const MAGIC: &[u8; 8] = b"ORCHOUT1";
 const HEADER: usize = 8 + 16;
 
@@ -128,7 +130,7 @@ impl FsIoManager {
     }
 }
 
-fn hex(hash: u128) -> String {
+pub(super) fn hex(hash: u128) -> String {
     format!("{hash:032x}")
 }
 
@@ -239,6 +241,56 @@ fn on_disk(path: &Path, hash: u128, len: usize) -> OnDisk {
         && &header[..8] == MAGIC
         && header[8..] == hash.to_le_bytes();
     if same { OnDisk::Same } else { OnDisk::Other }
+}
+
+/// The payload of an output file's bytes (header, then payload), checked against the hash in
+/// its header, so that a damaged file is reported as such instead of decoding to a wrong value.
+pub(super) fn checked_payload(bytes: &[u8]) -> Result<&[u8], &'static str> {
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err("not an orch output file");
+    }
+    let mut stored = [0u8; 16];
+    stored.copy_from_slice(&bytes[8..HEADER]);
+    let payload = &bytes[HEADER..];
+    if u128::from_le_bytes(stored) != xxh3_128(payload) {
+        return Err("its checksum does not match: the file was changed or damaged");
+    }
+    Ok(payload)
+}
+
+/// An output file's bytes: the header (magic, the payload's hash), then the payload; and the
+/// hash, which is the data version.
+pub(super) fn with_header(payload: &[u8]) -> (Vec<u8>, u128) {
+    let hash = xxh3_128(payload);
+    let mut bytes = Vec::with_capacity(HEADER + payload.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&hash.to_le_bytes());
+    bytes.extend_from_slice(payload);
+    (bytes, hash)
+}
+
+/// Makes every file written under `root` durable: one `syncfs` on Linux; elsewhere, each file
+/// and directory under it.
+pub(super) fn sync_tree(root: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        sync(root, &[root.to_owned()])
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let mut files = Vec::new();
+        let mut dirs = vec![root.to_owned()];
+        while let Some(dir) = dirs.pop() {
+            for entry in fs::read_dir(&dir)? {
+                let path = entry?.path();
+                match path.is_dir() {
+                    true => dirs.push(path),
+                    false => files.push(path),
+                }
+            }
+        }
+        sync(root, &files)
+    }
 }
 
 /// Makes `files` (and their directory entries) durable.
@@ -419,17 +471,7 @@ impl IoManager for FsIoManager {
                 });
             }
         };
-        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
-            return Err(corrupt("not an orch output file".into()));
-        }
-        let mut stored = [0u8; 16];
-        stored.copy_from_slice(&bytes[8..HEADER]);
-        let payload = &bytes[HEADER..];
-        if u128::from_le_bytes(stored) != xxh3_128(payload) {
-            return Err(corrupt(
-                "its checksum does not match: the file was changed or damaged".into(),
-            ));
-        }
+        let payload = checked_payload(&bytes).map_err(|why| corrupt(why.into()))?;
         let codec = ctx.codec.ok_or_else(|| LoadError::Failed {
             key: ctx.key.clone(),
             source: format!("`{}` is not serde-storable", ctx.output_type).into(),
