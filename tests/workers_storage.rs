@@ -1,0 +1,172 @@
+//! Workers sharing outputs on object storage (`[storage] url`): a zombie's late write is never
+//! referenced and is swept, and a step whose output cannot be stored while S3 is down is given
+//! up and delivered again. On the PostgreSQL server `ORCH_TEST_POSTGRES_URL` names and the S3
+//! server `ORCH_TEST_S3_URL` names (`.ci/run` starts both and requires them).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, LEASE, Proxy, wait_for_started};
+use orch::io::{LOCATION, SweepOptions};
+use orch::prelude::*;
+use orch::storage::{EventKind, RunStatus, Storage};
+
+/// Takes `ORCH_TEST_SLOW_MS` in a worker started with that, and returns at once in any other.
+#[asset(group = "stored")]
+fn ws_slow() -> u64 {
+    if let Some(ms) = std::env::var("ORCH_TEST_SLOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    7
+}
+
+#[asset(group = "stored")]
+fn ws_after(ws_slow: &u64) -> u64 {
+    ws_slow + 1
+}
+
+/// Not a test of its own: the worker processes the tests start run orch's command line here.
+#[test]
+fn child_process() {
+    let _ = common::ran_cli_child();
+}
+
+/// A cluster whose outputs are under a fresh prefix of the test bucket.
+fn cluster(name: &str) -> Option<Cluster> {
+    let url = common::postgres_url()?;
+    let bucket = common::s3_url()?;
+    let mut cluster = Cluster::new(&url, name);
+    cluster.storage = Some(format!("{bucket}/{}", common::unique(name)));
+    Some(cluster)
+}
+
+fn started(store: &dyn Storage, run_id: &str, asset: &str) -> Vec<u32> {
+    store
+        .events(run_id)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventKind::Started && e.is_of(asset))
+        .map(|e| e.attempt.unwrap())
+        .collect()
+}
+
+fn wait_for_log(cluster: &Cluster, worker: usize, any_of: &[&str]) {
+    let t0 = Instant::now();
+    while !any_of
+        .iter()
+        .any(|text| cluster.worker_log(worker).contains(text))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the worker never said {any_of:?}: {}",
+            cluster.worker_log(worker)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_zombies_late_output_is_never_referenced_and_is_swept() {
+    let Some(mut cluster) = cluster("zombie-objects") else {
+        return;
+    };
+    // Stopped as soon as it claims `ws_slow`, the zombie outlives its lease; a second worker
+    // completes the step; resumed, the zombie finishes the asset and uploads its output under
+    // a key of its own, and its completion is refused.
+    let zombie = cluster.start_worker_with(false, Some(4_000));
+    let instance = cluster.instance(LEASE);
+    let coordinator = {
+        let instance = instance.clone();
+        std::thread::spawn(move || {
+            Materialize::select("ws_slow")
+                .instance(&instance)
+                .run()
+                .unwrap()
+        })
+    };
+    let store = cluster.store();
+    let run_id = wait_for_started(&store, "ws_slow", 1);
+    cluster.signal(zombie, "-STOP");
+    cluster.start_worker(false);
+    let result = coordinator.join().unwrap();
+    assert!(result.success(), "{result:?}");
+    cluster.signal(zombie, "-CONT");
+    wait_for_log(&cluster, zombie, &["lost step `ws_slow`", "was refused"]);
+    assert_eq!(started(&store, &run_id, "ws_slow"), [1, 2]);
+    let materialized = store.materializations("ws_slow", 10).unwrap();
+    assert_eq!(materialized.len(), 1);
+    let committed = materialized[0]
+        .metadata
+        .iter()
+        .find(|(label, _)| label == LOCATION)
+        .map(|(_, value)| value.to_string())
+        .unwrap();
+    // Two objects of the run: the committed one and the zombie's, which the sweep deletes.
+    let report = instance
+        .sweep_outputs(SweepOptions::older_than(Duration::ZERO))
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.listed, 2, "{report:?}");
+    assert_eq!(report.referenced, 1, "{report:?}");
+    assert_eq!(report.deleted.len(), 1, "{report:?}");
+    assert_ne!(report.deleted[0], committed);
+    assert!(
+        report.deleted[0].contains(&format!("/ws_slow/{run_id}.")),
+        "{report:?}"
+    );
+    // What was committed still loads.
+    let after = Materialize::select("ws_after")
+        .instance(&instance)
+        .run()
+        .unwrap();
+    assert!(after.success(), "{after:?}");
+}
+
+#[test]
+fn a_step_whose_output_cannot_be_stored_while_s3_is_down_is_delivered_again() {
+    let Some(mut cluster) = cluster("s3-outage") else {
+        return;
+    };
+    // The worker reaches S3 through a proxy, which goes down while `ws_slow` runs: storing its
+    // output fails (after the client's retries), and the step is given up, not failed.
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("the S3 server's endpoint");
+    let proxy = Proxy::start(&endpoint);
+    cluster.worker_env.push((
+        "AWS_ENDPOINT_URL".to_owned(),
+        proxy.url(&endpoint).trim_end_matches('/').to_owned(),
+    ));
+    let worker = cluster.start_worker_with(false, Some(1_000));
+    let instance = cluster.instance(LEASE);
+    let coordinator = {
+        let instance = instance.clone();
+        std::thread::spawn(move || {
+            Materialize::select("group:stored")
+                .instance(&instance)
+                .run()
+                .unwrap()
+        })
+    };
+    let store = cluster.store();
+    let run_id = wait_for_started(&store, "ws_slow", 1);
+    proxy.set_down(true);
+    wait_for_log(&cluster, worker, &["given up, to be delivered again"]);
+    proxy.set_down(false);
+    let result = coordinator.join().unwrap();
+    assert!(result.success(), "{result:?}\n{}", cluster.worker_log(worker));
+    assert_eq!(
+        store.run(&run_id).unwrap().status,
+        RunStatus::Succeeded
+    );
+    assert_eq!(started(&store, &run_id, "ws_slow"), [1, 2]);
+    assert_eq!(store.materializations("ws_slow", 10).unwrap().len(), 1);
+    assert_eq!(store.materializations("ws_after", 10).unwrap().len(), 1);
+    assert!(
+        cluster.worker_log(worker).contains("could not upload"),
+        "{}",
+        cluster.worker_log(worker)
+    );
+}
