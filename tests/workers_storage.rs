@@ -156,11 +156,12 @@ fn a_step_whose_output_cannot_be_stored_while_s3_is_down_is_delivered_again() {
     wait_for_log(&cluster, worker, &["given up, to be delivered again"]);
     proxy.set_down(false);
     let result = coordinator.join().unwrap();
-    assert!(result.success(), "{result:?}\n{}", cluster.worker_log(worker));
-    assert_eq!(
-        store.run(&run_id).unwrap().status,
-        RunStatus::Succeeded
+    assert!(
+        result.success(),
+        "{result:?}\n{}",
+        cluster.worker_log(worker)
     );
+    assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Succeeded);
     assert_eq!(started(&store, &run_id, "ws_slow"), [1, 2]);
     assert_eq!(store.materializations("ws_slow", 10).unwrap().len(), 1);
     assert_eq!(store.materializations("ws_after", 10).unwrap().len(), 1);

@@ -7,7 +7,8 @@
 //! automation bench. `$OUT_DIR/chain1k.rs` (1,000 assets, as Dagster's `dev_startup.py`) and
 //! `$OUT_DIR/grouped.rs` (`ORCH_BENCH_N` assets in groups of 100) are the web UI's graphs;
 //! `$OUT_DIR/layered1k.rs` (1,000 assets in 10 layers of 100) and `$OUT_DIR/chain200_tail.rs` (a
-//! 200-asset chain in group `tail`) are the workers bench's.
+//! 200-asset chain in group `tail`) and `$OUT_DIR/frames500.rs` (500 frame assets of about
+//! 1 KiB in 5 layers of 100, group `frames`) are the workers bench's.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -32,6 +33,7 @@ fn main() {
     write("chain1k.rs", chain(1_000));
     write("layered1k.rs", layered(1_000));
     write("chain200_tail.rs", chain_in_group(200, "tail"));
+    write("frames500.rs", frames_in_group(5, 100, "frames"));
     write("grouped.rs", grouped(n));
     write("ops.rs", ops(n));
 }
@@ -149,6 +151,29 @@ fn chain_in_group(n: usize, group: &str) -> String {
             "#[asset(group = \"{group}\")]\nfn t{i:05}(t{p:05}: &u64) -> u64 {{\n    t{p:05} + 1\n}}",
             p = i - 1
         );
+    }
+    s
+}
+
+/// `layers` layers of `width` frame assets in group `group` (`q0_000 ...`), with no header:
+/// the first layer builds a frame of about 1 KiB (`kib_frame`), each later one reads the asset
+/// in its place in the layer before and changes it (`bump`); both are the includer's.
+fn frames_in_group(layers: usize, width: usize, group: &str) -> String {
+    let mut s = String::new();
+    for w in 0..width {
+        let _ = writeln!(
+            s,
+            "#[asset(group = \"{group}\")]\nfn q0_{w:03}() -> DataFrame {{\n    kib_frame({w})\n}}"
+        );
+    }
+    for l in 1..layers {
+        for w in 0..width {
+            let _ = writeln!(
+                s,
+                "#[asset(group = \"{group}\")]\nfn q{l}_{w:03}(q{p}_{w:03}: &DataFrame) -> DataFrame {{\n    bump(q{p}_{w:03})\n}}",
+                p = l - 1
+            );
+        }
     }
     s
 }
