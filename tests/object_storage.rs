@@ -39,6 +39,19 @@ fn obj_frame_sum(obj_frame: &DataFrame) -> i64 {
     obj_frame.column("n").unwrap().i64().unwrap().sum().unwrap()
 }
 
+/// A partition key with a `/`, which an object key's segment cannot hold as it is.
+#[asset(group = "object_parts", partitions = static_partitions(["eu", "us/west"]))]
+fn obj_region(ctx: &AssetContext) -> DataFrame {
+    let region = ctx.partition_key().unwrap().to_owned();
+    df!("region" => [region.clone(), region]).unwrap()
+}
+
+/// Every partition at once.
+#[asset(group = "object_parts")]
+fn obj_regions(obj_region: &DataFrame) -> usize {
+    obj_region.height()
+}
+
 /// The assets share one counter: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -269,4 +282,89 @@ fn an_unreachable_s3_server_fails_the_asset_naming_the_object() {
         error.contains(&format!("could not upload s3://nowhere/obj_source/{run}.")),
         "{error}"
     );
+}
+
+#[test]
+fn the_daemon_sweeps_what_nothing_refers_to() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let shared = tempfile::tempdir().unwrap();
+    let root = shared.path().join("outputs");
+    let url = format!("file://{}", root.display());
+    let home = tempfile::tempdir().unwrap();
+    let instance = instance(home.path(), &url);
+    let file_of = |location: &str| root.join(location.strip_prefix(&format!("{url}/")).unwrap());
+    materialize(&instance, "obj_source");
+    let replaced = file_of(&location(&instance, "obj_source"));
+    materialize(&instance, "obj_source");
+    let latest = file_of(&location(&instance, "obj_source"));
+    assert!(replaced.exists() && latest.exists());
+    let shutdown = orch::CancellationToken::new();
+    let daemon = {
+        let (instance, shutdown) = (instance.clone(), shutdown.clone());
+        std::thread::spawn(move || {
+            orch::daemon::Daemon::new(
+                instance,
+                orch::automation::automation().unwrap(),
+                orch::daemon::DaemonOptions {
+                    poll: Duration::from_millis(20),
+                    sweep_every: Some(Duration::from_millis(100)),
+                    sweep_older_than: Duration::ZERO,
+                    ..orch::daemon::DaemonOptions::default()
+                },
+            )
+            .run(&shutdown, &mut |_| {})
+        })
+    };
+    let t0 = std::time::Instant::now();
+    while replaced.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the daemon never swept {}",
+            replaced.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    shutdown.cancel();
+    daemon.join().unwrap().unwrap();
+    assert!(latest.exists(), "the committed object was swept");
+}
+
+#[test]
+fn partitions_load_one_by_one_and_all_at_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let shared = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", shared.path().join("outputs").display());
+    let home = tempfile::tempdir().unwrap();
+    let instance = instance(home.path(), &url);
+    for partition in ["eu", "us/west"] {
+        let result = Materialize::select("obj_region")
+            .partition(partition)
+            .instance(&instance)
+            .run()
+            .unwrap();
+        assert!(result.success(), "{result:?}");
+    }
+    let result = materialize(&instance, "obj_regions");
+    assert_eq!(*result.try_output::<obj_regions>().unwrap(), 4);
+    let committed = instance
+        .storage()
+        .partition_materializations("obj_region")
+        .unwrap();
+    let west = committed["us/west"]
+        .metadata
+        .iter()
+        .find(|(label, _)| label == LOCATION)
+        .map(|(_, value)| value.to_string())
+        .unwrap();
+    assert!(
+        west.starts_with(&format!("{url}/obj_region/us%2Fwest/")),
+        "{west}"
+    );
+    // Each partition's latest is referenced: nothing to sweep.
+    let report = instance
+        .sweep_outputs(SweepOptions::older_than(Duration::ZERO))
+        .unwrap()
+        .unwrap();
+    assert!(report.deleted.is_empty(), "{report:?}");
+    assert_eq!(report.referenced, 3, "{report:?}");
 }

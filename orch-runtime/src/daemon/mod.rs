@@ -62,6 +62,13 @@ pub struct DaemonOptions {
     pub launcher: Launcher,
     /// The queue's limits.
     pub limits: QueueLimits,
+    /// How often the outputs' object storage (`[storage] url`) is swept of objects no
+    /// committed materialization refers to, in the background (default every hour, first at
+    /// start); `None`: never (`orch storage sweep` still does).
+    pub sweep_every: Option<Duration>,
+    /// What the sweep deletes: objects at least this old (default an hour; see
+    /// [`SweepOptions::older_than`](crate::io::SweepOptions)).
+    pub sweep_older_than: Duration,
 }
 
 impl Default for DaemonOptions {
@@ -71,6 +78,8 @@ impl Default for DaemonOptions {
             poll: Duration::from_secs(1),
             launcher: Launcher::InProcess,
             limits: QueueLimits::default(),
+            sweep_every: Some(Duration::from_secs(3600)),
+            sweep_older_than: Duration::from_secs(3600),
         }
     }
 }
@@ -350,6 +359,7 @@ impl Daemon {
         let mut sensor_due: Option<Timestamp> = None;
         let mut next_tick: Option<Timestamp> = None;
         let mut evaluated_at: Option<Instant> = None;
+        let (mut swept_at, sweeping) = (None, Arc::new(std::sync::atomic::AtomicBool::new(false)));
         // Whether something (a run ending or queued, a sensor) woke the loop last time.
         let mut woken = true;
         let settle = |launches: &mut Launches,
@@ -422,6 +432,7 @@ impl Daemon {
             }
             if evaluate {
                 let _ = store.recover_crashed();
+                self.sweep_if_due(&mut swept_at, &sweeping);
             }
             // Everything that woke it is handled before the next pass: many runs ending or
             // queued at once make one pass, not one each.
@@ -449,6 +460,45 @@ impl Daemon {
         }
         drop(lease);
         Ok(())
+    }
+
+    /// Sweeps the outputs' object storage on a thread of its own (a large bucket takes a while
+    /// to list) when `sweep_every` has passed since the last sweep began, and none is running.
+    fn sweep_if_due(
+        &self,
+        last: &mut Option<Instant>,
+        sweeping: &Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let Some(every) = self.options.sweep_every else {
+            return;
+        };
+        if self.instance.io_managers().objects().is_none()
+            || last.is_some_and(|t: Instant| t.elapsed() < every)
+            || sweeping.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        *last = Some(Instant::now());
+        let (instance, flag) = (self.instance.clone(), Arc::clone(sweeping));
+        let options = crate::io::SweepOptions::older_than(self.options.sweep_older_than);
+        let spawned = std::thread::Builder::new()
+            .name("orch-sweep".to_owned())
+            .spawn(move || {
+                match instance.sweep_outputs(options) {
+                    Some(Ok(report)) if !report.deleted.is_empty() => tracing::info!(
+                        "swept {} unreferenced objects ({} bytes) of {} listed",
+                        report.deleted.len(),
+                        report.deleted_bytes,
+                        report.listed
+                    ),
+                    Some(Err(e)) => tracing::warn!("could not sweep the outputs' storage: {e}"),
+                    _ => {}
+                }
+                flag.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            sweeping.store(false, Ordering::Release);
+        }
     }
 
     /// What happens to the runs of a daemon that lost its lease.

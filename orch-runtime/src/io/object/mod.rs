@@ -222,7 +222,8 @@ impl ObjectIoManager {
             path = path.join(segment.as_str());
         }
         if let Some(partition) = partition {
-            path = path.join(orch_core::partitions::encode_key(partition));
+            // One segment: `PathPart` percent-encodes what a key may not hold (`/`, ...).
+            path = path.join(partition);
         }
         path
     }

@@ -212,7 +212,7 @@ impl ObjectIoManager {
 
     /// The run that wrote `object`, and whether it is an op job's step output
     /// (`_runs/<run>/...`); `None` for a name orch does not write.
-    fn run_of(&self, object: &ObjectPath) -> Option<(String, bool)> {
+    pub(super) fn run_of(&self, object: &ObjectPath) -> Option<(String, bool)> {
         let mut parts = object
             .prefix_match(&self.prefix)?
             .map(|p| p.as_ref().to_owned());
