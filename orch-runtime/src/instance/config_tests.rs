@@ -207,3 +207,70 @@ fn retention_days_from_the_environment_set_both() {
     assert_eq!(config.retention(), Retention::days(2));
     assert!(Config::discover(dir.path(), env(&[("ORCH_RETENTION_DAYS", "two")])).is_err());
 }
+
+#[test]
+fn the_storage_url_executor_and_workers_are_read_and_bad_ones_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |text: &str, vars: &[(&str, &str)]| {
+        std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+        Config::discover(dir.path(), env(vars)).map_err(|e| e.to_string())
+    };
+    let config = read(
+        "[storage]\nurl = \"s3://bucket/orch\"\n[run]\nexecutor = \"workers\"\n\
+         [workers]\nlease = \"20s\"\nheartbeat = \"5s\"\nmax_deliveries = 5\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.storage_url(), Some("s3://bucket/orch"));
+    assert_eq!(config.executor(), Executor::Workers);
+    assert_eq!(config.delivery().lease, Duration::from_secs(20));
+    assert_eq!(config.delivery().max_deliveries, 5);
+    // The environment wins, and `orch config` says where each came from.
+    let config = read(
+        "[storage]\nurl = \"s3://bucket/orch\"\n",
+        &[("ORCH_STORAGE_URL", "file:///mnt/shared")],
+    )
+    .unwrap();
+    assert_eq!(config.storage_url(), Some("file:///mnt/shared"));
+    let entries = config.entries();
+    let entry = entries.iter().find(|e| e.0 == "storage.url").unwrap();
+    assert_eq!(
+        (entry.1.as_str(), &entry.2),
+        ("file:///mnt/shared", &Source::Env("ORCH_STORAGE_URL"))
+    );
+    // Unset: files under home.
+    let config = read("", &[]).unwrap();
+    assert_eq!(config.storage_url(), None);
+
+    for (text, expected) in [
+        (
+            "[storage]\nurl = \"gs://bucket\"\n",
+            "invalid storage.url `gs://bucket`: an object storage URL such as s3://bucket/orch",
+        ),
+        (
+            "[storage]\nurl = \"file://relative/dir\"\n",
+            "invalid storage.url `file://relative/dir`",
+        ),
+        (
+            "[storage]\nurl = \"s3://\"\n",
+            "invalid storage.url `s3://`",
+        ),
+        (
+            "[run]\nexecutor = \"threads\"\n",
+            "invalid run.executor `threads`: \"in_process\" or \"workers\"",
+        ),
+        (
+            "[workers]\nlease = \"10s\"\nheartbeat = \"10s\"\n",
+            "workers.heartbeat",
+        ),
+    ] {
+        let err = read(text, &[]).unwrap_err();
+        assert!(err.contains(expected), "{text}: {err}");
+        assert!(err.contains("orch.toml"), "{text}: {err}");
+    }
+    let err = read("", &[("ORCH_STORAGE_URL", "bucket/orch")]).unwrap_err();
+    assert!(
+        err.starts_with("$ORCH_STORAGE_URL: invalid storage.url"),
+        "{err}"
+    );
+}
