@@ -211,20 +211,19 @@ fn a_damaged_or_missing_object_is_an_error_that_names_it() {
     let file = root.join(committed.strip_prefix(&format!("{url}/")).unwrap());
     std::fs::write(&file, b"not an output").unwrap();
     let result = Materialize::select("obj_doubled").instance(&instance).run();
-    let error = format!("{}", result.err().expect("a damaged object fails the run"));
+    let error = result
+        .expect_err("a damaged object fails the run")
+        .to_string();
     assert!(
         error.contains("unreadable") && error.contains(&committed),
         "{error}"
     );
     std::fs::remove_file(&file).unwrap();
-    let error = format!(
-        "{}",
-        Materialize::select("obj_doubled")
-            .instance(&instance)
-            .run()
-            .err()
-            .expect("a missing object fails the run")
-    );
+    let error = Materialize::select("obj_doubled")
+        .instance(&instance)
+        .run()
+        .expect_err("a missing object fails the run")
+        .to_string();
     assert!(error.contains("is gone"), "{error}");
 }
 
