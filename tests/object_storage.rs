@@ -62,6 +62,35 @@ fn instance(home: &std::path::Path, url: &str) -> Instance {
     Instance::builder().config(config).build().unwrap()
 }
 
+/// Outputs on a fresh shared directory (`file://`), and an instance over it.
+struct Files {
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    root: std::path::PathBuf,
+    url: String,
+    instance: Instance,
+}
+
+impl Files {
+    fn new() -> Files {
+        let (shared, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let root = shared.path().join("outputs");
+        let url = format!("file://{}", root.display());
+        let instance = instance(home.path(), &url);
+        Files {
+            _dirs: (shared, home),
+            root,
+            url,
+            instance,
+        }
+    }
+
+    /// The file a recorded location names.
+    fn file_of(&self, location: &str) -> std::path::PathBuf {
+        self.root
+            .join(location.strip_prefix(&format!("{}/", self.url)).unwrap())
+    }
+}
+
 fn materialize(instance: &Instance, selection: &str) -> orch::RunResult {
     let result = Materialize::select(selection)
         .instance(instance)
@@ -201,16 +230,13 @@ fn on_s3() {
 #[test]
 fn a_damaged_or_missing_object_is_an_error_that_names_it() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let shared = tempfile::tempdir().unwrap();
-    let root = shared.path().join("outputs");
-    let url = format!("file://{}", root.display());
-    let home = tempfile::tempdir().unwrap();
-    let instance = instance(home.path(), &url);
-    materialize(&instance, "obj_source");
-    let committed = location(&instance, "obj_source");
-    let file = root.join(committed.strip_prefix(&format!("{url}/")).unwrap());
+    let files = Files::new();
+    let instance = &files.instance;
+    materialize(instance, "obj_source");
+    let committed = location(instance, "obj_source");
+    let file = files.file_of(&committed);
     std::fs::write(&file, b"not an output").unwrap();
-    let result = Materialize::select("obj_doubled").instance(&instance).run();
+    let result = Materialize::select("obj_doubled").instance(instance).run();
     let error = result
         .expect_err("a damaged object fails the run")
         .to_string();
@@ -220,7 +246,7 @@ fn a_damaged_or_missing_object_is_an_error_that_names_it() {
     );
     std::fs::remove_file(&file).unwrap();
     let error = Materialize::select("obj_doubled")
-        .instance(&instance)
+        .instance(instance)
         .run()
         .expect_err("a missing object fails the run")
         .to_string();
@@ -286,16 +312,13 @@ fn an_unreachable_s3_server_fails_the_asset_naming_the_object() {
 #[test]
 fn the_daemon_sweeps_what_nothing_refers_to() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let shared = tempfile::tempdir().unwrap();
-    let root = shared.path().join("outputs");
-    let url = format!("file://{}", root.display());
-    let home = tempfile::tempdir().unwrap();
-    let instance = instance(home.path(), &url);
-    let file_of = |location: &str| root.join(location.strip_prefix(&format!("{url}/")).unwrap());
-    materialize(&instance, "obj_source");
-    let replaced = file_of(&location(&instance, "obj_source"));
-    materialize(&instance, "obj_source");
-    let latest = file_of(&location(&instance, "obj_source"));
+    let files = Files::new();
+    let instance = &files.instance;
+    let file_of = |location: &str| files.file_of(location);
+    materialize(instance, "obj_source");
+    let replaced = file_of(&location(instance, "obj_source"));
+    materialize(instance, "obj_source");
+    let latest = file_of(&location(instance, "obj_source"));
     assert!(replaced.exists() && latest.exists());
     let shutdown = orch::CancellationToken::new();
     let daemon = {
@@ -331,19 +354,17 @@ fn the_daemon_sweeps_what_nothing_refers_to() {
 #[test]
 fn partitions_load_one_by_one_and_all_at_once() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let shared = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", shared.path().join("outputs").display());
-    let home = tempfile::tempdir().unwrap();
-    let instance = instance(home.path(), &url);
+    let files = Files::new();
+    let (instance, url) = (&files.instance, &files.url);
     for partition in ["eu", "us/west"] {
         let result = Materialize::select("obj_region")
             .partition(partition)
-            .instance(&instance)
+            .instance(instance)
             .run()
             .unwrap();
         assert!(result.success(), "{result:?}");
     }
-    let result = materialize(&instance, "obj_regions");
+    let result = materialize(instance, "obj_regions");
     assert_eq!(*result.try_output::<obj_regions>().unwrap(), 4);
     let committed = instance
         .storage()

@@ -359,15 +359,7 @@ impl IoManager for FsIoManager {
     /// start; a lazy frame before them (they scan the file it is collected into); anything
     /// else is cheap, and queued only behind an upstream's background write.
     fn storing(&self, ctx: &OutputContext<'_>, value: &Value) -> Storing {
-        const BACKGROUND_FROM: usize = 1 << 20;
-        match ctx.codec.and_then(|codec| codec.frame) {
-            Some(frame) => match (frame.in_memory_size)(value) {
-                Some(bytes) if bytes >= BACKGROUND_FROM => Storing::Background { bytes },
-                Some(_) => Storing::Deferrable,
-                None => Storing::Inline,
-            },
-            None => Storing::Deferrable,
-        }
+        storing(ctx, value)
     }
 
     /// An in-memory frame is written (and synced) beside its file, and renamed into place
@@ -411,16 +403,7 @@ impl IoManager for FsIoManager {
         ctx: &InputContext<'_>,
         partitions: &[String],
     ) -> Result<Value, LoadError> {
-        let Some(frame) = ctx.codec.and_then(|c| c.frame) else {
-            return Err(LoadError::Failed {
-                key: ctx.key.clone(),
-                source: format!(
-                    "`{}` outputs are not frames: only DataFrame and LazyFrame partitions combine",
-                    ctx.output_type
-                )
-                .into(),
-            });
-        };
+        let frame = frames_to_combine(ctx)?;
         let mut paths = Vec::with_capacity(partitions.len());
         for partition in partitions {
             let Some(path) = self.stored_frame_of(ctx.key, Some(partition)) else {
@@ -451,11 +434,6 @@ impl IoManager for FsIoManager {
         }
         let path = self.path_of(ctx.key, ctx.partition);
         let location = path.display().to_string();
-        let corrupt = |source: BoxError| LoadError::Corrupt {
-            key: ctx.key.clone(),
-            location: location.clone(),
-            source,
-        };
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -471,15 +449,61 @@ impl IoManager for FsIoManager {
                 });
             }
         };
-        let payload = checked_payload(&bytes).map_err(|why| corrupt(why.into()))?;
-        let codec = ctx.codec.ok_or_else(|| LoadError::Failed {
-            key: ctx.key.clone(),
-            source: format!("`{}` is not serde-storable", ctx.output_type).into(),
-        })?;
-        (codec.decode)(payload).map_err(|e| {
-            corrupt(format!("it does not decode as `{}`: {e}", ctx.output_type).into())
-        })
+        decode_output(ctx, &bytes, &location)
     }
+}
+
+/// The value in an output file's bytes (read from `location`), checked and decoded.
+pub(super) fn decode_output(
+    ctx: &InputContext<'_>,
+    bytes: &[u8],
+    location: &str,
+) -> Result<Value, LoadError> {
+    let corrupt = |source: BoxError| LoadError::Corrupt {
+        key: ctx.key.clone(),
+        location: location.to_owned(),
+        source,
+    };
+    let payload = checked_payload(bytes).map_err(|why| corrupt(why.into()))?;
+    let codec = ctx.codec.ok_or_else(|| LoadError::Failed {
+        key: ctx.key.clone(),
+        source: format!("`{}` is not serde-storable", ctx.output_type).into(),
+    })?;
+    (codec.decode)(payload)
+        .map_err(|e| corrupt(format!("it does not decode as `{}`: {e}", ctx.output_type).into()))
+}
+
+/// When the managers that write files store `value`: an in-memory frame of 1 MiB or more in
+/// the background while its consumers start; a lazy frame before them (they scan the file it
+/// is collected into); anything else is cheap, and queued only behind an upstream's
+/// background write.
+pub(super) fn storing(ctx: &OutputContext<'_>, value: &Value) -> Storing {
+    const BACKGROUND_FROM: usize = 1 << 20;
+    match ctx.codec.and_then(|codec| codec.frame) {
+        Some(frame) => match (frame.in_memory_size)(value) {
+            Some(bytes) if bytes >= BACKGROUND_FROM => Storing::Background { bytes },
+            Some(_) => Storing::Deferrable,
+            None => Storing::Inline,
+        },
+        None => Storing::Deferrable,
+    }
+}
+
+/// The frame codec of a partitioned input loaded whole, or the error saying only frames
+/// combine.
+pub(super) fn frames_to_combine(
+    ctx: &InputContext<'_>,
+) -> Result<orch_core::frame::FrameCodec, LoadError> {
+    ctx.codec
+        .and_then(|c| c.frame)
+        .ok_or_else(|| LoadError::Failed {
+            key: ctx.key.clone(),
+            source: format!(
+                "`{}` outputs are not frames: only DataFrame and LazyFrame partitions combine",
+                ctx.output_type
+            )
+            .into(),
+        })
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use orch_core::__private::Value;
 use orch_core::frame::{FrameCodec, FrameFormat, FrameOptions, ParquetCompression};
 use orch_core::{AssetKey, BoxError, MetadataValue};
 
-use super::fs::{checked_payload, hash_file, hex, with_header};
+use super::fs::{decode_output, frames_to_combine, hash_file, hex, with_header};
 use super::{InputContext, IoManager, LoadError, OutputContext, StagedOutput, Stored, Storing};
 use crate::storage::{EventRecord, Storage};
 
@@ -634,19 +634,10 @@ impl IoManager for ObjectIoManager {
         })
     }
 
-    /// An in-memory frame of 1 MiB or more is uploaded in the background while its consumers
-    /// start; a lazy frame before them (they scan the file it is collected into); anything
-    /// else before them too, unless an upstream's output is still being uploaded.
+    /// As the default manager: large in-memory frames are uploaded in the background while
+    /// their consumers start, lazy frames before them.
     fn storing(&self, ctx: &OutputContext<'_>, value: &Value) -> Storing {
-        const BACKGROUND_FROM: usize = 1 << 20;
-        match ctx.codec.and_then(|codec| codec.frame) {
-            Some(frame) => match (frame.in_memory_size)(value) {
-                Some(bytes) if bytes >= BACKGROUND_FROM => Storing::Background { bytes },
-                Some(_) => Storing::Deferrable,
-                None => Storing::Inline,
-            },
-            None => Storing::Deferrable,
-        }
+        super::fs::storing(ctx, value)
     }
 
     /// An in-memory frame is uploaded at once to its own new object, which nothing refers to
@@ -679,19 +670,7 @@ impl IoManager for ObjectIoManager {
             });
         }
         let bytes = self.get(ctx.key, &object)?;
-        let corrupt = |source: BoxError| LoadError::Corrupt {
-            key: ctx.key.clone(),
-            location: self.location_of(&object),
-            source,
-        };
-        let payload = checked_payload(&bytes).map_err(|why| corrupt(why.into()))?;
-        let codec = ctx.codec.ok_or_else(|| LoadError::Failed {
-            key: ctx.key.clone(),
-            source: format!("`{}` is not serde-storable", ctx.output_type).into(),
-        })?;
-        (codec.decode)(payload).map_err(|e| {
-            corrupt(format!("it does not decode as `{}`: {e}", ctx.output_type).into())
-        })
+        decode_output(ctx, &bytes, &self.location_of(&object))
     }
 
     fn load_partitions(
@@ -699,16 +678,7 @@ impl IoManager for ObjectIoManager {
         ctx: &InputContext<'_>,
         partitions: &[String],
     ) -> Result<Value, LoadError> {
-        let Some(frame) = ctx.codec.and_then(|c| c.frame) else {
-            return Err(LoadError::Failed {
-                key: ctx.key.clone(),
-                source: format!(
-                    "`{}` outputs are not frames: only DataFrame and LazyFrame partitions combine",
-                    ctx.output_type
-                )
-                .into(),
-            });
-        };
+        let frame = frames_to_combine(ctx)?;
         let mut committed = self
             .committed
             .partition_materializations(&ctx.key.to_string())
