@@ -301,12 +301,35 @@ fn an_unreachable_s3_server_fails_the_asset_naming_the_object() {
             },
             &(std::sync::Arc::new(1u64) as orch::io::Value),
         )
-        .expect_err("nothing to upload to")
-        .to_string();
+        .expect_err("nothing to upload to");
+    // Worth trying again (a worker gives the step to another delivery), and it says where.
+    assert!(orch::io::Unavailable::is_in(&*error), "{error:?}");
+    let error = error.to_string();
     assert!(
         error.contains(&format!("could not upload s3://nowhere/obj_source/{run}.")),
         "{error}"
     );
+}
+
+/// Sets orch's own label, which is not an asset's to set.
+#[asset(group = "object_labels")]
+fn obj_labeled(ctx: &AssetContext) -> u64 {
+    ctx.add_output_metadata(LOCATION, "s3://elsewhere/not/here.bin");
+    ctx.add_output_metadata("rows", 1usize);
+    1
+}
+
+#[test]
+fn the_recorded_location_is_the_managers_whatever_the_asset_says() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let files = Files::new();
+    materialize(&files.instance, "obj_labeled");
+    let recorded = location(&files.instance, "obj_labeled");
+    assert!(
+        recorded.starts_with(&format!("{}/obj_labeled/", files.url)),
+        "{recorded}"
+    );
+    assert!(files.file_of(&recorded).exists());
 }
 
 #[test]

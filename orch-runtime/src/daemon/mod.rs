@@ -484,6 +484,14 @@ impl Daemon {
         let spawned = std::thread::Builder::new()
             .name("orch-sweep".to_owned())
             .spawn(move || {
+                // Let go of even if the sweep panics, so that the next one runs.
+                struct Done(Arc<std::sync::atomic::AtomicBool>);
+                impl Drop for Done {
+                    fn drop(&mut self) {
+                        self.0.store(false, Ordering::Release);
+                    }
+                }
+                let _done = Done(flag);
                 match instance.sweep_outputs(options) {
                     Some(Ok(report)) if !report.deleted.is_empty() => tracing::info!(
                         "swept {} unreferenced objects ({} bytes) of {} listed",
@@ -494,7 +502,6 @@ impl Daemon {
                     Some(Err(e)) => tracing::warn!("could not sweep the outputs' storage: {e}"),
                     _ => {}
                 }
-                flag.store(false, Ordering::Release);
             });
         if spawned.is_err() {
             sweeping.store(false, Ordering::Release);

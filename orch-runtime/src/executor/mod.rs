@@ -27,7 +27,7 @@ use crate::plan::Plan;
 use crate::result::{AssetFailure, AssetOutcome, AssetStatus, RunResult};
 
 mod store;
-pub(crate) use store::STORE_FAILED;
+pub(crate) use store::STORE_UNAVAILABLE;
 mod task;
 
 use store::Deferred;

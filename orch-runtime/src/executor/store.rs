@@ -77,9 +77,12 @@ impl Stores {
     }
 }
 
-/// The first line of the failure of an asset whose output its I/O manager could not store
-/// (not panicked): on a worker, a storage service that is down, worth another delivery.
+/// The first line of the failure of an asset whose output its I/O manager could not store.
 pub(crate) const STORE_FAILED: &str = "could not store the output";
+
+/// The first line when the manager's error was [`crate::io::Unavailable`] (its storage did
+/// not answer): on a worker, worth another delivery.
+pub(crate) const STORE_UNAVAILABLE: &str = "could not store the output: its storage did not answer";
 
 /// How a finished attempt's output is stored.
 pub(super) enum Decision {
@@ -400,8 +403,12 @@ pub(super) fn merge_metadata(
     extra: Vec<(String, MetadataValue)>,
 ) {
     for (label, value) in extra {
-        if !metadata.iter().any(|(l, _)| *l == label) {
-            metadata.push((label, value));
+        match metadata.iter_mut().find(|(l, _)| *l == label) {
+            None => metadata.push((label, value)),
+            // orch's own labels (`orch/location`: where the output is) are not the asset's
+            // to set.
+            Some(kept) if label.starts_with("orch/") => kept.1 = value,
+            Some(_) => {}
         }
     }
 }
@@ -487,7 +494,11 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, BoxError>) -> Result<T, AssetFailure
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => {
             let mut failure = AssetFailure::from_error(&*error);
-            failure.chain.insert(0, STORE_FAILED.to_owned());
+            let head = match crate::io::Unavailable::is_in(&*error) {
+                true => STORE_UNAVAILABLE,
+                false => STORE_FAILED,
+            };
+            failure.chain.insert(0, head.to_owned());
             Err(failure)
         }
         Err(payload) => {

@@ -22,7 +22,7 @@ pub(super) fn check_storage_url(url: &str) -> Result<(), String> {
     });
     let file = url
         .strip_prefix("file://")
-        .is_some_and(|path| path.starts_with('/'));
+        .is_some_and(|path| path.starts_with('/') && !path.trim_matches('/').is_empty());
     match s3 || file {
         true => Ok(()),
         false => Err("an object storage URL such as s3://bucket/orch or file:///mnt/shared; leave it unset for files under `home`".to_owned()),

@@ -83,6 +83,17 @@ pub enum LoadError {
         #[source]
         source: BoxError,
     },
+    /// The service that holds it did not answer (object storage down): worth trying again.
+    #[error(
+        "could not load the output of asset `{key}`: its storage did not answer ({source}); try again once it is back"
+    )]
+    Unavailable {
+        /// The asset.
+        key: AssetKey,
+        /// What went wrong.
+        #[source]
+        source: BoxError,
+    },
     /// The manager failed for another reason.
     #[error("could not load the output of asset `{key}`: {source}")]
     Failed {
@@ -92,6 +103,29 @@ pub enum LoadError {
         #[source]
         source: BoxError,
     },
+}
+
+/// An I/O manager's error when the service that stores outputs did not answer (a network
+/// error, a timeout, a server error, after the client's own retries), as opposed to an error
+/// that would happen again (a value that cannot be encoded, a refused request). On a worker,
+/// a step that fails to store its output with this error is given up to another delivery
+/// instead of failed (unless it is the last).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub BoxError);
+
+impl Unavailable {
+    /// Whether `error`, or an error it was caused by, is [`Unavailable`].
+    pub fn is_in(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut next = Some(error);
+        while let Some(e) = next {
+            if e.is::<Unavailable>() {
+                return true;
+            }
+            next = e.source();
+        }
+        false
+    }
 }
 
 /// What storing an output produced.

@@ -20,7 +20,7 @@ use crate::storage::{EventKind, EventRecord, LogRecord, RunRecord, StepEnd, Stor
 /// How a step ran, with the rows to commit.
 pub(crate) struct StepRun {
     pub(crate) end: StepEnd,
-    /// It failed because its output could not be stored (object storage down): the error,
+    /// It failed because its storage did not answer ([`crate::io::Unavailable`]): the error,
     /// for the worker to give the step up to another delivery instead of failing it.
     pub(crate) unavailable: Option<String>,
     pub(crate) events: Vec<EventRecord>,
@@ -87,9 +87,8 @@ pub(crate) async fn run_step(
     };
     let unavailable = result.failed().find_map(|outcome| match &outcome.status {
         crate::AssetStatus::Failed(failure)
-            if !failure.panicked
-                && failure.chain.first().map(String::as_str)
-                    == Some(crate::executor::STORE_FAILED) =>
+            if failure.chain.first().map(String::as_str)
+                == Some(crate::executor::STORE_UNAVAILABLE) =>
         {
             Some(failure.chain.join(": "))
         }

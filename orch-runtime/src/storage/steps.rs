@@ -120,6 +120,8 @@ pub struct ClaimedStep {
     pub claimed: SystemTime,
     /// Its lease.
     pub lease: Duration,
+    /// The run's `max_deliveries`: the delivery after which a lost step fails.
+    pub max_deliveries: u32,
 }
 
 /// A step waiting for a worker with its code version (a mixed deployment).

@@ -336,14 +336,14 @@ impl Worker {
                 }));
                 // A storage service that is down (object storage) is worth another delivery,
                 // unless this is the last.
-                let last = step.attempt >= self.instance.config().delivery().max_deliveries;
+                let last = step.attempt >= step.max_deliveries;
                 match ran {
                     Ok(Ok(run)) => match run.unavailable {
                         Some(why) if !last => Err(Outcome::Unavailable(why)),
                         _ => Ok(run),
                     },
                     Ok(Err(crate::MaterializeError::Load(
-                        e @ crate::io::LoadError::Failed { .. },
+                        e @ crate::io::LoadError::Unavailable { .. },
                     ))) if !last => Err(Outcome::Unavailable(e.to_string())),
                     // The store could not be read to start it: give it up, to be delivered
                     // again, rather than fail it.

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use object_store::local::LocalFileSystem;
-use object_store::path::{Path as ObjectPath, PathPart};
+use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use orch_core::__private::Value;
 use orch_core::frame::{FrameCodec, FrameFormat, FrameOptions, ParquetCompression};
@@ -38,6 +38,9 @@ pub use sweep::{SweepOptions, SweepReport};
 
 /// The metadata label under which a materialization records its output's object.
 pub const LOCATION: &str = "orch/location";
+
+/// How the names of files being written start (beside their object, on a file system store).
+const TMP_PREFIX: &str = ".orch-tmp.";
 
 /// Objects up to this size are uploaded in one request; larger ones in parts of this size.
 const PART: usize = 16 << 20;
@@ -105,11 +108,10 @@ impl ObjectIoManager {
             }
             std::fs::create_dir_all(&root)
                 .map_err(|e| bad_url(url, format!("cannot create {}: {e}", root.display())))?;
-            let local = Arc::new(
-                LocalFileSystem::new_with_prefix(&root)
-                    .map_err(|e| bad_url(url, e))?
-                    .with_automatic_cleanup(true),
-            );
+            // Without automatic cleanup: removing a directory's last object must not race a
+            // write creating a file in it.
+            let local =
+                Arc::new(LocalFileSystem::new_with_prefix(&root).map_err(|e| bad_url(url, e))?);
             let mut manager = Self::new(local.clone(), url, committed, cache)?;
             manager.local = Some((local, root));
             return Ok(manager);
@@ -257,15 +259,15 @@ impl ObjectIoManager {
 
     /// The fixed key of an op job's step output.
     fn fixed_object(&self, key: &AssetKey, extension: &str) -> ObjectPath {
-        let dir = self.dir_of(key, None);
-        let mut parts: Vec<PathPart<'static>> = dir
-            .parts()
-            .map(|p| PathPart::from(p.as_ref().to_owned()))
-            .collect();
-        if let Some(last) = parts.pop() {
-            parts.push(PathPart::from(format!("{}.{extension}", last.as_ref())));
+        let mut path = self.prefix.clone();
+        let segments = key.path();
+        for (i, segment) in segments.iter().enumerate() {
+            path = match i + 1 == segments.len() {
+                true => path.join(format!("{segment}.{extension}")),
+                false => path.join(segment.as_str()),
+            };
         }
-        ObjectPath::from_iter(parts)
+        path
     }
 
     /// An object's location as recorded: the configured URL and the key under the prefix.
@@ -361,7 +363,6 @@ impl ObjectIoManager {
         let store = Arc::clone(&self.store);
         let path = object.clone();
         let len = bytes.len();
-        self.mark_written();
         let result = self.block(async move {
             let options = PutOptions {
                 mode,
@@ -371,13 +372,17 @@ impl ObjectIoManager {
                 .put_opts(&path, PutPayload::from(bytes), options)
                 .await
         })?;
-        result.map(drop).map_err(|e| -> BoxError {
-            format!(
-                "could not upload {} ({len} bytes): {e}",
-                self.location_of(object)
+        result.map_err(|e| {
+            transient(
+                e,
+                format!(
+                    "could not upload {} ({len} bytes)",
+                    self.location_of(object)
+                ),
             )
-            .into()
-        })
+        })?;
+        self.mark_written();
+        Ok(())
     }
 
     /// Uploads the file at `file` to `object`: in one request, or in parts when it is large.
@@ -397,24 +402,41 @@ impl ObjectIoManager {
             use std::io::Read;
             let upload = store.put_multipart(&path).await?;
             let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART);
-            let mut file = std::fs::File::open(&source).map_err(io_error(&source))?;
-            let mut buf = vec![0u8; PART];
-            loop {
-                writer.wait_for_capacity(2).await?;
-                let n = file.read(&mut buf).map_err(io_error(&source))?;
-                if n == 0 {
-                    break;
+            let mut file = match std::fs::File::open(&source) {
+                Ok(file) => file,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(io_error(&source)(e));
                 }
-                writer.write(&buf[..n]);
+            };
+            let mut buf = vec![0u8; PART];
+            let written = loop {
+                if let Err(e) = writer.wait_for_capacity(2).await {
+                    break Err(e);
+                }
+                match file.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => writer.write(&buf[..n]),
+                    Err(e) => break Err(io_error(&source)(e)),
+                }
+            };
+            match written {
+                // The parts uploaded so far are discarded, not left billed and unlisted.
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    Err(e)
+                }
+                Ok(()) => writer.finish().await.map(drop),
             }
-            writer.finish().await.map(drop)
         })?;
-        result.map_err(|e| -> BoxError {
-            format!(
-                "could not upload {} ({len} bytes): {e}",
-                self.location_of(object)
+        result.map_err(|e| {
+            transient(
+                e,
+                format!(
+                    "could not upload {} ({len} bytes)",
+                    self.location_of(object)
+                ),
             )
-            .into()
         })
     }
 
@@ -438,11 +460,13 @@ impl ObjectIoManager {
 
     fn get_error(&self, key: &AssetKey, object: &ObjectPath, e: object_store::Error) -> LoadError {
         match e {
-            object_store::Error::NotFound { .. } => LoadError::Corrupt {
-                key: key.clone(),
-                location: self.location_of(object),
-                source: "the object its committed materialization names is gone (deleted by hand, or by a sweep of another storage URL?)".into(),
-            },
+            object_store::Error::NotFound { .. } => self.gone(key, object),
+            e @ (object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }) => {
+                LoadError::Unavailable {
+                    key: key.clone(),
+                    source: format!("could not download {}: {e}", self.location_of(object)).into(),
+                }
+            }
             e => LoadError::Failed {
                 key: key.clone(),
                 source: format!("could not download {}: {e}", self.location_of(object)).into(),
@@ -450,19 +474,39 @@ impl ObjectIoManager {
         }
     }
 
+    /// The error for a committed object that is not there.
+    fn gone(&self, key: &AssetKey, object: &ObjectPath) -> LoadError {
+        LoadError::Corrupt {
+            key: key.clone(),
+            location: self.location_of(object),
+            source: "the object its committed materialization names is gone (deleted by hand, or swept by a process whose run store is another one: give each run store a storage URL of its own)".into(),
+        }
+    }
+
     /// A local file with the contents of `object` (a frame, to scan): the object itself on a
     /// file system store, else a copy in the cache, downloaded once (objects never change).
-    fn local_file(&self, key: &AssetKey, object: &ObjectPath) -> Result<PathBuf, LoadError> {
+    /// `fresh`: download it again even if the cache has a copy (one that did not scan: torn by
+    /// a power loss, say).
+    fn local_file(
+        &self,
+        key: &AssetKey,
+        object: &ObjectPath,
+        fresh: bool,
+    ) -> Result<PathBuf, LoadError> {
         if let Some((local, _)) = &self.local {
-            return local
+            let path = local
                 .path_to_filesystem(object)
                 .map_err(|e| LoadError::Failed {
                     key: key.clone(),
                     source: e.into(),
-                });
+                })?;
+            return match path.exists() {
+                true => Ok(path),
+                false => Err(self.gone(key, object)),
+            };
         }
         let cached = self.cached_path(object);
-        if cached.exists() {
+        if cached.exists() && !fresh {
             return Ok(cached);
         }
         let failed = |what: String| LoadError::Failed {
@@ -501,6 +545,29 @@ impl ObjectIoManager {
         Ok(cached)
     }
 
+    /// `scan` of a local file of `object`; a cached copy that does not scan (torn by a power
+    /// loss, say) is downloaded again once.
+    fn scan_object(
+        &self,
+        key: &AssetKey,
+        object: &ObjectPath,
+        scan: impl Fn(&Path) -> Result<Value, BoxError>,
+    ) -> Result<Value, LoadError> {
+        let corrupt = |source| LoadError::Corrupt {
+            key: key.clone(),
+            location: self.location_of(object),
+            source,
+        };
+        let path = self.local_file(key, object, false)?;
+        match scan(&path) {
+            Ok(value) => Ok(value),
+            Err(_) if self.local.is_none() => {
+                scan(&self.local_file(key, object, true)?).map_err(corrupt)
+            }
+            Err(e) => Err(corrupt(e)),
+        }
+    }
+
     /// Where the cache keeps a copy of `object`.
     fn cached_path(&self, object: &ObjectPath) -> PathBuf {
         let mut path = self.cache.clone();
@@ -531,9 +598,14 @@ impl ObjectIoManager {
         std::fs::create_dir_all(&dir).map_err(|e| -> BoxError {
             format!("could not create {}: {e}", dir.display()).into()
         })?;
-        // A `#` marks a file in progress, which a file system store's listing skips.
-        let tmp = tempfile::Builder::new()
-            .prefix(".orch#")
+        // Beside its object (a hard link does not cross file systems); the sweep removes one
+        // a killed process left.
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(TMP_PREFIX);
+        // Readable by the other users of a shared file system, as a `put` would make it.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let tmp = builder
             .tempfile_in(&dir)
             .map_err(|e| -> BoxError {
                 format!("could not create a file in {}: {e}", dir.display()).into()
@@ -548,7 +620,6 @@ impl ObjectIoManager {
                 format!("could not read {}: {e}", tmp.display()).into()
             })?,
         };
-        self.mark_written();
         match &self.local {
             // In place: a hard link creates the object only if it does not exist, as
             // `PutMode::Create` does.
@@ -556,19 +627,21 @@ impl ObjectIoManager {
                 std::fs::hard_link(&tmp, &final_path).map_err(|e| -> BoxError {
                     format!("could not create {}: {e}", final_path.display()).into()
                 })?;
+                self.mark_written();
             }
-            Some(_) => tmp
-                .persist(&final_path)
-                .map(|_| ())
-                .map_err(|e| -> BoxError {
+            Some(_) => {
+                tmp.persist(&final_path).map_err(|e| -> BoxError {
                     format!("could not write {}: {e}", final_path.display()).into()
-                })?,
+                })?;
+                self.mark_written();
+            }
             None => {
                 self.upload_file(&tmp, &object, mode)?;
-                // The upload's source becomes the object's cached copy.
-                tmp.persist(&final_path).map_err(|e| -> BoxError {
-                    format!("could not keep {}: {e}", final_path.display()).into()
-                })?;
+                // The upload's source becomes the object's cached copy: not needed, so a
+                // failure to keep it costs only a download later.
+                if let Err(e) = tmp.persist(&final_path) {
+                    tracing::warn!("could not keep {} in the cache: {e}", final_path.display());
+                }
             }
         }
         let mut metadata = vec![
@@ -586,6 +659,19 @@ impl ObjectIoManager {
             },
             scan,
         ))
+    }
+}
+
+/// An object store's error as the I/O manager reports it: one the service may not repeat (a
+/// network error, a timeout, a server error, after the client's retries) is
+/// [`super::Unavailable`], worth trying again; others (refused, not found) are not.
+fn transient(error: object_store::Error, what: String) -> BoxError {
+    use object_store::Error as E;
+    match error {
+        E::Generic { .. } | E::JoinError { .. } => {
+            Box::new(super::Unavailable(format!("{what}: {error}").into()))
+        }
+        error => format!("{what}: {error}").into(),
     }
 }
 
@@ -662,12 +748,7 @@ impl IoManager for ObjectIoManager {
         let frame = ctx.codec.and_then(|c| c.frame);
         let object = self.committed_object(ctx.key, ctx.partition, frame.is_some())?;
         if let Some(frame) = frame {
-            let path = self.local_file(ctx.key, &object)?;
-            return (frame.scan)(&path).map_err(|source| LoadError::Corrupt {
-                key: ctx.key.clone(),
-                location: self.location_of(&object),
-                source,
-            });
+            return self.scan_object(ctx.key, &object, |path| (frame.scan)(path));
         }
         let bytes = self.get(ctx.key, &object)?;
         decode_output(ctx, &bytes, &self.location_of(&object))
@@ -699,7 +780,13 @@ impl IoManager for ObjectIoManager {
                 });
             };
             let object = self.object_of(ctx.key, &record)?;
-            paths.push(self.local_file(ctx.key, &object)?);
+            // Each footer is checked now, so that a torn cached copy is downloaded again.
+            let path = self.local_file(ctx.key, &object, false)?;
+            let path = match (frame.scan)(&path) {
+                Ok(_) => path,
+                Err(_) => self.local_file(ctx.key, &object, true)?,
+            };
+            paths.push(path);
         }
         (frame.scan_many)(&paths).map_err(|source| LoadError::Corrupt {
             key: ctx.key.clone(),

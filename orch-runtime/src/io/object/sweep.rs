@@ -78,13 +78,32 @@ impl ObjectIoManager {
         let now = SystemTime::now();
         let old_enough =
             |time: SystemTime| now.duration_since(time).unwrap_or_default() >= options.older_than;
-        let (referenced, replaced) = self.referenced()?;
+        // In this order: the objects, then their runs' states, then what is committed. An
+        // object listed whose run had ended when its state was read was committed (or not)
+        // before the committed set is read, so a commit is never missed; one whose run was
+        // still going is kept.
         let objects = self.list()?;
+        let mut runs: HashMap<String, Option<bool>> = HashMap::new();
+        for object in &objects {
+            if let Some((run, _)) = self.run_of(&object.location)
+                && !runs.contains_key(&run)
+            {
+                let ended = match self.committed.run(&run) {
+                    Ok(record) => Some(!matches!(
+                        record.status,
+                        RunStatus::Queued | RunStatus::Starting | RunStatus::Running
+                    )),
+                    Err(StorageError::NoSuchRun(_)) => None,
+                    Err(e) => return Err(format!("could not read run {run}: {e}").into()),
+                };
+                runs.insert(run, ended);
+            }
+        }
+        let (referenced, replaced) = self.referenced()?;
         let mut report = SweepReport {
             listed: objects.len(),
             ..SweepReport::default()
         };
-        let mut runs: HashMap<String, Option<bool>> = HashMap::new();
         let mut doomed = Vec::new();
         for object in objects {
             let raw = object.location.as_ref().to_owned();
@@ -95,32 +114,20 @@ impl ObjectIoManager {
             let dir = parent(&raw);
             let modified = SystemTime::from(object.last_modified);
             let young = !old_enough(modified) || replaced.get(dir).is_some_and(|t| !old_enough(*t));
-            let Some((run, step_output)) = self.run_of(&object.location) else {
-                // Not written by orch: left alone.
-                report.kept += 1;
-                continue;
-            };
-            let ended = match runs.get(&run) {
-                Some(ended) => *ended,
+            let sweepable = match self.run_of(&object.location) {
+                // A file a killed process was writing, on a file system store.
                 None => {
-                    let ended = match self.committed.run(&run) {
-                        Ok(record) => Some(!matches!(
-                            record.status,
-                            RunStatus::Queued | RunStatus::Starting | RunStatus::Running
-                        )),
-                        Err(StorageError::NoSuchRun(_)) => None,
-                        Err(e) => return Err(format!("could not read run {run}: {e}").into()),
-                    };
-                    runs.insert(run.clone(), ended);
-                    ended
+                    object
+                        .location
+                        .filename()
+                        .is_some_and(|name| name.starts_with(super::TMP_PREFIX))
+                        && !young
                 }
-            };
-            // A step output is the run's for as long as the store keeps the run.
-            let sweepable = match (step_output, ended) {
-                (true, None) => true,
-                (true, Some(_)) => false,
-                (false, Some(false)) => false,
-                (false, _) => !young,
+                // A step output is its run's for as long as the store keeps the run.
+                Some((run, true)) => runs.get(&run).copied().flatten().is_none() && !young,
+                // Not while its run goes on; a run this store does not know (retention
+                // deleted it, or it is another store's) only once old enough.
+                Some((run, false)) => runs.get(&run).copied().flatten() != Some(false) && !young,
             };
             if !sweepable {
                 report.kept += 1;

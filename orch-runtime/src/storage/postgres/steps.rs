@@ -154,7 +154,7 @@ impl StepQueue for PgStorage {
                                       AND b.step = s.step AND b.code_version = s.code_version)
                         ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
                      RETURNING deliveries, coalesce(ready_us, claimed_us), claimed_us, lease_us,
-                        code_version, run_id, step"
+                        code_version, run_id, step, max_deliveries"
                 ),
                 &[&build.id(), &worker, &queues],
             )?
@@ -171,6 +171,7 @@ impl StepQueue for PgStorage {
                 ready: time(row.get(1)),
                 claimed: time(row.get(2)),
                 lease: Duration::from_micros(u64::try_from(row.get::<_, i64>(3)).unwrap_or(0)),
+                max_deliveries: u32::try_from(row.get::<_, i64>(7)).unwrap_or(1),
             };
             let code_version: String = row.get(4);
             // The start is recorded after the claim commits, not in its transaction: a
