@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, LEASE, Proxy, wait_for_started};
 use orch::io::{LOCATION, SweepOptions};
+use orch::polars::prelude::*;
 use orch::prelude::*;
 use orch::storage::{EventKind, RunStatus, Storage};
 
@@ -27,6 +28,29 @@ fn ws_slow() -> u64 {
 #[asset(group = "stored")]
 fn ws_after(ws_slow: &u64) -> u64 {
     ws_slow + 1
+}
+
+/// Days, each split out of one frame by its `day` column when a run covers a range.
+#[asset(
+    group = "ws_range",
+    partitions = daily("2024-01-01").end("2024-01-06"),
+    partition_by = "day"
+)]
+fn ws_days(ctx: &AssetContext) -> DataFrame {
+    let days: Vec<String> = ctx.partition_keys().to_vec();
+    let n: Vec<i64> = (1..=days.len() as i64).collect();
+    df!("day" => days, "n" => n).unwrap()
+}
+
+/// The same days, doubled.
+#[asset(
+    group = "ws_range",
+    partitions = daily("2024-01-01").end("2024-01-06"),
+    partition_by = "day"
+)]
+fn ws_days_doubled(ws_days: &DataFrame) -> DataFrame {
+    let n = ws_days.column("n").unwrap().i64().unwrap() * 2;
+    df!("day" => ws_days.column("day").unwrap().as_materialized_series().clone(), "n" => n.into_series()).unwrap()
 }
 
 /// Not a test of its own: the worker processes the tests start run orch's command line here.
@@ -169,5 +193,76 @@ fn a_step_whose_output_cannot_be_stored_while_s3_is_down_is_delivered_again() {
         cluster.worker_log(worker).contains("could not upload"),
         "{}",
         cluster.worker_log(worker)
+    );
+}
+
+#[test]
+fn a_run_over_a_range_and_a_backfill_run_on_workers() {
+    let Some(mut cluster) = cluster("ranges") else {
+        return;
+    };
+    cluster.start_worker(false);
+    cluster.start_worker(false);
+    let instance = cluster.instance(std::time::Duration::from_secs(30));
+    let days = ["2024-01-01", "2024-01-02", "2024-01-03"];
+    let result = Materialize::select("group:ws_range")
+        .partition_range(days)
+        .instance(&instance)
+        .run()
+        .unwrap();
+    assert!(result.success(), "{result:?}");
+    let store = cluster.store();
+    let url = cluster.storage.clone().unwrap();
+    for asset in ["ws_days", "ws_days_doubled"] {
+        let committed = store.partition_materializations(asset).unwrap();
+        let mut keys: Vec<&String> = committed.keys().collect();
+        keys.sort();
+        assert_eq!(keys, days, "{asset}");
+        for (day, record) in &committed {
+            let location = record
+                .metadata
+                .iter()
+                .find(|(label, _)| label == LOCATION)
+                .map(|(_, value)| value.to_string())
+                .unwrap();
+            assert!(
+                location.starts_with(&format!("{url}/{asset}/{day}/")),
+                "{location}"
+            );
+        }
+    }
+    // A backfill of the other days: one run per day, each on the workers.
+    let plan = orch::Backfill::keys(
+        "group:ws_range".parse().unwrap(),
+        ["2024-01-04", "2024-01-05"],
+    )
+    .plan(&instance)
+    .unwrap();
+    let report = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(plan.run(&instance, &orch::CancellationToken::new(), &mut |_| {}))
+        .unwrap();
+    assert!(report.success(), "{report:?}");
+    assert_eq!(
+        store
+            .partition_materializations("ws_days_doubled")
+            .unwrap()
+            .len(),
+        5
+    );
+    // Every step ran on a worker: each start says which.
+    let starts = store
+        .runs(&orch::storage::RunFilter::recent(10))
+        .unwrap()
+        .iter()
+        .flat_map(|run| store.events(run.id.as_str()).unwrap())
+        .filter(|e| e.kind == EventKind::Started)
+        .collect::<Vec<_>>();
+    assert!(
+        starts.iter().all(|e| e
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("on worker"))),
+        "{starts:?}"
     );
 }

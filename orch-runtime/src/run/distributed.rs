@@ -35,7 +35,6 @@ pub(crate) fn check(
     instance: &Instance,
     request: &super::RunRequest,
     injected: bool,
-    range: bool,
 ) -> Result<(), MaterializeError> {
     let refuse = |why: &str| Err(MaterializeError::Workers(why.to_owned()));
     if instance.storage().step_queue().is_none() {
@@ -51,11 +50,6 @@ pub(crate) fn check(
     if injected {
         return refuse(
             "values injected in code live in this process only; run in process, or make them assets",
-        );
-    }
-    if range {
-        return refuse(
-            "a run over a range of partitions runs in process for now; run its partitions one by one (a backfill does) or in process",
         );
     }
     Ok(())

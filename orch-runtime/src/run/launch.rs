@@ -130,7 +130,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     let storage = Arc::clone(instance.storage());
     // Steps executed by workers load their inputs there.
     if on_workers {
-        super::distributed::check(&instance, &request, !provided.is_empty(), range.is_some())?;
+        super::distributed::check(&instance, &request, !provided.is_empty())?;
     }
     let phase = Instant::now();
     let reexecuted = match (&request.parent, request.target.job()) {
