@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, LEASE, Proxy, wait_for_started};
-use orch::io::{LOCATION, SweepOptions};
+use orch::io::{IoManager, LOCATION, SweepOptions};
 use orch::polars::prelude::*;
 use orch::prelude::*;
 use orch::storage::{EventKind, RunStatus, Storage};
@@ -265,4 +265,177 @@ fn a_run_over_a_range_and_a_backfill_run_on_workers() {
             .is_some_and(|m| m.starts_with("on worker"))),
         "{starts:?}"
     );
+}
+
+/// Its threshold from the run config.
+#[op]
+fn wj_numbers(#[config] cfg: &WjConfig) -> Vec<u64> {
+    (1..=cfg.up_to).collect()
+}
+
+#[derive(serde::Deserialize)]
+struct WjConfig {
+    up_to: u64,
+}
+
+#[op]
+fn wj_named() -> Result<Dynamic<u64>, BoxError> {
+    let mut each = Dynamic::new();
+    for (key, value) in [("a", 1u64), ("b", 2), ("c", 3)] {
+        each.push(key, value)?;
+    }
+    Ok(each)
+}
+
+#[op]
+fn wj_square(x: &u64) -> u64 {
+    x * x
+}
+
+#[op]
+fn wj_total(numbers: &Vec<u64>, squares: &Vec<u64>) -> u64 {
+    numbers.iter().sum::<u64>() + squares.iter().sum::<u64>()
+}
+
+/// A config, a mapped op and a fan-in: each step on a worker.
+#[job]
+fn wj_job() {
+    wj_total(wj_numbers(), wj_named().map(wj_square).collect());
+}
+
+#[test]
+fn an_op_job_runs_on_workers_each_step_reading_its_upstreams_committed_output() {
+    let Some(mut cluster) = cluster("op-job") else {
+        return;
+    };
+    cluster.start_worker(false);
+    cluster.start_worker(false);
+    let instance = cluster.instance(Duration::from_secs(30));
+    let config = orch::RunConfig::parse("[ops.wj_numbers]\nup_to = 4").unwrap();
+    let result = instance
+        .materialize(orch::RunRequest::job("wj_job").config(config))
+        .run()
+        .unwrap();
+    assert!(result.success(), "{result:?}");
+    let store = cluster.store();
+    let events = store.events(result.run_id().as_str()).unwrap();
+    let started: Vec<&orch::storage::EventRecord> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Started)
+        .collect();
+    assert_eq!(started.len(), 4, "{started:?}");
+    assert!(
+        started.iter().all(|e| e
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("on worker"))),
+        "{started:?}"
+    );
+    // The fan-in read what its upstreams committed: 1+2+3+4 and 1+4+9.
+    let total = events
+        .iter()
+        .find(|e| e.kind == EventKind::Materialized && e.is_of("wj_job/wj_total"))
+        .expect("the total materialized");
+    let location = total
+        .metadata
+        .iter()
+        .find(|(label, _)| label == LOCATION)
+        .map(|(_, value)| value.to_string())
+        .unwrap();
+    assert!(
+        location.contains(&format!("/_runs/{}/wj_job/wj_total/", result.run_id())),
+        "{location}"
+    );
+    let loaded = instance
+        .io_managers()
+        .objects()
+        .unwrap()
+        .load_input(&orch::io::InputContext {
+            key: &format!("_runs/{}/wj_job/wj_total", result.run_id())
+                .parse()
+                .unwrap(),
+            partition: None,
+            output_type: "u64",
+            codec: total_codec(),
+        })
+        .unwrap();
+    assert_eq!(loaded.downcast_ref::<u64>(), Some(&24));
+}
+
+/// How a `u64` step output is stored.
+fn total_codec() -> Option<orch::io::Codec> {
+    let job = orch::jobs::op_job("wj_job").unwrap();
+    let id = job.step("wj_total").unwrap();
+    job.graph().node(id).def.storage_codec()
+}
+
+#[op]
+fn wj_base() -> u64 {
+    5
+}
+
+/// Fails while a file `fail-wj` is in the worker's directory.
+#[op]
+fn wj_flaky(x: &u64) -> Result<u64, BoxError> {
+    match std::path::Path::new("fail-wj").exists() {
+        true => Err("told to fail".into()),
+        false => Ok(x + 1),
+    }
+}
+
+#[op]
+fn wj_after(x: &u64) -> u64 {
+    x * 10
+}
+
+#[job]
+fn wj_flaky_job() {
+    wj_after(wj_flaky(wj_base()));
+}
+
+#[test]
+fn a_failed_op_job_run_is_re_executed_on_workers_from_its_failure() {
+    let Some(mut cluster) = cluster("op-reexec") else {
+        return;
+    };
+    std::fs::write(cluster.cwd.path().join("fail-wj"), "").unwrap();
+    cluster.start_worker(false);
+    let instance = cluster.instance(Duration::from_secs(30));
+    let failed = instance
+        .materialize(orch::RunRequest::job("wj_flaky_job"))
+        .run()
+        .unwrap();
+    assert!(!failed.success());
+    std::fs::remove_file(cluster.cwd.path().join("fail-wj")).unwrap();
+    let request = orch::Reexecution::of(&**instance.storage(), failed.run_id().as_str())
+        .unwrap()
+        .from_failure()
+        .request(orch::definitions().unwrap())
+        .unwrap()
+        .expect("something failed");
+    let again = instance.materialize(request).run().unwrap();
+    assert!(again.success(), "{again:?}");
+    // Only what failed ran again, reading `wj_base` as the first run committed it.
+    let store = cluster.store();
+    let ran: Vec<String> = store
+        .events(again.run_id().as_str())
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventKind::Materialized)
+        .map(|e| e.asset.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(ran, ["wj_flaky_job/wj_flaky", "wj_flaky_job/wj_after"]);
+    let after = format!("_runs/{}/wj_flaky_job/wj_after", again.run_id());
+    let loaded = instance
+        .io_managers()
+        .objects()
+        .unwrap()
+        .load_input(&orch::io::InputContext {
+            key: &after.parse().unwrap(),
+            partition: None,
+            output_type: "u64",
+            codec: total_codec(),
+        })
+        .unwrap();
+    assert_eq!(loaded.downcast_ref::<u64>(), Some(&60));
 }

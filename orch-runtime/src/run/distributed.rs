@@ -31,20 +31,11 @@ const POLL: Duration = Duration::from_millis(20);
 const WAITING: Duration = Duration::from_secs(10);
 
 /// Why a run cannot go to workers, checked before anything is recorded.
-pub(crate) fn check(
-    instance: &Instance,
-    request: &super::RunRequest,
-    injected: bool,
-) -> Result<(), MaterializeError> {
+pub(crate) fn check(instance: &Instance, injected: bool) -> Result<(), MaterializeError> {
     let refuse = |why: &str| Err(MaterializeError::Workers(why.to_owned()));
     if instance.storage().step_queue().is_none() {
         return refuse(
             "the run store has no step queue; workers share a PostgreSQL store: set [store] url (ORCH_STORE_URL) to postgres://...",
-        );
-    }
-    if request.target.job().is_some() {
-        return refuse(
-            "op jobs run in process for now; set [run] executor = \"in_process\" to run this job",
         );
     }
     if injected {

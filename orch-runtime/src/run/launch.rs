@@ -130,7 +130,7 @@ pub(crate) async fn launch(launch: Launch<'_>) -> Result<RunResult, MaterializeE
     let storage = Arc::clone(instance.storage());
     // Steps executed by workers load their inputs there.
     if on_workers {
-        super::distributed::check(&instance, &request, !provided.is_empty())?;
+        super::distributed::check(&instance, !provided.is_empty())?;
     }
     let phase = Instant::now();
     let reexecuted = match (&request.parent, request.target.job()) {
@@ -513,7 +513,7 @@ fn load_step_output(
 
 /// Run `parent`, the run it re-executes, and so on up the chain, nearest first, each with
 /// its run config (JSON).
-fn reexecuted_runs(
+pub(super) fn reexecuted_runs(
     storage: &dyn Storage,
     parent: &RunId,
 ) -> Result<Vec<(RunId, Option<String>)>, crate::storage::StorageError> {

@@ -34,8 +34,31 @@ pub(crate) async fn run_step(
     step: &str,
     cancel: CancellationToken,
 ) -> Result<StepRun, MaterializeError> {
-    let request =
-        RunRequest::selection(AssetSelection::keys([step])?).partitions(run.partitions.clone());
+    // A step of an op job: the job's request narrowed to the step, with the run's config; its
+    // upstream steps' outputs are the run's (or, in a re-execution, the runs it repeats).
+    let stored = run
+        .request()
+        .map_err(|e| MaterializeError::Workers(format!("run {}: {e}", run.id)))?;
+    let (request, reexecuted) = match stored.target {
+        super::RunTarget::Job { name, .. } => {
+            let step_name = step.rsplit('/').next().unwrap_or(step).to_owned();
+            let request = RunRequest {
+                target: super::RunTarget::Job {
+                    name,
+                    steps: vec![step_name],
+                },
+                parent: Some(run.id.clone()),
+                ..stored
+            };
+            let chain = super::launch::reexecuted_runs(&**instance.storage(), &run.id)?;
+            (request, chain)
+        }
+        _ => (
+            RunRequest::selection(AssetSelection::keys([step])?).partitions(run.partitions.clone()),
+            Vec::new(),
+        ),
+    };
+    let job = request.target.job().is_some();
     let graph = graph_of(&request)?;
     let prepared = prepare(graph, &request, Some(instance), &[], None)?;
     let Some(plan) = prepared.plan.clone() else {
@@ -45,7 +68,14 @@ pub(crate) async fn run_step(
         )));
     };
     let mut provided = Vec::new();
-    load_stored_inputs(graph, instance, &request, &prepared, &[], &mut provided)?;
+    load_stored_inputs(
+        graph,
+        instance,
+        &request,
+        &prepared,
+        &reexecuted,
+        &mut provided,
+    )?;
     let Prepared {
         partition,
         range,
@@ -67,11 +97,18 @@ pub(crate) async fn run_step(
         dynamic: Some(Arc::new(StoredDynamicPartitions(Arc::clone(&storage)))),
         cancel,
         live_log: None,
-        run_scoped_outputs: false,
-        config: None,
+        // An op job's step outputs are its run's.
+        run_scoped_outputs: job,
+        config: request.config.clone(),
         // The output is stored before the step ends: its consumers may run anywhere.
         write_behind: crate::io::WriteBehind::OFF,
-        reexecutes: Arc::from([]),
+        // Elements kept by an earlier delivery of this step, and by the runs this one repeats
+        // with the same config.
+        reexecutes: reexecuted
+            .iter()
+            .take_while(|(_, theirs)| *theirs == run.config)
+            .map(|(id, _)| id.clone())
+            .collect(),
     };
     let mut sink = StoreSink::capturing(storage, graph, run.id.clone(), keys.clone());
     let result = executor::execute(graph, plan, provided, opts, &mut sink).await;

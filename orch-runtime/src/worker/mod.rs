@@ -115,10 +115,15 @@ impl Worker {
             return Err(WorkerError::NoQueue);
         }
         let graph = crate::definitions().map_err(crate::MaterializeError::Definitions)?;
-        let build = (0..graph.len())
-            .map(|id| {
-                let node = graph.node(id);
-                (node.key.to_string(), node.def.code_version().to_owned())
+        // Every asset, and every step of every op job.
+        let jobs = crate::jobs::op_jobs().map_err(|e| crate::MaterializeError::from(e.clone()))?;
+        let build = std::iter::once(graph)
+            .chain(jobs.iter().map(|job| job.graph()))
+            .flat_map(|graph| {
+                (0..graph.len()).map(move |id| {
+                    let node = graph.node(id);
+                    (node.key.to_string(), node.def.code_version().to_owned())
+                })
             })
             .collect();
         let build = CodeVersions::new(build);

@@ -234,7 +234,7 @@ impl ObjectIoManager {
     /// (retries, and every delivery of a step to a worker, write their own). An op job's step
     /// output keeps a fixed key.
     fn new_object(&self, ctx: &OutputContext<'_>, extension: &str) -> (ObjectPath, PutMode) {
-        if crate::jobs::is_step_output_key(ctx.key) {
+        if is_element(ctx.key) {
             return (self.fixed_object(ctx.key, extension), PutMode::Overwrite);
         }
         let mut token = [0u8; 4];
@@ -326,7 +326,7 @@ impl ObjectIoManager {
         partition: Option<&str>,
         frame: bool,
     ) -> Result<ObjectPath, LoadError> {
-        if crate::jobs::is_step_output_key(key) {
+        if is_element(key) {
             return Ok(self.fixed_object(key, if frame { "frame" } else { "bin" }));
         }
         let failed = |e: crate::storage::StorageError| LoadError::Failed {
@@ -334,17 +334,27 @@ impl ObjectIoManager {
             source: format!("could not read its latest materialization from the run store: {e}")
                 .into(),
         };
-        let record = match partition {
-            None => self
+        let record = match (step_output_of(key), partition) {
+            // An op job's step output: the step's materialization in its run.
+            (Some((run, step)), _) => self
                 .committed
-                .materializations(&key.to_string(), 1)
+                .events(&run)
                 .map_err(failed)?
-                .pop(),
-            Some(partition) => self
-                .committed
-                .partition_materializations(&key.to_string())
-                .map_err(failed)?
-                .remove(partition),
+                .into_iter()
+                .rev()
+                .find(|e| e.kind == crate::storage::EventKind::Materialized && e.is_of(&step)),
+            (None, partition) => match partition {
+                None => self
+                    .committed
+                    .materializations(&key.to_string(), 1)
+                    .map_err(failed)?
+                    .pop(),
+                Some(partition) => self
+                    .committed
+                    .partition_materializations(&key.to_string())
+                    .map_err(failed)?
+                    .remove(partition),
+            },
         };
         let Some(record) = record else {
             return Err(LoadError::Missing {
@@ -585,7 +595,7 @@ impl ObjectIoManager {
         frame: &FrameCodec,
         value: &Value,
     ) -> Result<(Stored, Option<PathBuf>), BoxError> {
-        let extension = match crate::jobs::is_step_output_key(ctx.key) {
+        let extension = match is_element(ctx.key) {
             true => "frame",
             false => self.frames.format.extension(),
         };
@@ -673,6 +683,22 @@ fn transient(error: object_store::Error, what: String) -> BoxError {
         }
         error => format!("{what}: {error}").into(),
     }
+}
+
+/// An op job's step output (`_runs/<run>/<job>/<step>`, [`crate::jobs::step_output_key`]):
+/// its run and the step's key, whose materialization in that run records its object.
+fn step_output_of(key: &AssetKey) -> Option<(String, String)> {
+    let path = key.path();
+    (crate::jobs::is_step_output_key(key) && !is_element(key))
+        .then(|| (path[1].clone(), path[2..].join("/")))
+}
+
+/// An element a mapped op's step kept (`_runs/<run>/<job>/<step>/elements/<element>`): no
+/// materialization records it, so its key is fixed (and overwritten by a later delivery of
+/// the step, which computes it from the same inputs).
+fn is_element(key: &AssetKey) -> bool {
+    let path = key.path();
+    crate::jobs::is_step_output_key(key) && path.len() >= 2 && path[path.len() - 2] == "elements"
 }
 
 /// Retries of one request: a few, within half a minute, so that a store that is down fails

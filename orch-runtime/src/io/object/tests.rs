@@ -86,33 +86,50 @@ fn an_object_is_created_once_never_overwritten() {
 }
 
 #[test]
-fn an_op_jobs_step_output_keeps_a_fixed_key_and_loads_without_a_materialization() {
+fn a_mapped_steps_kept_element_has_a_fixed_key_and_a_step_output_its_own() {
     let (manager, _cache) = manager("s3://bucket", "");
     let run = RunId::new();
-    let key = AssetKey::new(["_runs", run.as_str(), "job", "step"]).unwrap();
-    for value in [1u64, 2] {
-        let stored = manager
-            .handle_output(&ctx(&key, &run, None), &(Arc::new(value) as Value))
-            .unwrap();
-        let location = stored
+    let input = |key| InputContext {
+        key,
+        partition: None,
+        output_type: "u64",
+        codec: Some(<u64 as Storable<Marker>>::CODEC),
+    };
+    let location = |stored: Stored| {
+        stored
             .metadata
             .iter()
             .find(|(l, _)| l == LOCATION)
             .map(|(_, v)| v.to_string())
+            .unwrap()
+    };
+    // An element: no materialization records it; a later delivery overwrites it.
+    let element = AssetKey::new(["_runs", run.as_str(), "job", "step", "elements", "e1"]).unwrap();
+    for value in [1u64, 2] {
+        let stored = manager
+            .handle_output(&ctx(&element, &run, None), &(Arc::new(value) as Value))
             .unwrap();
-        assert_eq!(location, format!("s3://bucket/_runs/{run}/job/step.bin"));
+        assert_eq!(
+            location(stored),
+            format!("s3://bucket/_runs/{run}/job/step/elements/e1.bin")
+        );
     }
-    let loaded = manager
-        .load_input(&InputContext {
-            key: &key,
-            partition: None,
-            output_type: "u64",
-            codec: Some(<u64 as Storable<Marker>>::CODEC),
-        })
-        .unwrap();
+    let loaded = manager.load_input(&input(&element)).unwrap();
     assert_eq!(loaded.downcast_ref::<u64>(), Some(&2));
-    let object = ObjectPath::parse(format!("_runs/{run}/job/step.bin")).unwrap();
-    assert_eq!(manager.run_of(&object), Some((run.to_string(), true)));
+    // A step's output: a key per write, found through the step's materialization in its run
+    // (none here: missing, and the next run of a re-execution's chain is tried).
+    let output = AssetKey::new(["_runs", run.as_str(), "job", "step"]).unwrap();
+    let stored = manager
+        .handle_output(&ctx(&output, &run, None), &(Arc::new(3u64) as Value))
+        .unwrap();
+    assert!(location(stored).starts_with(&format!("s3://bucket/_runs/{run}/job/step/{run}.")),);
+    let error = manager.load_input(&input(&output)).unwrap_err();
+    assert!(matches!(error, LoadError::Missing { .. }), "{error}");
+    assert_eq!(
+        step_output_of(&output),
+        Some((run.to_string(), "job/step".to_owned()))
+    );
+    assert_eq!(step_output_of(&element), None);
 }
 
 #[test]
