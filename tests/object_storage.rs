@@ -411,3 +411,50 @@ fn partitions_load_one_by_one_and_all_at_once() {
     assert!(report.deleted.is_empty(), "{report:?}");
     assert_eq!(report.referenced, 3, "{report:?}");
 }
+
+/// Not a test of its own: the command line the tests start again runs here.
+#[test]
+fn child_process() {
+    let _ = common::ran_cli_child();
+}
+
+/// `orch ARGS` in a child process over `home`, with outputs at `url` (if any); its stdout.
+fn cli(home: &std::path::Path, url: Option<&str>, args: &str) -> String {
+    let mut command = common::this_binary_as_child();
+    command
+        .env("ORCH_TEST_CHILD_CLI", args)
+        .env("ORCH_HOME", home)
+        .env_remove("ORCH_STORAGE_URL");
+    if let Some(url) = url {
+        command.env("ORCH_STORAGE_URL", url);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_command_line_sweeps_and_says_what_it_deleted() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (shared, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let url = format!("file://{}", shared.path().join("outputs").display());
+    let instance = instance(home.path(), &url);
+    materialize(&instance, "obj_source");
+    let replaced = location(&instance, "obj_source");
+    materialize(&instance, "obj_source");
+    drop(instance);
+    let dry = cli(
+        home.path(),
+        Some(&url),
+        "storage sweep --older-than 0s --dry-run",
+    );
+    assert!(dry.contains(&format!("would delete {replaced}")), "{dry}");
+    assert!(dry.contains("2 objects: 1 referenced"), "{dry}");
+    let swept = cli(home.path(), Some(&url), "storage sweep --older-than 0s");
+    assert!(swept.contains(&format!("deleted {replaced}")), "{swept}");
+    let again = cli(home.path(), Some(&url), "storage sweep --older-than 0s");
+    assert!(again.contains("1 object: 1 referenced, 0 kept"), "{again}");
+    // Files under home are replaced in place: nothing to sweep, and it says why.
+    let files = cli(home.path(), None, "storage sweep");
+    assert!(files.contains("nothing to sweep"), "{files}");
+}

@@ -57,8 +57,9 @@ pub(super) fn run(env: &Env<'_>, command: StorageCommand) -> u8 {
         println!("{verb} {location}");
     }
     println!(
-        "{} objects: {} referenced, {} kept (younger than {}, or of a running run), {} {verb} ({} bytes){}",
+        "{} object{}: {} referenced, {} kept (younger than {}, or of a running run), {} {verb} ({} bytes){}",
         report.listed,
+        if report.listed == 1 { "" } else { "s" },
         report.referenced,
         report.kept,
         humantime::format_duration(older_than),
