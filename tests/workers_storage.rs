@@ -439,3 +439,54 @@ fn a_failed_op_job_run_is_re_executed_on_workers_from_its_failure() {
         .unwrap();
     assert_eq!(loaded.downcast_ref::<u64>(), Some(&60));
 }
+
+#[test]
+fn a_run_the_daemon_starts_goes_to_the_workers() {
+    let Some(mut cluster) = cluster("daemon") else {
+        return;
+    };
+    cluster.start_worker(false);
+    let instance = cluster.instance(Duration::from_secs(30));
+    let shutdown = orch::CancellationToken::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let daemon = {
+        let (instance, shutdown) = (instance.clone(), shutdown.clone());
+        std::thread::spawn(move || {
+            orch::daemon::Daemon::new(
+                instance,
+                orch::automation::automation().unwrap(),
+                orch::daemon::DaemonOptions {
+                    poll: Duration::from_millis(50),
+                    ..orch::daemon::DaemonOptions::default()
+                },
+            )
+            .run(&shutdown, &mut |event| {
+                if let orch::daemon::DaemonEvent::Ended(id, status) = event {
+                    let _ = tx.send((id.clone(), status));
+                }
+            })
+        })
+    };
+    let id = instance
+        .enqueue(orch::RunRequest::select("group:stored").unwrap())
+        .unwrap();
+    let (ended, status) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!((ended.clone(), status), (id, RunStatus::Succeeded));
+    shutdown.cancel();
+    daemon.join().unwrap().unwrap();
+    let store = cluster.store();
+    let starts: Vec<orch::storage::EventRecord> = store
+        .events(ended.as_str())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Started)
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!(
+        starts.iter().all(|e| e
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("on worker"))),
+        "{starts:?}"
+    );
+}
