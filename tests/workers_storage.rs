@@ -123,12 +123,7 @@ fn a_zombies_late_output_is_never_referenced_and_is_swept() {
     assert_eq!(started(&store, &run_id, "ws_slow"), [1, 2]);
     let materialized = store.materializations("ws_slow", 10).unwrap();
     assert_eq!(materialized.len(), 1);
-    let committed = materialized[0]
-        .metadata
-        .iter()
-        .find(|(label, _)| label == LOCATION)
-        .map(|(_, value)| value.to_string())
-        .unwrap();
+    let committed = location_in(&materialized[0]);
     // Two objects of the run: the committed one and the zombie's, which the sweep deletes.
     let report = instance
         .sweep_outputs(SweepOptions::older_than(Duration::ZERO))
@@ -219,12 +214,7 @@ fn a_run_over_a_range_and_a_backfill_run_on_workers() {
         keys.sort();
         assert_eq!(keys, days, "{asset}");
         for (day, record) in &committed {
-            let location = record
-                .metadata
-                .iter()
-                .find(|(label, _)| label == LOCATION)
-                .map(|(_, value)| value.to_string())
-                .unwrap();
+            let location = location_in(record);
             assert!(
                 location.starts_with(&format!("{url}/{asset}/{day}/")),
                 "{location}"
@@ -250,14 +240,20 @@ fn a_run_over_a_range_and_a_backfill_run_on_workers() {
             .len(),
         5
     );
-    // Every step ran on a worker: each start says which.
-    let starts = store
-        .runs(&orch::storage::RunFilter::recent(10))
+    // Every step ran on a worker.
+    for run in store.runs(&orch::storage::RunFilter::recent(10)).unwrap() {
+        starts_on_workers(&store, run.id.as_str());
+    }
+}
+
+/// The start events of run `run_id`, checked to be all on workers (each says which).
+fn starts_on_workers(store: &dyn Storage, run_id: &str) -> Vec<orch::storage::EventRecord> {
+    let starts: Vec<orch::storage::EventRecord> = store
+        .events(run_id)
         .unwrap()
-        .iter()
-        .flat_map(|run| store.events(run.id.as_str()).unwrap())
+        .into_iter()
         .filter(|e| e.kind == EventKind::Started)
-        .collect::<Vec<_>>();
+        .collect();
     assert!(
         starts.iter().all(|e| e
             .message
@@ -265,6 +261,17 @@ fn a_run_over_a_range_and_a_backfill_run_on_workers() {
             .is_some_and(|m| m.starts_with("on worker"))),
         "{starts:?}"
     );
+    starts
+}
+
+/// The location a materialization records.
+fn location_in(record: &orch::storage::EventRecord) -> String {
+    record
+        .metadata
+        .iter()
+        .find(|(label, _)| label == LOCATION)
+        .map(|(_, value)| value.to_string())
+        .expect("a recorded location")
 }
 
 /// Its threshold from the run config.
@@ -318,30 +325,14 @@ fn an_op_job_runs_on_workers_each_step_reading_its_upstreams_committed_output() 
         .unwrap();
     assert!(result.success(), "{result:?}");
     let store = cluster.store();
+    assert_eq!(starts_on_workers(&store, result.run_id().as_str()).len(), 4);
     let events = store.events(result.run_id().as_str()).unwrap();
-    let started: Vec<&orch::storage::EventRecord> = events
-        .iter()
-        .filter(|e| e.kind == EventKind::Started)
-        .collect();
-    assert_eq!(started.len(), 4, "{started:?}");
-    assert!(
-        started.iter().all(|e| e
-            .message
-            .as_deref()
-            .is_some_and(|m| m.starts_with("on worker"))),
-        "{started:?}"
-    );
     // The fan-in read what its upstreams committed: 1+2+3+4 and 1+4+9.
     let total = events
         .iter()
         .find(|e| e.kind == EventKind::Materialized && e.is_of("wj_job/wj_total"))
         .expect("the total materialized");
-    let location = total
-        .metadata
-        .iter()
-        .find(|(label, _)| label == LOCATION)
-        .map(|(_, value)| value.to_string())
-        .unwrap();
+    let location = location_in(total);
     assert!(
         location.contains(&format!("/_runs/{}/wj_job/wj_total/", result.run_id())),
         "{location}"
@@ -475,18 +466,5 @@ fn a_run_the_daemon_starts_goes_to_the_workers() {
     shutdown.cancel();
     daemon.join().unwrap().unwrap();
     let store = cluster.store();
-    let starts: Vec<orch::storage::EventRecord> = store
-        .events(ended.as_str())
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind == EventKind::Started)
-        .collect();
-    assert_eq!(starts.len(), 2, "{starts:?}");
-    assert!(
-        starts.iter().all(|e| e
-            .message
-            .as_deref()
-            .is_some_and(|m| m.starts_with("on worker"))),
-        "{starts:?}"
-    );
+    assert_eq!(starts_on_workers(&store, ended.as_str()).len(), 2);
 }

@@ -10,7 +10,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use orch_core::BoxError;
 
-use super::{LOCATION, ObjectIoManager};
+use super::ObjectIoManager;
 use crate::storage::{EventRecord, RunStatus, StorageError};
 
 /// What [`ObjectIoManager::sweep`] may delete.
@@ -177,14 +177,7 @@ impl ObjectIoManager {
         let mut referenced = HashSet::new();
         let mut replaced: HashMap<String, SystemTime> = HashMap::new();
         for record in records {
-            let location =
-                record
-                    .metadata
-                    .iter()
-                    .find_map(|(label, value)| match (label.as_str(), value) {
-                        (LOCATION, orch_core::MetadataValue::Text(text)) => Some(text.as_str()),
-                        _ => None,
-                    });
+            let location = super::keys::recorded_location(&record.metadata);
             let Some(object) = location.and_then(|l| self.object_at(l)) else {
                 continue;
             };

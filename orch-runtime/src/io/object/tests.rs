@@ -4,6 +4,9 @@ use object_store::memory::InMemory;
 use orch_core::__private::Storable;
 use orch_core::{AssetKey, RunId};
 
+use object_store::PutMode;
+
+use super::keys::step_output_of;
 use super::*;
 use crate::storage::SqliteStorage;
 
