@@ -16,6 +16,22 @@ use crate::io::fs::{hash_file, hex};
 use crate::io::{LoadError, OutputContext, Stored};
 
 impl ObjectIoManager {
+    /// The error of an upload of `len` bytes to `object`.
+    fn upload_failed(
+        &self,
+        error: object_store::Error,
+        object: &ObjectPath,
+        len: impl std::fmt::Display,
+    ) -> BoxError {
+        transient(
+            error,
+            format!(
+                "could not upload {} ({len} bytes)",
+                self.location_of(object)
+            ),
+        )
+    }
+
     /// Uploads `bytes` to `object`.
     pub(super) fn put(
         &self,
@@ -35,15 +51,7 @@ impl ObjectIoManager {
                 .put_opts(&path, PutPayload::from(bytes), options)
                 .await
         })?;
-        result.map_err(|e| {
-            transient(
-                e,
-                format!(
-                    "could not upload {} ({len} bytes)",
-                    self.location_of(object)
-                ),
-            )
-        })?;
+        result.map_err(|e| self.upload_failed(e, object, len))?;
         self.mark_written();
         Ok(())
     }
@@ -97,15 +105,7 @@ impl ObjectIoManager {
                 Ok(()) => writer.finish().await.map(drop),
             }
         })?;
-        result.map_err(|e| {
-            transient(
-                e,
-                format!(
-                    "could not upload {} ({len} bytes)",
-                    self.location_of(object)
-                ),
-            )
-        })
+        result.map_err(|e| self.upload_failed(e, object, len))
     }
 
     /// Downloads `object` whole.
