@@ -184,6 +184,26 @@ fn a_step_whose_output_cannot_be_stored_while_s3_is_down_is_delivered_again() {
     assert_eq!(started(&store, &run_id, "ws_slow"), [1, 2]);
     assert_eq!(store.materializations("ws_slow", 10).unwrap().len(), 1);
     assert_eq!(store.materializations("ws_after", 10).unwrap().len(), 1);
+    // Given back at once, not after its lease, saying why.
+    let retried: Vec<String> = store
+        .events(&run_id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Retried && e.is_of("ws_slow"))
+        .filter_map(|e| e.message)
+        .collect();
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    assert!(
+        retried[0].contains("given back to the queue") && retried[0].contains("could not upload"),
+        "{retried:?}"
+    );
+    assert!(
+        cluster
+            .worker_log(worker)
+            .contains("to be delivered again at once"),
+        "{}",
+        cluster.worker_log(worker)
+    );
     assert!(
         cluster.worker_log(worker).contains("could not upload"),
         "{}",

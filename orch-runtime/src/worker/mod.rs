@@ -376,9 +376,18 @@ impl Worker {
                 ));
             }
             Err(Outcome::Unavailable(why)) => {
+                // Back to the queue now; if even that fails, its lease lapses.
+                let released = queue.release_step(step, &why).unwrap_or(false);
                 return Err(format!(
-                    "step `{}` of run {} (delivery {}): {why}; given up, to be delivered again",
-                    step.step, step.run_id, step.attempt
+                    "step `{}` of run {} (delivery {}): {why}; given up, to be delivered again{}",
+                    step.step,
+                    step.run_id,
+                    step.attempt,
+                    if released {
+                        " at once"
+                    } else {
+                        " after its lease"
+                    }
                 ));
             }
             // It could not even start (its inputs could not be loaded, ...): a failure.

@@ -244,6 +244,39 @@ impl StepQueue for PgStorage {
         })
     }
 
+    fn release_step(&self, step: &ClaimedStep, why: &str) -> Result<bool, StorageError> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            lock_events(&mut tx)?;
+            let run_id = step.run_id.as_str();
+            let held = tx.execute(
+                &format!(
+                    "UPDATE steps SET state = 'ready', lease_until_us = NULL, worker = NULL,
+                        ready_us = {NOW}
+                     WHERE run_id = $1 AND step = $2 AND deliveries = $3 AND state = 'running'"
+                ),
+                &[&run_id, &step.step, &i64::from(step.attempt)],
+            )?;
+            if held == 0 {
+                return Ok(false);
+            }
+            insert_event(
+                &mut tx,
+                &EventRecord {
+                    attempt: Some(step.attempt),
+                    message: Some(format!(
+                        "given back to the queue by worker {} (delivery {} of {}): {why}",
+                        step.worker, step.attempt, step.max_deliveries
+                    )),
+                    ..EventRecord::new(step.run_id.clone(), key(&step.step), EventKind::Retried)
+                },
+            )?;
+            tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
     fn sweep(&self) -> Result<usize, StorageError> {
         self.with(|c| {
             // Most sweeps find nothing: look before taking the events lock.

@@ -568,4 +568,46 @@ mod queue {
         let waited = handle.join().unwrap();
         assert!(waited < Duration::from_secs(30), "woken, not timed out");
     }
+
+    #[test]
+    fn a_released_step_is_delivered_again_at_once_and_a_stale_release_is_refused() {
+        let Some(url) = server() else { return };
+        let scratch = Scratch::new(&url, "q_release");
+        let store = scratch.store();
+        let q = store.step_queue().unwrap();
+        // A lease long enough that only the release can make the step visible again.
+        let delivery = Delivery {
+            lease: Duration::from_secs(300),
+            max_deliveries: 3,
+        };
+        diamond(&store, delivery);
+        let all = versions(&["a", "b", "c", "d"]);
+        let first = q.claim_step("w1", &all, &default_queue()).unwrap().unwrap();
+        assert_eq!(first.max_deliveries, 3);
+        assert!(q.release_step(&first, "S3 did not answer").unwrap());
+        let second = q.claim_step("w2", &all, &default_queue()).unwrap().unwrap();
+        assert_eq!((second.step.as_str(), second.attempt), ("a", 2));
+        // The first delivery no longer holds it: neither its release nor its end counts.
+        assert!(!q.release_step(&first, "late").unwrap());
+        assert!(
+            !q.complete_step(&first, StepEnd::Succeeded, &materialized("r", "a"), &[])
+                .unwrap()
+        );
+        let retried: Vec<EventRecord> = store
+            .events("r")
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Retried)
+            .collect();
+        assert_eq!(retried.len(), 1, "{retried:?}");
+        let message = retried[0].message.as_deref().unwrap();
+        assert!(
+            message.contains("worker w1 (delivery 1 of 3): S3 did not answer"),
+            "{message}"
+        );
+        assert!(
+            q.complete_step(&second, StepEnd::Succeeded, &materialized("r", "a"), &[])
+                .unwrap()
+        );
+    }
 }
