@@ -200,7 +200,7 @@ fn a_step_whose_output_cannot_be_stored_while_s3_is_down_is_delivered_again() {
     assert!(
         cluster
             .worker_log(worker)
-            .contains("to be delivered again at once"),
+            .contains("to be delivered again after a backoff"),
         "{}",
         cluster.worker_log(worker)
     );

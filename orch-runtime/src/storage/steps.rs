@@ -208,9 +208,10 @@ pub trait StepQueue: Send + Sync {
         events: &[EventRecord],
         logs: &[(String, LogRecord)],
     ) -> Result<bool, StorageError>;
-    /// Gives `step` back to the queue at once, ready for its next delivery, recording why in a
-    /// `retried` event (a service it needs did not answer): rather than leave it until its
-    /// lease lapses. `false` (and nothing written): the delivery no longer holds the step.
+    /// Gives `step` back to the queue for its next delivery after a short backoff (a second,
+    /// doubling with each delivery, at most the lease), recording why in a `retried` event (a
+    /// service it needs did not answer), rather than leave it until its lease lapses.
+    /// `false` (and nothing written): the delivery no longer holds the step.
     fn release_step(&self, step: &ClaimedStep, why: &str) -> Result<bool, StorageError>;
     /// Fails the steps whose lease expired after their last delivery ("worker lost") and
     /// skips their downstream; returns how many.

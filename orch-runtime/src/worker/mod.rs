@@ -384,7 +384,7 @@ impl Worker {
                     step.run_id,
                     step.attempt,
                     if released {
-                        " at once"
+                        " after a backoff"
                     } else {
                         " after its lease"
                     }

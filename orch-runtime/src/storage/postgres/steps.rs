@@ -249,13 +249,20 @@ impl StepQueue for PgStorage {
             let mut tx = c.transaction()?;
             lock_events(&mut tx)?;
             let run_id = step.run_id.as_str();
+            // Claimable again once its lease lapses, set to the backoff: a claim takes a
+            // running step whose lease passed and that has deliveries left.
+            let backoff = release_backoff(step);
             let held = tx.execute(
                 &format!(
-                    "UPDATE steps SET state = 'ready', lease_until_us = NULL, worker = NULL,
-                        ready_us = {NOW}
+                    "UPDATE steps SET lease_until_us = {NOW} + $4, worker = NULL
                      WHERE run_id = $1 AND step = $2 AND deliveries = $3 AND state = 'running'"
                 ),
-                &[&run_id, &step.step, &i64::from(step.attempt)],
+                &[
+                    &run_id,
+                    &step.step,
+                    &i64::from(step.attempt),
+                    &i64::try_from(backoff.as_micros()).unwrap_or(i64::MAX),
+                ],
             )?;
             if held == 0 {
                 return Ok(false);
@@ -265,13 +272,15 @@ impl StepQueue for PgStorage {
                 &EventRecord {
                     attempt: Some(step.attempt),
                     message: Some(format!(
-                        "given back to the queue by worker {} (delivery {} of {}): {why}",
-                        step.worker, step.attempt, step.max_deliveries
+                        "given back to the queue by worker {} (delivery {} of {}), delivered again in {}: {why}",
+                        step.worker,
+                        step.attempt,
+                        step.max_deliveries,
+                        humantime::format_duration(backoff)
                     )),
                     ..EventRecord::new(step.run_id.clone(), key(&step.step), EventKind::Retried)
                 },
             )?;
-            tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
             tx.commit()?;
             Ok(true)
         })
@@ -533,4 +542,11 @@ pub(super) fn has_open_steps(c: &mut impl Db, run_id: &str) -> PgResult<bool> {
         &[&run_id],
     )?
     .get(0))
+}
+
+/// How long a step given back waits before its next delivery: a second, doubling with each
+/// delivery, at most its lease (a service that did not answer may need a moment).
+fn release_backoff(step: &ClaimedStep) -> Duration {
+    let doubling = Duration::from_secs(1) * 2u32.saturating_pow(step.attempt.saturating_sub(1));
+    doubling.min(step.lease)
 }

@@ -570,12 +570,13 @@ mod queue {
     }
 
     #[test]
-    fn a_released_step_is_delivered_again_at_once_and_a_stale_release_is_refused() {
+    fn a_released_step_is_delivered_again_after_a_backoff_and_a_stale_release_is_refused() {
         let Some(url) = server() else { return };
         let scratch = Scratch::new(&url, "q_release");
         let store = scratch.store();
         let q = store.step_queue().unwrap();
-        // A lease long enough that only the release can make the step visible again.
+        // A lease long enough that only the release (and its one-second backoff) can make the
+        // step visible again.
         let delivery = Delivery {
             lease: Duration::from_secs(300),
             max_deliveries: 3,
@@ -585,6 +586,12 @@ mod queue {
         let first = q.claim_step("w1", &all, &default_queue()).unwrap().unwrap();
         assert_eq!(first.max_deliveries, 3);
         assert!(q.release_step(&first, "S3 did not answer").unwrap());
+        assert_eq!(
+            q.claim_step("w2", &all, &default_queue()).unwrap(),
+            None,
+            "backing off"
+        );
+        std::thread::sleep(Duration::from_millis(1_100));
         let second = q.claim_step("w2", &all, &default_queue()).unwrap().unwrap();
         assert_eq!((second.step.as_str(), second.attempt), ("a", 2));
         // The first delivery no longer holds it: neither its release nor its end counts.
@@ -602,7 +609,8 @@ mod queue {
         assert_eq!(retried.len(), 1, "{retried:?}");
         let message = retried[0].message.as_deref().unwrap();
         assert!(
-            message.contains("worker w1 (delivery 1 of 3): S3 did not answer"),
+            message
+                .contains("worker w1 (delivery 1 of 3), delivered again in 1s: S3 did not answer"),
             "{message}"
         );
         assert!(
