@@ -1,15 +1,16 @@
 //! The SQLite store's reads of assets' latest state: each asset's latest materialization
 //! (with its consumed input versions) and its last outcome, for staleness, `list` and
-//! automation.
+//! automation; each partition's last outcome and latest materialization; dynamic partitions.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use orch_core::RunId;
+use rusqlite::params;
 
 use super::sqlite::SqliteStorage;
-use super::sqlite_rows::time;
-use super::{AssetState, EventKind, EventRecord, StorageError};
+use super::sqlite_rows::{micros, read_events, time};
+use super::{AssetState, EventKind, EventRecord, PartitionStatus, StorageError};
 
 impl SqliteStorage {
     pub(super) fn read_latest_materializations(
@@ -106,5 +107,97 @@ impl SqliteStorage {
             states.entry(asset).or_default().last_status = EventKind::parse(&kind);
         }
         Ok(states)
+    }
+
+    pub(super) fn write_dynamic_partitions(
+        &self,
+        name: &str,
+        keys: &[String],
+    ) -> Result<usize, StorageError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let next: i64 = tx
+            .query_row(
+                "SELECT coalesce(max(seq), 0) + 1 FROM dynamic_partitions WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        let mut added = 0;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO dynamic_partitions (name, key, added_us, seq) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (name, key) DO NOTHING",
+                )
+                .map_err(|e| self.err(e))?;
+            for key in keys {
+                added += insert
+                    .execute(params![
+                        name,
+                        key,
+                        micros(SystemTime::now()),
+                        next + added as i64
+                    ])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(added)
+    }
+
+    pub(super) fn read_dynamic_partitions(&self, name: &str) -> Result<Vec<String>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT key FROM dynamic_partitions WHERE name = ?1 ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![name], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    pub(super) fn read_partition_statuses(
+        &self,
+        asset: &str,
+    ) -> Result<Vec<PartitionStatus>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT partition, status, run_id, time_us, data_version FROM partition_status WHERE asset = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![asset], |r| {
+                Ok(PartitionStatus {
+                    partition: r.get(0)?,
+                    kind: EventKind::parse(&r.get::<_, String>(1)?).unwrap_or(EventKind::Failed),
+                    run_id: r.get(2)?,
+                    time: time(r.get(3)?),
+                    data_version: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    pub(super) fn read_partition_materializations(
+        &self,
+        asset: &str,
+    ) -> Result<HashMap<String, EventRecord>, StorageError> {
+        let conn = self.conn();
+        let events = read_events(
+            &conn,
+            "WHERE e.id IN (SELECT event_id FROM partition_status
+                            WHERE asset = ?1 AND status = 'materialized')",
+            params![asset],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(events
+            .into_iter()
+            .filter_map(|e| Some((e.partition.clone()?, e)))
+            .collect())
     }
 }
