@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, LEASE, Proxy, wait_for_run, wait_for_started, wait_until_ended};
+use common::cluster::{
+    Cluster, LEASE, Proxy, deliveries, run_in_background, wait_for_run, wait_for_started,
+    wait_until_ended,
+};
 use orch::prelude::*;
 use orch::storage::{EventKind, RunFilter, RunStatus, Storage};
 use orch::{Executor, Instance};
@@ -173,25 +176,14 @@ fn a_killed_workers_step_runs_again_on_another_after_its_lease() {
     let mut cluster = Cluster::new(&url, "killed");
     let doomed = cluster.start_worker(true);
     let instance = cluster.instance(LEASE);
-    let coordinator = std::thread::spawn(move || {
-        Materialize::select("group:hang")
-            .instance(&instance)
-            .run()
-            .unwrap()
-    });
+    let coordinator = run_in_background(&instance, "group:hang");
     let store = cluster.store();
     let run_id = wait_for_started(&store, "w_hang", 1);
     cluster.signal(doomed, "-KILL");
     cluster.start_worker(false);
     let result = coordinator.join().unwrap();
     assert!(result.success(), "{result:?}");
-    let events = store.events(&run_id).unwrap();
-    let deliveries: Vec<u32> = events
-        .iter()
-        .filter(|e| e.kind == EventKind::Started && e.is_of("w_hang"))
-        .map(|e| e.attempt.unwrap())
-        .collect();
-    assert_eq!(deliveries, [1, 2]);
+    assert_eq!(deliveries(&store, &run_id, "w_hang"), [1, 2]);
     assert_eq!(store.materializations("w_hang", 10).unwrap().len(), 1);
     assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Succeeded);
 }
@@ -204,12 +196,7 @@ fn a_zombie_worker_is_refused_its_heartbeat_and_its_completion() {
     // lease, which passes to a second worker; that one completes the step.
     let zombie = cluster.start_worker_with(false, Some(6_000));
     let instance = cluster.instance(LEASE);
-    let coordinator = std::thread::spawn(move || {
-        Materialize::select("w_hang")
-            .instance(&instance)
-            .run()
-            .unwrap()
-    });
+    let coordinator = run_in_background(&instance, "w_hang");
     let store = cluster.store();
     let run_id = wait_for_started(&store, "w_hang", 1);
     cluster.signal(zombie, "-STOP");
@@ -337,12 +324,7 @@ fn a_store_outage_abandons_the_step_unpublished_and_the_run_finishes_when_it_is_
     // The worker reaches the store through the proxy; `w_hang` takes it longer than a lease.
     let worker = cluster.start_worker_on(&proxy.url(&url), false, Some(3_000));
     let instance = cluster.instance(LEASE);
-    let coordinator = std::thread::spawn(move || {
-        Materialize::select("group:hang")
-            .instance(&instance)
-            .run()
-            .unwrap()
-    });
+    let coordinator = run_in_background(&instance, "group:hang");
     let store = cluster.store();
     let run_id = wait_for_started(&store, "w_hang", 1);
     // Down for longer than the lease: the worker cannot renew it, so it gives the step up
@@ -364,14 +346,7 @@ fn a_store_outage_abandons_the_step_unpublished_and_the_run_finishes_when_it_is_
         "{log}"
     );
     // Delivered again once the store was back, and materialized once.
-    let started: Vec<u32> = store
-        .events(&run_id)
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == EventKind::Started && e.is_of("w_hang"))
-        .map(|e| e.attempt.unwrap())
-        .collect();
-    assert_eq!(started, [1, 2]);
+    assert_eq!(deliveries(&store, &run_id, "w_hang"), [1, 2]);
     assert_eq!(store.materializations("w_hang", 10).unwrap().len(), 1);
     assert_eq!(store.materializations("w_after_hang", 10).unwrap().len(), 1);
 }
@@ -460,12 +435,7 @@ fn a_cancel_asked_through_the_store_ends_a_run_that_no_worker_took() {
     let cluster = Cluster::new(&url, "cancel");
     let instance = cluster.instance(Duration::from_secs(30));
     // No worker: the coordinator waits for ever unless the cancel reaches it.
-    let coordinator = std::thread::spawn(move || {
-        Materialize::select("group:hang")
-            .instance(&instance)
-            .run()
-            .unwrap()
-    });
+    let coordinator = run_in_background(&instance, "group:hang");
     let store = cluster.store();
     let run_id = wait_for_run(&store);
     // As the web UI and `run cancel` ask.
@@ -524,12 +494,7 @@ fn a_worker_of_another_build_leaves_the_step_to_a_worker_of_the_runs_build() {
     ]);
     let stranger = cluster.spawn_program(command, &url, "worker", false, None);
     let instance = cluster.instance(LEASE);
-    let coordinator = std::thread::spawn(move || {
-        Materialize::select("w_build")
-            .instance(&instance)
-            .run()
-            .unwrap()
-    });
+    let coordinator = run_in_background(&instance, "w_build");
     let store = cluster.store();
     let run_id = wait_for_run(&store);
     let queue = store.step_queue().unwrap();

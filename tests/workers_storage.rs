@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, LEASE, Proxy, wait_for_started};
+use common::cluster::{Cluster, LEASE, Proxy, deliveries, run_in_background, wait_for_started};
 use orch::io::{IoManager, LOCATION, SweepOptions};
 use orch::polars::prelude::*;
 use orch::prelude::*;
@@ -68,16 +68,6 @@ fn cluster(name: &str) -> Option<Cluster> {
     Some(cluster)
 }
 
-fn started(store: &dyn Storage, run_id: &str, asset: &str) -> Vec<u32> {
-    store
-        .events(run_id)
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == EventKind::Started && e.is_of(asset))
-        .map(|e| e.attempt.unwrap())
-        .collect()
-}
-
 fn wait_for_log(cluster: &Cluster, worker: usize, any_of: &[&str]) {
     let t0 = Instant::now();
     while !any_of
@@ -103,15 +93,7 @@ fn a_zombies_late_output_is_never_referenced_and_is_swept() {
     // a key of its own, and its completion is refused.
     let zombie = cluster.start_worker_with(false, Some(4_000));
     let instance = cluster.instance(LEASE);
-    let coordinator = {
-        let instance = instance.clone();
-        std::thread::spawn(move || {
-            Materialize::select("ws_slow")
-                .instance(&instance)
-                .run()
-                .unwrap()
-        })
-    };
+    let coordinator = run_in_background(&instance, "ws_slow");
     let store = cluster.store();
     let run_id = wait_for_started(&store, "ws_slow", 1);
     cluster.signal(zombie, "-STOP");
@@ -120,7 +102,7 @@ fn a_zombies_late_output_is_never_referenced_and_is_swept() {
     assert!(result.success(), "{result:?}");
     cluster.signal(zombie, "-CONT");
     wait_for_log(&cluster, zombie, &["lost step `ws_slow`", "was refused"]);
-    assert_eq!(started(&store, &run_id, "ws_slow"), [1, 2]);
+    assert_eq!(deliveries(&store, &run_id, "ws_slow"), [1, 2]);
     let materialized = store.materializations("ws_slow", 10).unwrap();
     assert_eq!(materialized.len(), 1);
     let committed = location_in(&materialized[0]);
@@ -160,15 +142,7 @@ fn a_step_whose_output_cannot_be_stored_while_s3_is_down_is_delivered_again() {
     ));
     let worker = cluster.start_worker_with(false, Some(1_000));
     let instance = cluster.instance(LEASE);
-    let coordinator = {
-        let instance = instance.clone();
-        std::thread::spawn(move || {
-            Materialize::select("group:stored")
-                .instance(&instance)
-                .run()
-                .unwrap()
-        })
-    };
+    let coordinator = run_in_background(&instance, "group:stored");
     let store = cluster.store();
     let run_id = wait_for_started(&store, "ws_slow", 1);
     proxy.set_down(true);
@@ -181,7 +155,7 @@ fn a_step_whose_output_cannot_be_stored_while_s3_is_down_is_delivered_again() {
         cluster.worker_log(worker)
     );
     assert_eq!(store.run(&run_id).unwrap().status, RunStatus::Succeeded);
-    assert_eq!(started(&store, &run_id, "ws_slow"), [1, 2]);
+    assert_eq!(deliveries(&store, &run_id, "ws_slow"), [1, 2]);
     assert_eq!(store.materializations("ws_slow", 10).unwrap().len(), 1);
     assert_eq!(store.materializations("ws_after", 10).unwrap().len(), 1);
     // Given back at once, not after its lease, saying why.

@@ -288,3 +288,28 @@ impl Proxy {
         }
     }
 }
+
+/// Runs `selection` on `instance` (its coordinator) in a thread of its own, to wait for later.
+pub fn run_in_background(
+    instance: &Instance,
+    selection: &str,
+) -> std::thread::JoinHandle<orch::RunResult> {
+    let (instance, selection) = (instance.clone(), selection.to_owned());
+    std::thread::spawn(move || {
+        orch::Materialize::select(&selection)
+            .instance(&instance)
+            .run()
+            .unwrap()
+    })
+}
+
+/// The deliveries of step `asset` in run `run_id` that started, in order.
+pub fn deliveries(store: &dyn Storage, run_id: &str, asset: &str) -> Vec<u32> {
+    store
+        .events(run_id)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventKind::Started && e.is_of(asset))
+        .map(|e| e.attempt.unwrap())
+        .collect()
+}
