@@ -256,6 +256,10 @@ fn the_storage_url_executor_and_workers_are_read_and_bad_ones_named() {
             "invalid storage.url `s3://`",
         ),
         (
+            "[storage]\nurl = \"file:///\"\n",
+            "invalid storage.url `file:///`",
+        ),
+        (
             "[run]\nexecutor = \"threads\"\n",
             "invalid run.executor `threads`: \"in_process\" or \"workers\"",
         ),
